@@ -1,0 +1,40 @@
+"""The shared language of sambus: inbound events, FHIR messages, identifiers and the Kafka contract.
+
+This package imports no other package of ours.
+"""
+
+from __future__ import annotations
+
+from contracts.agencies import AgencyKind, Purpose
+from contracts.envelope import Envelope, open_envelope, parse_event
+from contracts.errors import (
+    BrokerUnavailableError,
+    ConfigError,
+    InvalidEventError,
+    InvalidIntentError,
+    RoutingError,
+    SambusError,
+    StoreUnavailableError,
+)
+from contracts.intent import Intent
+from contracts.topics import SCHEMA_VERSION, Header, Topics, TopicSpec
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AgencyKind",
+    "BrokerUnavailableError",
+    "ConfigError",
+    "Envelope",
+    "Header",
+    "Intent",
+    "InvalidEventError",
+    "InvalidIntentError",
+    "Purpose",
+    "RoutingError",
+    "SambusError",
+    "StoreUnavailableError",
+    "TopicSpec",
+    "Topics",
+    "open_envelope",
+    "parse_event",
+]

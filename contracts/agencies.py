@@ -1,0 +1,35 @@
+"""Kinds of agencies and the purposes information is shared for."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AgencyKind(StrEnum):
+    """What kind of agency (or unit) a party is; consent and routing rules are written in these terms."""
+
+    PRESCHOOL = "preschool"
+    SCHOOL = "school"
+    SOCIAL_SERVICES = "social_services"
+    BVC = "bvc"
+    """Barnavårdscentral: child health care for 0-6 year olds."""
+    BU_HALSAN = "bu_halsan"
+    """BU-hälsan: first-line health care for children and young people."""
+    YOUTH_CLINIC = "youth_clinic"
+    """Ungdomsmottagning."""
+    PRIMARY_CARE = "primary_care"
+    """Vårdcentral / hälsocentral."""
+    BUP = "bup"
+    """Barn- och ungdomspsykiatri: child and adolescent psychiatry (specialist care)."""
+    HABILITATION = "habilitation"
+    DENTAL = "dental"
+    KONTAKTCENTER = "kontaktcenter"
+    """Västerbotten's single entry point for children's and young people's mental health."""
+
+
+class Purpose(StrEnum):
+    """What a guardian's consent covers."""
+
+    SIP = "sip"
+    KONTAKTCENTER_REFERRAL = "kontaktcenter_referral"
+    INFORMATION_SHARING = "information_sharing"

@@ -1,0 +1,37 @@
+"""FHIR message builders, codes and naming systems."""
+
+from __future__ import annotations
+
+from contracts.fhir.codes import (
+    DESTINATION_ENDPOINT_PREFIX,
+    EVENT_SYSTEM,
+    PROCESS_STEP_SYSTEM,
+    SCHOOL_UNIT_SYSTEM,
+    SIP_REASON_SYSTEM,
+    SOURCE_ENDPOINT_PREFIX,
+    SOURCE_EVENT_SYSTEM,
+    TASK_SYSTEM,
+    EventCode,
+    ProcessStep,
+    TaskCode,
+)
+from contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
+
+__all__ = [
+    "DESTINATION_ENDPOINT_PREFIX",
+    "EVENT_SYSTEM",
+    "PROCESS_STEP_SYSTEM",
+    "SCHOOL_UNIT_SYSTEM",
+    "SIP_REASON_SYSTEM",
+    "SOURCE_ENDPOINT_PREFIX",
+    "SOURCE_EVENT_SYSTEM",
+    "TASK_SYSTEM",
+    "EventCode",
+    "MessageSource",
+    "ProcessStep",
+    "TaskCode",
+    "deterministic_id",
+    "message_bundle",
+    "patient",
+    "urn",
+]

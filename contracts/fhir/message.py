@@ -1,0 +1,84 @@
+"""Building FHIR R4 message Bundles with ``fhir.resources`` (R4B models, R4-compatible JSON)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from fhir.resources.R4B.messageheader import MessageHeader
+from fhir.resources.R4B.patient import Patient
+
+from contracts.fhir.codes import EVENT_SYSTEM, SOURCE_ENDPOINT_PREFIX, SOURCE_EVENT_SYSTEM, EventCode
+from contracts.identifiers import PERSONNUMMER_SYSTEM
+
+_NAMESPACE = uuid.UUID("6f1c1e52-8e59-4b8f-9d55-1d3f3c0a7b11")
+
+
+def deterministic_id(*parts: str) -> str:
+    """A UUIDv5 of ``parts``: the same inbound event always yields the same ids."""
+    return str(uuid.uuid5(_NAMESPACE, "|".join(parts)))
+
+
+def urn(resource_id: str) -> str:
+    """The ``fullUrl`` of a resource inside a message Bundle."""
+    return f"urn:uuid:{resource_id}"
+
+
+def patient(*, personnummer: str, resource_id: str) -> Patient:
+    """A Patient that carries only the child's personnummer (HL7 Sweden base identifier system)."""
+    return Patient.model_validate(
+        {
+            "resourceType": "Patient",
+            "id": resource_id,
+            "identifier": [{"system": PERSONNUMMER_SYSTEM, "value": personnummer}],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class MessageSource:
+    """The system an inbound event came from and the event's own id."""
+
+    system: str
+    event_id: str
+
+
+def message_bundle(
+    *,
+    message_id: str,
+    event: EventCode,
+    source: MessageSource,
+    timestamp: dt.datetime,
+    focus: list[Any],
+    supporting: list[Any],
+) -> Bundle:
+    """A message Bundle: ``MessageHeader`` first, then the focal resources, then supporting ones.
+
+    Every resource must have an ``id``; its ``fullUrl`` is ``urn:uuid:<id>``.
+    """
+    header = MessageHeader.model_validate(
+        {
+            "resourceType": "MessageHeader",
+            "id": deterministic_id(message_id, "header"),
+            "eventCoding": {"system": EVENT_SYSTEM, "code": str(event)},
+            "source": {"name": source.system, "endpoint": f"{SOURCE_ENDPOINT_PREFIX}{source.system}"},
+            "focus": [{"reference": urn(resource.id)} for resource in focus],
+        }
+    )
+    entries = [
+        BundleEntry.model_validate({"fullUrl": urn(r.id), "resource": r})
+        for r in [header, *focus, *supporting]
+    ]
+    return Bundle.model_validate(
+        {
+            "resourceType": "Bundle",
+            "id": message_id,
+            "identifier": {"system": SOURCE_EVENT_SYSTEM, "value": f"{source.system}|{source.event_id}"},
+            "type": "message",
+            "timestamp": timestamp,
+            "entry": entries,
+        }
+    )
