@@ -1,0 +1,20 @@
+"""Consent and secrecy: the consent registry, per-recipient decisions and keyed pseudonyms.
+
+This package imports only ``contracts``.
+"""
+
+from __future__ import annotations
+
+from consent.decisions import CONSENT_BASIS, ConsentPolicy, Decision, Outcome
+from consent.pseudonym import Pseudonymizer
+from consent.registry import ConsentGrant, ConsentRegistry
+
+__all__ = [
+    "CONSENT_BASIS",
+    "ConsentGrant",
+    "ConsentPolicy",
+    "ConsentRegistry",
+    "Decision",
+    "Outcome",
+    "Pseudonymizer",
+]
