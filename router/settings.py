@@ -1,0 +1,51 @@
+"""Settings, from the environment (``SAMBUS_*``) or a ``.env`` file. Secrets never live in the repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The source checkout this package runs from (for deploy/ and the example configuration)."""
+
+
+class Settings(BaseSettings):
+    """Everything sambus needs to run; every field can be set as ``SAMBUS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SAMBUS_", env_file=".env", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SAMBUS_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="host:port[,host:port]; unset means the local broker from deploy/kafka/.",
+    )
+    topic_prefix: str = Field(default="", description="Put in front of every topic name.")
+    database_url: str = Field(
+        default="sqlite:///.sambus/sambus.db", description="SQLAlchemy URL of the registry."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="Secret key for child pseudonyms (>= 32 bytes)."
+    )
+    directory: Path = Field(default=REPO_ROOT / "deploy" / "config" / "directory.yaml")
+    instance_id: str = Field(default="0", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    local_kafka_port: int = Field(default=19092, ge=1024, le=65534)
+
+    def require_pseudonym_key(self) -> bytes:
+        """The pseudonym key as bytes.
+
+        Raises:
+            ConfigError: the key is not set or is too short.
+        """
+        if self.pseudonym_key is None:
+            raise ConfigError(
+                "SAMBUS_PSEUDONYM_KEY is not set: give a secret of at least 32 bytes "
+                "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
+        key = self.pseudonym_key.get_secret_value().encode("utf-8")
+        if len(key) < 32:  # noqa: PLR2004 - the minimum key size, said in the message
+            raise ConfigError("SAMBUS_PSEUDONYM_KEY must be at least 32 bytes long")
+        return key
