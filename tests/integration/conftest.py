@@ -1,0 +1,132 @@
+"""Fixtures for tests on the real broker: a running sambus and helpers to produce and read records."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+from pydantic import SecretStr
+
+from consent import ConsentGrant
+from contracts.agencies import AgencyKind, Purpose
+from contracts.topics import Topics
+from router.bootstrap import Sambus, bootstrap
+from router.settings import Settings
+
+pytestmark = pytest.mark.kafka
+
+
+@dataclass
+class Running:
+    """A sambus running against the real broker on this test's topics."""
+
+    app: Sambus
+    producer: AIOKafkaProducer
+
+    @property
+    def topics(self) -> Topics:
+        """This test's topic names."""
+        return self.app.topics
+
+    async def send(self, topic: str, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Publish one record and wait for the broker's acknowledgement."""
+        await self.producer.send_and_wait(topic, value, headers=headers)
+
+    def consent(self, personnummer: str, *kinds: AgencyKind, purpose: Purpose = Purpose.SIP) -> None:
+        """Record a guardian consent for ``purpose`` with agencies of ``kinds``."""
+        now = dt.datetime.now(dt.UTC)
+        self.app.registry.record(
+            ConsentGrant(
+                consent_id=f"c-{secrets.token_hex(4)}",
+                child=self.app.pseudonymizer.of(personnummer),
+                purpose=purpose,
+                agency_kinds=frozenset(kinds),
+                given_by="guardians",
+                valid_from=now - dt.timedelta(days=1),
+            ),
+            now=now,
+        )
+
+    async def read(
+        self, *topics: str, count: int, timeout: float = 30.0
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        """Read ``count`` committed records from ``topics`` (fewer if the time runs out)."""
+        return await read_committed(self.app.bootstrap_servers, list(topics), count=count, timeout=timeout)
+
+
+async def read_committed(
+    bootstrap_servers: str, topics: list[str], *, count: int, timeout: float
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read up to ``count`` records with ``read_committed`` isolation, from the start of ``topics``."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap_servers,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < count:
+                batch = await consumer.getmany(timeout_ms=300)
+                for partition_records in batch.values():
+                    records.extend(partition_records)
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return records
+
+
+@pytest_asyncio.fixture
+async def running(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIterator[Running]:
+    """sambus with every stage running, on this test's topics and a fresh SQLite registry."""
+    settings = Settings(
+        topic_prefix=topics.prefix,
+        database_url=f"sqlite:///{tmp_path / 'registry.db'}",
+        pseudonym_key=SecretStr(secrets.token_hex(32)),
+        instance_id=secrets.token_hex(4),
+    )
+    app = bootstrap(settings, bootstrap_servers=kafka_bootstrap)
+    await app.create_topics()
+    stop = asyncio.Event()
+    service = asyncio.create_task(app.run(stop))
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        yield Running(app=app, producer=producer)
+    finally:
+        await producer.stop()
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(service, timeout=30)
+
+
+def sip_event(event_id: str, civic_no: str, *invitees: dict[str, str]) -> bytes:
+    """A school's "SIP initiated" event as the bytes a school system would send."""
+    return json.dumps(
+        {
+            "type": "se.sambus.school.sip-initiated.v1",
+            "id": event_id,
+            "source": "skolsystem-test",
+            "time": "2026-11-20T09:00:00+01:00",
+            "data": {
+                "child": {"civicNo": civic_no},
+                "schoolUnitCode": "19800001",
+                "initiatedBy": "student_health",
+                "reason": "mental_health",
+                "invite": list(invitees),
+            },
+        }
+    ).encode("utf-8")
