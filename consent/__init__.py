@@ -5,7 +5,7 @@ This package imports only ``contracts``.
 
 from __future__ import annotations
 
-from consent.decisions import CONSENT_BASIS, ConsentPolicy, Decision, Outcome
+from consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, DecisionRequest, Outcome
 from consent.pseudonym import Pseudonymizer
 from consent.registry import ConsentGrant, ConsentRegistry
 
@@ -14,7 +14,9 @@ __all__ = [
     "ConsentGrant",
     "ConsentPolicy",
     "ConsentRegistry",
+    "Decider",
     "Decision",
+    "DecisionRequest",
     "Outcome",
     "Pseudonymizer",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from consent import ConsentPolicy, Decision, Outcome
+from consent import Decider, Decision, DecisionRequest, Outcome
 from contracts.errors import InvalidIntentError, RoutingError
 from contracts.fhir import EventCode
 from contracts.topics import Header, Topics
@@ -40,7 +40,7 @@ class Delivery:
     """Turns one intent into deliveries (permitted), parked records (awaiting consent) or nothing (denied)."""
 
     def __init__(
-        self, *, topics: Topics, directory: RoutingDirectory, policy: ConsentPolicy, clock: Clock = utc_now
+        self, *, topics: Topics, directory: RoutingDirectory, policy: Decider, clock: Clock = utc_now
     ) -> None:
         """Route with ``directory``, decide with ``policy``, publish on ``topics``."""
         self._topics = topics
@@ -72,8 +72,18 @@ class Delivery:
             except RoutingError as exc:
                 outgoing.append(dead_letter(record, exc, dlq_topic=self._topics.dlq))
                 continue
-            decision = self._policy.decide(event=event, child=child, recipient_kind=recipient.kind, at=now)
             message = for_recipient(bundle, task, recipient_id=recipient.id, recipient_name=recipient.name)
+            decision = self._policy.decide(
+                DecisionRequest(
+                    message_id=str(bundle.get("id")),
+                    event=event,
+                    child=child,
+                    recipient_id=recipient.id,
+                    recipient_kind=recipient.kind,
+                    at=now,
+                    bundle=message,
+                )
+            )
             headers = (
                 *base_headers,
                 (Header.MESSAGE_ID, str(message["id"]).encode("ascii")),

@@ -98,6 +98,17 @@ class LocalKafka:
             return None
         return pid if b"kafka.Kafka" in cmdline and str(self.state_dir).encode() in cmdline else None
 
+    def _pid_alive(self, pid: int) -> bool:
+        if self._process is not None and self._process.pid == pid:
+            return self._process.poll() is None
+        return self.running_pid() == pid
+
+    def _alive(self) -> bool:
+        # Right after Popen, /proc/<pid>/cmdline may still be the forking Python's: ask our handle first.
+        if self._process is not None:
+            return self._process.poll() is None
+        return self.running_pid() is not None
+
     def _java(self) -> str:
         java_home = os.environ.get("JAVA_HOME")
         java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
@@ -178,7 +189,7 @@ class LocalKafka:
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.running_pid() is None:
+            if not self._alive():
                 raise BrokerUnavailableError(
                     f"the local Kafka broker exited while starting; its log ({self.log_file}) ends:\n"
                     f"{_tail(self.state_dir / 'logs' / 'stdout.log')}\n{_tail(self.log_file)}"
@@ -205,13 +216,15 @@ class LocalKafka:
     def stop(self, *, timeout: float = 30.0) -> bool:
         """Stop the broker and delete its data; returns whether it was running."""
         pid = self.running_pid()
+        if pid is None and self._process is not None and self._process.poll() is None:
+            pid = self._process.pid
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while self.running_pid() is not None and time.monotonic() < deadline:
+            while self._pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if self.running_pid() is not None:
+            if self._pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
             if self._process is not None and self._process.pid == pid:

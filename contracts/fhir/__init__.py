@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from contracts.fhir.codes import (
+    AGENCY_KIND_SYSTEM,
     DESTINATION_ENDPOINT_PREFIX,
     EVENT_SYSTEM,
     PROCESS_STEP_SYSTEM,
+    ROUTING_ADDRESS_SYSTEM,
     SCHOOL_UNIT_SYSTEM,
     SIP_REASON_SYSTEM,
     SOURCE_ENDPOINT_PREFIX,
@@ -18,9 +20,11 @@ from contracts.fhir.codes import (
 from contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
 
 __all__ = [
+    "AGENCY_KIND_SYSTEM",
     "DESTINATION_ENDPOINT_PREFIX",
     "EVENT_SYSTEM",
     "PROCESS_STEP_SYSTEM",
+    "ROUTING_ADDRESS_SYSTEM",
     "SCHOOL_UNIT_SYSTEM",
     "SIP_REASON_SYSTEM",
     "SOURCE_ENDPOINT_PREFIX",
