@@ -6,6 +6,7 @@ This package imports only ``contracts``.
 from __future__ import annotations
 
 from consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, DecisionRequest, Outcome
+from consent.ledger import DecisionLedger, LedgerRecord
 from consent.pseudonym import Pseudonymizer
 from consent.registry import ConsentGrant, ConsentRegistry
 
@@ -16,7 +17,9 @@ __all__ = [
     "ConsentRegistry",
     "Decider",
     "Decision",
+    "DecisionLedger",
     "DecisionRequest",
+    "LedgerRecord",
     "Outcome",
     "Pseudonymizer",
 ]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from contracts.fhir.codes import (
     AGENCY_KIND_SYSTEM,
+    DATA_CATEGORY_SYSTEM,
     DESTINATION_ENDPOINT_PREFIX,
     EVENT_SYSTEM,
     PROCESS_STEP_SYSTEM,
+    PROTECTION_SYSTEM,
+    PURPOSE_SYSTEM,
+    RESIDENCE_TAG,
     ROUTING_ADDRESS_SYSTEM,
     SCHOOL_UNIT_SYSTEM,
     SIP_REASON_SYSTEM,
@@ -21,9 +25,13 @@ from contracts.fhir.message import MessageSource, deterministic_id, message_bund
 
 __all__ = [
     "AGENCY_KIND_SYSTEM",
+    "DATA_CATEGORY_SYSTEM",
     "DESTINATION_ENDPOINT_PREFIX",
     "EVENT_SYSTEM",
     "PROCESS_STEP_SYSTEM",
+    "PROTECTION_SYSTEM",
+    "PURPOSE_SYSTEM",
+    "RESIDENCE_TAG",
     "ROUTING_ADDRESS_SYSTEM",
     "SCHOOL_UNIT_SYSTEM",
     "SIP_REASON_SYSTEM",

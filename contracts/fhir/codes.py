@@ -100,3 +100,19 @@ The router replaces it with the resolved organisation's own identifier before de
 
 AGENCY_KIND_SYSTEM = f"{_BASE}/CodeSystem/sambus-agency-kind"
 """Codes of :class:`contracts.agencies.AgencyKind`, e.g. in ``Task.performerType``."""
+
+DATA_CATEGORY_SYSTEM = f"{_BASE}/CodeSystem/sambus-data-category"
+"""``meta.tag`` on a resource that reveals something sensitive; code ``residence`` marks a resource that
+reveals where the child lives (placement home, residence municipality, new school unit, nearby care unit).
+
+Residence-revealing data appears only as ``Patient.address`` or in a whole resource tagged this way, so
+redaction can remove it by known paths.
+"""
+
+RESIDENCE_TAG = "residence"
+
+PURPOSE_SYSTEM = f"{_BASE}/CodeSystem/sambus-purpose"
+"""Codes of :class:`contracts.agencies.Purpose`, e.g. in ``Consent.category``."""
+
+PROTECTION_SYSTEM = f"{_BASE}/CodeSystem/sambus-protection"
+"""``Flag.code`` for protection decisions: ``hidden-residence`` (LVU 14 §)."""
