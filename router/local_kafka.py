@@ -165,9 +165,9 @@ class LocalKafka:
         shutil.rmtree(self.state_dir, ignore_errors=True)
         (self.state_dir / "logs").mkdir(parents=True)
         config = self._write_config()
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        cid = new_cluster_id()
         formatted = subprocess.run(  # noqa: S603
-            self._jvm("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+            self._jvm("kafka.tools.StorageTool", "format", f"--cluster-id={cid}", f"--config={config}"),
             capture_output=True, text=True, check=False, timeout=120,
         )  # fmt: skip
         if formatted.returncode != 0:
@@ -232,3 +232,15 @@ class LocalKafka:
                 self._process = None
         shutil.rmtree(self.state_dir, ignore_errors=True)
         return pid is not None
+
+
+def new_cluster_id() -> str:
+    """Return a fresh Kafka cluster id: a UUID in URL-safe base64, as ``kafka-storage random-uuid`` prints.
+
+    An id that begins with ``-`` reads as an option to the storage tool's argument parser, so such ids are
+    drawn again (Kafka's own generator avoids them the same way).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
