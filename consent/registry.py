@@ -100,7 +100,10 @@ class ConsentRegistry:
             with self._engine.begin() as conn:
                 result = conn.execute(
                     consents.update()
-                    .where(consents.c.consent_id.like(f"{consent_id}:%"), consents.c.withdrawn_at.is_(None))
+                    .where(
+                        consents.c.consent_id.startswith(f"{consent_id}:", autoescape=True),
+                        consents.c.withdrawn_at.is_(None),
+                    )
                     .values(withdrawn_at=_utc(at))
                 )
                 return int(result.rowcount)

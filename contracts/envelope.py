@@ -13,12 +13,11 @@ Two ways in, one result:
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.errors import InvalidEventError
 from contracts.events import EVENT_TYPES, EventModel
@@ -34,7 +33,7 @@ class Envelope(BaseModel):
     type: str = Field(min_length=1, max_length=200)
     id: str = Field(min_length=1, max_length=200, description="Unique per source; a re-send repeats it.")
     source: str = Field(min_length=1, max_length=200, description="The sending system, e.g. a URI.")
-    time: dt.datetime
+    time: AwareDatetime = Field(description="When it happened, with its UTC offset (RFC 3339).")
     data: dict[str, Any]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from contracts.events._base import EventModel
 from contracts.identifiers import HsaId, OrganisationNumber, Personnummer
@@ -69,3 +69,10 @@ class SipInitiated(EventModel):
     initiated_by: SipInitiator = Field(alias="initiatedBy")
     reason: SipReason
     invite: tuple[Invitee, ...] = Field(min_length=1, max_length=10)
+
+    @field_validator("invite")
+    @classmethod
+    def _each_agency_once(cls, invite: tuple[Invitee, ...]) -> tuple[Invitee, ...]:
+        if len(set(invite)) != len(invite):
+            raise ValueError("each agency may be invited only once")
+        return invite

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,12 @@ _NAMESPACE = uuid.UUID("6f1c1e52-8e59-4b8f-9d55-1d3f3c0a7b11")
 
 
 def deterministic_id(*parts: str) -> str:
-    """A UUIDv5 of ``parts``: the same inbound event always yields the same ids."""
-    return str(uuid.uuid5(_NAMESPACE, "|".join(parts)))
+    """A UUIDv5 of ``parts``: the same inbound event always yields the same ids.
+
+    The parts are JSON-encoded as a list, so no choice of characters inside a part (a ``|`` in a source
+    system's id, say) makes two different tuples give the same name.
+    """
+    return str(uuid.uuid5(_NAMESPACE, json.dumps(parts, ensure_ascii=False)))
 
 
 def urn(resource_id: str) -> str:

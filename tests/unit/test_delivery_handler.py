@@ -1,0 +1,298 @@
+"""The delivery stage's handler: one intent in, deliveries, parked records and dead letters out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiokafka.structs import ConsumerRecord
+
+from adapters import translate_message
+from consent import ConsentGrant, ConsentPolicy, ConsentRegistry, Pseudonymizer
+from contracts.agencies import AgencyKind, Purpose
+from contracts.errors import InvalidIntentError
+from contracts.topics import Header, Topics
+from router.delivery import Delivery
+from router.directory import RoutingDirectory
+from router.intake import Intake
+from router.outgoing import Outgoing
+
+CHILD = "201203150006"
+DIRECTORY = Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"
+NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
+TOPICS = Topics(prefix="t.")
+PSEUDONYMIZER = Pseudonymizer(b"unit-test-pseudonym-key-0123456789abcdef")
+
+CONSENTED = {"vasteras-socialtjanst", "vastmanland-bu-halsan"}
+NOT_CONSENTED = "vastmanland-folktandvarden"
+
+
+@pytest.fixture
+def registry(tmp_path):
+    engine = sa.create_engine("sqlite:///" + str(tmp_path / "r.db"))
+    registry = ConsentRegistry(engine)
+    registry.create_schema()
+    registry.record(
+        ConsentGrant(
+            consent_id="consent-1",
+            child=PSEUDONYMIZER.of(CHILD),
+            purpose=Purpose.SIP,
+            agency_kinds=frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN}),
+            given_by="guardians",
+            valid_from=NOW - dt.timedelta(days=1),
+        ),
+        now=NOW,
+    )
+    yield registry
+    engine.dispose()
+
+
+@pytest.fixture
+def delivery(registry) -> Delivery:
+    return Delivery(
+        topics=TOPICS,
+        directory=RoutingDirectory.load(DIRECTORY),
+        policy=ConsentPolicy(registry),
+        clock=lambda: NOW,
+    )
+
+
+def _consumer_record(outgoing: Outgoing, *, offset: int = 7) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic=outgoing.topic,
+        partition=1,
+        offset=offset,
+        timestamp=1_763_629_200_000,
+        timestamp_type=0,
+        key=outgoing.key,
+        value=outgoing.value,
+        checksum=None,
+        serialized_key_size=len(outgoing.key or b""),
+        serialized_value_size=len(outgoing.value),
+        headers=outgoing.headers,
+    )
+
+
+def _intent_record(event: dict) -> ConsumerRecord:
+    [intent] = translate_message(json.dumps(event).encode("utf-8"))
+    outgoing = Intake(topics=TOPICS, pseudonymizer=PSEUDONYMIZER).intent_record(intent)
+    return _consumer_record(outgoing)
+
+
+def _headers(outgoing: Outgoing) -> dict[str, str]:
+    return {k: v.decode("utf-8") for k, v in outgoing.headers}
+
+
+def _headers_of(record: ConsumerRecord) -> dict[str, str]:
+    return {k: v.decode("utf-8") for k, v in record.headers}
+
+
+def _by_topic(out: list[Outgoing]) -> dict[str, list[Outgoing]]:
+    result: dict[str, list[Outgoing]] = {}
+    for record in out:
+        result.setdefault(record.topic, []).append(record)
+    return result
+
+
+def test_intent_record_is_keyed_by_pseudonym_on_the_intents_topic(sip_event):
+    record = _intent_record(sip_event())
+
+    assert record.topic == "t.sambus.intents"
+    assert record.key == PSEUDONYMIZER.of(CHILD).encode("ascii")
+    assert _headers_of(record)[Header.EVENT_CODE] == "sip-initiated"
+
+
+@pytest.mark.asyncio
+async def test_consented_recipients_get_a_delivery_and_the_other_is_parked(delivery, sip_event):
+    out = await delivery(_intent_record(sip_event()))
+
+    by_topic = _by_topic(out)
+    assert sorted(by_topic) == [
+        "t.deliver.vasteras-socialtjanst",
+        "t.deliver.vastmanland-bu-halsan",
+        "t.sambus.parked",
+    ]
+    assert all(len(records) == 1 for records in by_topic.values())
+    [parked] = by_topic["t.sambus.parked"]
+    assert _headers(parked)[Header.RECIPIENT] == NOT_CONSENTED
+
+
+@pytest.mark.asyncio
+async def test_decision_headers_say_what_was_decided_and_why(delivery, sip_event):
+    out = await delivery(_intent_record(sip_event()))
+
+    for record in out:
+        headers = _headers(record)
+        recipient = headers[Header.RECIPIENT]
+        if recipient in CONSENTED:
+            assert record.topic == f"t.deliver.{recipient}"
+            assert headers[Header.DECISION] == "permit"
+        else:
+            assert recipient == NOT_CONSENTED
+            assert headers[Header.DECISION] == "await_consent"
+        assert headers[Header.DECISION_REASON].startswith("sip-consent@1: ")
+        assert "OSL 12:2" in headers[Header.DECISION_REASON]
+
+
+@pytest.mark.asyncio
+async def test_routing_headers_are_kept_and_the_message_id_is_per_recipient(delivery, sip_event):
+    record = _intent_record(sip_event())
+    intent_headers = _headers_of(record)
+
+    out = await delivery(record)
+
+    message_ids = set()
+    for outgoing in out:
+        headers = _headers(outgoing)
+        assert [k for k, _ in outgoing.headers].count(Header.MESSAGE_ID) == 1
+        assert headers[Header.EVENT_CODE] == "sip-initiated"
+        assert headers[Header.CORRELATION_ID] == intent_headers[Header.CORRELATION_ID]
+        assert headers[Header.SCHEMA_VERSION] == "1"
+        assert headers[Header.MESSAGE_ID] == json.loads(outgoing.value)["id"]
+        message_ids.add(headers[Header.MESSAGE_ID])
+    assert len(message_ids) == 3
+    assert intent_headers[Header.MESSAGE_ID] not in message_ids
+
+
+@pytest.mark.asyncio
+async def test_each_recipient_receives_only_its_own_task(delivery, sip_event):
+    owners = {
+        "vasteras-socialtjanst": "212000-2080",
+        "vastmanland-bu-halsan": "SE2321000206-1001",
+        NOT_CONSENTED: "SE2321000206-1003",
+    }
+
+    out = await delivery(_intent_record(sip_event()))
+
+    for record in out:
+        bundle = json.loads(record.value)
+        task_owners = [
+            e["resource"]["owner"]["identifier"]["value"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "Task"
+        ]
+        assert task_owners == [owners[_headers(record)[Header.RECIPIENT]]]
+
+
+@pytest.mark.asyncio
+async def test_deliveries_keep_the_pseudonym_key(delivery, sip_event):
+    out = await delivery(_intent_record(sip_event()))
+
+    assert {record.key for record in out} == {PSEUDONYMIZER.of(CHILD).encode("ascii")}
+
+
+@pytest.mark.asyncio
+async def test_unknown_invitee_is_dead_lettered_while_the_others_go_out(delivery, sip_event):
+    invite = [
+        {"organisationNumber": "212000-2080"},
+        {"hsaId": "SE2321000206-9999"},
+        {"hsaId": "SE2321000206-1001"},
+        {"hsaId": "SE2321000206-1003"},
+    ]
+    record = _intent_record(sip_event(data={"invite": invite}))
+
+    out = await delivery(record)
+
+    by_topic = _by_topic(out)
+    assert sorted(by_topic) == [
+        "t.deliver.vasteras-socialtjanst",
+        "t.deliver.vastmanland-bu-halsan",
+        "t.sambus.dlq",
+        "t.sambus.parked",
+    ]
+    [dead] = by_topic["t.sambus.dlq"]
+    headers = _headers(dead)
+    assert "SE2321000206-9999" in headers[Header.DLQ_REASON]
+    assert headers[Header.DLQ_ERROR] == "unknown_recipient"
+    assert headers[Header.DLQ_SOURCE_TOPIC] == "t.sambus.intents"
+    assert headers[Header.DLQ_SOURCE_PARTITION] == "1"
+    assert headers[Header.DLQ_SOURCE_OFFSET] == "7"
+    assert dead.key is None
+    assert dead.value == record.value
+
+
+@pytest.mark.asyncio
+async def test_no_consent_at_all_parks_every_recipient(delivery, sip_event):
+    record = _intent_record(sip_event(data={"child": {"civicNo": "20120315-0014"}}))
+
+    out = await delivery(record)
+
+    assert [r.topic for r in out] == ["t.sambus.parked"] * 3
+    assert {_headers(r)[Header.DECISION] for r in out} == {"await_consent"}
+
+
+@pytest.mark.asyncio
+async def test_the_same_intent_twice_gives_the_same_records(delivery, sip_event):
+    record = _intent_record(sip_event())
+
+    assert await delivery(record) == await delivery(record)
+
+
+@pytest.mark.asyncio
+async def test_no_key_and_no_header_value_carries_the_personnummer(delivery, sip_event):
+    invite = [{"hsaId": "SE2321000206-9999"}, {"hsaId": "SE2321000206-1001"}, {"hsaId": "SE2321000206-1003"}]
+
+    out = await delivery(_intent_record(sip_event(data={"invite": invite})))
+
+    assert len(out) == 3
+    for record in out:
+        assert CHILD not in (record.key or b"").decode("ascii")
+        for _, value in record.headers:
+            assert CHILD.encode() not in value
+            assert CHILD[2:].encode() not in value
+            assert b"20120315-0006" not in value
+
+
+def _replace(record: ConsumerRecord, **changes) -> ConsumerRecord:
+    fields = {name: getattr(record, name) for name in record.__dataclass_fields__}
+    fields.update(changes)
+    return ConsumerRecord(**fields)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("key", [None, b""])
+async def test_intent_without_key_is_invalid(delivery, sip_event, key):
+    record = _replace(_intent_record(sip_event()), key=key)
+
+    with pytest.raises(InvalidIntentError, match="no key"):
+        await delivery(record)
+
+
+@pytest.mark.asyncio
+async def test_intent_without_event_code_header_is_invalid(delivery, sip_event):
+    record = _intent_record(sip_event())
+    record = _replace(record, headers=tuple((k, v) for k, v in record.headers if k != Header.EVENT_CODE))
+
+    with pytest.raises(InvalidIntentError, match=Header.EVENT_CODE):
+        await delivery(record)
+
+
+@pytest.mark.asyncio
+async def test_intent_with_unknown_event_code_is_invalid(delivery, sip_event):
+    record = _intent_record(sip_event())
+    headers = tuple((k, b"no-such-event" if k == Header.EVENT_CODE else v) for k, v in record.headers)
+
+    with pytest.raises(InvalidIntentError, match="event code is unknown"):
+        await delivery(_replace(record, headers=headers))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (b"{not json", "not JSON"),
+        (b"", "not JSON"),
+        (None, "not JSON"),
+        (b"\xff\xfe\xfd", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"resourceType": "Bundle", "type": "collection", "entry": []}', "message Bundle"),
+    ],
+)
+async def test_intent_that_is_not_a_message_bundle_is_invalid(delivery, sip_event, value, problem):
+    record = _replace(_intent_record(sip_event()), value=value)
+
+    with pytest.raises(InvalidIntentError, match=problem):
+        await delivery(record)
