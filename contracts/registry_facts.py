@@ -1,0 +1,93 @@
+"""Facts the consent registry learns from messages: consents, custody and protection decisions.
+
+Adapters turn inbound events into FHIR messages; :mod:`contracts.fhir` reads those messages back into these
+facts (``registry_facts``), and :mod:`consent` records them. The facts carry the child's personnummer in
+clear, because the registry derives both its keyed pseudonym and the child's age from it; they are never
+logged and never leave the process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from contracts.agencies import AgencyKind, Purpose
+
+
+class GivenBy(StrEnum):
+    """Who gave a consent: the guardians, or the child or young person themselves."""
+
+    GUARDIAN = "guardian"
+    CHILD = "child"
+
+
+class Custody(StrEnum):
+    """Joint custody (both guardians) or sole custody (one guardian)."""
+
+    JOINT = "joint"
+    SOLE = "sole"
+
+
+@dataclass(frozen=True)
+class ConsentGiven:
+    """A consent, for one purpose, to share information about a child with agencies of the given kinds.
+
+    Attributes:
+        consent_id: the id the sending system gave the consent; a withdrawal names it.
+        guardians: personnummer of each guardian who consented (empty when the child consented).
+    """
+
+    consent_id: str
+    child: str
+    purpose: Purpose
+    agency_kinds: frozenset[AgencyKind]
+    given_by: GivenBy
+    guardians: tuple[str, ...]
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
+    recorded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ConsentWithdrawn:
+    """A consent withdrawn from ``at`` on: no delivery resting on it happens after that."""
+
+    consent_id: str
+    child: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CustodyUpdated:
+    """Who the child's guardians are now."""
+
+    child: str
+    guardians: tuple[str, ...]
+    custody: Custody
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class HiddenResidenceDecided:
+    """Social services decided that the child's residence is hidden from the guardians (LVU 14 §)."""
+
+    decision_id: str
+    child: str
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class HiddenResidenceLifted:
+    """The hidden-residence decision ``decision_id`` ended at ``at``."""
+
+    decision_id: str
+    child: str
+    at: dt.datetime
+
+
+RegistryFact = (
+    ConsentGiven | ConsentWithdrawn | CustodyUpdated | HiddenResidenceDecided | HiddenResidenceLifted
+)
+"""Anything the consent registry records."""
