@@ -8,6 +8,7 @@ from __future__ import annotations
 from consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, DecisionRequest, Outcome
 from consent.ledger import DecisionLedger, LedgerRecord
 from consent.pseudonym import Pseudonymizer
+from consent.redaction import redact
 from consent.registry import ConsentGrant, ConsentRegistry
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "LedgerRecord",
     "Outcome",
     "Pseudonymizer",
+    "redact",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerFenced
@@ -22,6 +23,27 @@ from router.outgoing import Outgoing
 logger = logging.getLogger(__name__)
 
 RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[list[Outgoing]]]
+
+
+class TransactionHooks(Protocol):
+    """What a stage's helpers do around each batch's Kafka transaction.
+
+    A handler gathers per-batch state (ledger entries, event ids seen) while it handles records; the stage
+    calls these once per batch so that state is written with the transaction, not beside it.
+    """
+
+    def before_commit(self) -> None:
+        """Called after every record of the batch is sent, before the transaction commits.
+
+        Write what must exist whenever the batch's output does (e.g. ledger entries, idempotently):
+        raising a retriable error aborts the batch, which is read again.
+        """
+
+    def after_commit(self) -> None:
+        """Called once the batch's transaction has committed."""
+
+    def after_abort(self) -> None:
+        """Called when the batch was aborted: forget what it gathered."""
 
 
 class _UnexpectedError(SambusError):
@@ -48,6 +70,7 @@ class TransactionalStage:
         max_batch: int = 500,
         poll_timeout_ms: int = 200,
         retry_pause_s: float = 1.0,
+        hooks: Sequence[TransactionHooks] = (),
     ) -> None:
         """Describe the stage; nothing connects until :meth:`start`."""
         self.name = name
@@ -58,6 +81,7 @@ class TransactionalStage:
         self._max_batch = max_batch
         self._poll_timeout_ms = poll_timeout_ms
         self._retry_pause_s = retry_pause_s
+        self._hooks = tuple(hooks)
         self._consumer = AIOKafkaConsumer(
             *self._topics,
             bootstrap_servers=bootstrap_servers,
@@ -103,7 +127,7 @@ class TransactionalStage:
         if not batch:
             return 0
         try:
-            await self._process(batch)
+            await self._process_with_hooks(batch)
         except ProducerFenced:
             logger.exception(
                 "stage %s was fenced by a newer instance with the same transactional id", self.name
@@ -121,6 +145,16 @@ class TransactionalStage:
             return 0
         return sum(len(records) for records in batch.values())
 
+    async def _process_with_hooks(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        try:
+            await self._process(batch)
+        except BaseException:
+            for hook in self._hooks:
+                hook.after_abort()
+            raise
+
     async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         async with self._producer.transaction():
             sends = []
@@ -131,6 +165,10 @@ class TransactionalStage:
                 offsets[partition] = records[-1].offset + 1
             await asyncio.gather(*sends)
             await self._producer.send_offsets_to_transaction(offsets, self._group_id)
+            for hook in self._hooks:
+                hook.before_commit()
+        for hook in self._hooks:
+            hook.after_commit()
 
     async def _send(self, out: Outgoing) -> asyncio.Future[object]:
         future: asyncio.Future[object] = await self._producer.send(
