@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from consent import ConsentPolicy, ConsentRegistry, Pseudonymizer
+from consent import ConsentPolicy, ConsentRegistry, DecisionLedger, Pseudonymizer
 from contracts.topics import Topics
 from router.delivery import Clock, Delivery, utc_now
 from router.directory import RoutingDirectory
@@ -40,13 +40,14 @@ class Sambus:
     topics: Topics
     directory: RoutingDirectory
     registry: ConsentRegistry
+    ledger: DecisionLedger
     pseudonymizer: Pseudonymizer
     clock: Clock
     stages: list[TransactionalStage] = field(default_factory=list)
 
     async def create_topics(self) -> list[str]:
         """Create every topic sambus and the directory's recipients need."""
-        recipients = tuple(r.id for r in self.directory.recipients)
+        recipients = tuple(r.topic_suffix for r in self.directory.recipients)
         return await ensure_topics(self.bootstrap_servers, self.topics.specs(recipients))
 
     def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
@@ -67,6 +68,13 @@ class Sambus:
                 )
             )
         if only in {None, "delivery"}:
+            delivery = Delivery(
+                topics=self.topics,
+                directory=self.directory,
+                policy=ConsentPolicy(self.registry),
+                clock=self.clock,
+                ledger=self.ledger,
+            )
             made.append(
                 TransactionalStage(
                     name="delivery",
@@ -74,13 +82,9 @@ class Sambus:
                     topics=[self.topics.intents],
                     group_id=f"{prefix}-delivery",
                     transactional_id=f"{prefix}-delivery-{instance}",
-                    handler=Delivery(
-                        topics=self.topics,
-                        directory=self.directory,
-                        policy=ConsentPolicy(self.registry),
-                        clock=self.clock,
-                    ),
+                    handler=delivery,
                     dlq_topic=self.topics.dlq,
+                    hooks=[delivery],
                 )
             )
         self.stages = made
@@ -112,14 +116,18 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     """
     directory = RoutingDirectory.load(settings.directory)
     pseudonymizer = Pseudonymizer(settings.require_pseudonym_key())
-    registry = ConsentRegistry(create_engine(settings.database_url))
+    engine = create_engine(settings.database_url)
+    registry = ConsentRegistry(engine)
     registry.create_schema()
+    ledger = DecisionLedger(engine)
+    ledger.create_schema()
     return Sambus(
         settings=settings,
         bootstrap_servers=bootstrap_servers,
         topics=Topics(prefix=settings.topic_prefix),
         directory=directory,
         registry=registry,
+        ledger=ledger,
         pseudonymizer=pseudonymizer,
         clock=clock,
     )

@@ -214,7 +214,7 @@ def topics_create() -> None:
         created = run_sync(
             ensure_topics(
                 sambus.bootstrap_servers,
-                sambus.topics.specs(tuple(r.id for r in sambus.directory.recipients)),
+                sambus.topics.specs(tuple(r.topic_suffix for r in sambus.directory.recipients)),
             )
         )
     except SambusError as exc:

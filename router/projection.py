@@ -68,12 +68,19 @@ def _references(value: object) -> set[str]:
 
 
 def for_recipient(
-    bundle: dict[str, Any], task: TaskEntry, *, recipient_id: str, recipient_name: str
+    bundle: dict[str, Any],
+    task: TaskEntry,
+    *,
+    recipient_id: str,
+    recipient_name: str,
+    owner: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A message Bundle for one recipient: a header addressed to it, its Task, and what that Task refers to.
 
-    Other agencies' Tasks are left out: a recipient learns only of its own invitation.
+    Other agencies' Tasks are left out: a recipient learns only of its own invitation. ``owner`` (system,
+    value) replaces the Task owner's identifier, e.g. a routing address by the resolved organisation's own.
     """
+    system, value = owner or (task.owner_system, task.owner_value)
     entries = _entries(bundle)
     message_id = deterministic_id(str(bundle.get("id")), recipient_id)
     header = copy.deepcopy(entries[0]["resource"])
@@ -85,7 +92,7 @@ def for_recipient(
             "endpoint": f"{DESTINATION_ENDPOINT_PREFIX}{recipient_id}",
             "receiver": {
                 "type": "Organization",
-                "identifier": {"system": task.owner_system, "value": task.owner_value},
+                "identifier": {"system": system, "value": value},
             },
         }
     ]
@@ -97,9 +104,11 @@ def for_recipient(
     ]
     projected = {key: copy.deepcopy(value) for key, value in bundle.items() if key != "entry"}
     projected["id"] = message_id
+    own_task = copy.deepcopy(task.resource)
+    own_task.setdefault("owner", {})["identifier"] = {"system": system, "value": value}
     projected["entry"] = [
         {"fullUrl": urn(header["id"]), "resource": header},
-        {"fullUrl": task.full_url, "resource": copy.deepcopy(task.resource)},
+        {"fullUrl": task.full_url, "resource": own_task},
         *supporting,
     ]
     return projected
