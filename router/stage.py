@@ -71,8 +71,14 @@ class TransactionalStage:
         poll_timeout_ms: int = 200,
         retry_pause_s: float = 1.0,
         hooks: Sequence[TransactionHooks] = (),
+        static_membership: bool = True,
     ) -> None:
-        """Describe the stage; nothing connects until :meth:`start`."""
+        """Describe the stage; nothing connects until :meth:`start`.
+
+        With ``static_membership`` the consumer joins as ``transactional_id`` (KIP-345), so an instance
+        restarted after a crash takes its partitions back at once instead of after a rebalance; an instance
+        that stops for good releases them after the session timeout.
+        """
         self.name = name
         self._topics = tuple(topics)
         self._group_id = group_id
@@ -86,6 +92,7 @@ class TransactionalStage:
             *self._topics,
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
+            group_instance_id=transactional_id if static_membership else None,
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",
