@@ -10,17 +10,20 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from consent import ConsentPolicy, ConsentRegistry, DecisionLedger, Pseudonymizer
-from contracts.topics import Topics
+from consent import ConsentPolicy, ConsentRegistry, Decider, DecisionLedger, Pseudonymizer
+from contracts.errors import ConfigError
+from contracts.topics import Topics, TopicSpec
+from router.dead_letter import replayed_topic_spec
 from router.delivery import Clock, Delivery, utc_now
 from router.directory import RoutingDirectory
 from router.intake import Intake
 from router.kafka_admin import ensure_topics
+from router.retry import Retries, RetryHandler, RetryPolicy, retry_topic
 from router.settings import Settings
 from router.stage import TransactionalStage
 
-STAGES = ("intake", "delivery")
-"""The stages ``sambus run --stage`` can run on their own."""
+STAGES = ("intake", "delivery", "retry")
+"""The stages ``sambus run --stage`` can run on their own (``retry`` runs every retry level)."""
 
 
 def create_engine(database_url: str) -> sa.Engine:
@@ -43,17 +46,39 @@ class Sambus:
     ledger: DecisionLedger
     pseudonymizer: Pseudonymizer
     clock: Clock
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    policy: Decider | None = None
+    """Who decides per recipient; ``None`` means :class:`consent.ConsentPolicy` on the registry."""
     stages: list[TransactionalStage] = field(default_factory=list)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every topic sambus, its retries and the directory's recipients need."""
+        recipients = tuple(r.topic_suffix for r in self.directory.recipients)
+        return [
+            *self.topics.specs(recipients),
+            *self.retry_policy.topic_specs(self.topics),
+            replayed_topic_spec(self.topics),
+        ]
 
     async def create_topics(self) -> list[str]:
         """Create every topic sambus and the directory's recipients need."""
-        recipients = tuple(r.topic_suffix for r in self.directory.recipients)
-        return await ensure_topics(self.bootstrap_servers, self.topics.specs(recipients))
+        return await ensure_topics(self.bootstrap_servers, self.topic_specs())
+
+    def delivery(self) -> Delivery:
+        """A delivery handler (one per stage: it gathers its batch's ledger entries)."""
+        return Delivery(
+            topics=self.topics,
+            directory=self.directory,
+            policy=self.policy or ConsentPolicy(self.registry),
+            clock=self.clock,
+            ledger=self.ledger,
+        )
 
     def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
         """Make the stages (all, or only the one named), not yet connected."""
         prefix = f"{self.settings.topic_prefix}sambus"
         instance = self.settings.instance_id
+        retries = Retries(topics=self.topics, policy=self.retry_policy, clock=self.clock)
         made: list[TransactionalStage] = []
         if only in {None, "intake"}:
             made.append(
@@ -68,13 +93,7 @@ class Sambus:
                 )
             )
         if only in {None, "delivery"}:
-            delivery = Delivery(
-                topics=self.topics,
-                directory=self.directory,
-                policy=ConsentPolicy(self.registry),
-                clock=self.clock,
-                ledger=self.ledger,
-            )
+            delivery = self.delivery()
             made.append(
                 TransactionalStage(
                     name="delivery",
@@ -85,8 +104,27 @@ class Sambus:
                     handler=delivery,
                     dlq_topic=self.topics.dlq,
                     hooks=[delivery],
+                    on_retriable=retries.failed,
+                    keys_are_pseudonyms=True,
                 )
             )
+        if only in {None, "retry"}:
+            for level in self.retry_policy.levels:
+                delivery = self.delivery()
+                made.append(
+                    TransactionalStage(
+                        name=f"retry-{level}",
+                        bootstrap_servers=self.bootstrap_servers,
+                        topics=[retry_topic(self.topics, level)],
+                        group_id=f"{prefix}-retry-{level}",
+                        transactional_id=f"{prefix}-retry-{level}-{instance}",
+                        handler=RetryHandler(handler=delivery, retries=retries, clock=self.clock),
+                        dlq_topic=self.topics.dlq,
+                        hooks=[delivery],
+                        max_batch=50,
+                        keys_are_pseudonyms=True,
+                    )
+                )
         self.stages = made
         return made
 
@@ -112,10 +150,14 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     """Wire sambus from ``settings``; opens the database and creates its tables, but connects no broker yet.
 
     Raises:
-        ConfigError: the pseudonym key or the routing directory is missing or invalid.
+        ConfigError: the pseudonym key, the routing directory or the retry delays are missing or invalid.
     """
     directory = RoutingDirectory.load(settings.directory)
     pseudonymizer = Pseudonymizer(settings.require_pseudonym_key())
+    try:
+        retry_policy = RetryPolicy(delays_s=settings.retry_delays_s)
+    except ValueError as exc:
+        raise ConfigError(f"SAMBUS_RETRY_DELAYS_S: {exc}") from exc
     engine = create_engine(settings.database_url)
     registry = ConsentRegistry(engine)
     registry.create_schema()
@@ -130,4 +172,5 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
         ledger=ledger,
         pseudonymizer=pseudonymizer,
         clock=clock,
+        retry_policy=retry_policy,
     )

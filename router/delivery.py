@@ -127,10 +127,13 @@ class Delivery:
         try:
             routing = self._rules.route(event, bundle, tasks(bundle))
         except RoutingError as exc:
-            return [dead_letter(record, exc, dlq_topic=self._topics.dlq)]
+            return [dead_letter(record, exc, dlq_topic=self._topics.dlq, keep_pseudonym=True)]
         base_headers = tuple((k, v) for k, v in record.headers or () if k != Header.MESSAGE_ID)
         now = self._clock()
-        outgoing = [dead_letter(record, error, dlq_topic=self._topics.dlq) for error in routing.unroutable]
+        outgoing = [
+            dead_letter(record, error, dlq_topic=self._topics.dlq, keep_pseudonym=True)
+            for error in routing.unroutable
+        ]
         for route in routing.routes:
             message = for_recipient(
                 bundle,

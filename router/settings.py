@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     directory: Path = Field(default=REPO_ROOT / "deploy" / "config" / "directory.yaml")
     instance_id: str = Field(default="0", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     local_kafka_port: int = Field(default=19092, ge=1024, le=65534)
+    retry_delays_s: tuple[float, ...] = Field(
+        default=(2.0, 10.0, 30.0),
+        description="Wait before each retry of a retriable failure (seconds, <= 45).",
+    )
 
     def require_pseudonym_key(self) -> bytes:
         """The pseudonym key as bytes.
