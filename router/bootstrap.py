@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +19,13 @@ from router.delivery import Clock, Delivery, utc_now
 from router.directory import RoutingDirectory
 from router.intake import Intake
 from router.kafka_admin import ensure_topics
+from router.parked import ParkedHandler
+from router.parked_headers import recheck_topic, recheck_topic_spec
 from router.retry import Retries, RetryHandler, RetryPolicy, retry_topic
 from router.settings import Settings
 from router.stage import TransactionalStage
 
-STAGES = ("intake", "delivery", "retry")
+STAGES = ("intake", "delivery", "retry", "parked")
 """The stages ``sambus run --stage`` can run on their own (``retry`` runs every retry level)."""
 
 
@@ -58,6 +61,7 @@ class Sambus:
             *self.topics.specs(recipients),
             *self.retry_policy.topic_specs(self.topics),
             replayed_topic_spec(self.topics),
+            recheck_topic_spec(self.topics),
         ]
 
     async def create_topics(self) -> list[str]:
@@ -72,6 +76,7 @@ class Sambus:
             policy=self.policy or ConsentPolicy(self.registry),
             clock=self.clock,
             ledger=self.ledger,
+            park_recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
         )
 
     def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
@@ -125,6 +130,31 @@ class Sambus:
                         keys_are_pseudonyms=True,
                     )
                 )
+        if only in {None, "parked"}:
+            parked = ParkedHandler(
+                topics=self.topics,
+                directory=self.directory,
+                policy=self.policy or ConsentPolicy(self.registry),
+                ledger=self.ledger,
+                clock=self.clock,
+                expire_after=dt.timedelta(seconds=self.settings.parked_expire_after_s),
+                recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
+            )
+            made.append(
+                TransactionalStage(
+                    name="parked",
+                    bootstrap_servers=self.bootstrap_servers,
+                    topics=[self.topics.parked, recheck_topic(self.topics)],
+                    group_id=f"{prefix}-parked",
+                    transactional_id=f"{prefix}-parked-{instance}",
+                    handler=parked,
+                    dlq_topic=self.topics.dlq,
+                    hooks=[parked],
+                    max_batch=50,
+                    on_retriable=retries.failed,
+                    keys_are_pseudonyms=True,
+                )
+            )
         self.stages = made
         return made
 

@@ -15,13 +15,15 @@ from typing import Any, Protocol
 
 from aiokafka.structs import ConsumerRecord
 
-from consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome
+from consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, redact
 from contracts.errors import InvalidIntentError, RoutingError
 from contracts.fhir import EventCode
 from contracts.topics import Header, Topics
 from router.dead_letter import dead_letter
 from router.directory import RoutingDirectory
+from router.notify import initiator_notice
 from router.outgoing import Outgoing
+from router.parked_headers import park_headers
 from router.projection import for_recipient, tasks
 from router.routing import RELAYED_FOR_HEADER, Route, RoutingRules
 
@@ -106,12 +108,15 @@ class Delivery:
         clock: Clock = utc_now,
         ledger: LedgerSink | None = None,
         registry_feed: RegistryFeed = ignore_registry_facts,
+        park_recheck: dt.timedelta = dt.timedelta(seconds=10),
     ) -> None:
         """Route with ``directory``, decide with ``policy``, publish on ``topics``, record in ``ledger``.
 
         ``registry_feed`` is called with every intent's Bundle before it is routed, so consent, custody and
-        hidden-residence messages update the registry.
+        hidden-residence messages update the registry. A parked message is checked again every
+        ``park_recheck`` (see :mod:`router.parked`).
         """
+        self._park_recheck = park_recheck
         self._topics = topics
         self._rules = RoutingRules(directory)
         self._policy = policy
@@ -162,10 +167,7 @@ class Delivery:
                 decision.outcome,
                 decision.rule_id,
             )
-            topic = self._topic_for(decision, route)
-            if topic is not None:
-                value = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-                outgoing.append(Outgoing(topic=topic, key=record.key, value=value, headers=headers))
+            outgoing.extend(self._records(record, route, message, decision, headers=headers, now=now))
         return outgoing
 
     def _decide(
@@ -191,12 +193,48 @@ class Delivery:
             )
         )
 
-    def _topic_for(self, decision: Decision, route: Route) -> str | None:
-        if decision.outcome in {Outcome.PERMIT, Outcome.PERMIT_REDACTED}:
-            return self._topics.deliver(route.via.topic_suffix)
+    def _records(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        route: Route,
+        message: dict[str, Any],
+        decision: Decision,
+        *,
+        headers: tuple[tuple[str, bytes], ...],
+        now: dt.datetime,
+    ) -> list[Outgoing]:
+        """A delivery, a parked record, or a notice to the initiator that the recipient was denied."""
+        if decision.outcome is Outcome.DENY:
+            denied = initiator_notice(
+                rules=self._rules,
+                topics=self._topics,
+                event=EventCode.DELIVERY_DENIED,
+                message=message,
+                recipient=route.recipient,
+                text=f"not delivered: {decision.reason}",
+                key=record.key,
+                correlation_id=dict(record.headers or ()).get(Header.CORRELATION_ID),
+                at=now,
+            )
+            return [] if denied is None else [denied]
+        if decision.outcome is Outcome.PERMIT_REDACTED:
+            message = redact(message, decision.removed)
+        value = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         if decision.outcome is Outcome.AWAIT_CONSENT:
-            return self._topics.parked
-        return None
+            parked = park_headers(
+                since=now, check_at=now + self._park_recheck, deliver_to=route.via.topic_suffix
+            )
+            return [
+                Outgoing(topic=self._topics.parked, key=record.key, value=value, headers=(*headers, *parked))
+            ]
+        return [
+            Outgoing(
+                topic=self._topics.deliver(route.via.topic_suffix),
+                key=record.key,
+                value=value,
+                headers=headers,
+            )
+        ]
 
     def before_commit(self) -> None:
         """Append the batch's decisions to the ledger (idempotently)."""

@@ -22,6 +22,7 @@ from contracts.errors import SambusError
 from contracts.topics import Topics, TopicSpec
 from router.dead_letter import dead_letter
 from router.outgoing import Outgoing
+from router.parked_headers import epoch_ms
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,19 @@ MAX_DELAY_S = 45.0
 
 Handler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[list[Outgoing]]]
 Clock = Callable[[], dt.datetime]
+
+
+async def wait_until(
+    due_ms: bytes | None, *, clock: Clock, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> None:
+    """Sleep until ``due_ms`` (epoch milliseconds, as header bytes), at most :data:`MAX_DELAY_S`."""
+    try:
+        due = int(due_ms or b"0") / 1000
+    except ValueError:
+        return
+    wait = min(due - clock().timestamp(), MAX_DELAY_S)
+    if wait > 0:
+        await sleep(wait)
 
 
 def retry_topic(topics: Topics, level: int) -> str:
@@ -165,7 +179,7 @@ class Retries:
         headers = (
             *(first.headers or ()),
             (RETRY_ATTEMPT, str(attempt).encode("ascii")),
-            (RETRY_NOT_BEFORE, str(int(not_before.timestamp() * 1000)).encode("ascii")),
+            (RETRY_NOT_BEFORE, epoch_ms(not_before)),
             history_header,
             (RETRY_SOURCE_TOPIC, first.topic.encode("utf-8")),
             (RETRY_SOURCE_PARTITION, str(first.partition).encode("ascii")),
@@ -193,10 +207,7 @@ class RetryHandler:
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """The records one retry becomes: the handler's output, the next retry, or a dead letter."""
-        due_ms = int(_headers(record).get(RETRY_NOT_BEFORE, b"0"))
-        wait = min(due_ms / 1000 - self._clock().timestamp(), MAX_DELAY_S)
-        if wait > 0:
-            await self._sleep(wait)
+        await wait_until(_headers(record).get(RETRY_NOT_BEFORE), clock=self._clock, sleep=self._sleep)
         try:
             return await self._handler(original(record))
         except SambusError as exc:

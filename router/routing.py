@@ -183,6 +183,22 @@ class RoutingRules:
             )
         return self._nearest(candidates, municipality, address=value)
 
+    def initiator(self, bundle: Mapping[str, Any]) -> Recipient | None:
+        """The organisation that sent a message: the first focal Task's ``requester``, if in the directory."""
+        for entry in bundle.get("entry", ())[1:]:
+            resource = entry.get("resource", {}) if isinstance(entry, dict) else {}
+            identifier = resource.get("requester", {}).get("identifier", {})
+            if (
+                resource.get("resourceType") == "Task"
+                and identifier.get("system")
+                and identifier.get("value")
+            ):
+                try:
+                    return self.resolve(str(identifier["system"]), str(identifier["value"]))
+                except RoutingError:
+                    return None
+        return None
+
     def _kinds(self, kind: str) -> frozenset[AgencyKind]:
         if kind == HEALTH_CARE:
             return HEALTH_CARE_KINDS

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         default=(2.0, 10.0, 30.0),
         description="Wait before each retry of a retriable failure (seconds, <= 45).",
     )
+    parked_expire_after_s: float = Field(
+        default=14 * 24 * 3600.0, gt=0, description="How long a message waits for consent before it expires."
+    )
+    parked_recheck_s: float = Field(
+        default=10.0, gt=0, le=45, description="How often a parked message's consent is decided again."
+    )
 
     def require_pseudonym_key(self) -> bytes:
         """The pseudonym key as bytes.
