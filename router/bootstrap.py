@@ -15,18 +15,22 @@ from consent import ConsentPolicy, ConsentRegistry, Decider, DecisionLedger, Pse
 from contracts.errors import ConfigError
 from contracts.topics import Topics, TopicSpec
 from router.dead_letter import replayed_topic_spec
+from router.deadlines import Deadlines, DeadlineTimers, fired_topic_spec
 from router.delivery import Clock, Delivery, utc_now
 from router.directory import RoutingDirectory
 from router.intake import Intake
 from router.kafka_admin import ensure_topics
 from router.parked import ParkedHandler
 from router.parked_headers import recheck_topic, recheck_topic_spec
+from router.processes import ProcessStore, ProcessTracker
 from router.retry import Retries, RetryHandler, RetryPolicy, retry_topic
+from router.routing import RoutingRules
 from router.settings import Settings
 from router.stage import TransactionalStage
 
-STAGES = ("intake", "delivery", "retry", "parked")
-"""The stages ``sambus run --stage`` can run on their own (``retry`` runs every retry level)."""
+STAGES = ("intake", "delivery", "retry", "parked", "processes")
+"""The stages ``sambus run --stage`` can run on their own (``retry`` runs every retry level; ``processes``
+tracks process state and fires deadline timers)."""
 
 
 def create_engine(database_url: str) -> sa.Engine:
@@ -48,6 +52,8 @@ class Sambus:
     registry: ConsentRegistry
     ledger: DecisionLedger
     pseudonymizer: Pseudonymizer
+    processes: ProcessStore
+    deadlines: Deadlines
     clock: Clock
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     policy: Decider | None = None
@@ -62,6 +68,7 @@ class Sambus:
             *self.retry_policy.topic_specs(self.topics),
             replayed_topic_spec(self.topics),
             recheck_topic_spec(self.topics),
+            fired_topic_spec(self.topics),
         ]
 
     async def create_topics(self) -> list[str]:
@@ -155,21 +162,51 @@ class Sambus:
                     keys_are_pseudonyms=True,
                 )
             )
+        if only in {None, "processes"}:
+            made.append(
+                TransactionalStage(
+                    name="processes",
+                    bootstrap_servers=self.bootstrap_servers,
+                    topics=[self.topics.intents],
+                    group_id=f"{prefix}-processes",
+                    transactional_id=f"{prefix}-processes-{instance}",
+                    handler=ProcessTracker(
+                        store=self.processes, deadlines=self.deadlines, rules=RoutingRules(self.directory)
+                    ),
+                    dlq_topic=self.topics.dlq,
+                    keys_are_pseudonyms=True,
+                )
+            )
         self.stages = made
         return made
+
+    def deadline_timers(self) -> DeadlineTimers:
+        """The deadline timers (part of the ``processes`` stage), not yet connected."""
+        prefix = f"{self.settings.topic_prefix}sambus"
+        return DeadlineTimers(
+            deadlines=self.deadlines,
+            directory=self.directory,
+            topics=self.topics,
+            bootstrap_servers=self.bootstrap_servers,
+            transactional_id=f"{prefix}-timers-{self.settings.instance_id}",
+            clock=self.clock,
+            interval_s=self.settings.deadline_scan_s,
+        )
 
     async def run(self, stop: asyncio.Event, *, only: str | None = None) -> None:
         """Create topics, start the stages and process until ``stop`` is set."""
         await self.create_topics()
-        stages = self.build_stages(only)
-        started: list[TransactionalStage] = []
+        stages: list[TransactionalStage | DeadlineTimers] = [*self.build_stages(only)]
+        if only in {None, "processes"}:
+            stages.append(self.deadline_timers())
+        started: list[TransactionalStage | DeadlineTimers] = []
         try:
             for stage in stages:
                 await stage.start()
                 started.append(stage)
             async with asyncio.TaskGroup() as group:
                 for stage in stages:
-                    group.create_task(stage.run(stop), name=f"stage-{stage.name}")
+                    group.create_task(stage.run(stop))
         finally:
             for stage in started:
                 with contextlib.suppress(Exception):
@@ -193,6 +230,10 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     registry.create_schema()
     ledger = DecisionLedger(engine)
     ledger.create_schema()
+    processes = ProcessStore(engine)
+    processes.create_schema()
+    deadlines = Deadlines(engine)
+    deadlines.create_schema()
     return Sambus(
         settings=settings,
         bootstrap_servers=bootstrap_servers,
@@ -201,6 +242,8 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
         registry=registry,
         ledger=ledger,
         pseudonymizer=pseudonymizer,
+        processes=processes,
+        deadlines=deadlines,
         clock=clock,
         retry_policy=retry_policy,
     )

@@ -123,7 +123,7 @@ async def _partitions(bootstrap_servers: str, topic: str) -> set[int]:
         await client.close()
 
 
-async def _read_all(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_topic(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every committed record of ``topic``, from the beginning to the end as it is now."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers, isolation_level="read_committed", enable_auto_commit=False
@@ -151,9 +151,9 @@ async def _read_all(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[b
 
 async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[DeadLetter]:
     """Every dead letter, oldest first, with whether it has been replayed."""
-    replayed = {(r.key or b"").decode() for r in await _read_all(bootstrap_servers, replayed_topic(topics))}
+    replayed = {(r.key or b"").decode() for r in await read_topic(bootstrap_servers, replayed_topic(topics))}
     letters = []
-    for record in await _read_all(bootstrap_servers, topics.dlq):
+    for record in await read_topic(bootstrap_servers, topics.dlq):
         headers = dict(record.headers or ())
         letters.append(
             DeadLetter(

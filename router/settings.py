@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     parked_expire_after_s: float = Field(
         default=14 * 24 * 3600.0, gt=0, description="How long a message waits for consent before it expires."
     )
+    deadline_scan_s: float = Field(
+        default=5.0, gt=0, description="How often due deadline reminders and escalations are looked for."
+    )
     parked_recheck_s: float = Field(
         default=10.0, gt=0, le=45, description="How often a parked message's consent is decided again."
     )
