@@ -17,7 +17,7 @@ from aiokafka.structs import ConsumerRecord
 
 from consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, redact
 from contracts.errors import InvalidIntentError, RoutingError
-from contracts.fhir import EventCode
+from contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from contracts.topics import Header, Topics
 from router.dead_letter import dead_letter
 from router.directory import RoutingDirectory
@@ -145,7 +145,7 @@ class Delivery:
                 route.task,
                 recipient_id=route.recipient.id,
                 recipient_name=route.recipient.name,
-                owner=(route.recipient.identifiers[0].system, route.recipient.identifiers[0].value),
+                owner=_resolved_owner(route),
             )
             decision = self._decide(route, event=event, child=child, message=message, now=now)
             self._pending.append(
@@ -271,6 +271,14 @@ def _ledger_record(
         decided_at=now,
         removed=decision.removed,
     )
+
+
+def _resolved_owner(route: Route) -> tuple[str, str] | None:
+    """The organisation's own identifier in place of a routing address; otherwise the Task keeps its owner."""
+    if route.answer or route.task.owner_system != ROUTING_ADDRESS_SYSTEM:
+        return None
+    first = route.recipient.identifiers[0]
+    return (first.system, first.value)
 
 
 def _reason(decision: Decision) -> str:

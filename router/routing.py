@@ -11,7 +11,9 @@ The rules come from the regional agreements:
   contact, as a ``Task.input`` of type :data:`TASK_INPUT_SYSTEM` ``|`` :data:`ACTIVE_CARE_CONTACT` with
   ``valueBoolean`` true;
 * a 2017:209 health-examination request goes to health care *and* dental care of the child's region;
-* a report of concern goes to social services of the municipality where the child lives.
+* a report of concern goes to social services of the municipality where the child lives;
+* an answer (Task status changed, invitation answered, examination completed) goes back to the Task's
+  requester.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ SIP_EVENTS = frozenset(
         EventCode.SIP_CLOSED,
     }
 )
+ANSWER_EVENTS = frozenset(
+    {
+        EventCode.TASK_STATUS_CHANGED,
+        EventCode.SIP_INVITATION_ANSWERED,
+        EventCode.HEALTH_EXAM_COMPLETED,
+        EventCode.LVU32_EXAM_COMPLETED,
+    }
+)
+"""Answers from recipients (Task status, statements): they go back to the Task's requester."""
 _KOMMUNKOD_LENGTH = 4
 
 
@@ -75,6 +86,7 @@ class Route:
         via: the organisation that receives the delivery: ``recipient`` itself, or a relay.
         rule: the id of the routing rule that chose this route.
         refused: why a routing rule forbids the delivery, or ``None``.
+        answer: the message answers a Task and goes to its requester.
     """
 
     task: TaskEntry
@@ -82,6 +94,8 @@ class Route:
     via: Recipient
     rule: str
     refused: str | None = None
+    answer: bool = False
+    """An answer goes back to the Task's requester; the Task keeps its owner (the one who answers)."""
 
     @property
     def relayed(self) -> bool:
@@ -224,6 +238,12 @@ class RoutingRules:
         raise RoutingError(f"no organisation in the routing directory fits {address!r} for {municipality}")
 
     def _route_one(self, event: EventCode, task: TaskEntry, home: str | None) -> Route:
+        if event in ANSWER_EVENTS:
+            requester = task.resource.get("requester", {}).get("identifier", {})
+            if not requester.get("system") or not requester.get("value"):
+                raise RoutingError(f"an answer ({event}) must name the Task's requester to go back to")
+            asker = self.resolve(str(requester["system"]), str(requester["value"]), home=home)
+            return Route(task, asker, asker, rule="answer-to-requester", answer=True)
         capability = Capability.PLACED_CHILD_HEALTH_EXAM if event is EventCode.HEALTH_EXAM_REQUESTED else None
         if task.owner_system == ROUTING_ADDRESS_SYSTEM and task.owner_value.startswith("dental"):
             capability = None

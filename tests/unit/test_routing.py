@@ -401,3 +401,41 @@ async def test_a_message_breaking_a_message_wide_rule_is_dead_lettered(delivery)
 
     assert dead.topic == "t.sambus.dlq"
     assert dict(dead.headers)[Header.DLQ_ERROR] == b"unknown_recipient"
+
+
+# Answers go back to the requester
+
+
+def _answer(status: str) -> dict[str, Any]:
+    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1001")
+    task["status"] = status
+    task["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": "19800002"}}
+    return message(task)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [EventCode.TASK_STATUS_CHANGED, EventCode.SIP_INVITATION_ANSWERED, EventCode.HEALTH_EXAM_COMPLETED],
+)
+def test_an_answer_goes_back_to_the_requester(event) -> None:
+    assert routes(event, _answer("accepted")) == [("vasteras-skola-sodra", "vasteras-skola-sodra", None)]
+
+
+def test_an_answer_without_a_requester_is_unroutable() -> None:
+    bundle = message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1001"))
+
+    [error] = RULES.route(EventCode.TASK_STATUS_CHANGED, bundle, tasks(bundle)).unroutable
+
+    assert "requester" in str(error)
+
+
+@pytest.mark.asyncio
+async def test_an_answer_reaches_the_requester_with_the_answering_owner_kept(delivery) -> None:
+    [out] = await delivery(_record(_answer("rejected"), EventCode.TASK_STATUS_CHANGED))
+
+    assert out.topic == "t.deliver.vasteras-skola-sodra"
+    [task] = [
+        e["resource"] for e in json.loads(out.value)["entry"] if e["resource"]["resourceType"] == "Task"
+    ]
+    assert task["status"] == "rejected"
+    assert task["owner"]["identifier"]["value"] == "SE2321000206-1001"
