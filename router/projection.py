@@ -5,7 +5,6 @@ Works on the Bundle as plain data (no FHIR model round trip), as the design's pe
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,11 +78,14 @@ def for_recipient(
 
     Other agencies' Tasks are left out: a recipient learns only of its own invitation. ``owner`` (system,
     value) replaces the Task owner's identifier, e.g. a routing address by the resolved organisation's own.
+
+    Nothing in ``bundle`` is changed, but the result shares the parts it does not change with it (copying
+    them cost a third of the routing time): treat both as read-only, or deep-copy before changing.
     """
     system, value = owner or (task.owner_system, task.owner_value)
     entries = _entries(bundle)
     message_id = deterministic_id(str(bundle.get("id")), recipient_id)
-    header = copy.deepcopy(entries[0]["resource"])
+    header = dict(entries[0]["resource"])
     header["id"] = deterministic_id(message_id, "header")
     header["focus"] = [{"reference": task.full_url}]
     header["destination"] = [
@@ -97,15 +99,11 @@ def for_recipient(
         }
     ]
     wanted = _references(task.resource)
-    supporting = [
-        copy.deepcopy(e)
-        for e in entries[1:]
-        if e.get("fullUrl") in wanted and e.get("fullUrl") != task.full_url
-    ]
-    projected = {key: copy.deepcopy(value) for key, value in bundle.items() if key != "entry"}
+    supporting = [e for e in entries[1:] if e.get("fullUrl") in wanted and e.get("fullUrl") != task.full_url]
+    projected = {key: item for key, item in bundle.items() if key != "entry"}
     projected["id"] = message_id
-    own_task = copy.deepcopy(task.resource)
-    own_task.setdefault("owner", {})["identifier"] = {"system": system, "value": value}
+    own_task = dict(task.resource)
+    own_task["owner"] = {**task.resource.get("owner", {}), "identifier": {"system": system, "value": value}}
     projected["entry"] = [
         {"fullUrl": urn(header["id"]), "resource": header},
         {"fullUrl": task.full_url, "resource": own_task},
