@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ from router.deadlines import DeadlineRules, Deadlines
 from router.delivery import header, read_intent
 from router.outgoing import Outgoing
 from router.routing import RoutingRules
+
+logger = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 
@@ -166,9 +169,20 @@ class ProcessTracker:
         self._deadline_rules = DeadlineRules()
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
-        """Apply one message; the stage produces nothing for it."""
-        child, event, bundle = read_intent(record)
-        process_id = header(record, Header.CORRELATION_ID)
+        """Apply one message; the stage produces nothing for it.
+
+        A record that is not a valid intent is skipped: the delivery stage, reading the same topic, already
+        dead-letters it, and a second dead letter would only confuse.
+        """
+        try:
+            child, event, bundle = read_intent(record)
+            process_id = header(record, Header.CORRELATION_ID)
+            _timestamp(bundle)
+        except InvalidIntentError as exc:
+            logger.info(
+                "processes skip %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc.code
+            )
+            return []
         message_id = str(bundle.get("id"))
         try:
             with self._store.engine.begin() as conn:

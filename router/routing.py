@@ -243,7 +243,7 @@ class RoutingRules:
             if not requester.get("system") or not requester.get("value"):
                 raise RoutingError(f"an answer ({event}) must name the Task's requester to go back to")
             asker = self.resolve(str(requester["system"]), str(requester["value"]), home=home)
-            return Route(task, asker, asker, rule="answer-to-requester", answer=True)
+            return Route(task, asker, self._via(event, asker), rule="answer-to-requester", answer=True)
         capability = Capability.PLACED_CHILD_HEALTH_EXAM if event is EventCode.HEALTH_EXAM_REQUESTED else None
         if task.owner_system == ROUTING_ADDRESS_SYSTEM and task.owner_value.startswith("dental"):
             capability = None
@@ -259,13 +259,20 @@ class RoutingRules:
                     "care contact, and the invitation does not state one",
                 )
             return Route(task, recipient, recipient, rule="specialist-with-care-contact")
+        via = self._via(event, recipient)
+        return Route(
+            task, recipient, via, rule="direct" if via == recipient else "school-relay-without-cosmic-link"
+        )
+
+    def _via(self, event: EventCode, recipient: Recipient) -> Recipient:
+        """Who carries a message to ``recipient``: a relay for SIP messages to schools without Cosmic Link."""
         if (
             event in SIP_EVENTS
             and recipient.kind is AgencyKind.SCHOOL
             and not recipient.has(Capability.COSMIC_LINK)
         ):
-            return Route(task, recipient, self._relay_for(recipient), rule="school-relay-without-cosmic-link")
-        return Route(task, recipient, recipient, rule="direct")
+            return self._relay_for(recipient)
+        return recipient
 
     def _relay_for(self, school: Recipient) -> Recipient:
         """Social services of the school's municipality, else the nearest first-line health unit."""

@@ -439,3 +439,12 @@ async def test_an_answer_reaches_the_requester_with_the_answering_owner_kept(del
     ]
     assert task["status"] == "rejected"
     assert task["owner"]["identifier"]["value"] == "SE2321000206-1001"
+
+
+def test_a_sip_answer_to_a_school_without_cosmic_link_goes_through_its_relay() -> None:
+    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1001")
+    task["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": "19800001"}}
+
+    assert routes(EventCode.SIP_INVITATION_ANSWERED, message(task)) == [
+        ("vasteras-skola-norra", "vasteras-socialtjanst", None)
+    ]

@@ -198,3 +198,14 @@ def test_a_sip_follow_up_date_in_the_plan_sets_the_deadline() -> None:
     [deadline] = DeadlineRules().opened_by(EventCode.SIP_PLAN_ESTABLISHED, at=AT, bundle=plan, birth=None)
 
     assert deadline.due_at == dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("value", [b"{not json", b'{"resourceType": "Bundle", "id": "m1"}'])
+async def test_a_record_that_is_no_intent_is_skipped_not_dead_lettered_twice(tracker, store, value) -> None:
+    broken = record(EventCode.SIP_INITIATED, {})
+    fields = {name: getattr(broken, name) for name in broken.__dataclass_fields__}
+    fields["value"] = value
+
+    assert await tracker(ConsumerRecord(**fields)) == []
+    assert store.get("proc-1") is None
