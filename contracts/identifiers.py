@@ -129,3 +129,26 @@ HsaId = Annotated[str, AfterValidator(parse_hsa_id)]
 
 OrganisationNumber = Annotated[str, AfterValidator(parse_organisation_number)]
 """A validated organisation number, normalised to NNNNNN-NNNN."""
+
+
+def parse_person_identity(value: str) -> str:
+    """Validate a personnummer or a samordningsnummer (day + 60) and return its 12 digits.
+
+    Raises:
+        ValueError: with a message that names the problem but not the number.
+    """
+    match = _PERSON_NUMBER.match(value.strip())
+    if match is not None and int(match.group(1)[6:8]) > _SAMORDNING_DAY_OFFSET:
+        return parse_samordningsnummer(value)
+    return parse_personnummer(value)
+
+
+def person_identity_system(person_number: str) -> str:
+    """The HL7 Sweden base system of a validated personnummer or samordningsnummer."""
+    return (
+        SAMORDNINGSNUMMER_SYSTEM if int(person_number[6:8]) > _SAMORDNING_DAY_OFFSET else PERSONNUMMER_SYSTEM
+    )
+
+
+PersonIdentity = Annotated[str, AfterValidator(parse_person_identity)]
+"""A validated personnummer or samordningsnummer, normalised to 12 digits."""

@@ -16,6 +16,7 @@ from router.delivery import Clock, Delivery, utc_now
 from router.directory import RoutingDirectory
 from router.intake import Intake
 from router.kafka_admin import ensure_topics
+from router.seen_events import SeenEvents
 from router.settings import Settings
 from router.stage import TransactionalStage
 
@@ -55,6 +56,8 @@ class Sambus:
         instance = self.settings.instance_id
         made: list[TransactionalStage] = []
         if only in {None, "intake"}:
+            seen = SeenEvents(create_engine(self.settings.database_url))
+            seen.create_schema()
             made.append(
                 TransactionalStage(
                     name="intake",
@@ -62,8 +65,9 @@ class Sambus:
                     topics=[self.topics.agency_events(kind) for kind in ("school", "social", "ehr")],
                     group_id=f"{prefix}-intake",
                     transactional_id=f"{prefix}-intake-{instance}",
-                    handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer),
+                    handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer, seen=seen),
                     dlq_topic=self.topics.dlq,
+                    hooks=[seen],
                 )
             )
         if only in {None, "delivery"}:
