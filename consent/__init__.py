@@ -9,10 +9,11 @@ from consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, D
 from consent.ledger import DecisionLedger, LedgerRecord
 from consent.pseudonym import Pseudonymizer
 from consent.redaction import redact
-from consent.registry import ConsentGrant, ConsentRegistry
+from consent.registry import ConsentAnswer, ConsentGrant, ConsentRegistry, Protection
 
 __all__ = [
     "CONSENT_BASIS",
+    "ConsentAnswer",
     "ConsentGrant",
     "ConsentPolicy",
     "ConsentRegistry",
@@ -22,6 +23,7 @@ __all__ = [
     "DecisionRequest",
     "LedgerRecord",
     "Outcome",
+    "Protection",
     "Pseudonymizer",
     "redact",
 ]
