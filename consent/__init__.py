@@ -5,6 +5,7 @@ This package imports only ``contracts``.
 
 from __future__ import annotations
 
+from consent.compliance import Compliance, LedgerEntry, LedgerQuery, audit_event, csv_text
 from consent.county import VASTERBOTTEN, VASTMANLAND, CountyPolicy
 from consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, DecisionRequest, Outcome
 from consent.keys import CheckpointSigner, FieldCipher, LedgerKeyError, key_id
@@ -22,6 +23,7 @@ __all__ = [
     "VASTERBOTTEN",
     "VASTMANLAND",
     "CheckpointSigner",
+    "Compliance",
     "ConsentAnswer",
     "ConsentGrant",
     "ConsentPolicy",
@@ -34,7 +36,9 @@ __all__ = [
     "Duty",
     "FieldCipher",
     "GuardianAccessNotice",
+    "LedgerEntry",
     "LedgerKeyError",
+    "LedgerQuery",
     "LedgerRecord",
     "LegalBasis",
     "Outcome",
@@ -45,6 +49,8 @@ __all__ = [
     "RuleSet",
     "Tamper",
     "Verification",
+    "audit_event",
+    "csv_text",
     "guardian_access_notice",
     "key_id",
     "ledger_record",

@@ -122,6 +122,11 @@ class FieldCipher:
             keys[kid] = _hex_key(text, f"ledger encryption key {kid!r}")
         return cls(keys, current or list(keys)[-1])
 
+    @staticmethod
+    def new_key_hex() -> str:
+        """A fresh random AES-256 key in hex."""
+        return os.urandom(_KEY_BYTES).hex()
+
     def encrypt(self, plaintext: str, *, aad: bytes) -> tuple[str, str]:
         """``(key id, base64 of nonce + ciphertext)`` of ``plaintext``, bound to ``aad``."""
         nonce = os.urandom(_NONCE_BYTES)
