@@ -18,6 +18,7 @@ from rich.table import Table
 from adapters import translate_message
 from contracts.errors import BrokerUnavailableError, ConfigError, SambusError
 from router.bootstrap import STAGES, bootstrap
+from router.cli_consent import consent_app
 from router.cli_contracts import contracts_app
 from router.directory import RoutingDirectory
 from router.kafka_admin import ensure_topics, metadata_answers, run_sync
@@ -38,6 +39,7 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
 app.add_typer(config_app, name="config")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(consent_app, name="consent")
 
 console = Console()
 errors = Console(stderr=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,23 @@ class Settings(BaseSettings):
     directory: Path = Field(default=REPO_ROOT / "deploy" / "config" / "directory.yaml")
     instance_id: str = Field(default="0", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     local_kafka_port: int = Field(default=19092, ge=1024, le=65534)
+    # Consent and the decision ledger (issue 4)
+    rules: Path = Field(
+        default=REPO_ROOT / "deploy" / "config" / "rules.yaml", description="The secrecy rule file."
+    )
+    county: Literal["vastmanland", "vasterbotten"] = Field(
+        default="vastmanland", description="Whose county agreement sets the consent ages."
+    )
+    ledger_signing_key: SecretStr | None = Field(
+        default=None, description="Ed25519 seed (64 hex digits) that signs ledger checkpoints."
+    )
+    ledger_encryption_keys: SecretStr | None = Field(
+        default=None, description="AES-256 keys for recoverable identities: id1:<64 hex>,id2:<64 hex>."
+    )
+    ledger_encryption_key_id: str | None = Field(
+        default=None, description="The key id new identities are encrypted with (default: the last)."
+    )
+    ledger_checkpoint_every: int = Field(default=100, ge=1, description="Entries between signed checkpoints.")
 
     def require_pseudonym_key(self) -> bytes:
         """The pseudonym key as bytes.
