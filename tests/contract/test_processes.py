@@ -76,7 +76,7 @@ def test_lvu32_order_due_later_than_four_weeks_or_before_the_order_is_refused(ex
     with pytest.raises(InvalidEventError) as caught:
         _translate(example("social.lvu32-exam-ordered", orderedOn=ordered, due=due))
 
-    assert caught.value.field == "data"
+    assert caught.value.field == "data.due"
     assert "four weeks" in caught.value.problem
 
 
