@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
-
-from fhir.resources.R4B.resource import Resource
 
 from contracts.envelope import Envelope
 from contracts.errors import InvalidEventError
@@ -92,15 +91,15 @@ class Draft:
     hidden_residence: bool = False
     address: dict[str, Any] | None = None
     custody: str | None = None
-    focus: list[Resource] = field(default_factory=list)
-    supporting: list[Resource] = field(default_factory=list)
+    focus: list[dict[str, Any]] = field(default_factory=list)
+    supporting: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def source(self) -> MessageSource:
         """The sending system and its event id."""
         return MessageSource(system=self.envelope.source, event_id=self.envelope.id)
 
-    @property
+    @cached_property
     def message_id(self) -> str:
         """Deterministic: the same source event always gives the same message id."""
         return deterministic_id(self.envelope.source, self.envelope.id)
@@ -119,7 +118,7 @@ class Draft:
         """The ``fullUrl`` of the child's Patient."""
         return urn(self.id_for("patient"))
 
-    @property
+    @cached_property
     def security(self) -> list[dict[str, str]]:
         """The ``meta.security`` labels of every resource in the message."""
         return security_labels(protection=str(self.child.protection), hidden_residence=self.hidden_residence)
@@ -193,6 +192,6 @@ class Draft:
             event=self.event,
             correlation_id=self.process,
             child_personnummer=self.child.civic_no,
-            bundle=bundle.model_dump(mode="json", exclude_none=True),
+            bundle=bundle,
             security=header_labels(self.security),
         )

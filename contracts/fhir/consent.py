@@ -16,6 +16,7 @@ from typing import Any
 
 from fhir.resources.R4B.consent import Consent
 
+from contracts.fhir._validated import validated
 from contracts.fhir.codes import PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM
 from contracts.fhir.security import meta
 from contracts.identifiers import PERSONNUMMER_SYSTEM
@@ -45,7 +46,7 @@ def consent(
     valid_to: dt.datetime | None,
     recorded: dt.datetime,
     security: Sequence[Mapping[str, str]] = (),
-) -> Consent:
+) -> dict[str, Any]:
     """A recorded consent (OSL 12:2), given by ``guardians`` or, when there are none, by the child."""
     period: dict[str, str] = {"start": valid_from.isoformat()}
     if valid_to is not None:
@@ -83,7 +84,7 @@ def consent(
     }
     if security:
         data["meta"] = meta(security=security)
-    return Consent.model_validate(data)
+    return validated(Consent, data)
 
 
 def consent_withdrawal(
@@ -93,7 +94,7 @@ def consent_withdrawal(
     patient_ref: str,
     at: dt.datetime,
     security: Sequence[Mapping[str, str]] = (),
-) -> Consent:
+) -> dict[str, Any]:
     """A withdrawn consent: ``status`` ``inactive`` from ``dateTime`` on."""
     data: dict[str, Any] = {
         "resourceType": "Consent",
@@ -108,7 +109,7 @@ def consent_withdrawal(
     }
     if security:
         data["meta"] = meta(security=security)
-    return Consent.model_validate(data)
+    return validated(Consent, data)
 
 
 def _first_code(concepts: Any, system: str) -> str | None:  # noqa: ANN401 - JSON data
