@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from contracts.agencies import AgencyKind
 from contracts.envelope import Envelope
 from contracts.errors import InvalidEventError
 from contracts.events import Agency, Child, Recipient
+from contracts.events.school import SipReason
 from contracts.events.social import TaskState
 from contracts.fhir import (
     ROUTING_ADDRESS_SYSTEM,
+    SIP_REASON_SYSTEM,
     EventCode,
     MessageSource,
     ProcessStep,
@@ -21,9 +24,10 @@ from contracts.fhir import (
     message_bundle,
     urn,
 )
+from contracts.fhir.codes import CONCERN_SYSTEM
 from contracts.fhir.patient import child_patient
 from contracts.fhir.security import header_labels, security_labels
-from contracts.fhir.task import service_request, task
+from contracts.fhir.task import coding, consent_input, service_request, task
 from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
 from contracts.intent import Intent
 
@@ -195,3 +199,75 @@ class Draft:
             bundle=bundle,
             security=header_labels(self.security),
         )
+
+
+def sip_invitations(
+    envelope: Envelope, child: Child, invite: tuple[Agency, ...], *, requester: Identifier, reason: SipReason
+) -> list[Intent]:
+    """A SIP initiative from any source: one invitation Task per invited agency, starting the process."""
+    draft = Draft(envelope, child, EventCode.SIP_INITIATED)
+    for invitee in invite:
+        draft.add_task(
+            code=TaskCode.SIP_INVITATION,
+            step=ProcessStep.SIP_INVITED,
+            owner=agency_identifier(invitee),
+            requester=requester,
+            intent="proposal",
+            reason=coding(SIP_REASON_SYSTEM, str(reason)),
+        )
+    return [draft.intent()]
+
+
+def concern_report(
+    envelope: Envelope, child: Child, *, municipality: str, requester: Identifier, category: str
+) -> list[Intent]:
+    """A report of concern to social services of the child's municipality, kept in ``Patient.address``."""
+    draft = Draft(envelope, child, EventCode.CONCERN_REPORTED)
+    draft.address = {"district": municipality}
+    draft.add_task(
+        code=TaskCode.ASSESS_CONCERN,
+        step=ProcessStep.CONCERN_REPORTED,
+        owner=routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{municipality}"),
+        requester=requester,
+        reason=coding(CONCERN_SYSTEM, category),
+    )
+    return [draft.intent()]
+
+
+def task_status_notice(
+    envelope: Envelope,
+    child: Child,
+    *,
+    process_id: str,
+    task_id: str,
+    status: TaskState,
+    answer_to: Agency,
+    requester: Identifier,
+) -> list[Intent]:
+    """A reported Task state, as a Task for the agency that sent the original to take note of."""
+    draft = Draft(envelope, child, EventCode.TASK_STATUS_CHANGED, process_id=process_id)
+    draft.add_task(
+        code=TaskCode.TASK_STATUS,
+        step=TASK_STEP[status],
+        owner=agency_identifier(answer_to),
+        requester=requester,
+        outputs=[task_state_output(task_id, status)],
+    )
+    return [draft.intent()]
+
+
+def kontaktcenter_referral(
+    envelope: Envelope, child: Child, *, requester: Identifier, reason: SipReason, consent_id: str
+) -> list[Intent]:
+    """A referral to Kontaktcenter: a Task and its ServiceRequest, naming the guardians' consent."""
+    draft = Draft(envelope, child, EventCode.KONTAKTCENTER_REFERRAL)
+    draft.add_task(
+        code=TaskCode.KONTAKTCENTER_REFERRAL,
+        step=ProcessStep.REFERRED,
+        owner=routing_address(AgencyKind.KONTAKTCENTER),
+        requester=requester,
+        request=True,
+        reason=coding(SIP_REASON_SYSTEM, str(reason)),
+        inputs=[consent_input(consent_id)],
+    )
+    return [draft.intent()]

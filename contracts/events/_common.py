@@ -109,3 +109,7 @@ def unique(items: tuple[_T, ...]) -> tuple[_T, ...]:
     if len(set(items)) != len(items):
         raise ValueError("each agency may be named only once")
     return items
+
+
+Agencies = Annotated[tuple[Agency, ...], Field(min_length=1, max_length=10), AfterValidator(unique)]
+"""One to ten agencies, each named once."""

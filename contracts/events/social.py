@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, mode
 from contracts.agencies import AgencyKind, Purpose
 from contracts.events._base import EventModel
 from contracts.events._common import (
+    Agencies,
     Agency,
     Child,
     Kommunkod,
@@ -17,7 +18,6 @@ from contracts.events._common import (
     Recipient,
     Reference,
     SchoolUnitCode,
-    unique,
 )
 from contracts.events.school import SipReason
 from contracts.identifiers import OrganisationNumber, Personnummer
@@ -35,12 +35,7 @@ class SipInitiated(EventModel):
         alias="organisationNumber", description="The initiating social services (the municipality)."
     )
     reason: SipReason
-    invite: tuple[Agency, ...] = Field(min_length=1, max_length=10)
-
-    @field_validator("invite")
-    @classmethod
-    def _each_agency_once(cls, invite: tuple[Agency, ...]) -> tuple[Agency, ...]:
-        return unique(invite)
+    invite: Agencies
 
 
 class LegalBasis(StrEnum):
@@ -81,14 +76,7 @@ class _Placement(EventModel):
         alias="placingMunicipality", description="The municipality responsible for the placement."
     )
     legal_basis: LegalBasis = Field(alias="legalBasis")
-    notify: tuple[Agency, ...] = Field(
-        min_length=1, max_length=10, description="School, health care and dental care units to inform."
-    )
-
-    @field_validator("notify")
-    @classmethod
-    def _each_agency_once(cls, notify: tuple[Agency, ...]) -> tuple[Agency, ...]:
-        return unique(notify)
+    notify: Agencies = Field(description="School, health care and dental care units to inform.")
 
 
 class PlacementStarted(_Placement):
@@ -120,10 +108,13 @@ class HiddenResidenceDecided(EventModel):
     """LVU 14 §: the child's residence is kept from the guardians; the region blocks their record access."""
 
     child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services that decided."
+    )
     decision_id: Reference = Field(alias="decisionId")
     valid_from: AwareDatetime = Field(alias="validFrom")
     valid_to: AwareDatetime | None = Field(default=None, alias="validTo")
-    notify: tuple[Agency, ...] = Field(min_length=1, max_length=10)
+    notify: Agencies
 
     @field_validator("valid_to")
     @classmethod
@@ -135,9 +126,10 @@ class HiddenResidenceLifted(EventModel):
     """The hidden-residence decision ``decisionId`` ended."""
 
     child: Child
+    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
     decision_id: Reference = Field(alias="decisionId")
     at: AwareDatetime
-    notify: tuple[Agency, ...] = Field(min_length=1, max_length=10)
+    notify: Agencies
 
 
 class HealthExamRequested(EventModel):
