@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from fhir.resources.R4B.resource import Resource
-
+from contracts.agencies import AgencyKind
 from contracts.envelope import Envelope
 from contracts.errors import InvalidEventError
 from contracts.events import Agency, Child, Recipient
+from contracts.events.school import SipReason
 from contracts.events.social import TaskState
 from contracts.fhir import (
     ROUTING_ADDRESS_SYSTEM,
+    SIP_REASON_SYSTEM,
     EventCode,
     MessageSource,
     ProcessStep,
@@ -22,9 +24,10 @@ from contracts.fhir import (
     message_bundle,
     urn,
 )
+from contracts.fhir.codes import CONCERN_SYSTEM
 from contracts.fhir.patient import child_patient
 from contracts.fhir.security import header_labels, security_labels
-from contracts.fhir.task import service_request, task
+from contracts.fhir.task import coding, consent_input, service_request, task
 from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
 from contracts.intent import Intent
 
@@ -92,15 +95,15 @@ class Draft:
     hidden_residence: bool = False
     address: dict[str, Any] | None = None
     custody: str | None = None
-    focus: list[Resource] = field(default_factory=list)
-    supporting: list[Resource] = field(default_factory=list)
+    focus: list[dict[str, Any]] = field(default_factory=list)
+    supporting: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def source(self) -> MessageSource:
         """The sending system and its event id."""
         return MessageSource(system=self.envelope.source, event_id=self.envelope.id)
 
-    @property
+    @cached_property
     def message_id(self) -> str:
         """Deterministic: the same source event always gives the same message id."""
         return deterministic_id(self.envelope.source, self.envelope.id)
@@ -119,7 +122,7 @@ class Draft:
         """The ``fullUrl`` of the child's Patient."""
         return urn(self.id_for("patient"))
 
-    @property
+    @cached_property
     def security(self) -> list[dict[str, str]]:
         """The ``meta.security`` labels of every resource in the message."""
         return security_labels(protection=str(self.child.protection), hidden_residence=self.hidden_residence)
@@ -193,6 +196,78 @@ class Draft:
             event=self.event,
             correlation_id=self.process,
             child_personnummer=self.child.civic_no,
-            bundle=bundle.model_dump(mode="json", exclude_none=True),
+            bundle=bundle,
             security=header_labels(self.security),
         )
+
+
+def sip_invitations(
+    envelope: Envelope, child: Child, invite: tuple[Agency, ...], *, requester: Identifier, reason: SipReason
+) -> list[Intent]:
+    """A SIP initiative from any source: one invitation Task per invited agency, starting the process."""
+    draft = Draft(envelope, child, EventCode.SIP_INITIATED)
+    for invitee in invite:
+        draft.add_task(
+            code=TaskCode.SIP_INVITATION,
+            step=ProcessStep.SIP_INVITED,
+            owner=agency_identifier(invitee),
+            requester=requester,
+            intent="proposal",
+            reason=coding(SIP_REASON_SYSTEM, str(reason)),
+        )
+    return [draft.intent()]
+
+
+def concern_report(
+    envelope: Envelope, child: Child, *, municipality: str, requester: Identifier, category: str
+) -> list[Intent]:
+    """A report of concern to social services of the child's municipality, kept in ``Patient.address``."""
+    draft = Draft(envelope, child, EventCode.CONCERN_REPORTED)
+    draft.address = {"district": municipality}
+    draft.add_task(
+        code=TaskCode.ASSESS_CONCERN,
+        step=ProcessStep.CONCERN_REPORTED,
+        owner=routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{municipality}"),
+        requester=requester,
+        reason=coding(CONCERN_SYSTEM, category),
+    )
+    return [draft.intent()]
+
+
+def task_status_notice(
+    envelope: Envelope,
+    child: Child,
+    *,
+    process_id: str,
+    task_id: str,
+    status: TaskState,
+    answer_to: Agency,
+    requester: Identifier,
+) -> list[Intent]:
+    """A reported Task state, as a Task for the agency that sent the original to take note of."""
+    draft = Draft(envelope, child, EventCode.TASK_STATUS_CHANGED, process_id=process_id)
+    draft.add_task(
+        code=TaskCode.TASK_STATUS,
+        step=TASK_STEP[status],
+        owner=agency_identifier(answer_to),
+        requester=requester,
+        outputs=[task_state_output(task_id, status)],
+    )
+    return [draft.intent()]
+
+
+def kontaktcenter_referral(
+    envelope: Envelope, child: Child, *, requester: Identifier, reason: SipReason, consent_id: str
+) -> list[Intent]:
+    """A referral to Kontaktcenter: a Task and its ServiceRequest, naming the guardians' consent."""
+    draft = Draft(envelope, child, EventCode.KONTAKTCENTER_REFERRAL)
+    draft.add_task(
+        code=TaskCode.KONTAKTCENTER_REFERRAL,
+        step=ProcessStep.REFERRED,
+        owner=routing_address(AgencyKind.KONTAKTCENTER),
+        requester=requester,
+        request=True,
+        reason=coding(SIP_REASON_SYSTEM, str(reason)),
+        inputs=[consent_input(consent_id)],
+    )
+    return [draft.intent()]

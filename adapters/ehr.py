@@ -8,14 +8,13 @@ from fhir.resources.R4B.consent import Consent
 from pydantic import ValidationError
 
 from adapters import social
-from adapters._build import TASK_STEP, Draft, agency_identifier, hsa, routing_address, task_state_output
-from contracts.agencies import AgencyKind
+from adapters._build import Draft, agency_identifier, concern_report, hsa, sip_invitations, task_status_notice
 from contracts.envelope import Envelope, describe_validation_error
 from contracts.errors import InvalidEventError
 from contracts.events import ehr
 from contracts.events import social as social_events
-from contracts.fhir import SIP_REASON_SYSTEM, EventCode, ProcessStep, TaskCode
-from contracts.fhir.codes import CONCERN_SYSTEM, STATEMENT_SYSTEM
+from contracts.fhir import EventCode, ProcessStep, TaskCode
+from contracts.fhir.codes import STATEMENT_SYSTEM
 from contracts.fhir.consent import consent_fields
 from contracts.fhir.task import coding
 from contracts.intent import Intent
@@ -23,17 +22,9 @@ from contracts.intent import Intent
 
 def translate_sip_initiated(envelope: Envelope, event: ehr.SipInitiated) -> list[Intent]:
     """A care unit's SIP initiative: a Task inviting each named agency."""
-    draft = Draft(envelope, event.child, EventCode.SIP_INITIATED)
-    for invitee in event.invite:
-        draft.add_task(
-            code=TaskCode.SIP_INVITATION,
-            step=ProcessStep.SIP_INVITED,
-            owner=agency_identifier(invitee),
-            requester=hsa(event.hsa_id),
-            intent="proposal",
-            reason=coding(SIP_REASON_SYSTEM, str(event.reason)),
-        )
-    return [draft.intent()]
+    return sip_invitations(
+        envelope, event.child, event.invite, requester=hsa(event.hsa_id), reason=event.reason
+    )
 
 
 def _statement(document_id: str, kind: str) -> dict[str, Any]:
@@ -71,29 +62,26 @@ def translate_lvu32_exam_completed(envelope: Envelope, event: ehr.Lvu32ExamCompl
 
 def translate_task_status(envelope: Envelope, event: ehr.TaskStatus) -> list[Intent]:
     """A care unit's Task status, as a Task for the sending agency to take note of."""
-    draft = Draft(envelope, event.child, EventCode.TASK_STATUS_CHANGED, process_id=event.process_id)
-    draft.add_task(
-        code=TaskCode.TASK_STATUS,
-        step=TASK_STEP[event.status],
-        owner=agency_identifier(event.answer_to),
+    return task_status_notice(
+        envelope,
+        event.child,
+        process_id=event.process_id,
+        task_id=event.task_id,
+        status=event.status,
+        answer_to=event.answer_to,
         requester=hsa(event.hsa_id),
-        outputs=[task_state_output(event.task_id, event.status)],
     )
-    return [draft.intent()]
 
 
 def translate_concern_reported(envelope: Envelope, event: ehr.ConcernReported) -> list[Intent]:
     """A report of concern to social services of the child's municipality."""
-    draft = Draft(envelope, event.child, EventCode.CONCERN_REPORTED)
-    draft.address = {"district": event.residence_municipality}
-    draft.add_task(
-        code=TaskCode.ASSESS_CONCERN,
-        step=ProcessStep.CONCERN_REPORTED,
-        owner=routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{event.residence_municipality}"),
+    return concern_report(
+        envelope,
+        event.child,
+        municipality=event.residence_municipality,
         requester=hsa(event.hsa_id),
-        reason=coding(CONCERN_SYSTEM, str(event.category)),
+        category=str(event.category),
     )
-    return [draft.intent()]
 
 
 def translate_fhir_consent(envelope: Envelope, event: ehr.FhirConsent) -> list[Intent]:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from adapters._build import Draft, agency_identifier, routing_address
+from adapters._build import (
+    Draft,
+    agency_identifier,
+    concern_report,
+    kontaktcenter_referral,
+    routing_address,
+    sip_invitations,
+)
 from contracts.agencies import AgencyKind
 from contracts.envelope import Envelope
 from contracts.events import school
-from contracts.fhir import SCHOOL_UNIT_SYSTEM, SIP_REASON_SYSTEM, EventCode, ProcessStep, TaskCode
-from contracts.fhir.codes import CONCERN_SYSTEM
-from contracts.fhir.task import coding, consent_input
+from contracts.fhir import SCHOOL_UNIT_SYSTEM, EventCode, ProcessStep, TaskCode
 from contracts.intent import Intent
 
 
@@ -21,17 +26,13 @@ def translate_sip_initiated(envelope: Envelope, event: school.SipInitiated) -> l
 
     The router later gives each invited agency only its own Task.
     """
-    draft = Draft(envelope, event.child, EventCode.SIP_INITIATED)
-    for invitee in event.invite:
-        draft.add_task(
-            code=TaskCode.SIP_INVITATION,
-            step=ProcessStep.SIP_INVITED,
-            owner=agency_identifier(invitee),
-            requester=_school_unit(event.school_unit_code),
-            intent="proposal",
-            reason=coding(SIP_REASON_SYSTEM, str(event.reason)),
-        )
-    return [draft.intent()]
+    return sip_invitations(
+        envelope,
+        event.child,
+        event.invite,
+        requester=_school_unit(event.school_unit_code),
+        reason=event.reason,
+    )
 
 
 def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> list[Intent]:
@@ -50,31 +51,24 @@ def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> lis
 
 def translate_concern_reported(envelope: Envelope, event: school.ConcernReported) -> list[Intent]:
     """A report of concern goes to social services of the child's municipality (kept in Patient.address)."""
-    draft = Draft(envelope, event.child, EventCode.CONCERN_REPORTED)
-    draft.address = {"district": event.residence_municipality}
-    draft.add_task(
-        code=TaskCode.ASSESS_CONCERN,
-        step=ProcessStep.CONCERN_REPORTED,
-        owner=routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{event.residence_municipality}"),
+    return concern_report(
+        envelope,
+        event.child,
+        municipality=event.residence_municipality,
         requester=_school_unit(event.school_unit_code),
-        reason=coding(CONCERN_SYSTEM, str(event.category)),
+        category=str(event.category),
     )
-    return [draft.intent()]
 
 
 def translate_kontaktcenter_referral(envelope: Envelope, event: school.KontaktcenterReferral) -> list[Intent]:
-    """A referral to Kontaktcenter: a Task and its ServiceRequest."""
-    draft = Draft(envelope, event.child, EventCode.KONTAKTCENTER_REFERRAL)
-    draft.add_task(
-        code=TaskCode.KONTAKTCENTER_REFERRAL,
-        step=ProcessStep.REFERRED,
-        owner=routing_address(AgencyKind.KONTAKTCENTER),
+    """Student health's referral to Kontaktcenter, after the guardians' consent."""
+    return kontaktcenter_referral(
+        envelope,
+        event.child,
         requester=_school_unit(event.school_unit_code),
-        request=True,
-        reason=coding(SIP_REASON_SYSTEM, str(event.reason)),
-        inputs=[consent_input(event.consent_id)],
+        reason=event.reason,
+        consent_id=event.consent_id,
     )
-    return [draft.intent()]
 
 
 def translate_newly_arrived_referral(envelope: Envelope, event: school.NewlyArrivedReferral) -> list[Intent]:

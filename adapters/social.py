@@ -5,13 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from adapters._build import TASK_STEP, Draft, agency_identifier, orgnr, routing_address, task_state_output
+from adapters._build import (
+    Draft,
+    agency_identifier,
+    kontaktcenter_referral,
+    orgnr,
+    routing_address,
+    sip_invitations,
+    task_status_notice,
+)
 from contracts.agencies import AgencyKind
 from contracts.envelope import Envelope
 from contracts.events import social
 from contracts.fhir import (
     SCHOOL_UNIT_SYSTEM,
-    SIP_REASON_SYSTEM,
     TASK_SYSTEM,
     EventCode,
     ProcessStep,
@@ -23,7 +30,7 @@ from contracts.fhir.consent import consent, consent_withdrawal
 from contracts.fhir.flag import hidden_residence_flag
 from contracts.fhir.organization import residence_organisation
 from contracts.fhir.patient import guardian
-from contracts.fhir.task import coding, consent_input
+from contracts.fhir.task import coding
 from contracts.intent import Intent
 
 ACUTE_PLANNING_DAYS = 14
@@ -32,17 +39,9 @@ ACUTE_PLANNING_DAYS = 14
 
 def translate_sip_initiated(envelope: Envelope, event: social.SipInitiated) -> list[Intent]:
     """Social services' SIP initiative: a Task inviting each named agency."""
-    draft = Draft(envelope, event.child, EventCode.SIP_INITIATED)
-    for invitee in event.invite:
-        draft.add_task(
-            code=TaskCode.SIP_INVITATION,
-            step=ProcessStep.SIP_INVITED,
-            owner=agency_identifier(invitee),
-            requester=orgnr(event.organisation_number),
-            intent="proposal",
-            reason=coding(SIP_REASON_SYSTEM, str(event.reason)),
-        )
-    return [draft.intent()]
+    return sip_invitations(
+        envelope, event.child, event.invite, requester=orgnr(event.organisation_number), reason=event.reason
+    )
 
 
 _PLACEMENT = {
@@ -111,57 +110,38 @@ def translate_placement(
     return [draft.intent()]
 
 
-def translate_hidden_residence_decided(
-    envelope: Envelope, event: social.HiddenResidenceDecided
+def translate_hidden_residence(
+    envelope: Envelope, event: social.HiddenResidenceDecided | social.HiddenResidenceLifted
 ) -> list[Intent]:
-    """LVU 14 §: each named care unit blocks the guardians' record access; a Flag carries the decision."""
-    draft = Draft(envelope, event.child, EventCode.HIDDEN_RESIDENCE_DECIDED, hidden_residence=True)
+    """LVU 14 §: each named care unit blocks (or, once lifted, resumes) the guardians' record access.
+
+    A Flag on the child carries the decision: ``active`` from ``validFrom``, ``inactive`` once lifted.
+    """
+    decided = isinstance(event, social.HiddenResidenceDecided)
+    draft = Draft(
+        envelope,
+        event.child,
+        EventCode.HIDDEN_RESIDENCE_DECIDED if decided else EventCode.HIDDEN_RESIDENCE_LIFTED,
+        hidden_residence=True,
+    )
     flag_id = draft.id_for("flag")
     draft.supporting.append(
         hidden_residence_flag(
             decision_id=event.decision_id,
             resource_id=flag_id,
             patient_ref=draft.patient_ref,
-            start=event.valid_from,
-            end=event.valid_to,
-            active=True,
+            start=event.valid_from if isinstance(event, social.HiddenResidenceDecided) else event.at,
+            end=event.valid_to if isinstance(event, social.HiddenResidenceDecided) else event.at,
+            active=decided,
             security=draft.security,
         )
     )
     for agency in event.notify:
         draft.add_task(
-            code=TaskCode.BLOCK_GUARDIAN_ACCESS,
-            step=ProcessStep.GUARDIAN_ACCESS_BLOCKED,
+            code=TaskCode.BLOCK_GUARDIAN_ACCESS if decided else TaskCode.RESUME_GUARDIAN_ACCESS,
+            step=ProcessStep.GUARDIAN_ACCESS_BLOCKED if decided else ProcessStep.GUARDIAN_ACCESS_RESUMED,
             owner=agency_identifier(agency),
-            requester=routing_address(AgencyKind.SOCIAL_SERVICES),
-            focus=urn(flag_id),
-        )
-    return [draft.intent()]
-
-
-def translate_hidden_residence_lifted(
-    envelope: Envelope, event: social.HiddenResidenceLifted
-) -> list[Intent]:
-    """The decision ended: each named care unit may resume the guardians' access."""
-    draft = Draft(envelope, event.child, EventCode.HIDDEN_RESIDENCE_LIFTED, hidden_residence=True)
-    flag_id = draft.id_for("flag")
-    draft.supporting.append(
-        hidden_residence_flag(
-            decision_id=event.decision_id,
-            resource_id=flag_id,
-            patient_ref=draft.patient_ref,
-            start=event.at,
-            end=event.at,
-            active=False,
-            security=draft.security,
-        )
-    )
-    for agency in event.notify:
-        draft.add_task(
-            code=TaskCode.RESUME_GUARDIAN_ACCESS,
-            step=ProcessStep.GUARDIAN_ACCESS_RESUMED,
-            owner=agency_identifier(agency),
-            requester=routing_address(AgencyKind.SOCIAL_SERVICES),
+            requester=orgnr(event.organisation_number),
             focus=urn(flag_id),
         )
     return [draft.intent()]
@@ -238,18 +218,14 @@ def translate_investigation_info_requested(
 
 
 def translate_kontaktcenter_referral(envelope: Envelope, event: social.KontaktcenterReferral) -> list[Intent]:
-    """A referral to Kontaktcenter: a Task and its ServiceRequest, naming the guardians' consent."""
-    draft = Draft(envelope, event.child, EventCode.KONTAKTCENTER_REFERRAL)
-    draft.add_task(
-        code=TaskCode.KONTAKTCENTER_REFERRAL,
-        step=ProcessStep.REFERRED,
-        owner=routing_address(AgencyKind.KONTAKTCENTER),
+    """Social services' referral to Kontaktcenter, after the guardians' consent."""
+    return kontaktcenter_referral(
+        envelope,
+        event.child,
         requester=orgnr(event.organisation_number),
-        request=True,
-        reason=coding(SIP_REASON_SYSTEM, str(event.reason)),
-        inputs=[consent_input(event.consent_id)],
+        reason=event.reason,
+        consent_id=event.consent_id,
     )
-    return [draft.intent()]
 
 
 def translate_consent_recorded(envelope: Envelope, event: social.ConsentRecorded) -> list[Intent]:
@@ -305,12 +281,12 @@ def translate_custody_updated(envelope: Envelope, event: social.CustodyUpdated) 
 
 def translate_task_answered(envelope: Envelope, event: social.TaskAnswered) -> list[Intent]:
     """Social services' Task status, as a Task for the sending agency to take note of."""
-    draft = Draft(envelope, event.child, EventCode.TASK_STATUS_CHANGED, process_id=event.process_id)
-    draft.add_task(
-        code=TaskCode.TASK_STATUS,
-        step=TASK_STEP[event.status],
-        owner=agency_identifier(event.answer_to),
+    return task_status_notice(
+        envelope,
+        event.child,
+        process_id=event.process_id,
+        task_id=event.task_id,
+        status=event.status,
+        answer_to=event.answer_to,
         requester=orgnr(event.organisation_number),
-        outputs=[task_state_output(event.task_id, event.status)],
     )
-    return [draft.intent()]

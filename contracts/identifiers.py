@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 PERSONNUMMER_SYSTEM = "http://electronichealth.se/identifier/personnummer"
 SAMORDNINGSNUMMER_SYSTEM = "http://electronichealth.se/identifier/samordningsnummer"
@@ -121,13 +121,49 @@ def parse_organisation_number(value: str) -> str:
     return f"{match.group(1)}-{match.group(2)}"
 
 
-Personnummer = Annotated[str, AfterValidator(parse_personnummer)]
+_PERSON_NUMBER_SCHEMA = r"^\d{8}[-+]?\d{4}$"
+
+Personnummer = Annotated[
+    str,
+    AfterValidator(parse_personnummer),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _PERSON_NUMBER_SCHEMA,
+            "description": "Personnummer, 12 digits (YYYYMMDDNNNC, optionally '-' before the last four); "
+            "a real date and a correct Luhn check digit.",
+            "examples": ["20120315-0006"],
+        }
+    ),
+]
 """A validated personnummer, normalised to 12 digits."""
 
-HsaId = Annotated[str, AfterValidator(parse_hsa_id)]
+HsaId = Annotated[
+    str,
+    AfterValidator(parse_hsa_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _HSA_ID.pattern,
+            "description": "HSA-id: SE, the ten-digit organisation number, '-', a local part.",
+            "examples": ["SE2321000206-1001"],
+        }
+    ),
+]
 """A validated HSA-id."""
 
-OrganisationNumber = Annotated[str, AfterValidator(parse_organisation_number)]
+OrganisationNumber = Annotated[
+    str,
+    AfterValidator(parse_organisation_number),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _ORGANISATION_NUMBER.pattern,
+            "description": "Organisation number: ten digits (NNNNNN-NNNN) with a correct Luhn check digit.",
+            "examples": ["212000-2080"],
+        }
+    ),
+]
 """A validated organisation number, normalised to NNNNNN-NNNN."""
 
 
@@ -150,5 +186,17 @@ def person_identity_system(person_number: str) -> str:
     )
 
 
-PersonIdentity = Annotated[str, AfterValidator(parse_person_identity)]
+PersonIdentity = Annotated[
+    str,
+    AfterValidator(parse_person_identity),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _PERSON_NUMBER_SCHEMA,
+            "description": "Personnummer or samordningsnummer (birth day + 60), 12 digits; a real date and a "
+            "correct Luhn check digit.",
+            "examples": ["20120315-0006"],
+        }
+    ),
+]
 """A validated personnummer or samordningsnummer, normalised to 12 digits."""

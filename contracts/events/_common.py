@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, model_validator
 
 from contracts.agencies import AgencyKind
 from contracts.events._base import EventModel
@@ -24,10 +24,18 @@ def _school_unit_code(value: str) -> str:
     return value
 
 
-Kommunkod = Annotated[str, AfterValidator(_kommunkod)]
+Kommunkod = Annotated[
+    str,
+    AfterValidator(_kommunkod),
+    WithJsonSchema({"type": "string", "pattern": "^\\d{4}$", "description": "Kommunkod (SCB), four digits."}),
+]
 """A Swedish municipality code (SCB kommunkod, four digits)."""
 
-SchoolUnitCode = Annotated[str, AfterValidator(_school_unit_code)]
+SchoolUnitCode = Annotated[
+    str,
+    AfterValidator(_school_unit_code),
+    WithJsonSchema({"type": "string", "pattern": "^\\d{8}$", "description": "Skolenhetskod, eight digits."}),
+]
 """A school unit code (skolenhetskod, eight digits) as in Skolverket's register and SS 12000."""
 
 ProcessId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -101,3 +109,7 @@ def unique(items: tuple[_T, ...]) -> tuple[_T, ...]:
     if len(set(items)) != len(items):
         raise ValueError("each agency may be named only once")
     return items
+
+
+Agencies = Annotated[tuple[Agency, ...], Field(min_length=1, max_length=10), AfterValidator(unique)]
+"""One to ten agencies, each named once."""

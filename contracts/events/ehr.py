@@ -5,10 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from contracts.events._base import EventModel
-from contracts.events._common import Agency, Child, Kommunkod, ProcessId, Reference, unique
+from contracts.events._common import Agencies, Agency, Child, Kommunkod, ProcessId, Reference
 from contracts.events.school import ConcernCategory, SipReason
 from contracts.events.social import ConsentRecorded, ConsentWithdrawn, TaskState
 from contracts.identifiers import HsaId
@@ -33,12 +33,7 @@ class SipInitiated(EventModel):
     hsa_id: HsaId = Field(alias="hsaId", description="The initiating care unit.")
     unit_kind: CareUnitKind = Field(alias="unitKind")
     reason: SipReason
-    invite: tuple[Agency, ...] = Field(min_length=1, max_length=10)
-
-    @field_validator("invite")
-    @classmethod
-    def _each_agency_once(cls, invite: tuple[Agency, ...]) -> tuple[Agency, ...]:
-        return unique(invite)
+    invite: Agencies
 
 
 class StatementKind(StrEnum):

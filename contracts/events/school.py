@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from contracts.events._base import EventModel
-from contracts.events._common import Agency, Child, Kommunkod, ProcessId, Reference, SchoolUnitCode, unique
+from contracts.events._common import (
+    Agencies,
+    Agency,
+    Child,
+    Kommunkod,
+    ProcessId,
+    Reference,
+    SchoolUnitCode,
+)
 
 Invitee = Agency
 """An agency invited to a SIP (the name the first school event used)."""
@@ -61,12 +69,7 @@ class SipInitiated(EventModel):
     school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
     initiated_by: SipInitiator = Field(alias="initiatedBy")
     reason: SipReason
-    invite: tuple[Agency, ...] = Field(min_length=1, max_length=10)
-
-    @field_validator("invite")
-    @classmethod
-    def _each_agency_once(cls, invite: tuple[Agency, ...]) -> tuple[Agency, ...]:
-        return unique(invite)
+    invite: Agencies
 
 
 class SipAnswered(EventModel):

@@ -5,24 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from contracts.events._base import EventModel
-from contracts.events._common import Agency, Child, ProcessId, unique
+from contracts.events._common import Agencies, Agency, Child, ProcessId
 
 
 class _SipEvent(EventModel):
     process_id: ProcessId = Field(alias="processId")
     child: Child
     organizer: Agency = Field(description="The agency whose system holds the SIP meeting and reports it.")
-    participants: tuple[Agency, ...] = Field(
-        min_length=1, max_length=10, description="The agencies taking part, each told of the event."
-    )
-
-    @field_validator("participants")
-    @classmethod
-    def _each_agency_once(cls, participants: tuple[Agency, ...]) -> tuple[Agency, ...]:
-        return unique(participants)
+    participants: Agencies = Field(description="The agencies taking part, each told of the event.")
 
 
 class MeetingScheduled(_SipEvent):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 
 from contracts.agencies import AgencyKind, Purpose
 from contracts.events._base import EventModel
 from contracts.events._common import (
+    Agencies,
     Agency,
     Child,
     Kommunkod,
@@ -17,7 +18,6 @@ from contracts.events._common import (
     Recipient,
     Reference,
     SchoolUnitCode,
-    unique,
 )
 from contracts.events.school import SipReason
 from contracts.identifiers import OrganisationNumber, Personnummer
@@ -35,12 +35,7 @@ class SipInitiated(EventModel):
         alias="organisationNumber", description="The initiating social services (the municipality)."
     )
     reason: SipReason
-    invite: tuple[Agency, ...] = Field(min_length=1, max_length=10)
-
-    @field_validator("invite")
-    @classmethod
-    def _each_agency_once(cls, invite: tuple[Agency, ...]) -> tuple[Agency, ...]:
-        return unique(invite)
+    invite: Agencies
 
 
 class LegalBasis(StrEnum):
@@ -68,20 +63,20 @@ class Residence(EventModel):
     municipality: Kommunkod
 
 
+def _after_valid_from(valid_to: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+    valid_from = info.data.get("valid_from")
+    if valid_to is not None and valid_from is not None and valid_to <= valid_from:
+        raise ValueError("must be after validFrom")
+    return valid_to
+
+
 class _Placement(EventModel):
     child: Child
     placing_municipality: Kommunkod = Field(
         alias="placingMunicipality", description="The municipality responsible for the placement."
     )
     legal_basis: LegalBasis = Field(alias="legalBasis")
-    notify: tuple[Agency, ...] = Field(
-        min_length=1, max_length=10, description="School, health care and dental care units to inform."
-    )
-
-    @field_validator("notify")
-    @classmethod
-    def _each_agency_once(cls, notify: tuple[Agency, ...]) -> tuple[Agency, ...]:
-        return unique(notify)
+    notify: Agencies = Field(description="School, health care and dental care units to inform.")
 
 
 class PlacementStarted(_Placement):
@@ -113,25 +108,28 @@ class HiddenResidenceDecided(EventModel):
     """LVU 14 §: the child's residence is kept from the guardians; the region blocks their record access."""
 
     child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services that decided."
+    )
     decision_id: Reference = Field(alias="decisionId")
     valid_from: AwareDatetime = Field(alias="validFrom")
     valid_to: AwareDatetime | None = Field(default=None, alias="validTo")
-    notify: tuple[Agency, ...] = Field(min_length=1, max_length=10)
+    notify: Agencies
 
-    @model_validator(mode="after")
-    def _period_in_order(self) -> HiddenResidenceDecided:
-        if self.valid_to is not None and self.valid_to <= self.valid_from:
-            raise ValueError("validTo must be after validFrom")
-        return self
+    @field_validator("valid_to")
+    @classmethod
+    def _period_in_order(cls, valid_to: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        return _after_valid_from(valid_to, info)
 
 
 class HiddenResidenceLifted(EventModel):
     """The hidden-residence decision ``decisionId`` ended."""
 
     child: Child
+    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
     decision_id: Reference = Field(alias="decisionId")
     at: AwareDatetime
-    notify: tuple[Agency, ...] = Field(min_length=1, max_length=10)
+    notify: Agencies
 
 
 class HealthExamRequested(EventModel):
@@ -155,11 +153,13 @@ class Lvu32ExamOrdered(EventModel):
     due: dt.date
     performer: Agency | None = None
 
-    @model_validator(mode="after")
-    def _due_within_four_weeks(self) -> Lvu32ExamOrdered:
-        if not self.ordered_on <= self.due <= self.ordered_on + dt.timedelta(days=LVU32_MAX_DAYS):
-            raise ValueError("due must fall within four weeks (28 days) of orderedOn")
-        return self
+    @field_validator("due")
+    @classmethod
+    def _due_within_four_weeks(cls, due: dt.date, info: ValidationInfo) -> dt.date:
+        ordered_on = info.data.get("ordered_on")
+        if ordered_on is not None and not ordered_on <= due <= ordered_on + dt.timedelta(days=LVU32_MAX_DAYS):
+            raise ValueError("must fall within four weeks (28 days) of orderedOn")
+        return due
 
 
 class SuicideRiskAssessmentRequested(EventModel):
@@ -206,9 +206,12 @@ class ConsentRecorded(EventModel):
             raise ValueError("a guardian's consent names the guardians who gave it")
         if self.given_by is GivenBy.CHILD and self.guardians:
             raise ValueError("a child's own consent names no guardians")
-        if self.valid_to is not None and self.valid_to <= self.valid_from:
-            raise ValueError("validTo must be after validFrom")
         return self
+
+    @field_validator("valid_to")
+    @classmethod
+    def _period_in_order(cls, valid_to: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        return _after_valid_from(valid_to, info)
 
 
 class ConsentWithdrawn(EventModel):

@@ -8,6 +8,7 @@ from typing import Any
 
 from fhir.resources.R4B.careplan import CarePlan
 
+from contracts.fhir._validated import validated
 from contracts.fhir.codes import LEAD_COORDINATOR_EXTENSION, PROCESS_ID_SYSTEM, TASK_SYSTEM, TaskCode
 from contracts.fhir.security import meta
 from contracts.fhir.task import Identifier, coding, organisation
@@ -32,7 +33,7 @@ def sip_care_plan(
     activities: Sequence[tuple[Identifier, str]],
     follow_up: dt.date,
     security: Sequence[Mapping[str, str]] = (),
-) -> CarePlan:
+) -> dict[str, Any]:
     """The SIP plan.
 
     The lead coordinator (*huvudansvarig*) is ``CarePlan.author`` and is also marked by the
@@ -77,4 +78,4 @@ def sip_care_plan(
     }
     if security:
         data["meta"] = meta(security=security)
-    return CarePlan.model_validate(data)
+    return validated(CarePlan, data)

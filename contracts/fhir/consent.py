@@ -16,9 +16,10 @@ from typing import Any
 
 from fhir.resources.R4B.consent import Consent
 
+from contracts.fhir._validated import validated
 from contracts.fhir.codes import PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM
 from contracts.fhir.security import meta
-from contracts.identifiers import PERSONNUMMER_SYSTEM
+from contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, normalise_system
 
 CONSENT_ID_SYSTEM = "https://sambus.se/fhir/NamingSystem/consent-id"
 """``Consent.identifier``: ``<source system>|<consent id>``."""
@@ -45,7 +46,7 @@ def consent(
     valid_to: dt.datetime | None,
     recorded: dt.datetime,
     security: Sequence[Mapping[str, str]] = (),
-) -> Consent:
+) -> dict[str, Any]:
     """A recorded consent (OSL 12:2), given by ``guardians`` or, when there are none, by the child."""
     period: dict[str, str] = {"start": valid_from.isoformat()}
     if valid_to is not None:
@@ -83,7 +84,7 @@ def consent(
     }
     if security:
         data["meta"] = meta(security=security)
-    return Consent.model_validate(data)
+    return validated(Consent, data)
 
 
 def consent_withdrawal(
@@ -93,7 +94,7 @@ def consent_withdrawal(
     patient_ref: str,
     at: dt.datetime,
     security: Sequence[Mapping[str, str]] = (),
-) -> Consent:
+) -> dict[str, Any]:
     """A withdrawn consent: ``status`` ``inactive`` from ``dateTime`` on."""
     data: dict[str, Any] = {
         "resourceType": "Consent",
@@ -108,7 +109,7 @@ def consent_withdrawal(
     }
     if security:
         data["meta"] = meta(security=security)
-    return Consent.model_validate(data)
+    return validated(Consent, data)
 
 
 def _first_code(concepts: Any, system: str) -> str | None:  # noqa: ANN401 - JSON data
@@ -117,6 +118,15 @@ def _first_code(concepts: Any, system: str) -> str | None:  # noqa: ANN401 - JSO
             if isinstance(item, dict) and item.get("system") == system and isinstance(item.get("code"), str):
                 return str(item["code"])
     return None
+
+
+def _person(reference: Any, where: str) -> str:  # noqa: ANN401 - JSON data
+    """The personnummer a logical reference names; older RIV-TA OIDs are accepted for the system."""
+    identifier = (reference or {}).get("identifier") or {}
+    system = normalise_system(str(identifier.get("system", "")))
+    if system not in {PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM} or not identifier.get("value"):
+        raise ValueError(f"{where} must name the person by personnummer or samordningsnummer identifier")
+    return str(identifier["value"])
 
 
 def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> dict[str, Any]:
@@ -135,9 +145,7 @@ def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> 
     if consent_id is None:
         raise ValueError(f"Consent.identifier needs a value in system {CONSENT_ID_SYSTEM}")
     if child is None:
-        child = (resource.get("patient") or {}).get("identifier", {}).get("value")
-        if child is None:
-            raise ValueError("Consent.patient must name the child by identifier (personnummer)")
+        child = _person(resource.get("patient"), "Consent.patient")
     purpose = _first_code(resource.get("category"), PURPOSE_SYSTEM)
     if purpose is None:
         raise ValueError(f"Consent.category needs a code of {PURPOSE_SYSTEM}")
@@ -149,7 +157,7 @@ def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> 
         if actor.get("reference", {}).get("identifier", {}).get("system") == ROUTING_ADDRESS_SYSTEM
     ]
     guardians = [
-        p.get("identifier", {}).get("value")
+        _person(p, "Consent.performer")
         for p in resource.get("performer") or []
         if p.get("type") == "RelatedPerson"
     ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from fhir.resources.R4B.flag import Flag
 
+from contracts.fhir._validated import validated
 from contracts.fhir.codes import PROTECTION_SYSTEM
 from contracts.fhir.security import meta
 
@@ -26,7 +27,7 @@ def hidden_residence_flag(
     end: dt.datetime | None,
     active: bool,
     security: Sequence[Mapping[str, str]] = (),
-) -> Flag:
+) -> dict[str, Any]:
     """The decision: ``active`` while it lasts, ``inactive`` with ``period.end`` once lifted."""
     period = {"start": start.isoformat()}
     if end is not None:
@@ -45,4 +46,4 @@ def hidden_residence_flag(
     }
     if security:
         data["meta"] = meta(security=security)
-    return Flag.model_validate(data)
+    return validated(Flag, data)

@@ -7,12 +7,13 @@ from typing import Any
 
 from fhir.resources.R4B.organization import Organization
 
+from contracts.fhir._validated import validated
 from contracts.fhir.security import meta
 
 
 def residence_organisation(
     *, resource_id: str, identifier: Mapping[str, str], security: Sequence[Mapping[str, str]] = ()
-) -> Organization:
+) -> dict[str, Any]:
     """An organisation named only by identifier, tagged as residence-revealing so redaction can drop it."""
     data: dict[str, Any] = {
         "resourceType": "Organization",
@@ -20,4 +21,4 @@ def residence_organisation(
         "meta": meta(security=security, residence=True),
         "identifier": [dict(identifier)],
     }
-    return Organization.model_validate(data)
+    return validated(Organization, data)

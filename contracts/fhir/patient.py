@@ -9,6 +9,7 @@ from typing import Any
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.relatedperson import RelatedPerson
 
+from contracts.fhir._validated import validated
 from contracts.fhir.codes import CUSTODY_EXTENSION
 from contracts.fhir.security import meta
 from contracts.identifiers import PERSONNUMMER_SYSTEM, person_identity_system
@@ -24,7 +25,7 @@ def child_patient(
     security: Sequence[Mapping[str, str]] = (),
     address: Mapping[str, Any] | None = None,
     custody: str | None = None,
-) -> Patient:
+) -> dict[str, Any]:
     """The child: identifier only, plus (when a message needs it) an address and the custody form.
 
     ``address`` is the only place residence-revealing data goes (redaction removes ``Patient.address``);
@@ -41,7 +42,7 @@ def child_patient(
         data["address"] = [dict(address)]
     if custody is not None:
         data["extension"] = [{"url": CUSTODY_EXTENSION, "valueCode": custody}]
-    return Patient.model_validate(data)
+    return validated(Patient, data)
 
 
 def guardian(
@@ -51,7 +52,7 @@ def guardian(
     patient_ref: str,
     since: dt.datetime,
     security: Sequence[Mapping[str, str]] = (),
-) -> RelatedPerson:
+) -> dict[str, Any]:
     """A guardian of the child, from ``since`` on."""
     data: dict[str, Any] = {
         "resourceType": "RelatedPerson",
@@ -63,4 +64,4 @@ def guardian(
     }
     if security:
         data["meta"] = meta(security=security)
-    return RelatedPerson.model_validate(data)
+    return validated(RelatedPerson, data)

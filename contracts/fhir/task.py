@@ -14,6 +14,7 @@ from typing import Any
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
+from contracts.fhir._validated import validated
 from contracts.fhir.codes import PROCESS_ID_SYSTEM, PROCESS_STEP_SYSTEM, TASK_SYSTEM, ProcessStep, TaskCode
 from contracts.fhir.consent import CONSENT_ID_SYSTEM
 from contracts.fhir.security import meta
@@ -50,7 +51,7 @@ def task(
     inputs: Sequence[Mapping[str, Any]] = (),
     outputs: Sequence[Mapping[str, Any]] = (),
     security: Sequence[Mapping[str, str]] = (),
-) -> Task:
+) -> dict[str, Any]:
     """One recipient's Task; ``due`` becomes ``restriction.period.end`` (e.g. the LVU § 32 deadline)."""
     data: dict[str, Any] = {
         "resourceType": "Task",
@@ -79,7 +80,7 @@ def task(
         data["input"] = [dict(item) for item in inputs]
     if outputs:
         data["output"] = [dict(output) for output in outputs]
-    return Task.model_validate(data)
+    return validated(Task, data)
 
 
 def service_request(
@@ -94,7 +95,7 @@ def service_request(
     due: dt.date | None = None,
     reason: Mapping[str, Any] | None = None,
     security: Sequence[Mapping[str, str]] = (),
-) -> ServiceRequest:
+) -> dict[str, Any]:
     """The request behind an examination or referral Task; ``requisition`` correlates sibling requests."""
     data: dict[str, Any] = {
         "resourceType": "ServiceRequest",
@@ -114,7 +115,7 @@ def service_request(
         data["occurrencePeriod"] = {"end": due.isoformat()}
     if reason is not None:
         data["reasonCode"] = [dict(reason)]
-    return ServiceRequest.model_validate(data)
+    return validated(ServiceRequest, data)
 
 
 CONSENT_INPUT = "consent"

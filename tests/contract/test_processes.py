@@ -11,7 +11,12 @@ from adapters import translate_message
 from contracts.errors import InvalidEventError
 from contracts.fhir import DATA_CATEGORY_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
 from contracts.fhir.codes import CONFIDENTIALITY_SYSTEM, PROCESS_ID_SYSTEM, SWEDISH_SECURITY_SYSTEM
-from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM
+from contracts.identifiers import (
+    HSA_ID_SYSTEM,
+    ORGANISATION_NUMBER_SYSTEM,
+    PERSONNUMMER_SYSTEM,
+    SAMORDNINGSNUMMER_SYSTEM,
+)
 from contracts.intent import Intent
 
 
@@ -76,7 +81,7 @@ def test_lvu32_order_due_later_than_four_weeks_or_before_the_order_is_refused(ex
     with pytest.raises(InvalidEventError) as caught:
         _translate(example("social.lvu32-exam-ordered", orderedOn=ordered, due=due))
 
-    assert caught.value.field == "data"
+    assert caught.value.field == "data.due"
     assert "four weeks" in caught.value.problem
 
 
@@ -204,3 +209,26 @@ def test_an_inbound_fhir_consent_without_a_purpose_is_refused(example):
         _translate(event)
 
     assert "Consent.category" in caught.value.problem
+
+
+def test_an_inbound_fhir_consent_may_name_people_by_the_older_riv_ta_oid(example):
+    event = example("ehr.fhir-consent")
+    event["data"]["patient"]["identifier"]["system"] = "urn:oid:1.2.752.129.2.1.3.1"
+    event["data"]["performer"][0]["identifier"]["system"] = "1.2.752.129.2.1.3.1"
+
+    intent = _translate(event)
+
+    [patient] = _resources(intent, "Patient")
+    [consent] = _resources(intent, "Consent")
+    assert patient["identifier"][0] == {"system": PERSONNUMMER_SYSTEM, "value": "201203150006"}
+    assert consent["performer"][0]["identifier"] == {"system": PERSONNUMMER_SYSTEM, "value": "198004121235"}
+
+
+def test_an_inbound_fhir_consent_naming_the_child_by_another_system_is_refused(example):
+    event = example("ehr.fhir-consent")
+    event["data"]["patient"]["identifier"]["system"] = "urn:oid:1.2.752.29.4.19"
+
+    with pytest.raises(InvalidEventError) as caught:
+        _translate(event)
+
+    assert "Consent.patient" in caught.value.problem

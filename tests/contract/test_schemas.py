@@ -69,3 +69,22 @@ def test_export_check_passes_on_the_checked_in_contract():
 
     assert result.exit_code == 0, result.output
     assert "up to date" in result.output
+
+
+def test_export_writes_what_check_then_accepts_and_removes_stale_files(tmp_path, monkeypatch):
+    runner = CliRunner()
+    schemas, golden = tmp_path / "schemas", tmp_path / "golden"
+    monkeypatch.setattr("router.cli_contracts.SCHEMAS_DIR", schemas)
+    monkeypatch.setattr("router.cli_contracts.GOLDEN_DIR", golden)
+    (schemas / "events").mkdir(parents=True)
+    (schemas / "events" / "se.sambus.school.retired.v1.schema.json").write_text("{}", encoding="utf-8")
+
+    written = runner.invoke(app, ["contracts", "export", "--examples"])
+    checked = runner.invoke(app, ["contracts", "export", "--check"])
+
+    assert written.exit_code == 0, written.output
+    assert checked.exit_code == 0, checked.output
+    assert not (schemas / "events" / "se.sambus.school.retired.v1.schema.json").exists()
+    assert len(list((schemas / "events").glob("*.json"))) == len(EVENT_TYPES)
+    assert len(list(golden.glob("*.json"))) == len(EVENT_TYPES)
+    assert json.loads((schemas / "asyncapi.json").read_text(encoding="utf-8"))["asyncapi"] == "3.0.0"

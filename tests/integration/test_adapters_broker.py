@@ -73,7 +73,7 @@ async def test_invalid_social_and_ehr_events_are_dead_lettered_with_the_field_an
     bad_hsa = json.loads(_example("ehr.task-status"))
     bad_hsa["data"]["hsaId"] = "SE-not-an-hsa-id"
     bad = {
-        json.dumps(late).encode(): ("social", "data: due must fall within four weeks"),
+        json.dumps(late).encode(): ("social", "data.due: must fall within four weeks"),
         json.dumps(bad_hsa).encode(): ("ehr", "data.hsaId: an HSA-id looks like"),
     }
     for value, (kind, _) in bad.items():
