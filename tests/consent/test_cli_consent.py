@@ -250,3 +250,21 @@ def test_every_command_has_help(runner, command):
 
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+def test_config_check_validates_the_rules_too(runner):
+    result = runner.invoke(app, ["config", "check"])
+
+    assert result.exit_code == 0, result.output
+    assert "Secrecy rules are valid" in result.output
+
+
+def test_config_check_names_a_bad_rule(runner, monkeypatch, tmp_path):
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - id: lvu\n    version: 1\n    events: [nope]\n", encoding="utf-8")
+    monkeypatch.setenv("SAMBUS_RULES", str(bad))
+
+    result = runner.invoke(app, ["config", "check"])
+
+    assert result.exit_code == 2
+    assert "rule 'lvu' field" in result.output
