@@ -26,6 +26,7 @@ from consent import (
     verify,
 )
 from consent.compliance import Compliance, LedgerEntry, LedgerQuery, audit_event, csv_text
+from consent.keys import verify_keys
 from contracts.errors import ConfigError, SambusError
 from contracts.identifiers import parse_personnummer, parse_samordningsnummer
 from router.bootstrap import create_engine
@@ -207,9 +208,10 @@ def verify_command(
         settings = Settings()
         signer = checkpoint_signer(settings)
         compliance = _compliance(settings)
-        result = verify(
-            create_engine(settings.database_url), None if signer is None else {signer.key_id: signer.public}
-        )
+        keys = verify_keys(settings.ledger_verify_keys)
+        if signer is not None:
+            keys[signer.key_id] = signer.public
+        result = verify(create_engine(settings.database_url), keys or None)
         compliance.log(
             officer=officer or getpass.getuser(), action="verify", filters={}, results=len(result.problems)
         )
@@ -222,7 +224,7 @@ def verify_command(
                     "ok": result.ok,
                     "entries": result.entries,
                     "checkpoints": result.checkpoints,
-                    "checkpoints_checked": signer is not None,
+                    "checkpoints_checked": bool(keys),
                     "problems": [
                         {"kind": str(p.kind), "seq": p.seq, "detail": p.detail} for p in result.problems
                     ],
@@ -325,4 +327,5 @@ def keygen() -> None:
     """Print new random ledger keys, as lines for a .env file (keep them secret, out of the repository)."""
     signer = CheckpointSigner.generate()
     typer.echo(f"SAMBUS_LEDGER_SIGNING_KEY={signer.seed_hex()}")
+    typer.echo(f"SAMBUS_LEDGER_VERIFY_KEYS={signer.public_hex()}")
     typer.echo(f"SAMBUS_LEDGER_ENCRYPTION_KEYS=k1:{FieldCipher.new_key_hex()}")

@@ -268,3 +268,16 @@ def test_config_check_names_a_bad_rule(runner, monkeypatch, tmp_path):
 
     assert result.exit_code == 2
     assert "rule 'lvu' field" in result.output
+
+
+@pytest.mark.usefixtures("ledger")
+def test_after_rotating_the_signing_key_old_checkpoints_verify_with_the_old_public_key(
+    runner, monkeypatch, signer
+):
+    monkeypatch.setenv("SAMBUS_LEDGER_SIGNING_KEY", CheckpointSigner.generate().seed_hex())
+    monkeypatch.setenv("SAMBUS_LEDGER_VERIFY_KEYS", signer.public_hex())
+
+    report = _json(runner, "verify")
+
+    assert report["ok"] is True
+    assert report["checkpoints"] == 1

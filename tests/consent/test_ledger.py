@@ -19,6 +19,7 @@ from consent import (
     ledger_record,
     verify,
 )
+from consent.keys import verify_keys
 from contracts.agencies import AgencyKind
 from contracts.errors import ConfigError
 from contracts.fhir import EventCode
@@ -243,3 +244,12 @@ def test_concurrent_appenders_keep_one_unbroken_chain(ledger, engine, signer):
     result = verify(engine, {signer.key_id: signer.public})
     assert result.ok, result.problems
     assert result.entries == 4 * 5 * 5
+
+
+def test_verify_keys_are_read_by_key_id():
+    signer = CheckpointSigner.generate()
+
+    assert list(verify_keys(f" {signer.public_hex()} ,")) == [signer.key_id]
+    assert verify_keys("") == {}
+    with pytest.raises(ConfigError, match="SAMBUS_LEDGER_VERIFY_KEYS"):
+        verify_keys("abc")
