@@ -13,7 +13,12 @@ from consent.ledger import DecisionLedger, LedgerRecord, ledger_record
 from consent.pseudonym import Pseudonymizer
 from consent.redaction import redact
 from consent.registry import ConsentAnswer, ConsentGrant, ConsentRegistry, Protection
-from consent.residence import GuardianAccessNotice, guardian_access_notice, residence_paths
+from consent.residence import (
+    GuardianAccessNotice,
+    guardian_access_message,
+    guardian_access_notice,
+    residence_paths,
+)
 from consent.rules import DEFAULT_RULES, Duty, LegalBasis, Rule, RuleSet
 from consent.verify import Problem, Tamper, Verification, verify
 
@@ -51,6 +56,7 @@ __all__ = [
     "Verification",
     "audit_event",
     "csv_text",
+    "guardian_access_message",
     "guardian_access_notice",
     "key_id",
     "ledger_record",

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from consent.county import ADULT_AGE
-from consent.registry import ConsentRegistry
+from consent.registry import ConsentRegistry, Protection
 from consent.residence import residence_paths
 from consent.rules import Rule, RuleSet
 from contracts.agencies import AgencyKind
@@ -114,29 +114,32 @@ class ConsentPolicy:
         if rule.outcome == "deny":
             return _decision(rule, Outcome.DENY, f"no rule allows {route}")
         county = self._registry.county
-        age = self._registry.age(request.child, request.at)
+        consent_basis = rule.basis.kind == "consent" and rule.basis.purpose is not None
+        known = self._registry.assess(
+            child=request.child,
+            at=request.at,
+            purpose=rule.basis.purpose if consent_basis else None,
+            agency_kind=request.recipient_kind,
+        )
+        age = known.age
         if age is not None and age > county.placed_upper_age:
             return _decision(
                 rule, Outcome.DENY, f"the person is {age}, outside {county.county}'s target group"
             )
-        if rule.basis.kind == "consent" and rule.basis.purpose is not None:
-            answer = self._registry.consent_in_force(
-                child=request.child,
-                purpose=rule.basis.purpose,
-                agency_kind=request.recipient_kind,
-                at=request.at,
-            )
-            if answer.consent_id is None:
-                return _decision(rule, Outcome.AWAIT_CONSENT, answer.reason)
-            reason = f"{answer.reason} covers {rule.basis.purpose} with {request.recipient_kind}"
+        if known.consent is not None:
+            if known.consent.consent_id is None:
+                return _decision(rule, Outcome.AWAIT_CONSENT, known.consent.reason)
+            reason = f"{known.consent.reason} covers {rule.basis.purpose} with {request.recipient_kind}"
         else:
             reason = f"{rule.basis.provision} allows {route}"
         if age is not None and age >= ADULT_AGE:
             reason += f" (the young person is {age})"
-        return self._protect(request, rule, reason)
+        return self._protect(request, rule, reason, known.protections)
 
-    def _protect(self, request: DecisionRequest, rule: Rule, reason: str) -> Decision:
-        protections = self._registry.protections_at(request.child, request.at)
+    @staticmethod
+    def _protect(
+        request: DecisionRequest, rule: Rule, reason: str, protections: frozenset[Protection]
+    ) -> Decision:
         if not protections or (rule.residence_need and not request.guardian_facing):
             return _decision(rule, Outcome.PERMIT, reason)
         paths = residence_paths(request.bundle)

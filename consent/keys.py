@@ -70,6 +70,10 @@ class CheckpointSigner:
         """The private seed in hex, to put in ``SAMBUS_LEDGER_SIGNING_KEY``."""
         return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
 
+    def public_hex(self) -> str:
+        """The verification key in hex, for ``SAMBUS_LEDGER_VERIFY_KEYS``."""
+        return self.public.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
     def sign(self, payload: bytes) -> str:
         """The signature of ``payload`` in hex."""
         return self._private.sign(payload).hex()
@@ -77,6 +81,21 @@ class CheckpointSigner:
     def __repr__(self) -> str:
         """Never show the key."""
         return f"CheckpointSigner(key_id={self.key_id})"
+
+
+def verify_keys(spec: str) -> dict[str, Ed25519PublicKey]:
+    """Verification keys by key id, from comma-separated raw Ed25519 public keys in hex.
+
+    Keeps checkpoints signed before a signing-key rotation verifiable (``SAMBUS_LEDGER_VERIFY_KEYS``).
+
+    Raises:
+        ConfigError: a key is not 64 hex digits.
+    """
+    keys = {}
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        public = Ed25519PublicKey.from_public_bytes(_hex_key(part, "SAMBUS_LEDGER_VERIFY_KEYS"))
+        keys[key_id(public)] = public
+    return keys
 
 
 def signature_valid(public: Ed25519PublicKey, payload: bytes, signature_hex: str) -> bool:

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -128,6 +129,60 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 def _names(joined: str) -> frozenset[str]:
     return frozenset(name for name in joined.split(",") if name)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the registry knows of a child at one moment: age, protections and, when asked, consent."""
+
+    age: int | None
+    consent: ConsentAnswer | None
+    protections: frozenset[Protection]
+
+
+def _protections(conn: sa.Connection, child: str, when: dt.datetime) -> frozenset[Protection]:
+    query = sa.select(protections.c.kind).where(
+        protections.c.child == child,
+        protections.c.valid_from <= when,
+        sa.or_(protections.c.valid_to.is_(None), protections.c.valid_to > when),
+        sa.or_(protections.c.lifted_at.is_(None), protections.c.lifted_at > when),
+    )
+    return frozenset(Protection(str(kind)) for kind in conn.scalars(query))
+
+
+def _consents_query(
+    child: str, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime
+) -> sa.Select[Any]:
+    return (
+        sa.select(consents.c.consent_id, consents.c.given_by, consents.c.guardians)
+        .where(
+            consents.c.child == child,
+            consents.c.purpose == str(purpose),
+            consents.c.agency_kind == str(agency_kind),
+            consents.c.valid_from <= when,
+            sa.or_(consents.c.valid_to.is_(None), consents.c.valid_to > when),
+            sa.or_(consents.c.withdrawn_at.is_(None), consents.c.withdrawn_at > when),
+        )
+        .order_by(consents.c.consent_id)
+    )
+
+
+def _answer(rows: Sequence[sa.Row[Any]], *, adult: bool, needed: frozenset[str]) -> ConsentAnswer | None:
+    """The first consent that counts, or why none does (``None``: there is no consent at all)."""
+    if not rows:
+        return None
+    for row in rows:
+        consent_id = str(row.consent_id).rsplit(":", 1)[0]
+        by_child = row.given_by == GivenBy.CHILD
+        if adult and by_child:
+            return ConsentAnswer(consent_id, f"the young person's own consent {consent_id}")
+        if not adult and not by_child and needed <= _names(row.guardians):
+            return ConsentAnswer(consent_id, f"the guardians' consent {consent_id}")
+    if adult:
+        return ConsentAnswer(None, "from 18 only the young person's own consent counts")
+    if needed:
+        return ConsentAnswer(None, "under joint custody both guardians must consent")
+    return ConsentAnswer(None, "under 18 the guardians consent")
 
 
 class ConsentRegistry:
@@ -330,18 +385,59 @@ class ConsentRegistry:
 
     def protections_at(self, child: str, at: dt.datetime) -> frozenset[Protection]:
         """The protection decisions in force for the child at ``at``."""
-        when = _utc(at)
-        query = sa.select(protections.c.kind).where(
-            protections.c.child == child,
-            protections.c.valid_from <= when,
-            sa.or_(protections.c.valid_to.is_(None), protections.c.valid_to > when),
-            sa.or_(protections.c.lifted_at.is_(None), protections.c.lifted_at > when),
-        )
         try:
             with self._engine.connect() as conn:
-                return frozenset(Protection(kind) for kind in conn.scalars(query))
+                return _protections(conn, child, _utc(at))
         except SQLAlchemyError as exc:
             raise StoreUnavailableError("cannot read the consent registry") from exc
+
+    def assess(
+        self,
+        *,
+        child: str,
+        at: dt.datetime,
+        purpose: Purpose | None = None,
+        agency_kind: AgencyKind | None = None,
+    ) -> Assessment:
+        """Everything one decision needs to know of the child at ``at``, read in one connection.
+
+        The consent answer is there when ``purpose`` and ``agency_kind`` are given.
+        """
+        when = _utc(at)
+        try:
+            with self._engine.connect() as conn:
+                known = conn.execute(
+                    sa.select(children.c.birth_date, custody.c.custody, custody.c.guardians)
+                    .select_from(children.outerjoin(custody, children.c.child == custody.c.child))
+                    .where(children.c.child == child)
+                ).one_or_none()
+                if known is None:
+                    known = conn.execute(
+                        sa.select(
+                            sa.null().label("birth_date"), custody.c.custody, custody.c.guardians
+                        ).where(custody.c.child == child)
+                    ).one_or_none()
+                protected = _protections(conn, child, when)
+                rows = (
+                    conn.execute(_consents_query(child, purpose, agency_kind, when)).all()
+                    if purpose is not None and agency_kind is not None
+                    else None
+                )
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot read the consent registry") from exc
+        born = None if known is None else known.birth_date
+        age = None if born is None else age_on(born, when.date())
+        needed = (
+            _names(known.guardians)
+            if known is not None and known.custody == Custody.JOINT and self.county.joint_custody_needs_both
+            else frozenset()
+        )
+        answer = None
+        if rows is not None:
+            answer = _answer(rows, adult=age is not None and age >= ADULT_AGE, needed=needed)
+            if answer is None:
+                answer = ConsentAnswer(None, f"no consent in force for {purpose} covering {agency_kind}")
+        return Assessment(age=age, consent=answer, protections=protected)
 
     def consent_in_force(
         self, *, child: str, purpose: Purpose, agency_kind: AgencyKind, at: dt.datetime
@@ -351,48 +447,10 @@ class ConsentRegistry:
         Under 18 the guardians consent (all current guardians under joint custody, when the county policy
         says so); from 18 only the young person's own consent counts.
         """
-        when = _utc(at)
-        query = (
-            sa.select(consents.c.consent_id, consents.c.given_by, consents.c.guardians)
-            .where(
-                consents.c.child == child,
-                consents.c.purpose == str(purpose),
-                consents.c.agency_kind == str(agency_kind),
-                consents.c.valid_from <= when,
-                sa.or_(consents.c.valid_to.is_(None), consents.c.valid_to > when),
-                sa.or_(consents.c.withdrawn_at.is_(None), consents.c.withdrawn_at > when),
-            )
-            .order_by(consents.c.consent_id)
-        )
-        try:
-            with self._engine.connect() as conn:
-                rows = conn.execute(query).all()
-                born = conn.scalar(sa.select(children.c.birth_date).where(children.c.child == child))
-                held = conn.execute(
-                    sa.select(custody.c.custody, custody.c.guardians).where(custody.c.child == child)
-                ).one_or_none()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the consent registry") from exc
-        if not rows:
-            return ConsentAnswer(None, f"no consent in force for {purpose} covering {agency_kind}")
-        adult = born is not None and age_on(born, when.date()) >= ADULT_AGE
-        needed = (
-            _names(held.guardians)
-            if held is not None and held.custody == Custody.JOINT and self.county.joint_custody_needs_both
-            else frozenset()
-        )
-        for row in rows:
-            consent_id = str(row.consent_id).rsplit(":", 1)[0]
-            by_child = row.given_by == GivenBy.CHILD
-            if adult and by_child:
-                return ConsentAnswer(consent_id, f"the young person's own consent {consent_id}")
-            if not adult and not by_child and needed <= _names(row.guardians):
-                return ConsentAnswer(consent_id, f"the guardians' consent {consent_id}")
-        if adult:
-            return ConsentAnswer(None, "from 18 only the young person's own consent counts")
-        if needed:
-            return ConsentAnswer(None, "under joint custody both guardians must consent")
-        return ConsentAnswer(None, "under 18 the guardians consent")
+        answer = self.assess(child=child, at=at, purpose=purpose, agency_kind=agency_kind).consent
+        if answer is None:  # pragma: no cover - assess answers whenever purpose and kind are given
+            raise AssertionError("the registry gave no consent answer")
+        return answer
 
     def covers(self, *, child: str, purpose: Purpose, agency_kind: AgencyKind, at: dt.datetime) -> str | None:
         """The id of a consent in force at ``at`` covering this purpose and agency kind, or ``None``."""

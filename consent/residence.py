@@ -12,7 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contracts.fhir.codes import DATA_CATEGORY_SYSTEM, RESIDENCE_TAG, EventCode
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.flag import Flag
+
+from contracts.fhir.codes import DATA_CATEGORY_SYSTEM, PROTECTION_SYSTEM, RESIDENCE_TAG, EventCode
+from contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
 from contracts.registry_facts import HiddenResidenceDecided, HiddenResidenceLifted
 
 
@@ -84,4 +88,48 @@ def guardian_access_notice(fact: HiddenResidenceDecided | HiddenResidenceLifted)
         decision_id=fact.decision_id,
         child=fact.child,
         effective=fact.at,
+    )
+
+
+SAMBUS_SOURCE = "sambus"
+"""The ``MessageHeader.source`` of messages sambus makes itself."""
+
+
+def guardian_access_message(notice: GuardianAccessNotice, *, timestamp: dt.datetime) -> Bundle:
+    """The FHIR message telling the EHR to block (or resume) the guardians' access to the child's record.
+
+    Focus: a ``Flag`` with code ``hidden-residence`` (:data:`~contracts.fhir.codes.PROTECTION_SYSTEM`),
+    ``active`` with the decision's period for a block, ``inactive`` ending at the lift. The Patient carries
+    only the personnummer; no residence data is in the message. Ids are deterministic, so making the message
+    again for a replayed fact gives the same message. The router adds the recipients (the child's health-care
+    units) and delivers it like any other message; rule ``guardian-access`` permits it without consent.
+    """
+    message_id = deterministic_id("guardian-access", notice.decision_id, str(notice.event))
+    patient_id = deterministic_id(message_id, "patient")
+    child = patient(personnummer=notice.child, resource_id=patient_id)
+    blocked = notice.event is EventCode.GUARDIAN_ACCESS_BLOCKED
+    period = {"start" if blocked else "end": notice.effective.isoformat()}
+    if blocked and notice.until is not None:
+        period["end"] = notice.until.isoformat()
+    flag = Flag.model_validate(
+        {
+            "resourceType": "Flag",
+            "id": deterministic_id(message_id, "flag"),
+            "identifier": [{"system": f"{PROTECTION_SYSTEM}/decision", "value": notice.decision_id}],
+            "status": "active" if blocked else "inactive",
+            "code": {
+                "coding": [{"system": PROTECTION_SYSTEM, "code": "hidden-residence"}],
+                "text": "Guardians must not access the record" if blocked else "Guardians' access may resume",
+            },
+            "subject": {"reference": urn(patient_id)},
+            "period": period,
+        }
+    )
+    return message_bundle(
+        message_id=message_id,
+        event=notice.event,
+        source=MessageSource(system=SAMBUS_SOURCE, event_id=notice.decision_id),
+        timestamp=timestamp,
+        focus=[flag],
+        supporting=[child],
     )

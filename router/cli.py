@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters import translate_message
+from consent import RuleSet
 from contracts.errors import BrokerUnavailableError, ConfigError, SambusError
 from router.bootstrap import STAGES, bootstrap
 from router.cli_consent import consent_app
@@ -228,14 +229,16 @@ def topics_create() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the settings and the routing directory."""
+    """Validate the settings, the routing directory and the secrecy rules."""
     try:
         settings = Settings()
         directory = RoutingDirectory.load(settings.directory)
         settings.require_pseudonym_key()
+        rules = RuleSet.load(settings.rules)
     except SambusError as exc:
         raise _fail(exc) from exc
     console.print(f"Configuration is valid: {len(directory.recipients)} recipients in {settings.directory}.")
+    console.print(f"Secrecy rules are valid: {len(rules.rules)} rules in {settings.rules}.")
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from consent import (
     VASTERBOTTEN,
     VASTMANLAND,
     CheckpointSigner,
+    ConsentRegistry,
     CountyPolicy,
     DecisionLedger,
     FieldCipher,
@@ -26,8 +27,11 @@ from consent import (
     verify,
 )
 from consent.compliance import Compliance, LedgerEntry, LedgerQuery, audit_event, csv_text
+from consent.keys import verify_keys
+from contracts.agencies import AgencyKind, Purpose
 from contracts.errors import ConfigError, SambusError
 from contracts.identifiers import parse_personnummer, parse_samordningsnummer
+from contracts.registry_facts import ConsentGiven, ConsentWithdrawn, GivenBy
 from router.bootstrap import create_engine
 from router.settings import Settings
 
@@ -207,9 +211,10 @@ def verify_command(
         settings = Settings()
         signer = checkpoint_signer(settings)
         compliance = _compliance(settings)
-        result = verify(
-            create_engine(settings.database_url), None if signer is None else {signer.key_id: signer.public}
-        )
+        keys = verify_keys(settings.ledger_verify_keys)
+        if signer is not None:
+            keys[signer.key_id] = signer.public
+        result = verify(create_engine(settings.database_url), keys or None)
         compliance.log(
             officer=officer or getpass.getuser(), action="verify", filters={}, results=len(result.problems)
         )
@@ -222,7 +227,7 @@ def verify_command(
                     "ok": result.ok,
                     "entries": result.entries,
                     "checkpoints": result.checkpoints,
-                    "checkpoints_checked": signer is not None,
+                    "checkpoints_checked": bool(keys),
                     "problems": [
                         {"kind": str(p.kind), "seq": p.seq, "detail": p.detail} for p in result.problems
                     ],
@@ -320,9 +325,87 @@ def rules_command() -> None:
     console.print(table)
 
 
+def _registry(settings: Settings) -> ConsentRegistry:
+    registry = ConsentRegistry(
+        create_engine(settings.database_url),
+        Pseudonymizer(settings.require_pseudonym_key()),
+        county=county_policy(settings),
+    )
+    registry.create_schema()
+    return registry
+
+
+def _person(number: str, option: str) -> str:
+    try:
+        return parse_personnummer(number)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {exc}") from exc
+
+
+@consent_app.command("record")
+def record(  # noqa: PLR0917 - one option per field of a consent
+    consent_id: Annotated[str, typer.Option("--id", help="The consent's id in the recording system.")],
+    personnummer: Annotated[str, typer.Option("--personnummer", help="The child's personnummer.")],
+    purpose: Annotated[Purpose, typer.Option(help="What the consent covers.")],
+    agency: Annotated[list[AgencyKind], typer.Option(help="A kind of agency it covers (repeat for more).")],
+    guardian: Annotated[
+        list[str] | None, typer.Option(help="Personnummer of a guardian who consented (repeat for both).")
+    ] = None,
+    by_child: Annotated[
+        bool, typer.Option("--by-child", help="The child or young person consented.")
+    ] = False,
+    valid_from: Annotated[str | None, typer.Option("--from", help="In force from (default: now).")] = None,
+    valid_to: Annotated[
+        str | None, typer.Option("--to", help="In force until (default: until withdrawn).")
+    ] = None,
+) -> None:
+    """Record a consent given on paper or in another system (guardians', or the young person's own)."""
+    if not by_child and not guardian:
+        raise _fail(ValueError("--guardian: name the guardian(s) who consented, or give --by-child"))
+    try:
+        settings = Settings()
+        now = dt.datetime.now(dt.UTC)
+        start = _moment(valid_from, "--from") or now
+        fact = ConsentGiven(
+            consent_id=consent_id,
+            child=_person(personnummer, "--personnummer"),
+            purpose=purpose,
+            agency_kinds=frozenset(agency),
+            given_by=GivenBy.CHILD if by_child else GivenBy.GUARDIAN,
+            guardians=tuple(_person(g, "--guardian") for g in guardian or ()),
+            valid_from=start,
+            valid_to=_moment(valid_to, "--to"),
+            recorded_at=now,
+        )
+        _registry(settings).apply([fact])
+    except (SambusError, ValueError) as exc:
+        raise _fail(exc) from exc
+    console.print(f"Recorded consent {consent_id} for {purpose} with {', '.join(sorted(agency))}.")
+
+
+@consent_app.command("withdraw")
+def withdraw(
+    consent_id: Annotated[str, typer.Option("--id", help="The consent's id.")],
+    personnummer: Annotated[str, typer.Option("--personnummer", help="The child's personnummer.")],
+    at: Annotated[str | None, typer.Option(help="Withdrawn from (default: now).")] = None,
+) -> None:
+    """Withdraw a consent: no delivery resting on it happens after that, retries and replays included."""
+    try:
+        settings = Settings()
+        when = _moment(at, "--at") or dt.datetime.now(dt.UTC)
+        registry = _registry(settings)
+        registry.apply(
+            [ConsentWithdrawn(consent_id=consent_id, child=_person(personnummer, "--personnummer"), at=when)]
+        )
+    except (SambusError, ValueError) as exc:
+        raise _fail(exc) from exc
+    console.print(f"Withdrew consent {consent_id} from {when.isoformat()}.")
+
+
 @consent_app.command("keygen")
 def keygen() -> None:
     """Print new random ledger keys, as lines for a .env file (keep them secret, out of the repository)."""
     signer = CheckpointSigner.generate()
     typer.echo(f"SAMBUS_LEDGER_SIGNING_KEY={signer.seed_hex()}")
+    typer.echo(f"SAMBUS_LEDGER_VERIFY_KEYS={signer.public_hex()}")
     typer.echo(f"SAMBUS_LEDGER_ENCRYPTION_KEYS=k1:{FieldCipher.new_key_hex()}")

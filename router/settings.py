@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     ledger_encryption_key_id: str | None = Field(
         default=None, description="The key id new identities are encrypted with (default: the last)."
     )
+    ledger_verify_keys: str = Field(
+        default="",
+        description="Public keys (hex, comma-separated) of earlier signing keys.",
+    )
     ledger_checkpoint_every: int = Field(default=100, ge=1, description="Entries between signed checkpoints.")
 
     def require_pseudonym_key(self) -> bytes:

@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from consent import CheckpointSigner, DecisionLedger, Pseudonymizer
+from consent import CheckpointSigner, ConsentRegistry, DecisionLedger, Pseudonymizer
 from consent.compliance import Compliance
+from contracts.agencies import AgencyKind, Purpose
 from router.cli import app
 
 from .ledger_records import T0, record
@@ -244,9 +245,99 @@ def test_keygen_prints_usable_keys(runner):
     assert lines["SAMBUS_LEDGER_ENCRYPTION_KEYS"].startswith("k1:")
 
 
-@pytest.mark.parametrize("command", ["query", "verify", "export", "rules", "keygen"])
+@pytest.mark.parametrize("command", ["query", "verify", "export", "rules", "keygen", "record", "withdraw"])
 def test_every_command_has_help(runner, command):
     result = runner.invoke(app, ["consent", command, "--help"])
 
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+def test_config_check_validates_the_rules_too(runner):
+    result = runner.invoke(app, ["config", "check"])
+
+    assert result.exit_code == 0, result.output
+    assert "Secrecy rules are valid" in result.output
+
+
+def test_config_check_names_a_bad_rule(runner, monkeypatch, tmp_path):
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - id: lvu\n    version: 1\n    events: [nope]\n", encoding="utf-8")
+    monkeypatch.setenv("SAMBUS_RULES", str(bad))
+
+    result = runner.invoke(app, ["config", "check"])
+
+    assert result.exit_code == 2
+    assert "rule 'lvu' field" in result.output
+
+
+@pytest.mark.usefixtures("ledger")
+def test_after_rotating_the_signing_key_old_checkpoints_verify_with_the_old_public_key(
+    runner, monkeypatch, signer
+):
+    monkeypatch.setenv("SAMBUS_LEDGER_SIGNING_KEY", CheckpointSigner.generate().seed_hex())
+    monkeypatch.setenv("SAMBUS_LEDGER_VERIFY_KEYS", signer.public_hex())
+
+    report = _json(runner, "verify")
+
+    assert report["ok"] is True
+    assert report["checkpoints"] == 1
+
+
+MOTHER = "198001020018"
+
+
+def _registry(database) -> ConsentRegistry:
+    return ConsentRegistry(sa.create_engine(database), Pseudonymizer(PSEUDONYM_KEY.encode()))
+
+
+def _covers(database, kind=AgencyKind.SOCIAL_SERVICES, at=None):
+    return _registry(database).covers(
+        child=Pseudonymizer(PSEUDONYM_KEY.encode()).of(CHILD),
+        purpose=Purpose.SIP,
+        agency_kind=kind,
+        at=at or dt.datetime.now(dt.UTC),
+    )
+
+
+def _record(runner, *extra):
+    args = ["consent", "record", "--id", "paper-1", "--personnummer", CHILD, "--purpose", "sip"]
+    return runner.invoke(app, [*args, "--agency", "social_services", "--agency", "bu_halsan", *extra])
+
+
+def test_record_a_guardians_consent_then_withdraw_it(runner, database):
+    recorded = _record(runner, "--guardian", MOTHER, "--from", "2026-01-01")
+
+    assert recorded.exit_code == 0, recorded.output
+    assert "Recorded consent paper-1" in recorded.output
+    assert _covers(database) == "paper-1"
+    assert _covers(database, kind=AgencyKind.BU_HALSAN) == "paper-1"
+    assert _covers(database, kind=AgencyKind.DENTAL) is None
+
+    withdrawn = runner.invoke(app, ["consent", "withdraw", "--id", "paper-1", "--personnummer", CHILD])
+
+    assert withdrawn.exit_code == 0, withdrawn.output
+    assert _covers(database, at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) is None
+
+
+def test_record_needs_the_guardians_or_the_child(runner):
+    result = _record(runner)
+
+    assert result.exit_code == 2
+    assert "--guardian" in result.output
+
+
+def test_a_young_childs_own_consent_is_refused_without_the_number(runner):
+    result = _record(runner, "--by-child")
+
+    assert result.exit_code == 1
+    assert "from age 15" in result.output
+    assert CHILD not in result.output
+
+
+def test_record_refuses_a_bad_guardian_number(runner):
+    result = _record(runner, "--guardian", "198001020007")
+
+    assert result.exit_code == 2
+    assert "--guardian" in result.output
+    assert "198001020007" not in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from consent import (
     ledger_record,
     verify,
 )
+from consent.keys import verify_keys
 from contracts.agencies import AgencyKind
 from contracts.errors import ConfigError
 from contracts.fhir import EventCode
@@ -229,3 +231,25 @@ def test_the_encryption_key_spec_names_the_current_key():
     assert cipher.current == "b"
     assert FieldCipher.from_spec("a:" + "01" * 32 + ",b:" + "02" * 32, "a").current == "a"
     assert "01" * 32 not in repr(cipher)
+
+
+def test_concurrent_appenders_keep_one_unbroken_chain(ledger, engine, signer):
+    def write(worker: int) -> None:
+        for batch in range(5):
+            ledger.append([record(1000 * worker + 10 * batch + n) for n in range(5)])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, range(4)))
+
+    result = verify(engine, {signer.key_id: signer.public})
+    assert result.ok, result.problems
+    assert result.entries == 4 * 5 * 5
+
+
+def test_verify_keys_are_read_by_key_id():
+    signer = CheckpointSigner.generate()
+
+    assert list(verify_keys(f" {signer.public_hex()} ,")) == [signer.key_id]
+    assert verify_keys("") == {}
+    with pytest.raises(ConfigError, match="SAMBUS_LEDGER_VERIFY_KEYS"):
+        verify_keys("abc")
