@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.flag import Flag
 
+from contracts.fhir._validated import validated
 from contracts.fhir.codes import DATA_CATEGORY_SYSTEM, PROTECTION_SYSTEM, RESIDENCE_TAG, EventCode
 from contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
 from contracts.registry_facts import HiddenResidenceDecided, HiddenResidenceLifted
@@ -95,7 +95,7 @@ SAMBUS_SOURCE = "sambus"
 """The ``MessageHeader.source`` of messages sambus makes itself."""
 
 
-def guardian_access_message(notice: GuardianAccessNotice, *, timestamp: dt.datetime) -> Bundle:
+def guardian_access_message(notice: GuardianAccessNotice, *, timestamp: dt.datetime) -> dict[str, Any]:
     """The FHIR message telling the EHR to block (or resume) the guardians' access to the child's record.
 
     Focus: a ``Flag`` with code ``hidden-residence`` (:data:`~contracts.fhir.codes.PROTECTION_SYSTEM`),
@@ -106,12 +106,15 @@ def guardian_access_message(notice: GuardianAccessNotice, *, timestamp: dt.datet
     """
     message_id = deterministic_id("guardian-access", notice.decision_id, str(notice.event))
     patient_id = deterministic_id(message_id, "patient")
-    child = patient(personnummer=notice.child, resource_id=patient_id)
+    child = patient(personnummer=notice.child, resource_id=patient_id).model_dump(
+        mode="json", exclude_none=True
+    )
     blocked = notice.event is EventCode.GUARDIAN_ACCESS_BLOCKED
     period = {"start" if blocked else "end": notice.effective.isoformat()}
     if blocked and notice.until is not None:
         period["end"] = notice.until.isoformat()
-    flag = Flag.model_validate(
+    flag = validated(
+        Flag,
         {
             "resourceType": "Flag",
             "id": deterministic_id(message_id, "flag"),
@@ -123,7 +126,7 @@ def guardian_access_message(notice: GuardianAccessNotice, *, timestamp: dt.datet
             },
             "subject": {"reference": urn(patient_id)},
             "period": period,
-        }
+        },
     )
     return message_bundle(
         message_id=message_id,
