@@ -18,6 +18,7 @@ from rich.table import Table
 from adapters import translate_message
 from contracts.errors import BrokerUnavailableError, ConfigError, SambusError
 from router.bootstrap import STAGES, bootstrap
+from router.cli_queues import queues_app
 from router.directory import RoutingDirectory
 from router.kafka_admin import ensure_topics, metadata_answers, run_sync
 from router.local_kafka import LocalKafka
@@ -36,6 +37,7 @@ config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
 app.add_typer(config_app, name="config")
+app.add_typer(queues_app, name="queues")
 
 console = Console()
 errors = Console(stderr=True)
