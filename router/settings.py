@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     directory: Path = Field(default=REPO_ROOT / "deploy" / "config" / "directory.yaml")
     instance_id: str = Field(default="0", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     local_kafka_port: int = Field(default=19092, ge=1024, le=65534)
+    web_tokens: SecretStr | None = Field(
+        default=None, description="Bearer tokens of the web service: name:role:sha256hex, comma-separated."
+    )
+    web_host: str = Field(default="127.0.0.1", description="Address `sambus serve` listens on.")
+    web_port: int = Field(default=8080, ge=1, le=65535, description="Port `sambus serve` listens on.")
 
     def require_pseudonym_key(self) -> bytes:
         """The pseudonym key as bytes.

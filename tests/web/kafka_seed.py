@@ -35,7 +35,7 @@ async def seed_queues(bootstrap_servers: str, topics: Topics) -> Seeded:
     await ensure_topics(bootstrap_servers, topics.specs((RECIPIENT,)))
     school = topics.agency_events("school")
     group = f"{topics.prefix}sambus-intake"
-    dead_values = (b'{"broken": ', b"not json at all")
+    dead_values = (b'{"civicNo": "201203150006", ', b"not json at all")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
     await producer.start()
     try:
