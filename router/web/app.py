@@ -307,7 +307,10 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
         """Queues, lag, dead letters (with replay), overdue deadlines and the follow-up indicators."""
         snapshot = await services.queues.snapshot()
         letters = await services.dead_letters.list(limit=100)
-        chosen = Period.parse(period) if period else Period.latest_half(dt.datetime.now(dt.UTC).date())
+        try:
+            chosen = Period.parse(period) if period else Period.latest_half(dt.datetime.now(dt.UTC).date())
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
         table = indicators(services.stats, chosen)
         charts = [bar_chart(title, cells) for title, cells in table.chart_series()]
         return templates.TemplateResponse(
