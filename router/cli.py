@@ -19,6 +19,7 @@ from adapters import translate_message
 from contracts.errors import BrokerUnavailableError, ConfigError, SambusError
 from router.bootstrap import STAGES, bootstrap
 from router.cli_queues import queues_app
+from router.cli_stats import stats_app
 from router.directory import RoutingDirectory
 from router.kafka_admin import ensure_topics, metadata_answers, run_sync
 from router.local_kafka import LocalKafka
@@ -41,6 +42,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(config_app, name="config")
 app.add_typer(queues_app, name="queues")
 app.add_typer(serve_app, name="serve")
+app.add_typer(stats_app, name="stats")
 
 console = Console()
 errors = Console(stderr=True)
