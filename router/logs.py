@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+from typing import TextIO
 
 from opentelemetry import trace
 
@@ -57,15 +58,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(log_format: str = "text", *, level: int = logging.INFO) -> logging.Handler:
-    """Log to stderr in ``text`` or ``json``, with personal numbers masked; returns the handler.
+def configure_logging(
+    log_format: str = "text", *, level: int = logging.INFO, stream: TextIO | None = None
+) -> logging.Handler:
+    """Log to ``stream`` (stderr) in ``text`` or ``json``, with personal numbers masked; returns the handler.
 
     Raises:
         ValueError: the format is not ``text`` or ``json``.
     """
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format {log_format!r} is not one of {', '.join(LOG_FORMATS)}")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(PersonalDataFilter())
     handler.setFormatter(
         JsonFormatter()

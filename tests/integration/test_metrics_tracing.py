@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+
 import pytest
 
 from contracts.agencies import AgencyKind
 from contracts.topics import Header
+from router.logs import configure_logging
 from router.metrics import METRICS
 from tests.integration.conftest import Running, sip_event
 
@@ -58,3 +63,38 @@ async def test_a_trace_starts_at_intake_when_the_source_sends_none(running: Runn
     intent_trace = dict(intent.headers)[Header.TRACEPARENT].decode().split("-")[1]
     assert dict(delivered.headers)[Header.TRACEPARENT].decode().split("-")[1] == intent_trace
     assert intent_trace != "0" * 32
+
+
+@pytest.fixture
+def json_logs():
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    configure_logging("json", stream=stream)
+    yield stream
+    root.handlers, _ = saved
+    root.setLevel(saved[1])
+
+
+async def test_json_logs_carry_the_trace_and_no_personnummer(running: Running, json_logs: io.StringIO):
+    running.consent("201203150006", AgencyKind.BU_HALSAN)
+    await running.send(
+        running.topics.agency_events("school"),
+        sip_event("log-1", "201203150006", BU_HALSAN),
+        headers=[(Header.TRACEPARENT, SOURCE_PARENT.encode())],
+    )
+    await running.send(running.topics.agency_events("school"), sip_event("log-2", "20120315-0007", BU_HALSAN))
+    await running.read(running.topics.deliver("vastmanland-bu-halsan"), count=1)
+    await running.read(running.topics.dlq, count=1)
+    logging.getLogger("test").info("a careless line about 20120315-0006")
+
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+
+    routed = [line for line in lines if line["logger"] == "router.delivery"]
+    assert routed, "the delivery stage logged its decision"
+    assert all(line["trace_id"] == TRACE_ID for line in routed)
+    assert {"time", "level", "logger", "message", "span_id"} <= set(routed[0])
+    text = json_logs.getvalue()
+    for number in ("201203150006", "20120315-0006", "201203150007", "20120315-0007"):
+        assert number not in text
+    assert lines[-1]["message"] == "a careless line about [personnummer]"
