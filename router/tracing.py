@@ -41,6 +41,11 @@ def tracer_provider() -> TracerProvider:
     return current if isinstance(current, TracerProvider) else TracerProvider()
 
 
+@functools.cache
+def _tracer() -> trace.Tracer:
+    return tracer_provider().get_tracer("sambus.router")
+
+
 def _headers_dict(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
     return {k: bytes(v).decode("latin-1") for k, v in headers or () if k in _HANDLED_HEADERS}
 
@@ -84,8 +89,7 @@ async def traced(
     """Run ``handler`` on ``record`` in a span continuing the record's trace; count and stamp what it made."""
     metrics.consumed(stage, record)
     incoming = _headers_dict(record.headers)
-    tracer = tracer_provider().get_tracer("sambus.router")
-    with tracer.start_as_current_span(
+    with _tracer().start_as_current_span(
         f"{stage} {topic_kind(record.topic)}",
         context=extract(incoming),
         kind=SpanKind.CONSUMER,
