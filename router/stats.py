@@ -2,8 +2,9 @@
 
 The facts are anonymous: a process kind, the child's sex, age band and county part, and the dates of
 its steps. No identity is stored, and small cells are suppressed so no child can be singled out:
-a count below :data:`MIN_CELL` is hidden (primary), and when a split then hides exactly one category,
-the next smallest is hidden too (secondary), so the total cannot give the hidden one back.
+a count below :data:`MIN_CELL` is hidden, and so is a count whose complement is (those of the same
+process and category it does not count); when a split then hides exactly one category, the next smallest
+is hidden too (secondary suppression), so the total cannot give the hidden one back.
 """
 
 from __future__ import annotations
@@ -302,31 +303,49 @@ def _categories(dimension: str, facts: Sequence[ProcessFact]) -> list[str]:
     return sorted({f.county_part for f in facts})
 
 
-def _suppress(counts: dict[str, int], total: int) -> set[str]:
-    """The categories to hide in one split whose total is ``total``."""
-    if 0 < total < MIN_CELL:
-        return set(counts)
-    hidden = {k for k, n in counts.items() if 0 < n < MIN_CELL}
-    if len(hidden) == 1:
-        others = sorted((n, k) for k, n in counts.items() if k not in hidden and n > 0)
-        if others:
-            hidden.add(others[0][1])
-    return hidden
+def _small(n: int) -> bool:
+    return 0 < n < MIN_CELL
+
+
+def _split_hidden(counts: dict[str, int], bases: dict[str, int]) -> tuple[set[str], bool]:
+    """The categories to hide in one split, and whether the total must be hidden too.
+
+    A category is hidden when its count is small, or when the rest of its base is (``base - count``:
+    "2 of the 14 girls did not get a meeting" singles those 2 out as surely as a count of 2 would).
+    A lone hidden category takes the smallest other category with children in it along; when there is
+    none, only hiding the total keeps the lone one from being the total minus the rest.
+    """
+    hidden = {k for k, n in counts.items() if _small(n) or _small(bases[k] - n)}
+    if len(hidden) != 1:
+        return hidden, False
+    others = sorted((n == 0, n, k) for k, n in counts.items() if k not in hidden and bases[k] > 0)
+    if not others:
+        return hidden, True
+    hidden.add(others[0][2])
+    return hidden, False
 
 
 def _count_cells(indicator: Indicator, facts: Sequence[ProcessFact]) -> list[Cell]:
-    mine = [f for f in facts if f.kind is indicator.kind and indicator.counts(f)]
+    base = [f for f in facts if f.kind is indicator.kind]
+    mine = [f for f in base if indicator.counts(f)]
     total = len(mine)
-    total_hidden = 0 < total < MIN_CELL
-    cells = [Cell(indicator.name, "all", "total", None if total_hidden else total, total_hidden)]
+    hide_total = _small(total) or _small(len(base) - total)
+    splits: dict[str, tuple[dict[str, int], set[str]]] = {}
     for dimension in DIMENSIONS:
-        counts = dict.fromkeys(_categories(dimension, [f for f in facts if f.kind is indicator.kind]), 0)
-        for fact in mine:
-            counts[getattr(fact, dimension)] = counts.get(getattr(fact, dimension), 0) + 1
-        hidden = _suppress(counts, total)
+        counts = dict.fromkeys(_categories(dimension, base), 0)
+        bases = dict(counts)
+        for fact in base:
+            category = getattr(fact, dimension)
+            bases[category] += 1
+            counts[category] += indicator.counts(fact)
+        hidden, needs_total = _split_hidden(counts, bases)
+        hide_total = hide_total or needs_total
+        splits[dimension] = (counts, hidden)
+    cells = [Cell(indicator.name, "all", "total", None if hide_total else total, hide_total)]
+    for dimension, (counts, hidden) in splits.items():
+        gone = set(counts) if hide_total else hidden
         cells += [
-            Cell(indicator.name, dimension, k, None if k in hidden else n, k in hidden)
-            for k, n in counts.items()
+            Cell(indicator.name, dimension, k, None if k in gone else n, k in gone) for k, n in counts.items()
         ]
     return cells
 
