@@ -88,13 +88,17 @@ def queues(
         else:
             console.print(render(snapshot))
         return
-    if as_json:
-        while True:
-            sys.stdout.write(json.dumps(snapshot.to_json()) + "\n")
-            sys.stdout.flush()
-            time.sleep(watch)
-            snapshot = run_sync(monitor.snapshot())
-    with Live(render(snapshot), console=console, auto_refresh=False) as live:
-        while True:
-            time.sleep(watch)
-            live.update(render(run_sync(monitor.snapshot())), refresh=True)
+    try:
+        if as_json:  # one JSON document per line
+            while True:
+                sys.stdout.write(json.dumps(snapshot.to_json()) + "\n")
+                sys.stdout.flush()
+                time.sleep(watch)
+                snapshot = run_sync(monitor.snapshot())
+        with Live(render(snapshot), console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(watch)
+                live.update(render(run_sync(monitor.snapshot())), refresh=True)
+    except SambusError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(code=1) from exc

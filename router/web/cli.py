@@ -43,9 +43,9 @@ def serve_command(
     from router.cli import _configured_broker  # noqa: PLC0415 - router.cli imports this module
 
     try:
-        configure_logging(log_format)
         settings = Settings()
         app = create_app(web_services(bootstrap(settings, bootstrap_servers=_configured_broker(settings))))
+        configure_logging(log_format)
     except (SambusError, ValueError) as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(code=2) from exc

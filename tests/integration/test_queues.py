@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -135,3 +139,27 @@ def test_queues_without_a_broker_says_so(monkeypatch, tmp_path):
 
 def test_no_deadlines_is_never_overdue():
     assert NoDeadlines().overdue(dt.datetime.now(dt.UTC)) == ()
+
+
+def test_queues_watch_prints_a_json_line_per_refresh(kafka_bootstrap: str, topics: Topics, tmp_path):
+    seeded = run_sync(seed_queues(kafka_bootstrap, topics))
+    env = {
+        **os.environ,
+        "SAMBUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "SAMBUS_TOPIC_PREFIX": topics.prefix,
+    }
+    with subprocess.Popen(
+        [str(Path(sys.executable).parent / "sambus"), "queues", "--json", "--watch", "0.5"],
+        stdout=subprocess.PIPE, env=env, cwd=tmp_path, text=True,
+    ) as watcher:  # fmt: skip
+        try:
+            assert watcher.stdout is not None
+            first, second = json.loads(watcher.stdout.readline()), json.loads(watcher.stdout.readline())
+        finally:
+            watcher.terminate()
+            watcher.wait(timeout=10)
+
+    for report in (first, second):
+        [lag] = [lag for lag in report["lags"] if lag["group"] == seeded.group]
+        assert lag["lag"] == SCHOOL_RECORDS - COMMITTED
+    assert second["taken_at"] > first["taken_at"]
