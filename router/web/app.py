@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from consent import LedgerRecord, Outcome, Pseudonymizer
+from consent import Outcome, Pseudonymizer
 from contracts.errors import SambusError
 from contracts.identifiers import parse_personnummer
 from router.metrics import METRICS, Metrics
@@ -33,7 +33,7 @@ from router.stats import Period, StatsFacts, indicators
 from router.web.audit import AuditLog
 from router.web.auth import Authenticator, Principal, Role
 from router.web.charts import bar_chart
-from router.web.ledger import LedgerQuery, LedgerReader
+from router.web.ledger import LedgerQuery, LedgerReader, LedgerRow
 
 COOKIE = "sambus_token"
 _HTML = "text/html"
@@ -191,7 +191,7 @@ def _criteria(query: LedgerQuery) -> dict[str, str]:
     return {k: str(v) for k, v in asdict(query).items() if v is not None and k != "limit"}
 
 
-def _search(request: Request, who: Principal, search: LedgerSearch, action: str) -> Sequence[LedgerRecord]:
+def _search(request: Request, who: Principal, search: LedgerSearch, action: str) -> Sequence[LedgerRow]:
     services = _services(request)
     query = search.query(services.pseudonymizer)
     found = services.ledger.search(query)
@@ -199,17 +199,17 @@ def _search(request: Request, who: Principal, search: LedgerSearch, action: str)
     return found
 
 
-def _record_json(record: LedgerRecord) -> dict[str, Any]:
+def _record_json(record: LedgerRow) -> dict[str, Any]:
     return {**asdict(record), "decided_at": record.decided_at.isoformat(), "removed": list(record.removed)}
 
 
 CSV_COLUMNS = (
-    "decided_at", "message_id", "recipient_id", "child", "event", "outcome", "rule_id", "rule_version",
+    "seq", "decided_at", "message_id", "recipient_id", "child", "event", "outcome", "rule_id", "rule_version",
     "legal_basis", "reason", "removed",
 )  # fmt: skip
 
 
-def _csv(records: Sequence[LedgerRecord]) -> str:
+def _csv(records: Sequence[LedgerRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)

@@ -16,7 +16,6 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from consent import LedgerRecord
 from consent.ledger import decisions
 from contracts.errors import StoreUnavailableError
 
@@ -36,6 +35,24 @@ class LedgerQuery:
 
 
 @dataclass(frozen=True)
+class LedgerRow:
+    """One decision as the compliance page shows it: the child only as its pseudonym, never an identity."""
+
+    seq: int
+    message_id: str
+    recipient_id: str
+    child: str
+    event: str
+    outcome: str
+    rule_id: str
+    rule_version: int
+    legal_basis: str
+    reason: str
+    decided_at: dt.datetime
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ChainVerification:
     """The result of verifying the ledger."""
 
@@ -47,13 +64,18 @@ class ChainVerification:
 class LedgerReader(Protocol):
     """The decision ledger, read-only."""
 
-    def search(self, query: LedgerQuery) -> Sequence[LedgerRecord]:
+    def search(self, query: LedgerQuery) -> Sequence[LedgerRow]:
         """The decisions matching ``query``, oldest first."""
         ...
 
     def verify(self) -> ChainVerification:
         """Check the ledger has not been tampered with."""
         ...
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive datetimes; the ledger writes UTC."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -67,7 +89,7 @@ class SqlLedgerReader:
         """Read the ledger in ``engine``'s database."""
         self._engine = engine
 
-    def search(self, query: LedgerQuery) -> Sequence[LedgerRecord]:
+    def search(self, query: LedgerQuery) -> Sequence[LedgerRow]:
         """The decisions matching ``query``, oldest first.
 
         Raises:
@@ -91,10 +113,10 @@ class SqlLedgerReader:
         except SQLAlchemyError as exc:
             raise StoreUnavailableError("cannot read the decision ledger") from exc
         return [
-            LedgerRecord(
-                message_id=r.message_id, recipient_id=r.recipient_id, child=r.child, event=r.event,
+            LedgerRow(
+                seq=r.seq, message_id=r.message_id, recipient_id=r.recipient_id, child=r.child, event=r.event,
                 outcome=r.outcome, rule_id=r.rule_id, rule_version=r.rule_version,
-                legal_basis=r.legal_basis, reason=r.reason, decided_at=r.decided_at,
+                legal_basis=r.legal_basis, reason=r.reason, decided_at=_utc(r.decided_at),
                 removed=tuple(x for x in r.removed.split(",") if x),
             )
             for r in rows

@@ -63,6 +63,8 @@ def test_compliance_searches_by_personnummer_and_every_search_is_audited(site: S
         ("m-3", "vasteras-socialtjanst"),
     ]
     assert all(r["child"] == site.pseudonym(CHILD) for r in found)
+    assert found[0]["decided_at"] == "2026-03-02T10:00:00+00:00"
+    assert "identity" not in found[0]
     assert [(r["rule_id"], r["legal_basis"]) for r in denied] == [("no-consent-dental", "secrecy (OSL 26:1)")]
     assert "2 decision(s)" in in_march.text
     assert "consent (OSL 10:1)" in in_march.text
