@@ -14,7 +14,6 @@ from router.bootstrap import Sambus, bootstrap
 from router.logs import configure_logging
 from router.settings import Settings
 from router.web.auth import Role, mint_token
-from router.web.wiring import create_app, serve, web_services
 
 serve_app = typer.Typer(
     help="The HTTP service: /health, /ready, /metrics, the operations and compliance pages."
@@ -25,6 +24,8 @@ errors = Console(stderr=True)
 
 async def run_with_web(sambus: Sambus, stop: asyncio.Event, *, only: str | None = None) -> None:
     """Run the stages and the HTTP service side by side until ``stop`` is set."""
+    from router.web.wiring import create_app, serve, web_services  # noqa: PLC0415 - FastAPI only when serving
+
     app = create_app(web_services(sambus))
     settings = sambus.settings
     async with asyncio.TaskGroup() as group:
@@ -41,6 +42,7 @@ def serve_command(
     if ctx.invoked_subcommand is not None:
         return
     from router.cli import _configured_broker  # noqa: PLC0415 - router.cli imports this module
+    from router.web.wiring import create_app, serve, web_services  # noqa: PLC0415 - FastAPI only when serving
 
     try:
         settings = Settings()
