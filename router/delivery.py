@@ -16,6 +16,7 @@ from contracts.fhir import EventCode
 from contracts.topics import Header, Topics
 from router.dead_letter import dead_letter
 from router.directory import RoutingDirectory
+from router.metrics import METRICS
 from router.outgoing import Outgoing
 from router.projection import for_recipient, tasks
 
@@ -84,6 +85,7 @@ class Delivery:
                     bundle=message,
                 )
             )
+            METRICS.decided(str(decision.outcome), decision.rule_id)
             headers = (
                 *base_headers,
                 (Header.MESSAGE_ID, str(message["id"]).encode("ascii")),

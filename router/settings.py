@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="Public keys (hex, comma-separated) of earlier signing keys.",
     )
     ledger_checkpoint_every: int = Field(default=100, ge=1, description="Entries between signed checkpoints.")
+    web_tokens: SecretStr | None = Field(
+        default=None, description="Bearer tokens of the web service: name:role:sha256hex, comma-separated."
+    )
+    web_host: str = Field(default="127.0.0.1", description="Address `sambus serve` listens on.")
+    web_port: int = Field(default=8080, ge=1, le=65535, description="Port `sambus serve` listens on.")
 
     def require_pseudonym_key(self) -> bytes:
         """The pseudonym key as bytes.
