@@ -117,6 +117,12 @@ class Compliance:
 
     def find(self, query: LedgerQuery, *, officer: str, action: str = "query") -> list[LedgerEntry]:
         """The entries matching ``query``, oldest first; the question is logged under ``officer``."""
+        found = self.select(query)
+        self.log(officer=officer, action=action, filters=query.filters(), results=len(found))
+        return found
+
+    def select(self, query: LedgerQuery) -> list[LedgerEntry]:
+        """The entries matching ``query``, oldest first, unlogged: for callers that audit themselves."""
         statement = sa.select(entries).order_by(entries.c.seq).limit(query.limit)
         if query.child is not None:
             statement = statement.where(entries.c.child == query.child)
@@ -135,7 +141,7 @@ class Compliance:
                 rows = conn.execute(statement).mappings().all()
         except SQLAlchemyError as exc:
             raise StoreUnavailableError("cannot read the decision ledger") from exc
-        found = [
+        return [
             LedgerEntry(
                 seq=int(r["seq"]),
                 message_id=r["message_id"],
@@ -153,8 +159,6 @@ class Compliance:
             )
             for r in rows
         ]
-        self.log(officer=officer, action=action, filters=query.filters(), results=len(found))
-        return found
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest lines of the query log, newest first."""

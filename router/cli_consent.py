@@ -11,6 +11,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.table import Table
 
@@ -54,6 +55,15 @@ def checkpoint_signer(settings: Settings) -> CheckpointSigner | None:
     """The checkpoint signer from ``SAMBUS_LEDGER_SIGNING_KEY``, or ``None`` when it is not set."""
     key = settings.ledger_signing_key
     return None if key is None else CheckpointSigner.from_hex(key.get_secret_value())
+
+
+def ledger_public_keys(settings: Settings) -> dict[str, Ed25519PublicKey] | None:
+    """The public keys that verify the ledger's checkpoints: earlier keys' and the current signer's."""
+    keys = verify_keys(settings.ledger_verify_keys)
+    signer = checkpoint_signer(settings)
+    if signer is not None:
+        keys[signer.key_id] = signer.public
+    return keys or None
 
 
 def field_cipher(settings: Settings) -> FieldCipher | None:
@@ -209,12 +219,9 @@ def verify_command(
     """
     try:
         settings = Settings()
-        signer = checkpoint_signer(settings)
         compliance = _compliance(settings)
-        keys = verify_keys(settings.ledger_verify_keys)
-        if signer is not None:
-            keys[signer.key_id] = signer.public
-        result = verify(create_engine(settings.database_url), keys or None)
+        keys = ledger_public_keys(settings)
+        result = verify(create_engine(settings.database_url), keys)
         compliance.log(
             officer=officer or getpass.getuser(), action="verify", filters={}, results=len(result.problems)
         )
@@ -235,9 +242,7 @@ def verify_command(
             )
         )
     elif result.ok:
-        checked = (
-            "" if signer is not None else " (checkpoints not checked: SAMBUS_LEDGER_SIGNING_KEY is not set)"
-        )
+        checked = "" if keys else " (checkpoints not checked: SAMBUS_LEDGER_SIGNING_KEY is not set)"
         console.print(
             f"The ledger is intact: {result.entries} entries, {result.checkpoints} checkpoints{checked}."
         )

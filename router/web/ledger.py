@@ -8,16 +8,15 @@ is missing from the sequence, and says so in its result.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from consent.ledger import decisions
-from contracts.errors import StoreUnavailableError
+from consent import compliance
+from consent.verify import verify
 
 
 @dataclass(frozen=True)
@@ -73,21 +72,18 @@ class LedgerReader(Protocol):
         ...
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite gives back naive datetimes; the ledger writes UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-
-
 def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 class SqlLedgerReader:
-    """Reads ``consent.ledger``'s ``decisions`` table."""
+    """Reads the decision ledger of :mod:`consent.ledger` and verifies its chain and checkpoints."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        """Read the ledger in ``engine``'s database."""
+    def __init__(self, engine: sa.Engine, keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
+        """Read the ledger in ``engine``'s database; check checkpoint signatures with ``keys`` when given."""
         self._engine = engine
+        self._keys = keys
+        self._compliance = compliance.Compliance(engine)
 
     def search(self, query: LedgerQuery) -> Sequence[LedgerRow]:
         """The decisions matching ``query``, oldest first.
@@ -95,55 +91,39 @@ class SqlLedgerReader:
         Raises:
             StoreUnavailableError: the database cannot be read.
         """
-        c = decisions.c
-        stmt = sa.select(decisions).order_by(c.seq).limit(query.limit)
-        if query.child:
-            stmt = stmt.where(c.child == query.child)
-        if query.since:
-            stmt = stmt.where(c.decided_at >= _day_start(query.since))
-        if query.until:
-            stmt = stmt.where(c.decided_at < _day_start(query.until + dt.timedelta(days=1)))
-        if query.recipient:
-            stmt = stmt.where(c.recipient_id == query.recipient)
-        if query.outcome:
-            stmt = stmt.where(c.outcome == query.outcome)
-        try:
-            with self._engine.connect() as conn:
-                rows = conn.execute(stmt).all()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the decision ledger") from exc
+        found = self._compliance.select(
+            compliance.LedgerQuery(
+                child=query.child or None,
+                since=_day_start(query.since) if query.since else None,
+                until=_day_start(query.until + dt.timedelta(days=1)) if query.until else None,
+                recipient_id=query.recipient or None,
+                outcome=query.outcome or None,
+                limit=query.limit,
+            )
+        )
         return [
             LedgerRow(
-                seq=r.seq, message_id=r.message_id, recipient_id=r.recipient_id, child=r.child, event=r.event,
-                outcome=r.outcome, rule_id=r.rule_id, rule_version=r.rule_version,
-                legal_basis=r.legal_basis, reason=r.reason, decided_at=_utc(r.decided_at),
-                removed=tuple(x for x in r.removed.split(",") if x),
+                seq=e.seq, message_id=e.message_id, recipient_id=e.recipient_id, child=e.child, event=e.event,
+                outcome=e.outcome, rule_id=e.rule_id, rule_version=e.rule_version, legal_basis=e.legal_basis,
+                reason=e.reason, decided_at=dt.datetime.fromisoformat(e.decided_at).astimezone(dt.UTC),
+                removed=e.removed,
             )
-            for r in rows
+            for e in found
         ]  # fmt: skip
 
     def verify(self) -> ChainVerification:
-        """Check that the sequence numbers have no gap (this ledger has no hash chain to check).
+        """Check the hash chain and, with keys, the signed checkpoints; name the first bad entry.
 
         Raises:
             StoreUnavailableError: the database cannot be read.
         """
-        try:
-            with self._engine.connect() as conn:
-                seqs = list(conn.scalars(sa.select(decisions.c.seq).order_by(decisions.c.seq)))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the decision ledger") from exc
-        gaps = [b for a, b in itertools.pairwise(seqs) if b != a + 1]
-        if seqs and seqs[0] != 1:
-            gaps.insert(0, seqs[0])
-        if gaps:
-            return ChainVerification(
-                intact=False,
-                checked=len(seqs),
-                detail=f"entries are missing before sequence number {gaps[0]}",
-            )
+        result = verify(self._engine, self._keys)
+        signatures = "signed checkpoints checked" if self._keys else "no verify key configured"
+        if result.first is not None:
+            return ChainVerification(intact=False, checked=result.entries, detail=str(result.first))
         return ChainVerification(
             intact=True,
-            checked=len(seqs),
-            detail="no entry is missing; this ledger version has no hash chain to verify",
+            checked=result.entries,
+            detail=f"hash chain intact over {result.entries} entries; "
+            f"{result.checkpoints} checkpoints ({signatures})",
         )

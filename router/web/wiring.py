@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from contracts.errors import ConfigError
 from router.bootstrap import Sambus, create_engine
+from router.cli_consent import ledger_public_keys
 from router.kafka_admin import metadata_answers
 from router.queues import KafkaDeadLetters, NoDeadlines, QueueMonitor
 from router.stats import SqlStatsFacts
@@ -88,7 +89,7 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
             deadlines=NoDeadlines(),
         ),
         dead_letters=dead_letters,
-        ledger=SqlLedgerReader(engine),
+        ledger=SqlLedgerReader(engine, ledger_public_keys(sambus.settings)),
         audit=audit,
         pseudonymizer=sambus.pseudonymizer,
         stats=facts,
