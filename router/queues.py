@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -51,23 +51,31 @@ class TopicDepth:
         return sum(self.end_offsets)
 
 
+EXACT_LAG_LIMIT = 1000
+"""Up to this many offsets behind, lag is counted in records (commit markers take offsets too)."""
+
+
 @dataclass(frozen=True)
 class PartitionLag:
-    """How far a consumer group is behind on one partition.
-
-    ``lag`` counts offsets, so on a topic written in transactions it includes commit markers.
-    """
+    """How far a consumer group is behind on one partition."""
 
     group: str
     topic: str
     partition: int
     committed: int | None
     end_offset: int
+    records_behind: int | None = None
+    """Committed records not yet consumed, when counted (see :data:`EXACT_LAG_LIMIT`)."""
+
+    @property
+    def offsets_behind(self) -> int:
+        """Offsets between the group's committed position and the end (all of them when none committed)."""
+        return max(0, self.end_offset - (self.committed or 0))
 
     @property
     def lag(self) -> int:
-        """Offsets between the group's committed position and the end (all of them when none committed)."""
-        return max(0, self.end_offset - (self.committed or 0))
+        """Records behind when counted, else offsets behind (which include transactions' commit markers)."""
+        return self.offsets_behind if self.records_behind is None else self.records_behind
 
 
 @dataclass(frozen=True)
@@ -228,6 +236,41 @@ async def read_topic(
     return records
 
 
+async def count_records(
+    bootstrap_servers: str, ranges: dict[TopicPartition, tuple[int, int]]
+) -> dict[TopicPartition, int]:
+    """How many committed records lie in each partition's ``[start, end)`` (commit markers are not records).
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    counts = dict.fromkeys(ranges, 0)
+    if not ranges:
+        return counts
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    try:
+        await consumer.start()
+        consumer.assign(list(ranges))
+        for tp, (start, _) in ranges.items():
+            consumer.seek(tp, start)
+        idle = 0
+        while idle < 2:  # noqa: PLR2004 - two empty polls: only markers (or nothing) are left
+            open_ = [tp for tp, (_, end) in ranges.items() if await consumer.position(tp) < end]
+            if not open_:
+                break
+            batch = await consumer.getmany(*open_, timeout_ms=300)
+            idle = 0 if batch else idle + 1
+            for tp, got in batch.items():
+                counts[tp] += sum(1 for r in got if r.offset < ranges[tp][1])
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot count records on {bootstrap_servers}: {exc}") from exc
+    finally:
+        await consumer.stop()
+    return counts
+
+
 def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
     for key, value in record.headers or ():
         if key == name:
@@ -377,6 +420,7 @@ class QueueMonitor:
         finally:
             await consumer.stop()
             await admin.close()
+        lags = await self._count_small_lags(lags)
         depths = tuple(TopicDepth(t, tuple(ends[tp] for tp in partitions if tp.topic == t)) for t in names)
         parked = (
             len(await read_topic(self._servers, self._topics.parked)) if self._topics.parked in names else 0
@@ -390,3 +434,17 @@ class QueueMonitor:
             parked=parked,
             overdue=tuple(self._deadlines.overdue(now)),
         )
+
+    async def _count_small_lags(self, lags: list[PartitionLag]) -> list[PartitionLag]:
+        small = {
+            TopicPartition(lag.topic, lag.partition): (lag.committed or 0, lag.end_offset)
+            for lag in lags
+            if 0 < lag.offsets_behind <= EXACT_LAG_LIMIT
+        }
+        counted = await count_records(self._servers, small)
+        return [
+            replace(
+                lag, records_behind=counted.get(TopicPartition(lag.topic, lag.partition), lag.offsets_behind)
+            )
+            for lag in lags
+        ]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from contracts.agencies import AgencyKind
 from contracts.topics import Topics
 from router.cli import app
 from router.kafka_admin import run_sync
@@ -24,6 +25,7 @@ from router.queues import (
     UnknownDeadLetterError,
     read_topic,
 )
+from tests.integration.conftest import sip_event
 from tests.web.kafka_seed import COMMITTED, DEAD_LETTERS, PARKED, SCHOOL_RECORDS, seed_queues
 
 pytestmark = pytest.mark.kafka
@@ -163,3 +165,26 @@ def test_queues_watch_prints_a_json_line_per_refresh(kafka_bootstrap: str, topic
         [lag] = [lag for lag in report["lags"] if lag["group"] == seeded.group]
         assert lag["lag"] == SCHOOL_RECORDS - COMMITTED
     assert second["taken_at"] > first["taken_at"]
+
+
+@pytest.mark.asyncio
+async def test_a_caught_up_transactional_stage_shows_no_lag(running):
+    running.consent("201203150006", AgencyKind.BU_HALSAN)
+    await running.send(
+        running.topics.agency_events("school"),
+        sip_event("lag-1", "201203150006", {"hsaId": "SE2321000206-1001"}),
+    )
+    await running.read(running.topics.deliver("vastmanland-bu-halsan"), count=1)
+    monitor = QueueMonitor(
+        bootstrap_servers=running.app.bootstrap_servers,
+        topics=running.topics,
+        dead_letters=KafkaDeadLetters(bootstrap_servers=running.app.bootstrap_servers, topics=running.topics),
+        deadlines=NoDeadlines(),
+    )
+
+    snapshot = await monitor.snapshot()
+
+    delivery = [lag for lag in snapshot.lags if lag.group.endswith("sambus-delivery")]
+    [behind] = [lag for lag in delivery if lag.committed is not None]
+    assert behind.end_offset > behind.committed, "the commit marker follows the last record"
+    assert behind.lag == 0, "a commit marker is not a record to read"
