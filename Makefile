@@ -36,8 +36,8 @@ format: $(STAMP) ## Format and fix what ruff can
 typecheck: $(STAMP) ## mypy, strict
 	$(BIN)/mypy
 
-pytest: install ## The tests, including those on a real Kafka broker
-	$(BIN)/pytest
+pytest: install ## The tests, including those on a real Kafka broker and a real PostgreSQL server
+	bash deploy/postgres/with-postgres.sh $(BIN)/pytest
 
 test: lint typecheck pytest ## Everything CI runs: ruff, mypy and every test
 

@@ -1,10 +1,12 @@
 """Adapters: validate an inbound agency event and translate it into canonical FHIR messages.
 
 Nothing else happens here: no Kafka, no database, no keys. This package imports only ``contracts``.
+One module per source: :mod:`adapters.school`, :mod:`adapters.social`, :mod:`adapters.ehr`,
+:mod:`adapters.sip` (SIP lifecycle).
 """
 
 from __future__ import annotations
 
-from adapters._dispatch import translate, translate_message
+from adapters._dispatch import CATALOGUE, CatalogueEntry, translate, translate_message
 
-__all__ = ["translate", "translate_message"]
+__all__ = ["CATALOGUE", "CatalogueEntry", "translate", "translate_message"]

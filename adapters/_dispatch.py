@@ -1,21 +1,71 @@
-"""Finding the translation for an inbound event."""
+"""The catalogue: every inbound event type, its model and its translation."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from adapters.school import translate_sip_initiated
+from adapters import ehr, school, sip, social
 from contracts.envelope import Envelope, KafkaHeaders, open_envelope, parse_event
 from contracts.errors import InvalidEventError
-from contracts.events import EventModel, SipInitiated
+from contracts.events import EVENT_TYPES, EventModel
 from contracts.intent import Intent
 
-_Translator = Callable[[Envelope, Any], list[Intent]]
+Translator = Callable[[Envelope, Any], list[Intent]]
 
-_TRANSLATORS: dict[type[EventModel], _Translator] = {
-    SipInitiated: translate_sip_initiated,
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One inbound event type: the model its ``data`` must match and its translation into FHIR messages."""
+
+    event_type: str
+    model: type[EventModel]
+    translator: Translator
+
+
+_TRANSLATORS: dict[str, Translator] = {
+    "school.sip-initiated": school.translate_sip_initiated,
+    "school.sip-answered": school.translate_sip_answered,
+    "school.concern-reported": school.translate_concern_reported,
+    "school.kontaktcenter-referral": school.translate_kontaktcenter_referral,
+    "school.newly-arrived-referral": school.translate_newly_arrived_referral,
+    "social.sip-initiated": social.translate_sip_initiated,
+    "social.placement-started": social.translate_placement,
+    "social.placement-changed": social.translate_placement,
+    "social.placement-ended": social.translate_placement,
+    "social.hidden-residence-decided": social.translate_hidden_residence,
+    "social.hidden-residence-lifted": social.translate_hidden_residence,
+    "social.health-exam-requested": social.translate_health_exam_requested,
+    "social.lvu32-exam-ordered": social.translate_lvu32_exam_ordered,
+    "social.suicide-risk-assessment-requested": social.translate_suicide_risk_assessment,
+    "social.investigation-info-requested": social.translate_investigation_info_requested,
+    "social.kontaktcenter-referral": social.translate_kontaktcenter_referral,
+    "social.consent-recorded": social.translate_consent_recorded,
+    "social.consent-withdrawn": social.translate_consent_withdrawn,
+    "social.custody-updated": social.translate_custody_updated,
+    "social.task-answered": social.translate_task_answered,
+    "ehr.sip-initiated": ehr.translate_sip_initiated,
+    "ehr.health-exam-completed": ehr.translate_health_exam_completed,
+    "ehr.lvu32-exam-completed": ehr.translate_lvu32_exam_completed,
+    "ehr.task-status": ehr.translate_task_status,
+    "ehr.consent-recorded": social.translate_consent_recorded,
+    "ehr.consent-withdrawn": social.translate_consent_withdrawn,
+    "ehr.fhir-consent": ehr.translate_fhir_consent,
+    "ehr.concern-reported": ehr.translate_concern_reported,
+    "sip.meeting-scheduled": sip.translate_meeting_scheduled,
+    "sip.plan-established": sip.translate_plan_established,
+    "sip.followed-up": sip.translate_followed_up,
+    "sip.closed": sip.translate_closed,
 }
+
+CATALOGUE: dict[str, CatalogueEntry] = {
+    event_type: CatalogueEntry(
+        event_type, model, _TRANSLATORS[event_type.removeprefix("se.sambus.").rsplit(".v", 1)[0]]
+    )
+    for event_type, model in EVENT_TYPES.items()
+}
+"""Every inbound event type (``se.sambus.<source>.<name>.v1``) with its model and translator."""
 
 
 def translate(envelope: Envelope) -> list[Intent]:
@@ -25,10 +75,10 @@ def translate(envelope: Envelope) -> list[Intent]:
         InvalidEventError: the event is not valid; the error names the field and the problem.
     """
     event = parse_event(envelope)
-    translator = _TRANSLATORS.get(type(event))
-    if translator is None:  # pragma: no cover - every registered event type has a translator (tested)
+    entry = CATALOGUE.get(envelope.type)
+    if entry is None:  # pragma: no cover - parse_event rejects unknown types first
         raise InvalidEventError(f"no translation for {envelope.type!r}", field="type")
-    return translator(envelope, event)
+    return entry.translator(envelope, event)
 
 
 def translate_message(value: bytes | None, headers: KafkaHeaders = ()) -> list[Intent]:

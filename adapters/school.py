@@ -2,103 +2,83 @@
 
 from __future__ import annotations
 
-from fhir.resources.R4B.task import Task
-
-from contracts.envelope import Envelope
-from contracts.events import Invitee, SipInitiated
-from contracts.fhir import (
-    PROCESS_STEP_SYSTEM,
-    SCHOOL_UNIT_SYSTEM,
-    SIP_REASON_SYSTEM,
-    SOURCE_EVENT_SYSTEM,
-    TASK_SYSTEM,
-    EventCode,
-    MessageSource,
-    ProcessStep,
-    TaskCode,
-    deterministic_id,
-    message_bundle,
-    patient,
-    urn,
+from adapters._build import (
+    Draft,
+    agency_identifier,
+    concern_report,
+    kontaktcenter_referral,
+    routing_address,
+    sip_invitations,
 )
-from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
+from contracts.agencies import AgencyKind
+from contracts.envelope import Envelope
+from contracts.events import school
+from contracts.fhir import SCHOOL_UNIT_SYSTEM, EventCode, ProcessStep, TaskCode
 from contracts.intent import Intent
 
 
-def _owner_identifier(invitee: Invitee) -> dict[str, str]:
-    if invitee.hsa_id is not None:
-        return {"system": HSA_ID_SYSTEM, "value": invitee.hsa_id}
-    assert invitee.organisation_number is not None  # noqa: S101 - the model guarantees one of the two
-    return {"system": ORGANISATION_NUMBER_SYSTEM, "value": invitee.organisation_number}
+def _school_unit(code: str) -> dict[str, str]:
+    return {"system": SCHOOL_UNIT_SYSTEM, "value": code}
 
 
-def translate_sip_initiated(envelope: Envelope, event: SipInitiated) -> list[Intent]:
+def translate_sip_initiated(envelope: Envelope, event: school.SipInitiated) -> list[Intent]:
     """A school-initiated SIP becomes one message: a Task inviting each named agency.
 
     The router later gives each invited agency only its own Task.
     """
-    source = MessageSource(system=envelope.source, event_id=envelope.id)
-    message_id = deterministic_id(source.system, source.event_id)
-    patient_id = deterministic_id(message_id, "patient")
-    child = patient(personnummer=event.child.civic_no, resource_id=patient_id)
-    tasks = []
-    for invitee in event.invite:
-        owner = _owner_identifier(invitee)
-        task_id = deterministic_id(message_id, owner["system"], owner["value"])
-        tasks.append(
-            Task.model_validate(
-                {
-                    "resourceType": "Task",
-                    "id": task_id,
-                    "identifier": [
-                        {
-                            "system": SOURCE_EVENT_SYSTEM,
-                            "value": f"{source.system}|{source.event_id}|{owner['value']}",
-                        }
-                    ],
-                    "groupIdentifier": {
-                        "system": SOURCE_EVENT_SYSTEM,
-                        "value": f"{source.system}|{source.event_id}",
-                    },
-                    "status": "requested",
-                    "intent": "proposal",
-                    "businessStatus": {
-                        "coding": [{"system": PROCESS_STEP_SYSTEM, "code": str(ProcessStep.SIP_INVITED)}]
-                    },
-                    "code": {
-                        "coding": [
-                            {
-                                "system": TASK_SYSTEM,
-                                "code": str(TaskCode.SIP_INVITATION),
-                                "display": "Invitation to a coordinated individual plan (SIP)",
-                            }
-                        ]
-                    },
-                    "for": {"reference": urn(patient_id)},
-                    "authoredOn": envelope.time,
-                    "requester": {
-                        "type": "Organization",
-                        "identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": event.school_unit_code},
-                    },
-                    "owner": {"type": "Organization", "identifier": owner},
-                    "reasonCode": {"coding": [{"system": SIP_REASON_SYSTEM, "code": str(event.reason)}]},
-                }
-            )
-        )
-    bundle = message_bundle(
-        message_id=message_id,
-        event=EventCode.SIP_INITIATED,
-        source=source,
-        timestamp=envelope.time,
-        focus=tasks,
-        supporting=[child],
+    return sip_invitations(
+        envelope,
+        event.child,
+        event.invite,
+        requester=_school_unit(event.school_unit_code),
+        reason=event.reason,
     )
-    return [
-        Intent(
-            message_id=message_id,
-            event=EventCode.SIP_INITIATED,
-            correlation_id=message_id,
-            child_personnummer=event.child.civic_no,
-            bundle=bundle.model_dump(mode="json", exclude_none=True),
-        )
-    ]
+
+
+def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> list[Intent]:
+    """The school's answer to a SIP invitation, as a Task for the inviting agency to take note of."""
+    draft = Draft(envelope, event.child, EventCode.SIP_INVITATION_ANSWERED, process_id=event.process_id)
+    accepted = event.answer is school.Answer.ACCEPTED
+    draft.add_task(
+        code=TaskCode.SIP_ANSWER,
+        step=ProcessStep.SIP_ACCEPTED if accepted else ProcessStep.SIP_DECLINED,
+        owner=agency_identifier(event.answer_to),
+        requester=_school_unit(event.school_unit_code),
+        intent="proposal",
+    )
+    return [draft.intent()]
+
+
+def translate_concern_reported(envelope: Envelope, event: school.ConcernReported) -> list[Intent]:
+    """A report of concern goes to social services of the child's municipality (kept in Patient.address)."""
+    return concern_report(
+        envelope,
+        event.child,
+        municipality=event.residence_municipality,
+        requester=_school_unit(event.school_unit_code),
+        category=str(event.category),
+    )
+
+
+def translate_kontaktcenter_referral(envelope: Envelope, event: school.KontaktcenterReferral) -> list[Intent]:
+    """Student health's referral to Kontaktcenter, after the guardians' consent."""
+    return kontaktcenter_referral(
+        envelope,
+        event.child,
+        requester=_school_unit(event.school_unit_code),
+        reason=event.reason,
+        consent_id=event.consent_id,
+    )
+
+
+def translate_newly_arrived_referral(envelope: Envelope, event: school.NewlyArrivedReferral) -> list[Intent]:
+    """A newly arrived child who was not health-examined is referred to primary care (lag 2008:344)."""
+    draft = Draft(envelope, event.child, EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL)
+    draft.add_task(
+        code=TaskCode.NEWLY_ARRIVED_HEALTH_EXAMINATION,
+        step=ProcessStep.EXAM_REQUESTED,
+        owner=routing_address(AgencyKind.PRIMARY_CARE),
+        requester=_school_unit(event.school_unit_code),
+        request=True,
+    )
+    return [draft.intent()]

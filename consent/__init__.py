@@ -5,23 +5,62 @@ This package imports only ``contracts``.
 
 from __future__ import annotations
 
+from consent.compliance import Compliance, LedgerEntry, LedgerQuery, audit_event, csv_text
+from consent.county import VASTERBOTTEN, VASTMANLAND, CountyPolicy
 from consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, DecisionRequest, Outcome
-from consent.ledger import DecisionLedger, LedgerRecord
+from consent.keys import CheckpointSigner, FieldCipher, LedgerKeyError, key_id
+from consent.ledger import DecisionLedger, LedgerRecord, ledger_record
 from consent.pseudonym import Pseudonymizer
 from consent.redaction import redact
-from consent.registry import ConsentGrant, ConsentRegistry
+from consent.registry import ConsentAnswer, ConsentGrant, ConsentRegistry, Protection
+from consent.residence import (
+    GuardianAccessNotice,
+    guardian_access_message,
+    guardian_access_notice,
+    residence_paths,
+)
+from consent.rules import DEFAULT_RULES, Duty, LegalBasis, Rule, RuleSet
+from consent.verify import Problem, Tamper, Verification, verify
 
 __all__ = [
     "CONSENT_BASIS",
+    "DEFAULT_RULES",
+    "VASTERBOTTEN",
+    "VASTMANLAND",
+    "CheckpointSigner",
+    "Compliance",
+    "ConsentAnswer",
     "ConsentGrant",
     "ConsentPolicy",
     "ConsentRegistry",
+    "CountyPolicy",
     "Decider",
     "Decision",
     "DecisionLedger",
     "DecisionRequest",
+    "Duty",
+    "FieldCipher",
+    "GuardianAccessNotice",
+    "LedgerEntry",
+    "LedgerKeyError",
+    "LedgerQuery",
     "LedgerRecord",
+    "LegalBasis",
     "Outcome",
+    "Problem",
+    "Protection",
     "Pseudonymizer",
+    "Rule",
+    "RuleSet",
+    "Tamper",
+    "Verification",
+    "audit_event",
+    "csv_text",
+    "guardian_access_message",
+    "guardian_access_notice",
+    "key_id",
+    "ledger_record",
     "redact",
+    "residence_paths",
+    "verify",
 ]

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from consent.registry import ConsentRegistry
-from contracts.agencies import AgencyKind, Purpose
+from consent.county import ADULT_AGE
+from consent.registry import ConsentRegistry, Protection
+from consent.residence import residence_paths
+from consent.rules import Rule, RuleSet
+from contracts.agencies import AgencyKind
 from contracts.fhir.codes import EventCode
 
 CONSENT_BASIS = "OSL 12:2 (samtycke)"
@@ -41,6 +44,7 @@ class DecisionRequest:
         recipient_kind: the recipient's kind of agency.
         at: when the decision is made.
         bundle: the message Bundle as this recipient would receive it (plain JSON data).
+        guardian_facing: the recipient shows what it receives to the guardians (e.g. a guardian portal).
     """
 
     message_id: str
@@ -51,6 +55,7 @@ class DecisionRequest:
     at: dt.datetime
     bundle: Mapping[str, Any]
     sender_kind: AgencyKind | None = None
+    guardian_facing: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,46 +82,74 @@ class Decider(Protocol):
         ...
 
 
-_PURPOSE_OF_EVENT = {EventCode.SIP_INITIATED: Purpose.SIP}
+def _decision(rule: Rule, outcome: Outcome, reason: str, removed: tuple[str, ...] = ()) -> Decision:
+    return Decision(
+        outcome=outcome,
+        reason=reason,
+        legal_basis=str(rule.basis),
+        rule_id=rule.id,
+        rule_version=rule.version,
+        removed=removed,
+    )
 
 
 class ConsentPolicy:
-    """Decides per recipient from the consent registry."""
+    """Decides per recipient by the rules, the consents in the registry and the protection decisions."""
 
-    def __init__(self, registry: ConsentRegistry) -> None:
-        """Decide with the consents in ``registry``."""
+    def __init__(self, registry: ConsentRegistry, rules: RuleSet | None = None) -> None:
+        """Decide with ``registry`` by ``rules`` (by default the rule file of the checkout)."""
         self._registry = registry
+        self._rules = rules if rules is not None else RuleSet.load()
 
     def decide(self, request: DecisionRequest) -> Decision:
         """Decide whether a message may reach a recipient.
 
-        A SIP rests on consent: without a consent in force for SIP covering the recipient's kind of
-        agency, the message waits for one. Messages no rule covers are denied.
+        The first rule that applies to the event, sender and recipient kind decides: a duty permits, a
+        consent basis permits while a consent is in force (else the message awaits consent), ``deny`` and
+        no rule at all deny. A permitted message loses its residence-revealing data while hidden residence
+        or protected personal data applies, when the recipient faces the guardians or has no need to know.
         """
-        purpose = _PURPOSE_OF_EVENT.get(request.event)
-        if purpose is None:
-            return Decision(
-                outcome=Outcome.DENY,
-                reason=f"no rule allows {request.event} to reach {request.recipient_kind}",
-                legal_basis="OSL (sekretess): no consent and no provision breaking secrecy",
-                rule_id="default-deny",
-                rule_version=1,
-            )
-        consent_id = self._registry.covers(
-            child=request.child, purpose=purpose, agency_kind=request.recipient_kind, at=request.at
+        rule = self._rules.find(request.event, request.sender_kind, request.recipient_kind)
+        route = f"{request.event} to {request.recipient_kind}"
+        if rule.outcome == "deny":
+            return _decision(rule, Outcome.DENY, f"no rule allows {route}")
+        county = self._registry.county
+        consent_basis = rule.basis.kind == "consent" and rule.basis.purpose is not None
+        known = self._registry.assess(
+            child=request.child,
+            at=request.at,
+            purpose=rule.basis.purpose if consent_basis else None,
+            agency_kind=request.recipient_kind,
         )
-        if consent_id is None:
-            return Decision(
-                outcome=Outcome.AWAIT_CONSENT,
-                reason=f"no consent in force for {purpose} covering {request.recipient_kind}",
-                legal_basis=CONSENT_BASIS,
-                rule_id="sip-consent",
-                rule_version=1,
+        age = known.age
+        if age is not None and age > county.placed_upper_age:
+            return _decision(
+                rule, Outcome.DENY, f"the person is {age}, outside {county.county}'s target group"
             )
-        return Decision(
-            outcome=Outcome.PERMIT,
-            reason=f"consent {consent_id} covers {purpose} with {request.recipient_kind}",
-            legal_basis=CONSENT_BASIS,
-            rule_id="sip-consent",
-            rule_version=1,
+        if known.consent is not None:
+            if known.consent.consent_id is None:
+                return _decision(rule, Outcome.AWAIT_CONSENT, known.consent.reason)
+            reason = f"{known.consent.reason} covers {rule.basis.purpose} with {request.recipient_kind}"
+        else:
+            reason = f"{rule.basis.provision} allows {route}"
+        if age is not None and age >= ADULT_AGE:
+            reason += f" (the young person is {age})"
+        return self._protect(request, rule, reason, known.protections)
+
+    @staticmethod
+    def _protect(
+        request: DecisionRequest, rule: Rule, reason: str, protections: frozenset[Protection]
+    ) -> Decision:
+        if not protections or (rule.residence_need and not request.guardian_facing):
+            return _decision(rule, Outcome.PERMIT, reason)
+        paths = residence_paths(request.bundle)
+        if not paths:
+            return _decision(rule, Outcome.PERMIT, reason)
+        why = "the recipient faces the guardians" if request.guardian_facing else "the recipient has no need"
+        shown = ", ".join(sorted(str(p) for p in protections))
+        return _decision(
+            rule,
+            Outcome.PERMIT_REDACTED,
+            f"{reason}; residence data removed ({shown}: {why})",
+            removed=paths,
         )

@@ -1,44 +1,136 @@
-"""The decision ledger: one entry per (message, recipient), append-only.
+"""The decision ledger: one entry per (message, recipient), append-only, hash-chained and signed.
 
-This first version stores decisions idempotently; the hash chain, signed checkpoints and
-encrypted identities are added on the same API.
+Each entry's hash is SHA-256 over the previous entry's hash and a canonical encoding of the entry (sorted-key
+compact JSON), so changing, removing, inserting or reordering an entry breaks the chain (see
+:func:`consent.verify.verify`). Every ``checkpoint_every`` entries the head of the chain is signed with
+Ed25519, so even a chain rewritten from some entry on no longer matches a signed checkpoint.
+
+The child appears as its keyed pseudonym; where the identity must be recoverable it is stored AES-GCM
+encrypted with the key's id (see :class:`consent.keys.FieldCipher`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from consent.decisions import Decision, DecisionRequest
+from consent.keys import CheckpointSigner, FieldCipher
 from contracts.errors import StoreUnavailableError
 
-metadata = sa.MetaData()
+GENESIS = "0" * 64
+"""The "previous hash" of the first entry."""
 
-decisions = sa.Table(
-    "decisions",
+metadata = sa.MetaData()
+_SEQ = sa.BigInteger().with_variant(sa.Integer, "sqlite")  # SQLite needs INTEGER for its rowid key
+
+entries = sa.Table(
+    "ledger_entries",
     metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     sa.Column("message_id", sa.String(64), nullable=False),
     sa.Column("recipient_id", sa.String(100), nullable=False),
     sa.Column("child", sa.String(64), nullable=False, index=True, comment="keyed pseudonym"),
+    sa.Column("identity_key_id", sa.String(40), nullable=True),
+    sa.Column("identity", sa.String(200), nullable=True, comment="AES-GCM, base64(nonce + ciphertext)"),
     sa.Column("event", sa.String(60), nullable=False),
     sa.Column("outcome", sa.String(20), nullable=False),
     sa.Column("rule_id", sa.String(60), nullable=False),
     sa.Column("rule_version", sa.Integer, nullable=False),
     sa.Column("legal_basis", sa.String(200), nullable=False),
-    sa.Column("reason", sa.String(500), nullable=False),
-    sa.Column("removed", sa.String(1000), nullable=False, default=""),
-    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("message_id", "recipient_id", name="uq_decision_message_recipient"),
+    sa.Column("reason", sa.String(1000), nullable=False),
+    sa.Column("removed", sa.String(2000), nullable=False),
+    sa.Column("decided_at", sa.String(40), nullable=False, index=True, comment="ISO 8601, UTC"),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("message_id", "recipient_id", name="uq_ledger_message_recipient"),
 )
+
+checkpoints = sa.Table(
+    "ledger_checkpoints",
+    metadata,
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
+    sa.Column("signed_at", sa.String(40), nullable=False),
+    sa.Column("key_id", sa.String(40), nullable=False),
+    sa.Column("signature", sa.String(128), nullable=False),
+)
+
+head = sa.Table(
+    "ledger_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", _SEQ, nullable=False),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
+)
+
+HASHED = (
+    "message_id",
+    "recipient_id",
+    "child",
+    "identity_key_id",
+    "identity",
+    "event",
+    "outcome",
+    "rule_id",
+    "rule_version",
+    "legal_basis",
+    "reason",
+    "removed",
+    "decided_at",
+)
+"""The columns an entry's hash covers (with the previous hash); ``seq`` is only where it is stored."""
+
+
+def iso(value: dt.datetime) -> str:
+    """A fixed-width ISO 8601 UTC text that sorts as the instant does."""
+    if value.tzinfo is None:
+        raise ValueError("times must be timezone-aware")
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def canonical(value: Mapping[str, Any]) -> bytes:
+    """The canonical encoding hashed and signed: compact JSON with sorted keys, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def entry_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
+    """The hash of an entry: SHA-256 over the previous hash and the entry's hashed columns."""
+    body = {name: row[name] for name in HASHED}
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical(body)).hexdigest()
+
+
+def checkpoint_payload(seq: int, hash_: str, signed_at: str) -> bytes:
+    """What a checkpoint's signature covers."""
+    return canonical({"ledger": "sambus", "seq": seq, "entry_hash": hash_, "signed_at": signed_at})
+
+
+def _lock_head(conn: sa.Connection) -> tuple[int, str]:
+    """Take the ledger's write lock (so concurrent appenders chain one after another) and read its head."""
+    conn.execute(head.update().where(head.c.id == 1).values(seq=head.c.seq))
+    seq, hash_ = conn.execute(sa.select(head.c.seq, head.c.entry_hash).where(head.c.id == 1)).one()
+    return int(seq), str(hash_)
 
 
 @dataclass(frozen=True)
 class LedgerRecord:
-    """One decision, as the ledger keeps it (the child only as a pseudonym)."""
+    """One decision, as the ledger keeps it (the child only as a pseudonym).
+
+    Attributes:
+        identity: the child's personnummer, only when it must be recoverable; stored encrypted, never in
+            clear (the ledger refuses it without a :class:`~consent.keys.FieldCipher`).
+    """
 
     message_id: str
     recipient_id: str
@@ -51,64 +143,175 @@ class LedgerRecord:
     reason: str
     decided_at: dt.datetime
     removed: tuple[str, ...] = ()
+    identity: str | None = None
+
+
+def ledger_record(
+    request: DecisionRequest, decision: Decision, *, identity: str | None = None
+) -> LedgerRecord:
+    """The ledger record of one decision."""
+    return LedgerRecord(
+        message_id=request.message_id,
+        recipient_id=request.recipient_id,
+        child=request.child,
+        event=str(request.event),
+        outcome=str(decision.outcome),
+        rule_id=decision.rule_id,
+        rule_version=decision.rule_version,
+        legal_basis=decision.legal_basis,
+        reason=decision.reason,
+        decided_at=request.at,
+        removed=decision.removed,
+        identity=identity,
+    )
 
 
 class DecisionLedger:
     """Appends decisions in batches; a (message, recipient) already there is not written again."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        """Keep the ledger in ``engine``'s database."""
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        signer: CheckpointSigner | None = None,
+        cipher: FieldCipher | None = None,
+        checkpoint_every: int = 100,
+    ) -> None:
+        """Keep the ledger in ``engine``'s database; sign checkpoints with ``signer`` when given."""
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
         self._engine = engine
+        self._signer = signer
+        self._cipher = cipher
+        self._checkpoint_every = checkpoint_every
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The database the ledger is in."""
+        return self._engine
 
     def create_schema(self) -> None:
         """Create the ledger's tables when they do not exist."""
         try:
             metadata.create_all(self._engine)
+            with self._engine.begin() as conn:
+                if conn.scalar(sa.select(head.c.id)) is None:
+                    conn.execute(head.insert().values(id=1, seq=0, entry_hash=GENESIS))
         except SQLAlchemyError as exc:
             raise StoreUnavailableError("cannot create the ledger's tables") from exc
+
+    def _row(self, record: LedgerRecord) -> dict[str, Any]:
+        key_id = token = None
+        if record.identity is not None:
+            if self._cipher is None:
+                raise ValueError("an identity is stored only encrypted: give the ledger a FieldCipher")
+            key_id, token = self._cipher.encrypt(
+                record.identity, aad=f"{record.message_id}|{record.recipient_id}".encode()
+            )
+        return {
+            "message_id": record.message_id,
+            "recipient_id": record.recipient_id,
+            "child": record.child,
+            "identity_key_id": key_id,
+            "identity": token,
+            "event": record.event,
+            "outcome": record.outcome,
+            "rule_id": record.rule_id,
+            "rule_version": record.rule_version,
+            "legal_basis": record.legal_basis,
+            "reason": record.reason,
+            "removed": json.dumps(list(record.removed), separators=(",", ":")),
+            "decided_at": iso(record.decided_at),
+        }
 
     def append(self, records: Sequence[LedgerRecord]) -> int:
         """Append the records not yet in the ledger, in order, in one transaction; returns the number new."""
         if not records:
             return 0
-        keys = {(r.message_id, r.recipient_id) for r in records}
         try:
             with self._engine.begin() as conn:
-                existing = set(
-                    conn.execute(
-                        sa.select(decisions.c.message_id, decisions.c.recipient_id).where(
-                            decisions.c.message_id.in_({m for m, _ in keys})
-                        )
-                    ).tuples()
+                seq, prev = _lock_head(conn)
+                found = conn.execute(
+                    sa.select(entries.c.message_id, entries.c.recipient_id).where(
+                        entries.c.message_id.in_({r.message_id for r in records})
+                    )
                 )
+                existing = {(str(message_id), str(recipient_id)) for message_id, recipient_id in found}
                 rows = []
-                for r in records:
-                    key = (r.message_id, r.recipient_id)
+                for record in records:
+                    key = (record.message_id, record.recipient_id)
                     if key in existing:
                         continue
                     existing.add(key)
-                    rows.append(
-                        {
-                            "message_id": r.message_id,
-                            "recipient_id": r.recipient_id,
-                            "child": r.child,
-                            "event": r.event,
-                            "outcome": r.outcome,
-                            "rule_id": r.rule_id,
-                            "rule_version": r.rule_version,
-                            "legal_basis": r.legal_basis,
-                            "reason": r.reason,
-                            "removed": ",".join(r.removed),
-                            "decided_at": r.decided_at,
-                        }
-                    )
+                    row = self._row(record)
+                    seq += 1
+                    row["seq"] = seq
+                    row["prev_hash"] = prev
+                    row["entry_hash"] = prev = entry_hash(prev, row)
+                    rows.append(row)
                 if rows:
-                    conn.execute(decisions.insert(), rows)
+                    conn.execute(entries.insert(), rows)
+                    conn.execute(head.update().where(head.c.id == 1).values(seq=seq, entry_hash=prev))
+                    self._maybe_checkpoint(conn, seq, prev)
         except SQLAlchemyError as exc:
             raise StoreUnavailableError("cannot append to the decision ledger") from exc
         return len(rows)
 
+    def _maybe_checkpoint(self, conn: sa.Connection, seq: int, hash_: str, *, force: bool = False) -> None:
+        if self._signer is None:
+            return
+        last = conn.scalar(sa.select(sa.func.max(checkpoints.c.seq))) or 0
+        if seq <= last or (seq - last < self._checkpoint_every and not force):
+            return
+        signed_at = iso(dt.datetime.now(dt.UTC))
+        conn.execute(
+            checkpoints.insert().values(
+                seq=seq,
+                entry_hash=hash_,
+                signed_at=signed_at,
+                key_id=self._signer.key_id,
+                signature=self._signer.sign(checkpoint_payload(seq, hash_, signed_at)),
+            )
+        )
+
+    def checkpoint(self) -> int:
+        """Sign the current head now (when it is not signed yet); returns the head's sequence number."""
+        if self._signer is None:
+            raise ValueError("the ledger has no signing key")
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(head.update().where(head.c.id == 1).values(seq=head.c.seq))
+                seq, hash_ = conn.execute(
+                    sa.select(head.c.seq, head.c.entry_hash).where(head.c.id == 1)
+                ).one()
+                if seq:
+                    self._maybe_checkpoint(conn, int(seq), str(hash_), force=True)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot sign a ledger checkpoint") from exc
+        return int(seq)
+
+    def reveal(self, message_id: str, recipient_id: str) -> str | None:
+        """The child's identity stored (encrypted) with one entry, or ``None`` when none was stored.
+
+        Raises:
+            ValueError: the ledger has no cipher.
+            LedgerKeyError: the entry's key is unknown or the value does not open.
+        """
+        if self._cipher is None:
+            raise ValueError("the ledger has no encryption keys")
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(entries.c.identity_key_id, entries.c.identity).where(
+                    entries.c.message_id == message_id, entries.c.recipient_id == recipient_id
+                )
+            ).one_or_none()
+        if row is None or row.identity is None:
+            return None
+        return self._cipher.decrypt(
+            str(row.identity_key_id), str(row.identity), aad=f"{message_id}|{recipient_id}".encode()
+        )
+
     def count(self) -> int:
         """How many decisions the ledger holds."""
         with self._engine.connect() as conn:
-            return int(conn.scalar(sa.select(sa.func.count()).select_from(decisions)) or 0)
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(entries)) or 0)

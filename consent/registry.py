@@ -1,39 +1,100 @@
-"""The consent registry: guardians' consents, by child pseudonym, purpose and agency kind.
+"""The consent registry: consents, custody and protection decisions, by child pseudonym.
 
-SQLite by default and PostgreSQL in production, through one SQLAlchemy Core code path.
+SQLite by default and PostgreSQL in production, through one SQLAlchemy Core code path. The registry never
+stores a personnummer: facts arrive with it (see :mod:`contracts.registry_facts`), and the registry keeps the
+child's keyed pseudonym and birth date (for the 18-year rule) and the guardians' pseudonyms.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from consent.county import ADULT_AGE, VASTMANLAND, CountyPolicy, age_on
+from consent.pseudonym import Pseudonymizer
 from contracts.agencies import AgencyKind, Purpose
-from contracts.errors import StoreUnavailableError
+from contracts.errors import ConfigError, InvalidEventError, StoreUnavailableError
+from contracts.identifiers import birth_date
+from contracts.registry_facts import (
+    ConsentGiven,
+    ConsentWithdrawn,
+    Custody,
+    CustodyUpdated,
+    GivenBy,
+    HiddenResidenceDecided,
+    HiddenResidenceLifted,
+    RegistryFact,
+)
 
 metadata = sa.MetaData()
 
 consents = sa.Table(
     "consents",
     metadata,
-    sa.Column("consent_id", sa.String(64), primary_key=True),
+    sa.Column("consent_id", sa.String(200), primary_key=True, comment="<consent id>:<agency kind>"),
     sa.Column("child", sa.String(64), nullable=False, index=True, comment="keyed pseudonym of the child"),
     sa.Column("purpose", sa.String(40), nullable=False),
     sa.Column("agency_kind", sa.String(40), nullable=False),
-    sa.Column("given_by", sa.String(40), nullable=False, comment="role of who consented, e.g. guardian"),
+    sa.Column("given_by", sa.String(40), nullable=False, comment="guardian or child"),
+    sa.Column("guardians", sa.String(2000), nullable=False, default="", comment="guardian pseudonyms"),
     sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
     sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
     sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+children = sa.Table(
+    "children",
+    metadata,
+    sa.Column("child", sa.String(64), primary_key=True, comment="keyed pseudonym"),
+    sa.Column("birth_date", sa.Date, nullable=False),
+)
+
+custody = sa.Table(
+    "custody",
+    metadata,
+    sa.Column("child", sa.String(64), primary_key=True, comment="keyed pseudonym"),
+    sa.Column("custody", sa.String(10), nullable=False),
+    sa.Column("guardians", sa.String(2000), nullable=False, comment="guardian pseudonyms"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+protections = sa.Table(
+    "protections",
+    metadata,
+    sa.Column("decision_id", sa.String(200), primary_key=True),
+    sa.Column("child", sa.String(64), nullable=False, index=True, comment="keyed pseudonym"),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("lifted_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
+class Protection(StrEnum):
+    """Protection decisions that hide where a child lives."""
+
+    HIDDEN_RESIDENCE = "hidden_residence"
+    """LVU 14 §: the residence is hidden from the guardians."""
+    PROTECTED_IDENTITY = "protected_identity"
+    """Skyddade personuppgifter (OSL 22:1): the address is not revealed for other protection reasons."""
+
 
 @dataclass(frozen=True)
 class ConsentGrant:
-    """A consent to share information about a child with agencies of given kinds, for one purpose."""
+    """A consent to share information about a child with agencies of given kinds, for one purpose.
+
+    Attributes:
+        child: the child's keyed pseudonym.
+        given_by: ``guardian`` (or any other role) or ``child``; see :class:`GivenBy`.
+        guardians: pseudonyms of the guardians who consented.
+    """
 
     consent_id: str
     child: str
@@ -42,6 +103,15 @@ class ConsentGrant:
     given_by: str
     valid_from: dt.datetime
     valid_to: dt.datetime | None = None
+    guardians: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConsentAnswer:
+    """Whether a consent in force covers a sharing, and why (or why not)."""
+
+    consent_id: str | None
+    reason: str
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -50,12 +120,85 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-class ConsentRegistry:
-    """Records and looks up consents. Create with an engine; call :meth:`create_schema` once."""
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite gives back naive times; they were stored as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
 
-    def __init__(self, engine: sa.Engine) -> None:
-        """Use ``engine`` for every query."""
+
+def _names(joined: str) -> frozenset[str]:
+    return frozenset(name for name in joined.split(",") if name)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the registry knows of a child at one moment: age, protections and, when asked, consent."""
+
+    age: int | None
+    consent: ConsentAnswer | None
+    protections: frozenset[Protection]
+
+
+def _protections(conn: sa.Connection, child: str, when: dt.datetime) -> frozenset[Protection]:
+    query = sa.select(protections.c.kind).where(
+        protections.c.child == child,
+        protections.c.valid_from <= when,
+        sa.or_(protections.c.valid_to.is_(None), protections.c.valid_to > when),
+        sa.or_(protections.c.lifted_at.is_(None), protections.c.lifted_at > when),
+    )
+    return frozenset(Protection(str(kind)) for kind in conn.scalars(query))
+
+
+def _consents_query(
+    child: str, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime
+) -> sa.Select[Any]:
+    return (
+        sa.select(consents.c.consent_id, consents.c.given_by, consents.c.guardians)
+        .where(
+            consents.c.child == child,
+            consents.c.purpose == str(purpose),
+            consents.c.agency_kind == str(agency_kind),
+            consents.c.valid_from <= when,
+            sa.or_(consents.c.valid_to.is_(None), consents.c.valid_to > when),
+            sa.or_(consents.c.withdrawn_at.is_(None), consents.c.withdrawn_at > when),
+        )
+        .order_by(consents.c.consent_id)
+    )
+
+
+def _answer(rows: Sequence[sa.Row[Any]], *, adult: bool, needed: frozenset[str]) -> ConsentAnswer | None:
+    """The first consent that counts, or why none does (``None``: there is no consent at all)."""
+    if not rows:
+        return None
+    for row in rows:
+        consent_id = str(row.consent_id).rsplit(":", 1)[0]
+        by_child = row.given_by == GivenBy.CHILD
+        if adult and by_child:
+            return ConsentAnswer(consent_id, f"the young person's own consent {consent_id}")
+        if not adult and not by_child and needed <= _names(row.guardians):
+            return ConsentAnswer(consent_id, f"the guardians' consent {consent_id}")
+    if adult:
+        return ConsentAnswer(None, "from 18 only the young person's own consent counts")
+    if needed:
+        return ConsentAnswer(None, "under joint custody both guardians must consent")
+    return ConsentAnswer(None, "under 18 the guardians consent")
+
+
+class ConsentRegistry:
+    """Records and looks up consents, custody and protections. Call :meth:`create_schema` once."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        pseudonymizer: Pseudonymizer | None = None,
+        *,
+        county: CountyPolicy = VASTMANLAND,
+    ) -> None:
+        """Use ``engine`` for every query; ``pseudonymizer`` is needed to :meth:`apply` facts."""
         self._engine = engine
+        self._pseudonymizer = pseudonymizer
+        self.county = county
 
     def create_schema(self) -> None:
         """Create the registry's tables when they do not exist."""
@@ -63,6 +206,128 @@ class ConsentRegistry:
             metadata.create_all(self._engine)
         except SQLAlchemyError as exc:
             raise StoreUnavailableError("cannot create the consent registry's tables") from exc
+
+    # Facts
+
+    def apply(self, facts: Sequence[RegistryFact]) -> None:
+        """Record facts read from messages, in order.
+
+        Raises:
+            ConfigError: the registry has no pseudonymizer.
+            InvalidEventError: a child under the county's age for own consent is said to have consented.
+        """
+        if self._pseudonymizer is None:
+            raise ConfigError("the consent registry needs the pseudonym key to record facts")
+        of = self._pseudonymizer.of
+        for fact in facts:
+            child = of(fact.child)
+            if isinstance(fact, ConsentGiven):
+                born = birth_date(fact.child)
+                self.record_child(child, born)
+                if fact.given_by is GivenBy.CHILD and (
+                    age_on(born, fact.valid_from.date()) < self.county.child_consent_from_age
+                ):
+                    raise InvalidEventError(
+                        f"in {self.county.county} a child's own consent is recorded from age "
+                        f"{self.county.child_consent_from_age}",
+                        field="given_by",
+                    )
+                grant = ConsentGrant(
+                    consent_id=fact.consent_id,
+                    child=child,
+                    purpose=fact.purpose,
+                    agency_kinds=fact.agency_kinds,
+                    given_by=str(fact.given_by),
+                    valid_from=fact.valid_from,
+                    valid_to=fact.valid_to,
+                    guardians=tuple(of(g) for g in fact.guardians),
+                )
+                self.record(grant, now=fact.recorded_at)
+            elif isinstance(fact, ConsentWithdrawn):
+                self.withdraw(fact.consent_id, at=fact.at)
+            elif isinstance(fact, CustodyUpdated):
+                self.record_child(child, birth_date(fact.child))
+                self.set_custody(child, fact.custody, tuple(of(g) for g in fact.guardians), at=fact.at)
+            elif isinstance(fact, HiddenResidenceDecided):
+                self.protect(
+                    fact.decision_id,
+                    child=child,
+                    kind=Protection.HIDDEN_RESIDENCE,
+                    valid_from=fact.valid_from,
+                    valid_to=fact.valid_to,
+                )
+            elif isinstance(fact, HiddenResidenceLifted):
+                self.lift(fact.decision_id, at=fact.at)
+
+    def _write(self, what: str, statement: sa.Executable, rows: list[dict[str, object]] | None = None) -> int:
+        try:
+            with self._engine.begin() as conn:
+                result = conn.execute(statement, rows) if rows is not None else conn.execute(statement)
+                return int(result.rowcount)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(f"cannot {what}") from exc
+
+    def record_child(self, child: str, born: dt.date) -> None:
+        """Keep the child's birth date (for the 18-year rule) under its pseudonym."""
+        try:
+            with self._engine.begin() as conn:
+                if conn.scalar(sa.select(children.c.child).where(children.c.child == child)) is None:
+                    conn.execute(children.insert().values(child=child, birth_date=born))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot record the child") from exc
+
+    def set_custody(self, child: str, kind: Custody, guardians: tuple[str, ...], *, at: dt.datetime) -> None:
+        """Replace who the child's guardians are (pseudonyms), unless a later update is already there."""
+        when = _utc(at)
+        values = {"custody": str(kind), "guardians": ",".join(sorted(guardians)), "updated_at": when}
+        try:
+            with self._engine.begin() as conn:
+                current = conn.execute(
+                    sa.select(custody.c.updated_at).where(custody.c.child == child)
+                ).one_or_none()
+                if current is None:
+                    conn.execute(custody.insert().values(child=child, **values))
+                elif (_aware(current.updated_at) or when) <= when:
+                    conn.execute(custody.update().where(custody.c.child == child).values(**values))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot record custody") from exc
+
+    def protect(
+        self,
+        decision_id: str,
+        *,
+        child: str,
+        kind: Protection,
+        valid_from: dt.datetime,
+        valid_to: dt.datetime | None = None,
+    ) -> None:
+        """Record a protection decision (idempotent on its id)."""
+        try:
+            with self._engine.begin() as conn:
+                found = conn.scalar(
+                    sa.select(protections.c.decision_id).where(protections.c.decision_id == decision_id)
+                )
+                if found is None:
+                    conn.execute(
+                        protections.insert().values(
+                            decision_id=decision_id,
+                            child=child,
+                            kind=str(kind),
+                            valid_from=_utc(valid_from),
+                            valid_to=_utc(valid_to) if valid_to else None,
+                        )
+                    )
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot record the protection decision") from exc
+
+    def lift(self, decision_id: str, *, at: dt.datetime) -> int:
+        """End a protection decision from ``at`` on; returns 1 if it was there and not yet lifted."""
+        return self._write(
+            "lift the protection decision",
+            protections.update()
+            .where(protections.c.decision_id == decision_id, protections.c.lifted_at.is_(None))
+            .values(lifted_at=_utc(at)),
+        )
 
     def record(self, grant: ConsentGrant, *, now: dt.datetime) -> None:
         """Store a consent (idempotent on its id and agency kind)."""
@@ -73,6 +338,7 @@ class ConsentRegistry:
                 "purpose": str(grant.purpose),
                 "agency_kind": str(kind),
                 "given_by": grant.given_by,
+                "guardians": ",".join(sorted(grant.guardians)),
                 "valid_from": _utc(grant.valid_from),
                 "valid_to": _utc(grant.valid_to) if grant.valid_to else None,
                 "recorded_at": _utc(now),
@@ -96,39 +362,96 @@ class ConsentRegistry:
 
     def withdraw(self, consent_id: str, *, at: dt.datetime) -> int:
         """Withdraw a consent from ``at`` on; returns how many agency grants it ended."""
+        return self._write(
+            "withdraw the consent",
+            consents.update()
+            .where(
+                consents.c.consent_id.startswith(f"{consent_id}:", autoescape=True),
+                consents.c.withdrawn_at.is_(None),
+            )
+            .values(withdrawn_at=_utc(at)),
+        )
+
+    # Questions
+
+    def age(self, child: str, at: dt.datetime) -> int | None:
+        """The child's age at ``at``, or ``None`` when the registry has no birth date for it."""
         try:
-            with self._engine.begin() as conn:
-                result = conn.execute(
-                    consents.update()
-                    .where(
-                        consents.c.consent_id.startswith(f"{consent_id}:", autoescape=True),
-                        consents.c.withdrawn_at.is_(None),
-                    )
-                    .values(withdrawn_at=_utc(at))
-                )
-                return int(result.rowcount)
+            with self._engine.connect() as conn:
+                born = conn.scalar(sa.select(children.c.birth_date).where(children.c.child == child))
         except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot withdraw the consent") from exc
+            raise StoreUnavailableError("cannot read the consent registry") from exc
+        return None if born is None else age_on(born, _utc(at).date())
+
+    def protections_at(self, child: str, at: dt.datetime) -> frozenset[Protection]:
+        """The protection decisions in force for the child at ``at``."""
+        try:
+            with self._engine.connect() as conn:
+                return _protections(conn, child, _utc(at))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot read the consent registry") from exc
+
+    def assess(
+        self,
+        *,
+        child: str,
+        at: dt.datetime,
+        purpose: Purpose | None = None,
+        agency_kind: AgencyKind | None = None,
+    ) -> Assessment:
+        """Everything one decision needs to know of the child at ``at``, read in one connection.
+
+        The consent answer is there when ``purpose`` and ``agency_kind`` are given.
+        """
+        when = _utc(at)
+        try:
+            with self._engine.connect() as conn:
+                known = conn.execute(
+                    sa.select(children.c.birth_date, custody.c.custody, custody.c.guardians)
+                    .select_from(children.outerjoin(custody, children.c.child == custody.c.child))
+                    .where(children.c.child == child)
+                ).one_or_none()
+                if known is None:
+                    known = conn.execute(
+                        sa.select(
+                            sa.null().label("birth_date"), custody.c.custody, custody.c.guardians
+                        ).where(custody.c.child == child)
+                    ).one_or_none()
+                protected = _protections(conn, child, when)
+                rows = (
+                    conn.execute(_consents_query(child, purpose, agency_kind, when)).all()
+                    if purpose is not None and agency_kind is not None
+                    else None
+                )
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot read the consent registry") from exc
+        born = None if known is None else known.birth_date
+        age = None if born is None else age_on(born, when.date())
+        needed = (
+            _names(known.guardians)
+            if known is not None and known.custody == Custody.JOINT and self.county.joint_custody_needs_both
+            else frozenset()
+        )
+        answer = None
+        if rows is not None:
+            answer = _answer(rows, adult=age is not None and age >= ADULT_AGE, needed=needed)
+            if answer is None:
+                answer = ConsentAnswer(None, f"no consent in force for {purpose} covering {agency_kind}")
+        return Assessment(age=age, consent=answer, protections=protected)
+
+    def consent_in_force(
+        self, *, child: str, purpose: Purpose, agency_kind: AgencyKind, at: dt.datetime
+    ) -> ConsentAnswer:
+        """The consent in force at ``at`` covering this purpose and agency kind, with the reason.
+
+        Under 18 the guardians consent (all current guardians under joint custody, when the county policy
+        says so); from 18 only the young person's own consent counts.
+        """
+        answer = self.assess(child=child, at=at, purpose=purpose, agency_kind=agency_kind).consent
+        if answer is None:  # pragma: no cover - assess answers whenever purpose and kind are given
+            raise AssertionError("the registry gave no consent answer")
+        return answer
 
     def covers(self, *, child: str, purpose: Purpose, agency_kind: AgencyKind, at: dt.datetime) -> str | None:
         """The id of a consent in force at ``at`` covering this purpose and agency kind, or ``None``."""
-        when = _utc(at)
-        query = (
-            sa.select(consents.c.consent_id)
-            .where(
-                consents.c.child == child,
-                consents.c.purpose == str(purpose),
-                consents.c.agency_kind == str(agency_kind),
-                consents.c.valid_from <= when,
-                sa.or_(consents.c.valid_to.is_(None), consents.c.valid_to > when),
-                sa.or_(consents.c.withdrawn_at.is_(None), consents.c.withdrawn_at > when),
-            )
-            .order_by(consents.c.consent_id)
-            .limit(1)
-        )
-        try:
-            with self._engine.connect() as conn:
-                found = conn.scalar(query)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the consent registry") from exc
-        return None if found is None else str(found).rsplit(":", 1)[0]
+        return self.consent_in_force(child=child, purpose=purpose, agency_kind=agency_kind, at=at).consent_id

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 PERSONNUMMER_SYSTEM = "http://electronichealth.se/identifier/personnummer"
 SAMORDNINGSNUMMER_SYSTEM = "http://electronichealth.se/identifier/samordningsnummer"
@@ -121,11 +121,82 @@ def parse_organisation_number(value: str) -> str:
     return f"{match.group(1)}-{match.group(2)}"
 
 
-Personnummer = Annotated[str, AfterValidator(parse_personnummer)]
+_PERSON_NUMBER_SCHEMA = r"^\d{8}[-+]?\d{4}$"
+
+Personnummer = Annotated[
+    str,
+    AfterValidator(parse_personnummer),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _PERSON_NUMBER_SCHEMA,
+            "description": "Personnummer, 12 digits (YYYYMMDDNNNC, optionally '-' before the last four); "
+            "a real date and a correct Luhn check digit.",
+            "examples": ["20120315-0006"],
+        }
+    ),
+]
 """A validated personnummer, normalised to 12 digits."""
 
-HsaId = Annotated[str, AfterValidator(parse_hsa_id)]
+HsaId = Annotated[
+    str,
+    AfterValidator(parse_hsa_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _HSA_ID.pattern,
+            "description": "HSA-id: SE, the ten-digit organisation number, '-', a local part.",
+            "examples": ["SE2321000206-1001"],
+        }
+    ),
+]
 """A validated HSA-id."""
 
-OrganisationNumber = Annotated[str, AfterValidator(parse_organisation_number)]
+OrganisationNumber = Annotated[
+    str,
+    AfterValidator(parse_organisation_number),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _ORGANISATION_NUMBER.pattern,
+            "description": "Organisation number: ten digits (NNNNNN-NNNN) with a correct Luhn check digit.",
+            "examples": ["212000-2080"],
+        }
+    ),
+]
 """A validated organisation number, normalised to NNNNNN-NNNN."""
+
+
+def parse_person_identity(value: str) -> str:
+    """Validate a personnummer or a samordningsnummer (day + 60) and return its 12 digits.
+
+    Raises:
+        ValueError: with a message that names the problem but not the number.
+    """
+    match = _PERSON_NUMBER.match(value.strip())
+    if match is not None and int(match.group(1)[6:8]) > _SAMORDNING_DAY_OFFSET:
+        return parse_samordningsnummer(value)
+    return parse_personnummer(value)
+
+
+def person_identity_system(person_number: str) -> str:
+    """The HL7 Sweden base system of a validated personnummer or samordningsnummer."""
+    return (
+        SAMORDNINGSNUMMER_SYSTEM if int(person_number[6:8]) > _SAMORDNING_DAY_OFFSET else PERSONNUMMER_SYSTEM
+    )
+
+
+PersonIdentity = Annotated[
+    str,
+    AfterValidator(parse_person_identity),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _PERSON_NUMBER_SCHEMA,
+            "description": "Personnummer or samordningsnummer (birth day + 60), 12 digits; a real date and a "
+            "correct Luhn check digit.",
+            "examples": ["20120315-0006"],
+        }
+    ),
+]
+"""A validated personnummer or samordningsnummer, normalised to 12 digits."""

@@ -25,6 +25,7 @@ from router.parked_headers import recheck_topic, recheck_topic_spec
 from router.processes import ProcessStore, ProcessTracker
 from router.retry import Retries, RetryHandler, RetryPolicy, retry_topic
 from router.routing import RoutingRules
+from router.seen_events import SeenEvents
 from router.settings import Settings
 from router.stage import TransactionalStage
 
@@ -93,6 +94,8 @@ class Sambus:
         retries = Retries(topics=self.topics, policy=self.retry_policy, clock=self.clock)
         made: list[TransactionalStage] = []
         if only in {None, "intake"}:
+            seen = SeenEvents(create_engine(self.settings.database_url))
+            seen.create_schema()
             made.append(
                 TransactionalStage(
                     name="intake",
@@ -100,8 +103,9 @@ class Sambus:
                     topics=[self.topics.agency_events(kind) for kind in ("school", "social", "ehr")],
                     group_id=f"{prefix}-intake",
                     transactional_id=f"{prefix}-intake-{instance}",
-                    handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer),
+                    handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer, seen=seen),
                     dlq_topic=self.topics.dlq,
+                    hooks=[seen],
                 )
             )
         if only in {None, "delivery"}:

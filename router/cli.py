@@ -16,13 +16,20 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters import translate_message
+from consent import RuleSet
 from contracts.errors import BrokerUnavailableError, ConfigError, SambusError
 from router.bootstrap import STAGES, bootstrap
+from router.cli_consent import consent_app
+from router.cli_contracts import contracts_app
 from router.cli_dlq import dlq_app
+from router.cli_queues import queues_app
+from router.cli_stats import stats_app
 from router.directory import RoutingDirectory
 from router.kafka_admin import ensure_topics, metadata_answers, run_sync
 from router.local_kafka import LocalKafka
+from router.logs import LOG_FORMATS, configure_logging
 from router.settings import Settings
+from router.web.cli import run_with_web, serve_app
 
 app = typer.Typer(
     help="sambus: messages between schools, social services and health and dental care, with consent checks.",
@@ -38,6 +45,11 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
 app.add_typer(config_app, name="config")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(consent_app, name="consent")
+app.add_typer(queues_app, name="queues")
+app.add_typer(serve_app, name="serve")
+app.add_typer(stats_app, name="stats")
 
 console = Console()
 errors = Console(stderr=True)
@@ -67,9 +79,20 @@ def _configured_broker(settings: Settings) -> str:
 @app.command()
 def run(
     stage: Annotated[str | None, typer.Option(help=f"Run only this stage: {', '.join(STAGES)}.")] = None,
+    web: Annotated[
+        bool, typer.Option("--web", help="Serve the HTTP service too (see `sambus serve`).")
+    ] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help=f"One of {', '.join(LOG_FORMATS)}.")
+    ] = "text",
 ) -> None:
     """Run the service (every stage in one process, or one stage) until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if log_format not in LOG_FORMATS:
+        errors.print(
+            f"[bold red]error:[/] unknown log format {log_format!r}; expected one of {', '.join(LOG_FORMATS)}"
+        )
+        raise typer.Exit(code=2)
+    configure_logging(log_format)
     if stage is not None and stage not in STAGES:
         errors.print(f"[bold red]error:[/] unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
         raise typer.Exit(code=2)
@@ -84,7 +107,7 @@ def run(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await sambus.run(stop, only=stage)
+        await (run_with_web(sambus, stop, only=stage) if web else sambus.run(stop, only=stage))
 
     try:
         asyncio.run(serve())
@@ -226,14 +249,16 @@ def topics_create() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate the settings and the routing directory."""
+    """Validate the settings, the routing directory and the secrecy rules."""
     try:
         settings = Settings()
         directory = RoutingDirectory.load(settings.directory)
         settings.require_pseudonym_key()
+        rules = RuleSet.load(settings.rules)
     except SambusError as exc:
         raise _fail(exc) from exc
     console.print(f"Configuration is valid: {len(directory.recipients)} recipients in {settings.directory}.")
+    console.print(f"Secrecy rules are valid: {len(rules.rules)} rules in {settings.rules}.")
 
 
 def main() -> None:

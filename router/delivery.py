@@ -21,6 +21,7 @@ from contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from contracts.topics import Header, Topics
 from router.dead_letter import dead_letter
 from router.directory import RoutingDirectory
+from router.metrics import METRICS
 from router.notify import initiator_notice
 from router.outgoing import Outgoing
 from router.parked_headers import park_headers
@@ -148,9 +149,11 @@ class Delivery:
                 owner=_resolved_owner(route),
             )
             decision = self._decide(route, event=event, child=child, message=message, now=now)
+            METRICS.decided(str(decision.outcome), decision.rule_id)
             self._pending.append(
                 _ledger_record(message, route, child=child, event=event, decision=decision, now=now)
             )
+            METRICS.decided(str(decision.outcome), decision.rule_id)
             headers = (
                 *base_headers,
                 (Header.MESSAGE_ID, str(message["id"]).encode("ascii")),

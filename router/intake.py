@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from typing import Protocol
 
 from aiokafka.structs import ConsumerRecord
 
@@ -11,20 +13,43 @@ from consent import Pseudonymizer
 from contracts.intent import Intent
 from contracts.topics import SCHEMA_VERSION, Header, Topics
 from router.outgoing import Outgoing
+from router.seen_events import NoSeenEvents
+
+logger = logging.getLogger(__name__)
+
+
+class EventMemory(Protocol):
+    """Tells whether an intent's message id is new (see :class:`router.seen_events.SeenEvents`)."""
+
+    def claim(self, message_id: str) -> bool:
+        """Whether ``message_id`` is new; a new id is remembered."""
+        ...
 
 
 class Intake:
     """Validates and translates one agency event; invalid ones raise and are dead-lettered by the stage."""
 
-    def __init__(self, *, topics: Topics, pseudonymizer: Pseudonymizer) -> None:
-        """Publish to ``topics.intents``, keyed by pseudonyms from ``pseudonymizer``."""
+    def __init__(
+        self, *, topics: Topics, pseudonymizer: Pseudonymizer, seen: EventMemory | None = None
+    ) -> None:
+        """Publish to ``topics.intents``, keyed by pseudonyms from ``pseudonymizer``.
+
+        ``seen`` drops intents already committed (a re-sent event); without it every event is new.
+        """
         self._topics = topics
         self._pseudonymizer = pseudonymizer
+        self._seen: EventMemory = seen if seen is not None else NoSeenEvents()
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
-        """The intents one agency event becomes."""
+        """The intents one agency event becomes, less those already made from an earlier copy of it."""
         intents = translate_message(record.value, record.headers or ())
-        return [self.intent_record(intent) for intent in intents]
+        fresh = [intent for intent in intents if self._seen.claim(intent.message_id)]
+        if len(fresh) < len(intents):
+            logger.info(
+                "intake dropped %d duplicate intent(s) from %s[%d]@%d",
+                len(intents) - len(fresh), record.topic, record.partition, record.offset,
+            )  # fmt: skip
+        return [self.intent_record(intent) for intent in fresh]
 
     def intent_record(self, intent: Intent) -> Outgoing:
         """An intent as a Kafka record: key = the child's pseudonym, routing facts in headers."""

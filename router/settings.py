@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,32 @@ class Settings(BaseSettings):
     parked_recheck_s: float = Field(
         default=10.0, gt=0, le=45, description="How often a parked message's consent is decided again."
     )
+    # Consent and the decision ledger (issue 4)
+    rules: Path = Field(
+        default=REPO_ROOT / "deploy" / "config" / "rules.yaml", description="The secrecy rule file."
+    )
+    county: Literal["vastmanland", "vasterbotten"] = Field(
+        default="vastmanland", description="Whose county agreement sets the consent ages."
+    )
+    ledger_signing_key: SecretStr | None = Field(
+        default=None, description="Ed25519 seed (64 hex digits) that signs ledger checkpoints."
+    )
+    ledger_encryption_keys: SecretStr | None = Field(
+        default=None, description="AES-256 keys for recoverable identities: id1:<64 hex>,id2:<64 hex>."
+    )
+    ledger_encryption_key_id: str | None = Field(
+        default=None, description="The key id new identities are encrypted with (default: the last)."
+    )
+    ledger_verify_keys: str = Field(
+        default="",
+        description="Public keys (hex, comma-separated) of earlier signing keys.",
+    )
+    ledger_checkpoint_every: int = Field(default=100, ge=1, description="Entries between signed checkpoints.")
+    web_tokens: SecretStr | None = Field(
+        default=None, description="Bearer tokens of the web service: name:role:sha256hex, comma-separated."
+    )
+    web_host: str = Field(default="127.0.0.1", description="Address `sambus serve` listens on.")
+    web_port: int = Field(default=8080, ge=1, le=65535, description="Port `sambus serve` listens on.")
 
     def require_pseudonym_key(self) -> bytes:
         """The pseudonym key as bytes.

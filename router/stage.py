@@ -19,6 +19,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from contracts.errors import BrokerUnavailableError, SambusError
 from router.dead_letter import dead_letter
 from router.outgoing import Outgoing
+from router.tracing import traced
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ class TransactionalStage:
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         try:
-            return await self._handler(record)
+            return await traced(self.name, self._handler, record)  # spans, trace headers, metrics
         except SambusError as exc:
             if exc.retriable and self._on_retriable is not None:
                 logger.info(

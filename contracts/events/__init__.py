@@ -1,13 +1,69 @@
-"""Inbound agency events: one frozen pydantic model per event type, registered by its versioned type."""
+"""Inbound agency events: one frozen pydantic model per event type, registered by its versioned type.
+
+Type names are ``se.sambus.<source>.<name>.v<version>``; sources are ``school``, ``social``, ``ehr`` and
+``sip`` (SIP lifecycle events, from whichever system holds the SIP meeting).
+"""
 
 from __future__ import annotations
 
+from contracts.events import ehr, school, sip, social
 from contracts.events._base import EventModel
-from contracts.events.school import Child, Invitee, SipInitiated, SipInitiator, SipReason
+from contracts.events._common import Agency, Child, Protection, Recipient
+from contracts.events.school import Invitee, SipInitiated, SipInitiator, SipReason
 
-EVENT_TYPES: dict[str, type[EventModel]] = {
-    "se.sambus.school.sip-initiated.v1": SipInitiated,
+_PREFIX = "se.sambus."
+
+_BY_NAME: dict[str, type[EventModel]] = {
+    "school.sip-initiated": school.SipInitiated,
+    "school.sip-answered": school.SipAnswered,
+    "school.concern-reported": school.ConcernReported,
+    "school.kontaktcenter-referral": school.KontaktcenterReferral,
+    "school.newly-arrived-referral": school.NewlyArrivedReferral,
+    "social.sip-initiated": social.SipInitiated,
+    "social.placement-started": social.PlacementStarted,
+    "social.placement-changed": social.PlacementChanged,
+    "social.placement-ended": social.PlacementEnded,
+    "social.hidden-residence-decided": social.HiddenResidenceDecided,
+    "social.hidden-residence-lifted": social.HiddenResidenceLifted,
+    "social.health-exam-requested": social.HealthExamRequested,
+    "social.lvu32-exam-ordered": social.Lvu32ExamOrdered,
+    "social.suicide-risk-assessment-requested": social.SuicideRiskAssessmentRequested,
+    "social.investigation-info-requested": social.InvestigationInfoRequested,
+    "social.kontaktcenter-referral": social.KontaktcenterReferral,
+    "social.consent-recorded": social.ConsentRecorded,
+    "social.consent-withdrawn": social.ConsentWithdrawn,
+    "social.custody-updated": social.CustodyUpdated,
+    "social.task-answered": social.TaskAnswered,
+    "ehr.sip-initiated": ehr.SipInitiated,
+    "ehr.health-exam-completed": ehr.HealthExamCompleted,
+    "ehr.lvu32-exam-completed": ehr.Lvu32ExamCompleted,
+    "ehr.task-status": ehr.TaskStatus,
+    "ehr.consent-recorded": ehr.ConsentRecorded,
+    "ehr.consent-withdrawn": ehr.ConsentWithdrawn,
+    "ehr.fhir-consent": ehr.FhirConsent,
+    "ehr.concern-reported": ehr.ConcernReported,
+    "sip.meeting-scheduled": sip.MeetingScheduled,
+    "sip.plan-established": sip.PlanEstablished,
+    "sip.followed-up": sip.FollowedUp,
+    "sip.closed": sip.Closed,
 }
+
+EVENT_TYPES: dict[str, type[EventModel]] = {f"{_PREFIX}{name}.v1": model for name, model in _BY_NAME.items()}
 """Every inbound event type, by the versioned name an envelope declares."""
 
-__all__ = ["EVENT_TYPES", "Child", "EventModel", "Invitee", "SipInitiated", "SipInitiator", "SipReason"]
+__all__ = [
+    "EVENT_TYPES",
+    "Agency",
+    "Child",
+    "EventModel",
+    "Invitee",
+    "Protection",
+    "Recipient",
+    "SipInitiated",
+    "SipInitiator",
+    "SipReason",
+    "ehr",
+    "school",
+    "sip",
+    "social",
+]

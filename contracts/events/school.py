@@ -7,27 +7,22 @@ Field names follow SS 12000, the Swedish school data standard, where it has one:
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field
 
 from contracts.events._base import EventModel
-from contracts.identifiers import HsaId, OrganisationNumber, Personnummer
+from contracts.events._common import (
+    Agencies,
+    Agency,
+    Child,
+    Kommunkod,
+    ProcessId,
+    Reference,
+    SchoolUnitCode,
+)
 
-
-def _school_unit_code(value: str) -> str:
-    if not (value.isdigit() and len(value) == 8):  # noqa: PLR2004 - SS 12000 school unit codes have 8 digits
-        raise ValueError("a school unit code (skolenhetskod) has eight digits")
-    return value
-
-
-SchoolUnitCode = Annotated[str, AfterValidator(_school_unit_code)]
-
-
-class Child(EventModel):
-    """The child the event is about, identified as in SS 12000."""
-
-    civic_no: Personnummer = Field(alias="civicNo", description="The child's personnummer (12 digits).")
+Invitee = Agency
+"""An agency invited to a SIP (the name the first school event used)."""
 
 
 class SipInitiator(StrEnum):
@@ -37,27 +32,33 @@ class SipInitiator(StrEnum):
     PRESCHOOL = "preschool"
 
 
-class Invitee(EventModel):
-    """An agency invited to a SIP, named by its HSA-id (health and dental care) or organisation number."""
-
-    hsa_id: HsaId | None = Field(default=None, alias="hsaId")
-    organisation_number: OrganisationNumber | None = Field(default=None, alias="organisationNumber")
-
-    @model_validator(mode="after")
-    def _exactly_one_identifier(self) -> Invitee:
-        if (self.hsa_id is None) == (self.organisation_number is None):
-            raise ValueError("name the invited agency by exactly one of hsaId or organisationNumber")
-        return self
-
-
 class SipReason(StrEnum):
-    """Why the SIP is needed, as a category; free text could carry names and is not accepted."""
+    """Why the SIP (or a referral) is needed, as a category (free text could carry names)."""
 
     MENTAL_HEALTH = "mental_health"
     PHYSICAL_HEALTH = "physical_health"
     DEVELOPMENT = "development"
     SCHOOL_ATTENDANCE = "school_attendance"
     SOCIAL_SITUATION = "social_situation"
+    OTHER = "other"
+
+
+class Answer(StrEnum):
+    """An agency's answer to a SIP invitation."""
+
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class ConcernCategory(StrEnum):
+    """What a report of concern (orosanmälan) is about."""
+
+    NEGLECT = "neglect"
+    PHYSICAL_ABUSE = "physical_abuse"
+    PSYCHOLOGICAL_ABUSE = "psychological_abuse"
+    SEXUAL_ABUSE = "sexual_abuse"
+    VIOLENCE_AT_HOME = "violence_at_home"
+    OWN_BEHAVIOUR = "own_behaviour"
     OTHER = "other"
 
 
@@ -68,11 +69,41 @@ class SipInitiated(EventModel):
     school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
     initiated_by: SipInitiator = Field(alias="initiatedBy")
     reason: SipReason
-    invite: tuple[Invitee, ...] = Field(min_length=1, max_length=10)
+    invite: Agencies
 
-    @field_validator("invite")
-    @classmethod
-    def _each_agency_once(cls, invite: tuple[Invitee, ...]) -> tuple[Invitee, ...]:
-        if len(set(invite)) != len(invite):
-            raise ValueError("each agency may be invited only once")
-        return invite
+
+class SipAnswered(EventModel):
+    """The school answers a SIP invitation it received, to the agency that invited it."""
+
+    process_id: ProcessId = Field(alias="processId")
+    child: Child
+    school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
+    answer: Answer
+    answer_to: Agency = Field(alias="answerTo", description="The agency that sent the invitation.")
+
+
+class ConcernReported(EventModel):
+    """A report of concern (orosanmälan) to social services where the child lives (no consent needed)."""
+
+    child: Child
+    school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
+    residence_municipality: Kommunkod = Field(
+        alias="residenceMunicipality", description="Kommunkod of the municipality where the child lives."
+    )
+    category: ConcernCategory
+
+
+class KontaktcenterReferral(EventModel):
+    """Student health refers a child to Kontaktcenter (mental ill-health), after guardian consent."""
+
+    child: Child
+    school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
+    reason: SipReason
+    consent_id: Reference = Field(alias="consentId", description="The guardians' recorded consent.")
+
+
+class NewlyArrivedReferral(EventModel):
+    """Student health refers a newly arrived child not health-examined (lag 2008:344) to health care."""
+
+    child: Child
+    school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")

@@ -1,4 +1,9 @@
-"""FHIR message builders, codes and naming systems."""
+"""FHIR message builders, codes and naming systems.
+
+One module per resource kind: ``task`` (Task, ServiceRequest), ``careplan``, ``consent``,
+``patient`` (Patient, RelatedPerson), ``organization``, ``flag``; ``security`` for labels and
+``registry`` to read registry facts back out of a message.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from contracts.fhir.codes import (
     TaskCode,
 )
 from contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
+from contracts.fhir.registry import registry_facts
 
 __all__ = [
     "AGENCY_KIND_SYSTEM",
@@ -45,5 +51,6 @@ __all__ = [
     "deterministic_id",
     "message_bundle",
     "patient",
+    "registry_facts",
     "urn",
 ]

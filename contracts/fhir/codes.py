@@ -73,15 +73,68 @@ class EventCode(StrEnum):
 
 
 class TaskCode(StrEnum):
-    """Codes of :data:`TASK_SYSTEM`."""
+    """Codes of :data:`TASK_SYSTEM`: what the owner of a Task is asked to do.
+
+    Every message sambus delivers focuses on one Task per recipient, owned by that recipient; a Task that
+    only reports something (an answer, a statement, a placement) asks its owner to take note of it.
+    """
 
     SIP_INVITATION = "sip-invitation"
+    SIP_ANSWER = "sip-answer"
+    """Take note of an agency's answer to a SIP invitation."""
+    SIP_MEETING = "sip-meeting"
+    SIP_PLAN_ACTIVITY = "sip-plan-activity"
+    """Carry out the agency's actions in an established SIP (``Task.focus`` is the CarePlan)."""
+    SIP_FOLLOW_UP = "sip-follow-up"
+    SIP_CLOSURE = "sip-closure"
+    PLACEMENT_NOTICE = "placement-notice"
+    """Take note of a placement outside the home (start, change or end)."""
+    SUICIDE_RISK_ASSESSMENT = "suicide-risk-assessment"
+    BLOCK_GUARDIAN_ACCESS = "block-guardian-access"
+    """Hidden residence (LVU 14 §): block the guardians' access to the child's record."""
+    RESUME_GUARDIAN_ACCESS = "resume-guardian-access"
+    HEALTH_EXAMINATION = "health-examination"
+    """Lag (2017:209): examine mental and physical health."""
+    DENTAL_EXAMINATION = "dental-examination"
+    """Lag (2017:209): examine oral health."""
+    LVU32_EXAMINATION = "lvu32-examination"
+    NEWLY_ARRIVED_HEALTH_EXAMINATION = "newly-arrived-health-examination"
+    PROVIDE_INFORMATION = "provide-information"
+    """Answer a social-services investigation with the child's records (no consent needed)."""
+    KONTAKTCENTER_REFERRAL = "kontaktcenter-referral"
+    ASSESS_CONCERN = "assess-concern"
+    """Orosanmälan: assess a report of concern."""
+    EXAM_STATEMENT = "exam-statement"
+    """Take note of an examination's statement."""
+    TASK_STATUS = "task-status"
+    """Take note of the status another agency reports for a Task it received."""
 
 
 class ProcessStep(StrEnum):
-    """Codes of :data:`PROCESS_STEP_SYSTEM`."""
+    """Codes of :data:`PROCESS_STEP_SYSTEM`, carried in ``Task.businessStatus``."""
 
     SIP_INVITED = "sip-invited"
+    SIP_ACCEPTED = "sip-accepted"
+    SIP_DECLINED = "sip-declined"
+    SIP_MEETING_SCHEDULED = "sip-meeting-scheduled"
+    SIP_PLAN_ESTABLISHED = "sip-plan-established"
+    SIP_FOLLOWED_UP = "sip-followed-up"
+    SIP_CLOSED = "sip-closed"
+    PLACEMENT_STARTED = "placement-started"
+    PLACEMENT_CHANGED = "placement-changed"
+    PLACEMENT_ENDED = "placement-ended"
+    ASSESSMENT_REQUESTED = "assessment-requested"
+    GUARDIAN_ACCESS_BLOCKED = "guardian-access-blocked"
+    GUARDIAN_ACCESS_RESUMED = "guardian-access-resumed"
+    EXAM_REQUESTED = "exam-requested"
+    EXAM_COMPLETED = "exam-completed"
+    INFORMATION_REQUESTED = "information-requested"
+    REFERRED = "referred"
+    CONCERN_REPORTED = "concern-reported"
+    TASK_ACCEPTED = "task-accepted"
+    TASK_REJECTED = "task-rejected"
+    TASK_IN_PROGRESS = "task-in-progress"
+    TASK_COMPLETED = "task-completed"
 
 
 SCHOOL_UNIT_SYSTEM = f"{_BASE}/NamingSystem/skolenhetskod"
@@ -116,3 +169,33 @@ PURPOSE_SYSTEM = f"{_BASE}/CodeSystem/sambus-purpose"
 
 PROTECTION_SYSTEM = f"{_BASE}/CodeSystem/sambus-protection"
 """``Flag.code`` for protection decisions: ``hidden-residence`` (LVU 14 §)."""
+
+PROCESS_ID_SYSTEM = f"{_BASE}/NamingSystem/process-id"
+"""``Task.groupIdentifier``: the process instance every message of one process belongs to.
+
+The first message of a process uses its own message id; follow-up events name it as ``processId``.
+"""
+
+LEAD_COORDINATOR_EXTENSION = f"{_BASE}/StructureDefinition/sip-lead-coordinator"
+"""Extension on ``CarePlan``: the agency that is *huvudansvarig* (lead coordinator) of a SIP."""
+
+CUSTODY_EXTENSION = f"{_BASE}/StructureDefinition/custody"
+"""Extension on ``Patient`` in a custody-updated message: ``joint`` or ``sole`` custody."""
+
+CONSENT_GIVEN_BY_SYSTEM = f"{_BASE}/CodeSystem/sambus-consent-given-by"
+"""``Consent.performer`` role: whether the guardians or the child consented."""
+
+PLACEMENT_SYSTEM = f"{_BASE}/CodeSystem/sambus-placement"
+"""Codes for placements: legal basis (``sol``, ``lvu``) and form (``family_home``, ``hvb``, ...)."""
+
+STATEMENT_SYSTEM = f"{_BASE}/CodeSystem/sambus-statement"
+"""Kinds of examination statements: ``mental_physical`` (health care) and ``oral`` (dental care)."""
+
+CONCERN_SYSTEM = f"{_BASE}/CodeSystem/sambus-concern"
+"""Categories of a report of concern (orosanmälan)."""
+
+CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+"""``meta.security``: ``R`` restricted, ``V`` very restricted."""
+
+SWEDISH_SECURITY_SYSTEM = "http://hl7.se/fhir/ig/base/CodeSystem/SecurityLabel"
+"""HL7 Sweden base (basprofiler-r4) ``SecurityLabel``: ``sekretessmarkering`` and ``skyddadFolkbokforing``."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.messageheader import MessageHeader
 from fhir.resources.R4B.patient import Patient
 
+from contracts.fhir._validated import validated
 from contracts.fhir.codes import EVENT_SYSTEM, SOURCE_ENDPOINT_PREFIX, SOURCE_EVENT_SYSTEM, EventCode
 from contracts.identifiers import PERSONNUMMER_SYSTEM
 
@@ -57,33 +59,32 @@ def message_bundle(
     event: EventCode,
     source: MessageSource,
     timestamp: dt.datetime,
-    focus: list[Any],
-    supporting: list[Any],
-) -> Bundle:
-    """A message Bundle: ``MessageHeader`` first, then the focal resources, then supporting ones.
+    focus: Sequence[Mapping[str, Any]],
+    supporting: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """A message Bundle as JSON data: ``MessageHeader`` first, then the focal resources, then supporting ones.
 
-    Every resource must have an ``id``; its ``fullUrl`` is ``urn:uuid:<id>``.
+    The resources must already be validated (the builders in :mod:`contracts.fhir` do) and have an ``id``;
+    a resource's ``fullUrl`` is ``urn:uuid:<id>``. The header and the Bundle's own fields are validated
+    here, without validating every resource a second time.
     """
-    header = MessageHeader.model_validate(
+    header = validated(
+        MessageHeader,
         {
             "resourceType": "MessageHeader",
             "id": deterministic_id(message_id, "header"),
             "eventCoding": {"system": EVENT_SYSTEM, "code": str(event)},
             "source": {"name": source.system, "endpoint": f"{SOURCE_ENDPOINT_PREFIX}{source.system}"},
-            "focus": [{"reference": urn(resource.id)} for resource in focus],
-        }
+            "focus": [{"reference": urn(resource["id"])} for resource in focus],
+        },
     )
-    entries = [
-        BundleEntry.model_validate({"fullUrl": urn(r.id), "resource": r})
-        for r in [header, *focus, *supporting]
-    ]
-    return Bundle.model_validate(
-        {
-            "resourceType": "Bundle",
-            "id": message_id,
-            "identifier": {"system": SOURCE_EVENT_SYSTEM, "value": f"{source.system}|{source.event_id}"},
-            "type": "message",
-            "timestamp": timestamp,
-            "entry": entries,
-        }
-    )
+    resources = [header, *focus, *supporting]
+    shell = {
+        "resourceType": "Bundle",
+        "id": message_id,
+        "identifier": {"system": SOURCE_EVENT_SYSTEM, "value": f"{source.system}|{source.event_id}"},
+        "type": "message",
+        "timestamp": timestamp.isoformat(),
+    }
+    validated(Bundle, {**shell, "entry": [{"fullUrl": urn(r["id"])} for r in resources]})
+    return {**shell, "entry": [{"fullUrl": urn(r["id"]), "resource": dict(r)} for r in resources]}

@@ -29,6 +29,7 @@ from pydantic import SecretStr
 
 from adapters import translate_message
 from consent import ConsentGrant
+from consent.ledger import entries
 from contracts.agencies import AgencyKind, Purpose
 from contracts.fhir import deterministic_id
 from contracts.topics import Topics
@@ -228,7 +229,7 @@ async def _kill_while_delivering(router: Router, progress: Progress, *, expected
 def _check_ledger(database_url: str) -> None:
     """One decision per (message, recipient), dental care's awaiting consent included."""
     with sa.create_engine(database_url).connect() as conn:
-        rows = conn.execute(sa.text("SELECT message_id, recipient_id, outcome FROM decisions")).all()
+        rows = conn.execute(sa.select(entries.c.message_id, entries.c.recipient_id, entries.c.outcome)).all()
     assert len(rows) == INTENTS * 3
     assert len({(m, r) for m, r, _ in rows}) == INTENTS * 3
     outcomes: dict[str, int] = defaultdict(int)

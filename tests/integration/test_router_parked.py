@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import SecretStr
 
+from consent.ledger import entries
 from contracts.agencies import AgencyKind
 from contracts.topics import Header, Topics
 from router.bootstrap import bootstrap
@@ -58,9 +59,10 @@ async def parking(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> Async
 
 def _ledger(running: Running) -> list[tuple[str, str, str]]:
     with sa.create_engine(running.app.settings.database_url).connect() as conn:
-        rows = conn.execute(
-            sa.text("SELECT recipient_id, outcome, rule_id FROM decisions ORDER BY seq")
-        ).all()
+        query = sa.select(entries.c.recipient_id, entries.c.outcome, entries.c.rule_id).order_by(
+            entries.c.seq
+        )
+        rows = conn.execute(query).all()
     return [(r, o, rule) for r, o, rule in rows]
 
 

@@ -1,0 +1,273 @@
+"""What every translation shares: the message id, the process id, the child, recipients, the Intent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from contracts.agencies import AgencyKind
+from contracts.envelope import Envelope
+from contracts.errors import InvalidEventError
+from contracts.events import Agency, Child, Recipient
+from contracts.events.school import SipReason
+from contracts.events.social import TaskState
+from contracts.fhir import (
+    ROUTING_ADDRESS_SYSTEM,
+    SIP_REASON_SYSTEM,
+    EventCode,
+    MessageSource,
+    ProcessStep,
+    TaskCode,
+    deterministic_id,
+    message_bundle,
+    urn,
+)
+from contracts.fhir.codes import CONCERN_SYSTEM
+from contracts.fhir.patient import child_patient
+from contracts.fhir.security import header_labels, security_labels
+from contracts.fhir.task import coding, consent_input, service_request, task
+from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
+from contracts.intent import Intent
+
+Identifier = Mapping[str, str]
+
+TASK_STEP = {
+    TaskState.ACCEPTED: ProcessStep.TASK_ACCEPTED,
+    TaskState.REJECTED: ProcessStep.TASK_REJECTED,
+    TaskState.IN_PROGRESS: ProcessStep.TASK_IN_PROGRESS,
+    TaskState.COMPLETED: ProcessStep.TASK_COMPLETED,
+}
+"""The process step a reported Task state puts in ``businessStatus``."""
+
+
+def task_state_output(task_id: str, status: TaskState) -> dict[str, Any]:
+    """``Task.output``: the FHIR state an answering agency reports for the Task ``task_id`` it received."""
+    return {
+        "type": {"coding": [{"system": "http://hl7.org/fhir/task-status", "code": str(status)}]},
+        "valueReference": {"type": "Task", "identifier": {"value": task_id}},
+    }
+
+
+def agency_identifier(agency: Agency | Recipient) -> Identifier:
+    """The identifier a named agency is owner or requester by (HSA-id or organisation number)."""
+    if agency.hsa_id is not None:
+        return {"system": HSA_ID_SYSTEM, "value": agency.hsa_id}
+    if agency.organisation_number is not None:
+        return {"system": ORGANISATION_NUMBER_SYSTEM, "value": agency.organisation_number}
+    if not isinstance(agency, Recipient) or agency.kind is None:  # pragma: no cover - the models forbid it
+        raise InvalidEventError("an agency needs hsaId, organisationNumber or kind")
+    value = str(agency.kind) if agency.municipality is None else f"{agency.kind}@{agency.municipality}"
+    return routing_address(value)
+
+
+def routing_address(value: str) -> Identifier:
+    """An owner the router resolves in its directory: ``<kind>`` or ``<kind>@<kommunkod>``."""
+    return {"system": ROUTING_ADDRESS_SYSTEM, "value": value}
+
+
+def hsa(value: str) -> Identifier:
+    """An HSA-id identifier."""
+    return {"system": HSA_ID_SYSTEM, "value": value}
+
+
+def orgnr(value: str) -> Identifier:
+    """An organisation-number identifier."""
+    return {"system": ORGANISATION_NUMBER_SYSTEM, "value": value}
+
+
+@dataclass
+class Draft:
+    """A message being made from one inbound event.
+
+    Args:
+        envelope: the inbound envelope (source system, event id, time).
+        child: the child the event is about (sets the Patient and the security labels).
+        event: the MessageHeader event code.
+        process_id: the process a follow-up event names; ``None`` starts a process with this message's id.
+    """
+
+    envelope: Envelope
+    child: Child
+    event: EventCode
+    process_id: str | None = None
+    hidden_residence: bool = False
+    address: dict[str, Any] | None = None
+    custody: str | None = None
+    focus: list[dict[str, Any]] = field(default_factory=list)
+    supporting: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def source(self) -> MessageSource:
+        """The sending system and its event id."""
+        return MessageSource(system=self.envelope.source, event_id=self.envelope.id)
+
+    @cached_property
+    def message_id(self) -> str:
+        """Deterministic: the same source event always gives the same message id."""
+        return deterministic_id(self.envelope.source, self.envelope.id)
+
+    @property
+    def process(self) -> str:
+        """The process id: named by the event, or this message's id for the first message of a process."""
+        return self.process_id if self.process_id is not None else self.message_id
+
+    def id_for(self, *parts: str) -> str:
+        """A deterministic resource id inside this message."""
+        return deterministic_id(self.message_id, *parts)
+
+    @property
+    def patient_ref(self) -> str:
+        """The ``fullUrl`` of the child's Patient."""
+        return urn(self.id_for("patient"))
+
+    @cached_property
+    def security(self) -> list[dict[str, str]]:
+        """The ``meta.security`` labels of every resource in the message."""
+        return security_labels(protection=str(self.child.protection), hidden_residence=self.hidden_residence)
+
+    def add_task(
+        self,
+        *,
+        code: TaskCode,
+        step: ProcessStep,
+        owner: Identifier,
+        requester: Identifier,
+        request: bool = False,
+        **details: Any,  # noqa: ANN401 - passed on to contracts.fhir.task.task
+    ) -> None:
+        """Add a focal Task for ``owner``; with ``request``, a ServiceRequest it is based on, too."""
+        task_id = self.id_for("task", str(code), owner["system"], owner["value"])
+        request_ref = None
+        if request:
+            request_id = self.id_for("request", str(code), owner["system"], owner["value"])
+            self.supporting.append(
+                service_request(
+                    request_id=request_id,
+                    process_id=self.process,
+                    code=code,
+                    performer=owner,
+                    requester=requester,
+                    patient_ref=self.patient_ref,
+                    authored_on=self.envelope.time,
+                    due=details.get("due"),
+                    reason=details.get("reason"),
+                    security=self.security,
+                )
+            )
+            request_ref = urn(request_id)
+        self.focus.append(
+            task(
+                task_id=task_id,
+                process_id=self.process,
+                code=code,
+                step=step,
+                owner=owner,
+                requester=requester,
+                patient_ref=self.patient_ref,
+                authored_on=self.envelope.time,
+                based_on=request_ref,
+                focus=details.pop("focus", request_ref),
+                security=self.security,
+                **details,
+            )
+        )
+
+    def intent(self) -> Intent:
+        """The finished message, validated by ``fhir.resources``."""
+        patient = child_patient(
+            person_number=self.child.civic_no,
+            resource_id=self.id_for("patient"),
+            security=self.security,
+            address=self.address,
+            custody=self.custody,
+        )
+        bundle = message_bundle(
+            message_id=self.message_id,
+            event=self.event,
+            source=self.source,
+            timestamp=self.envelope.time,
+            focus=self.focus,
+            supporting=[patient, *self.supporting],
+        )
+        return Intent(
+            message_id=self.message_id,
+            event=self.event,
+            correlation_id=self.process,
+            child_personnummer=self.child.civic_no,
+            bundle=bundle,
+            security=header_labels(self.security),
+        )
+
+
+def sip_invitations(
+    envelope: Envelope, child: Child, invite: tuple[Agency, ...], *, requester: Identifier, reason: SipReason
+) -> list[Intent]:
+    """A SIP initiative from any source: one invitation Task per invited agency, starting the process."""
+    draft = Draft(envelope, child, EventCode.SIP_INITIATED)
+    for invitee in invite:
+        draft.add_task(
+            code=TaskCode.SIP_INVITATION,
+            step=ProcessStep.SIP_INVITED,
+            owner=agency_identifier(invitee),
+            requester=requester,
+            intent="proposal",
+            reason=coding(SIP_REASON_SYSTEM, str(reason)),
+        )
+    return [draft.intent()]
+
+
+def concern_report(
+    envelope: Envelope, child: Child, *, municipality: str, requester: Identifier, category: str
+) -> list[Intent]:
+    """A report of concern to social services of the child's municipality, kept in ``Patient.address``."""
+    draft = Draft(envelope, child, EventCode.CONCERN_REPORTED)
+    draft.address = {"district": municipality}
+    draft.add_task(
+        code=TaskCode.ASSESS_CONCERN,
+        step=ProcessStep.CONCERN_REPORTED,
+        owner=routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{municipality}"),
+        requester=requester,
+        reason=coding(CONCERN_SYSTEM, category),
+    )
+    return [draft.intent()]
+
+
+def task_status_notice(
+    envelope: Envelope,
+    child: Child,
+    *,
+    process_id: str,
+    task_id: str,
+    status: TaskState,
+    answer_to: Agency,
+    requester: Identifier,
+) -> list[Intent]:
+    """A reported Task state, as a Task for the agency that sent the original to take note of."""
+    draft = Draft(envelope, child, EventCode.TASK_STATUS_CHANGED, process_id=process_id)
+    draft.add_task(
+        code=TaskCode.TASK_STATUS,
+        step=TASK_STEP[status],
+        owner=agency_identifier(answer_to),
+        requester=requester,
+        outputs=[task_state_output(task_id, status)],
+    )
+    return [draft.intent()]
+
+
+def kontaktcenter_referral(
+    envelope: Envelope, child: Child, *, requester: Identifier, reason: SipReason, consent_id: str
+) -> list[Intent]:
+    """A referral to Kontaktcenter: a Task and its ServiceRequest, naming the guardians' consent."""
+    draft = Draft(envelope, child, EventCode.KONTAKTCENTER_REFERRAL)
+    draft.add_task(
+        code=TaskCode.KONTAKTCENTER_REFERRAL,
+        step=ProcessStep.REFERRED,
+        owner=routing_address(AgencyKind.KONTAKTCENTER),
+        requester=requester,
+        request=True,
+        reason=coding(SIP_REASON_SYSTEM, str(reason)),
+        inputs=[consent_input(consent_id)],
+    )
+    return [draft.intent()]

@@ -1,0 +1,106 @@
+"""Health and dental care events, translated into canonical FHIR messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B.consent import Consent
+from pydantic import ValidationError
+
+from adapters import social
+from adapters._build import Draft, agency_identifier, concern_report, hsa, sip_invitations, task_status_notice
+from contracts.envelope import Envelope, describe_validation_error
+from contracts.errors import InvalidEventError
+from contracts.events import ehr
+from contracts.events import social as social_events
+from contracts.fhir import EventCode, ProcessStep, TaskCode
+from contracts.fhir.codes import STATEMENT_SYSTEM
+from contracts.fhir.consent import consent_fields
+from contracts.fhir.task import coding
+from contracts.intent import Intent
+
+
+def translate_sip_initiated(envelope: Envelope, event: ehr.SipInitiated) -> list[Intent]:
+    """A care unit's SIP initiative: a Task inviting each named agency."""
+    return sip_invitations(
+        envelope, event.child, event.invite, requester=hsa(event.hsa_id), reason=event.reason
+    )
+
+
+def _statement(document_id: str, kind: str) -> dict[str, Any]:
+    return {
+        "type": coding(STATEMENT_SYSTEM, kind),
+        "valueReference": {"type": "DocumentReference", "identifier": {"value": document_id}},
+    }
+
+
+def translate_health_exam_completed(envelope: Envelope, event: ehr.HealthExamCompleted) -> list[Intent]:
+    """A 2017:209 statement (mental+physical, or oral) for social services to take note of."""
+    draft = Draft(envelope, event.child, EventCode.HEALTH_EXAM_COMPLETED, process_id=event.process_id)
+    draft.add_task(
+        code=TaskCode.EXAM_STATEMENT,
+        step=ProcessStep.EXAM_COMPLETED,
+        owner=agency_identifier(event.answer_to),
+        requester=hsa(event.hsa_id),
+        outputs=[_statement(event.document_id, str(event.statement))],
+    )
+    return [draft.intent()]
+
+
+def translate_lvu32_exam_completed(envelope: Envelope, event: ehr.Lvu32ExamCompleted) -> list[Intent]:
+    """An LVU § 32 exam report for the ordering social board."""
+    draft = Draft(envelope, event.child, EventCode.LVU32_EXAM_COMPLETED, process_id=event.process_id)
+    draft.add_task(
+        code=TaskCode.EXAM_STATEMENT,
+        step=ProcessStep.EXAM_COMPLETED,
+        owner=agency_identifier(event.answer_to),
+        requester=hsa(event.hsa_id),
+        outputs=[_statement(event.document_id, "lvu32")],
+    )
+    return [draft.intent()]
+
+
+def translate_task_status(envelope: Envelope, event: ehr.TaskStatus) -> list[Intent]:
+    """A care unit's Task status, as a Task for the sending agency to take note of."""
+    return task_status_notice(
+        envelope,
+        event.child,
+        process_id=event.process_id,
+        task_id=event.task_id,
+        status=event.status,
+        answer_to=event.answer_to,
+        requester=hsa(event.hsa_id),
+    )
+
+
+def translate_concern_reported(envelope: Envelope, event: ehr.ConcernReported) -> list[Intent]:
+    """A report of concern to social services of the child's municipality."""
+    return concern_report(
+        envelope,
+        event.child,
+        municipality=event.residence_municipality,
+        requester=hsa(event.hsa_id),
+        category=str(event.category),
+    )
+
+
+def translate_fhir_consent(envelope: Envelope, event: ehr.FhirConsent) -> list[Intent]:
+    """An inbound FHIR R4 ``Consent`` (sambus's consent profile), read into the same message as JSON.
+
+    Raises:
+        InvalidEventError: the resource is not a valid FHIR Consent, or lacks what the profile needs.
+    """
+    resource = event.resource()
+    try:
+        Consent.model_validate(resource)
+    except ValidationError as exc:
+        raise describe_validation_error(exc, prefix="data.") from exc
+    try:
+        fields = consent_fields(resource)
+    except ValueError as exc:
+        raise InvalidEventError(str(exc), field="data") from exc
+    try:
+        recorded = social_events.ConsentRecorded.model_validate(fields)
+    except ValidationError as exc:
+        raise describe_validation_error(exc, prefix="data.") from exc
+    return social.translate_consent_recorded(envelope, recorded)

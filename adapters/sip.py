@@ -1,0 +1,86 @@
+"""SIP lifecycle events (meeting, plan, follow-up, closure), translated into canonical FHIR messages."""
+
+from __future__ import annotations
+
+from adapters._build import Draft, agency_identifier
+from contracts.envelope import Envelope
+from contracts.events import sip
+from contracts.fhir import EventCode, ProcessStep, TaskCode, urn
+from contracts.fhir.careplan import sip_care_plan
+from contracts.fhir.task import Identifier, coding
+from contracts.intent import Intent
+
+CLOSURE_SYSTEM = "https://sambus.se/fhir/CodeSystem/sambus-sip-closure"
+"""``Task.reasonCode`` of a SIP closure."""
+
+
+def _each_participant(
+    draft: Draft, event: sip.MeetingScheduled | sip.FollowedUp | sip.Closed, **task: object
+) -> None:
+    for agency in event.participants:
+        draft.add_task(owner=agency_identifier(agency), requester=agency_identifier(event.organizer), **task)  # type: ignore[arg-type]
+
+
+def translate_meeting_scheduled(envelope: Envelope, event: sip.MeetingScheduled) -> list[Intent]:
+    """The SIP meeting: a Task per participating agency, due at the meeting."""
+    draft = Draft(envelope, event.child, EventCode.SIP_MEETING_SCHEDULED, process_id=event.process_id)
+    _each_participant(
+        draft,
+        event,
+        code=TaskCode.SIP_MEETING,
+        step=ProcessStep.SIP_MEETING_SCHEDULED,
+        due=event.start.date(),
+    )
+    return [draft.intent()]
+
+
+def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -> list[Intent]:
+    """The SIP plan as a CarePlan, and a Task per participating agency pointing at it."""
+    draft = Draft(envelope, event.child, EventCode.SIP_PLAN_ESTABLISHED, process_id=event.process_id)
+    plan_id = draft.id_for("careplan")
+    participants: list[Identifier] = [agency_identifier(a) for a in event.participants]
+    draft.supporting.append(
+        sip_care_plan(
+            plan_id=plan_id,
+            process_id=draft.process,
+            patient_ref=draft.patient_ref,
+            created=envelope.time,
+            lead_coordinator=agency_identifier(event.lead_coordinator),
+            participants=participants,
+            activities=[(agency_identifier(a.agency), str(a.action)) for a in event.activities],
+            follow_up=event.follow_up,
+            security=draft.security,
+        )
+    )
+    for owner in participants:
+        draft.add_task(
+            code=TaskCode.SIP_PLAN_ACTIVITY,
+            step=ProcessStep.SIP_PLAN_ESTABLISHED,
+            owner=owner,
+            requester=agency_identifier(event.lead_coordinator),
+            focus=urn(plan_id),
+            due=event.follow_up,
+        )
+    return [draft.intent()]
+
+
+def translate_followed_up(envelope: Envelope, event: sip.FollowedUp) -> list[Intent]:
+    """The follow-up: a Task per participant; the next follow-up date as its due date."""
+    draft = Draft(envelope, event.child, EventCode.SIP_FOLLOWED_UP, process_id=event.process_id)
+    _each_participant(
+        draft, event, code=TaskCode.SIP_FOLLOW_UP, step=ProcessStep.SIP_FOLLOWED_UP, due=event.next_follow_up
+    )
+    return [draft.intent()]
+
+
+def translate_closed(envelope: Envelope, event: sip.Closed) -> list[Intent]:
+    """The SIP closed: each participant is told, with the reason."""
+    draft = Draft(envelope, event.child, EventCode.SIP_CLOSED, process_id=event.process_id)
+    _each_participant(
+        draft,
+        event,
+        code=TaskCode.SIP_CLOSURE,
+        step=ProcessStep.SIP_CLOSED,
+        reason=coding(CLOSURE_SYSTEM, str(event.reason)),
+    )
+    return [draft.intent()]

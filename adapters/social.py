@@ -1,0 +1,292 @@
+"""Social services' events, translated into canonical FHIR messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from adapters._build import (
+    Draft,
+    agency_identifier,
+    kontaktcenter_referral,
+    orgnr,
+    routing_address,
+    sip_invitations,
+    task_status_notice,
+)
+from contracts.agencies import AgencyKind
+from contracts.envelope import Envelope
+from contracts.events import social
+from contracts.fhir import (
+    SCHOOL_UNIT_SYSTEM,
+    TASK_SYSTEM,
+    EventCode,
+    ProcessStep,
+    TaskCode,
+    urn,
+)
+from contracts.fhir.codes import PLACEMENT_SYSTEM
+from contracts.fhir.consent import consent, consent_withdrawal
+from contracts.fhir.flag import hidden_residence_flag
+from contracts.fhir.organization import residence_organisation
+from contracts.fhir.patient import guardian
+from contracts.fhir.task import coding
+from contracts.intent import Intent
+
+ACUTE_PLANNING_DAYS = 14
+"""After an acute placement the deciding board invites to joint planning within two weeks."""
+
+
+def translate_sip_initiated(envelope: Envelope, event: social.SipInitiated) -> list[Intent]:
+    """Social services' SIP initiative: a Task inviting each named agency."""
+    return sip_invitations(
+        envelope, event.child, event.invite, requester=orgnr(event.organisation_number), reason=event.reason
+    )
+
+
+_PLACEMENT = {
+    social.PlacementStarted: (EventCode.PLACEMENT_STARTED, ProcessStep.PLACEMENT_STARTED),
+    social.PlacementChanged: (EventCode.PLACEMENT_CHANGED, ProcessStep.PLACEMENT_CHANGED),
+    social.PlacementEnded: (EventCode.PLACEMENT_ENDED, ProcessStep.PLACEMENT_ENDED),
+}
+
+
+def translate_placement(
+    envelope: Envelope, event: social.PlacementStarted | social.PlacementChanged | social.PlacementEnded
+) -> list[Intent]:
+    """A placement notice to each named school, health and dental care unit.
+
+    The residence goes only in ``Patient.address`` and a new school unit only in an Organization tagged
+    ``residence``, so redaction can remove both for a recipient who must not learn where the child lives.
+    An acute placement's Task is due within two weeks (joint planning).
+    """
+    event_code, step = _PLACEMENT[type(event)]
+    draft = Draft(envelope, event.child, event_code)
+    due = None
+    inputs: list[dict[str, Any]] = []
+    if isinstance(event, social.PlacementStarted | social.PlacementChanged):
+        residence = event.residence
+        draft.address = {
+            "line": list(residence.line),
+            "postalCode": residence.postal_code,
+            "city": residence.city,
+            "district": residence.municipality,
+        }
+        if event.school_unit_code is not None:
+            school_unit_id = draft.id_for("school-unit")
+            inputs.append(
+                {
+                    "type": coding(TASK_SYSTEM, "new-school-unit"),
+                    "valueReference": {"reference": urn(school_unit_id)},
+                }
+            )
+            draft.supporting.append(
+                residence_organisation(
+                    resource_id=school_unit_id,
+                    identifier={"system": SCHOOL_UNIT_SYSTEM, "value": event.school_unit_code},
+                    security=draft.security,
+                )
+            )
+        if isinstance(event, social.PlacementStarted) and event.acute:
+            due = event.start + dt.timedelta(days=ACUTE_PLANNING_DAYS)
+    basis = [
+        coding(PLACEMENT_SYSTEM, str(event.legal_basis)),
+        *(
+            [coding(PLACEMENT_SYSTEM, str(event.form))]
+            if not isinstance(event, social.PlacementEnded)
+            else []
+        ),
+    ]
+    for agency in event.notify:
+        draft.add_task(
+            code=TaskCode.PLACEMENT_NOTICE,
+            step=step,
+            owner=agency_identifier(agency),
+            requester=routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{event.placing_municipality}"),
+            reason={"coding": [c["coding"][0] for c in basis]},
+            due=due,
+            inputs=inputs,
+        )
+    return [draft.intent()]
+
+
+def translate_hidden_residence(
+    envelope: Envelope, event: social.HiddenResidenceDecided | social.HiddenResidenceLifted
+) -> list[Intent]:
+    """LVU 14 §: each named care unit blocks (or, once lifted, resumes) the guardians' record access.
+
+    A Flag on the child carries the decision: ``active`` from ``validFrom``, ``inactive`` once lifted.
+    """
+    decided = isinstance(event, social.HiddenResidenceDecided)
+    draft = Draft(
+        envelope,
+        event.child,
+        EventCode.HIDDEN_RESIDENCE_DECIDED if decided else EventCode.HIDDEN_RESIDENCE_LIFTED,
+        hidden_residence=True,
+    )
+    flag_id = draft.id_for("flag")
+    draft.supporting.append(
+        hidden_residence_flag(
+            decision_id=event.decision_id,
+            resource_id=flag_id,
+            patient_ref=draft.patient_ref,
+            start=event.valid_from if isinstance(event, social.HiddenResidenceDecided) else event.at,
+            end=event.valid_to if isinstance(event, social.HiddenResidenceDecided) else event.at,
+            active=decided,
+            security=draft.security,
+        )
+    )
+    for agency in event.notify:
+        draft.add_task(
+            code=TaskCode.BLOCK_GUARDIAN_ACCESS if decided else TaskCode.RESUME_GUARDIAN_ACCESS,
+            step=ProcessStep.GUARDIAN_ACCESS_BLOCKED if decided else ProcessStep.GUARDIAN_ACCESS_RESUMED,
+            owner=agency_identifier(agency),
+            requester=orgnr(event.organisation_number),
+            focus=urn(flag_id),
+        )
+    return [draft.intent()]
+
+
+def translate_health_exam_requested(envelope: Envelope, event: social.HealthExamRequested) -> list[Intent]:
+    """Lag (2017:209): two requests, each a Task + ServiceRequest, to health care and to dental care.
+
+    Both carry the same process id (``Task.groupIdentifier``, ``ServiceRequest.requisition``).
+    """
+    draft = Draft(envelope, event.child, EventCode.HEALTH_EXAM_REQUESTED)
+    health = (
+        agency_identifier(event.health_care)
+        if event.health_care
+        else routing_address(AgencyKind.PRIMARY_CARE)
+    )
+    dental = agency_identifier(event.dental_care) if event.dental_care else routing_address(AgencyKind.DENTAL)
+    for code, owner in ((TaskCode.HEALTH_EXAMINATION, health), (TaskCode.DENTAL_EXAMINATION, dental)):
+        draft.add_task(
+            code=code,
+            step=ProcessStep.EXAM_REQUESTED,
+            owner=owner,
+            requester=orgnr(event.organisation_number),
+            request=True,
+        )
+    return [draft.intent()]
+
+
+def translate_lvu32_exam_ordered(envelope: Envelope, event: social.Lvu32ExamOrdered) -> list[Intent]:
+    """LVU § 32: a medical exam order, due within four weeks (``Task.restriction.period.end``)."""
+    draft = Draft(envelope, event.child, EventCode.LVU32_EXAM_ORDERED)
+    draft.add_task(
+        code=TaskCode.LVU32_EXAMINATION,
+        step=ProcessStep.EXAM_REQUESTED,
+        owner=agency_identifier(event.performer)
+        if event.performer
+        else routing_address(AgencyKind.PRIMARY_CARE),
+        requester=orgnr(event.organisation_number),
+        request=True,
+        due=event.due,
+    )
+    return [draft.intent()]
+
+
+def translate_suicide_risk_assessment(
+    envelope: Envelope, event: social.SuicideRiskAssessmentRequested
+) -> list[Intent]:
+    """Before a placement: BUP is asked for a suicide-risk assessment."""
+    draft = Draft(envelope, event.child, EventCode.SUICIDE_RISK_ASSESSMENT_REQUESTED)
+    draft.add_task(
+        code=TaskCode.SUICIDE_RISK_ASSESSMENT,
+        step=ProcessStep.ASSESSMENT_REQUESTED,
+        owner=agency_identifier(event.performer) if event.performer else routing_address(AgencyKind.BUP),
+        requester=orgnr(event.organisation_number),
+        request=True,
+    )
+    return [draft.intent()]
+
+
+def translate_investigation_info_requested(
+    envelope: Envelope, event: social.InvestigationInfoRequested
+) -> list[Intent]:
+    """An investigation's request for records: one Task per named recipient (no consent needed)."""
+    draft = Draft(envelope, event.child, EventCode.INVESTIGATION_INFO_REQUESTED)
+    for recipient in event.recipients:
+        draft.add_task(
+            code=TaskCode.PROVIDE_INFORMATION,
+            step=ProcessStep.INFORMATION_REQUESTED,
+            owner=agency_identifier(recipient),
+            requester=orgnr(event.organisation_number),
+            due=event.answer_by,
+        )
+    return [draft.intent()]
+
+
+def translate_kontaktcenter_referral(envelope: Envelope, event: social.KontaktcenterReferral) -> list[Intent]:
+    """Social services' referral to Kontaktcenter, after the guardians' consent."""
+    return kontaktcenter_referral(
+        envelope,
+        event.child,
+        requester=orgnr(event.organisation_number),
+        reason=event.reason,
+        consent_id=event.consent_id,
+    )
+
+
+def translate_consent_recorded(envelope: Envelope, event: social.ConsentRecorded) -> list[Intent]:
+    """A consent for the registry: the message focuses on a ``Consent`` (no Task: nothing is delivered)."""
+    draft = Draft(envelope, event.child, EventCode.CONSENT_RECORDED)
+    draft.focus.append(
+        consent(
+            consent_id=event.consent_id,
+            resource_id=draft.id_for("consent"),
+            patient_ref=draft.patient_ref,
+            purpose=str(event.purpose),
+            agency_kinds=[str(kind) for kind in event.agency_kinds],
+            guardians=event.guardians,
+            valid_from=event.valid_from,
+            valid_to=event.valid_to,
+            recorded=envelope.time,
+            security=draft.security,
+        )
+    )
+    return [draft.intent()]
+
+
+def translate_consent_withdrawn(envelope: Envelope, event: social.ConsentWithdrawn) -> list[Intent]:
+    """A withdrawal for the registry: an ``inactive`` Consent from ``at`` on."""
+    draft = Draft(envelope, event.child, EventCode.CONSENT_WITHDRAWN)
+    draft.focus.append(
+        consent_withdrawal(
+            consent_id=event.consent_id,
+            resource_id=draft.id_for("consent"),
+            patient_ref=draft.patient_ref,
+            at=event.at,
+            security=draft.security,
+        )
+    )
+    return [draft.intent()]
+
+
+def translate_custody_updated(envelope: Envelope, event: social.CustodyUpdated) -> list[Intent]:
+    """Custody for the registry: the guardians as ``RelatedPerson``, the custody form on the Patient."""
+    draft = Draft(envelope, event.child, EventCode.CUSTODY_UPDATED, custody=str(event.custody))
+    for number in event.guardians:
+        draft.focus.append(
+            guardian(
+                person_number=number,
+                resource_id=draft.id_for("guardian", number),
+                patient_ref=draft.patient_ref,
+                since=event.at,
+                security=draft.security,
+            )
+        )
+    return [draft.intent()]
+
+
+def translate_task_answered(envelope: Envelope, event: social.TaskAnswered) -> list[Intent]:
+    """Social services' Task status, as a Task for the sending agency to take note of."""
+    return task_status_notice(
+        envelope,
+        event.child,
+        process_id=event.process_id,
+        task_id=event.task_id,
+        status=event.status,
+        answer_to=event.answer_to,
+        requester=orgnr(event.organisation_number),
+    )

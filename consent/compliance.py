@@ -1,0 +1,284 @@
+"""Compliance queries over the decision ledger, exports (FHIR AuditEvent after IHE BALP, CSV), and their log.
+
+Every query, export and verification is itself written to ``ledger_queries``: who asked, when, with which
+filters (the child only as its pseudonym) and how many entries it returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from consent.ledger import entries, iso, metadata
+from contracts.errors import StoreUnavailableError
+from contracts.fhir.codes import EVENT_SYSTEM
+
+queries = sa.Table(
+    "ledger_queries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("asked_at", sa.String(40), nullable=False),
+    sa.Column("officer", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("filters", sa.String(2000), nullable=False, comment="JSON; the child only as a pseudonym"),
+    sa.Column("results", sa.Integer, nullable=False),
+)
+
+BALP_PROFILE = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.AuthZconsent"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+AUTHZ_SUBTYPE = "https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType"
+PSEUDONYM_SYSTEM = "https://sambus.se/fhir/NamingSystem/child-pseudonym"
+RECIPIENT_SYSTEM = "https://sambus.se/fhir/NamingSystem/recipient"
+MESSAGE_SYSTEM = "https://sambus.se/fhir/NamingSystem/message-id"
+_OUTCOME_CODE = {"permit": "0", "permit_redacted": "0", "await_consent": "4", "deny": "8"}
+
+
+@dataclass(frozen=True)
+class LedgerQuery:
+    """Filters of a compliance query; ``None`` means any.
+
+    Attributes:
+        child: the child's keyed pseudonym (the CLI computes it from a personnummer).
+        since: decisions at or after this time.
+        until: decisions before this time.
+        legal_basis: text the legal basis contains, e.g. ``OSL 10:28`` or ``LVU 32``.
+    """
+
+    child: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    recipient_id: str | None = None
+    outcome: str | None = None
+    legal_basis: str | None = None
+    limit: int = 1000
+
+    def filters(self) -> dict[str, Any]:
+        """The filters set, as logged."""
+        shown = {k: (iso(v) if isinstance(v, dt.datetime) else v) for k, v in asdict(self).items()}
+        return {k: v for k, v in shown.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One ledger entry as a compliance officer sees it."""
+
+    seq: int
+    message_id: str
+    recipient_id: str
+    child: str
+    event: str
+    outcome: str
+    rule_id: str
+    rule_version: int
+    legal_basis: str
+    reason: str
+    removed: tuple[str, ...]
+    decided_at: str
+    entry_hash: str
+
+
+class Compliance:
+    """Answers compliance officers' questions about the ledger, and logs each question."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        """Query the ledger in ``engine``'s database."""
+        self._engine = engine
+
+    def create_schema(self) -> None:
+        """Create the query log when it does not exist (the ledger's tables too)."""
+        try:
+            metadata.create_all(self._engine)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot create the ledger's tables") from exc
+
+    def log(self, *, officer: str, action: str, filters: dict[str, Any], results: int) -> None:
+        """Write one line to the query log."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    queries.insert().values(
+                        asked_at=iso(dt.datetime.now(dt.UTC)),
+                        officer=officer,
+                        action=action,
+                        filters=json.dumps(filters, sort_keys=True, ensure_ascii=False),
+                        results=results,
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot write the query log") from exc
+
+    def find(self, query: LedgerQuery, *, officer: str, action: str = "query") -> list[LedgerEntry]:
+        """The entries matching ``query``, oldest first; the question is logged under ``officer``."""
+        found = self.select(query)
+        self.log(officer=officer, action=action, filters=query.filters(), results=len(found))
+        return found
+
+    def select(self, query: LedgerQuery) -> list[LedgerEntry]:
+        """The entries matching ``query``, oldest first, unlogged: for callers that audit themselves."""
+        statement = sa.select(entries).order_by(entries.c.seq).limit(query.limit)
+        if query.child is not None:
+            statement = statement.where(entries.c.child == query.child)
+        if query.since is not None:
+            statement = statement.where(entries.c.decided_at >= iso(query.since))
+        if query.until is not None:
+            statement = statement.where(entries.c.decided_at < iso(query.until))
+        if query.recipient_id is not None:
+            statement = statement.where(entries.c.recipient_id == query.recipient_id)
+        if query.outcome is not None:
+            statement = statement.where(entries.c.outcome == query.outcome)
+        if query.legal_basis is not None:
+            statement = statement.where(entries.c.legal_basis.contains(query.legal_basis, autoescape=True))
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(statement).mappings().all()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot read the decision ledger") from exc
+        return [
+            LedgerEntry(
+                seq=int(r["seq"]),
+                message_id=r["message_id"],
+                recipient_id=r["recipient_id"],
+                child=r["child"],
+                event=r["event"],
+                outcome=r["outcome"],
+                rule_id=r["rule_id"],
+                rule_version=int(r["rule_version"]),
+                legal_basis=r["legal_basis"],
+                reason=r["reason"],
+                removed=tuple(json.loads(r["removed"] or "[]")),
+                decided_at=r["decided_at"],
+                entry_hash=r["entry_hash"],
+            )
+            for r in rows
+        ]
+
+    def history(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest lines of the query log, newest first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(queries).order_by(queries.c.id.desc()).limit(limit)).mappings()
+            return [dict(row) for row in rows]
+
+
+def audit_event(entry: LedgerEntry) -> dict[str, Any]:
+    """A FHIR R4 ``AuditEvent`` for one decision, shaped after IHE BALP's ``AuthZconsent`` profile."""
+    outcome_desc = f"{entry.outcome}: {entry.reason} [{entry.legal_basis}]"
+    return {
+        "resourceType": "AuditEvent",
+        "id": f"sambus-ledger-{entry.seq}",
+        "meta": {"profile": [BALP_PROFILE]},
+        "type": {"system": DCM, "code": "110113", "display": "Security Alert"},
+        "subtype": [
+            {
+                "system": AUTHZ_SUBTYPE,
+                "code": "AuthZ-Consent",
+                "display": "Authorization Decision using Consent",
+            },
+            {"system": EVENT_SYSTEM, "code": entry.event},
+        ],
+        "action": "E",
+        "recorded": entry.decided_at,
+        "outcome": _OUTCOME_CODE.get(entry.outcome, "4"),
+        "outcomeDesc": outcome_desc,
+        "agent": [
+            {
+                "type": {
+                    "coding": [
+                        {"system": DCM, "code": "110150", "display": "Application"},
+                    ]
+                },
+                "who": {"display": "sambus consent decision service"},
+                "requestor": False,
+            },
+            {
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                            "code": "IRCP",
+                            "display": "information recipient",
+                        }
+                    ]
+                },
+                "who": {"identifier": {"system": RECIPIENT_SYSTEM, "value": entry.recipient_id}},
+                "requestor": False,
+            },
+        ],
+        "source": {
+            "observer": {"display": "sambus"},
+            "type": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "code": "6",
+                    "display": "Security Server",
+                }
+            ],
+        },
+        "entity": [
+            {
+                "what": {"identifier": {"system": PSEUDONYM_SYSTEM, "value": entry.child}},
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "1",
+                    "display": "Person",
+                },
+                "role": {
+                    "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                    "code": "1",
+                    "display": "Patient",
+                },
+            },
+            {
+                "what": {
+                    "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{entry.message_id}"}
+                },
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "2",
+                    "display": "System Object",
+                },
+                "detail": [
+                    {"type": "rule", "valueString": f"{entry.rule_id}@{entry.rule_version}"},
+                    {"type": "legal-basis", "valueString": entry.legal_basis},
+                    *([{"type": "removed", "valueString": ",".join(entry.removed)}] if entry.removed else []),
+                    {"type": "ledger-hash", "valueString": entry.entry_hash},
+                ],
+            },
+        ],
+    }
+
+
+CSV_COLUMNS = (
+    "seq",
+    "decided_at",
+    "message_id",
+    "recipient_id",
+    "child",
+    "event",
+    "outcome",
+    "rule_id",
+    "rule_version",
+    "legal_basis",
+    "reason",
+    "removed",
+    "entry_hash",
+)
+
+
+def csv_text(found: Sequence[LedgerEntry]) -> str:
+    """The entries as CSV with a header row (the child as its pseudonym)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for entry in found:
+        values = asdict(entry)
+        values["removed"] = ";".join(entry.removed)
+        writer.writerow([values[column] for column in CSV_COLUMNS])
+    return out.getvalue()

@@ -1,0 +1,179 @@
+"""Secrecy rules as data: which messages may cross from which agencies to which, and on what legal basis.
+
+A rule file (``deploy/config/rules.yaml``) is validated when sambus starts; a bad rule stops the start with
+a :class:`~contracts.errors.ConfigError` that names the rule and the field.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from contracts.agencies import AgencyKind, Purpose
+from contracts.errors import ConfigError
+from contracts.fhir.codes import EventCode
+
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "deploy" / "config" / "rules.yaml"
+"""The rule file of the source checkout."""
+
+
+class Duty(StrEnum):
+    """Secrecy-breaking provisions (OSL 10:28 with the provision that creates the duty)."""
+
+    REPORT_OF_CONCERN = "report_of_concern"
+    """SoL 14:1: report of concern (orosanmälan) to social services."""
+    NOTICE_2017_209 = "notice_2017_209"
+    """SoL 11:3 a: notice to the region of a placed child's health examination (lag 2017:209)."""
+    LVU32_ORDER = "lvu32_order"
+    """LVU 32 §: the social board orders a medical examination."""
+    INVESTIGATION_INFO = "investigation_info"
+    """SoL 14:1 third paragraph: information to a social-services investigation."""
+    PROTECTION = "protection"
+    """LVU 14 §: telling the care provider that guardians must not see the record (OSL 10:2)."""
+
+
+class LegalBasis(BaseModel):
+    """Why a message may cross a secrecy boundary.
+
+    Attributes:
+        kind: ``consent`` (OSL 12:2; the registry must hold a consent in force for ``purpose``) or ``duty``.
+        provision: the provision in words, e.g. ``OSL 10:28 with SoL 14:1``.
+        duty: for ``duty``, which duty.
+        purpose: for ``consent``, what the consent must cover.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["consent", "duty", "none"]
+    provision: str = Field(min_length=3)
+    duty: Duty | None = None
+    purpose: Purpose | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.kind == "consent" and self.purpose is None:
+            raise ValueError("a consent basis needs a purpose")
+        if self.kind == "duty" and self.duty is None:
+            raise ValueError("a duty basis needs a duty")
+        if self.kind != "duty" and self.duty is not None:
+            raise ValueError("only a duty basis names a duty")
+        return self
+
+    def __str__(self) -> str:
+        """The provision, as decisions and the ledger show it."""
+        return self.provision
+
+
+class Rule(BaseModel):
+    """One secrecy rule.
+
+    Attributes:
+        events: the message kinds it applies to.
+        senders: the sending agency kinds it applies to (empty: any sender).
+        recipients: the receiving agency kinds it applies to (empty: any recipient).
+        outcome: ``permit`` (for a consent basis: when a consent is in force, else ``await_consent``) or
+            ``deny``.
+        residence_need: whether these recipients need to know where the child lives; without need,
+            residence-revealing data is removed while a protection decision applies.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,59}$")
+    version: int = Field(ge=1)
+    description: str = ""
+    basis: LegalBasis
+    events: frozenset[EventCode] = Field(min_length=1)
+    senders: frozenset[AgencyKind] = frozenset()
+    recipients: frozenset[AgencyKind] = frozenset()
+    outcome: Literal["permit", "deny"] = "permit"
+    residence_need: bool = False
+
+    def applies(self, event: EventCode, sender: AgencyKind | None, recipient: AgencyKind) -> bool:
+        """Whether this rule covers ``event`` from ``sender`` (``None``: unknown) to ``recipient``."""
+        return (
+            event in self.events
+            and (not self.senders or sender in self.senders)
+            and (not self.recipients or recipient in self.recipients)
+        )
+
+
+DEFAULT_DENY = Rule(
+    id="default-deny",
+    version=1,
+    description="Nothing crosses a secrecy boundary without consent or a provision.",
+    basis=LegalBasis(kind="none", provision="OSL (sekretess): no consent and no provision breaking secrecy"),
+    events=frozenset(EventCode),
+    outcome="deny",
+)
+"""The rule that decides when no rule of the file applies."""
+
+
+class RuleSet(BaseModel):
+    """The rules, in file order; the first that applies decides."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules: tuple[Rule, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Self:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.id in seen:
+                raise ValueError(f"rule id {rule.id!r} appears twice")
+            seen.add(rule.id)
+        return self
+
+    def find(self, event: EventCode, sender: AgencyKind | None, recipient: AgencyKind) -> Rule:
+        """The first rule that applies, or :data:`DEFAULT_DENY`."""
+        for rule in self.rules:
+            if rule.applies(event, sender, recipient):
+                return rule
+        return DEFAULT_DENY
+
+    @classmethod
+    def parse(cls, data: Any, *, source: str = "rules") -> RuleSet:  # noqa: ANN401 - YAML data
+        """Validate rule data.
+
+        Raises:
+            ConfigError: naming the rule (by id, or by position) and the field.
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(f"{source}: {_where(data, first['loc'])}: {first['msg']}") from exc
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_RULES) -> RuleSet:
+        """Read and validate a rule file.
+
+        Raises:
+            ConfigError: the file is missing, is not YAML, or a rule is invalid (naming the rule and field).
+        """
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read the rule file {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"the rule file {path} is not valid YAML") from exc
+        return cls.parse(data, source=str(path))
+
+
+def _where(data: Any, loc: tuple[int | str, ...]) -> str:  # noqa: ANN401 - YAML data
+    """``rule 'sip-consent' field events[2]`` for a pydantic error location."""
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):  # noqa: PLR2004 - ('rules', n, ...)
+        index = loc[1]
+        rule_id = None
+        if isinstance(data, dict) and isinstance(data.get("rules"), list) and index < len(data["rules"]):
+            raw = data["rules"][index]
+            rule_id = raw.get("id") if isinstance(raw, dict) else None
+        name = f"rule {rule_id!r}" if rule_id else f"rule #{index + 1}"
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[2:]).lstrip(".")
+        return f"{name} field {field}" if field else name
+    return "field " + ".".join(str(p) for p in loc) if loc else "the file"

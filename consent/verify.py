@@ -1,0 +1,161 @@
+"""Verifying the decision ledger: the hash chain, the head and the signed checkpoints.
+
+``verify`` names the first bad entry: changed (its hash no longer matches its content), removed (the chain
+skips over it), inserted (the chain goes on from before it) or reordered (it stands before an entry that
+should come first), and any checkpoint whose signature or hash does not match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.exc import SQLAlchemyError
+
+from consent.keys import signature_valid
+from consent.ledger import GENESIS, checkpoint_payload, checkpoints, entries, entry_hash, head
+from contracts.errors import StoreUnavailableError
+
+
+class Tamper(StrEnum):
+    """What is wrong with an entry or checkpoint."""
+
+    CHANGED = "changed"
+    REMOVED = "removed"
+    INSERTED = "inserted"
+    REORDERED = "reordered"
+    CHECKPOINT = "checkpoint"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing verification found, at the ledger position ``seq``."""
+
+    kind: Tamper
+    seq: int
+    detail: str
+
+    def __str__(self) -> str:
+        """E.g. ``entry 17 changed: ...``."""
+        noun = "checkpoint" if self.kind is Tamper.CHECKPOINT else "entry"
+        return f"{noun} {self.seq} {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of :func:`verify`: how much was checked and what is wrong (first problem first)."""
+
+    entries: int
+    checkpoints: int
+    problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """Whether the ledger is intact."""
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        """The first bad entry or checkpoint."""
+        return self.problems[0] if self.problems else None
+
+
+def _chain_problem(rows: Sequence[Mapping[str, Any]]) -> Problem | None:
+    """The first break in the hash chain, classified."""
+    position_of = {str(row["entry_hash"]): index for index, row in enumerate(rows)}
+    prev = GENESIS
+    for index, row in enumerate(rows):
+        seq = int(row["seq"])
+        if entry_hash(str(row["prev_hash"]), row) != row["entry_hash"]:
+            return Problem(Tamper.CHANGED, seq, "its content no longer matches its hash")
+        if row["prev_hash"] == prev:
+            prev = str(row["entry_hash"])
+            continue
+        linked = -1 if row["prev_hash"] == GENESIS else position_of.get(str(row["prev_hash"]))
+        if linked is not None and linked > index:
+            return Problem(
+                Tamper.REORDERED,
+                seq,
+                f"it stands before entry {rows[linked]['seq']}, which should come first",
+            )
+        if linked is not None:
+            first_inserted = rows[linked + 1]
+            return Problem(
+                Tamper.INSERTED,
+                int(first_inserted["seq"]),
+                f"the chain goes on from entry {rows[linked]['seq'] if linked >= 0 else 0} to entry {seq}",
+            )
+        before = int(rows[index - 1]["seq"]) if index else 0
+        return Problem(Tamper.REMOVED, before + 1, f"entry {seq} follows an entry that is no longer there")
+    return None
+
+
+def _checkpoint_problems(
+    rows: Sequence[Mapping[str, Any]],
+    signed: Iterable[Mapping[str, Any]],
+    keys: Mapping[str, Ed25519PublicKey],
+) -> list[Problem]:
+    by_seq = {int(row["seq"]): str(row["entry_hash"]) for row in rows}
+    last = max(by_seq, default=0)
+    problems = []
+    for checkpoint in signed:
+        seq = int(checkpoint["seq"])
+        key = keys.get(str(checkpoint["key_id"]))
+        payload = checkpoint_payload(seq, str(checkpoint["entry_hash"]), str(checkpoint["signed_at"]))
+        if key is None:
+            problems.append(Problem(Tamper.CHECKPOINT, seq, f"unknown key {checkpoint['key_id']}"))
+        elif not signature_valid(key, payload, str(checkpoint["signature"])):
+            problems.append(Problem(Tamper.CHECKPOINT, seq, "its signature is not valid"))
+        elif seq > last:
+            problems.append(Problem(Tamper.REMOVED, last + 1, f"a checkpoint signed entries up to {seq}"))
+        elif by_seq.get(seq) != checkpoint["entry_hash"]:
+            problems.append(
+                Problem(Tamper.CHECKPOINT, seq, "the chain up to here was rewritten: the signed hash differs")
+            )
+    return problems
+
+
+def _head_problems(rows: Sequence[Mapping[str, Any]], seq: int, hash_: str) -> list[Problem]:
+    """The head row names the last entry; a difference means entries were removed or added at the end."""
+    last_seq, last_hash = (int(rows[-1]["seq"]), str(rows[-1]["entry_hash"])) if rows else (0, GENESIS)
+    if seq > last_seq:
+        return [Problem(Tamper.REMOVED, last_seq + 1, f"the ledger's head says it has {seq} entries")]
+    if seq < last_seq:
+        return [Problem(Tamper.INSERTED, seq + 1, f"entries stand after the ledger's head ({seq})")]
+    if hash_ != last_hash:
+        return [Problem(Tamper.CHANGED, last_seq, "the last entry is not the one the ledger's head names")]
+    return []
+
+
+def verify(engine: sa.Engine, keys: Mapping[str, Ed25519PublicKey] | None = None) -> Verification:
+    """Check the whole ledger: every entry's hash and link, the head, and every checkpoint under ``keys``.
+
+    Args:
+        engine: the ledger's database.
+        keys: verification keys by key id (see :func:`consent.keys.key_id`); old keys stay listed after a
+            rotation. Without keys, checkpoints are not checked.
+    """
+    try:
+        with engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(sa.select(entries).order_by(entries.c.seq)).mappings()]
+            signed = [
+                dict(row)
+                for row in conn.execute(sa.select(checkpoints).order_by(checkpoints.c.seq)).mappings()
+            ]
+            top = conn.execute(sa.select(head.c.seq, head.c.entry_hash)).one_or_none()
+    except SQLAlchemyError as exc:
+        raise StoreUnavailableError("cannot read the decision ledger") from exc
+    problems: list[Problem] = []
+    chain = _chain_problem(rows)
+    if chain is not None:
+        problems.append(chain)
+    if top is not None:
+        problems += _head_problems(rows, int(top.seq), str(top.entry_hash))
+    if keys is not None:
+        problems += _checkpoint_problems(rows, signed, keys)
+    problems.sort(key=lambda p: p.seq)
+    return Verification(entries=len(rows), checkpoints=len(signed), problems=tuple(problems))

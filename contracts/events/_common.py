@@ -1,0 +1,115 @@
+"""Parts shared by the events of every source: the child, the agencies named, municipality codes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, TypeVar
+
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, model_validator
+
+from contracts.agencies import AgencyKind
+from contracts.events._base import EventModel
+from contracts.identifiers import HsaId, OrganisationNumber, PersonIdentity
+
+
+def _kommunkod(value: str) -> str:
+    if not (value.isdigit() and len(value) == 4):  # noqa: PLR2004 - SCB municipality codes have 4 digits
+        raise ValueError("a municipality code (kommunkod) has four digits, e.g. 1980")
+    return value
+
+
+def _school_unit_code(value: str) -> str:
+    if not (value.isdigit() and len(value) == 8):  # noqa: PLR2004 - SS 12000 school unit codes have 8 digits
+        raise ValueError("a school unit code (skolenhetskod) has eight digits")
+    return value
+
+
+Kommunkod = Annotated[
+    str,
+    AfterValidator(_kommunkod),
+    WithJsonSchema({"type": "string", "pattern": "^\\d{4}$", "description": "Kommunkod (SCB), four digits."}),
+]
+"""A Swedish municipality code (SCB kommunkod, four digits)."""
+
+SchoolUnitCode = Annotated[
+    str,
+    AfterValidator(_school_unit_code),
+    WithJsonSchema({"type": "string", "pattern": "^\\d{8}$", "description": "Skolenhetskod, eight digits."}),
+]
+"""A school unit code (skolenhetskod, eight digits) as in Skolverket's register and SS 12000."""
+
+ProcessId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+"""The process a follow-up event belongs to: the value recipients saw in ``Task.groupIdentifier``."""
+
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:|/-]+$")]
+"""An id a sending system gives something (a consent, a decision, a Task): no spaces, no personal data."""
+
+
+class Protection(StrEnum):
+    """Protected personal data the child has, if any; sets the message's security labels."""
+
+    NONE = "none"
+    SEKRETESSMARKERING = "sekretessmarkering"
+    """Sekretessmarkering (OSL 22:1)."""
+    SKYDDAD_FOLKBOKFORING = "skyddadFolkbokforing"
+    """Skyddad folkbokföring (protected population registration)."""
+
+
+class Child(EventModel):
+    """The child the event is about, identified as in SS 12000 (``civicNo``)."""
+
+    civic_no: PersonIdentity = Field(
+        alias="civicNo", description="The child's personnummer or samordningsnummer (12 digits)."
+    )
+    protection: Protection = Field(
+        default=Protection.NONE, description="Protected personal data; the messages are labelled accordingly."
+    )
+
+
+class Agency(EventModel):
+    """An agency named by its HSA-id (health and dental care) or its organisation number."""
+
+    hsa_id: HsaId | None = Field(default=None, alias="hsaId")
+    organisation_number: OrganisationNumber | None = Field(default=None, alias="organisationNumber")
+
+    @model_validator(mode="after")
+    def _exactly_one_identifier(self) -> Agency:
+        if (self.hsa_id is None) == (self.organisation_number is None):
+            raise ValueError("name the agency by exactly one of hsaId or organisationNumber")
+        return self
+
+
+class Recipient(EventModel):
+    """An agency by identifier, or by kind (and municipality) when the sender does not know the unit.
+
+    A kind alone means the one agency of that kind in the region; with ``municipality`` it means that
+    municipality's agency of that kind (e.g. social services of 1980).
+    """
+
+    hsa_id: HsaId | None = Field(default=None, alias="hsaId")
+    organisation_number: OrganisationNumber | None = Field(default=None, alias="organisationNumber")
+    kind: AgencyKind | None = None
+    municipality: Kommunkod | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_name_it(self) -> Recipient:
+        named = [x for x in (self.hsa_id, self.organisation_number, self.kind) if x is not None]
+        if len(named) != 1:
+            raise ValueError("name the recipient by exactly one of hsaId, organisationNumber or kind")
+        if self.municipality is not None and self.kind is None:
+            raise ValueError("municipality goes with kind, not with an identifier")
+        return self
+
+
+_T = TypeVar("_T")
+
+
+def unique(items: tuple[_T, ...]) -> tuple[_T, ...]:
+    """Validator body: each item at most once."""
+    if len(set(items)) != len(items):
+        raise ValueError("each agency may be named only once")
+    return items
+
+
+Agencies = Annotated[tuple[Agency, ...], Field(min_length=1, max_length=10), AfterValidator(unique)]
+"""One to ten agencies, each named once."""

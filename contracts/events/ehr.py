@@ -1,0 +1,115 @@
+"""Events sent by health and dental care record systems (EHR, dental records)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from contracts.events._base import EventModel
+from contracts.events._common import Agencies, Agency, Child, Kommunkod, ProcessId, Reference
+from contracts.events.school import ConcernCategory, SipReason
+from contracts.events.social import ConsentRecorded, ConsentWithdrawn, TaskState
+from contracts.identifiers import HsaId
+
+
+class CareUnitKind(StrEnum):
+    """The kind of health or dental care unit that initiates a SIP."""
+
+    BVC = "bvc"
+    BU_HALSAN = "bu_halsan"
+    BUP = "bup"
+    YOUTH_CLINIC = "youth_clinic"
+    PRIMARY_CARE = "primary_care"
+    HABILITATION = "habilitation"
+    DENTAL = "dental"
+
+
+class SipInitiated(EventModel):
+    """A health or dental care unit initiates a SIP and names the agencies to invite."""
+
+    child: Child
+    hsa_id: HsaId = Field(alias="hsaId", description="The initiating care unit.")
+    unit_kind: CareUnitKind = Field(alias="unitKind")
+    reason: SipReason
+    invite: Agencies
+
+
+class StatementKind(StrEnum):
+    """Lag (2017:209) statements: health care's on mental and physical health, dental's on oral health."""
+
+    MENTAL_PHYSICAL = "mental_physical"
+    ORAL = "oral"
+
+
+class HealthExamCompleted(EventModel):
+    """Health care or dental care completed a 2017:209 examination; its statement goes to social services."""
+
+    process_id: ProcessId = Field(alias="processId")
+    child: Child
+    hsa_id: HsaId = Field(alias="hsaId")
+    statement: StatementKind
+    document_id: Reference = Field(alias="documentId", description="The statement's id in the record system.")
+    answer_to: Agency = Field(alias="answerTo")
+
+
+class Lvu32ExamCompleted(EventModel):
+    """Health care completed an LVU § 32 medical exam; the report goes to the ordering social board."""
+
+    process_id: ProcessId = Field(alias="processId")
+    child: Child
+    hsa_id: HsaId = Field(alias="hsaId")
+    document_id: Reference = Field(alias="documentId")
+    answer_to: Agency = Field(alias="answerTo")
+
+
+class TaskStatus(EventModel):
+    """A care unit reports the state of a Task it received, to the agency that sent it."""
+
+    process_id: ProcessId = Field(alias="processId")
+    child: Child
+    task_id: Reference = Field(alias="taskId")
+    status: TaskState
+    hsa_id: HsaId = Field(alias="hsaId")
+    answer_to: Agency = Field(alias="answerTo")
+
+
+class ConcernReported(EventModel):
+    """A care unit reports concern (orosanmälan) to social services where the child lives."""
+
+    child: Child
+    hsa_id: HsaId = Field(alias="hsaId")
+    residence_municipality: Kommunkod = Field(alias="residenceMunicipality")
+    category: ConcernCategory
+
+
+class FhirConsent(EventModel):
+    """A FHIR R4 ``Consent`` resource as ``data``, read into the same consent the JSON event gives.
+
+    The resource is checked with ``fhir.resources`` and then against sambus's consent profile (see the
+    integrator's guide): the child in ``patient.identifier``, purpose in ``category``, agency kinds in
+    ``provision.actor``, guardians in ``performer``.
+    """
+
+    model_config = EventModel.model_config | {"extra": "allow"}
+
+    resource_type: str = Field(alias="resourceType", pattern="^Consent$")
+
+    def resource(self) -> dict[str, Any]:
+        """The whole Consent resource as sent."""
+        return self.model_dump(by_alias=True)
+
+
+__all__ = [
+    "CareUnitKind",
+    "ConcernReported",
+    "ConsentRecorded",
+    "ConsentWithdrawn",
+    "FhirConsent",
+    "HealthExamCompleted",
+    "Lvu32ExamCompleted",
+    "SipInitiated",
+    "StatementKind",
+    "TaskStatus",
+]

@@ -1,0 +1,91 @@
+"""SIP lifecycle events, from whichever system holds the SIP meeting (e.g. Cosmic Link)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from contracts.events._base import EventModel
+from contracts.events._common import Agencies, Agency, Child, ProcessId
+
+
+class _SipEvent(EventModel):
+    process_id: ProcessId = Field(alias="processId")
+    child: Child
+    organizer: Agency = Field(description="The agency whose system holds the SIP meeting and reports it.")
+    participants: Agencies = Field(description="The agencies taking part, each told of the event.")
+
+
+class MeetingScheduled(_SipEvent):
+    """The SIP meeting is set; ``professionalsOnly`` for a cost-responsibility meeting without the family."""
+
+    start: AwareDatetime
+    professionals_only: bool = Field(default=False, alias="professionalsOnly")
+
+
+class ActionCategory(StrEnum):
+    """What kind of action an agency takes on in a SIP."""
+
+    ASSESSMENT = "assessment"
+    TREATMENT = "treatment"
+    SCHOOL_SUPPORT = "school_support"
+    SOCIAL_SUPPORT = "social_support"
+    FAMILY_SUPPORT = "family_support"
+    DENTAL_CARE = "dental_care"
+    OTHER = "other"
+
+
+class PlanActivity(EventModel):
+    """One agency's action in the plan."""
+
+    agency: Agency
+    action: ActionCategory
+
+
+class PlanEstablished(_SipEvent):
+    """The SIP plan is established: lead coordinator (huvudansvarig), actions per agency, follow-up."""
+
+    lead_coordinator: Agency = Field(
+        alias="leadCoordinator", description="Huvudansvarig: the lead coordinator."
+    )
+    activities: tuple[PlanActivity, ...] = Field(min_length=1, max_length=30)
+    follow_up: dt.date = Field(alias="followUp")
+
+    @model_validator(mode="after")
+    def _everyone_takes_part(self) -> PlanEstablished:
+        named = {self.lead_coordinator, *(a.agency for a in self.activities)}
+        if not named <= set(self.participants):
+            raise ValueError("the lead coordinator and every agency with an action must be participants")
+        return self
+
+
+class FollowUpOutcome(StrEnum):
+    """How a SIP follow-up ended."""
+
+    CONTINUE = "continue"
+    REVISED = "revised"
+
+
+class FollowedUp(_SipEvent):
+    """The plan was followed up; the next follow-up date if the plan continues."""
+
+    outcome: FollowUpOutcome
+    next_follow_up: dt.date | None = Field(default=None, alias="nextFollowUp")
+
+
+class ClosureReason(StrEnum):
+    """Why a SIP closed."""
+
+    GOALS_MET = "goals_met"
+    WITHDRAWN = "withdrawn"
+    RENEWED = "renewed"
+    """Closed and replaced by a new SIP."""
+    TRANSITION_TO_ADULTHOOD = "transition_to_adulthood"
+
+
+class Closed(_SipEvent):
+    """The SIP is closed."""
+
+    reason: ClosureReason

@@ -1,0 +1,258 @@
+"""Events sent by social services' case systems (individ- och familjeomsorg)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
+
+from contracts.agencies import AgencyKind, Purpose
+from contracts.events._base import EventModel
+from contracts.events._common import (
+    Agencies,
+    Agency,
+    Child,
+    Kommunkod,
+    ProcessId,
+    Recipient,
+    Reference,
+    SchoolUnitCode,
+)
+from contracts.events.school import SipReason
+from contracts.identifiers import OrganisationNumber, Personnummer
+from contracts.registry_facts import Custody, GivenBy
+
+LVU32_MAX_DAYS = 28
+"""LVU § 32: health care must carry out the medical exam within four weeks at the latest."""
+
+
+class SipInitiated(EventModel):
+    """Social services initiates a SIP and names the agencies to invite."""
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The initiating social services (the municipality)."
+    )
+    reason: SipReason
+    invite: Agencies
+
+
+class LegalBasis(StrEnum):
+    """The law a placement rests on."""
+
+    SOL = "sol"
+    LVU = "lvu"
+
+
+class PlacementForm(StrEnum):
+    """Where the child is placed."""
+
+    FAMILY_HOME = "family_home"
+    HVB = "hvb"
+    """Hem för vård eller boende (residential care home)."""
+    SUPPORTED_HOUSING = "supported_housing"
+
+
+class Residence(EventModel):
+    """Where the child now lives: sensitive, sent only as ``Patient.address`` and removed where needed."""
+
+    line: tuple[str, ...] = Field(min_length=1, max_length=3)
+    postal_code: str = Field(alias="postalCode", pattern=r"^\d{3} ?\d{2}$")
+    city: str = Field(min_length=1, max_length=100)
+    municipality: Kommunkod
+
+
+def _after_valid_from(valid_to: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+    valid_from = info.data.get("valid_from")
+    if valid_to is not None and valid_from is not None and valid_to <= valid_from:
+        raise ValueError("must be after validFrom")
+    return valid_to
+
+
+class _Placement(EventModel):
+    child: Child
+    placing_municipality: Kommunkod = Field(
+        alias="placingMunicipality", description="The municipality responsible for the placement."
+    )
+    legal_basis: LegalBasis = Field(alias="legalBasis")
+    notify: Agencies = Field(description="School, health care and dental care units to inform.")
+
+
+class PlacementStarted(_Placement):
+    """A child is placed outside the home (SoL or LVU); an acute one calls for joint planning in 2 weeks."""
+
+    form: PlacementForm
+    acute: bool = False
+    start: dt.date
+    residence: Residence
+    school_unit_code: SchoolUnitCode | None = Field(default=None, alias="schoolUnitCode")
+
+
+class PlacementChanged(_Placement):
+    """A placed child moves (re-placement): a new placement form, residence and maybe school unit."""
+
+    form: PlacementForm
+    start: dt.date
+    residence: Residence
+    school_unit_code: SchoolUnitCode | None = Field(default=None, alias="schoolUnitCode")
+
+
+class PlacementEnded(_Placement):
+    """A placement ends."""
+
+    end: dt.date
+
+
+class HiddenResidenceDecided(EventModel):
+    """LVU 14 §: the child's residence is kept from the guardians; the region blocks their record access."""
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services that decided."
+    )
+    decision_id: Reference = Field(alias="decisionId")
+    valid_from: AwareDatetime = Field(alias="validFrom")
+    valid_to: AwareDatetime | None = Field(default=None, alias="validTo")
+    notify: Agencies
+
+    @field_validator("valid_to")
+    @classmethod
+    def _period_in_order(cls, valid_to: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        return _after_valid_from(valid_to, info)
+
+
+class HiddenResidenceLifted(EventModel):
+    """The hidden-residence decision ``decisionId`` ended."""
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    decision_id: Reference = Field(alias="decisionId")
+    at: AwareDatetime
+    notify: Agencies
+
+
+class HealthExamRequested(EventModel):
+    """Lag (2017:209): social services asks the region to examine a placed child's health and oral health.
+
+    Becomes two requests, one to health care and one to dental care; name the units if known.
+    """
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    health_care: Agency | None = Field(default=None, alias="healthCare")
+    dental_care: Agency | None = Field(default=None, alias="dentalCare")
+
+
+class Lvu32ExamOrdered(EventModel):
+    """LVU § 32: the social board orders a medical exam, due within four weeks (no consent needed)."""
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    ordered_on: dt.date = Field(alias="orderedOn")
+    due: dt.date
+    performer: Agency | None = None
+
+    @field_validator("due")
+    @classmethod
+    def _due_within_four_weeks(cls, due: dt.date, info: ValidationInfo) -> dt.date:
+        ordered_on = info.data.get("ordered_on")
+        if ordered_on is not None and not ordered_on <= due <= ordered_on + dt.timedelta(days=LVU32_MAX_DAYS):
+            raise ValueError("must fall within four weeks (28 days) of orderedOn")
+        return due
+
+
+class SuicideRiskAssessmentRequested(EventModel):
+    """Before a placement, social services asks BUP for a suicide-risk assessment."""
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    performer: Agency | None = None
+
+
+class InvestigationInfoRequested(EventModel):
+    """Social services asks health or dental care for records during an investigation (no consent needed)."""
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    recipients: tuple[Recipient, ...] = Field(min_length=1, max_length=10)
+    answer_by: dt.date | None = Field(default=None, alias="answerBy")
+
+
+class KontaktcenterReferral(EventModel):
+    """Social services refers a child to Kontaktcenter (mental ill-health), after guardian consent."""
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    reason: SipReason
+    consent_id: Reference = Field(alias="consentId")
+
+
+class ConsentRecorded(EventModel):
+    """A consent to share information about the child, for one purpose, with agencies of given kinds."""
+
+    child: Child
+    consent_id: Reference = Field(alias="consentId")
+    purpose: Purpose
+    agency_kinds: tuple[AgencyKind, ...] = Field(alias="agencyKinds", min_length=1)
+    given_by: GivenBy = Field(alias="givenBy")
+    guardians: tuple[Personnummer, ...] = Field(default=(), max_length=2)
+    valid_from: AwareDatetime = Field(alias="validFrom")
+    valid_to: AwareDatetime | None = Field(default=None, alias="validTo")
+
+    @model_validator(mode="after")
+    def _guardians_match_giver(self) -> ConsentRecorded:
+        if self.given_by is GivenBy.GUARDIAN and not self.guardians:
+            raise ValueError("a guardian's consent names the guardians who gave it")
+        if self.given_by is GivenBy.CHILD and self.guardians:
+            raise ValueError("a child's own consent names no guardians")
+        return self
+
+    @field_validator("valid_to")
+    @classmethod
+    def _period_in_order(cls, valid_to: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        return _after_valid_from(valid_to, info)
+
+
+class ConsentWithdrawn(EventModel):
+    """The consent ``consentId`` is withdrawn from ``at`` on."""
+
+    child: Child
+    consent_id: Reference = Field(alias="consentId")
+    at: AwareDatetime
+
+
+class CustodyUpdated(EventModel):
+    """Who has custody of the child now: joint (two guardians) or sole (one)."""
+
+    child: Child
+    guardians: tuple[Personnummer, ...] = Field(min_length=1, max_length=2)
+    custody: Custody
+    at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _count_matches_custody(self) -> CustodyUpdated:
+        expected = 2 if self.custody is Custody.JOINT else 1
+        if len(self.guardians) != expected or len(set(self.guardians)) != len(self.guardians):
+            raise ValueError(f"{self.custody.value} custody names {expected} different guardian(s)")
+        return self
+
+
+class TaskState(StrEnum):
+    """The FHIR Task states a recipient reports."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+
+
+class TaskAnswered(EventModel):
+    """Social services reports the state of a Task it received, to the agency that sent it."""
+
+    process_id: ProcessId = Field(alias="processId")
+    child: Child
+    task_id: Reference = Field(alias="taskId", description="The id of the Task answered.")
+    status: TaskState
+    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    answer_to: Agency = Field(alias="answerTo")

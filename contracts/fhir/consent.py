@@ -1,0 +1,175 @@
+"""A guardian's or child's consent as a FHIR ``Consent``.
+
+Profile (what :mod:`contracts.fhir.registry` reads back, and what an inbound FHIR Consent must carry):
+``identifier`` (:data:`CONSENT_ID_SYSTEM`) the sender's consent id; ``status`` ``active`` (recorded) or
+``inactive`` (withdrawn, ``dateTime`` = when); ``patient`` the child; ``category`` a code of
+:data:`PURPOSE_SYSTEM`; ``performer`` the guardians (``RelatedPerson`` by personnummer) or the child
+(``Patient``); ``provision.period`` the validity; ``provision.actor`` one recipient per agency kind, as a
+:data:`ROUTING_ADDRESS_SYSTEM` identifier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fhir.resources.R4B.consent import Consent
+
+from contracts.fhir._validated import validated
+from contracts.fhir.codes import PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM
+from contracts.fhir.security import meta
+from contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, normalise_system
+
+CONSENT_ID_SYSTEM = "https://sambus.se/fhir/NamingSystem/consent-id"
+"""``Consent.identifier``: ``<source system>|<consent id>``."""
+
+_SCOPE = {
+    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+}
+_RECIPIENT_ROLE = {
+    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]
+}
+_PATIENT_CONSENT = {"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}
+_POLICY = {"uri": "https://sambus.se/fhir/policy/osl-12-2"}
+
+
+def consent(
+    *,
+    consent_id: str,
+    resource_id: str,
+    patient_ref: str,
+    purpose: str,
+    agency_kinds: Sequence[str],
+    guardians: Sequence[str],
+    valid_from: dt.datetime,
+    valid_to: dt.datetime | None,
+    recorded: dt.datetime,
+    security: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """A recorded consent (OSL 12:2), given by ``guardians`` or, when there are none, by the child."""
+    period: dict[str, str] = {"start": valid_from.isoformat()}
+    if valid_to is not None:
+        period["end"] = valid_to.isoformat()
+    performers = (
+        [
+            {"type": "RelatedPerson", "identifier": {"system": PERSONNUMMER_SYSTEM, "value": g}}
+            for g in guardians
+        ]
+        if guardians
+        else [{"reference": patient_ref}]
+    )
+    data: dict[str, Any] = {
+        "resourceType": "Consent",
+        "id": resource_id,
+        "identifier": [{"system": CONSENT_ID_SYSTEM, "value": consent_id}],
+        "status": "active",
+        "scope": _SCOPE,
+        "category": [{"coding": [{"system": PURPOSE_SYSTEM, "code": purpose}]}],
+        "patient": {"reference": patient_ref},
+        "dateTime": recorded.isoformat(),
+        "performer": performers,
+        "policy": [_POLICY],
+        "provision": {
+            "type": "permit",
+            "period": period,
+            "actor": [
+                {
+                    "role": _RECIPIENT_ROLE,
+                    "reference": {"identifier": {"system": ROUTING_ADDRESS_SYSTEM, "value": kind}},
+                }
+                for kind in agency_kinds
+            ],
+        },
+    }
+    if security:
+        data["meta"] = meta(security=security)
+    return validated(Consent, data)
+
+
+def consent_withdrawal(
+    *,
+    consent_id: str,
+    resource_id: str,
+    patient_ref: str,
+    at: dt.datetime,
+    security: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """A withdrawn consent: ``status`` ``inactive`` from ``dateTime`` on."""
+    data: dict[str, Any] = {
+        "resourceType": "Consent",
+        "id": resource_id,
+        "identifier": [{"system": CONSENT_ID_SYSTEM, "value": consent_id}],
+        "status": "inactive",
+        "scope": _SCOPE,
+        "category": [_PATIENT_CONSENT],
+        "patient": {"reference": patient_ref},
+        "dateTime": at.isoformat(),
+        "policy": [_POLICY],
+    }
+    if security:
+        data["meta"] = meta(security=security)
+    return validated(Consent, data)
+
+
+def _first_code(concepts: Any, system: str) -> str | None:  # noqa: ANN401 - JSON data
+    for concept in concepts if isinstance(concepts, list) else []:
+        for item in concept.get("coding", []) if isinstance(concept, dict) else []:
+            if isinstance(item, dict) and item.get("system") == system and isinstance(item.get("code"), str):
+                return str(item["code"])
+    return None
+
+
+def _person(reference: Any, where: str) -> str:  # noqa: ANN401 - JSON data
+    """The personnummer a logical reference names; older RIV-TA OIDs are accepted for the system."""
+    identifier = (reference or {}).get("identifier") or {}
+    system = normalise_system(str(identifier.get("system", "")))
+    if system not in {PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM} or not identifier.get("value"):
+        raise ValueError(f"{where} must name the person by personnummer or samordningsnummer identifier")
+    return str(identifier["value"])
+
+
+def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> dict[str, Any]:
+    """Read a Consent of sambus's profile into the fields of a consent-recorded event (aliases as keys).
+
+    Args:
+        resource: the Consent as JSON data (already valid FHIR).
+        child: the child's personnummer when the message's Patient carries it; otherwise it is read from
+            ``patient.identifier`` (an inbound Consent names the child by identifier).
+
+    Raises:
+        ValueError: something the profile needs is missing; the message names it, never a value.
+    """
+    identifiers = resource.get("identifier") or []
+    consent_id = next((i.get("value") for i in identifiers if i.get("system") == CONSENT_ID_SYSTEM), None)
+    if consent_id is None:
+        raise ValueError(f"Consent.identifier needs a value in system {CONSENT_ID_SYSTEM}")
+    if child is None:
+        child = _person(resource.get("patient"), "Consent.patient")
+    purpose = _first_code(resource.get("category"), PURPOSE_SYSTEM)
+    if purpose is None:
+        raise ValueError(f"Consent.category needs a code of {PURPOSE_SYSTEM}")
+    provision = resource.get("provision") or {}
+    period = provision.get("period") or {}
+    kinds = [
+        actor.get("reference", {}).get("identifier", {}).get("value")
+        for actor in provision.get("actor") or []
+        if actor.get("reference", {}).get("identifier", {}).get("system") == ROUTING_ADDRESS_SYSTEM
+    ]
+    guardians = [
+        _person(p, "Consent.performer")
+        for p in resource.get("performer") or []
+        if p.get("type") == "RelatedPerson"
+    ]
+    fields: dict[str, Any] = {
+        "child": {"civicNo": child},
+        "consentId": consent_id,
+        "purpose": purpose,
+        "agencyKinds": kinds,
+        "givenBy": "guardian" if guardians else "child",
+        "guardians": guardians,
+        "validFrom": period.get("start"),
+    }
+    if period.get("end") is not None:
+        fields["validTo"] = period["end"]
+    return fields

@@ -1,0 +1,49 @@
+"""A hidden-residence decision (LVU 14 §) as a ``Flag`` on the child."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fhir.resources.R4B.flag import Flag
+
+from contracts.fhir._validated import validated
+from contracts.fhir.codes import PROTECTION_SYSTEM
+from contracts.fhir.security import meta
+
+DECISION_ID_SYSTEM = "https://sambus.se/fhir/NamingSystem/protection-decision"
+"""``Flag.identifier``: ``<source system>|<decision id>``."""
+
+HIDDEN_RESIDENCE = "hidden-residence"
+
+
+def hidden_residence_flag(
+    *,
+    decision_id: str,
+    resource_id: str,
+    patient_ref: str,
+    start: dt.datetime,
+    end: dt.datetime | None,
+    active: bool,
+    security: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """The decision: ``active`` while it lasts, ``inactive`` with ``period.end`` once lifted."""
+    period = {"start": start.isoformat()}
+    if end is not None:
+        period["end"] = end.isoformat()
+    data: dict[str, Any] = {
+        "resourceType": "Flag",
+        "id": resource_id,
+        "identifier": [{"system": DECISION_ID_SYSTEM, "value": decision_id}],
+        "status": "active" if active else "inactive",
+        "code": {
+            "coding": [{"system": PROTECTION_SYSTEM, "code": HIDDEN_RESIDENCE}],
+            "text": "Hemlighållande av vistelseort (LVU 14 §)",
+        },
+        "subject": {"reference": patient_ref},
+        "period": period,
+    }
+    if security:
+        data["meta"] = meta(security=security)
+    return validated(Flag, data)

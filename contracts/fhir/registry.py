@@ -1,0 +1,184 @@
+"""Reading the facts the consent registry records back out of a message Bundle.
+
+The router calls :func:`registry_facts` on every message on ``sambus.intents``; consent, custody and
+hidden-residence messages (as the adapters build them) yield their facts, every other message none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from contracts.agencies import AgencyKind, Purpose
+from contracts.errors import InvalidIntentError
+from contracts.fhir.codes import CUSTODY_EXTENSION, EVENT_SYSTEM, EventCode
+from contracts.fhir.consent import CONSENT_ID_SYSTEM, consent_fields
+from contracts.fhir.flag import DECISION_ID_SYSTEM
+from contracts.identifiers import PERSONNUMMER_SYSTEM
+from contracts.registry_facts import (
+    ConsentGiven,
+    ConsentWithdrawn,
+    Custody,
+    CustodyUpdated,
+    GivenBy,
+    HiddenResidenceDecided,
+    HiddenResidenceLifted,
+    RegistryFact,
+)
+
+_Resources = dict[str, list[dict[str, Any]]]
+
+
+def _time(value: Any, what: str) -> dt.datetime:  # noqa: ANN401 - JSON data
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidIntentError(f"{what} is not a date and time") from exc
+    if parsed.tzinfo is None:
+        raise InvalidIntentError(f"{what} has no UTC offset")
+    return parsed
+
+
+def _optional_time(value: Any, what: str) -> dt.datetime | None:  # noqa: ANN401 - JSON data
+    return None if value is None else _time(value, what)
+
+
+def _one(resources: _Resources, kind: str) -> dict[str, Any]:
+    found = resources.get(kind, [])
+    if len(found) != 1:
+        raise InvalidIntentError(f"a registry message needs exactly one {kind}, found {len(found)}")
+    return found[0]
+
+
+def _child(resources: _Resources) -> str:
+    identifiers = _one(resources, "Patient").get("identifier") or [{}]
+    value = identifiers[0].get("value")
+    if not isinstance(value, str) or not value:
+        raise InvalidIntentError("the Patient has no identifier value")
+    return value
+
+
+def _identifier(resource: Mapping[str, Any], system: str, what: str) -> str:
+    for identifier in resource.get("identifier") or []:
+        if identifier.get("system") == system and isinstance(identifier.get("value"), str):
+            return str(identifier["value"])
+    raise InvalidIntentError(f"{what} has no identifier in {system}")
+
+
+def _consent_given(resources: _Resources) -> tuple[RegistryFact, ...]:
+    resource = _one(resources, "Consent")
+    try:
+        fields = consent_fields(resource, child=_child(resources))
+        purpose = Purpose(fields["purpose"])
+        kinds = frozenset(AgencyKind(kind) for kind in fields["agencyKinds"])
+    except ValueError as exc:
+        raise InvalidIntentError(f"the Consent does not follow sambus's profile: {exc}") from exc
+    return (
+        ConsentGiven(
+            consent_id=fields["consentId"],
+            child=fields["child"]["civicNo"],
+            purpose=purpose,
+            agency_kinds=kinds,
+            given_by=GivenBy(fields["givenBy"]),
+            guardians=tuple(fields["guardians"]),
+            valid_from=_time(fields["validFrom"], "Consent.provision.period.start"),
+            valid_to=_optional_time(fields.get("validTo"), "Consent.provision.period.end"),
+            recorded_at=_time(resource.get("dateTime"), "Consent.dateTime"),
+        ),
+    )
+
+
+def _consent_withdrawn(resources: _Resources) -> tuple[RegistryFact, ...]:
+    resource = _one(resources, "Consent")
+    if resource.get("status") != "inactive":
+        raise InvalidIntentError("a withdrawn Consent must be inactive")
+    return (
+        ConsentWithdrawn(
+            consent_id=_identifier(resource, CONSENT_ID_SYSTEM, "the Consent"),
+            child=_child(resources),
+            at=_time(resource.get("dateTime"), "Consent.dateTime"),
+        ),
+    )
+
+
+def _custody_updated(resources: _Resources) -> tuple[RegistryFact, ...]:
+    patient = _one(resources, "Patient")
+    custody = next(
+        (e.get("valueCode") for e in patient.get("extension") or [] if e.get("url") == CUSTODY_EXTENSION),
+        None,
+    )
+    guardians = resources.get("RelatedPerson", [])
+    if not guardians:
+        raise InvalidIntentError("a custody message names at least one guardian (RelatedPerson)")
+    try:
+        form = Custody(str(custody))
+    except ValueError as exc:
+        raise InvalidIntentError(f"the Patient's {CUSTODY_EXTENSION} must be joint or sole") from exc
+    return (
+        CustodyUpdated(
+            child=_child(resources),
+            guardians=tuple(_identifier(g, PERSONNUMMER_SYSTEM, "a guardian") for g in guardians),
+            custody=form,
+            at=_time((guardians[0].get("period") or {}).get("start"), "RelatedPerson.period.start"),
+        ),
+    )
+
+
+def _hidden_residence_decided(resources: _Resources) -> tuple[RegistryFact, ...]:
+    flag = _one(resources, "Flag")
+    period = flag.get("period") or {}
+    return (
+        HiddenResidenceDecided(
+            decision_id=_identifier(flag, DECISION_ID_SYSTEM, "the Flag"),
+            child=_child(resources),
+            valid_from=_time(period.get("start"), "Flag.period.start"),
+            valid_to=_optional_time(period.get("end"), "Flag.period.end"),
+        ),
+    )
+
+
+def _hidden_residence_lifted(resources: _Resources) -> tuple[RegistryFact, ...]:
+    flag = _one(resources, "Flag")
+    return (
+        HiddenResidenceLifted(
+            decision_id=_identifier(flag, DECISION_ID_SYSTEM, "the Flag"),
+            child=_child(resources),
+            at=_time((flag.get("period") or {}).get("end"), "Flag.period.end"),
+        ),
+    )
+
+
+_READERS: dict[str, Callable[[_Resources], tuple[RegistryFact, ...]]] = {
+    EventCode.CONSENT_RECORDED: _consent_given,
+    EventCode.CONSENT_WITHDRAWN: _consent_withdrawn,
+    EventCode.CUSTODY_UPDATED: _custody_updated,
+    EventCode.HIDDEN_RESIDENCE_DECIDED: _hidden_residence_decided,
+    EventCode.HIDDEN_RESIDENCE_LIFTED: _hidden_residence_lifted,
+}
+
+
+def registry_facts(bundle: Mapping[str, Any]) -> tuple[RegistryFact, ...]:
+    """The registry facts a message carries: consents, withdrawals, custody, hidden residence.
+
+    Works on the Bundle as plain JSON data (no FHIR model round trip). Other messages yield ``()``.
+
+    Raises:
+        InvalidIntentError: a registry message lacks what the adapters always put in it.
+    """
+    entries = bundle.get("entry")
+    if bundle.get("type") != "message" or not isinstance(entries, list) or not entries:
+        raise InvalidIntentError("not a FHIR message Bundle")
+    header = entries[0].get("resource", {}) if isinstance(entries[0], dict) else {}
+    coding = header.get("eventCoding") or {}
+    if header.get("resourceType") != "MessageHeader" or coding.get("system") != EVENT_SYSTEM:
+        raise InvalidIntentError("a message Bundle must start with a MessageHeader of sambus's events")
+    reader = _READERS.get(str(coding.get("code")))
+    if reader is None:
+        return ()
+    resources: _Resources = {}
+    for entry in entries[1:]:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):
+            resources.setdefault(str(resource.get("resourceType")), []).append(resource)
+    return reader(resources)

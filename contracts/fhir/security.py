@@ -1,0 +1,49 @@
+"""Security labels (``meta.security``) for messages about a protected child."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from contracts.fhir.codes import (
+    CONFIDENTIALITY_SYSTEM,
+    DATA_CATEGORY_SYSTEM,
+    RESIDENCE_TAG,
+    SWEDISH_SECURITY_SYSTEM,
+)
+
+_SWEDISH_LABELS = {"sekretessmarkering", "skyddadFolkbokforing"}
+
+
+def security_labels(*, protection: str, hidden_residence: bool = False) -> list[dict[str, str]]:
+    """The ``meta.security`` codings for a child's protection.
+
+    Args:
+        protection: ``none``, ``sekretessmarkering`` or ``skyddadFolkbokforing`` (HL7 Sweden base labels).
+        hidden_residence: the message concerns an LVU 14 § hidden-residence decision.
+
+    Protected personal data is very restricted (``V``) with the Swedish label; a hidden residence alone
+    is restricted (``R``). Unprotected children get no labels.
+    """
+    labels: list[dict[str, str]] = []
+    if protection in _SWEDISH_LABELS:
+        labels.append({"system": CONFIDENTIALITY_SYSTEM, "code": "V"})
+        labels.append({"system": SWEDISH_SECURITY_SYSTEM, "code": protection})
+    elif hidden_residence:
+        labels.append({"system": CONFIDENTIALITY_SYSTEM, "code": "R"})
+    return labels
+
+
+def header_labels(labels: list[dict[str, str]]) -> tuple[str, ...]:
+    """The labels' codes, for the ``sambus-security`` Kafka header (codes only, never personal data)."""
+    return tuple(label["code"] for label in labels)
+
+
+def meta(*, security: Sequence[Mapping[str, str]] = (), residence: bool = False) -> dict[str, Any]:
+    """A ``meta`` element: security labels, and the ``residence`` data-category tag when asked."""
+    result: dict[str, Any] = {}
+    if security:
+        result["security"] = [dict(label) for label in security]
+    if residence:
+        result["tag"] = [{"system": DATA_CATEGORY_SYSTEM, "code": RESIDENCE_TAG}]
+    return result

@@ -1,0 +1,130 @@
+"""``Task`` and ``ServiceRequest``: what a recipient is asked to do, one Task per recipient.
+
+``Task.status`` follows FHIR's state machine (``requested`` → ``accepted`` / ``rejected`` →
+``in-progress`` → ``completed``); ``businessStatus`` carries the process step (:class:`ProcessStep`);
+``groupIdentifier`` the process id (:data:`PROCESS_ID_SYSTEM`); ``owner`` the recipient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from fhir.resources.R4B.task import Task
+
+from contracts.fhir._validated import validated
+from contracts.fhir.codes import PROCESS_ID_SYSTEM, PROCESS_STEP_SYSTEM, TASK_SYSTEM, ProcessStep, TaskCode
+from contracts.fhir.consent import CONSENT_ID_SYSTEM
+from contracts.fhir.security import meta
+
+Identifier = Mapping[str, str]
+
+
+def coding(system: str, code: str) -> dict[str, Any]:
+    """A CodeableConcept with one coding."""
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def organisation(identifier: Identifier) -> dict[str, Any]:
+    """A logical reference to an organisation by its identifier."""
+    return {"type": "Organization", "identifier": dict(identifier)}
+
+
+def task(
+    *,
+    task_id: str,
+    process_id: str,
+    code: TaskCode,
+    step: ProcessStep,
+    owner: Identifier,
+    requester: Identifier,
+    patient_ref: str,
+    authored_on: dt.datetime,
+    status: str = "requested",
+    intent: str = "order",
+    reason: Mapping[str, Any] | None = None,
+    due: dt.date | None = None,
+    based_on: str | None = None,
+    focus: str | None = None,
+    inputs: Sequence[Mapping[str, Any]] = (),
+    outputs: Sequence[Mapping[str, Any]] = (),
+    security: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """One recipient's Task; ``due`` becomes ``restriction.period.end`` (e.g. the LVU § 32 deadline)."""
+    data: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": task_id,
+        "groupIdentifier": {"system": PROCESS_ID_SYSTEM, "value": process_id},
+        "status": status,
+        "intent": intent,
+        "businessStatus": coding(PROCESS_STEP_SYSTEM, str(step)),
+        "code": coding(TASK_SYSTEM, str(code)),
+        "for": {"reference": patient_ref},
+        "authoredOn": authored_on.isoformat(),
+        "requester": organisation(requester),
+        "owner": organisation(owner),
+    }
+    if security:
+        data["meta"] = meta(security=security)
+    if reason is not None:
+        data["reasonCode"] = dict(reason)
+    if due is not None:
+        data["restriction"] = {"period": {"end": due.isoformat()}}
+    if based_on is not None:
+        data["basedOn"] = [{"reference": based_on}]
+    if focus is not None:
+        data["focus"] = {"reference": focus}
+    if inputs:
+        data["input"] = [dict(item) for item in inputs]
+    if outputs:
+        data["output"] = [dict(output) for output in outputs]
+    return validated(Task, data)
+
+
+def service_request(
+    *,
+    request_id: str,
+    process_id: str,
+    code: TaskCode,
+    performer: Identifier,
+    requester: Identifier,
+    patient_ref: str,
+    authored_on: dt.datetime,
+    due: dt.date | None = None,
+    reason: Mapping[str, Any] | None = None,
+    security: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """The request behind an examination or referral Task; ``requisition`` correlates sibling requests."""
+    data: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": request_id,
+        "requisition": {"system": PROCESS_ID_SYSTEM, "value": process_id},
+        "status": "active",
+        "intent": "order",
+        "code": coding(TASK_SYSTEM, str(code)),
+        "subject": {"reference": patient_ref},
+        "authoredOn": authored_on.isoformat(),
+        "requester": organisation(requester),
+        "performer": [organisation(performer)],
+    }
+    if security:
+        data["meta"] = meta(security=security)
+    if due is not None:
+        data["occurrencePeriod"] = {"end": due.isoformat()}
+    if reason is not None:
+        data["reasonCode"] = [dict(reason)]
+    return validated(ServiceRequest, data)
+
+
+CONSENT_INPUT = "consent"
+"""``Task.input.type`` code (:data:`TASK_SYSTEM`) of the consent a referral rests on."""
+
+
+def consent_input(consent_id: str) -> dict[str, Any]:
+    """A Task input naming the recorded consent (:data:`contracts.fhir.consent.CONSENT_ID_SYSTEM`)."""
+    return {
+        "type": coding(TASK_SYSTEM, CONSENT_INPUT),
+        "valueIdentifier": {"system": CONSENT_ID_SYSTEM, "value": consent_id},
+    }

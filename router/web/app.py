@@ -1,0 +1,433 @@
+"""The HTTP service: health, readiness, Prometheus metrics, the operations and compliance pages and APIs.
+
+Every endpoint but the login form needs a bearer token (an ``Authorization`` header, or the cookie the
+login form sets) and a role. Operators see queues and dead letters, never personal data; compliance
+officers search and verify the decision ledger, and every search, export and verification is audited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from consent import Outcome, Pseudonymizer
+from contracts.errors import SambusError
+from contracts.identifiers import parse_personnummer
+from router.metrics import METRICS, Metrics
+from router.queues import DeadLetters, QueueSnapshot, UnknownDeadLetterError
+from router.stats import Period, StatsFacts, indicators
+from router.web.audit import AuditLog
+from router.web.auth import Authenticator, Principal, Role
+from router.web.charts import bar_chart
+from router.web.ledger import LedgerQuery, LedgerReader, LedgerRow
+
+COOKIE = "sambus_token"
+_HTML = "text/html"
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+class QueueSource(Protocol):
+    """Where queue snapshots come from (:class:`router.queues.QueueMonitor`)."""
+
+    async def snapshot(self, *, now: dt.datetime | None = None) -> QueueSnapshot:
+        """The queues as of now."""
+        ...
+
+
+class ReadinessCheck(Protocol):
+    """One thing ``/ready`` checks (the broker, the database)."""
+
+    @property
+    def name(self) -> str:
+        """What is checked."""
+        ...
+
+    async def __call__(self) -> bool:
+        """Whether it answers."""
+        ...
+
+
+@dataclass
+class WebServices:
+    """What the web app reads and acts on; wired in :func:`router.web.wiring.web_services`."""
+
+    authenticator: Authenticator
+    queues: QueueSource
+    dead_letters: DeadLetters
+    ledger: LedgerReader
+    audit: AuditLog
+    pseudonymizer: Pseudonymizer
+    stats: StatsFacts
+    readiness: Sequence[ReadinessCheck] = ()
+    metrics: Metrics = METRICS
+
+
+def _services(request: Request) -> WebServices:
+    services: WebServices = request.app.state.services
+    return services
+
+
+def _token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(COOKIE)
+
+
+def authenticated(request: Request) -> Principal:
+    """The principal of the request's bearer token (header or login cookie).
+
+    Raises:
+        HTTPException: 401 when the token is missing or not valid.
+    """
+    token = _token(request)
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if token is None:
+        raise HTTPException(401, "a bearer token is required", headers=challenge)
+    principal = _services(request).authenticator.authenticate(token)
+    if principal is None:
+        raise HTTPException(401, "the token is not valid", headers=challenge)
+    return principal
+
+
+def allow(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency admitting principals with one of ``roles`` (and admins)."""
+
+    def check(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        if not principal.may(*roles):
+            raise HTTPException(403, f"the {principal.role} role may not use this")
+        return principal
+
+    return check
+
+
+Anyone = Annotated[Principal, Depends(authenticated)]
+Operator = Annotated[Principal, Depends(allow(Role.OPERATOR))]
+Compliance = Annotated[Principal, Depends(allow(Role.COMPLIANCE))]
+Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
+
+_RECIPIENT = r"^[a-z0-9][a-z0-9-]{0,98}$"
+
+
+class LedgerSearch(BaseModel):
+    """A compliance search; blank fields do not narrow it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    personnummer: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    recipient: str | None = Field(default=None, pattern=_RECIPIENT)
+    outcome: Outcome | None = None
+
+    @classmethod
+    def from_form(cls, fields: dict[str, str]) -> LedgerSearch:
+        """From form fields, blanks as missing.
+
+        Raises:
+            HTTPException: 422 naming the field and problem (never echoing the value).
+        """
+        try:
+            return cls.model_validate({k: v.strip() for k, v in fields.items() if v and v.strip()})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise HTTPException(422, problems) from exc
+
+    def query(self, pseudonymizer: Pseudonymizer) -> LedgerQuery:
+        """The ledger query, with the personnummer replaced by the child's pseudonym.
+
+        Raises:
+            HTTPException: 422 when the personnummer is not valid (the message does not repeat it).
+        """
+        child = None
+        if self.personnummer:
+            try:
+                child = pseudonymizer.of(parse_personnummer(self.personnummer))
+            except ValueError as exc:
+                raise HTTPException(422, f"personnummer: {exc}") from exc
+        return LedgerQuery(
+            child=child,
+            since=self.since,
+            until=self.until,
+            recipient=self.recipient,
+            outcome=str(self.outcome) if self.outcome else None,
+        )
+
+
+def _search_form(
+    personnummer: Annotated[str, Form()] = "",
+    since: Annotated[str, Form()] = "",
+    until: Annotated[str, Form()] = "",
+    recipient: Annotated[str, Form()] = "",
+    outcome: Annotated[str, Form()] = "",
+) -> dict[str, str]:
+    return {
+        "personnummer": personnummer,
+        "since": since,
+        "until": until,
+        "recipient": recipient,
+        "outcome": outcome,
+    }
+
+
+SearchForm = Annotated[dict[str, str], Depends(_search_form)]
+
+
+def _criteria(query: LedgerQuery) -> dict[str, str]:
+    return {k: str(v) for k, v in asdict(query).items() if v is not None and k != "limit"}
+
+
+def _search(request: Request, who: Principal, search: LedgerSearch, action: str) -> Sequence[LedgerRow]:
+    services = _services(request)
+    query = search.query(services.pseudonymizer)
+    found = services.ledger.search(query)
+    services.audit.record(who, action, _criteria(query), results=len(found))
+    return found
+
+
+def _record_json(record: LedgerRow) -> dict[str, Any]:
+    return {**asdict(record), "decided_at": record.decided_at.isoformat(), "removed": list(record.removed)}
+
+
+CSV_COLUMNS = (
+    "seq", "decided_at", "message_id", "recipient_id", "child", "event", "outcome", "rule_id", "rule_version",
+    "legal_basis", "reason", "removed",
+)  # fmt: skip
+
+
+def _csv(records: Sequence[LedgerRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        row = _record_json(record)
+        writer.writerow([";".join(row["removed"]) if c == "removed" else row[c] for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _home(principal: Principal) -> str:
+    return "/compliance" if principal.role is Role.COMPLIANCE else "/operations"
+
+
+def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one route table, read top-down
+    """The web application over ``services``."""
+    app = FastAPI(title="sambus", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _HTML in request.headers.get("accept", ""):
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {"status": exc.status_code, "detail": exc.detail, "principal": None},
+                status_code=exc.status_code,
+                headers=getattr(exc, "headers", None),
+            )
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(SambusError)
+    async def _unavailable(request: Request, exc: SambusError) -> Response:  # noqa: ARG001
+        status = 503 if exc.retriable else 400
+        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=status)
+
+    @app.get("/health")
+    async def health(_: Anyone) -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready(_: Anyone) -> JSONResponse:
+        """The broker and the database answer."""
+        checks = {check.name: await check() for check in services.readiness}
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def metrics(_: Operator) -> Response:
+        """Prometheus metrics; lag, dead letters and parked are read from the broker at each scrape."""
+        with contextlib.suppress(SambusError):  # the counters are worth scraping while the broker is away
+            services.metrics.observe_queues(await services.queues.snapshot())
+        return PlainTextResponse(services.metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_form(request: Request) -> Response:
+        """The login form (paste a token)."""
+        return templates.TemplateResponse(request, "login.html", {"principal": None, "error": None})
+
+    @app.post("/login")
+    async def login(request: Request, token: Annotated[str, Form()]) -> Response:
+        """Check the token and keep it in an HTTP-only cookie."""
+        principal = services.authenticator.authenticate(token.strip())
+        if principal is None:
+            return templates.TemplateResponse(
+                request,
+                "login.html",
+                {"principal": None, "error": "That token is not valid."},
+                status_code=401,
+            )
+        response = RedirectResponse(_home(principal), status_code=303)
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
+        return response
+
+    @app.post("/logout")
+    async def logout() -> Response:
+        """Forget the login cookie."""
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/")
+    async def home(who: Anyone) -> Response:
+        """The page of the principal's role."""
+        return RedirectResponse(_home(who), status_code=303)
+
+    @app.get("/operations", response_class=HTMLResponse)
+    async def operations(
+        request: Request,
+        who: Operator,
+        replayed: str | None = None,
+        to: str | None = None,
+        period: str | None = None,
+    ) -> Response:
+        """Queues, lag, dead letters (with replay), overdue deadlines and the follow-up indicators."""
+        snapshot = await services.queues.snapshot()
+        letters = await services.dead_letters.list(limit=100)
+        try:
+            chosen = Period.parse(period) if period else Period.latest_half(dt.datetime.now(dt.UTC).date())
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        table = indicators(services.stats, chosen)
+        charts = [bar_chart(title, cells) for title, cells in table.chart_series()]
+        return templates.TemplateResponse(
+            request,
+            "operations.html",
+            {
+                "principal": who,
+                "snapshot": snapshot,
+                "lag_by_group": snapshot.lag_by_group(),
+                "letters": letters,
+                "replayed": replayed if replayed and re.fullmatch(r"\d+-\d+", replayed) else None,
+                "replayed_to": to if to and re.fullmatch(r"[\w.-]+", to) else None,
+                "period": chosen,
+                "stats": table,
+                "charts": charts,
+            },
+        )
+
+    @app.post("/operations/dead-letters/{letter_id}/replay")
+    async def replay_form(letter_id: str, _: Operator) -> Response:
+        """Replay a dead letter from the operations page."""
+        try:
+            topic = await services.dead_letters.replay(letter_id)
+        except UnknownDeadLetterError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return RedirectResponse(f"/operations?replayed={letter_id}&to={topic}", status_code=303)
+
+    @app.get("/api/queues")
+    async def api_queues(_: Operator) -> dict[str, Any]:
+        """The queue snapshot as JSON."""
+        return (await services.queues.snapshot()).to_json()
+
+    @app.get("/api/dead-letters")
+    async def api_dead_letters(_: Operator) -> list[dict[str, Any]]:
+        """The dead letters (where from and why, never their content)."""
+        return [
+            {**asdict(d), "timestamp": d.timestamp.isoformat()} for d in await services.dead_letters.list()
+        ]
+
+    @app.post("/api/dead-letters/{letter_id}/replay")
+    async def api_replay(letter_id: str, _: Operator) -> dict[str, str]:
+        """Publish a dead letter again on its source topic."""
+        try:
+            topic = await services.dead_letters.replay(letter_id)
+        except UnknownDeadLetterError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return {"replayed": letter_id, "to": topic}
+
+    @app.get("/api/stats")
+    async def api_stats(_: Operator, period: str, fmt: str = "json") -> Response:
+        """The follow-up indicators for a half-year (``2026H1``) or a year (``2026``), as JSON or CSV."""
+        try:
+            chosen = Period.parse(period)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        table = indicators(services.stats, chosen)
+        if fmt == "csv":
+            return PlainTextResponse(table.to_csv(), media_type="text/csv")
+        return JSONResponse(table.to_json())
+
+    @app.get("/compliance", response_class=HTMLResponse)
+    async def compliance(request: Request, who: Compliance) -> Response:
+        """The ledger search form."""
+        return templates.TemplateResponse(
+            request,
+            "compliance.html",
+            {"principal": who, "search": None, "results": None, "verification": None},
+        )
+
+    @app.post("/compliance", response_class=HTMLResponse)
+    async def compliance_search(request: Request, who: Compliance, form: SearchForm) -> Response:
+        """Search the ledger (audited)."""
+        results = _search(request, who, LedgerSearch.from_form(form), "search")
+        return templates.TemplateResponse(
+            request,
+            "compliance.html",
+            {"principal": who, "search": form, "results": results, "verification": None},
+        )
+
+    @app.post("/compliance/export")
+    async def compliance_export(request: Request, who: Compliance, form: SearchForm) -> Response:
+        """The search's decisions as CSV (audited)."""
+        results = _search(request, who, LedgerSearch.from_form(form), "export")
+        return PlainTextResponse(
+            _csv(results),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="sambus-decisions.csv"'},
+        )
+
+    @app.post("/compliance/verify", response_class=HTMLResponse)
+    async def compliance_verify(request: Request, who: Compliance) -> Response:
+        """Verify the ledger (audited)."""
+        verification = services.ledger.verify()
+        services.audit.record(who, "verify", {}, results=verification.checked)
+        return templates.TemplateResponse(
+            request,
+            "compliance.html",
+            {"principal": who, "search": None, "results": None, "verification": verification},
+        )
+
+    @app.post("/api/ledger/search")
+    async def api_ledger_search(
+        request: Request, who: Compliance, search: LedgerSearch
+    ) -> list[dict[str, Any]]:
+        """Search the ledger (audited)."""
+        return [_record_json(r) for r in _search(request, who, search, "search")]
+
+    @app.post("/api/ledger/verify")
+    async def api_ledger_verify(who: Compliance) -> dict[str, Any]:
+        """Verify the ledger (audited)."""
+        verification = services.ledger.verify()
+        services.audit.record(who, "verify", {}, results=verification.checked)
+        return asdict(verification)
+
+    @app.get("/api/audit")
+    async def api_audit(_: Admin) -> list[dict[str, Any]]:
+        """The audit log, newest first (admins only)."""
+        return [{**asdict(e), "at": e.at.isoformat()} for e in services.audit.entries()]
+
+    return app

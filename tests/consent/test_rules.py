@@ -1,0 +1,113 @@
+"""Secrecy rules as data: the shipped rule file, and clear errors for bad rule files."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from consent import DEFAULT_RULES, Duty, RuleSet
+from contracts.agencies import AgencyKind
+from contracts.errors import ConfigError
+from contracts.fhir import EventCode
+
+GOOD = {
+    "rules": [
+        {
+            "id": "sip-consent",
+            "version": 1,
+            "basis": {"kind": "consent", "purpose": "sip", "provision": "OSL 12:2 (samtycke)"},
+            "events": ["sip-initiated"],
+        }
+    ]
+}
+
+
+def _write(tmp_path, data) -> object:
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _with(**changes) -> dict:
+    rule = {**GOOD["rules"][0], **changes}
+    return {"rules": [rule]}
+
+
+def test_the_shipped_rule_file_is_valid():
+    rules = RuleSet.load(DEFAULT_RULES)
+
+    assert {rule.id for rule in rules.rules} >= {"sip-consent", "report-of-concern", "lvu32-order"}
+
+
+def test_every_duty_has_a_rule_in_the_shipped_file():
+    rules = RuleSet.load(DEFAULT_RULES)
+
+    assert {rule.basis.duty for rule in rules.rules if rule.basis.kind == "duty"} == set(Duty)
+
+
+def test_every_duty_rule_names_osl_and_its_provision():
+    for rule in RuleSet.load(DEFAULT_RULES).rules:
+        if rule.basis.kind == "duty":
+            assert "OSL" in rule.basis.provision
+        else:
+            assert rule.basis.provision.startswith("OSL 12:2")
+
+
+def test_a_valid_file_loads(tmp_path):
+    rules = RuleSet.load(_write(tmp_path, GOOD))
+
+    assert rules.find(EventCode.SIP_INITIATED, None, AgencyKind.DENTAL).id == "sip-consent"
+
+
+def test_no_rule_means_default_deny(tmp_path):
+    rules = RuleSet.load(_write(tmp_path, GOOD))
+
+    found = rules.find(EventCode.PLACEMENT_STARTED, None, AgencyKind.DENTAL)
+
+    assert found.id == "default-deny"
+    assert found.outcome == "deny"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"events": ["no-such-event"]}, r"rule 'sip-consent' field events\[0\]"),
+        ({"version": 0}, "rule 'sip-consent' field version"),
+        ({"recipients": ["guardian"]}, r"rule 'sip-consent' field recipients\[0\]"),
+        ({"outcome": "maybe"}, "rule 'sip-consent' field outcome"),
+        ({"basis": {"kind": "consent", "provision": "OSL 12:2"}}, "rule 'sip-consent' field basis.*purpose"),
+        ({"basis": {"kind": "duty", "provision": "OSL 10:28"}}, "rule 'sip-consent' field basis.*duty"),
+        ({"colour": "red"}, "rule 'sip-consent' field colour"),
+        ({"id": "Bad Id"}, "rule 'Bad Id' field id"),
+    ],
+)
+def test_a_bad_rule_is_named_with_its_field(tmp_path, changes, expected):
+    with pytest.raises(ConfigError, match=expected):
+        RuleSet.load(_write(tmp_path, _with(**changes)))
+
+
+def test_a_rule_without_id_is_named_by_position(tmp_path):
+    data = {"rules": [GOOD["rules"][0], {"version": 1}]}
+
+    with pytest.raises(ConfigError, match="rule #2 field"):
+        RuleSet.load(_write(tmp_path, data))
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    data = {"rules": [GOOD["rules"][0], GOOD["rules"][0]]}
+
+    with pytest.raises(ConfigError, match="appears twice"):
+        RuleSet.load(_write(tmp_path, data))
+
+
+def test_a_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the rule file"):
+        RuleSet.load(tmp_path / "nope.yaml")
+
+
+def test_a_file_that_is_not_yaml_is_a_config_error(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules: [unclosed", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        RuleSet.load(path)

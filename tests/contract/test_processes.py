@@ -1,0 +1,234 @@
+"""What the domain asks of each process's messages: recipients, deadlines, labels, residence, ids."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from adapters import translate_message
+from contracts.errors import InvalidEventError
+from contracts.fhir import DATA_CATEGORY_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
+from contracts.fhir.codes import CONFIDENTIALITY_SYSTEM, PROCESS_ID_SYSTEM, SWEDISH_SECURITY_SYSTEM
+from contracts.identifiers import (
+    HSA_ID_SYSTEM,
+    ORGANISATION_NUMBER_SYSTEM,
+    PERSONNUMMER_SYSTEM,
+    SAMORDNINGSNUMMER_SYSTEM,
+)
+from contracts.intent import Intent
+
+
+def _translate(event: dict[str, Any]) -> Intent:
+    [intent] = translate_message(json.dumps(event).encode())
+    return intent
+
+
+def _resources(intent: Intent, kind: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in intent.bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def _by_url(intent: Intent) -> dict[str, dict[str, Any]]:
+    return {e["fullUrl"]: e["resource"] for e in intent.bundle["entry"]}
+
+
+def _owners(intent: Intent) -> list[tuple[str, str]]:
+    return [
+        (t["owner"]["identifier"]["system"], t["owner"]["identifier"]["value"])
+        for t in _resources(intent, "Task")
+    ]
+
+
+def test_health_exam_request_becomes_two_correlated_task_and_service_request_pairs(example):
+    intent = _translate(example("social.health-exam-requested"))
+    tasks = _resources(intent, "Task")
+    requests = _by_url(intent)
+
+    assert _owners(intent) == [(ROUTING_ADDRESS_SYSTEM, "primary_care"), (ROUTING_ADDRESS_SYSTEM, "dental")]
+    assert [t["code"]["coding"][0]["code"] for t in tasks] == ["health-examination", "dental-examination"]
+    assert {t["groupIdentifier"]["value"] for t in tasks} == {intent.message_id}
+    for task in tasks:
+        request = requests[task["basedOn"][0]["reference"]]
+        assert request["resourceType"] == "ServiceRequest"
+        assert request["performer"] == [task["owner"]]
+        assert request["requisition"] == {"system": PROCESS_ID_SYSTEM, "value": intent.message_id}
+
+
+def test_named_exam_units_are_owners_by_their_hsa_id(example):
+    intent = _translate(
+        example(
+            "social.health-exam-requested",
+            healthCare={"hsaId": "SE2321000206-1001"},
+            dentalCare={"hsaId": "SE2321000206-1003"},
+        )
+    )
+
+    assert _owners(intent) == [(HSA_ID_SYSTEM, "SE2321000206-1001"), (HSA_ID_SYSTEM, "SE2321000206-1003")]
+
+
+def test_lvu32_order_carries_its_due_date(example):
+    intent = _translate(example("social.lvu32-exam-ordered", orderedOn="2026-11-20", due="2026-12-18"))
+    [task] = _resources(intent, "Task")
+    [request] = _resources(intent, "ServiceRequest")
+
+    assert task["restriction"]["period"]["end"] == "2026-12-18"
+    assert request["occurrencePeriod"]["end"] == "2026-12-18"
+
+
+@pytest.mark.parametrize(("ordered", "due"), [("2026-11-20", "2026-12-19"), ("2026-11-20", "2026-11-19")])
+def test_lvu32_order_due_later_than_four_weeks_or_before_the_order_is_refused(example, ordered, due):
+    with pytest.raises(InvalidEventError) as caught:
+        _translate(example("social.lvu32-exam-ordered", orderedOn=ordered, due=due))
+
+    assert caught.value.field == "data.due"
+    assert "four weeks" in caught.value.problem
+
+
+@pytest.mark.parametrize("source", ["school", "ehr"])
+def test_report_of_concern_goes_to_social_services_where_the_child_lives(example, source):
+    intent = _translate(example(f"{source}.concern-reported", residenceMunicipality="1983"))
+    [patient] = _resources(intent, "Patient")
+
+    assert _owners(intent) == [(ROUTING_ADDRESS_SYSTEM, "social_services@1983")]
+    assert patient["address"] == [{"district": "1983"}]
+    assert intent.event is EventCode.CONCERN_REPORTED
+
+
+def test_placement_residence_is_only_in_the_patient_address_and_a_tagged_organisation(example):
+    intent = _translate(example("social.placement-started"))
+    [patient] = _resources(intent, "Patient")
+    text_outside = json.dumps(
+        [
+            e["resource"]
+            for e in intent.bundle["entry"]
+            if e["resource"]["resourceType"] not in {"Patient", "Organization"}
+        ]
+    )
+    [school_unit] = _resources(intent, "Organization")
+
+    assert patient["address"][0]["city"] == "Västerås"
+    assert "Storgatan" not in text_outside
+    assert "19800002" not in text_outside
+    assert school_unit["meta"]["tag"] == [{"system": DATA_CATEGORY_SYSTEM, "code": "residence"}]
+    for task in _resources(intent, "Task"):
+        assert task["input"][0]["valueReference"]["reference"] == f"urn:uuid:{school_unit['id']}"
+
+
+def test_acute_placement_is_due_for_joint_planning_within_two_weeks(example):
+    intent = _translate(example("social.placement-started", acute=True, start="2026-11-19"))
+
+    assert {t["restriction"]["period"]["end"] for t in _resources(intent, "Task")} == {"2026-12-03"}
+
+
+def test_a_protected_child_labels_every_resource_very_restricted(example):
+    intent = _translate(example("social.placement-started"))
+
+    assert intent.security == ("V", "skyddadFolkbokforing")
+    for entry in intent.bundle["entry"][1:]:
+        labels = entry["resource"]["meta"]["security"]
+        assert {"system": CONFIDENTIALITY_SYSTEM, "code": "V"} in labels
+        assert {"system": SWEDISH_SECURITY_SYSTEM, "code": "skyddadFolkbokforing"} in labels
+
+
+def test_an_unprotected_child_has_no_labels(example):
+    intent = _translate(example("social.placement-changed"))
+
+    assert intent.security == ()
+    assert all("security" not in e["resource"].get("meta", {}) for e in intent.bundle["entry"])
+
+
+def test_hidden_residence_is_restricted_and_carries_a_flag_the_tasks_focus_on(example):
+    intent = _translate(example("social.hidden-residence-decided"))
+    [flag] = _resources(intent, "Flag")
+
+    assert intent.security == ("R",)
+    assert flag["status"] == "active"
+    assert {t["focus"]["reference"] for t in _resources(intent, "Task")} == {f"urn:uuid:{flag['id']}"}
+    assert _owners(intent) == [(HSA_ID_SYSTEM, "SE2321000206-1001"), (HSA_ID_SYSTEM, "SE2321000206-1003")]
+
+
+def test_a_resent_event_makes_the_same_message(example):
+    event = example("social.sip-initiated")
+
+    assert _translate(event).bundle == _translate(event).bundle
+    assert _translate({**event, "id": "another"}).message_id != _translate(event).message_id
+
+
+def test_follow_up_events_carry_the_process_id_as_correlation_and_group_identifier(example):
+    intent = _translate(example("sip.meeting-scheduled", processId="process-42"))
+
+    assert intent.correlation_id == "process-42"
+    assert {t["groupIdentifier"]["value"] for t in _resources(intent, "Task")} == {"process-42"}
+
+
+def test_a_first_message_is_its_own_process(example):
+    intent = _translate(example("school.sip-initiated"))
+
+    assert intent.correlation_id == intent.message_id
+    assert {t["groupIdentifier"]["value"] for t in _resources(intent, "Task")} == {intent.message_id}
+
+
+def test_sip_plan_marks_the_lead_coordinator_and_each_agency_action(example):
+    intent = _translate(example("sip.plan-established"))
+    [plan] = _resources(intent, "CarePlan")
+
+    lead = {
+        "type": "Organization",
+        "identifier": {"system": ORGANISATION_NUMBER_SYSTEM, "value": "212000-2080"},
+    }
+    assert plan["author"] == lead
+    assert plan["extension"][0]["valueReference"] == lead
+    actions = [a["detail"]["code"]["coding"][0]["code"] for a in plan["activity"]]
+    assert actions == ["school_support", "treatment", "family_support", "sip-follow-up"]
+    assert plan["activity"][-1]["detail"]["scheduledString"] == "2027-03-03"
+    assert {t["focus"]["reference"] for t in _resources(intent, "Task")} == {f"urn:uuid:{plan['id']}"}
+
+
+def test_a_samordningsnummer_is_accepted_with_its_own_identifier_system(example):
+    intent = _translate(example("school.newly-arrived-referral", child={"civicNo": "20120375-0003"}))
+    [patient] = _resources(intent, "Patient")
+
+    assert patient["identifier"][0]["system"] == SAMORDNINGSNUMMER_SYSTEM
+
+
+def test_an_inbound_fhir_consent_becomes_the_same_message_as_the_json_event(example):
+    fhir = _translate(example("ehr.fhir-consent"))
+    [consent] = _resources(fhir, "Consent")
+
+    assert fhir.event is EventCode.CONSENT_RECORDED
+    assert consent["identifier"][0]["value"] == "samtycke-bu-2026-8"
+    assert consent["performer"][0]["identifier"]["value"] == "198004121235"
+
+
+def test_an_inbound_fhir_consent_without_a_purpose_is_refused(example):
+    event = example("ehr.fhir-consent")
+    event["data"]["category"] = [{"text": "samtycke"}]
+
+    with pytest.raises(InvalidEventError) as caught:
+        _translate(event)
+
+    assert "Consent.category" in caught.value.problem
+
+
+def test_an_inbound_fhir_consent_may_name_people_by_the_older_riv_ta_oid(example):
+    event = example("ehr.fhir-consent")
+    event["data"]["patient"]["identifier"]["system"] = "urn:oid:1.2.752.129.2.1.3.1"
+    event["data"]["performer"][0]["identifier"]["system"] = "1.2.752.129.2.1.3.1"
+
+    intent = _translate(event)
+
+    [patient] = _resources(intent, "Patient")
+    [consent] = _resources(intent, "Consent")
+    assert patient["identifier"][0] == {"system": PERSONNUMMER_SYSTEM, "value": "201203150006"}
+    assert consent["performer"][0]["identifier"] == {"system": PERSONNUMMER_SYSTEM, "value": "198004121235"}
+
+
+def test_an_inbound_fhir_consent_naming_the_child_by_another_system_is_refused(example):
+    event = example("ehr.fhir-consent")
+    event["data"]["patient"]["identifier"]["system"] = "urn:oid:1.2.752.29.4.19"
+
+    with pytest.raises(InvalidEventError) as caught:
+        _translate(event)
+
+    assert "Consent.patient" in caught.value.problem

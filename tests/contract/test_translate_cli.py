@@ -1,0 +1,53 @@
+"""`sambus translate` on every source's events: the FHIR messages, or the field and the problem."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from typer.testing import CliRunner
+
+from router.cli import app
+from router.cli_contracts import EXAMPLES_DIR, GOLDEN_DIR
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["social.lvu32-exam-ordered", "ehr.health-exam-completed", "sip.plan-established", "ehr.fhir-consent"],
+)
+def test_translate_prints_the_golden_messages(name):
+    path = EXAMPLES_DIR / f"se.sambus.{name}.v1.json"
+
+    result = CliRunner().invoke(app, ["translate", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == json.loads((GOLDEN_DIR / path.name).read_text(encoding="utf-8"))
+    for bundle in json.loads(result.stdout):
+        Bundle.model_validate(bundle)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "expected"),
+    [
+        (
+            "social.health-exam-requested",
+            {"dentalCare": {"hsaId": "SE1"}},
+            "data.dentalCare.hsaId: an HSA-id",
+        ),
+        ("ehr.task-status", {"status": "done"}, "data.status: Input should be"),
+        ("sip.plan-established", {"followUp": None}, "data.followUp"),
+        ("social.custody-updated", {"custody": "sole"}, "sole custody names 1 different guardian"),
+    ],
+)
+def test_translate_of_an_invalid_event_names_the_field_and_exits_1(tmp_path, name, change, expected):
+    event = json.loads((EXAMPLES_DIR / f"se.sambus.{name}.v1.json").read_text(encoding="utf-8"))
+    event["data"].update(change)
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event), encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["translate", str(path)])
+
+    assert result.exit_code == 1
+    assert expected in " ".join(result.output.split())
+    assert "201203150006" not in result.output

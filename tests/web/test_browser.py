@@ -1,0 +1,163 @@
+"""The pages in real headless Chromium (Debian's, driven by Playwright): each role sees what it may.
+
+Screenshots of both pages are saved in artifacts/ (git-ignored) by every run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from router.kafka_admin import run_sync
+from router.queues import read_topic
+from router.settings import REPO_ROOT
+from router.web.auth import Role
+from tests.web.conftest import CHILD, Site
+from tests.web.kafka_seed import SCHOOL_RECORDS, Seeded
+
+pytestmark = pytest.mark.kafka
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO_ROOT / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        reason = "Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def base_url(site: Site) -> Iterator[str]:
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(site.app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the web server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _log_in(browser: Browser, base_url: str, token: str) -> Page:
+    page = browser.new_page(base_url=base_url, viewport={"width": 1400, "height": 1000})
+    page.goto("/login")
+    page.fill("#token", token)
+    page.click("#login")
+    return page
+
+
+def test_a_wrong_token_does_not_log_in(browser: Browser, base_url: str):
+    page = _log_in(browser, base_url, "not-a-token")
+
+    expect(page.locator("#login-error")).to_have_text("That token is not valid.")
+    page.goto("/operations")
+    expect(page.locator("h1")).to_have_text("Please log in")
+    page.close()
+
+
+def test_an_operator_sees_queues_and_replays_a_dead_letter_but_no_ledger(
+    browser: Browser, base_url: str, site: Site, seeded: Seeded
+):
+    page = _log_in(browser, base_url, site.tokens[Role.OPERATOR])
+
+    expect(page).to_have_url(f"{base_url}/operations")
+    expect(page.locator("#who")).to_have_text("operator-person (operator)")
+    expect(page.locator("#lag")).to_contain_text(seeded.group)
+    expect(page.locator("#dead-count")).to_have_text("2")
+    expect(page.locator("#parked-count")).to_have_text("1")
+    expect(page.locator("#dead-letters tr")).to_have_count(3)
+    expect(page.locator("#charts figure")).not_to_have_count(0)
+    expect(page.get_by_role("link", name="Compliance")).to_have_count(0)
+    assert CHILD not in page.content(), "operators never see personal data"
+    page.fill("#period", "2026H1")
+    page.click("#show-period")
+    sips = page.get_by_role("img", name="SIPs initiated")
+    expect(sips).to_contain_text("12")  # girls
+    expect(sips).to_contain_text("<5")  # 2 "other" and, secondarily, the 9 boys
+    expect(sips).not_to_contain_text("9")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "operations.png"), full_page=True)
+
+    page.click("#replay-0-1")
+
+    expect(page.locator("#replayed")).to_have_text(f"Dead letter 0-1 was published again on {seeded.school}.")
+    school = run_sync(read_topic(site.sambus.bootstrap_servers, seeded.school))
+    assert len(school) == SCHOOL_RECORDS + 1
+    assert seeded.dead_values[1] in [r.value for r in school]
+    page.goto("/compliance")
+    expect(page.locator("h1")).to_have_text("Not allowed")
+    page.close()
+
+
+def test_a_compliance_officer_searches_and_verifies_but_sees_no_queues(
+    browser: Browser, base_url: str, site: Site
+):
+    page = _log_in(browser, base_url, site.tokens[Role.COMPLIANCE])
+
+    expect(page).to_have_url(f"{base_url}/compliance")
+    expect(page.get_by_role("link", name="Operations")).to_have_count(0)
+    page.fill("#personnummer", "20120315-0006")
+    page.click("#search")
+
+    expect(page.locator("#result-count")).to_have_text("3 decision(s)")
+    results = page.locator("#results")
+    expect(results).to_contain_text("no-consent-dental v1")
+    expect(results).to_contain_text("secrecy (OSL 26:1)")
+    expect(results).to_contain_text("consent (OSL 10:1)")
+    expect(results).not_to_contain_text("m-2")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "compliance.png"), full_page=True)
+    page.select_option("#outcome", "deny")
+    page.click("#search")
+    expect(page.locator("#result-count")).to_have_text("1 decision(s)")
+
+    page.click("#verify")
+
+    expect(page.locator("#verification")).to_contain_text("Ledger intact: 4 entries checked")
+    page.goto("/operations")
+    expect(page.locator("h1")).to_have_text("Not allowed")
+    audit = site.client(Role.ADMIN).get("/api/audit").json()
+    assert [a["action"] for a in audit] == ["verify", "search", "search"]
+    page.close()
+
+
+def test_an_admin_sees_both_pages(browser: Browser, base_url: str, site: Site):
+    page = _log_in(browser, base_url, site.tokens[Role.ADMIN])
+
+    expect(page).to_have_url(f"{base_url}/operations")
+    page.get_by_role("link", name="Compliance").click()
+    expect(page.locator("h1")).to_have_text("Decision ledger")
+    page.get_by_role("link", name="Operations").click()
+    expect(page.locator("h1")).to_have_text("Operations")
+    page.click("text=Log out")
+    expect(page).to_have_url(f"{base_url}/login")
+    page.goto("/operations")
+    expect(page.locator("h1")).to_have_text("Please log in")
+    page.close()
