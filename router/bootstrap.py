@@ -153,7 +153,7 @@ class Sambus:
             )
             made.append(
                 TransactionalStage(
-                    name="parked",
+                    name="parked",  # on a retriable failure the batch is read again; records stay parked
                     bootstrap_servers=self.bootstrap_servers,
                     topics=[self.topics.parked, recheck_topic(self.topics)],
                     group_id=f"{prefix}-parked",
@@ -162,7 +162,6 @@ class Sambus:
                     dlq_topic=self.topics.dlq,
                     hooks=[parked],
                     max_batch=50,
-                    on_retriable=retries.failed,
                     keys_are_pseudonyms=True,
                 )
             )
