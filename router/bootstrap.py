@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from consent import ConsentPolicy, ConsentRegistry, Pseudonymizer
-from contracts.topics import Topics
+from consent import ConsentPolicy, ConsentRegistry, Decider, DecisionLedger, Pseudonymizer
+from contracts.errors import ConfigError
+from contracts.topics import Topics, TopicSpec
+from router.dead_letter import replayed_topic_spec
+from router.deadlines import Deadlines, DeadlineTimers, fired_topic_spec
 from router.delivery import Clock, Delivery, utc_now
 from router.directory import RoutingDirectory
 from router.intake import Intake
 from router.kafka_admin import ensure_topics
+from router.parked import ParkedHandler
+from router.parked_headers import recheck_topic, recheck_topic_spec
+from router.processes import ProcessStore, ProcessTracker
+from router.retry import Retries, RetryHandler, RetryPolicy, retry_topic
+from router.routing import RoutingRules
 from router.seen_events import SeenEvents
 from router.settings import Settings
 from router.stage import TransactionalStage
 
-STAGES = ("intake", "delivery")
-"""The stages ``sambus run --stage`` can run on their own."""
+STAGES = ("intake", "delivery", "retry", "parked", "processes")
+"""The stages ``sambus run --stage`` can run on their own (``retry`` runs every retry level; ``processes``
+tracks process state and fires deadline timers)."""
 
 
 def create_engine(database_url: str) -> sa.Engine:
@@ -41,19 +51,47 @@ class Sambus:
     topics: Topics
     directory: RoutingDirectory
     registry: ConsentRegistry
+    ledger: DecisionLedger
     pseudonymizer: Pseudonymizer
+    processes: ProcessStore
+    deadlines: Deadlines
     clock: Clock
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    policy: Decider | None = None
+    """Who decides per recipient; ``None`` means :class:`consent.ConsentPolicy` on the registry."""
     stages: list[TransactionalStage] = field(default_factory=list)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every topic sambus, its retries and the directory's recipients need."""
+        recipients = tuple(r.topic_suffix for r in self.directory.recipients)
+        return [
+            *self.topics.specs(recipients),
+            *self.retry_policy.topic_specs(self.topics),
+            replayed_topic_spec(self.topics),
+            recheck_topic_spec(self.topics),
+            fired_topic_spec(self.topics),
+        ]
 
     async def create_topics(self) -> list[str]:
         """Create every topic sambus and the directory's recipients need."""
-        recipients = tuple(r.id for r in self.directory.recipients)
-        return await ensure_topics(self.bootstrap_servers, self.topics.specs(recipients))
+        return await ensure_topics(self.bootstrap_servers, self.topic_specs())
+
+    def delivery(self) -> Delivery:
+        """A delivery handler (one per stage: it gathers its batch's ledger entries)."""
+        return Delivery(
+            topics=self.topics,
+            directory=self.directory,
+            policy=self.policy or ConsentPolicy(self.registry),
+            clock=self.clock,
+            ledger=self.ledger,
+            park_recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
+        )
 
     def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
         """Make the stages (all, or only the one named), not yet connected."""
         prefix = f"{self.settings.topic_prefix}sambus"
         instance = self.settings.instance_id
+        retries = Retries(topics=self.topics, policy=self.retry_policy, clock=self.clock)
         made: list[TransactionalStage] = []
         if only in {None, "intake"}:
             seen = SeenEvents(create_engine(self.settings.database_url))
@@ -71,6 +109,7 @@ class Sambus:
                 )
             )
         if only in {None, "delivery"}:
+            delivery = self.delivery()
             made.append(
                 TransactionalStage(
                     name="delivery",
@@ -78,30 +117,99 @@ class Sambus:
                     topics=[self.topics.intents],
                     group_id=f"{prefix}-delivery",
                     transactional_id=f"{prefix}-delivery-{instance}",
-                    handler=Delivery(
-                        topics=self.topics,
-                        directory=self.directory,
-                        policy=ConsentPolicy(self.registry),
-                        clock=self.clock,
+                    handler=delivery,
+                    dlq_topic=self.topics.dlq,
+                    hooks=[delivery],
+                    on_retriable=retries.failed,
+                    keys_are_pseudonyms=True,
+                )
+            )
+        if only in {None, "retry"}:
+            for level in self.retry_policy.levels:
+                delivery = self.delivery()
+                made.append(
+                    TransactionalStage(
+                        name=f"retry-{level}",
+                        bootstrap_servers=self.bootstrap_servers,
+                        topics=[retry_topic(self.topics, level)],
+                        group_id=f"{prefix}-retry-{level}",
+                        transactional_id=f"{prefix}-retry-{level}-{instance}",
+                        handler=RetryHandler(handler=delivery, retries=retries, clock=self.clock),
+                        dlq_topic=self.topics.dlq,
+                        hooks=[delivery],
+                        max_batch=50,
+                        keys_are_pseudonyms=True,
+                    )
+                )
+        if only in {None, "parked"}:
+            parked = ParkedHandler(
+                topics=self.topics,
+                directory=self.directory,
+                policy=self.policy or ConsentPolicy(self.registry),
+                ledger=self.ledger,
+                clock=self.clock,
+                expire_after=dt.timedelta(seconds=self.settings.parked_expire_after_s),
+                recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
+            )
+            made.append(
+                TransactionalStage(
+                    name="parked",  # on a retriable failure the batch is read again; records stay parked
+                    bootstrap_servers=self.bootstrap_servers,
+                    topics=[self.topics.parked, recheck_topic(self.topics)],
+                    group_id=f"{prefix}-parked",
+                    transactional_id=f"{prefix}-parked-{instance}",
+                    handler=parked,
+                    dlq_topic=self.topics.dlq,
+                    hooks=[parked],
+                    max_batch=50,
+                    keys_are_pseudonyms=True,
+                )
+            )
+        if only in {None, "processes"}:
+            made.append(
+                TransactionalStage(
+                    name="processes",
+                    bootstrap_servers=self.bootstrap_servers,
+                    topics=[self.topics.intents],
+                    group_id=f"{prefix}-processes",
+                    transactional_id=f"{prefix}-processes-{instance}",
+                    handler=ProcessTracker(
+                        store=self.processes, deadlines=self.deadlines, rules=RoutingRules(self.directory)
                     ),
                     dlq_topic=self.topics.dlq,
+                    keys_are_pseudonyms=True,
                 )
             )
         self.stages = made
         return made
 
+    def deadline_timers(self) -> DeadlineTimers:
+        """The deadline timers (part of the ``processes`` stage), not yet connected."""
+        prefix = f"{self.settings.topic_prefix}sambus"
+        return DeadlineTimers(
+            deadlines=self.deadlines,
+            directory=self.directory,
+            topics=self.topics,
+            bootstrap_servers=self.bootstrap_servers,
+            transactional_id=f"{prefix}-timers-{self.settings.instance_id}",
+            clock=self.clock,
+            interval_s=self.settings.deadline_scan_s,
+        )
+
     async def run(self, stop: asyncio.Event, *, only: str | None = None) -> None:
         """Create topics, start the stages and process until ``stop`` is set."""
         await self.create_topics()
-        stages = self.build_stages(only)
-        started: list[TransactionalStage] = []
+        stages: list[TransactionalStage | DeadlineTimers] = [*self.build_stages(only)]
+        if only in {None, "processes"}:
+            stages.append(self.deadline_timers())
+        started: list[TransactionalStage | DeadlineTimers] = []
         try:
             for stage in stages:
                 await stage.start()
                 started.append(stage)
             async with asyncio.TaskGroup() as group:
                 for stage in stages:
-                    group.create_task(stage.run(stop), name=f"stage-{stage.name}")
+                    group.create_task(stage.run(stop))
         finally:
             for stage in started:
                 with contextlib.suppress(Exception):
@@ -112,18 +220,33 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     """Wire sambus from ``settings``; opens the database and creates its tables, but connects no broker yet.
 
     Raises:
-        ConfigError: the pseudonym key or the routing directory is missing or invalid.
+        ConfigError: the pseudonym key, the routing directory or the retry delays are missing or invalid.
     """
     directory = RoutingDirectory.load(settings.directory)
     pseudonymizer = Pseudonymizer(settings.require_pseudonym_key())
-    registry = ConsentRegistry(create_engine(settings.database_url))
+    try:
+        retry_policy = RetryPolicy(delays_s=settings.retry_delays_s)
+    except ValueError as exc:
+        raise ConfigError(f"SAMBUS_RETRY_DELAYS_S: {exc}") from exc
+    engine = create_engine(settings.database_url)
+    registry = ConsentRegistry(engine)
     registry.create_schema()
+    ledger = DecisionLedger(engine)
+    ledger.create_schema()
+    processes = ProcessStore(engine)
+    processes.create_schema()
+    deadlines = Deadlines(engine)
+    deadlines.create_schema()
     return Sambus(
         settings=settings,
         bootstrap_servers=bootstrap_servers,
         topics=Topics(prefix=settings.topic_prefix),
         directory=directory,
         registry=registry,
+        ledger=ledger,
         pseudonymizer=pseudonymizer,
+        processes=processes,
+        deadlines=deadlines,
         clock=clock,
+        retry_policy=retry_policy,
     )

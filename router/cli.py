@@ -21,6 +21,7 @@ from contracts.errors import BrokerUnavailableError, ConfigError, SambusError
 from router.bootstrap import STAGES, bootstrap
 from router.cli_consent import consent_app
 from router.cli_contracts import contracts_app
+from router.cli_dlq import dlq_app
 from router.cli_queues import queues_app
 from router.cli_stats import stats_app
 from router.directory import RoutingDirectory
@@ -43,6 +44,7 @@ config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
 app.add_typer(config_app, name="config")
+app.add_typer(dlq_app, name="dlq")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(consent_app, name="consent")
 app.add_typer(queues_app, name="queues")
@@ -237,7 +239,7 @@ def topics_create() -> None:
         created = run_sync(
             ensure_topics(
                 sambus.bootstrap_servers,
-                sambus.topics.specs(tuple(r.id for r in sambus.directory.recipients)),
+                sambus.topic_specs(),
             )
         )
     except SambusError as exc:

@@ -91,7 +91,7 @@ def _short_reason(reason: str) -> str:
 
 
 async def _collect(app: Sambus, expected: int, timeout: float) -> list[Received]:
-    topics = [app.topics.deliver(r.id) for r in app.directory.recipients] + [
+    topics = [app.topics.deliver(r.topic_suffix) for r in app.directory.recipients] + [
         app.topics.parked,
         app.topics.dlq,
     ]

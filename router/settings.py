@@ -34,6 +34,19 @@ class Settings(BaseSettings):
     directory: Path = Field(default=REPO_ROOT / "deploy" / "config" / "directory.yaml")
     instance_id: str = Field(default="0", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     local_kafka_port: int = Field(default=19092, ge=1024, le=65534)
+    retry_delays_s: tuple[float, ...] = Field(
+        default=(2.0, 10.0, 30.0),
+        description="Wait before each retry of a retriable failure (seconds, <= 45).",
+    )
+    parked_expire_after_s: float = Field(
+        default=14 * 24 * 3600.0, gt=0, description="How long a message waits for consent before it expires."
+    )
+    deadline_scan_s: float = Field(
+        default=5.0, gt=0, description="How often due deadline reminders and escalations are looked for."
+    )
+    parked_recheck_s: float = Field(
+        default=10.0, gt=0, le=45, description="How often a parked message's consent is decided again."
+    )
     # Consent and the decision ledger (issue 4)
     rules: Path = Field(
         default=REPO_ROOT / "deploy" / "config" / "rules.yaml", description="The secrecy rule file."

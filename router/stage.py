@@ -24,6 +24,7 @@ from router.tracing import traced
 logger = logging.getLogger(__name__)
 
 RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[list[Outgoing]]]
+FailureHandler = Callable[[ConsumerRecord[bytes, bytes], SambusError], list[Outgoing]]
 
 
 class TransactionHooks(Protocol):
@@ -72,8 +73,22 @@ class TransactionalStage:
         poll_timeout_ms: int = 200,
         retry_pause_s: float = 1.0,
         hooks: Sequence[TransactionHooks] = (),
+        static_membership: bool = True,
+        on_retriable: FailureHandler | None = None,
+        keys_are_pseudonyms: bool = False,
     ) -> None:
-        """Describe the stage; nothing connects until :meth:`start`."""
+        """Describe the stage; nothing connects until :meth:`start`.
+
+        With ``static_membership`` the consumer joins as ``transactional_id`` (KIP-345), so an instance
+        restarted after a crash takes its partitions back at once instead of after a rebalance; an instance
+        that stops for good releases them after the session timeout.
+
+        ``on_retriable`` turns a record whose handler raised a retriable error into records of the same
+        transaction (a retry, see :mod:`router.retry`); without it the whole batch is aborted and read again.
+        ``keys_are_pseudonyms`` keeps a dead-lettered record's key (the child's pseudonym) for replay.
+        """
+        self._on_retriable = on_retriable
+        self._keys_are_pseudonyms = keys_are_pseudonyms
         self.name = name
         self._topics = tuple(topics)
         self._group_id = group_id
@@ -87,6 +102,7 @@ class TransactionalStage:
             *self._topics,
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
+            group_instance_id=transactional_id if static_membership else None,
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",
@@ -181,13 +197,21 @@ class TransactionalStage:
         try:
             return await traced(self.name, self._handler, record)  # spans, trace headers, metrics
         except SambusError as exc:
+            if exc.retriable and self._on_retriable is not None:
+                logger.info(
+                    "stage %s retries %s[%d]@%d later: %s",
+                    self.name, record.topic, record.partition, record.offset, exc.code,
+                )  # fmt: skip
+                return self._on_retriable(record, exc)
             if exc.retriable:
                 raise
             logger.info(
                 "stage %s dead-lettered %s[%d]@%d: %s",
                 self.name, record.topic, record.partition, record.offset, exc.code,
             )  # fmt: skip
-            return [dead_letter(record, exc, dlq_topic=self._dlq_topic)]
+            return [
+                dead_letter(record, exc, dlq_topic=self._dlq_topic, keep_pseudonym=self._keys_are_pseudonyms)
+            ]
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the consumer nor lose the record
             # The exception's text may quote message content, so only its type is logged and kept.
             logger.error(  # noqa: TRY400 - a traceback could carry personal data
@@ -195,7 +219,11 @@ class TransactionalStage:
                 self.name, type(exc).__name__, record.topic, record.partition, record.offset,
             )  # fmt: skip
             error = _UnexpectedError(f"internal error ({type(exc).__name__}) while handling the message")
-            return [dead_letter(record, error, dlq_topic=self._dlq_topic)]
+            return [
+                dead_letter(
+                    record, error, dlq_topic=self._dlq_topic, keep_pseudonym=self._keys_are_pseudonyms
+                )
+            ]
 
     async def _rewind(self) -> None:
         for partition in self._consumer.assignment():

@@ -1,0 +1,127 @@
+"""Messages sambus makes itself and sends to the organisation concerned.
+
+A delivery was denied, a parked message expired, a deadline is near or has passed, a child with a SIP is
+turning 18.
+
+Each is a FHIR message Bundle (``MessageHeader`` first) built and validated with ``fhir.resources``. The
+explanation sits in an ``OperationOutcome``; it names the organisation and the reason, never the child.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.messageheader import MessageHeader
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+from contracts.fhir.codes import DESTINATION_ENDPOINT_PREFIX, EVENT_SYSTEM, SOURCE_ENDPOINT_PREFIX, EventCode
+from contracts.fhir.message import deterministic_id, urn
+
+SAMBUS_SOURCE = "sambus"
+"""``MessageHeader.source.name`` of every message sambus makes itself."""
+
+NOTICE_EVENTS = frozenset(
+    {
+        EventCode.DELIVERY_DENIED,
+        EventCode.PARKED_EXPIRED,
+        EventCode.DEADLINE_REMINDER,
+        EventCode.DEADLINE_ESCALATION,
+        EventCode.TRANSITION_TO_ADULTHOOD,
+    }
+)
+
+_ISSUE = {
+    EventCode.DELIVERY_DENIED: ("error", "forbidden"),
+    EventCode.PARKED_EXPIRED: ("error", "expired"),
+    EventCode.DEADLINE_REMINDER: ("warning", "informational"),
+    EventCode.DEADLINE_ESCALATION: ("error", "business-rule"),
+    EventCode.TRANSITION_TO_ADULTHOOD: ("information", "informational"),
+}
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Who a notice goes to: a directory id, a display name and its organisation identifier."""
+
+    recipient_id: str
+    name: str
+    system: str
+    value: str
+
+
+def notice(
+    *,
+    event: EventCode,
+    to: Addressee,
+    about_message: str,
+    text: str,
+    at: dt.datetime,
+    key: str = "",
+) -> dict[str, object]:
+    """A notice Bundle as JSON data.
+
+    Args:
+        event: one of :data:`NOTICE_EVENTS`.
+        to: the organisation told.
+        about_message: the id of the message (or process) the notice is about; the header's ``response``.
+        text: what happened and why, without personal data.
+        at: when.
+        key: anything that makes the notice unique beside ``event`` and ``about_message`` (e.g. the
+            recipient a denial concerns, a deadline's name); the ids are deterministic in all three.
+
+    Raises:
+        ValueError: ``event`` is not a notice event.
+    """
+    if event not in NOTICE_EVENTS:
+        raise ValueError(f"{event} is not a notice sambus makes")
+    message_id = deterministic_id(about_message, str(event), key)
+    severity, code = _ISSUE[event]
+    outcome_id = deterministic_id(message_id, "outcome")
+    header_id = deterministic_id(message_id, "header")
+    outcome = OperationOutcome.model_validate(
+        {
+            "resourceType": "OperationOutcome",
+            "id": outcome_id,
+            "issue": [{"severity": severity, "code": code, "diagnostics": text}],
+        }
+    )
+    header = MessageHeader.model_validate(
+        {
+            "resourceType": "MessageHeader",
+            "id": header_id,
+            "eventCoding": {"system": EVENT_SYSTEM, "code": str(event)},
+            "source": {"name": SAMBUS_SOURCE, "endpoint": f"{SOURCE_ENDPOINT_PREFIX}{SAMBUS_SOURCE}"},
+            "destination": [
+                {
+                    "name": to.name,
+                    "endpoint": f"{DESTINATION_ENDPOINT_PREFIX}{to.recipient_id}",
+                    "receiver": {
+                        "type": "Organization",
+                        "identifier": {"system": to.system, "value": to.value},
+                    },
+                }
+            ],
+            "response": {
+                "identifier": about_message,
+                "code": "fatal-error" if severity == "error" else "ok",
+                "details": {"reference": urn(outcome_id)},
+            },
+            "focus": [{"reference": urn(outcome_id)}],
+        }
+    )
+    bundle = Bundle.model_validate(
+        {
+            "resourceType": "Bundle",
+            "id": message_id,
+            "type": "message",
+            "timestamp": at,
+            "entry": [
+                {"fullUrl": urn(header_id), "resource": header},
+                {"fullUrl": urn(outcome_id), "resource": outcome},
+            ],
+        }
+    )
+    data: dict[str, object] = bundle.model_dump(mode="json", exclude_none=True)
+    return data

@@ -1,0 +1,262 @@
+"""Process state: each process instance as its messages and the recipients' Task answers move it along.
+
+Processes: SIP, 2017:209 examination, LVU § 32 exam, acute placement. State is kept in the database, so it
+survives a restart.
+
+A process is named by its correlation id (``sambus-correlation-id``, also ``Task.groupIdentifier``). The
+tracker reads ``sambus.intents`` in a consumer group of its own; each message changes state once: the ids of
+messages already applied are stored with the state, in the same database transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka.structs import ConsumerRecord
+from sqlalchemy.exc import SQLAlchemyError
+
+from contracts.errors import InvalidIntentError, RoutingError, StoreUnavailableError
+from contracts.fhir import EventCode
+from contracts.identifiers import PERSONNUMMER_SYSTEM, birth_date
+from contracts.topics import Header
+from router.deadlines import DeadlineRules, Deadlines
+from router.delivery import header, read_intent
+from router.outgoing import Outgoing
+from router.routing import RoutingRules
+
+logger = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+processes = sa.Table(
+    "processes",
+    metadata,
+    sa.Column("process_id", sa.String(100), primary_key=True, comment="the correlation id"),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("child", sa.String(64), nullable=False, index=True, comment="keyed pseudonym"),
+    sa.Column("state", sa.String(40), nullable=False),
+    sa.Column("initiator", sa.String(100), nullable=True, comment="directory id of the requester"),
+    sa.Column("parties", sa.Text, nullable=False, comment="JSON: recipient id -> its answer"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+applied = sa.Table(
+    "process_messages",
+    metadata,
+    sa.Column("message_id", sa.String(100), primary_key=True),
+    sa.Column("process_id", sa.String(100), nullable=False, index=True),
+)
+
+_KIND_OF_EVENT = {
+    EventCode.SIP_INITIATED: "sip",
+    EventCode.HEALTH_EXAM_REQUESTED: "health-exam-2017-209",
+    EventCode.LVU32_EXAM_ORDERED: "lvu32-exam",
+    EventCode.PLACEMENT_STARTED: "placement",
+}
+"""Events that start a process, and its kind."""
+
+_STATE_AFTER = {
+    EventCode.SIP_INITIATED: "invited",
+    EventCode.SIP_MEETING_SCHEDULED: "meeting-scheduled",
+    EventCode.SIP_PLAN_ESTABLISHED: "plan-established",
+    EventCode.SIP_FOLLOWED_UP: "followed-up",
+    EventCode.SIP_CLOSED: "closed",
+    EventCode.HEALTH_EXAM_REQUESTED: "requested",
+    EventCode.LVU32_EXAM_ORDERED: "ordered",
+    EventCode.LVU32_EXAM_COMPLETED: "completed",
+    EventCode.PLACEMENT_STARTED: "placed",
+    EventCode.PLACEMENT_ENDED: "ended",
+}
+
+_ANSWERS = {
+    "accepted": "accepted",
+    "rejected": "declined",
+    "completed": "completed",
+    "in-progress": "accepted",
+}
+"""``Task.status`` in an answer -> what the party's answer is recorded as."""
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process instance as the database holds it."""
+
+    process_id: str
+    kind: str
+    child: str
+    state: str
+    initiator: str | None
+    parties: dict[str, str]
+
+
+def _focal_tasks(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    entries = bundle.get("entry", [])
+    focus = (
+        {ref.get("reference") for ref in entries[0].get("resource", {}).get("focus", [])}
+        if entries
+        else set()
+    )
+    return [
+        e["resource"]
+        for e in entries[1:]
+        if e.get("fullUrl") in focus and e.get("resource", {}).get("resourceType") == "Task"
+    ]
+
+
+def _birth_date(bundle: Mapping[str, Any]) -> dt.date | None:
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") != "Patient":
+            continue
+        for identifier in resource.get("identifier", []):
+            if identifier.get("system") == PERSONNUMMER_SYSTEM:
+                try:
+                    return birth_date(str(identifier.get("value")))
+                except ValueError:
+                    return None
+    return None
+
+
+def _timestamp(bundle: Mapping[str, Any]) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(str(bundle.get("timestamp")))
+    except ValueError as exc:
+        raise InvalidIntentError("the message has no valid Bundle.timestamp") from exc
+
+
+class ProcessStore:
+    """Processes and their applied messages in the database (SQLite by default, one SQLAlchemy Core path)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        """Keep processes in ``engine``'s database."""
+        self._engine = engine
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The database engine."""
+        return self._engine
+
+    def create_schema(self) -> None:
+        """Create the tables when they do not exist."""
+        try:
+            metadata.create_all(self._engine)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot create the process tables") from exc
+
+    def get(self, process_id: str) -> Process | None:
+        """A process by its id, or ``None``."""
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
+        if row is None:
+            return None
+        return Process(row.process_id, row.kind, row.child, row.state, row.initiator, json.loads(row.parties))
+
+
+class ProcessTracker:
+    """The handler of the ``processes`` stage: applies each message to its process once, sets deadlines."""
+
+    def __init__(self, *, store: ProcessStore, deadlines: Deadlines, rules: RoutingRules) -> None:
+        """Track in ``store``, set and close timers in ``deadlines``, resolve parties with ``rules``."""
+        self._store = store
+        self._deadlines = deadlines
+        self._rules = rules
+        self._deadline_rules = DeadlineRules()
+
+    async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+        """Apply one message; the stage produces nothing for it.
+
+        A record that is not a valid intent is skipped: the delivery stage, reading the same topic, already
+        dead-letters it, and a second dead letter would only confuse.
+        """
+        try:
+            child, event, bundle = read_intent(record)
+            process_id = header(record, Header.CORRELATION_ID)
+            _timestamp(bundle)
+        except InvalidIntentError as exc:
+            logger.info(
+                "processes skip %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc.code
+            )
+            return []
+        message_id = str(bundle.get("id"))
+        try:
+            with self._store.engine.begin() as conn:
+                if conn.execute(
+                    sa.select(applied.c.message_id).where(applied.c.message_id == message_id)
+                ).first():
+                    return []
+                conn.execute(applied.insert().values(message_id=message_id, process_id=process_id))
+                self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot update the process state") from exc
+        return []
+
+    def _apply(
+        self, conn: sa.Connection, *, process_id: str, child: str, event: EventCode, bundle: Mapping[str, Any]
+    ) -> None:
+        at = _timestamp(bundle)
+        row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
+        parties: dict[str, str] = json.loads(row.parties) if row is not None else {}
+        tasks = _focal_tasks(bundle)
+        if row is None and event not in _KIND_OF_EVENT:
+            return  # an answer or step of a process sambus did not see start
+        owners = [self._party(task, "owner") for task in tasks]
+        if row is None:
+            initiator = self._party(tasks[0], "requester") if tasks else None
+            parties = {owner: "invited" for owner in owners if owner}
+            conn.execute(
+                processes.insert().values(
+                    process_id=process_id,
+                    kind=_KIND_OF_EVENT[event],
+                    child=child,
+                    state=_STATE_AFTER[event],
+                    initiator=initiator,
+                    parties=json.dumps(parties),
+                    updated_at=at,
+                )
+            )
+        else:
+            initiator = row.initiator
+        for task, owner in zip(tasks, owners, strict=True):
+            answer = _ANSWERS.get(str(task.get("status")))
+            if owner and answer and event not in _KIND_OF_EVENT:
+                parties[owner] = answer
+        state = _STATE_AFTER.get(event, row.state if row is not None else "started")
+        if (
+            event is EventCode.HEALTH_EXAM_COMPLETED
+            and parties
+            and all(a == "completed" for a in parties.values())
+        ):
+            state = "statements-complete"
+        conn.execute(
+            processes.update()
+            .where(processes.c.process_id == process_id)
+            .values(state=state, parties=json.dumps(parties), updated_at=at)
+        )
+        responsible = next((o for o in owners if o), None)
+        for deadline in self._deadline_rules.opened_by(
+            event, at=at, bundle=bundle, birth=_birth_date(bundle)
+        ):
+            self._deadlines.open(
+                conn,
+                process_id=process_id,
+                deadline=deadline,
+                child=child,
+                responsible=responsible or initiator,
+                escalate_to=initiator or responsible,
+            )
+        self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
+
+    def _party(self, task: Mapping[str, Any], role: str) -> str | None:
+        identifier = task.get(role, {}).get("identifier", {})
+        if not identifier.get("system") or not identifier.get("value"):
+            return None
+        try:
+            return self._rules.resolve(str(identifier["system"]), str(identifier["value"])).id
+        except RoutingError:
+            return None  # a party outside the directory is left out of the state

@@ -1,0 +1,123 @@
+"""Parked messages on the real broker: released by a consent, expired with a notice; denials are told."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from fhir.resources.R4B.bundle import Bundle
+from pydantic import SecretStr
+
+from consent.ledger import entries
+from contracts.agencies import AgencyKind
+from contracts.topics import Header, Topics
+from router.bootstrap import bootstrap
+from router.settings import Settings
+from tests.integration.conftest import Running, sip_event
+
+pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
+
+CHILD = "201203150006"
+DENTAL = {"hsaId": "SE2321000206-1003"}
+BUP = {"hsaId": "SE2321000206-1002"}
+SCHOOL_TOPIC = "vasteras-skola-norra"  # the initiator: school unit 19800001 in every sip_event
+
+
+@pytest_asyncio.fixture
+async def parking(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIterator[Running]:
+    """sambus whose parked messages are checked every half second and expire after four seconds."""
+    settings = Settings(
+        topic_prefix=topics.prefix,
+        database_url=f"sqlite:///{tmp_path / 'sambus.db'}",
+        pseudonym_key=SecretStr(secrets.token_hex(32)),
+        instance_id=secrets.token_hex(4),
+        parked_recheck_s=0.5,
+        parked_expire_after_s=4.0,
+    )
+    app = bootstrap(settings, bootstrap_servers=kafka_bootstrap)
+    await app.create_topics()
+    stop = asyncio.Event()
+    service = asyncio.create_task(app.run(stop))
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        yield Running(app=app, producer=producer)
+    finally:
+        await producer.stop()
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(service, timeout=30)
+
+
+def _ledger(running: Running) -> list[tuple[str, str, str]]:
+    with sa.create_engine(running.app.settings.database_url).connect() as conn:
+        query = sa.select(entries.c.recipient_id, entries.c.outcome, entries.c.rule_id).order_by(
+            entries.c.seq
+        )
+        rows = conn.execute(query).all()
+    return [(r, o, rule) for r, o, rule in rows]
+
+
+def _notice(value: bytes) -> tuple[str, str, str]:
+    bundle = Bundle.model_validate(json.loads(value))
+    header, outcome = (entry.resource for entry in bundle.entry)
+    return header.eventCoding.code, header.response.identifier, outcome.issue[0].diagnostics
+
+
+async def test_a_parked_message_is_released_when_consent_arrives(parking: Running) -> None:
+    await parking.send(parking.topics.agency_events("school"), sip_event("p-1", "20120315-0006", DENTAL))
+    [parked] = await parking.read(parking.topics.parked, count=1)
+    assert dict(parked.headers)[Header.DECISION] == b"await_consent"
+    deliver = parking.topics.deliver("vastmanland-folktandvarden")
+    assert await parking.read(deliver, count=1, timeout=2) == []
+
+    parking.consent(CHILD, AgencyKind.DENTAL)
+
+    [delivered] = await parking.read(deliver, count=1)
+    headers = dict(delivered.headers)
+    assert headers[Header.DECISION] == b"permit"
+    assert headers[Header.MESSAGE_ID] == dict(parked.headers)[Header.MESSAGE_ID]
+    assert json.loads(delivered.value)["id"] == json.loads(parked.value)["id"]
+    assert delivered.key == parked.key
+    assert _ledger(parking) == [
+        ("vastmanland-folktandvarden", "await_consent", "sip-consent"),
+        ("vastmanland-folktandvarden", "permit", "sip-consent"),
+    ]
+
+
+async def test_a_parked_message_expires_and_the_initiator_is_told(parking: Running) -> None:
+    await parking.send(parking.topics.agency_events("school"), sip_event("p-2", "20120315-0006", DENTAL))
+    [parked] = await parking.read(parking.topics.parked, count=1)
+
+    [told] = await parking.read(parking.topics.deliver(SCHOOL_TOPIC), count=1, timeout=30)
+
+    event, about, text = _notice(told.value)
+    assert event == "parked-expired"
+    assert about == json.loads(parked.value)["id"]
+    assert "Folktandvården Västmanland" in text
+    assert "expired" in text
+    assert dict(told.headers)[Header.EVENT_CODE] == b"parked-expired"
+    assert CHILD not in told.value.decode()
+    assert await parking.read(parking.topics.deliver("vastmanland-folktandvarden"), count=1, timeout=1) == []
+    assert ("vastmanland-folktandvarden", "deny", "parked-expired") in _ledger(parking)
+
+
+async def test_a_denied_recipient_is_told_to_the_initiator(parking: Running) -> None:
+    # BUP without an active care contact may not be invited to a SIP.
+    await parking.send(parking.topics.agency_events("school"), sip_event("p-3", "20120315-0006", BUP))
+
+    [told] = await parking.read(parking.topics.deliver(SCHOOL_TOPIC), count=1)
+
+    event, _, text = _notice(told.value)
+    assert event == "delivery-denied"
+    assert "BUP" in text
+    assert "active care contact" in text
+    assert await parking.read(parking.topics.deliver("vastmanland-bup"), count=1, timeout=1) == []

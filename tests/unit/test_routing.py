@@ -1,0 +1,450 @@
+"""Routing rules from the regional agreements, resolved in the example directory (deploy/config)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka.structs import ConsumerRecord
+
+from consent import Decision, DecisionRequest, LedgerRecord, Outcome
+from contracts.errors import ConfigError, RoutingError
+from contracts.fhir import ROUTING_ADDRESS_SYSTEM, SCHOOL_UNIT_SYSTEM, EventCode
+from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
+from contracts.topics import Header, Topics
+from router.delivery import Delivery
+from router.directory import RoutingDirectory
+from router.projection import tasks
+from router.routing import ACTIVE_CARE_CONTACT, RELAYED_FOR_HEADER, TASK_INPUT_SYSTEM, RoutingRules
+
+DIRECTORY_FILE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"
+DIRECTORY = RoutingDirectory.load(DIRECTORY_FILE)
+RULES = RoutingRules(DIRECTORY)
+
+
+def _task(n: int, system: str, value: str, *, care_contact: bool | None = None) -> dict[str, Any]:
+    task: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": f"task-{n}",
+        "status": "requested",
+        "intent": "proposal",
+        "for": {"reference": "urn:uuid:patient"},
+        "owner": {"identifier": {"system": system, "value": value}},
+    }
+    if care_contact is not None:
+        task["input"] = [
+            {
+                "type": {"coding": [{"system": TASK_INPUT_SYSTEM, "code": ACTIVE_CARE_CONTACT}]},
+                "valueBoolean": care_contact,
+            }
+        ]
+    return task
+
+
+def message(
+    *owners: dict[str, Any], district: str | None = "1980", message_id: str = "m-1"
+) -> dict[str, Any]:
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": "patient"}
+    if district is not None:
+        patient["address"] = [{"district": district}]
+    return {
+        "resourceType": "Bundle",
+        "id": message_id,
+        "type": "message",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:header",
+                "resource": {
+                    "resourceType": "MessageHeader",
+                    "focus": [{"reference": f"urn:uuid:{t['id']}"} for t in owners],
+                },
+            },
+            *({"fullUrl": f"urn:uuid:{t['id']}", "resource": t} for t in owners),
+            {"fullUrl": "urn:uuid:patient", "resource": patient},
+        ],
+    }
+
+
+def address(n: int, value: str) -> dict[str, Any]:
+    return _task(n, ROUTING_ADDRESS_SYSTEM, value)
+
+
+def routes(event: EventCode, bundle: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    routing = RULES.route(event, bundle, tasks(bundle))
+    assert routing.unroutable == []
+    return [(r.recipient.id, r.via.id, r.refused) for r in routing.routes]
+
+
+# Identifiers and routing addresses
+
+
+def test_an_identifier_names_its_organisation_directly() -> None:
+    bundle = message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1001"))
+
+    assert routes(EventCode.SIP_INITIATED, bundle) == [
+        ("vastmanland-bu-halsan", "vastmanland-bu-halsan", None)
+    ]
+
+
+def test_a_routing_address_with_a_kommunkod_names_that_municipalitys_social_services() -> None:
+    bundle = message(address(1, "social_services@1983"))
+
+    assert routes(EventCode.SIP_INITIATED, bundle)[0][0] == "koping-socialtjanst"
+
+
+def test_a_routing_address_without_kommunkod_uses_the_childs_municipality() -> None:
+    assert routes(EventCode.SIP_INITIATED, message(address(1, "social_services"), district="1983"))[0][0] == (
+        "koping-socialtjanst"
+    )
+    assert routes(EventCode.SIP_INITIATED, message(address(1, "social_services"), district="1980"))[0][0] == (
+        "vasteras-socialtjanst"
+    )
+
+
+def test_a_regional_unit_is_found_by_county_part_when_the_municipality_has_none() -> None:
+    # Surahammar (1907) has no vårdcentral of its own in the directory; it is in östra Västmanland.
+    assert routes(EventCode.SIP_INITIATED, message(address(1, "primary_care"), district="1907"))[0][0] == (
+        "vastmanland-vc-vasteras"
+    )
+    assert routes(EventCode.SIP_INITIATED, message(address(1, "primary_care"), district="1984"))[0][0] == (
+        "vastmanland-vc-kopings"
+    )
+
+
+def test_a_routing_address_that_fits_several_organisations_is_refused() -> None:
+    bundle = message(address(1, "primary_care"), district="1962")  # Norberg: in no county part
+
+    routing = RULES.route(EventCode.SIP_INITIATED, bundle, tasks(bundle))
+
+    [error] = routing.unroutable
+    assert "several organisations" in str(error)
+    assert "vastmanland-vc-kopings" in str(error)
+
+
+def test_an_unknown_invitee_is_unroutable_while_the_others_are_routed() -> None:
+    bundle = message(
+        _task(1, HSA_ID_SYSTEM, "SE2321000206-9999"), _task(2, ORGANISATION_NUMBER_SYSTEM, "212000-2080")
+    )
+
+    routing = RULES.route(EventCode.SIP_INITIATED, bundle, tasks(bundle))
+
+    assert [r.recipient.id for r in routing.routes] == ["vasteras-socialtjanst"]
+    [error] = routing.unroutable
+    assert "SE2321000206-9999" in str(error)
+
+
+def test_an_unknown_agency_kind_in_a_routing_address_is_a_routing_error() -> None:
+    with pytest.raises(RoutingError, match="unknown agency kind 'hospital'"):
+        RULES.resolve(ROUTING_ADDRESS_SYSTEM, "hospital@1980")
+
+
+# School without Cosmic Link
+
+
+def test_a_school_without_cosmic_link_reaches_sip_through_social_services_of_its_municipality() -> None:
+    bundle = message(_task(1, SCHOOL_UNIT_SYSTEM, "19800001"))
+
+    assert routes(EventCode.SIP_INITIATED, bundle) == [
+        ("vasteras-skola-norra", "vasteras-socialtjanst", None)
+    ]
+
+
+def test_a_school_with_cosmic_link_takes_its_sip_messages_itself() -> None:
+    bundle = message(_task(1, SCHOOL_UNIT_SYSTEM, "19800002"))
+
+    assert routes(EventCode.SIP_INITIATED, bundle) == [("vasteras-skola-sodra", "vasteras-skola-sodra", None)]
+
+
+def test_a_school_without_cosmic_link_and_no_social_services_in_the_directory_goes_through_health_care() -> (
+    None
+):
+    raw = DIRECTORY.model_dump(mode="json")
+    raw["recipients"] = [r for r in raw["recipients"] if r["id"] != "vasteras-socialtjanst"]
+    rules = RoutingRules(RoutingDirectory.model_validate(raw))
+    bundle = message(_task(1, SCHOOL_UNIT_SYSTEM, "19800001"))
+
+    [route] = rules.route(EventCode.SIP_INITIATED, bundle, tasks(bundle)).routes
+
+    assert (route.recipient.id, route.via.id) == ("vasteras-skola-norra", "vastmanland-bu-halsan")
+
+
+def test_a_school_without_cosmic_link_gets_non_sip_messages_directly() -> None:
+    bundle = message(_task(1, SCHOOL_UNIT_SYSTEM, "19800001"))
+
+    assert routes(EventCode.INVESTIGATION_INFO_REQUESTED, bundle)[0][1] == "vasteras-skola-norra"
+
+
+# Specialist care only with an active care contact
+
+
+@pytest.mark.parametrize(
+    ("hsa_id", "unit"), [("SE2321000206-1002", "bup"), ("SE2321000206-1004", "habilitation")]
+)
+@pytest.mark.parametrize("care_contact", [None, False])
+def test_specialist_care_without_an_active_care_contact_is_not_invited(hsa_id, unit, care_contact) -> None:
+    bundle = message(_task(1, HSA_ID_SYSTEM, hsa_id, care_contact=care_contact))
+
+    [(_, _, refused)] = routes(EventCode.SIP_INITIATED, bundle)
+
+    assert refused is not None
+    assert f"specialist care ({unit})" in refused
+    assert "active care contact" in refused
+
+
+def test_specialist_care_with_an_active_care_contact_is_invited() -> None:
+    bundle = message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1002", care_contact=True))
+
+    assert routes(EventCode.SIP_INITIATED, bundle) == [("vastmanland-bup", "vastmanland-bup", None)]
+
+
+# Lag (2017:209): health care and dental care of the region
+
+
+def test_a_health_exam_request_goes_to_health_care_and_dental_care_of_the_childs_region() -> None:
+    bundle = message(address(1, "health_care"), address(2, "dental"), district="1983")
+
+    assert [r[0] for r in routes(EventCode.HEALTH_EXAM_REQUESTED, bundle)] == [
+        "vastmanland-vc-kopings",
+        "vastmanland-folktandvarden",
+    ]
+
+
+def test_a_health_exam_request_takes_the_unit_that_examines_placed_children_nearest_the_child() -> None:
+    bundle = message(address(1, "health_care"), address(2, "dental"), district="1980")
+
+    assert routes(EventCode.HEALTH_EXAM_REQUESTED, bundle)[0][0] == "vastmanland-vc-vasteras"
+
+
+def test_a_health_exam_request_without_dental_care_is_a_routing_error() -> None:
+    bundle = message(address(1, "health_care"), district="1980")
+
+    with pytest.raises(RoutingError, match="health care and dental care"):
+        RULES.route(EventCode.HEALTH_EXAM_REQUESTED, bundle, tasks(bundle))
+
+
+def test_a_health_exam_request_to_another_region_is_a_routing_error() -> None:
+    raw = DIRECTORY.model_dump(mode="json")
+    raw["recipients"].append(
+        {
+            "id": "uppsala-ftv",
+            "name": "Folktandvården Uppsala",
+            "kind": "dental",
+            "municipality": "0380",
+            "identifiers": [{"system": HSA_ID_SYSTEM, "value": "SE2321000032-1"}],
+        }
+    )
+    rules = RoutingRules(RoutingDirectory.model_validate(raw))
+    bundle = message(address(1, "health_care"), _task(2, HSA_ID_SYSTEM, "SE2321000032-1"), district="1980")
+
+    with pytest.raises(RoutingError, match="of the child's region"):
+        rules.route(EventCode.HEALTH_EXAM_REQUESTED, bundle, tasks(bundle))
+
+
+# Report of concern
+
+
+def test_a_report_of_concern_goes_to_social_services_where_the_child_lives() -> None:
+    # The school addressed its home municipality's social services, but the child lives in Köping.
+    bundle = message(_task(1, ORGANISATION_NUMBER_SYSTEM, "212000-2080"), district="1983")
+
+    assert routes(EventCode.CONCERN_REPORTED, bundle) == [
+        ("koping-socialtjanst", "koping-socialtjanst", None)
+    ]
+
+
+def test_a_report_of_concern_without_the_childs_municipality_is_a_routing_error() -> None:
+    bundle = message(address(1, "social_services"), district=None)
+
+    with pytest.raises(RoutingError, match=r"Patient\.address\.district"):
+        RULES.route(EventCode.CONCERN_REPORTED, bundle, tasks(bundle))
+
+
+# Directory validation
+
+
+def test_the_example_directory_is_valid_and_names_its_county_parts() -> None:
+    assert DIRECTORY.by_id("vastmanland-habilitering").county == "19"
+    assert DIRECTORY.by_id("vasteras-socialtjanst").county == "19"
+    assert DIRECTORY.county_part_of("1983") == "vastra-vastmanland"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"county_part": "nowhere"}, "unknown county part 'nowhere'"),
+        ({"county": "03"}, "municipality 1980 is not in county 03"),
+        ({"capabilities": ["teleport"]}, "capabilities"),
+        ({"delivery_topic": "vastmanland-bup"}, "share a delivery topic"),
+    ],
+)
+def test_an_invalid_directory_is_refused_with_the_reason(tmp_path, change, problem) -> None:
+    raw = DIRECTORY.model_dump(mode="json", exclude_none=True)
+    raw["recipients"][0].update(change)
+    path = tmp_path / "directory.yaml"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=problem):
+        RoutingDirectory.load(path)
+
+
+# The delivery stage with these rules
+
+
+class _PermitAll:
+    def decide(self, request: DecisionRequest) -> Decision:
+        return Decision(Outcome.PERMIT, f"test permits {request.recipient_id}", "test", "test-permit", 1)
+
+
+class _Ledger:
+    def __init__(self) -> None:
+        self.records: list[LedgerRecord] = []
+
+    def append(self, records) -> int:
+        self.records.extend(records)
+        return len(records)
+
+
+def _record(bundle: dict[str, Any], event: EventCode) -> ConsumerRecord:
+    value = json.dumps(bundle).encode()
+    return ConsumerRecord(
+        topic="t.sambus.intents",
+        partition=0,
+        offset=3,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"child-pseudonym",
+        value=value,
+        checksum=None,
+        serialized_key_size=15,
+        serialized_value_size=len(value),
+        headers=((Header.EVENT_CODE, str(event).encode()), (Header.MESSAGE_ID, b"m-1")),
+    )
+
+
+@pytest.fixture
+def ledger() -> _Ledger:
+    return _Ledger()
+
+
+@pytest.fixture
+def delivery(ledger: _Ledger) -> Delivery:
+    now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    return Delivery(
+        topics=Topics("t."), directory=DIRECTORY, policy=_PermitAll(), clock=lambda: now, ledger=ledger
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_relayed_sip_invitation_is_delivered_to_the_relay_and_says_for_whom(delivery) -> None:
+    [out] = await delivery(
+        _record(message(_task(1, SCHOOL_UNIT_SYSTEM, "19800001")), EventCode.SIP_INITIATED)
+    )
+
+    headers = dict(out.headers)
+    assert out.topic == "t.deliver.vasteras-socialtjanst"
+    assert headers[RELAYED_FOR_HEADER] == b"vasteras-skola-norra"
+    assert headers[Header.RECIPIENT] == b"vasteras-skola-norra"
+
+
+@pytest.mark.asyncio
+async def test_a_routing_address_is_replaced_by_the_organisations_own_identifier(delivery) -> None:
+    bundle = message(address(1, "health_care"), address(2, "dental"), district="1983")
+
+    out = await delivery(_record(bundle, EventCode.HEALTH_EXAM_REQUESTED))
+
+    owners = [
+        e["resource"]["owner"]["identifier"]
+        for record in out
+        for e in json.loads(record.value)["entry"]
+        if e["resource"]["resourceType"] == "Task"
+    ]
+    assert owners == [
+        {"system": HSA_ID_SYSTEM, "value": "SE2321000206-1005"},
+        {"system": HSA_ID_SYSTEM, "value": "SE2321000206-1003"},
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_refused_specialist_invitation_is_not_delivered_and_the_denial_is_in_the_ledger(
+    delivery, ledger
+) -> None:
+    out = await delivery(
+        _record(message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1002")), EventCode.SIP_INITIATED)
+    )
+    assert ledger.records == [], "decisions reach the ledger with the batch's transaction, not before"
+    delivery.before_commit()
+
+    assert [o.topic for o in out if "deliver" in o.topic] == []
+    [record] = ledger.records
+    assert (record.recipient_id, record.outcome, record.rule_id) == (
+        "vastmanland-bup",
+        "deny",
+        "specialist-needs-care-contact",
+    )
+
+
+@pytest.mark.asyncio
+async def test_an_aborted_batch_leaves_nothing_in_the_ledger(delivery, ledger) -> None:
+    await delivery(_record(message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1001")), EventCode.SIP_INITIATED))
+    delivery.after_abort()
+    delivery.before_commit()
+
+    assert ledger.records == []
+
+
+@pytest.mark.asyncio
+async def test_a_message_breaking_a_message_wide_rule_is_dead_lettered(delivery) -> None:
+    [dead] = await delivery(_record(message(address(1, "health_care")), EventCode.HEALTH_EXAM_REQUESTED))
+
+    assert dead.topic == "t.sambus.dlq"
+    assert dict(dead.headers)[Header.DLQ_ERROR] == b"unknown_recipient"
+
+
+# Answers go back to the requester
+
+
+def _answer(status: str) -> dict[str, Any]:
+    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1001")
+    task["status"] = status
+    task["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": "19800002"}}
+    return message(task)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [EventCode.TASK_STATUS_CHANGED, EventCode.SIP_INVITATION_ANSWERED, EventCode.HEALTH_EXAM_COMPLETED],
+)
+def test_an_answer_goes_back_to_the_requester(event) -> None:
+    assert routes(event, _answer("accepted")) == [("vasteras-skola-sodra", "vasteras-skola-sodra", None)]
+
+
+def test_an_answer_without_a_requester_is_unroutable() -> None:
+    bundle = message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1001"))
+
+    [error] = RULES.route(EventCode.TASK_STATUS_CHANGED, bundle, tasks(bundle)).unroutable
+
+    assert "requester" in str(error)
+
+
+@pytest.mark.asyncio
+async def test_an_answer_reaches_the_requester_with_the_answering_owner_kept(delivery) -> None:
+    [out] = await delivery(_record(_answer("rejected"), EventCode.TASK_STATUS_CHANGED))
+
+    assert out.topic == "t.deliver.vasteras-skola-sodra"
+    [task] = [
+        e["resource"] for e in json.loads(out.value)["entry"] if e["resource"]["resourceType"] == "Task"
+    ]
+    assert task["status"] == "rejected"
+    assert task["owner"]["identifier"]["value"] == "SE2321000206-1001"
+
+
+def test_a_sip_answer_to_a_school_without_cosmic_link_goes_through_its_relay() -> None:
+    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1001")
+    task["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": "19800001"}}
+
+    assert routes(EventCode.SIP_INVITATION_ANSWERED, message(task)) == [
+        ("vasteras-skola-norra", "vasteras-socialtjanst", None)
+    ]

@@ -1,0 +1,211 @@
+"""Process state from messages and answers (SIP, 2017:209), and the deadlines messages open and close."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka.structs import ConsumerRecord
+
+from contracts.fhir import EventCode
+from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
+from contracts.topics import Header
+from router.deadlines import DeadlineRules, Deadlines
+from router.directory import RoutingDirectory
+from router.processes import ProcessStore, ProcessTracker
+from router.routing import RoutingRules
+
+DIRECTORY = RoutingDirectory.load(
+    Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"
+)
+AT = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+SOCIAL = (ORGANISATION_NUMBER_SYSTEM, "212000-2080")
+BU_HALSAN = (HSA_ID_SYSTEM, "SE2321000206-1001")
+DENTAL = (HSA_ID_SYSTEM, "SE2321000206-1003")
+VC = (HSA_ID_SYSTEM, "SE2321000206-1006")
+
+
+def bundle(
+    message_id: str, *owners: tuple[str, str], status: str = "requested", **task: Any
+) -> dict[str, Any]:
+    tasks = [
+        {
+            "resourceType": "Task",
+            "id": f"t{n}",
+            "status": status,
+            "requester": {"identifier": {"system": SOCIAL[0], "value": SOCIAL[1]}},
+            "owner": {"identifier": {"system": system, "value": value}},
+            **task,
+        }
+        for n, (system, value) in enumerate(owners)
+    ]
+    return {
+        "resourceType": "Bundle",
+        "id": message_id,
+        "type": "message",
+        "timestamp": AT.isoformat(),
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:h",
+                "resource": {
+                    "resourceType": "MessageHeader",
+                    "focus": [{"reference": f"urn:uuid:{t['id']}"} for t in tasks],
+                },
+            },
+            *({"fullUrl": f"urn:uuid:{t['id']}", "resource": t} for t in tasks),
+            {
+                "fullUrl": "urn:uuid:p",
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{"system": PERSONNUMMER_SYSTEM, "value": "201203150006"}],
+                },
+            },
+        ],
+    }
+
+
+def record(event: EventCode, data: dict[str, Any], process: str = "proc-1") -> ConsumerRecord:
+    value = json.dumps(data).encode()
+    return ConsumerRecord(
+        topic="t.sambus.intents",
+        partition=0,
+        offset=0,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"child",
+        value=value,
+        checksum=None,
+        serialized_key_size=5,
+        serialized_value_size=len(value),
+        headers=((Header.EVENT_CODE, str(event).encode()), (Header.CORRELATION_ID, process.encode())),
+    )
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine) -> ProcessStore:
+    store = ProcessStore(engine)
+    store.create_schema()
+    return store
+
+
+@pytest.fixture
+def deadlines(engine) -> Deadlines:
+    deadlines = Deadlines(engine)
+    deadlines.create_schema()
+    return deadlines
+
+
+@pytest.fixture
+def tracker(store, deadlines) -> ProcessTracker:
+    return ProcessTracker(store=store, deadlines=deadlines, rules=RoutingRules(DIRECTORY))
+
+
+@pytest.mark.asyncio
+async def test_a_sip_moves_from_invitation_through_answers_to_closed(tracker, store) -> None:
+    await tracker(record(EventCode.SIP_INITIATED, bundle("m1", SOCIAL, BU_HALSAN)))
+    sip = store.get("proc-1")
+    assert (sip.kind, sip.state, sip.initiator) == ("sip", "invited", "vasteras-socialtjanst")
+    assert sip.parties == {"vasteras-socialtjanst": "invited", "vastmanland-bu-halsan": "invited"}
+
+    await tracker(record(EventCode.SIP_INVITATION_ANSWERED, bundle("m2", BU_HALSAN, status="accepted")))
+    await tracker(record(EventCode.SIP_INVITATION_ANSWERED, bundle("m3", SOCIAL, status="rejected")))
+    await tracker(record(EventCode.SIP_MEETING_SCHEDULED, bundle("m4", BU_HALSAN)))
+    assert store.get("proc-1").parties == {
+        "vasteras-socialtjanst": "declined",
+        "vastmanland-bu-halsan": "accepted",
+    }
+    assert store.get("proc-1").state == "meeting-scheduled"
+
+    await tracker(record(EventCode.SIP_PLAN_ESTABLISHED, bundle("m5", BU_HALSAN)))
+    await tracker(record(EventCode.SIP_FOLLOWED_UP, bundle("m6", BU_HALSAN)))
+    await tracker(record(EventCode.SIP_CLOSED, bundle("m7", BU_HALSAN)))
+    assert store.get("proc-1").state == "closed"
+
+
+@pytest.mark.asyncio
+async def test_the_same_message_twice_changes_the_state_once(tracker, store) -> None:
+    await tracker(record(EventCode.SIP_INITIATED, bundle("m1", BU_HALSAN)))
+    await tracker(record(EventCode.SIP_INVITATION_ANSWERED, bundle("m2", BU_HALSAN, status="accepted")))
+    await tracker(record(EventCode.SIP_INVITATION_ANSWERED, bundle("m3", BU_HALSAN, status="rejected")))
+    await tracker(record(EventCode.SIP_INVITATION_ANSWERED, bundle("m2", BU_HALSAN, status="accepted")))
+
+    assert store.get("proc-1").parties == {"vastmanland-bu-halsan": "declined"}
+
+
+@pytest.mark.asyncio
+async def test_a_2017_209_examination_completes_with_both_statements(tracker, store) -> None:
+    await tracker(record(EventCode.HEALTH_EXAM_REQUESTED, bundle("m1", VC, DENTAL)))
+    await tracker(record(EventCode.HEALTH_EXAM_COMPLETED, bundle("m2", VC, status="completed")))
+    assert store.get("proc-1").state == "requested"
+
+    await tracker(record(EventCode.HEALTH_EXAM_COMPLETED, bundle("m3", DENTAL, status="completed")))
+
+    exam = store.get("proc-1")
+    assert exam.kind == "health-exam-2017-209"
+    assert exam.state == "statements-complete"
+
+
+@pytest.mark.asyncio
+async def test_an_answer_to_a_process_never_seen_is_ignored(tracker, store) -> None:
+    await tracker(record(EventCode.TASK_STATUS_CHANGED, bundle("m1", BU_HALSAN, status="accepted")))
+
+    assert store.get("proc-1") is None
+
+
+@pytest.mark.asyncio
+async def test_a_sip_for_a_child_opens_the_adulthood_deadline_and_closing_the_sip_ends_it(
+    tracker, deadlines
+) -> None:
+    await tracker(record(EventCode.SIP_INITIATED, bundle("m1", BU_HALSAN)))
+    adulthood = deadlines.state("proc-1:adulthood")
+    assert adulthood["due_at"].date() == dt.date(2030, 3, 15)
+    assert adulthood["reminder_event"] == "transition-to-adulthood"
+    assert [t.name for t in deadlines.due(dt.datetime(2029, 10, 1, tzinfo=dt.UTC))] == ["adulthood"]
+
+    await tracker(record(EventCode.SIP_CLOSED, bundle("m2", BU_HALSAN)))
+
+    assert deadlines.due(dt.datetime(2029, 10, 1, tzinfo=dt.UTC)) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "name", "due", "remind"),
+    [
+        (EventCode.LVU32_EXAM_ORDERED, "lvu32-exam", dt.timedelta(weeks=4), dt.timedelta(weeks=3)),
+        (EventCode.PLACEMENT_STARTED, "joint-planning", dt.timedelta(weeks=2), dt.timedelta(days=11)),
+        (EventCode.SIP_PLAN_ESTABLISHED, "sip-follow-up", dt.timedelta(days=182), dt.timedelta(days=168)),
+    ],
+)
+def test_deadline_rules(event, name, due, remind) -> None:
+    [deadline] = DeadlineRules().opened_by(event, at=AT, bundle={}, birth=None)
+
+    assert (deadline.name, deadline.due_at - AT, deadline.remind_at - AT) == (name, due, remind)
+
+
+def test_a_sip_follow_up_date_in_the_plan_sets_the_deadline() -> None:
+    plan = bundle("m1", BU_HALSAN, restriction={"period": {"end": "2027-03-01T00:00:00+00:00"}})
+
+    [deadline] = DeadlineRules().opened_by(EventCode.SIP_PLAN_ESTABLISHED, at=AT, bundle=plan, birth=None)
+
+    assert deadline.due_at == dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("value", [b"{not json", b'{"resourceType": "Bundle", "id": "m1"}'])
+async def test_a_record_that_is_no_intent_is_skipped_not_dead_lettered_twice(tracker, store, value) -> None:
+    broken = record(EventCode.SIP_INITIATED, {})
+    fields = {name: getattr(broken, name) for name in broken.__dataclass_fields__}
+    fields["value"] = value
+
+    assert await tracker(ConsumerRecord(**fields)) == []
+    assert store.get("proc-1") is None
