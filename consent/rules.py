@@ -34,6 +34,8 @@ class Duty(StrEnum):
     """SoL 14:1 third paragraph: information to a social-services investigation."""
     PROTECTION = "protection"
     """LVU 14 §: telling the care provider that guardians must not see the record (OSL 10:2)."""
+    ANSWER = "answer"
+    """The status of a Task, back to the agency that asked for it under its own legal basis."""
 
 
 class LegalBasis(BaseModel):

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from consent import ConsentPolicy, ConsentRegistry, Decider, DecisionLedger, Pseudonymizer
+from consent import ConsentPolicy, ConsentRegistry, Decider, DecisionLedger, Pseudonymizer, RuleSet
 from contracts.errors import ConfigError
+from contracts.fhir.registry import registry_facts
 from contracts.topics import Topics, TopicSpec
+from router.consent_wiring import county_policy, decision_ledger
 from router.dead_letter import replayed_topic_spec
 from router.deadlines import Deadlines, DeadlineTimers, fired_topic_spec
 from router.delivery import Clock, Delivery, utc_now
@@ -56,9 +60,10 @@ class Sambus:
     processes: ProcessStore
     deadlines: Deadlines
     clock: Clock
+    rules: RuleSet
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     policy: Decider | None = None
-    """Who decides per recipient; ``None`` means :class:`consent.ConsentPolicy` on the registry."""
+    """Who decides per recipient; ``None`` means :class:`consent.ConsentPolicy` on the registry and rules."""
     stages: list[TransactionalStage] = field(default_factory=list)
 
     def topic_specs(self) -> list[TopicSpec]:
@@ -76,14 +81,29 @@ class Sambus:
         """Create every topic sambus and the directory's recipients need."""
         return await ensure_topics(self.bootstrap_servers, self.topic_specs())
 
+    def decider(self) -> Decider:
+        """The policy that decides per recipient: :attr:`policy`, else the rules over the registry."""
+        return self.policy or ConsentPolicy(self.registry, self.rules)
+
+    def feed_registry(self, bundle: Mapping[str, Any]) -> None:
+        """Record the consent, custody and hidden-residence facts a message carries, before it is routed.
+
+        Raises:
+            InvalidIntentError: a registry message is malformed (the intent is dead-lettered).
+        """
+        facts = registry_facts(bundle)
+        if facts:
+            self.registry.apply(facts)
+
     def delivery(self) -> Delivery:
         """A delivery handler (one per stage: it gathers its batch's ledger entries)."""
         return Delivery(
             topics=self.topics,
             directory=self.directory,
-            policy=self.policy or ConsentPolicy(self.registry),
+            policy=self.decider(),
             clock=self.clock,
             ledger=self.ledger,
+            registry_feed=self.feed_registry,
             park_recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
         )
 
@@ -145,7 +165,7 @@ class Sambus:
             parked = ParkedHandler(
                 topics=self.topics,
                 directory=self.directory,
-                policy=self.policy or ConsentPolicy(self.registry),
+                policy=self.decider(),
                 ledger=self.ledger,
                 clock=self.clock,
                 expire_after=dt.timedelta(seconds=self.settings.parked_expire_after_s),
@@ -229,9 +249,10 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     except ValueError as exc:
         raise ConfigError(f"SAMBUS_RETRY_DELAYS_S: {exc}") from exc
     engine = create_engine(settings.database_url)
-    registry = ConsentRegistry(engine)
+    rules = RuleSet.load(settings.rules)
+    registry = ConsentRegistry(engine, pseudonymizer, county=county_policy(settings))
     registry.create_schema()
-    ledger = DecisionLedger(engine)
+    ledger = decision_ledger(settings, engine)
     ledger.create_schema()
     processes = ProcessStore(engine)
     processes.create_schema()
@@ -243,6 +264,7 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
         topics=Topics(prefix=settings.topic_prefix),
         directory=directory,
         registry=registry,
+        rules=rules,
         ledger=ledger,
         pseudonymizer=pseudonymizer,
         processes=processes,

@@ -9,31 +9,25 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import sqlalchemy as sa
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.table import Table
 
 from consent import (
-    VASTERBOTTEN,
-    VASTMANLAND,
     CheckpointSigner,
     ConsentRegistry,
-    CountyPolicy,
-    DecisionLedger,
     FieldCipher,
     Pseudonymizer,
     RuleSet,
     verify,
 )
 from consent.compliance import Compliance, LedgerEntry, LedgerQuery, audit_event, csv_text
-from consent.keys import verify_keys
 from contracts.agencies import AgencyKind, Purpose
 from contracts.errors import ConfigError, SambusError
 from contracts.identifiers import parse_personnummer, parse_samordningsnummer
 from contracts.registry_facts import ConsentGiven, ConsentWithdrawn, GivenBy
 from router.bootstrap import create_engine
+from router.consent_wiring import county_policy, ledger_public_keys
 from router.settings import Settings
 
 consent_app = typer.Typer(
@@ -42,46 +36,6 @@ consent_app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
-
-_COUNTIES = {"vastmanland": VASTMANLAND, "vasterbotten": VASTERBOTTEN}
-
-
-def county_policy(settings: Settings) -> CountyPolicy:
-    """The county agreement ``SAMBUS_COUNTY`` names."""
-    return _COUNTIES[settings.county]
-
-
-def checkpoint_signer(settings: Settings) -> CheckpointSigner | None:
-    """The checkpoint signer from ``SAMBUS_LEDGER_SIGNING_KEY``, or ``None`` when it is not set."""
-    key = settings.ledger_signing_key
-    return None if key is None else CheckpointSigner.from_hex(key.get_secret_value())
-
-
-def ledger_public_keys(settings: Settings) -> dict[str, Ed25519PublicKey] | None:
-    """The public keys that verify the ledger's checkpoints: earlier keys' and the current signer's."""
-    keys = verify_keys(settings.ledger_verify_keys)
-    signer = checkpoint_signer(settings)
-    if signer is not None:
-        keys[signer.key_id] = signer.public
-    return keys or None
-
-
-def field_cipher(settings: Settings) -> FieldCipher | None:
-    """The identity cipher from ``SAMBUS_LEDGER_ENCRYPTION_KEYS``, or ``None`` when it is not set."""
-    keys = settings.ledger_encryption_keys
-    if keys is None:
-        return None
-    return FieldCipher.from_spec(keys.get_secret_value(), settings.ledger_encryption_key_id)
-
-
-def decision_ledger(settings: Settings, engine: sa.Engine) -> DecisionLedger:
-    """The ledger as settings configure it (signing key, encryption keys, checkpoint interval)."""
-    return DecisionLedger(
-        engine,
-        signer=checkpoint_signer(settings),
-        cipher=field_cipher(settings),
-        checkpoint_every=settings.ledger_checkpoint_every,
-    )
 
 
 def _fail(exc: SambusError | ValueError) -> typer.Exit:

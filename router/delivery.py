@@ -193,6 +193,8 @@ class Delivery:
                 recipient_kind=route.recipient.kind,
                 at=now,
                 bundle=message,
+                sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
+                guardian_facing=route.recipient.guardian_facing,
             )
         )
 

@@ -60,6 +60,11 @@ class Recipient(BaseModel):
     delivery_topic: str | None = Field(
         default=None, pattern=_TOPIC_SUFFIX, description="Suffix of the delivery topic; defaults to ``id``."
     )
+    guardian_facing: bool = Field(
+        default=False,
+        description="It shows what it receives to the guardians (e.g. a guardian portal): under hidden "
+        "residence or protected personal data it never receives residence-revealing data.",
+    )
 
     @model_validator(mode="after")
     def _county_from_municipality(self) -> Recipient:

@@ -92,6 +92,8 @@ class ParkedHandler:
                 recipient_kind=recipient.kind,
                 at=now,
                 bundle=message,
+                sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
+                guardian_facing=recipient.guardian_facing,
             )
         )
         if decision.outcome is Outcome.AWAIT_CONSENT and now - since < self._expire_after:

@@ -199,9 +199,21 @@ class RoutingRules:
 
     def initiator(self, bundle: Mapping[str, Any]) -> Recipient | None:
         """The organisation that sent a message: the first focal Task's ``requester``, if in the directory."""
+        return self._task_party(bundle, "requester")
+
+    def sender(self, bundle: Mapping[str, Any], event: EventCode) -> Recipient | None:
+        """The organisation that sent a message, if it is in the directory.
+
+        A request is sent by its Tasks' ``requester``; an answer (:data:`ANSWER_EVENTS`) by the Task's
+        ``owner``, who answers. Secrecy rules are written per kind of sender, so an unknown sender gets
+        only the rules that name no sender.
+        """
+        return self._task_party(bundle, "owner" if event in ANSWER_EVENTS else "requester")
+
+    def _task_party(self, bundle: Mapping[str, Any], party: str) -> Recipient | None:
         for entry in bundle.get("entry", ())[1:]:
             resource = entry.get("resource", {}) if isinstance(entry, dict) else {}
-            identifier = resource.get("requester", {}).get("identifier", {})
+            identifier = resource.get(party, {}).get("identifier", {})
             if (
                 resource.get("resourceType") == "Task"
                 and identifier.get("system")

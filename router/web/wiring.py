@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from contracts.errors import ConfigError
 from router.bootstrap import Sambus, create_engine
-from router.cli_consent import ledger_public_keys
+from router.consent_wiring import ledger_public_keys
 from router.kafka_admin import metadata_answers
 from router.queues import KafkaDeadLetters, NoDeadlines, QueueMonitor
 from router.stats import SqlStatsFacts

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
-from contracts.fhir import EventCode
+from contracts.fhir import EVENT_SYSTEM, EventCode
 from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
 from contracts.topics import Header
 from router.deadlines import DeadlineRules, Deadlines
@@ -53,6 +53,9 @@ def bundle(
                 "fullUrl": "urn:uuid:h",
                 "resource": {
                     "resourceType": "MessageHeader",
+                    # The router reads the event code from the Kafka header; the consent registry reads
+                    # this one, and takes no facts from a process message.
+                    "eventCoding": {"system": EVENT_SYSTEM, "code": str(EventCode.TASK_STATUS_CHANGED)},
                     "focus": [{"reference": f"urn:uuid:{t['id']}"} for t in tasks],
                 },
             },
