@@ -89,15 +89,23 @@ async def read_committed(
     return records
 
 
-@pytest_asyncio.fixture
-async def running(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIterator[Running]:
-    """sambus with every stage running, on this test's topics and a fresh SQLite registry."""
-    settings = Settings(
+@pytest.fixture
+def settings(topics: Topics, tmp_path: Path) -> Settings:
+    """Settings of this test's sambus: its topics, a fresh SQLite database, a fresh pseudonym key.
+
+    A test module overrides this fixture to run sambus with another directory or rule file.
+    """
+    return Settings(
         topic_prefix=topics.prefix,
         database_url=f"sqlite:///{tmp_path / 'registry.db'}",
         pseudonym_key=SecretStr(secrets.token_hex(32)),
         instance_id=secrets.token_hex(4),
     )
+
+
+@pytest_asyncio.fixture
+async def running(kafka_bootstrap: str, settings: Settings) -> AsyncIterator[Running]:
+    """sambus with every stage running, on this test's topics and a fresh SQLite registry."""
     app = bootstrap(settings, bootstrap_servers=kafka_bootstrap)
     await app.create_topics()
     stop = asyncio.Event()
