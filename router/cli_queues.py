@@ -14,8 +14,10 @@ from rich.table import Table
 
 from contracts.errors import SambusError
 from contracts.topics import Topics
+from router.bootstrap import create_engine
+from router.deadlines import Deadlines
 from router.kafka_admin import run_sync
-from router.queues import KafkaDeadLetters, NoDeadlines, QueueMonitor, QueueSnapshot
+from router.queues import KafkaDeadLetters, QueueMonitor, QueueSnapshot
 from router.settings import Settings
 
 queues_app = typer.Typer(help="Queue depths, consumer lag, dead letters, parked messages, overdue deadlines.")
@@ -27,11 +29,13 @@ errors = Console(stderr=True)
 def monitor_for(settings: Settings, bootstrap_servers: str) -> QueueMonitor:
     """The queue monitor of the sambus ``settings`` describe, on ``bootstrap_servers``."""
     topics = Topics(prefix=settings.topic_prefix)
+    deadlines = Deadlines(create_engine(settings.database_url))
+    deadlines.create_schema()
     return QueueMonitor(
         bootstrap_servers=bootstrap_servers,
         topics=topics,
         dead_letters=KafkaDeadLetters(bootstrap_servers=bootstrap_servers, topics=topics),
-        deadlines=NoDeadlines(),
+        deadlines=deadlines,
     )
 
 

@@ -15,6 +15,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from contracts.errors import BrokerUnavailableError, SambusError
 from contracts.topics import Header, Topics, TopicSpec
+from router.kafka_admin import ensure_topics
 from router.outgoing import Outgoing
 
 DLQ_PSEUDONYM = "sambus-dlq-pseudonym"
@@ -186,6 +187,7 @@ async def replay(
     chosen = [d for d in await read_dead_letters(bootstrap_servers, topics) if select(d) and not d.replayed]
     if not chosen:
         return []
+    await ensure_topics(bootstrap_servers, [replayed_topic_spec(topics)])  # an operator may replay first
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         transactional_id=transactional_id,

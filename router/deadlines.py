@@ -38,6 +38,7 @@ from router.dead_letter import read_topic
 from router.directory import RoutingDirectory
 from router.notify import addressee
 from router.outgoing import Outgoing
+from router.queues import OverdueDeadline
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,31 @@ class Deadlines:
                         )
                     )
         return timers
+
+    def overdue(self, now: dt.datetime) -> list[OverdueDeadline]:
+        """Open deadlines whose time has passed, oldest first: for ``sambus queues`` and the operations page.
+
+        A case is named by its process id only, never by the child.
+        """
+        query = (
+            sa.select(deadlines.c.process_id, deadlines.c.name, deadlines.c.due_at, deadlines.c.escalated_at)
+            .where(deadlines.c.closed_at.is_(None), deadlines.c.due_at <= now)
+            .order_by(deadlines.c.due_at)
+        )
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot read the deadline table") from exc
+        return [
+            OverdueDeadline(
+                process=row.name,
+                step="escalated" if row.escalated_at is not None else "escalation pending",
+                case=row.process_id,
+                due=_utc(row.due_at),
+            )
+            for row in rows
+        ]
 
     def mark_fired(self, keys: Sequence[str], at: dt.datetime) -> None:
         """Mark timers (fired-topic keys) as fired."""

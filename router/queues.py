@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from contracts.errors import BrokerUnavailableError, SambusError
 from contracts.topics import Header, Topics
+from router.dead_letter import replay as replay_dead_letters
 
 _SAMBUS_TOPIC_KINDS = ("agency.", "sambus.", "deliver.")
 _DLQ_HEADERS = {
@@ -322,26 +324,32 @@ class KafkaDeadLetters:
         return len(await read_topic(self._servers, self._topics.dlq))
 
     async def replay(self, letter_id: str) -> str:
-        """Publish the dead letter's value and original headers on its source topic; returns the topic.
+        """Put the dead letter back on its source topic, once; returns the topic.
+
+        It goes back with its original bytes, headers and key (the child's pseudonym), through
+        :func:`router.dead_letter.replay`, which logs the replay in the same transaction so no dead letter is
+        replayed twice; the router decides consent for it again.
 
         Raises:
-            UnknownDeadLetterError: no dead letter has that id, or it does not say where it came from.
+            UnknownDeadLetterError: no dead letter has that id, it was replayed already, or it does not say
+                where it came from.
             BrokerUnavailableError: the broker cannot be reached.
         """
-        record = await self._fetch(letter_id)
-        source = _header(record, Header.DLQ_SOURCE_TOPIC)
-        if not source or not _is_sambus_topic(source, self._topics):
-            raise UnknownDeadLetterError(f"dead letter {letter_id} has no sambus source topic to replay to")
-        headers = [(k, bytes(v)) for k, v in record.headers or () if k not in _DLQ_HEADERS]
-        producer = AIOKafkaProducer(bootstrap_servers=self._servers, acks="all", enable_idempotence=True)
-        try:
-            await producer.start()
-            await producer.send_and_wait(source, record.value or b"", headers=headers)
-        except KafkaError as exc:
-            raise BrokerUnavailableError(f"cannot replay to {source}: {exc}") from exc
-        finally:
-            await producer.stop()
-        return source
+        where = _parse_id(letter_id)
+        if where is None:
+            raise UnknownDeadLetterError(f"{letter_id!r} is not a dead-letter id (<partition>-<offset>)")
+        ref = f"{where[0]}:{where[1]}"
+        done = await replay_dead_letters(
+            self._servers,
+            self._topics,
+            lambda letter: letter.ref == ref and _is_sambus_topic(letter.source_topic, self._topics),
+            transactional_id=f"{self._topics.prefix}sambus-web-replay-{secrets.token_hex(4)}",
+        )
+        if not done:
+            raise UnknownDeadLetterError(
+                f"no dead letter {letter_id} to replay (unknown, replayed already, or of unknown source)"
+            )
+        return done[0].source_topic
 
     async def _fetch(self, letter_id: str) -> ConsumerRecord[bytes, bytes]:
         where = _parse_id(letter_id)

@@ -14,7 +14,7 @@ from contracts.errors import ConfigError
 from router.bootstrap import Sambus, create_engine
 from router.consent_wiring import ledger_public_keys
 from router.kafka_admin import metadata_answers
-from router.queues import KafkaDeadLetters, NoDeadlines, QueueMonitor
+from router.queues import KafkaDeadLetters, QueueMonitor
 from router.stats import SqlStatsFacts
 from router.web.app import WebServices, create_app
 from router.web.audit import AuditLog
@@ -86,7 +86,7 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
             bootstrap_servers=sambus.bootstrap_servers,
             topics=sambus.topics,
             dead_letters=dead_letters,
-            deadlines=NoDeadlines(),
+            deadlines=sambus.deadlines,
         ),
         dead_letters=dead_letters,
         ledger=SqlLedgerReader(engine, ledger_public_keys(sambus.settings)),

@@ -38,9 +38,16 @@ class Running:
         """This test's topic names."""
         return self.app.topics
 
-    async def send(self, topic: str, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+        *,
+        key: bytes | None = None,
+    ) -> None:
         """Publish one record and wait for the broker's acknowledgement."""
-        await self.producer.send_and_wait(topic, value, headers=headers)
+        await self.producer.send_and_wait(topic, value, key=key, headers=headers)
 
     def consent(self, personnummer: str, *kinds: AgencyKind, purpose: Purpose = Purpose.SIP) -> None:
         """Record a guardian consent for ``purpose`` with agencies of ``kinds``."""

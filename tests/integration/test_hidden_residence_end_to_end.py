@@ -31,6 +31,8 @@ BU_HALSAN = {"hsaId": "SE2321000206-1001"}
 DENTAL = {"hsaId": "SE2321000206-1003"}
 SCHOOL = {"organisationNumber": SCHOOL_ORGNR}
 STREET = "Storgatan 1"
+CASE_KEY = b"case-4711"
+"""The social services system's own case id: one key per child keeps its events in order."""
 
 
 @pytest.fixture
@@ -89,6 +91,7 @@ async def test_the_guardian_facing_school_never_sees_the_hidden_residence(runnin
                 "validFrom": "2026-11-01T09:00:00+01:00",
             },
         ),
+        key=CASE_KEY,
     )
     await running.send(
         social_events,
@@ -102,6 +105,7 @@ async def test_the_guardian_facing_school_never_sees_the_hidden_residence(runnin
                 "notify": [BU_HALSAN, DENTAL],
             },
         ),
+        key=CASE_KEY,
     )
     await running.send(
         social_events,
@@ -124,6 +128,7 @@ async def test_the_guardian_facing_school_never_sees_the_hidden_residence(runnin
                 "schoolUnitCode": "19800002",
             },
         ),
+        key=CASE_KEY,
     )
 
     school = await running.read(topics.deliver("vasteras-skola-sodra"), count=1)

@@ -14,7 +14,7 @@ from aiokafka.structs import ConsumerRecord
 from contracts.fhir import EVENT_SYSTEM, EventCode
 from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
 from contracts.topics import Header
-from router.deadlines import DeadlineRules, Deadlines
+from router.deadlines import Deadline, DeadlineRules, Deadlines
 from router.directory import RoutingDirectory
 from router.processes import ProcessStore, ProcessTracker
 from router.routing import RoutingRules
@@ -212,3 +212,36 @@ async def test_a_record_that_is_no_intent_is_skipped_not_dead_lettered_twice(tra
 
     assert await tracker(ConsumerRecord(**fields)) == []
     assert store.get("proc-1") is None
+
+
+def test_overdue_lists_open_deadlines_past_due_by_process_id_never_by_child(tmp_path: Path) -> None:
+    deadlines = Deadlines(sa.create_engine(f"sqlite:///{tmp_path / 'd.db'}"))
+    deadlines.create_schema()
+    due = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    with deadlines._engine.begin() as conn:  # noqa: SLF001 - the stage opens deadlines inside its transaction
+        for process_id, days in (("p-late", 0), ("p-later", 10)):
+            deadlines.open(
+                conn,
+                process_id=process_id,
+                deadline=Deadline(
+                    name="lvu32-exam",
+                    due_at=due + dt.timedelta(days=days),
+                    remind_at=due - dt.timedelta(days=3),
+                ),
+                child="pseudonym-of-the-child",
+                responsible="vastmanland-bu-halsan",
+                escalate_to="vasteras-socialtjanst",
+            )
+        deadlines.close(conn, process_id="p-closed", names=["lvu32-exam"], at=due)
+
+    overdue = deadlines.overdue(due + dt.timedelta(days=1))
+
+    assert [(o.case, o.process, o.step, o.due) for o in overdue] == [
+        ("p-late", "lvu32-exam", "escalation pending", due)
+    ]
+    assert "pseudonym-of-the-child" not in repr(overdue)
+    deadlines.mark_fired(["p-late:lvu32-exam|escalation"], due + dt.timedelta(days=1))
+    assert [o.step for o in deadlines.overdue(due + dt.timedelta(days=11))] == [
+        "escalated",
+        "escalation pending",
+    ]
