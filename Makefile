@@ -36,7 +36,8 @@ format: $(STAMP) ## Format and fix what ruff can
 typecheck: $(STAMP) ## mypy, strict
 	$(BIN)/mypy
 
-pytest: install ## The tests, including those on a real Kafka broker and a real PostgreSQL server
+pytest: install ## The tests, including those on a real Kafka broker, a real PostgreSQL server and Chromium
+	@bash deploy/browser/prerequisites.sh
 	bash deploy/postgres/with-postgres.sh $(BIN)/pytest
 
 test: lint typecheck pytest ## Everything CI runs: ruff, mypy and every test
