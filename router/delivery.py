@@ -93,7 +93,31 @@ def read_intent(record: ConsumerRecord[bytes, bytes]) -> tuple[str, EventCode, d
     return record.key.decode("ascii"), event, bundle
 
 
-class Delivery:
+class LedgerBatch:
+    """Decisions gathered while a batch is handled, appended to the ledger inside its transaction.
+
+    A :class:`router.stage.TransactionHooks`: give the handler to its stage as a hook.
+    """
+
+    def __init__(self, ledger: LedgerSink | None) -> None:
+        """Write to ``ledger`` (nothing is kept without one)."""
+        self._ledger: LedgerSink = ledger or NoLedger()
+        self._pending: list[LedgerRecord] = []
+
+    def before_commit(self) -> None:
+        """Append the batch's decisions to the ledger (idempotently)."""
+        self._ledger.append(self._pending)
+
+    def after_commit(self) -> None:
+        """The batch is out: start the next one empty."""
+        self._pending.clear()
+
+    def after_abort(self) -> None:
+        """The batch will be read again: forget its decisions."""
+        self._pending.clear()
+
+
+class Delivery(LedgerBatch):
     """Turns one intent into deliveries (permitted), parked records (awaiting consent) or nothing (denied).
 
     Also a :class:`router.stage.TransactionHooks`: give it to the stage so its decisions reach the ledger
@@ -122,9 +146,8 @@ class Delivery:
         self._rules = RoutingRules(directory)
         self._policy = policy
         self._clock = clock
-        self._ledger: LedgerSink = ledger or NoLedger()
+        super().__init__(ledger)
         self._registry_feed = registry_feed
-        self._pending: list[LedgerRecord] = []
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """The records one intent becomes."""
@@ -240,18 +263,6 @@ class Delivery:
                 headers=headers,
             )
         ]
-
-    def before_commit(self) -> None:
-        """Append the batch's decisions to the ledger (idempotently)."""
-        self._ledger.append(self._pending)
-
-    def after_commit(self) -> None:
-        """The batch is out: start the next one empty."""
-        self._pending.clear()
-
-    def after_abort(self) -> None:
-        """The batch will be read again: forget its decisions."""
-        self._pending.clear()
 
 
 def _ledger_record(

@@ -26,7 +26,7 @@ from consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, r
 from contracts.errors import InvalidIntentError
 from contracts.fhir import EventCode, deterministic_id
 from contracts.topics import Header, Topics
-from router.delivery import Clock, LedgerSink, header, read_intent
+from router.delivery import Clock, LedgerBatch, LedgerSink, header, read_intent
 from router.directory import RoutingDirectory
 from router.notify import initiator_notice
 from router.outgoing import Outgoing
@@ -45,7 +45,7 @@ from router.routing import RoutingRules
 logger = logging.getLogger(__name__)
 
 
-class ParkedHandler:
+class ParkedHandler(LedgerBatch):
     """The handler of the parked stage; also its :class:`router.stage.TransactionHooks` (ledger entries)."""
 
     def __init__(
@@ -64,12 +64,11 @@ class ParkedHandler:
         self._topics = topics
         self._rules = RoutingRules(directory)
         self._policy = policy
-        self._ledger = ledger
+        super().__init__(ledger)
         self._clock = clock
         self._expire_after = expire_after
         self._recheck = recheck
         self._sleep = sleep
-        self._pending: list[LedgerRecord] = []
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """A parked record, when due: delivered, refused, expired, or parked again."""
@@ -174,15 +173,3 @@ class ParkedHandler:
                 (Header.DECISION_REASON, reason.encode("utf-8")),
             ),
         )
-
-    def before_commit(self) -> None:
-        """Append the batch's final outcomes to the ledger (idempotently)."""
-        self._ledger.append(self._pending)
-
-    def after_commit(self) -> None:
-        """Start the next batch empty."""
-        self._pending.clear()
-
-    def after_abort(self) -> None:
-        """The batch will be read again: forget its outcomes."""
-        self._pending.clear()
