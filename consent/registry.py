@@ -38,7 +38,12 @@ consents = sa.Table(
     "consents",
     metadata,
     sa.Column("consent_id", sa.String(200), primary_key=True, comment="<consent id>:<agency kind>"),
-    sa.Column("child", sa.String(64), nullable=False, index=True, comment="keyed pseudonym of the child"),
+    sa.Column(
+        "child",
+        sa.String(64),
+        primary_key=True,
+        comment="keyed pseudonym of the child; consent ids are the senders' own, unique per child only",
+    ),
     sa.Column("purpose", sa.String(40), nullable=False),
     sa.Column("agency_kind", sa.String(40), nullable=False),
     sa.Column("given_by", sa.String(40), nullable=False, comment="guardian or child"),
@@ -244,7 +249,7 @@ class ConsentRegistry:
                 )
                 self.record(grant, now=fact.recorded_at)
             elif isinstance(fact, ConsentWithdrawn):
-                self.withdraw(fact.consent_id, at=fact.at)
+                self.withdraw(fact.consent_id, at=fact.at, child=child)
             elif isinstance(fact, CustodyUpdated):
                 self.record_child(child, birth_date(fact.child))
                 self.set_custody(child, fact.custody, tuple(of(g) for g in fact.guardians), at=fact.at)
@@ -350,7 +355,8 @@ class ConsentRegistry:
                 existing = set(
                     conn.scalars(
                         sa.select(consents.c.consent_id).where(
-                            consents.c.consent_id.in_([r["consent_id"] for r in rows])
+                            consents.c.child == grant.child,
+                            consents.c.consent_id.in_([r["consent_id"] for r in rows]),
                         )
                     )
                 )
@@ -360,14 +366,19 @@ class ConsentRegistry:
         except SQLAlchemyError as exc:
             raise StoreUnavailableError("cannot record the consent") from exc
 
-    def withdraw(self, consent_id: str, *, at: dt.datetime) -> int:
-        """Withdraw a consent from ``at`` on; returns how many agency grants it ended."""
+    def withdraw(self, consent_id: str, *, at: dt.datetime, child: str | None = None) -> int:
+        """Withdraw a consent from ``at`` on; returns how many agency grants it ended.
+
+        ``child`` (the pseudonym) narrows it to that child's consent: sending systems number their consents
+        themselves, so two children's consents may carry the same id.
+        """
         return self._write(
             "withdraw the consent",
             consents.update()
             .where(
                 consents.c.consent_id.startswith(f"{consent_id}:", autoescape=True),
                 consents.c.withdrawn_at.is_(None),
+                *([consents.c.child == child] if child is not None else []),
             )
             .values(withdrawn_at=_utc(at)),
         )

@@ -92,6 +92,18 @@ def test_a_withdrawal_fact_ends_the_consent(registry, pseudonymizer):
     assert _answer(registry, pseudonymizer, at=T0 + 2 * DAY).consent_id is None
 
 
+def test_two_childrens_consents_with_the_same_id_are_kept_and_withdrawn_apart(registry, pseudonymizer):
+    # Sending systems number consents themselves: two children may both have consent "c-1".
+    sibling = person_number(dt.date(2014, 6, 1), 3)
+    registry.apply(
+        [_given(), _given(child=sibling), ConsentWithdrawn(consent_id="c-1", child=sibling, at=T0 + DAY)]
+    )
+
+    assert _answer(registry, pseudonymizer, at=T0 + 2 * DAY).consent_id == "c-1"
+    assert _answer(registry, pseudonymizer, child=sibling, at=T0 + DAY / 2).consent_id == "c-1"
+    assert _answer(registry, pseudonymizer, child=sibling, at=T0 + 2 * DAY).consent_id is None
+
+
 def test_applying_facts_needs_the_pseudonym_key(engine):
     registry = ConsentRegistry(engine)
     registry.create_schema()
