@@ -64,6 +64,26 @@ class ProcessFact:
         return None if self.completed_on is None else (self.completed_on - self.started_on).days
 
 
+UNKNOWN_COUNTY_PART = "unknown"
+"""The county part of a process whose organisations the routing directory places in none."""
+
+
+def sex_of(person_number: str) -> str:
+    """The sex a personnummer or samordningsnummer records: odd second-to-last digit a boy, even a girl.
+
+    Anything that is not such a number (no digit there) is ``other``.
+    """
+    digit = person_number[-2:-1]
+    if len(person_number) < 2 or not digit.isdigit():  # noqa: PLR2004
+        return SEXES[2]
+    return SEXES[1] if int(digit) % 2 else SEXES[0]
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    """The age in whole years on ``day`` of someone born on ``birth``."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
 def age_band(age: int) -> str:
     """The age band of an age in whole years."""
     if age < 6:  # noqa: PLR2004
@@ -124,6 +144,7 @@ followup_facts = sa.Table(
     "followup_facts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("process_id", sa.String(100), unique=True, nullable=True, comment="a UUID, not personal"),
     sa.Column("kind", sa.String(30), nullable=False),
     sa.Column("sex", sa.String(10), nullable=False),
     sa.Column("age_band", sa.String(10), nullable=False),
