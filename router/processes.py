@@ -271,6 +271,8 @@ class ProcessTracker:
                 )
             )
             self._start_fact(conn, process_id=process_id, event=event, bundle=bundle, tasks=tasks, at=at)
+            if event is EventCode.SIP_INITIATED:
+                _joint_planning(conn, child=child, on=at.date())
         else:
             initiator = row.initiator
         self._record_answers(event, tasks, owners, parties)
@@ -394,4 +396,25 @@ def _date_step(conn: sa.Connection, *, process_id: str, event: EventCode, state:
             followup_facts.c[column].is_(None),
         )
         .values({column: on})
+    )
+
+
+def _joint_planning(conn: sa.Connection, *, child: str, on: dt.date) -> None:
+    """A SIP started for a child (by pseudonym) is the joint planning of its acute placements not yet planned.
+
+    Agency events cannot name a placement's process in a new SIP, so the child links them; a SIP sent under
+    the placement's own process id dates it through :data:`_STEP_DATE` instead.
+    """
+    placements = sa.select(processes.c.process_id).where(
+        processes.c.child == child, processes.c.kind == _KIND_OF_EVENT[EventCode.PLACEMENT_STARTED]
+    )
+    conn.execute(
+        followup_facts.update()
+        .where(
+            followup_facts.c.process_id.in_(placements),
+            followup_facts.c.kind == str(ProcessKind.ACUTE_PLACEMENT),
+            followup_facts.c.started_on <= on,
+            followup_facts.c.completed_on.is_(None),
+        )
+        .values(completed_on=on)
     )

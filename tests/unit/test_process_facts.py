@@ -44,8 +44,10 @@ def intent(
     return made
 
 
-def record(made: Intent, process_id: str | None = None) -> ConsumerRecord[bytes, bytes]:
-    """The ``sambus.intents`` record of an intent (under another process id when given)."""
+def record(
+    made: Intent, process_id: str | None = None, pseudonym: str = PSEUDONYM
+) -> ConsumerRecord[bytes, bytes]:
+    """The ``sambus.intents`` record of an intent (under another process id or child pseudonym when given)."""
     value = json.dumps(made.bundle).encode()
     headers = (
         (Header.EVENT_CODE, str(made.event).encode()),
@@ -57,10 +59,10 @@ def record(made: Intent, process_id: str | None = None) -> ConsumerRecord[bytes,
         offset=0,
         timestamp=0,
         timestamp_type=0,
-        key=PSEUDONYM.encode(),
+        key=pseudonym.encode(),
         value=value,
         checksum=None,
-        serialized_key_size=len(PSEUDONYM),
+        serialized_key_size=len(pseudonym),
         serialized_value_size=len(value),
         headers=headers,
     )
@@ -196,6 +198,26 @@ async def test_an_acute_placement_is_completed_by_its_joint_planning(tracker, en
     assert (fact["sex"], fact["age_band"]) == ("boy", "13-17")  # 20101224-5674, 15 years old
     assert fact["county_part"] == "ostra-vastmanland"  # placed by Västerås (1980)
     assert (fact["started_on"], fact["completed_on"]) == (dt.date(2026, 11, 20), dt.date(2026, 11, 27))
+
+
+@pytest.mark.asyncio
+async def test_a_new_sip_for_the_placed_child_is_the_joint_planning_of_its_acute_placement(
+    tracker, engine
+) -> None:
+    placed = intent("social.placement-started", acute=True, start="2026-11-19")
+    await tracker(record(placed))
+    other_child = intent("social.sip-initiated", time="2026-11-25T10:00:00+01:00", event_id="other")
+    await tracker(record(other_child, pseudonym="pseudonym-of-another-child"))
+    assert facts(engine)[0]["completed_on"] is None
+
+    sip = intent(
+        "social.sip-initiated", time="2026-12-01T10:00:00+01:00", event_id="jp", child={"civicNo": BOY}
+    )
+    await tracker(record(sip))
+
+    placement, *sips = facts(engine)
+    assert (placement["kind"], placement["completed_on"]) == ("acute_placement", dt.date(2026, 12, 1))
+    assert [s["kind"] for s in sips] == ["sip", "sip"]
 
 
 @pytest.mark.asyncio
