@@ -36,7 +36,7 @@ from router.directory import Recipient
 from router.outgoing import Outgoing
 from router.routing import RoutingRules
 from router.stats import UNKNOWN_COUNTY_PART, ProcessKind, age_band, age_on, followup_facts, sex_of
-from router.stats import metadata as stats_metadata
+from router.stats import create_schema as create_facts_schema
 
 logger = logging.getLogger(__name__)
 
@@ -195,9 +195,9 @@ class ProcessStore:
         """Create the tables when they do not exist."""
         try:
             metadata.create_all(self._engine)
-            stats_metadata.create_all(self._engine)
         except SQLAlchemyError as exc:
             raise StoreUnavailableError("cannot create the process tables") from exc
+        create_facts_schema(self._engine)
 
     def get(self, process_id: str) -> Process | None:
         """A process by its id, or ``None``."""

@@ -305,3 +305,32 @@ def test_sex_is_the_second_to_last_digit(number, sex) -> None:
 def test_age_counts_whole_years() -> None:
     assert age_on(dt.date(2012, 3, 15), dt.date(2026, 3, 14)) == 13
     assert age_on(dt.date(2012, 3, 15), dt.date(2026, 3, 15)) == 14
+
+
+@pytest.mark.asyncio
+async def test_a_facts_table_made_before_it_had_process_ids_gets_them(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE followup_facts (id INTEGER PRIMARY KEY, kind VARCHAR(30) NOT NULL, "
+                "sex VARCHAR(10) NOT NULL, age_band VARCHAR(10) NOT NULL, county_part VARCHAR(60) NOT NULL, "
+                "started_on DATE NOT NULL, held_on DATE, plan_on DATE, completed_on DATE)"
+            )
+        )
+    store = ProcessStore(engine)
+    store.create_schema()
+    deadlines = Deadlines(engine)
+    deadlines.create_schema()
+    tracker = ProcessTracker(store=store, deadlines=deadlines, rules=RoutingRules(DIRECTORY))
+    started = intent("school.sip-initiated")
+
+    await tracker(record(started))
+
+    assert [f["process_id"] for f in facts(engine)] == [started.correlation_id]
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(
+            followup_facts.insert().values(
+                process_id=started.correlation_id, kind="sip", sex="girl", age_band="0-5",
+                county_part="x", started_on=dt.date(2026, 11, 20),
+            )
+        )  # fmt: skip
