@@ -64,6 +64,26 @@ class ProcessFact:
         return None if self.completed_on is None else (self.completed_on - self.started_on).days
 
 
+UNKNOWN_COUNTY_PART = "unknown"
+"""The county part of a process whose organisations the routing directory places in none."""
+
+
+def sex_of(person_number: str) -> str:
+    """The sex a personnummer or samordningsnummer records: odd second-to-last digit a boy, even a girl.
+
+    Anything that is not such a number (no digit there) is ``other``.
+    """
+    digit = person_number[-2:-1]
+    if len(person_number) < 2 or not digit.isdigit():  # noqa: PLR2004
+        return SEXES[2]
+    return SEXES[1] if int(digit) % 2 else SEXES[0]
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    """The age in whole years on ``day`` of someone born on ``birth``."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
 def age_band(age: int) -> str:
     """The age band of an age in whole years."""
     if age < 6:  # noqa: PLR2004
@@ -124,6 +144,7 @@ followup_facts = sa.Table(
     "followup_facts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("process_id", sa.String(100), unique=True, nullable=True, comment="a UUID, not personal"),
     sa.Column("kind", sa.String(30), nullable=False),
     sa.Column("sex", sa.String(10), nullable=False),
     sa.Column("age_band", sa.String(10), nullable=False),
@@ -136,6 +157,25 @@ followup_facts = sa.Table(
 )
 
 
+def create_schema(engine: sa.Engine) -> None:
+    """Create ``followup_facts`` when it does not exist; add ``process_id`` to a table made without it.
+
+    Raises:
+        StoreUnavailableError: the database cannot be written.
+    """
+    try:
+        metadata.create_all(engine)
+        columns = {column["name"] for column in sa.inspect(engine).get_columns(followup_facts.name)}
+        if "process_id" not in columns:
+            with engine.begin() as conn:
+                conn.execute(sa.text("ALTER TABLE followup_facts ADD COLUMN process_id VARCHAR(100)"))
+                conn.execute(
+                    sa.text("CREATE UNIQUE INDEX uq_followup_facts_process_id ON followup_facts (process_id)")
+                )
+    except SQLAlchemyError as exc:
+        raise StoreUnavailableError("cannot create the follow-up facts table") from exc
+
+
 class SqlStatsFacts:
     """Process facts in the ``followup_facts`` table."""
 
@@ -144,11 +184,12 @@ class SqlStatsFacts:
         self._engine = engine
 
     def create_schema(self) -> None:
-        """Create the table when it does not exist."""
-        try:
-            metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the follow-up facts table") from exc
+        """Create the table when it does not exist (and add ``process_id`` to one made before it had it).
+
+        Raises:
+            StoreUnavailableError: the database cannot be written.
+        """
+        create_schema(self._engine)
 
     def add(self, facts: Iterable[ProcessFact]) -> int:
         """Store facts; returns how many.

@@ -270,8 +270,9 @@ def test_sql_facts_store_no_identity_and_round_trip(tmp_path, population):
 
     assert stored == len(facts)
     columns = {column["name"] for column in sa.inspect(engine).get_columns("followup_facts")}
-    assert columns == {"id", "kind", "sex", "age_band", "county_part", "started_on", "held_on", "plan_on",
-                       "completed_on"}  # fmt: skip
+    # process_id is the process's UUID (the processes stage's key), never a person's.
+    assert columns == {"id", "process_id", "kind", "sex", "age_band", "county_part", "started_on", "held_on",
+                       "plan_on", "completed_on"}  # fmt: skip
     assert indicators(store, H1) == indicators(ListFacts(facts), H1)
     with pytest.raises(ValueError, match="sex must be one of"):
         store.add([ProcessFact(ProcessKind.SIP, "unknown", "6-12", "Norra", START)])
