@@ -142,6 +142,14 @@ class DeadlineRules:
                 ]
         return []
 
+    def closed_for_child_by(self, event: EventCode) -> tuple[str, ...]:
+        """The deadlines ``event`` fulfils in any process about the same child.
+
+        A SIP started after an acute placement is its joint planning: agency systems cannot name the
+        placement's process, so the child ties the two together.
+        """
+        return ("joint-planning",) if event is EventCode.SIP_INITIATED else ()
+
     def closed_by(self, event: EventCode) -> tuple[str, ...]:
         """The deadlines ``event`` fulfils (or ends)."""
         return {
@@ -224,6 +232,21 @@ class Deadlines:
                 deadlines.update()
                 .where(
                     deadlines.c.process_id == process_id,
+                    deadlines.c.name.in_(names),
+                    deadlines.c.closed_at.is_(None),
+                )
+                .values(closed_at=at)
+            )
+
+    def close_for_child(
+        self, conn: sa.Connection, *, child: str, names: Sequence[str], at: dt.datetime
+    ) -> None:
+        """Close the open deadlines named ``names`` of every process about ``child`` (its pseudonym)."""
+        if names:
+            conn.execute(
+                deadlines.update()
+                .where(
+                    deadlines.c.child == child,
                     deadlines.c.name.in_(names),
                     deadlines.c.closed_at.is_(None),
                 )

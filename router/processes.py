@@ -303,6 +303,9 @@ class ProcessTracker:
                 escalate_to=initiator or responsible,
             )
         self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
+        self._deadlines.close_for_child(
+            conn, child=child, names=self._deadline_rules.closed_for_child_by(event), at=at
+        )
 
     def _record_answers(
         self, event: EventCode, tasks: list[dict[str, Any]], owners: list[str | None], parties: dict[str, str]

@@ -209,6 +209,8 @@ async def test_a_new_sip_for_the_placed_child_is_the_joint_planning_of_its_acute
     other_child = intent("social.sip-initiated", time="2026-11-25T10:00:00+01:00", event_id="other")
     await tracker(record(other_child, pseudonym="pseudonym-of-another-child"))
     assert facts(engine)[0]["completed_on"] is None
+    joint_planning_deadline = f"{placed.correlation_id}:joint-planning"
+    assert Deadlines(engine).state(joint_planning_deadline)["closed_at"] is None
 
     sip = intent(
         "social.sip-initiated", time="2026-12-01T10:00:00+01:00", event_id="jp", child={"civicNo": BOY}
@@ -218,6 +220,7 @@ async def test_a_new_sip_for_the_placed_child_is_the_joint_planning_of_its_acute
     placement, *sips = facts(engine)
     assert (placement["kind"], placement["completed_on"]) == ("acute_placement", dt.date(2026, 12, 1))
     assert [s["kind"] for s in sips] == ["sip", "sip"]
+    assert Deadlines(engine).state(joint_planning_deadline)["closed_at"] is not None, "no escalation follows"
 
 
 @pytest.mark.asyncio
