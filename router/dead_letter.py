@@ -9,13 +9,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from contracts.errors import BrokerUnavailableError, SambusError
 from contracts.topics import Header, Topics, TopicSpec
-from router.kafka_admin import ensure_topics
+from router.kafka_admin import ensure_topics, read_topic
 from router.outgoing import Outgoing
 
 DLQ_PSEUDONYM = "sambus-dlq-pseudonym"
@@ -112,42 +112,6 @@ def _attempts(headers: dict[str, bytes]) -> int:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return 1
     return max(1, len(history)) if isinstance(history, list) else 1
-
-
-async def _partitions(bootstrap_servers: str, topic: str) -> set[int]:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers)
-    try:
-        await client.bootstrap()
-        metadata = await client.fetch_all_metadata()
-        return set(metadata.partitions_for_topic(topic) or ())
-    finally:
-        await client.close()
-
-
-async def read_topic(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every committed record of ``topic``, from the beginning to the end as it is now."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, isolation_level="read_committed", enable_auto_commit=False
-    )
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        await consumer.start()
-        partitions = [TopicPartition(topic, p) for p in sorted(await _partitions(bootstrap_servers, topic))]
-        if partitions:
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            remaining = {p for p in partitions if end[p] > 0}
-            while remaining:
-                batch = await consumer.getmany(*partitions, timeout_ms=500)
-                for part in batch.values():
-                    records.extend(r for r in part if r.offset < end[TopicPartition(r.topic, r.partition)])
-                remaining = {p for p in remaining if await consumer.position(p) < end[p]}
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[DeadLetter]:

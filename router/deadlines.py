@@ -34,8 +34,8 @@ from contracts.errors import BrokerUnavailableError, RoutingError, StoreUnavaila
 from contracts.fhir import EventCode
 from contracts.fhir.notices import notice
 from contracts.topics import SCHEMA_VERSION, Header, Topics, TopicSpec
-from router.dead_letter import read_topic
 from router.directory import RoutingDirectory
+from router.kafka_admin import read_topic
 from router.notify import addressee
 from router.outgoing import Outgoing
 from router.queues import OverdueDeadline
