@@ -52,6 +52,8 @@ class Sambus:
 
     settings: Settings
     bootstrap_servers: str
+    engine: sa.Engine
+    """The one database engine of the registry, the ledger, process state and every other table."""
     topics: Topics
     directory: RoutingDirectory
     registry: ConsentRegistry
@@ -114,7 +116,7 @@ class Sambus:
         retries = Retries(topics=self.topics, policy=self.retry_policy, clock=self.clock)
         made: list[TransactionalStage] = []
         if only in {None, "intake"}:
-            seen = SeenEvents(create_engine(self.settings.database_url))
+            seen = SeenEvents(self.engine)
             seen.create_schema()
             made.append(
                 TransactionalStage(
@@ -261,6 +263,7 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     return Sambus(
         settings=settings,
         bootstrap_servers=bootstrap_servers,
+        engine=engine,
         topics=Topics(prefix=settings.topic_prefix),
         directory=directory,
         registry=registry,

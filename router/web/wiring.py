@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from contracts.errors import ConfigError
-from router.bootstrap import Sambus, create_engine
+from router.bootstrap import Sambus
 from router.consent_wiring import ledger_public_keys
 from router.kafka_admin import metadata_answers
 from router.queues import KafkaDeadLetters, QueueMonitor
@@ -74,7 +74,7 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
     Raises:
         ConfigError: no authenticator is given and ``SAMBUS_WEB_TOKENS`` is not usable.
     """
-    engine = create_engine(sambus.settings.database_url)
+    engine = sambus.engine
     audit = AuditLog(engine)
     audit.create_schema()
     facts = SqlStatsFacts(engine)
