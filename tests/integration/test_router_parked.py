@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 from fhir.resources.R4B.bundle import Bundle
-from pydantic import SecretStr
 
 from consent.ledger import entries
 from contracts.agencies import AgencyKind
-from contracts.topics import Header, Topics
-from router.bootstrap import bootstrap
+from contracts.topics import Header
 from router.settings import Settings
 from tests.integration.conftest import Running, sip_event
 
@@ -31,30 +22,16 @@ BUP = {"hsaId": "SE2321000206-1002"}
 SCHOOL_TOPIC = "vasteras-skola-norra"  # the initiator: school unit 19800001 in every sip_event
 
 
-@pytest_asyncio.fixture
-async def parking(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIterator[Running]:
-    """sambus whose parked messages are checked every half second and expire after four seconds."""
-    settings = Settings(
-        topic_prefix=topics.prefix,
-        database_url=f"sqlite:///{tmp_path / 'sambus.db'}",
-        pseudonym_key=SecretStr(secrets.token_hex(32)),
-        instance_id=secrets.token_hex(4),
-        parked_recheck_s=0.5,
-        parked_expire_after_s=4.0,
-    )
-    app = bootstrap(settings, bootstrap_servers=kafka_bootstrap)
-    await app.create_topics()
-    stop = asyncio.Event()
-    service = asyncio.create_task(app.run(stop))
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        yield Running(app=app, producer=producer)
-    finally:
-        await producer.stop()
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(service, timeout=30)
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Parked messages are checked every half second and expire after four seconds."""
+    return settings.model_copy(update={"parked_recheck_s": 0.5, "parked_expire_after_s": 4.0})
+
+
+@pytest.fixture
+def parking(running: Running) -> Running:
+    """sambus running with those settings."""
+    return running
 
 
 def _ledger(running: Running) -> list[tuple[str, str, str]]:
