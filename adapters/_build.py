@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from contracts.agencies import AgencyKind
-from contracts.envelope import Envelope
-from contracts.errors import InvalidEventError
-from contracts.events import Agency, Child, Recipient
-from contracts.events.school import SipReason
-from contracts.events.social import TaskState
-from contracts.fhir import (
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.envelope import Envelope
+from sambus.contracts.errors import InvalidEventError
+from sambus.contracts.events import Agency, Child, Recipient
+from sambus.contracts.events.school import SipReason
+from sambus.contracts.events.social import TaskState
+from sambus.contracts.fhir import (
     ROUTING_ADDRESS_SYSTEM,
     SIP_REASON_SYSTEM,
     EventCode,
@@ -24,12 +24,12 @@ from contracts.fhir import (
     message_bundle,
     urn,
 )
-from contracts.fhir.codes import CONCERN_SYSTEM
-from contracts.fhir.patient import child_patient
-from contracts.fhir.security import header_labels, security_labels
-from contracts.fhir.task import coding, consent_input, service_request, task
-from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
-from contracts.intent import Intent
+from sambus.contracts.fhir.codes import CONCERN_SYSTEM
+from sambus.contracts.fhir.patient import child_patient
+from sambus.contracts.fhir.security import header_labels, security_labels
+from sambus.contracts.fhir.task import coding, consent_input, service_request, task
+from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
+from sambus.contracts.intent import Intent
 
 Identifier = Mapping[str, str]
 
@@ -135,7 +135,7 @@ class Draft:
         owner: Identifier,
         requester: Identifier,
         request: bool = False,
-        **details: Any,  # noqa: ANN401 - passed on to contracts.fhir.task.task
+        **details: Any,  # noqa: ANN401 - passed on to sambus.contracts.fhir.task.task
     ) -> None:
         """Add a focal Task for ``owner``; with ``request``, a ServiceRequest it is based on, too."""
         task_id = self.id_for("task", str(code), owner["system"], owner["value"])

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapters import ehr, school, sip, social
-from contracts.envelope import Envelope, KafkaHeaders, open_envelope, parse_event
-from contracts.errors import InvalidEventError
-from contracts.events import EVENT_TYPES, EventModel
-from contracts.intent import Intent
+from sambus.adapters import ehr, school, sip, social
+from sambus.contracts.envelope import Envelope, KafkaHeaders, open_envelope, parse_event
+from sambus.contracts.errors import InvalidEventError
+from sambus.contracts.events import EVENT_TYPES, EventModel
+from sambus.contracts.intent import Intent
 
 Translator = Callable[[Envelope, Any], list[Intent]]
 

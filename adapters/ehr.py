@@ -7,17 +7,24 @@ from typing import Any
 from fhir.resources.R4B.consent import Consent
 from pydantic import ValidationError
 
-from adapters import social
-from adapters._build import Draft, agency_identifier, concern_report, hsa, sip_invitations, task_status_notice
-from contracts.envelope import Envelope, describe_validation_error
-from contracts.errors import InvalidEventError
-from contracts.events import ehr
-from contracts.events import social as social_events
-from contracts.fhir import EventCode, ProcessStep, TaskCode
-from contracts.fhir.codes import STATEMENT_SYSTEM
-from contracts.fhir.consent import consent_fields
-from contracts.fhir.task import coding
-from contracts.intent import Intent
+from sambus.adapters import social
+from sambus.adapters._build import (
+    Draft,
+    agency_identifier,
+    concern_report,
+    hsa,
+    sip_invitations,
+    task_status_notice,
+)
+from sambus.contracts.envelope import Envelope, describe_validation_error
+from sambus.contracts.errors import InvalidEventError
+from sambus.contracts.events import ehr
+from sambus.contracts.events import social as social_events
+from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode
+from sambus.contracts.fhir.codes import STATEMENT_SYSTEM
+from sambus.contracts.fhir.consent import consent_fields
+from sambus.contracts.fhir.task import coding
+from sambus.contracts.intent import Intent
 
 
 def translate_sip_initiated(envelope: Envelope, event: ehr.SipInitiated) -> list[Intent]:

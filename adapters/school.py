@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters._build import (
+from sambus.adapters._build import (
     Draft,
     agency_identifier,
     concern_report,
@@ -10,11 +10,11 @@ from adapters._build import (
     routing_address,
     sip_invitations,
 )
-from contracts.agencies import AgencyKind
-from contracts.envelope import Envelope
-from contracts.events import school
-from contracts.fhir import SCHOOL_UNIT_SYSTEM, EventCode, ProcessStep, TaskCode
-from contracts.intent import Intent
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.envelope import Envelope
+from sambus.contracts.events import school
+from sambus.contracts.fhir import SCHOOL_UNIT_SYSTEM, EventCode, ProcessStep, TaskCode
+from sambus.contracts.intent import Intent
 
 
 def _school_unit(code: str) -> dict[str, str]:

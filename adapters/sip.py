@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from adapters._build import Draft, agency_identifier
-from contracts.envelope import Envelope
-from contracts.events import sip
-from contracts.fhir import EventCode, ProcessStep, TaskCode, urn
-from contracts.fhir.careplan import sip_care_plan
-from contracts.fhir.task import Identifier, coding
-from contracts.intent import Intent
+from sambus.adapters._build import Draft, agency_identifier
+from sambus.contracts.envelope import Envelope
+from sambus.contracts.events import sip
+from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode, urn
+from sambus.contracts.fhir.careplan import sip_care_plan
+from sambus.contracts.fhir.task import Identifier, coding
+from sambus.contracts.intent import Intent
 
 CLOSURE_SYSTEM = "https://sambus.se/fhir/CodeSystem/sambus-sip-closure"
 """``Task.reasonCode`` of a SIP closure."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from adapters._build import (
+from sambus.adapters._build import (
     Draft,
     agency_identifier,
     kontaktcenter_referral,
@@ -14,10 +14,10 @@ from adapters._build import (
     sip_invitations,
     task_status_notice,
 )
-from contracts.agencies import AgencyKind
-from contracts.envelope import Envelope
-from contracts.events import social
-from contracts.fhir import (
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.envelope import Envelope
+from sambus.contracts.events import social
+from sambus.contracts.fhir import (
     SCHOOL_UNIT_SYSTEM,
     TASK_SYSTEM,
     EventCode,
@@ -25,13 +25,13 @@ from contracts.fhir import (
     TaskCode,
     urn,
 )
-from contracts.fhir.codes import PLACEMENT_SYSTEM
-from contracts.fhir.consent import consent, consent_withdrawal
-from contracts.fhir.flag import hidden_residence_flag
-from contracts.fhir.organization import residence_organisation
-from contracts.fhir.patient import guardian
-from contracts.fhir.task import coding
-from contracts.intent import Intent
+from sambus.contracts.fhir.codes import PLACEMENT_SYSTEM
+from sambus.contracts.fhir.consent import consent, consent_withdrawal
+from sambus.contracts.fhir.flag import hidden_residence_flag
+from sambus.contracts.fhir.organization import residence_organisation
+from sambus.contracts.fhir.patient import guardian
+from sambus.contracts.fhir.task import coding
+from sambus.contracts.intent import Intent
 
 ACUTE_PLANNING_DAYS = 14
 """After an acute placement the deciding board invites to joint planning within two weeks."""

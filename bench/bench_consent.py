@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from consent import (
+from sambus.consent import (
     CheckpointSigner,
     ConsentPolicy,
     ConsentRegistry,
@@ -31,10 +31,10 @@ from consent import (
     Pseudonymizer,
     RuleSet,
 )
-from contracts.agencies import AgencyKind, Purpose
-from contracts.fhir import EventCode
-from contracts.identifiers import luhn_valid
-from contracts.registry_facts import ConsentGiven, GivenBy, HiddenResidenceDecided
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.fhir import EventCode
+from sambus.contracts.identifiers import luhn_valid
+from sambus.contracts.registry_facts import ConsentGiven, GivenBy, HiddenResidenceDecided
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 CHILDREN = 200

@@ -30,15 +30,15 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters import translate_message
-from consent import ConsentGrant
-from contracts.agencies import AgencyKind, Purpose
-from contracts.topics import TopicSpec
-from router.bootstrap import Sambus, bootstrap
-from router.intake import Intake
-from router.kafka_admin import ensure_topics
-from router.local_kafka import LocalKafka
-from router.settings import Settings
+from sambus.adapters import translate_message
+from sambus.consent import ConsentGrant
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.topics import TopicSpec
+from sambus.router.dev.local_kafka import LocalKafka
+from sambus.router.kafka.admin import ensure_topics
+from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.settings import Settings
+from sambus.router.stages.intake import Intake
 
 CHILDREN = 50
 SENT_AT = "bench-sent-ns"

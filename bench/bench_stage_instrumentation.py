@@ -1,4 +1,5 @@
-"""What metrics and tracing cost a stage: handler throughput with and without ``router.tracing.traced``.
+"""What metrics and tracing cost a stage: handler throughput with and without
+``sambus.router.ops.tracing.traced``.
 
 Both runs are measured here, in the same process, on the same records: the bare handler is the baseline
 and the ratio is what to watch (absolute rates drift on shared machines). Two handlers are measured:
@@ -19,12 +20,12 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka.structs import ConsumerRecord
 
-from consent import Pseudonymizer
-from contracts.topics import Topics
-from router.intake import Intake
-from router.metrics import Metrics
-from router.outgoing import Outgoing
-from router.tracing import traced
+from sambus.consent import Pseudonymizer
+from sambus.contracts.topics import Topics
+from sambus.router.kafka.records import Outgoing
+from sambus.router.ops.metrics import Metrics
+from sambus.router.ops.tracing import traced
+from sambus.router.stages.intake import Intake
 
 Handler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[list[Outgoing]]]
 TOPICS = Topics(prefix="bench.")

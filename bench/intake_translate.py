@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters import translate_message
+from sambus.adapters import translate_message
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "contracts" / "examples"
 

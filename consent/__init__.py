@@ -5,22 +5,22 @@ This package imports only ``contracts``.
 
 from __future__ import annotations
 
-from consent.compliance import Compliance, LedgerEntry, LedgerQuery, audit_event, csv_text
-from consent.county import VASTERBOTTEN, VASTMANLAND, CountyPolicy
-from consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, DecisionRequest, Outcome
-from consent.keys import CheckpointSigner, FieldCipher, LedgerKeyError, key_id
-from consent.ledger import DecisionLedger, LedgerRecord, ledger_record
-from consent.pseudonym import Pseudonymizer
-from consent.redaction import redact
-from consent.registry import ConsentAnswer, ConsentGrant, ConsentRegistry, Protection
-from consent.residence import (
+from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery, audit_event, csv_text
+from sambus.consent.county import VASTERBOTTEN, VASTMANLAND, CountyPolicy
+from sambus.consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, DecisionRequest, Outcome
+from sambus.consent.keys import CheckpointSigner, FieldCipher, LedgerKeyError, key_id
+from sambus.consent.ledger import DecisionLedger, LedgerRecord, ledger_record
+from sambus.consent.pseudonym import Pseudonymizer
+from sambus.consent.redaction import redact
+from sambus.consent.registry import ConsentAnswer, ConsentGrant, ConsentRegistry, Protection
+from sambus.consent.residence import (
     GuardianAccessNotice,
     guardian_access_message,
     guardian_access_notice,
     residence_paths,
 )
-from consent.rules import DEFAULT_RULES, Duty, LegalBasis, Rule, RuleSet
-from consent.verify import Problem, Tamper, Verification, verify
+from sambus.consent.rules import DEFAULT_RULES, Duty, LegalBasis, Rule, RuleSet
+from sambus.consent.verify import Problem, Tamper, Verification, verify
 
 __all__ = [
     "CONSENT_BASIS",

@@ -17,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from consent.ledger import entries, iso, metadata
-from contracts.errors import StoreUnavailableError
-from contracts.fhir.codes import EVENT_SYSTEM
+from sambus.consent.ledger import entries, iso, metadata
+from sambus.contracts.errors import StoreUnavailableError
+from sambus.contracts.fhir.codes import EVENT_SYSTEM
 
 queries = sa.Table(
     "ledger_queries",

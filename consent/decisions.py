@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from consent.county import ADULT_AGE
-from consent.registry import ConsentRegistry, Protection
-from consent.residence import residence_paths
-from consent.rules import Rule, RuleSet
-from contracts.agencies import AgencyKind
-from contracts.fhir.codes import EventCode
+from sambus.consent.county import ADULT_AGE
+from sambus.consent.registry import ConsentRegistry, Protection
+from sambus.consent.residence import residence_paths
+from sambus.consent.rules import Rule, RuleSet
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.fhir.codes import EventCode
 
 CONSENT_BASIS = "OSL 12:2 (samtycke)"
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from contracts.errors import ConfigError, SambusError
+from sambus.contracts.errors import ConfigError, SambusError
 
 _KEY_BYTES = 32
 _NONCE_BYTES = 12

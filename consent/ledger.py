@@ -2,11 +2,11 @@
 
 Each entry's hash is SHA-256 over the previous entry's hash and a canonical encoding of the entry (sorted-key
 compact JSON), so changing, removing, inserting or reordering an entry breaks the chain (see
-:func:`consent.verify.verify`). Every ``checkpoint_every`` entries the head of the chain is signed with
+:func:`sambus.consent.verify.verify`). Every ``checkpoint_every`` entries the head of the chain is signed with
 Ed25519, so even a chain rewritten from some entry on no longer matches a signed checkpoint.
 
 The child appears as its keyed pseudonym; where the identity must be recoverable it is stored AES-GCM
-encrypted with the key's id (see :class:`consent.keys.FieldCipher`).
+encrypted with the key's id (see :class:`sambus.consent.keys.FieldCipher`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from consent.decisions import Decision, DecisionRequest
-from consent.keys import CheckpointSigner, FieldCipher
-from contracts.errors import StoreUnavailableError
+from sambus.consent.decisions import Decision, DecisionRequest
+from sambus.consent.keys import CheckpointSigner, FieldCipher
+from sambus.contracts.errors import StoreUnavailableError
 
 GENESIS = "0" * 64
 """The "previous hash" of the first entry."""
@@ -129,7 +129,7 @@ class LedgerRecord:
 
     Attributes:
         identity: the child's personnummer, only when it must be recoverable; stored encrypted, never in
-            clear (the ledger refuses it without a :class:`~consent.keys.FieldCipher`).
+            clear (the ledger refuses it without a :class:`~sambus.consent.keys.FieldCipher`).
     """
 
     message_id: str

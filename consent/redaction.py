@@ -2,7 +2,8 @@
 
 Paths name a field from the Bundle's root with dots and list indexes, e.g. ``entry[2].resource.address`` or
 ``entry[4]`` (a whole entry). Residence-revealing data appears only in known places (``Patient.address``,
-resources tagged ``residence``; see :data:`contracts.fhir.codes.DATA_CATEGORY_SYSTEM`), so the paths are known
+resources tagged ``residence``; see :data:`sambus.contracts.fhir.codes.DATA_CATEGORY_SYSTEM`), so the paths
+are known
 when the decision is made.
 """
 

@@ -1,7 +1,8 @@
 """The consent registry: consents, custody and protection decisions, by child pseudonym.
 
 SQLite by default and PostgreSQL in production, through one SQLAlchemy Core code path. The registry never
-stores a personnummer: facts arrive with it (see :mod:`contracts.registry_facts`), and the registry keeps the
+stores a personnummer: facts arrive with it (see :mod:`sambus.contracts.registry_facts`), and the registry
+keeps the
 child's keyed pseudonym and birth date (for the 18-year rule) and the guardians' pseudonyms.
 """
 
@@ -16,12 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from consent.county import ADULT_AGE, VASTMANLAND, CountyPolicy, age_on
-from consent.pseudonym import Pseudonymizer
-from contracts.agencies import AgencyKind, Purpose
-from contracts.errors import ConfigError, InvalidEventError, StoreUnavailableError
-from contracts.identifiers import birth_date
-from contracts.registry_facts import (
+from sambus.consent.county import ADULT_AGE, VASTMANLAND, CountyPolicy, age_on
+from sambus.consent.pseudonym import Pseudonymizer
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.errors import ConfigError, InvalidEventError, StoreUnavailableError
+from sambus.contracts.identifiers import birth_date
+from sambus.contracts.registry_facts import (
     ConsentGiven,
     ConsentWithdrawn,
     Custody,

@@ -2,7 +2,8 @@
 
 Residence-revealing data (address, placement home, residence municipality, new school unit, a care unit near
 the residence) appears only as ``Patient.address`` or in a whole resource tagged ``residence`` in the
-:data:`~contracts.fhir.codes.DATA_CATEGORY_SYSTEM` (the contract in :mod:`contracts.fhir.codes`).
+:data:`~sambus.contracts.fhir.codes.DATA_CATEGORY_SYSTEM` (the contract in
+:mod:`sambus.contracts.fhir.codes`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 from fhir.resources.R4B.flag import Flag
 
-from contracts.fhir._validated import validated
-from contracts.fhir.codes import DATA_CATEGORY_SYSTEM, PROTECTION_SYSTEM, RESIDENCE_TAG, EventCode
-from contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
-from contracts.registry_facts import HiddenResidenceDecided, HiddenResidenceLifted
+from sambus.contracts.fhir._validated import validated
+from sambus.contracts.fhir.codes import DATA_CATEGORY_SYSTEM, PROTECTION_SYSTEM, RESIDENCE_TAG, EventCode
+from sambus.contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
+from sambus.contracts.registry_facts import HiddenResidenceDecided, HiddenResidenceLifted
 
 
 def _tagged_residence(resource: Mapping[str, Any]) -> bool:
@@ -32,7 +33,7 @@ def _tagged_residence(resource: Mapping[str, Any]) -> bool:
 
 
 def residence_paths(bundle: Mapping[str, Any]) -> tuple[str, ...]:
-    """The redaction paths (see :func:`consent.redact`) of every residence-revealing field in a Bundle."""
+    """The redaction paths (see :func:`~sambus.consent.redact`) of each residence-revealing field."""
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return ()
@@ -98,7 +99,7 @@ SAMBUS_SOURCE = "sambus"
 def guardian_access_message(notice: GuardianAccessNotice, *, timestamp: dt.datetime) -> dict[str, Any]:
     """The FHIR message telling the EHR to block (or resume) the guardians' access to the child's record.
 
-    Focus: a ``Flag`` with code ``hidden-residence`` (:data:`~contracts.fhir.codes.PROTECTION_SYSTEM`),
+    Focus: a ``Flag`` with code ``hidden-residence`` (:data:`~sambus.contracts.fhir.codes.PROTECTION_SYSTEM`),
     ``active`` with the decision's period for a block, ``inactive`` ending at the lift. The Patient carries
     only the personnummer; no residence data is in the message. Ids are deterministic, so making the message
     again for a replayed fact gives the same message. The router adds the recipients (the child's health-care

@@ -1,7 +1,7 @@
 """Secrecy rules as data: which messages may cross from which agencies to which, and on what legal basis.
 
 A rule file (``deploy/config/rules.yaml``) is validated when sambus starts; a bad rule stops the start with
-a :class:`~contracts.errors.ConfigError` that names the rule and the field.
+a :class:`~sambus.contracts.errors.ConfigError` that names the rule and the field.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from contracts.agencies import AgencyKind, Purpose
-from contracts.errors import ConfigError
-from contracts.fhir.codes import EventCode
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.errors import ConfigError
+from sambus.contracts.fhir.codes import EventCode
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "deploy" / "config" / "rules.yaml"
 """The rule file of the source checkout."""

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import SQLAlchemyError
 
-from consent.keys import signature_valid
-from consent.ledger import GENESIS, checkpoint_payload, checkpoints, entries, entry_hash, head
-from contracts.errors import StoreUnavailableError
+from sambus.consent.keys import signature_valid
+from sambus.consent.ledger import GENESIS, checkpoint_payload, checkpoints, entries, entry_hash, head
+from sambus.contracts.errors import StoreUnavailableError
 
 
 class Tamper(StrEnum):
@@ -136,7 +136,8 @@ def verify(engine: sa.Engine, keys: Mapping[str, Ed25519PublicKey] | None = None
 
     Args:
         engine: the ledger's database.
-        keys: verification keys by key id (see :func:`consent.keys.key_id`); old keys stay listed after a
+        keys: verification keys by key id (see :func:`sambus.consent.keys.key_id`); old keys stay listed
+        after a
             rotation. Without keys, checkpoints are not checked.
     """
     try:

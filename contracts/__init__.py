@@ -5,9 +5,9 @@ This package imports no other package of ours.
 
 from __future__ import annotations
 
-from contracts.agencies import AgencyKind, Purpose
-from contracts.envelope import Envelope, open_envelope, parse_event
-from contracts.errors import (
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.envelope import Envelope, open_envelope, parse_event
+from sambus.contracts.errors import (
     BrokerUnavailableError,
     ConfigError,
     InvalidEventError,
@@ -16,8 +16,8 @@ from contracts.errors import (
     SambusError,
     StoreUnavailableError,
 )
-from contracts.intent import Intent
-from contracts.topics import SCHEMA_VERSION, Header, Topics, TopicSpec
+from sambus.contracts.intent import Intent
+from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics, TopicSpec
 
 __all__ = [
     "SCHEMA_VERSION",

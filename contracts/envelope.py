@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.errors import InvalidEventError
-from contracts.events import EVENT_TYPES, EventModel
+from sambus.contracts.errors import InvalidEventError
+from sambus.contracts.events import EVENT_TYPES, EventModel
 
 KafkaHeaders = Sequence[tuple[str, bytes]]
 

@@ -1,6 +1,6 @@
 """The published contract, as documents: a JSON Schema per inbound event type and an AsyncAPI document.
 
-:func:`documents` renders them from the models and :mod:`contracts.topics`; ``sambus contracts export``
+:func:`documents` renders them from the models and :mod:`sambus.contracts.topics`; ``sambus contracts export``
 writes them under ``contracts/schemas/`` and ``--check`` (and a test) fails when the checked-in copies drift.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from contracts.envelope import Envelope
-from contracts.events import EVENT_TYPES
-from contracts.topics import AGENCY_KINDS_WITH_EVENTS, SCHEMA_VERSION, Header, Topics
+from sambus.contracts.envelope import Envelope
+from sambus.contracts.events import EVENT_TYPES
+from sambus.contracts.topics import AGENCY_KINDS_WITH_EVENTS, SCHEMA_VERSION, Header, Topics
 
 SCHEMA_BASE = "https://sambus.se/schemas"
 

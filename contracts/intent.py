@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.fhir.codes import EventCode
+from sambus.contracts.fhir.codes import EventCode
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Facts the consent registry learns from messages: consents, custody and protection decisions.
 
-Adapters turn inbound events into FHIR messages; :mod:`contracts.fhir` reads those messages back into these
+Adapters turn inbound events into FHIR messages; :mod:`sambus.contracts.fhir` reads those messages back into
+these
 facts (``registry_facts``), and :mod:`consent` records them. The facts carry the child's personnummer in
 clear, because the registry derives both its keyed pseudonym and the child's age from it; they are never
 logged and never leave the process.
@@ -12,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.agencies import AgencyKind, Purpose
 
 
 class GivenBy(StrEnum):

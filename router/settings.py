@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.errors import ConfigError
+from sambus.contracts.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The source checkout this package runs from (for deploy/ and the example configuration)."""

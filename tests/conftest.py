@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from contracts.errors import BrokerUnavailableError
-from contracts.topics import Topics
-from router.kafka_admin import metadata_answers, run_sync
-from router.local_kafka import LocalKafka
+from sambus.contracts.errors import BrokerUnavailableError
+from sambus.contracts.topics import Topics
+from sambus.router.dev.local_kafka import LocalKafka
+from sambus.router.kafka.admin import metadata_answers, run_sync
 
 # A port of its own, so a broker started by `make kafka-up` (19092) is never stopped by the tests.
 TEST_KAFKA_PORT = int(os.environ.get("SAMBUS_TEST_KAFKA_PORT", "19192"))

@@ -6,10 +6,10 @@ Type names are ``se.sambus.<source>.<name>.v<version>``; sources are ``school``,
 
 from __future__ import annotations
 
-from contracts.events import ehr, school, sip, social
-from contracts.events._base import EventModel
-from contracts.events._common import Agency, Child, Protection, Recipient
-from contracts.events.school import Invitee, SipInitiated, SipInitiator, SipReason
+from sambus.contracts.events import ehr, school, sip, social
+from sambus.contracts.events._base import EventModel
+from sambus.contracts.events._common import Agency, Child, Protection, Recipient
+from sambus.contracts.events.school import Invitee, SipInitiated, SipInitiator, SipReason
 
 _PREFIX = "se.sambus."
 

@@ -7,9 +7,9 @@ from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, model_validator
 
-from contracts.agencies import AgencyKind
-from contracts.events._base import EventModel
-from contracts.identifiers import HsaId, OrganisationNumber, PersonIdentity
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.events._base import EventModel
+from sambus.contracts.identifiers import HsaId, OrganisationNumber, PersonIdentity
 
 
 def _kommunkod(value: str) -> str:

@@ -7,11 +7,11 @@ from typing import Any
 
 from pydantic import Field
 
-from contracts.events._base import EventModel
-from contracts.events._common import Agencies, Agency, Child, Kommunkod, ProcessId, Reference
-from contracts.events.school import ConcernCategory, SipReason
-from contracts.events.social import ConsentRecorded, ConsentWithdrawn, TaskState
-from contracts.identifiers import HsaId
+from sambus.contracts.events._base import EventModel
+from sambus.contracts.events._common import Agencies, Agency, Child, Kommunkod, ProcessId, Reference
+from sambus.contracts.events.school import ConcernCategory, SipReason
+from sambus.contracts.events.social import ConsentRecorded, ConsentWithdrawn, TaskState
+from sambus.contracts.identifiers import HsaId
 
 
 class CareUnitKind(StrEnum):

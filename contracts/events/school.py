@@ -10,8 +10,8 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from contracts.events._base import EventModel
-from contracts.events._common import (
+from sambus.contracts.events._base import EventModel
+from sambus.contracts.events._common import (
     Agencies,
     Agency,
     Child,

@@ -7,8 +7,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from contracts.events._base import EventModel
-from contracts.events._common import Agencies, Agency, Child, ProcessId
+from sambus.contracts.events._base import EventModel
+from sambus.contracts.events._common import Agencies, Agency, Child, ProcessId
 
 
 class _SipEvent(EventModel):

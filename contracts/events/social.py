@@ -7,9 +7,9 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 
-from contracts.agencies import AgencyKind, Purpose
-from contracts.events._base import EventModel
-from contracts.events._common import (
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.events._base import EventModel
+from sambus.contracts.events._common import (
     Agencies,
     Agency,
     Child,
@@ -19,9 +19,9 @@ from contracts.events._common import (
     Reference,
     SchoolUnitCode,
 )
-from contracts.events.school import SipReason
-from contracts.identifiers import OrganisationNumber, Personnummer
-from contracts.registry_facts import Custody, GivenBy
+from sambus.contracts.events.school import SipReason
+from sambus.contracts.identifiers import OrganisationNumber, Personnummer
+from sambus.contracts.registry_facts import Custody, GivenBy
 
 LVU32_MAX_DAYS = 28
 """LVU § 32: health care must carry out the medical exam within four weeks at the latest."""

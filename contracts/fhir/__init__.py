@@ -7,7 +7,7 @@ One module per resource kind: ``task`` (Task, ServiceRequest), ``careplan``, ``c
 
 from __future__ import annotations
 
-from contracts.fhir.codes import (
+from sambus.contracts.fhir.codes import (
     AGENCY_KIND_SYSTEM,
     DATA_CATEGORY_SYSTEM,
     DESTINATION_ENDPOINT_PREFIX,
@@ -26,8 +26,8 @@ from contracts.fhir.codes import (
     ProcessStep,
     TaskCode,
 )
-from contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
-from contracts.fhir.registry import registry_facts
+from sambus.contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
+from sambus.contracts.fhir.registry import registry_facts
 
 __all__ = [
     "AGENCY_KIND_SYSTEM",

@@ -8,10 +8,10 @@ from typing import Any
 
 from fhir.resources.R4B.careplan import CarePlan
 
-from contracts.fhir._validated import validated
-from contracts.fhir.codes import LEAD_COORDINATOR_EXTENSION, PROCESS_ID_SYSTEM, TASK_SYSTEM, TaskCode
-from contracts.fhir.security import meta
-from contracts.fhir.task import Identifier, coding, organisation
+from sambus.contracts.fhir._validated import validated
+from sambus.contracts.fhir.codes import LEAD_COORDINATOR_EXTENSION, PROCESS_ID_SYSTEM, TASK_SYSTEM, TaskCode
+from sambus.contracts.fhir.security import meta
+from sambus.contracts.fhir.task import Identifier, coding, organisation
 
 ACTION_SYSTEM = "https://sambus.se/fhir/CodeSystem/sambus-sip-action"
 """``CarePlan.activity.detail.code``: the kind of action an agency takes on."""

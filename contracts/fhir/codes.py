@@ -152,7 +152,7 @@ The router replaces it with the resolved organisation's own identifier before de
 """
 
 AGENCY_KIND_SYSTEM = f"{_BASE}/CodeSystem/sambus-agency-kind"
-"""Codes of :class:`contracts.agencies.AgencyKind`, e.g. in ``Task.performerType``."""
+"""Codes of :class:`sambus.contracts.agencies.AgencyKind`, e.g. in ``Task.performerType``."""
 
 DATA_CATEGORY_SYSTEM = f"{_BASE}/CodeSystem/sambus-data-category"
 """``meta.tag`` on a resource that reveals something sensitive; code ``residence`` marks a resource that
@@ -165,7 +165,7 @@ redaction can remove it by known paths.
 RESIDENCE_TAG = "residence"
 
 PURPOSE_SYSTEM = f"{_BASE}/CodeSystem/sambus-purpose"
-"""Codes of :class:`contracts.agencies.Purpose`, e.g. in ``Consent.category``."""
+"""Codes of :class:`sambus.contracts.agencies.Purpose`, e.g. in ``Consent.category``."""
 
 PROTECTION_SYSTEM = f"{_BASE}/CodeSystem/sambus-protection"
 """``Flag.code`` for protection decisions: ``hidden-residence`` (LVU 14 §)."""

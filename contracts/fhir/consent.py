@@ -1,6 +1,6 @@
 """A guardian's or child's consent as a FHIR ``Consent``.
 
-Profile (what :mod:`contracts.fhir.registry` reads back, and what an inbound FHIR Consent must carry):
+Profile (what :mod:`sambus.contracts.fhir.registry` reads back, and what an inbound FHIR Consent must carry):
 ``identifier`` (:data:`CONSENT_ID_SYSTEM`) the sender's consent id; ``status`` ``active`` (recorded) or
 ``inactive`` (withdrawn, ``dateTime`` = when); ``patient`` the child; ``category`` a code of
 :data:`PURPOSE_SYSTEM`; ``performer`` the guardians (``RelatedPerson`` by personnummer) or the child
@@ -16,10 +16,10 @@ from typing import Any
 
 from fhir.resources.R4B.consent import Consent
 
-from contracts.fhir._validated import validated
-from contracts.fhir.codes import PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM
-from contracts.fhir.security import meta
-from contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, normalise_system
+from sambus.contracts.fhir._validated import validated
+from sambus.contracts.fhir.codes import PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM
+from sambus.contracts.fhir.security import meta
+from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, normalise_system
 
 CONSENT_ID_SYSTEM = "https://sambus.se/fhir/NamingSystem/consent-id"
 """``Consent.identifier``: ``<source system>|<consent id>``."""

@@ -8,9 +8,9 @@ from typing import Any
 
 from fhir.resources.R4B.flag import Flag
 
-from contracts.fhir._validated import validated
-from contracts.fhir.codes import PROTECTION_SYSTEM
-from contracts.fhir.security import meta
+from sambus.contracts.fhir._validated import validated
+from sambus.contracts.fhir.codes import PROTECTION_SYSTEM
+from sambus.contracts.fhir.security import meta
 
 DECISION_ID_SYSTEM = "https://sambus.se/fhir/NamingSystem/protection-decision"
 """``Flag.identifier``: ``<source system>|<decision id>``."""

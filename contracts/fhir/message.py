@@ -13,9 +13,9 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.messageheader import MessageHeader
 from fhir.resources.R4B.patient import Patient
 
-from contracts.fhir._validated import validated
-from contracts.fhir.codes import EVENT_SYSTEM, SOURCE_ENDPOINT_PREFIX, SOURCE_EVENT_SYSTEM, EventCode
-from contracts.identifiers import PERSONNUMMER_SYSTEM
+from sambus.contracts.fhir._validated import validated
+from sambus.contracts.fhir.codes import EVENT_SYSTEM, SOURCE_ENDPOINT_PREFIX, SOURCE_EVENT_SYSTEM, EventCode
+from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 
 _NAMESPACE = uuid.UUID("6f1c1e52-8e59-4b8f-9d55-1d3f3c0a7b11")
 
@@ -64,7 +64,8 @@ def message_bundle(
 ) -> dict[str, Any]:
     """A message Bundle as JSON data: ``MessageHeader`` first, then the focal resources, then supporting ones.
 
-    The resources must already be validated (the builders in :mod:`contracts.fhir` do) and have an ``id``;
+    The resources must already be validated (the builders in :mod:`sambus.contracts.fhir` do) and have an
+    ``id``;
     a resource's ``fullUrl`` is ``urn:uuid:<id>``. The header and the Bundle's own fields are validated
     here, without validating every resource a second time.
     """

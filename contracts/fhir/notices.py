@@ -16,8 +16,13 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.messageheader import MessageHeader
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from contracts.fhir.codes import DESTINATION_ENDPOINT_PREFIX, EVENT_SYSTEM, SOURCE_ENDPOINT_PREFIX, EventCode
-from contracts.fhir.message import deterministic_id, urn
+from sambus.contracts.fhir.codes import (
+    DESTINATION_ENDPOINT_PREFIX,
+    EVENT_SYSTEM,
+    SOURCE_ENDPOINT_PREFIX,
+    EventCode,
+)
+from sambus.contracts.fhir.message import deterministic_id, urn
 
 SAMBUS_SOURCE = "sambus"
 """``MessageHeader.source.name`` of every message sambus makes itself."""

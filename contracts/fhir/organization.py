@@ -7,8 +7,8 @@ from typing import Any
 
 from fhir.resources.R4B.organization import Organization
 
-from contracts.fhir._validated import validated
-from contracts.fhir.security import meta
+from sambus.contracts.fhir._validated import validated
+from sambus.contracts.fhir.security import meta
 
 
 def residence_organisation(

@@ -9,10 +9,10 @@ from typing import Any
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.relatedperson import RelatedPerson
 
-from contracts.fhir._validated import validated
-from contracts.fhir.codes import CUSTODY_EXTENSION
-from contracts.fhir.security import meta
-from contracts.identifiers import PERSONNUMMER_SYSTEM, person_identity_system
+from sambus.contracts.fhir._validated import validated
+from sambus.contracts.fhir.codes import CUSTODY_EXTENSION
+from sambus.contracts.fhir.security import meta
+from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, person_identity_system
 
 GUARDIAN_ROLE = {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "GUARD"}
 """``RelatedPerson.relationship`` of a guardian (vårdnadshavare)."""

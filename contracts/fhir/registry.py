@@ -10,13 +10,13 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from contracts.agencies import AgencyKind, Purpose
-from contracts.errors import InvalidIntentError
-from contracts.fhir.codes import CUSTODY_EXTENSION, EVENT_SYSTEM, EventCode
-from contracts.fhir.consent import CONSENT_ID_SYSTEM, consent_fields
-from contracts.fhir.flag import DECISION_ID_SYSTEM
-from contracts.identifiers import PERSONNUMMER_SYSTEM
-from contracts.registry_facts import (
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.errors import InvalidIntentError
+from sambus.contracts.fhir.codes import CUSTODY_EXTENSION, EVENT_SYSTEM, EventCode
+from sambus.contracts.fhir.consent import CONSENT_ID_SYSTEM, consent_fields
+from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM
+from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
+from sambus.contracts.registry_facts import (
     ConsentGiven,
     ConsentWithdrawn,
     Custody,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from contracts.fhir.codes import (
+from sambus.contracts.fhir.codes import (
     CONFIDENTIALITY_SYSTEM,
     DATA_CATEGORY_SYSTEM,
     RESIDENCE_TAG,

@@ -14,10 +14,16 @@ from typing import Any
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
-from contracts.fhir._validated import validated
-from contracts.fhir.codes import PROCESS_ID_SYSTEM, PROCESS_STEP_SYSTEM, TASK_SYSTEM, ProcessStep, TaskCode
-from contracts.fhir.consent import CONSENT_ID_SYSTEM
-from contracts.fhir.security import meta
+from sambus.contracts.fhir._validated import validated
+from sambus.contracts.fhir.codes import (
+    PROCESS_ID_SYSTEM,
+    PROCESS_STEP_SYSTEM,
+    TASK_SYSTEM,
+    ProcessStep,
+    TaskCode,
+)
+from sambus.contracts.fhir.consent import CONSENT_ID_SYSTEM
+from sambus.contracts.fhir.security import meta
 
 Identifier = Mapping[str, str]
 
@@ -123,7 +129,7 @@ CONSENT_INPUT = "consent"
 
 
 def consent_input(consent_id: str) -> dict[str, Any]:
-    """A Task input naming the recorded consent (:data:`contracts.fhir.consent.CONSENT_ID_SYSTEM`)."""
+    """A Task input naming the recorded consent (:data:`sambus.contracts.fhir.consent.CONSENT_ID_SYSTEM`)."""
     return {
         "type": coding(TASK_SYSTEM, CONSENT_INPUT),
         "valueIdentifier": {"system": CONSENT_ID_SYSTEM, "value": consent_id},

@@ -24,16 +24,16 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from consent import Outcome, Pseudonymizer
-from contracts.errors import SambusError
-from contracts.identifiers import parse_personnummer
-from router.metrics import METRICS, Metrics
-from router.queues import DeadLetters, QueueSnapshot, UnknownDeadLetterError
-from router.stats import Period, StatsFacts, indicators
-from router.web.audit import AuditLog
-from router.web.auth import Authenticator, Principal, Role
-from router.web.charts import bar_chart
-from router.web.ledger import LedgerQuery, LedgerReader, LedgerRow
+from sambus.consent import Outcome, Pseudonymizer
+from sambus.contracts.errors import SambusError
+from sambus.contracts.identifiers import parse_personnummer
+from sambus.router.ops.metrics import METRICS, Metrics
+from sambus.router.ops.queues import DeadLetters, QueueSnapshot, UnknownDeadLetterError
+from sambus.router.stats.indicators import Period, StatsFacts, indicators
+from sambus.router.web.audit import AuditLog
+from sambus.router.web.auth import Authenticator, Principal, Role
+from sambus.router.web.charts import bar_chart
+from sambus.router.web.ledger import LedgerQuery, LedgerReader, LedgerRow
 
 COOKIE = "sambus_token"
 _HTML = "text/html"
@@ -41,7 +41,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 class QueueSource(Protocol):
-    """Where queue snapshots come from (:class:`router.queues.QueueMonitor`)."""
+    """Where queue snapshots come from (:class:`sambus.router.ops.queues.QueueMonitor`)."""
 
     async def snapshot(self, *, now: dt.datetime | None = None) -> QueueSnapshot:
         """The queues as of now."""
@@ -63,7 +63,7 @@ class ReadinessCheck(Protocol):
 
 @dataclass
 class WebServices:
-    """What the web app reads and acts on; wired in :func:`router.web.wiring.web_services`."""
+    """What the web app reads and acts on; wired in :func:`sambus.router.web.wiring.web_services`."""
 
     authenticator: Authenticator
     queues: QueueSource

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from contracts.errors import StoreUnavailableError
-from router.web.auth import Principal
+from sambus.contracts.errors import StoreUnavailableError
+from sambus.router.web.auth import Principal
 
 metadata = sa.MetaData()
 

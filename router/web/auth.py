@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from contracts.errors import ConfigError
+from sambus.contracts.errors import ConfigError
 
 
 class Role(StrEnum):

@@ -1,6 +1,6 @@
 """Reading the decision ledger for compliance: search and verify, behind a Protocol.
 
-:class:`SqlLedgerReader` reads the ``decisions`` table of ``consent.ledger`` as it is. A ledger with a
+:class:`SqlLedgerReader` reads the ``decisions`` table of ``sambus.consent.ledger`` as it is. A ledger with a
 hash chain and signed checkpoints provides its own ``verify``; this one can only check that no entry
 is missing from the sequence, and says so in its result.
 """
@@ -15,8 +15,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from consent import compliance
-from consent.verify import verify
+from sambus.consent import compliance
+from sambus.consent.verify import verify
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 
 class SqlLedgerReader:
-    """Reads the decision ledger of :mod:`consent.ledger` and verifies its chain and checkpoints."""
+    """Reads the decision ledger of :mod:`sambus.consent.ledger` and verifies its chain and checkpoints."""
 
     def __init__(self, engine: sa.Engine, keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
         """Read the ledger in ``engine``'s database; check checkpoint signatures with ``keys`` when given."""

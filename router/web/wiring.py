@@ -10,16 +10,16 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
-from contracts.errors import ConfigError
-from router.bootstrap import Sambus
-from router.consent_wiring import ledger_public_keys
-from router.kafka_admin import metadata_answers
-from router.queues import KafkaDeadLetters, QueueMonitor
-from router.stats import SqlStatsFacts
-from router.web.app import WebServices, create_app
-from router.web.audit import AuditLog
-from router.web.auth import Authenticator, TokenAuthenticator
-from router.web.ledger import SqlLedgerReader
+from sambus.contracts.errors import ConfigError
+from sambus.router.kafka.admin import metadata_answers
+from sambus.router.ops.queues import KafkaDeadLetters, QueueMonitor
+from sambus.router.service.bootstrap import Sambus
+from sambus.router.service.consent_wiring import ledger_public_keys
+from sambus.router.stats.indicators import SqlStatsFacts
+from sambus.router.web.app import WebServices, create_app
+from sambus.router.web.audit import AuditLog
+from sambus.router.web.auth import Authenticator, TokenAuthenticator
+from sambus.router.web.ledger import SqlLedgerReader
 
 
 @dataclass(frozen=True)

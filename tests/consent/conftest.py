@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from consent import ConsentRegistry, Pseudonymizer
-from contracts.identifiers import luhn_valid
+from sambus.consent import ConsentRegistry, Pseudonymizer
+from sambus.contracts.identifiers import luhn_valid
 
 KEY = b"p" * 32
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from consent import LedgerRecord
+from sambus.consent import LedgerRecord
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.fhir.codes import DATA_CATEGORY_SYSTEM, RESIDENCE_TAG
+from sambus.contracts.fhir.codes import DATA_CATEGORY_SYSTEM, RESIDENCE_TAG
 
 ADDRESS = {"line": ["Familjehemsvägen 7"], "postalCode": "72211", "city": "Västerås"}
 PLACEMENT_HOME = "Familjehemmet Björk"

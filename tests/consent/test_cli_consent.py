@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from consent import CheckpointSigner, ConsentRegistry, DecisionLedger, Pseudonymizer
-from consent.compliance import Compliance
-from contracts.agencies import AgencyKind, Purpose
-from router.cli import app
+from sambus.consent import CheckpointSigner, ConsentRegistry, DecisionLedger, Pseudonymizer
+from sambus.consent.compliance import Compliance
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.router.cli.main import app
 
 from .ledger_records import T0, record
 

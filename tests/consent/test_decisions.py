@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from consent import ConsentPolicy, DecisionRequest, Outcome, Protection, RuleSet, redact
-from contracts.agencies import AgencyKind
-from contracts.fhir import EventCode
-from contracts.registry_facts import ConsentGiven, ConsentWithdrawn, GivenBy, HiddenResidenceDecided
+from sambus.consent import ConsentPolicy, DecisionRequest, Outcome, Protection, RuleSet, redact
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.fhir import EventCode
+from sambus.contracts.registry_facts import ConsentGiven, ConsentWithdrawn, GivenBy, HiddenResidenceDecided
 
 from .conftest import person_number
 from .messages import bundle, reveals_residence

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from consent import (
+from sambus.consent import (
     CheckpointSigner,
     ConsentPolicy,
     DecisionLedger,
@@ -19,10 +19,10 @@ from consent import (
     ledger_record,
     verify,
 )
-from consent.keys import verify_keys
-from contracts.agencies import AgencyKind
-from contracts.errors import ConfigError
-from contracts.fhir import EventCode
+from sambus.consent.keys import verify_keys
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.errors import ConfigError
+from sambus.contracts.fhir import EventCode
 
 from .ledger_records import T0, record
 

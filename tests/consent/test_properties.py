@@ -11,11 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.pool import StaticPool
 
-from consent import ConsentPolicy, ConsentRegistry, DecisionRequest, Outcome, Pseudonymizer, RuleSet, redact
-from consent.county import age_on
-from contracts.agencies import AgencyKind, Purpose
-from contracts.fhir import EventCode
-from contracts.registry_facts import (
+from sambus.consent import (
+    ConsentPolicy,
+    ConsentRegistry,
+    DecisionRequest,
+    Outcome,
+    Pseudonymizer,
+    RuleSet,
+    redact,
+)
+from sambus.consent.county import age_on
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.fhir import EventCode
+from sambus.contracts.registry_facts import (
     ConsentGiven,
     ConsentWithdrawn,
     Custody,

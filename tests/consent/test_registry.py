@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from consent import ConsentRegistry, Protection
-from consent.county import VASTERBOTTEN, VASTMANLAND, CountyPolicy, age_on
-from contracts.agencies import AgencyKind, Purpose
-from contracts.errors import ConfigError, InvalidEventError
-from contracts.registry_facts import (
+from sambus.consent import ConsentRegistry, Protection
+from sambus.consent.county import VASTERBOTTEN, VASTMANLAND, CountyPolicy, age_on
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.errors import ConfigError, InvalidEventError
+from sambus.contracts.registry_facts import (
     ConsentGiven,
     ConsentWithdrawn,
     Custody,

@@ -6,10 +6,10 @@ import datetime as dt
 
 from fhir.resources.R4B.bundle import Bundle
 
-from consent import guardian_access_message, guardian_access_notice, redact, residence_paths
-from contracts.fhir import EventCode
-from contracts.fhir.codes import DATA_CATEGORY_SYSTEM
-from contracts.registry_facts import HiddenResidenceDecided, HiddenResidenceLifted
+from sambus.consent import guardian_access_message, guardian_access_notice, redact, residence_paths
+from sambus.contracts.fhir import EventCode
+from sambus.contracts.fhir.codes import DATA_CATEGORY_SYSTEM
+from sambus.contracts.registry_facts import HiddenResidenceDecided, HiddenResidenceLifted
 
 from .messages import bundle, reveals_residence
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from consent import DEFAULT_RULES, Duty, RuleSet
-from contracts.agencies import AgencyKind
-from contracts.errors import ConfigError
-from contracts.fhir import EventCode
+from sambus.consent import DEFAULT_RULES, Duty, RuleSet
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.errors import ConfigError
+from sambus.contracts.fhir import EventCode
 
 GOOD = {
     "rules": [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from consent import CheckpointSigner, DecisionLedger, Tamper, verify
-from consent.ledger import entry_hash
+from sambus.consent import CheckpointSigner, DecisionLedger, Tamper, verify
+from sambus.consent.ledger import entry_hash
 
 from .ledger_records import record
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from router.cli_contracts import EXAMPLES_DIR
+from sambus.router.cli.contracts import EXAMPLES_DIR
 
 ExampleFactory = Callable[..., dict[str, Any]]
 

@@ -9,9 +9,9 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
-from adapters import CATALOGUE, translate_message
-from contracts.events import EVENT_TYPES
-from router.cli_contracts import EXAMPLES_DIR, GOLDEN_DIR, render_messages
+from sambus.adapters import CATALOGUE, translate_message
+from sambus.contracts.events import EVENT_TYPES
+from sambus.router.cli.contracts import EXAMPLES_DIR, GOLDEN_DIR, render_messages
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
 

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from adapters import translate_message
-from contracts.errors import InvalidEventError
-from contracts.fhir import DATA_CATEGORY_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
-from contracts.fhir.codes import CONFIDENTIALITY_SYSTEM, PROCESS_ID_SYSTEM, SWEDISH_SECURITY_SYSTEM
-from contracts.identifiers import (
+from sambus.adapters import translate_message
+from sambus.contracts.errors import InvalidEventError
+from sambus.contracts.fhir import DATA_CATEGORY_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.contracts.fhir.codes import CONFIDENTIALITY_SYSTEM, PROCESS_ID_SYSTEM, SWEDISH_SECURITY_SYSTEM
+from sambus.contracts.identifiers import (
     HSA_ID_SYSTEM,
     ORGANISATION_NUMBER_SYSTEM,
     PERSONNUMMER_SYSTEM,
     SAMORDNINGSNUMMER_SYSTEM,
 )
-from contracts.intent import Intent
+from sambus.contracts.intent import Intent
 
 
 def _translate(event: dict[str, Any]) -> Intent:

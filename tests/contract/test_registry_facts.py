@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from adapters import translate_message
-from contracts.agencies import AgencyKind, Purpose
-from contracts.errors import InvalidIntentError
-from contracts.fhir.registry import registry_facts
-from contracts.registry_facts import (
+from sambus.adapters import translate_message
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.errors import InvalidIntentError
+from sambus.contracts.fhir.registry import registry_facts
+from sambus.contracts.registry_facts import (
     ConsentGiven,
     ConsentWithdrawn,
     Custody,

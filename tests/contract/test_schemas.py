@@ -6,11 +6,11 @@ import json
 
 from typer.testing import CliRunner
 
-from contracts.events import EVENT_TYPES
-from contracts.export import asyncapi, documents, event_schema
-from contracts.topics import Topics
-from router.cli import app
-from router.cli_contracts import SCHEMAS_DIR
+from sambus.contracts.events import EVENT_TYPES
+from sambus.contracts.export import asyncapi, documents, event_schema
+from sambus.contracts.topics import Topics
+from sambus.router.cli.contracts import SCHEMAS_DIR
+from sambus.router.cli.main import app
 
 
 def test_checked_in_schemas_match_the_models():
@@ -54,7 +54,7 @@ def test_asyncapi_names_every_topic_and_every_event_type():
 
 def test_export_check_fails_when_a_file_drifted(tmp_path, monkeypatch):
     runner = CliRunner()
-    monkeypatch.setattr("router.cli_contracts.SCHEMAS_DIR", tmp_path)
+    monkeypatch.setattr("sambus.router.cli.contracts.SCHEMAS_DIR", tmp_path)
     (tmp_path / "asyncapi.json").write_text(json.dumps({"asyncapi": "stale"}), encoding="utf-8")
 
     result = runner.invoke(app, ["contracts", "export", "--check"])
@@ -74,8 +74,8 @@ def test_export_check_passes_on_the_checked_in_contract():
 def test_export_writes_what_check_then_accepts_and_removes_stale_files(tmp_path, monkeypatch):
     runner = CliRunner()
     schemas, golden = tmp_path / "schemas", tmp_path / "golden"
-    monkeypatch.setattr("router.cli_contracts.SCHEMAS_DIR", schemas)
-    monkeypatch.setattr("router.cli_contracts.GOLDEN_DIR", golden)
+    monkeypatch.setattr("sambus.router.cli.contracts.SCHEMAS_DIR", schemas)
+    monkeypatch.setattr("sambus.router.cli.contracts.GOLDEN_DIR", golden)
     (schemas / "events").mkdir(parents=True)
     (schemas / "events" / "se.sambus.school.retired.v1.schema.json").write_text("{}", encoding="utf-8")
 

@@ -8,8 +8,8 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
 
-from router.cli import app
-from router.cli_contracts import EXAMPLES_DIR, GOLDEN_DIR
+from sambus.router.cli.contracts import EXAMPLES_DIR, GOLDEN_DIR
+from sambus.router.cli.main import app
 
 
 @pytest.mark.parametrize(

@@ -27,15 +27,15 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
-from adapters import translate_message
-from consent import ConsentGrant
-from consent.ledger import entries
-from contracts.agencies import AgencyKind, Purpose
-from contracts.fhir import deterministic_id
-from contracts.topics import Topics
-from router.bootstrap import Sambus, bootstrap
-from router.intake import Intake
-from router.settings import Settings
+from sambus.adapters import translate_message
+from sambus.consent import ConsentGrant
+from sambus.consent.ledger import entries
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.fhir import deterministic_id
+from sambus.contracts.topics import Topics
+from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.settings import Settings
+from sambus.router.stages.intake import Intake
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.asyncio, pytest.mark.timeout(420)]
 

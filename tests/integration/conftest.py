@@ -17,11 +17,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from pydantic import SecretStr
 
-from consent import ConsentGrant
-from contracts.agencies import AgencyKind, Purpose
-from contracts.topics import Topics
-from router.bootstrap import Sambus, bootstrap
-from router.settings import Settings
+from sambus.consent import ConsentGrant
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.topics import Topics
+from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.settings import Settings
 
 pytestmark = pytest.mark.kafka
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from contracts.topics import Header
-from router.cli_contracts import EXAMPLES_DIR
+from sambus.contracts.topics import Header
+from sambus.router.cli.contracts import EXAMPLES_DIR
 from tests.integration.conftest import Running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from contracts.agencies import AgencyKind
-from contracts.topics import Header
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.topics import Header
 from tests.integration.conftest import Running, sip_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from consent.compliance import Compliance, LedgerQuery
-from contracts.fhir.codes import DATA_CATEGORY_SYSTEM, RESIDENCE_TAG
-from contracts.topics import Header, Topics
-from router.settings import Settings
+from sambus.consent.compliance import Compliance, LedgerQuery
+from sambus.contracts.fhir.codes import DATA_CATEGORY_SYSTEM, RESIDENCE_TAG
+from sambus.contracts.topics import Header, Topics
+from sambus.router.settings import Settings
 from tests.integration.conftest import Running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.web.auth import Role
+from sambus.router.web.auth import Role
 from tests.web.conftest import Site, seeded, site  # noqa: F401 - fixtures shared with tests/web
 from tests.web.kafka_seed import COMMITTED, DEAD_LETTERS, PARKED, SCHOOL_RECORDS, Seeded
 

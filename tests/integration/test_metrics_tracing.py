@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from contracts.agencies import AgencyKind
-from contracts.topics import Header
-from router.logs import configure_logging
-from router.metrics import METRICS
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.topics import Header
+from sambus.router.ops.logs import configure_logging
+from sambus.router.ops.metrics import METRICS
 from tests.integration.conftest import Running, sip_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
@@ -90,7 +90,7 @@ async def test_json_logs_carry_the_trace_and_no_personnummer(running: Running, j
 
     lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
 
-    routed = [line for line in lines if line["logger"] == "router.delivery"]
+    routed = [line for line in lines if line["logger"] == "sambus.router.stages.delivery"]
     assert routed, "the delivery stage logged its decision"
     assert all(line["trace_id"] == TRACE_ID for line in routed)
     assert {"time", "level", "logger", "message", "span_id"} <= set(routed[0])

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from contracts.agencies import AgencyKind
-from contracts.topics import Topics
-from router.cli import app
-from router.kafka_admin import run_sync
-from router.queues import (
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.topics import Topics
+from sambus.router.cli.main import app
+from sambus.router.kafka.admin import run_sync
+from sambus.router.ops.queues import (
     KafkaDeadLetters,
     NoDeadlines,
     OverdueDeadline,

@@ -16,11 +16,11 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
-from consent import Decision, DecisionRequest, Outcome
-from contracts.fhir import EventCode
-from contracts.topics import Header, Topics
-from router.bootstrap import Sambus, bootstrap
-from router.settings import Settings
+from sambus.consent import Decision, DecisionRequest, Outcome
+from sambus.contracts.fhir import EventCode
+from sambus.contracts.topics import Header, Topics
+from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.settings import Settings
 from tests.integration.conftest import read_committed
 from tests.unit.test_routing_processes import BU_HALSAN, bundle
 

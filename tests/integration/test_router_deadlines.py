@@ -19,11 +19,11 @@ from aiokafka import AIOKafkaProducer
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import SecretStr
 
-from contracts.fhir import EVENT_SYSTEM, EventCode
-from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
-from contracts.topics import Header, Topics
-from router.bootstrap import Sambus, bootstrap
-from router.settings import Settings
+from sambus.contracts.fhir import EVENT_SYSTEM, EventCode
+from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
+from sambus.contracts.topics import Header, Topics
+from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.settings import Settings
 from tests.integration.conftest import read_committed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]

@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from fhir.resources.R4B.bundle import Bundle
 
-from consent.ledger import entries
-from contracts.agencies import AgencyKind
-from contracts.topics import Header
-from router.settings import Settings
+from sambus.consent.ledger import entries
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.topics import Header
+from sambus.router.settings import Settings
 from tests.integration.conftest import Running, sip_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]

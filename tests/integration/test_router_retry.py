@@ -18,16 +18,16 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
-from adapters import translate_message
-from consent import ConsentGrant, ConsentPolicy, Decision, DecisionRequest
-from contracts.agencies import AgencyKind, Purpose
-from contracts.errors import StoreUnavailableError
-from contracts.topics import Header, Topics
-from router.bootstrap import Sambus, bootstrap
-from router.dead_letter import DLQ_PSEUDONYM, read_dead_letters, replay
-from router.intake import Intake
-from router.retry import RETRY_HISTORY, retry_topic
-from router.settings import Settings
+from sambus.adapters import translate_message
+from sambus.consent import ConsentGrant, ConsentPolicy, Decision, DecisionRequest
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.errors import StoreUnavailableError
+from sambus.contracts.topics import Header, Topics
+from sambus.router.kafka.dead_letters import DLQ_PSEUDONYM, read_dead_letters, replay
+from sambus.router.kafka.retry import RETRY_HISTORY, retry_topic
+from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.settings import Settings
+from sambus.router.stages.intake import Intake
 from tests.integration.conftest import read_committed, sip_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]

@@ -7,9 +7,9 @@ import json
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from contracts.agencies import AgencyKind
-from contracts.identifiers import PERSONNUMMER_SYSTEM
-from contracts.topics import Header
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
+from sambus.contracts.topics import Header
 from tests.integration.conftest import Running, sip_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from adapters import translate_message
-from router.cli_contracts import EXAMPLES_DIR
-from router.stats import Period, SqlStatsFacts, followup_facts, indicators
+from sambus.adapters import translate_message
+from sambus.router.cli.contracts import EXAMPLES_DIR
+from sambus.router.stats.indicators import Period, SqlStatsFacts, followup_facts, indicators
 from tests.integration.conftest import Running, sip_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]

@@ -16,10 +16,10 @@ from fhir.resources.R4B.bundle import Bundle
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adapters import translate_message
-from contracts.errors import InvalidEventError
-from contracts.identifiers import luhn_valid
-from router.cli_contracts import EXAMPLES_DIR
+from sambus.adapters import translate_message
+from sambus.contracts.errors import InvalidEventError
+from sambus.contracts.identifiers import luhn_valid
+from sambus.router.cli.contracts import EXAMPLES_DIR
 
 EXAMPLES = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES_DIR.glob("*.json"))}
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

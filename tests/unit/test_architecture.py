@@ -23,16 +23,20 @@ ALLOWED = {
     "router": {"contracts", "adapters", "consent"},
 }
 
+# Inside router, each concept folder may import only itself and the folders before it. The modules directly
+# in router/ (``settings``) come first; ``__init__`` re-exports the composition root and is exempt.
+ROUTER_LAYERS = ("settings", "kafka", "ops", "routing", "stats", "stages", "service", "dev", "web", "cli")
 
-def _our_imports(path: Path) -> set[str]:
-    """The top-level packages of ours that a module imports, wherever the import statement is."""
+
+def _import_names(path: Path) -> set[str]:
+    """Every dotted name a module imports, wherever the statement is."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.ImportFrom):  # a relative import stays inside the package
             names = []
         elif (
@@ -46,8 +50,34 @@ def _our_imports(path: Path) -> set[str]:
             names = [node.args[0].value]
         else:
             names = []
-        found |= {name.split(".")[0] for name in names} & set(PACKAGES)
+        found |= set(names)
     return found
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module of ours a module imports, without the ``sambus.`` prefix (old top-level names too)."""
+    names = _import_names(path)
+    return {name.removeprefix("sambus.") for name in names if name.startswith("sambus.")} | {
+        name for name in names if name.split(".")[0] in PACKAGES
+    }
+
+
+def _our_imports(path: Path) -> set[str]:
+    """The packages of ours that a module imports."""
+    return {name.split(".")[0] for name in _imported_modules(path)} & set(PACKAGES)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> int | None:
+    """The router layer of a module (``router.kafka.admin`` → kafka), or None outside router."""
+    parts = module.split(".")
+    if parts[0] != "router" or len(parts) < 2:
+        return None
+    return ROUTER_LAYERS.index(parts[1])
 
 
 def _modules(package: str) -> list[Path]:
@@ -64,18 +94,19 @@ def test_the_import_check_sees_imports_in_every_form(tmp_path):
     module.write_text(
         textwrap.dedent(
             """
-            import router.cli
-            from consent import Pseudonymizer
+            import sambus.router.cli.main
+            from sambus.consent import Pseudonymizer
             def later():
-                import adapters
+                import sambus.adapters
             from .sibling import thing
             import json
+            import contracts
             """
         ),
         encoding="utf-8",
     )
 
-    assert _our_imports(module) == {"router", "consent", "adapters"}
+    assert _our_imports(module) == {"router", "consent", "adapters", "contracts"}
 
 
 @pytest.mark.parametrize(
@@ -89,9 +120,101 @@ def test_imports_point_one_way(package, path):
     assert not forbidden, f"{path.relative_to(ROOT)} imports {sorted(forbidden)}"
 
 
+def test_every_import_names_the_one_sambus_package():
+    old_style = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in _import_names(path) if name.split(".")[0] in PACKAGES
+        )
+        for package in PACKAGES
+        for path in _modules(package)
+    }
+    plain = {
+        path: names for path, names in old_style.items() if any(n.split(".")[0] in PACKAGES for n in names)
+    }
+
+    assert plain == {}
+
+
+def test_every_router_module_is_in_a_known_layer():
+    unknown = [
+        _module_name(path)
+        for path in _modules("router")
+        if _module_name(path) != "router" and _module_name(path).split(".")[1] not in ROUTER_LAYERS
+    ]
+
+    assert unknown == []
+
+
+@pytest.mark.parametrize("path", _modules("router"), ids=lambda path: str(path.relative_to(ROOT)))
+def test_router_layers_point_one_way(path):
+    own = _layer(_module_name(path))
+    if own is None:  # router/__init__.py
+        return
+    imported = {name for name in _imported_modules(path) if _layer(name) is not None}
+    upward = sorted(name for name in imported if (_layer(name) or 0) > own)
+
+    assert upward == [], f"{path.relative_to(ROOT)} ({ROUTER_LAYERS[own]}) imports from layers above it"
+
+
+def test_the_layer_check_sees_an_upward_import(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("from sambus.router.cli.main import app\n", encoding="utf-8")
+
+    imported = {name for name in _imported_modules(module) if _layer(name) is not None}
+
+    assert {_layer(name) for name in imported} == {ROUTER_LAYERS.index("cli")}
+
+
+def _module_edges(path: Path, known: set[str]) -> set[str]:
+    """The modules of ours a module imports (``from package import submodule``: the submodule only)."""
+    edges: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            edges |= {alias.name.removeprefix("sambus.") for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            module = node.module.removeprefix("sambus.")
+            submodules = {f"{module}.{alias.name}" for alias in node.names} & known
+            edges |= submodules
+            if len(submodules) < len(node.names):
+                edges.add(module)
+    return edges & known
+
+
+def _module_graph() -> dict[str, set[str]]:
+    paths = {_module_name(path): path for package in PACKAGES for path in _modules(package)}
+    return {name: _module_edges(path, set(paths)) - {name} for name, path in paths.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of a module graph (each found once, from its first module in sorted order)."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        for target in sorted(graph.get(name, ())):
+            if target in trail:
+                found.append([*trail[trail.index(target) :], target])
+            elif target not in done:
+                visit(target, [*trail, target])
+        done.add(name)
+
+    for name in sorted(graph):
+        if name not in done:
+            visit(name, [name])
+    return found
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_no_import_cycles():
+    assert _cycles(_module_graph()) == []
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_all_is_sorted_and_every_name_exists(package):
-    module = importlib.import_module(package)
+    module = importlib.import_module(f"sambus.{package}")
     exported = module.__all__
 
     assert list(exported) == sorted(exported, key=_isort_style)
@@ -132,7 +255,7 @@ def _package_dirs() -> list[str]:
 
 @pytest.mark.parametrize("package", _package_dirs())
 def test_subpackage_all_is_sorted_and_every_name_exists(package):
-    module = importlib.import_module(package)
+    module = importlib.import_module(f"sambus.{package}")
     exported = getattr(module, "__all__", [])
 
     assert list(exported) == sorted(exported, key=_isort_style)
@@ -160,7 +283,7 @@ print("\\n".join(events))
 @pytest.mark.parametrize("package", PACKAGES)
 def test_importing_a_package_opens_no_socket_writes_no_file_and_starts_nothing(package, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", _IMPORT_PROBE.replace("{package}", package)],
+        [sys.executable, "-c", _IMPORT_PROBE.replace("{package}", f"sambus.{package}")],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -177,7 +300,7 @@ def test_importing_a_package_opens_no_socket_writes_no_file_and_starts_nothing(p
 def test_importing_a_package_is_quick(package, tmp_path):
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c", f"import {package}"],
+        [sys.executable, "-c", f"import sambus.{package}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

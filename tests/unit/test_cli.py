@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from router.cli import app
+from sambus.router.cli.main import app
 
 CHILD = "201203150006"
 SETTINGS_ENV = (

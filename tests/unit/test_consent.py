@@ -8,7 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from consent import (
+from sambus.consent import (
     CONSENT_BASIS,
     ConsentGrant,
     ConsentPolicy,
@@ -17,8 +17,8 @@ from consent import (
     Outcome,
     Pseudonymizer,
 )
-from contracts.agencies import AgencyKind, Purpose
-from contracts.fhir import EventCode
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.fhir import EventCode
 
 CHILD = "201203150006"
 KEY = b"k" * 32

@@ -10,15 +10,15 @@ import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
-from adapters import translate_message
-from consent import ConsentGrant, ConsentPolicy, ConsentRegistry, Pseudonymizer
-from contracts.agencies import AgencyKind, Purpose
-from contracts.errors import InvalidIntentError
-from contracts.topics import Header, Topics
-from router.delivery import Delivery
-from router.directory import RoutingDirectory
-from router.intake import Intake
-from router.outgoing import Outgoing
+from sambus.adapters import translate_message
+from sambus.consent import ConsentGrant, ConsentPolicy, ConsentRegistry, Pseudonymizer
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.errors import InvalidIntentError
+from sambus.contracts.topics import Header, Topics
+from sambus.router.kafka.records import Outgoing
+from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.stages.delivery import Delivery
+from sambus.router.stages.intake import Intake
 
 CHILD = "201203150006"
 DIRECTORY = Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from adapters import translate_message
-from contracts.envelope import Envelope, open_envelope, parse_event
-from contracts.errors import InvalidEventError, SambusError
-from contracts.events import SipInitiated
+from sambus.adapters import translate_message
+from sambus.contracts.envelope import Envelope, open_envelope, parse_event
+from sambus.contracts.errors import InvalidEventError, SambusError
+from sambus.contracts.events import SipInitiated
 
 CHILD = "201203150006"
 

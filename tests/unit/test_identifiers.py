@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from contracts.identifiers import (
+from sambus.contracts.identifiers import (
     HSA_ID_SYSTEM,
     ORGANISATION_NUMBER_SYSTEM,
     PERSONNUMMER_SYSTEM,

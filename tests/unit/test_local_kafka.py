@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from router.local_kafka import new_cluster_id
+from sambus.router.dev.local_kafka import new_cluster_id
 
 
 def test_cluster_ids_never_start_with_a_dash_and_decode_to_sixteen_bytes() -> None:

@@ -11,15 +11,23 @@ import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
-from adapters import translate_message
-from contracts.intent import Intent
-from contracts.topics import Header
-from router.cli_contracts import EXAMPLES_DIR
-from router.deadlines import Deadlines
-from router.directory import RoutingDirectory
-from router.processes import ProcessStore, ProcessTracker
-from router.routing import RoutingRules
-from router.stats import MIN_CELL, Period, SqlStatsFacts, age_on, followup_facts, indicators, sex_of
+from sambus.adapters import translate_message
+from sambus.contracts.intent import Intent
+from sambus.contracts.topics import Header
+from sambus.router.cli.contracts import EXAMPLES_DIR
+from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.rules import RoutingRules
+from sambus.router.stages.deadlines import Deadlines
+from sambus.router.stages.processes import ProcessStore, ProcessTracker
+from sambus.router.stats.indicators import (
+    MIN_CELL,
+    Period,
+    SqlStatsFacts,
+    age_on,
+    followup_facts,
+    indicators,
+    sex_of,
+)
 
 DIRECTORY = RoutingDirectory.load(
     Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"

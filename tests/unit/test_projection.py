@@ -8,10 +8,10 @@ import json
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from adapters import translate_message
-from contracts.errors import InvalidIntentError
-from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
-from router.projection import for_recipient, tasks
+from sambus.adapters import translate_message
+from sambus.contracts.errors import InvalidIntentError
+from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
+from sambus.router.routing.projection import for_recipient, tasks
 
 OWNERS = [
     (ORGANISATION_NUMBER_SYSTEM, "212000-2080"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consent.redaction import redact
+from sambus.consent.redaction import redact
 
 BUNDLE = {
     "resourceType": "Bundle",

@@ -10,15 +10,20 @@ from typing import Any
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from consent import Decision, DecisionRequest, LedgerRecord, Outcome
-from contracts.errors import ConfigError, RoutingError
-from contracts.fhir import ROUTING_ADDRESS_SYSTEM, SCHOOL_UNIT_SYSTEM, EventCode
-from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
-from contracts.topics import Header, Topics
-from router.delivery import Delivery
-from router.directory import RoutingDirectory
-from router.projection import tasks
-from router.routing import ACTIVE_CARE_CONTACT, RELAYED_FOR_HEADER, TASK_INPUT_SYSTEM, RoutingRules
+from sambus.consent import Decision, DecisionRequest, LedgerRecord, Outcome
+from sambus.contracts.errors import ConfigError, RoutingError
+from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, SCHOOL_UNIT_SYSTEM, EventCode
+from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
+from sambus.contracts.topics import Header, Topics
+from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.projection import tasks
+from sambus.router.routing.rules import (
+    ACTIVE_CARE_CONTACT,
+    RELAYED_FOR_HEADER,
+    TASK_INPUT_SYSTEM,
+    RoutingRules,
+)
+from sambus.router.stages.delivery import Delivery
 
 DIRECTORY_FILE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"
 DIRECTORY = RoutingDirectory.load(DIRECTORY_FILE)

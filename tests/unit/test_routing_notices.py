@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from contracts.fhir import EventCode
-from contracts.fhir.notices import NOTICE_EVENTS, Addressee, notice
+from sambus.contracts.fhir import EventCode
+from sambus.contracts.fhir.notices import NOTICE_EVENTS, Addressee, notice
 
 TO = Addressee(
     "vasteras-skola-norra", "Norra skolan", "https://sambus.se/fhir/NamingSystem/skolenhetskod", "19800001"

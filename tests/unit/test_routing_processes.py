@@ -11,13 +11,13 @@ import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
-from contracts.fhir import EVENT_SYSTEM, EventCode
-from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
-from contracts.topics import Header
-from router.deadlines import Deadline, DeadlineRules, Deadlines
-from router.directory import RoutingDirectory
-from router.processes import ProcessStore, ProcessTracker
-from router.routing import RoutingRules
+from sambus.contracts.fhir import EVENT_SYSTEM, EventCode
+from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
+from sambus.contracts.topics import Header
+from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.rules import RoutingRules
+from sambus.router.stages.deadlines import Deadline, DeadlineRules, Deadlines
+from sambus.router.stages.processes import ProcessStore, ProcessTracker
 
 DIRECTORY = RoutingDirectory.load(
     Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"

@@ -9,12 +9,12 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from typer.testing import CliRunner
 
-from contracts.errors import InvalidIntentError, StoreUnavailableError
-from contracts.topics import Header, Topics
-from router.cli import app
-from router.dead_letter import DLQ_PSEUDONYM
-from router.outgoing import Outgoing
-from router.retry import RETRY_HISTORY, RETRY_NOT_BEFORE, Retries, RetryHandler, RetryPolicy
+from sambus.contracts.errors import InvalidIntentError, StoreUnavailableError
+from sambus.contracts.topics import Header, Topics
+from sambus.router.cli.main import app
+from sambus.router.kafka.dead_letters import DLQ_PSEUDONYM
+from sambus.router.kafka.records import Outgoing
+from sambus.router.kafka.retry import RETRY_HISTORY, RETRY_NOT_BEFORE, Retries, RetryHandler, RetryPolicy
 
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 TOPICS = Topics("t.")

@@ -7,11 +7,11 @@ import json
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from adapters import translate_message
-from contracts.errors import InvalidEventError
-from contracts.events import SipReason
-from contracts.fhir import EVENT_SYSTEM, SOURCE_EVENT_SYSTEM, TASK_SYSTEM, EventCode
-from contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
+from sambus.adapters import translate_message
+from sambus.contracts.errors import InvalidEventError
+from sambus.contracts.events import SipReason
+from sambus.contracts.fhir import EVENT_SYSTEM, SOURCE_EVENT_SYSTEM, TASK_SYSTEM, EventCode
+from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
 
 CHILD = "201203150006"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from router.seen_events import SeenEvents
+from sambus.router.stages.seen_events import SeenEvents
 
 
 def _seen(tmp_path) -> SeenEvents:

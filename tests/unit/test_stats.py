@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from router.stats import (
+from sambus.router.stats.indicators import (
     MEDIAN_DAYS,
     MIN_CELL,
     Period,

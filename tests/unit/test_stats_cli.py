@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from router.cli import app
-from router.stats import ProcessFact, ProcessKind, SqlStatsFacts
+from sambus.router.cli.main import app
+from sambus.router.stats.indicators import ProcessFact, ProcessKind, SqlStatsFacts
 
 START = dt.date(2026, 9, 1)
 

@@ -14,15 +14,15 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.exc import SADeprecationWarning
 
-from consent import DecisionLedger, LedgerRecord
-from contracts.topics import Topics
-from router.bootstrap import Sambus, bootstrap, create_engine
-from router.kafka_admin import run_sync
-from router.settings import Settings
-from router.stats import ProcessFact, ProcessKind, SqlStatsFacts
-from router.web.app import WebServices, create_app
-from router.web.auth import Role, TokenAuthenticator, mint_token
-from router.web.wiring import web_services
+from sambus.consent import DecisionLedger, LedgerRecord
+from sambus.contracts.topics import Topics
+from sambus.router.kafka.admin import run_sync
+from sambus.router.service.bootstrap import Sambus, bootstrap, create_engine
+from sambus.router.settings import Settings
+from sambus.router.stats.indicators import ProcessFact, ProcessKind, SqlStatsFacts
+from sambus.router.web.app import WebServices, create_app
+from sambus.router.web.auth import Role, TokenAuthenticator, mint_token
+from sambus.router.web.wiring import web_services
 from tests.web.kafka_seed import Seeded, seed_queues
 
 CHILD = "201203150006"
@@ -90,7 +90,7 @@ def make_site(tmp_path: Path, *, bootstrap_servers: str, topics: Topics) -> Site
     ledger.create_schema()
     child, other = sambus.pseudonymizer.of(CHILD), sambus.pseudonymizer.of(OTHER_CHILD)
     with warnings.catch_warnings():
-        # consent.ledger on this branch calls Result.tuples(), deprecated in SQLAlchemy 2.1.
+        # sambus.consent.ledger on this branch calls Result.tuples(), deprecated in SQLAlchemy 2.1.
         warnings.simplefilter("ignore", SADeprecationWarning)
         ledger.append(
             [

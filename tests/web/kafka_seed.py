@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from contracts.topics import Header, Topics
-from router.kafka_admin import ensure_topics
+from sambus.contracts.topics import Header, Topics
+from sambus.router.kafka.admin import ensure_topics
 
 RECIPIENT = "test-recipient"
 SCHOOL_RECORDS = 7

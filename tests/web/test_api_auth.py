@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.routing import APIRoute
 
-from router.web.auth import Role
+from sambus.router.web.auth import Role
 from tests.web.conftest import Site
 
 OPERATOR, COMPLIANCE, ADMIN = Role.OPERATOR, Role.COMPLIANCE, Role.ADMIN

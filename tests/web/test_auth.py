@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from contracts.errors import ConfigError
-from router.cli import app
-from router.web.auth import Principal, Role, TokenAuthenticator, mint_token, token_digest
+from sambus.contracts.errors import ConfigError
+from sambus.router.cli.main import app
+from sambus.router.web.auth import Principal, Role, TokenAuthenticator, mint_token, token_digest
 
 
 def test_a_minted_token_authenticates_only_through_its_digest():

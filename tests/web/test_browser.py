@@ -17,10 +17,10 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from router.kafka_admin import run_sync
-from router.queues import read_topic
-from router.settings import REPO_ROOT
-from router.web.auth import Role
+from sambus.router.kafka.admin import run_sync
+from sambus.router.ops.queues import read_topic
+from sambus.router.settings import REPO_ROOT
+from sambus.router.web.auth import Role
 from tests.web.conftest import CHILD, Site
 from tests.web.kafka_seed import SCHOOL_RECORDS, Seeded
 

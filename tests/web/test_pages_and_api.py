@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from router.web.auth import Role
+from sambus.router.web.auth import Role
 from tests.web.conftest import CHILD, OTHER_CHILD, Site
 from tests.web.kafka_seed import COMMITTED, DEAD_LETTERS, SCHOOL_RECORDS, Seeded
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from contracts.topics import Topics
-from router.web.auth import mint_token
+from sambus.contracts.topics import Topics
+from sambus.router.web.auth import mint_token
 
 pytestmark = pytest.mark.kafka
 

@@ -1,0 +1,100 @@
+"""``sambus contracts``: export and check the published contract (schemas, AsyncAPI, golden examples)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sambus import contracts
+from sambus.adapters import translate_message
+from sambus.contracts.export import documents
+
+CONTRACTS_DIR = Path(contracts.__file__).parent
+SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
+EXAMPLES_DIR = CONTRACTS_DIR / "examples"
+GOLDEN_DIR = EXAMPLES_DIR / "golden"
+
+contracts_app = typer.Typer(
+    help="The published contract: JSON Schemas, AsyncAPI, examples and their golden FHIR output.",
+    no_args_is_help=True,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def render_messages(event: bytes) -> str:
+    """The FHIR messages an inbound event becomes, as ``sambus translate`` prints them."""
+    intents = translate_message(event)
+    return json.dumps([i.bundle for i in intents], indent=2, ensure_ascii=False) + "\n"
+
+
+def golden_documents() -> dict[str, str]:
+    """The golden FHIR output of every example, by its path under ``contracts/examples/golden/``."""
+    return {
+        example.name: render_messages(example.read_bytes()) for example in sorted(EXAMPLES_DIR.glob("*.json"))
+    }
+
+
+def _drift(directory: Path, wanted: Mapping[str, str]) -> list[str]:
+    present = (
+        {str(p.relative_to(directory)) for p in directory.rglob("*.json")} if directory.exists() else set()
+    )
+    problems = [f"{name}: missing" for name in sorted(set(wanted) - present)]
+    problems += [f"{name}: no longer generated" for name in sorted(present - set(wanted))]
+    problems += [
+        f"{name}: differs"
+        for name in sorted(set(wanted) & present)
+        if (directory / name).read_text(encoding="utf-8") != wanted[name]
+    ]
+    return problems
+
+
+def _write(directory: Path, wanted: Mapping[str, str]) -> int:
+    for stale in set(directory.rglob("*.json")) - {directory / name for name in wanted}:
+        stale.unlink()
+    for name, text in wanted.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return len(wanted)
+
+
+@contracts_app.command("export")
+def export(
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 if a checked-in file differs from the models."),
+    ] = False,
+    examples: Annotated[
+        bool,
+        typer.Option(
+            "--examples", help="Also (re)generate the golden FHIR output of contracts/examples/*.json."
+        ),
+    ] = False,
+) -> None:
+    """Write the JSON Schema of every inbound event type and the AsyncAPI document to contracts/schemas/.
+
+    With --examples, also translate every example and write the result to contracts/examples/golden/.
+    """
+    targets: list[tuple[Path, dict[str, str]]] = [(SCHEMAS_DIR, documents())]
+    if examples or check:
+        targets.append((GOLDEN_DIR, golden_documents()))
+    if check:
+        problems = [
+            f"{directory.name}/{p}" for directory, wanted in targets for p in _drift(directory, wanted)
+        ]
+        for problem in problems:
+            errors.print(f"[bold red]drift:[/] {problem}", highlight=False)
+        if problems:
+            errors.print("Run `sambus contracts export --examples` and review the diff.")
+            raise typer.Exit(code=1)
+        console.print(f"The contract is up to date ({sum(len(w) for _, w in targets)} files).")
+        return
+    for directory, wanted in targets:
+        count = _write(directory, wanted)
+        console.print(f"Wrote {count} files to {directory}")

@@ -1,0 +1,252 @@
+"""The ``sambus`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sambus.adapters import translate_message
+from sambus.consent import RuleSet
+from sambus.contracts.errors import ConfigError, SambusError
+from sambus.router.cli.common import configured_broker, local_kafka
+from sambus.router.cli.consent import consent_app
+from sambus.router.cli.contracts import contracts_app
+from sambus.router.cli.dlq import dlq_app
+from sambus.router.cli.queues import queues_app
+from sambus.router.cli.serve import run_with_web, serve_app
+from sambus.router.cli.stats import stats_app
+from sambus.router.dev.local_kafka import LocalKafka
+from sambus.router.kafka.admin import ensure_topics, metadata_answers, run_sync
+from sambus.router.ops.logs import LOG_FORMATS, configure_logging
+from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.service.bootstrap import STAGES, bootstrap
+from sambus.router.settings import Settings
+
+app = typer.Typer(
+    help="sambus: messages between schools, social services and health and dental care, with consent checks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+kafka_app = typer.Typer(
+    help="The local single-node Kafka broker (for development, tests and the demo).", no_args_is_help=True
+)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(topics_app, name="topics")
+app.add_typer(config_app, name="config")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(consent_app, name="consent")
+app.add_typer(queues_app, name="queues")
+app.add_typer(serve_app, name="serve")
+app.add_typer(stats_app, name="stats")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(exc: SambusError) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(code=2 if isinstance(exc, ConfigError) else 1)
+
+
+@app.command()
+def run(
+    stage: Annotated[str | None, typer.Option(help=f"Run only this stage: {', '.join(STAGES)}.")] = None,
+    web: Annotated[
+        bool, typer.Option("--web", help="Serve the HTTP service too (see `sambus serve`).")
+    ] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help=f"One of {', '.join(LOG_FORMATS)}.")
+    ] = "text",
+) -> None:
+    """Run the service (every stage in one process, or one stage) until interrupted."""
+    if log_format not in LOG_FORMATS:
+        errors.print(
+            f"[bold red]error:[/] unknown log format {log_format!r}; expected one of {', '.join(LOG_FORMATS)}"
+        )
+        raise typer.Exit(code=2)
+    configure_logging(log_format)
+    if stage is not None and stage not in STAGES:
+        errors.print(f"[bold red]error:[/] unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        raise typer.Exit(code=2)
+    try:
+        settings = Settings()
+        sambus = bootstrap(settings, bootstrap_servers=configured_broker(settings))
+    except SambusError as exc:
+        raise _fail(exc) from exc
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await (run_with_web(sambus, stop, only=stage) if web else sambus.run(stop, only=stage))
+
+    try:
+        asyncio.run(serve())
+    except SambusError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def demo(
+    keep_broker: Annotated[
+        bool, typer.Option("--keep-broker", help="Leave the local broker running afterwards.")
+    ] = False,
+) -> None:
+    """Start what is needed, run a small SIP scenario and show what each agency received."""
+    from sambus.router.dev.demo import run_demo  # noqa: PLC0415 - keeps `sambus --help` fast
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # start-up chatter while topics appear
+    settings = Settings()
+    local: LocalKafka | None = None
+    started = False
+    try:
+        if settings.kafka_bootstrap_servers:
+            servers = settings.kafka_bootstrap_servers
+        else:
+            local = local_kafka(settings)
+            with console.status("Starting the local Kafka broker (the first run downloads it with Maven)…"):
+                started = local.ensure_running()
+            servers = local.bootstrap_servers
+        console.print(
+            f"Kafka at [bold]{servers}[/]. A school initiates a SIP for a child and invites three agencies;"
+        )
+        console.print(
+            "the guardians have consented to SIP with social services and BU-hälsan, not with dental care."
+        )
+        console.print("A second event carries a personnummer with a wrong check digit.\n")
+        with console.status("Running sambus…"):
+            received = asyncio.run(run_demo(bootstrap_servers=servers))
+    except SambusError as exc:
+        raise _fail(exc) from exc
+    finally:
+        if local is not None and started and not keep_broker:
+            local.stop()
+    table = Table(title="What arrived where", show_lines=True)
+    for column in ("topic", "decision", "owner of the Task", "child", "why"):
+        table.add_column(column, overflow="fold")
+    for r in received:
+        table.add_row(r.topic, r.decision, r.owner, r.subject, r.reason)
+    console.print(table)
+    keys = sorted({r.key for r in received if r.key != "-"})
+    console.print(f"Kafka key of every record about the child: {', '.join(keys)}")
+    console.print("The Kafka key is a keyed pseudonym of the child, never the personnummer.")
+    if len(received) < 4:  # noqa: PLR2004 - two deliveries, one parked, one dead letter
+        errors.print(f"[bold red]error:[/] expected 4 records, saw {len(received)}")
+        raise typer.Exit(code=1)
+    if local is not None and keep_broker:
+        console.print(f"The local broker keeps running at {servers}; stop it with `sambus kafka down`.")
+
+
+@app.command()
+def translate(
+    file: Annotated[
+        Path, typer.Argument(help="An inbound event as JSON (envelope with type, id, source, time, data).")
+    ],
+) -> None:
+    """Print the FHIR messages an inbound event becomes (offline: no Kafka, no database)."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        errors.print(f"[bold red]error:[/] cannot read {file}: {exc.strerror}")
+        raise typer.Exit(code=2) from exc
+    try:
+        intents = translate_message(data)
+    except SambusError as exc:
+        errors.print(f"[bold red]invalid event:[/] {exc}", highlight=False)
+        raise typer.Exit(code=1) from exc
+    sys.stdout.write(json.dumps([i.bundle for i in intents], indent=2, ensure_ascii=False) + "\n")
+
+
+@kafka_app.command("up")
+def kafka_up() -> None:
+    """Start the local broker (downloading it with Maven the first time) and wait until it answers."""
+    settings = Settings()
+    local = local_kafka(settings)
+    try:
+        started = local.ensure_running()
+    except SambusError as exc:
+        raise _fail(exc) from exc
+    state = "started" if started else "already running"
+    console.print(f"Kafka {state} at {local.bootstrap_servers} (logs: {local.log_file})")
+
+
+@kafka_app.command("down")
+def kafka_down() -> None:
+    """Stop the local broker and delete its data."""
+    local = local_kafka(Settings())
+    console.print("Kafka stopped." if local.stop() else "Kafka was not running.")
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say whether the local broker is running and answering."""
+    local = local_kafka(Settings())
+    if local.running_pid() is None:
+        console.print("Kafka is not running.")
+        raise typer.Exit(code=1)
+    answering = run_sync(metadata_answers(local.bootstrap_servers))
+    console.print(
+        f"Kafka is running at {local.bootstrap_servers}; {'answering' if answering else 'not answering yet'}."
+    )
+
+
+@kafka_app.command("fetch")
+def kafka_fetch() -> None:
+    """Download the broker's jars from Maven Central (once)."""
+    try:
+        local_kafka(Settings()).fetch()
+    except SambusError as exc:
+        raise _fail(exc) from exc
+    console.print("Kafka jars are in deploy/kafka/lib/.")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every topic sambus needs (idempotent)."""
+    try:
+        settings = Settings()
+        sambus = bootstrap(settings, bootstrap_servers=configured_broker(settings))
+        created = run_sync(
+            ensure_topics(
+                sambus.bootstrap_servers,
+                sambus.topic_specs(),
+            )
+        )
+    except SambusError as exc:
+        raise _fail(exc) from exc
+    console.print(f"Created {len(created)} topic(s)." + ("" if not created else " " + ", ".join(created)))
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the settings, the routing directory and the secrecy rules."""
+    try:
+        settings = Settings()
+        directory = RoutingDirectory.load(settings.directory)
+        settings.require_pseudonym_key()
+        rules = RuleSet.load(settings.rules)
+    except SambusError as exc:
+        raise _fail(exc) from exc
+    console.print(f"Configuration is valid: {len(directory.recipients)} recipients in {settings.directory}.")
+    console.print(f"Secrecy rules are valid: {len(rules.rules)} rules in {settings.rules}.")
+
+
+def main() -> None:
+    """Entry point of the ``sambus`` console script."""
+    with contextlib.suppress(KeyboardInterrupt):
+        app()

@@ -1,0 +1,1 @@
+"""Kafka mechanics: records, topics and admin, dead letters, retries, the parked topic's headers."""

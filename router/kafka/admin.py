@@ -1,0 +1,134 @@
+"""Small admin tasks against a broker: is it there, and create the topics sambus needs."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+from sambus.contracts.errors import BrokerUnavailableError
+from sambus.contracts.topics import TopicSpec
+
+T = TypeVar("T")
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code, even when an event loop is running."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def metadata_answers(bootstrap_servers: str, *, timeout_ms: int = 3000) -> bool:
+    """Whether the broker answers a metadata request (an open port is not enough)."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    try:
+        await client.bootstrap()
+        metadata = await client.fetch_all_metadata()
+        return bool(metadata.brokers())
+    except (KafkaError, OSError):
+        return False
+    finally:
+        await client.close()
+
+
+async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names it created.
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        wanted = [spec for spec in specs if spec.name not in existing]
+        created: list[str] = []
+        for spec in wanted:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            spec.name,
+                            num_partitions=spec.partitions,
+                            replication_factor=1,
+                            topic_configs=spec.config,
+                        )
+                    ]
+                )
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                continue
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
+    else:
+        return created
+    finally:
+        await admin.close()
+
+
+async def partitions_of(bootstrap_servers: str, names: Sequence[str]) -> dict[str, list[int]]:
+    """The partition numbers of each existing topic in ``names``.
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    if not names:
+        return {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    try:
+        await admin.start()
+        described = await admin.describe_topics(list(names))
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot describe topics on {bootstrap_servers}: {exc}") from exc
+    finally:
+        await admin.close()
+    return {
+        d["topic"]: sorted(p["partition"] for p in d["partitions"])
+        for d in described
+        if d.get("error_code", 0) == 0
+    }
+
+
+async def read_topic(
+    bootstrap_servers: str, topic: str, *, idle_polls: int = 2
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every committed record on ``topic``, from the beginning to the end offsets as they were at the start.
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    partitions = [
+        TopicPartition(topic, p) for p in (await partitions_of(bootstrap_servers, [topic])).get(topic, [])
+    ]
+    if not partitions:
+        return records
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    try:
+        await consumer.start()
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        idle = 0
+        while idle < idle_polls:
+            positions = {tp: await consumer.position(tp) for tp in partitions}
+            if all(positions[tp] >= ends[tp] for tp in partitions):
+                break
+            batch = await consumer.getmany(*partitions, timeout_ms=300)
+            idle = 0 if batch else idle + 1
+            for tp, got in batch.items():
+                records.extend(r for r in got if r.offset < ends[tp])
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        await consumer.stop()
+    return records

@@ -1,0 +1,116 @@
+"""Prometheus metrics: messages in and out per kind, decisions, consumer lag, dead letters, latency.
+
+One :class:`Metrics` holds its own registry, so tests and several apps in one process do not share
+counters by accident. The stages count into :data:`METRICS`; the web app exposes it on ``/metrics``.
+No label ever carries personal data: kinds are event codes or topic kinds, rules are rule ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from sambus.contracts.topics import Header
+from sambus.router.kafka.records import Outgoing
+from sambus.router.ops.queues import QueueSnapshot
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def topic_kind(topic: str) -> str:
+    """What a topic is, without prefix or recipient: ``agency.school``, ``intents``, ``dlq``, ``deliver``."""
+    for kind in ("sambus.intents", "sambus.dlq", "sambus.parked"):
+        if topic.endswith(kind):
+            return kind.removeprefix("sambus.")
+    if ".deliver." in f".{topic}":
+        return "deliver"
+    for source in ("school", "social", "ehr"):
+        if topic.endswith(f"agency.{source}.events"):
+            return f"agency.{source}"
+    return "other"
+
+
+def _event_code(headers: Iterable[tuple[str, bytes]] | None) -> str | None:
+    for key, value in headers or ():
+        if key == Header.EVENT_CODE:
+            return bytes(value).decode("ascii", errors="replace")
+    return None
+
+
+class Metrics:
+    """sambus's Prometheus instruments, in a registry of their own."""
+
+    def __init__(self) -> None:
+        """Create the instruments (nothing is exported until :meth:`exposition` is called)."""
+        self.registry = CollectorRegistry()
+        self.messages_in = Counter(
+            "sambus_messages_in",
+            "Records a stage consumed, by stage and kind (event code, or the source topic's kind).",
+            ["stage", "kind"],
+            registry=self.registry,
+        )
+        self.messages_out = Counter(
+            "sambus_messages_out",
+            "Records a stage produced, by stage, kind (event code) and destination topic kind.",
+            ["stage", "kind", "destination"],
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "sambus_decisions",
+            "Consent and secrecy decisions, by outcome and rule.",
+            ["outcome", "rule"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "sambus_end_to_end_latency_seconds",
+            "From an agency event reaching Kafka to its delivery being produced.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "sambus_consumer_lag",
+            "Offsets a consumer group is behind, per topic (as of the last scrape).",
+            ["group", "topic"],
+            registry=self.registry,
+        )
+        self.dead_letters = Gauge(
+            "sambus_dead_letters", "Records on the dead-letter topic.", registry=self.registry
+        )
+        self.parked = Gauge("sambus_parked", "Records parked awaiting consent.", registry=self.registry)
+
+    def consumed(self, stage: str, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Count one record a stage read."""
+        kind = _event_code(record.headers) or topic_kind(record.topic)
+        self.messages_in.labels(stage=stage, kind=kind).inc()
+
+    def produced(self, stage: str, outgoing: Iterable[Outgoing]) -> None:
+        """Count the records a stage made for one input."""
+        for out in outgoing:
+            kind = _event_code(out.headers) or "unknown"
+            self.messages_out.labels(stage=stage, kind=kind, destination=topic_kind(out.topic)).inc()
+
+    def decided(self, outcome: str, rule: str) -> None:
+        """Count one decision."""
+        self.decisions.labels(outcome=outcome, rule=rule).inc()
+
+    def delivered_after(self, seconds: float) -> None:
+        """Observe one delivery's end-to-end latency."""
+        self.latency.observe(max(0.0, seconds))
+
+    def observe_queues(self, snapshot: QueueSnapshot) -> None:
+        """Set the lag, dead-letter and parked gauges from a queue snapshot."""
+        self.consumer_lag.clear()
+        for (group, topic), lag in snapshot.lag_by_group().items():
+            self.consumer_lag.labels(group=group, topic=topic).set(lag)
+        self.dead_letters.set(snapshot.dead_letters)
+        self.parked.set(snapshot.parked)
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+
+METRICS = Metrics()
+"""The metrics the stages of this process count into."""

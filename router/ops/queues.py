@@ -1,0 +1,399 @@
+"""Queue monitoring: end offsets, consumer lag, dead letters, parked messages and overdue deadlines.
+
+Everything here reads the broker directly (aiokafka); nothing is stored. Dead letters and deadlines are
+reached through small Protocols so that richer stores (DLQ replay state, process deadlines) can replace
+the Kafka-only implementations without touching the CLI or the web pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+from sambus.contracts.errors import BrokerUnavailableError, SambusError
+from sambus.contracts.topics import Header, Topics
+from sambus.router.kafka.admin import partitions_of, read_topic
+from sambus.router.kafka.dead_letters import replay as replay_dead_letters
+
+_SAMBUS_TOPIC_KINDS = ("agency.", "sambus.", "deliver.")
+_DLQ_HEADERS = {
+    Header.DLQ_REASON,
+    Header.DLQ_ERROR,
+    Header.DLQ_SOURCE_TOPIC,
+    Header.DLQ_SOURCE_PARTITION,
+    Header.DLQ_SOURCE_OFFSET,
+}
+
+
+class UnknownDeadLetterError(SambusError):
+    """A dead letter asked for (e.g. to replay it) is not on the dead-letter topic."""
+
+    code = "unknown_dead_letter"
+
+
+@dataclass(frozen=True)
+class TopicDepth:
+    """A topic's end offset per partition (the next offset to be written)."""
+
+    topic: str
+    end_offsets: tuple[int, ...]
+
+    @property
+    def end_offset_total(self) -> int:
+        """The sum of the partitions' end offsets."""
+        return sum(self.end_offsets)
+
+
+EXACT_LAG_LIMIT = 1000
+"""Up to this many offsets behind, lag is counted in records (commit markers take offsets too)."""
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """How far a consumer group is behind on one partition."""
+
+    group: str
+    topic: str
+    partition: int
+    committed: int | None
+    end_offset: int
+    records_behind: int | None = None
+    """Committed records not yet consumed, when counted (see :data:`EXACT_LAG_LIMIT`)."""
+
+    @property
+    def offsets_behind(self) -> int:
+        """Offsets between the group's committed position and the end (all of them when none committed)."""
+        return max(0, self.end_offset - (self.committed or 0))
+
+    @property
+    def lag(self) -> int:
+        """Records behind when counted, else offsets behind (which include transactions' commit markers)."""
+        return self.offsets_behind if self.records_behind is None else self.records_behind
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One dead letter as operators see it: where it came from and why, never its content."""
+
+    id: str
+    error: str
+    reason: str
+    source_topic: str
+    source_partition: int | None
+    source_offset: int | None
+    size: int
+    timestamp: dt.datetime
+
+
+@dataclass(frozen=True)
+class OverdueDeadline:
+    """A process step that should have happened by ``due`` (the case named only by a pseudonymous id)."""
+
+    process: str
+    step: str
+    case: str
+    due: dt.datetime
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """What ``sambus queues`` and the operations page show at one moment."""
+
+    taken_at: dt.datetime
+    topics: tuple[TopicDepth, ...]
+    lags: tuple[PartitionLag, ...]
+    dead_letters: int
+    parked: int
+    overdue: tuple[OverdueDeadline, ...] = field(default=())
+
+    def lag_by_group(self) -> dict[tuple[str, str], int]:
+        """Total lag per (group, topic)."""
+        totals: dict[tuple[str, str], int] = {}
+        for lag in self.lags:
+            totals[lag.group, lag.topic] = totals.get((lag.group, lag.topic), 0) + lag.lag
+        return totals
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (times as ISO 8601)."""
+        return {
+            "taken_at": self.taken_at.isoformat(),
+            "topics": [
+                {"topic": t.topic, "end_offsets": list(t.end_offsets), "end_offset_total": t.end_offset_total}
+                for t in self.topics
+            ],
+            "lags": [{**asdict(lag), "lag": lag.lag} for lag in self.lags],
+            "dead_letters": self.dead_letters,
+            "parked": self.parked,
+            "overdue": [{**asdict(o), "due": o.due.isoformat()} for o in self.overdue],
+        }
+
+
+class DeadLetters(Protocol):
+    """The dead letters: list, count, and replay one onto the topic it came from."""
+
+    async def list(self, *, limit: int = 100) -> Sequence[DeadLetter]:
+        """The most recent dead letters, newest first."""
+        ...
+
+    async def count(self) -> int:
+        """How many dead letters there are."""
+        ...
+
+    async def replay(self, letter_id: str) -> str:
+        """Publish the dead letter's original bytes and headers again on its source topic; returns the topic.
+
+        Raises:
+            UnknownDeadLetterError: there is no dead letter with that id.
+        """
+        ...
+
+
+class DeadlineSource(Protocol):
+    """Process deadlines (e.g. an examination due within four weeks)."""
+
+    def overdue(self, now: dt.datetime) -> Sequence[OverdueDeadline]:
+        """The deadlines passed at ``now`` and not yet met."""
+        ...
+
+
+class NoDeadlines:
+    """A deadline source for a sambus that keeps no process state: nothing is ever overdue."""
+
+    def overdue(self, now: dt.datetime) -> Sequence[OverdueDeadline]:  # noqa: ARG002 - the Protocol's signature
+        """Nothing."""
+        return ()
+
+
+def _is_sambus_topic(name: str, topics: Topics) -> bool:
+    return name.startswith(topics.prefix) and name[len(topics.prefix) :].startswith(_SAMBUS_TOPIC_KINDS)
+
+
+async def count_records(
+    bootstrap_servers: str, ranges: dict[TopicPartition, tuple[int, int]]
+) -> dict[TopicPartition, int]:
+    """How many committed records lie in each partition's ``[start, end)`` (commit markers are not records).
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    counts = dict.fromkeys(ranges, 0)
+    if not ranges:
+        return counts
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    try:
+        await consumer.start()
+        consumer.assign(list(ranges))
+        for tp, (start, _) in ranges.items():
+            consumer.seek(tp, start)
+        idle = 0
+        while idle < 2:  # noqa: PLR2004 - two empty polls: only markers (or nothing) are left
+            open_ = [tp for tp, (_, end) in ranges.items() if await consumer.position(tp) < end]
+            if not open_:
+                break
+            batch = await consumer.getmany(*open_, timeout_ms=300)
+            idle = 0 if batch else idle + 1
+            for tp, got in batch.items():
+                counts[tp] += sum(1 for r in got if r.offset < ranges[tp][1])
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot count records on {bootstrap_servers}: {exc}") from exc
+    finally:
+        await consumer.stop()
+    return counts
+
+
+def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode("utf-8", errors="replace")
+    return None
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def as_dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
+    """A dead-letter record as operators see it (its id is ``<partition>-<offset>`` on the DLQ)."""
+    return DeadLetter(
+        id=f"{record.partition}-{record.offset}",
+        error=_header(record, Header.DLQ_ERROR) or "unknown",
+        reason=_header(record, Header.DLQ_REASON) or "",
+        source_topic=_header(record, Header.DLQ_SOURCE_TOPIC) or "",
+        source_partition=_int_or_none(_header(record, Header.DLQ_SOURCE_PARTITION)),
+        source_offset=_int_or_none(_header(record, Header.DLQ_SOURCE_OFFSET)),
+        size=len(record.value or b""),
+        timestamp=dt.datetime.fromtimestamp(record.timestamp / 1000, tz=dt.UTC),
+    )
+
+
+def _parse_id(letter_id: str) -> tuple[int, int] | None:
+    partition, _, offset = letter_id.partition("-")
+    if not (partition.isdigit() and offset.isdigit()):
+        return None
+    return int(partition), int(offset)
+
+
+class KafkaDeadLetters:
+    """Dead letters read straight from ``sambus.dlq``; a replay re-publishes on the source topic."""
+
+    def __init__(self, *, bootstrap_servers: str, topics: Topics) -> None:
+        """Read ``topics.dlq`` on the broker at ``bootstrap_servers``."""
+        self._servers = bootstrap_servers
+        self._topics = topics
+
+    async def list(self, *, limit: int = 100) -> Sequence[DeadLetter]:
+        """The most recent dead letters, newest first."""
+        records = await read_topic(self._servers, self._topics.dlq)
+        records.sort(key=lambda r: (r.timestamp, r.partition, r.offset), reverse=True)
+        return [as_dead_letter(r) for r in records[:limit]]
+
+    async def count(self) -> int:
+        """How many dead letters are on the topic."""
+        return len(await read_topic(self._servers, self._topics.dlq))
+
+    async def replay(self, letter_id: str) -> str:
+        """Put the dead letter back on its source topic, once; returns the topic.
+
+        It goes back with its original bytes, headers and key (the child's pseudonym), through
+        :func:`sambus.router.kafka.dead_letters.replay`, which logs the replay in the same transaction so no
+        dead letter is
+        replayed twice; the router decides consent for it again.
+
+        Raises:
+            UnknownDeadLetterError: no dead letter has that id, it was replayed already, or it does not say
+                where it came from.
+            BrokerUnavailableError: the broker cannot be reached.
+        """
+        where = _parse_id(letter_id)
+        if where is None:
+            raise UnknownDeadLetterError(f"{letter_id!r} is not a dead-letter id (<partition>-<offset>)")
+        ref = f"{where[0]}:{where[1]}"
+        done = await replay_dead_letters(
+            self._servers,
+            self._topics,
+            lambda letter: letter.ref == ref and _is_sambus_topic(letter.source_topic, self._topics),
+            transactional_id=f"{self._topics.prefix}sambus-web-replay-{secrets.token_hex(4)}",
+        )
+        if not done:
+            raise UnknownDeadLetterError(
+                f"no dead letter {letter_id} to replay (unknown, replayed already, or of unknown source)"
+            )
+        return done[0].source_topic
+
+    async def _fetch(self, letter_id: str) -> ConsumerRecord[bytes, bytes]:
+        where = _parse_id(letter_id)
+        if where is None:
+            raise UnknownDeadLetterError(f"{letter_id!r} is not a dead-letter id (<partition>-<offset>)")
+        partition, offset = TopicPartition(self._topics.dlq, where[0]), where[1]
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._servers, enable_auto_commit=False, isolation_level="read_committed"
+        )
+        try:
+            if where[0] not in (await partitions_of(self._servers, [self._topics.dlq])).get(
+                self._topics.dlq, []
+            ):
+                raise UnknownDeadLetterError(f"there is no dead letter {letter_id}")
+            await consumer.start()
+            consumer.assign([partition])
+            consumer.seek(partition, offset)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    while True:
+                        batch = await consumer.getmany(partition, timeout_ms=300)
+                        found = [r for r in batch.get(partition, []) if r.offset >= offset]
+                        if found:
+                            if found[0].offset == offset:
+                                return found[0]
+                            break
+        except KafkaError as exc:
+            raise BrokerUnavailableError(f"cannot read {self._topics.dlq}: {exc}") from exc
+        finally:
+            await consumer.stop()
+        raise UnknownDeadLetterError(f"there is no dead letter {letter_id}")
+
+
+class QueueMonitor:
+    """Takes :class:`QueueSnapshot` s of one sambus's topics on one broker."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topics: Topics,
+        dead_letters: DeadLetters,
+        deadlines: DeadlineSource,
+    ) -> None:
+        """Watch the topics named by ``topics`` (its prefix selects this sambus's)."""
+        self._servers = bootstrap_servers
+        self._topics = topics
+        self._dead_letters = dead_letters
+        self._deadlines = deadlines
+
+    async def snapshot(self, *, now: dt.datetime | None = None) -> QueueSnapshot:
+        """End offsets, lag per group and partition, dead letters, parked and overdue, as of now.
+
+        Raises:
+            BrokerUnavailableError: the broker cannot be reached.
+        """
+        now = now or dt.datetime.now(dt.UTC)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, request_timeout_ms=10000)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, enable_auto_commit=False)
+        try:
+            await admin.start()
+            await consumer.start()
+            names = sorted(t for t in await admin.list_topics() if _is_sambus_topic(t, self._topics))
+            described = await partitions_of(self._servers, names)
+            partitions = [TopicPartition(t, p) for t in names for p in described.get(t, [])]
+            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions) if partitions else {}
+            lags: list[PartitionLag] = []
+            for group_id, *_ in sorted(await admin.list_consumer_groups()):
+                offsets = await admin.list_consumer_group_offsets(group_id)
+                for tp, meta in sorted(offsets.items()):
+                    if tp in ends:
+                        committed = meta.offset if meta.offset >= 0 else None
+                        lags.append(PartitionLag(group_id, tp.topic, tp.partition, committed, ends[tp]))
+        except KafkaError as exc:
+            raise BrokerUnavailableError(f"cannot read queue state from {self._servers}: {exc}") from exc
+        finally:
+            await consumer.stop()
+            await admin.close()
+        lags = await self._count_small_lags(lags)
+        depths = tuple(TopicDepth(t, tuple(ends[tp] for tp in partitions if tp.topic == t)) for t in names)
+        parked = (
+            len(await read_topic(self._servers, self._topics.parked)) if self._topics.parked in names else 0
+        )
+        dead = await self._dead_letters.count() if self._topics.dlq in names else 0
+        return QueueSnapshot(
+            taken_at=now,
+            topics=depths,
+            lags=tuple(lags),
+            dead_letters=dead,
+            parked=parked,
+            overdue=tuple(self._deadlines.overdue(now)),
+        )
+
+    async def _count_small_lags(self, lags: list[PartitionLag]) -> list[PartitionLag]:
+        small = {
+            TopicPartition(lag.topic, lag.partition): (lag.committed or 0, lag.end_offset)
+            for lag in lags
+            if 0 < lag.offsets_behind <= EXACT_LAG_LIMIT
+        }
+        counted = await count_records(self._servers, small)
+        return [
+            replace(
+                lag, records_behind=counted.get(TopicPartition(lag.topic, lag.partition), lag.offsets_behind)
+            )
+            for lag in lags
+        ]

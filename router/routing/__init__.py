@@ -1,0 +1,1 @@
+"""Routing: the directory of organisations, the resolution rules, per-recipient projection and notices."""

@@ -1,0 +1,165 @@
+"""The routing directory: which organisations exist, what kind they are, where they are, and where they read.
+
+Each recipient has identifiers (HSA-id, organisation number, school unit code), an agency kind (school,
+social services, or a health care unit kind such as BVC, BU-hälsan or BUP), a municipality (kommunkod), a
+county (länskod, the first two digits of a kommunkod) and optionally a county part, capabilities (e.g.
+``cosmic_link``: the school takes part in SIP through the region's Cosmic Link) and its delivery topic.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.envelope import describe_validation_error
+from sambus.contracts.errors import ConfigError, RoutingError
+from sambus.contracts.identifiers import normalise_system
+
+_TOPIC_SUFFIX = r"^[a-z0-9][a-z0-9-]{0,98}$"
+
+
+class Capability(StrEnum):
+    """What an organisation can do beyond what its kind says."""
+
+    COSMIC_LINK = "cosmic_link"
+    """The school or unit works in the region's SIP tool (Cosmic Link) and takes SIP messages itself."""
+    PLACED_CHILD_HEALTH_EXAM = "placed_child_health_exam"
+    """The health care unit examines children placed outside the home (lag 2017:209)."""
+
+
+class OrganisationIdentifier(BaseModel):
+    """An identifier of an organisation: HSA-id, organisation number or school unit code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    system: str
+    value: str
+
+
+class Recipient(BaseModel):
+    """An organisation that receives deliveries on ``deliver.<delivery topic>``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=_TOPIC_SUFFIX, description="The organisation's id in sambus.")
+    name: str
+    kind: AgencyKind
+    identifiers: tuple[OrganisationIdentifier, ...] = Field(min_length=1)
+    municipality: str | None = Field(default=None, pattern=r"^\d{4}$", description="Kommunkod.")
+    county: str | None = Field(
+        default=None,
+        pattern=r"^\d{2}$",
+        description="Länskod; defaults to the municipality's first two digits.",
+    )
+    county_part: str | None = Field(default=None, description="A county part named in ``county_parts``.")
+    capabilities: frozenset[Capability] = frozenset()
+    delivery_topic: str | None = Field(
+        default=None, pattern=_TOPIC_SUFFIX, description="Suffix of the delivery topic; defaults to ``id``."
+    )
+    guardian_facing: bool = Field(
+        default=False,
+        description="It shows what it receives to the guardians (e.g. a guardian portal): under hidden "
+        "residence or protected personal data it never receives residence-revealing data.",
+    )
+
+    @model_validator(mode="after")
+    def _county_from_municipality(self) -> Recipient:
+        if self.county is None and self.municipality is not None:
+            object.__setattr__(self, "county", self.municipality[:2])
+        if self.county is not None and self.municipality is not None and self.municipality[:2] != self.county:
+            raise ValueError(
+                f"recipient {self.id}: municipality {self.municipality} is not in county {self.county}"
+            )
+        return self
+
+    @property
+    def topic_suffix(self) -> str:
+        """What follows ``deliver.`` in this recipient's delivery topic."""
+        return self.delivery_topic or self.id
+
+    def has(self, capability: Capability) -> bool:
+        """Whether the organisation has ``capability``."""
+        return capability in self.capabilities
+
+
+class RoutingDirectory(BaseModel):
+    """Every recipient sambus delivers to, and the county parts (groups of municipalities) they serve."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    county_parts: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="County part name -> the kommunkoder it covers."
+    )
+    recipients: tuple[Recipient, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RoutingDirectory:
+        ids = [r.id for r in self.recipients]
+        if len(ids) != len(set(ids)):
+            raise ValueError("recipient ids must be unique")
+        topics = [r.topic_suffix for r in self.recipients]
+        if len(topics) != len(set(topics)):
+            raise ValueError("two recipients share a delivery topic")
+        keys = [(normalise_system(i.system), i.value) for r in self.recipients for i in r.identifiers]
+        if len(keys) != len(set(keys)):
+            raise ValueError("an identifier names more than one recipient")
+        for recipient in self.recipients:
+            if recipient.county_part is not None and recipient.county_part not in self.county_parts:
+                raise ValueError(f"recipient {recipient.id}: unknown county part {recipient.county_part!r}")
+        for name, codes in self.county_parts.items():
+            if not codes or any(len(code) != 4 or not code.isdigit() for code in codes):  # noqa: PLR2004
+                raise ValueError(f"county part {name!r} must list four-digit kommunkoder")
+        return self
+
+    @classmethod
+    def load(cls, path: Path) -> RoutingDirectory:
+        """Read and validate a directory file (YAML).
+
+        Raises:
+            ConfigError: the file is missing or invalid; the message names the place.
+        """
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read the routing directory {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"the routing directory {path} is not valid YAML: {exc}") from exc
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            error = describe_validation_error(exc)
+            raise ConfigError(f"the routing directory {path} is invalid: {error}") from exc
+
+    def by_identifier(self, system: str, value: str) -> Recipient:
+        """The recipient an organisation identifier names.
+
+        Raises:
+            RoutingError: no recipient has that identifier.
+        """
+        wanted = (normalise_system(system), value)
+        for recipient in self.recipients:
+            if any((normalise_system(i.system), i.value) == wanted for i in recipient.identifiers):
+                return recipient
+        raise RoutingError(f"no recipient in the routing directory has identifier {system}|{value}")
+
+    def by_id(self, recipient_id: str) -> Recipient:
+        """The recipient with id ``recipient_id``.
+
+        Raises:
+            RoutingError: there is none.
+        """
+        for recipient in self.recipients:
+            if recipient.id == recipient_id:
+                return recipient
+        raise RoutingError(f"no recipient in the routing directory has id {recipient_id}")
+
+    def county_part_of(self, municipality: str) -> str | None:
+        """The county part a municipality belongs to, if the directory names one."""
+        for name, codes in self.county_parts.items():
+            if municipality in codes:
+                return name
+        return None

@@ -1,0 +1,112 @@
+"""Cutting a canonical message down to what one recipient may see: its own Task and what that refers to.
+
+Works on the Bundle as plain data (no FHIR model round trip), as the design's performance notes ask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sambus.contracts.errors import InvalidIntentError
+from sambus.contracts.fhir import DESTINATION_ENDPOINT_PREFIX, deterministic_id, urn
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """A Task in an intent, with the identifier of the organisation that owns it."""
+
+    full_url: str
+    resource: dict[str, Any]
+    owner_system: str
+    owner_value: str
+
+
+def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = bundle.get("entry")
+    if (
+        bundle.get("resourceType") != "Bundle"
+        or bundle.get("type") != "message"
+        or not isinstance(entries, list)
+    ):
+        raise InvalidIntentError("an intent must be a FHIR message Bundle")
+    if not entries or entries[0].get("resource", {}).get("resourceType") != "MessageHeader":
+        raise InvalidIntentError("a message Bundle must start with its MessageHeader")
+    return entries
+
+
+def tasks(bundle: dict[str, Any]) -> list[TaskEntry]:
+    """The Tasks a message's header focuses on, each with its owner's identifier.
+
+    Raises:
+        InvalidIntentError: the Bundle is not a message or a focal Task has no owner identifier.
+    """
+    entries = _entries(bundle)
+    focus = {ref.get("reference") for ref in entries[0]["resource"].get("focus", [])}
+    found = []
+    for entry in entries[1:]:
+        resource = entry.get("resource", {})
+        if entry.get("fullUrl") not in focus or resource.get("resourceType") != "Task":
+            continue
+        identifier = resource.get("owner", {}).get("identifier", {})
+        if not identifier.get("system") or not identifier.get("value"):
+            raise InvalidIntentError("a focal Task has no owner identifier")
+        found.append(TaskEntry(entry["fullUrl"], resource, identifier["system"], identifier["value"]))
+    return found
+
+
+def _references(value: object) -> set[str]:
+    if isinstance(value, dict):
+        refs = {value["reference"]} if isinstance(value.get("reference"), str) else set()
+        for item in value.values():
+            refs |= _references(item)
+        return refs
+    if isinstance(value, list):
+        return set().union(*(_references(item) for item in value)) if value else set()
+    return set()
+
+
+def for_recipient(
+    bundle: dict[str, Any],
+    task: TaskEntry,
+    *,
+    recipient_id: str,
+    recipient_name: str,
+    owner: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """A message Bundle for one recipient: a header addressed to it, its Task, and what that Task refers to.
+
+    Other agencies' Tasks are left out: a recipient learns only of its own invitation. ``owner`` (system,
+    value) replaces the Task owner's identifier, e.g. a routing address by the resolved organisation's own.
+
+    Nothing in ``bundle`` is changed, but the result shares the parts it does not change with it (copying
+    them cost a third of the routing time): treat both as read-only, or deep-copy before changing.
+    """
+    system, value = owner or (task.owner_system, task.owner_value)
+    entries = _entries(bundle)
+    message_id = deterministic_id(str(bundle.get("id")), recipient_id)
+    header = dict(entries[0]["resource"])
+    header["id"] = deterministic_id(message_id, "header")
+    header["focus"] = [{"reference": task.full_url}]
+    header["destination"] = [
+        {
+            "name": recipient_name,
+            "endpoint": f"{DESTINATION_ENDPOINT_PREFIX}{recipient_id}",
+            "receiver": {
+                "type": "Organization",
+                "identifier": {"system": system, "value": value},
+            },
+        }
+    ]
+    wanted = _references(task.resource)
+    supporting = [e for e in entries[1:] if e.get("fullUrl") in wanted and e.get("fullUrl") != task.full_url]
+    projected = {key: item for key, item in bundle.items() if key != "entry"}
+    projected["id"] = message_id
+    own_task = dict(task.resource)
+    own_task["owner"] = {**task.resource.get("owner", {}), "identifier": {"system": system, "value": value}}
+    projected["entry"] = [
+        {"fullUrl": urn(header["id"]), "resource": header},
+        {"fullUrl": task.full_url, "resource": own_task},
+        *supporting,
+    ]
+    return projected

@@ -1,0 +1,332 @@
+"""Resolution rules: which organisation each Task of a message reaches, and through whom.
+
+The rules come from the regional agreements:
+
+* a Task may name its owner by identifier (HSA-id, organisation number, school unit code) or by a routing
+  address (:data:`sambus.contracts.fhir.ROUTING_ADDRESS_SYSTEM`, ``<kind>`` or ``<kind>@<kommunkod>``), which
+  is
+  resolved in the directory near the child (municipality, then county part, then county);
+* a school without Cosmic Link takes part in SIP through a relay: social services of its municipality, or else
+  a health care unit of its county;
+* specialist care (BUP, habilitation) is invited to a SIP only when the sender states an active care
+  contact, as a ``Task.input`` of type :data:`TASK_INPUT_SYSTEM` ``|`` :data:`ACTIVE_CARE_CONTACT` with
+  ``valueBoolean`` true;
+* a 2017:209 health-examination request goes to health care *and* dental care of the child's region;
+* a report of concern goes to social services of the municipality where the child lives;
+* an answer (Task status changed, invitation answered, examination completed) goes back to the Task's
+  requester.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.errors import RoutingError
+from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.router.routing.directory import Capability, Recipient, RoutingDirectory
+from sambus.router.routing.projection import TaskEntry
+
+TASK_INPUT_SYSTEM = "https://sambus.se/fhir/CodeSystem/sambus-task-input"
+"""``Task.input.type`` codes the router reads."""
+
+ACTIVE_CARE_CONTACT = "active-care-contact"
+"""``Task.input`` code: the child has an active care contact with the invited specialist unit."""
+
+RELAYED_FOR_HEADER = "sambus-relayed-for"
+"""Header on a relayed delivery: the id of the organisation the Task is for."""
+
+HEALTH_CARE = "health_care"
+"""Routing-address kind meaning any health care unit kind."""
+
+HEALTH_CARE_KINDS = frozenset(
+    {
+        AgencyKind.BVC,
+        AgencyKind.BU_HALSAN,
+        AgencyKind.YOUTH_CLINIC,
+        AgencyKind.PRIMARY_CARE,
+        AgencyKind.BUP,
+        AgencyKind.HABILITATION,
+    }
+)
+RELAY_HEALTH_KINDS = (AgencyKind.BU_HALSAN, AgencyKind.BVC, AgencyKind.PRIMARY_CARE, AgencyKind.YOUTH_CLINIC)
+"""Health care unit kinds that relay SIP messages for a school without Cosmic Link, in order of preference."""
+SPECIALIST_KINDS = frozenset({AgencyKind.BUP, AgencyKind.HABILITATION})
+MUNICIPAL_KINDS = frozenset({AgencyKind.PRESCHOOL, AgencyKind.SCHOOL, AgencyKind.SOCIAL_SERVICES})
+SIP_EVENTS = frozenset(
+    {
+        EventCode.SIP_INITIATED,
+        EventCode.SIP_INVITATION_ANSWERED,
+        EventCode.SIP_MEETING_SCHEDULED,
+        EventCode.SIP_PLAN_ESTABLISHED,
+        EventCode.SIP_FOLLOWED_UP,
+        EventCode.SIP_CLOSED,
+    }
+)
+ANSWER_EVENTS = frozenset(
+    {
+        EventCode.TASK_STATUS_CHANGED,
+        EventCode.SIP_INVITATION_ANSWERED,
+        EventCode.HEALTH_EXAM_COMPLETED,
+        EventCode.LVU32_EXAM_COMPLETED,
+    }
+)
+"""Answers from recipients (Task status, statements): they go back to the Task's requester."""
+_KOMMUNKOD_LENGTH = 4
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one Task goes.
+
+    Attributes:
+        task: the Task.
+        recipient: the organisation the Task is for (consent is decided for it).
+        via: the organisation that receives the delivery: ``recipient`` itself, or a relay.
+        rule: the id of the routing rule that chose this route.
+        refused: why a routing rule forbids the delivery, or ``None``.
+        answer: the message answers a Task and goes to its requester.
+    """
+
+    task: TaskEntry
+    recipient: Recipient
+    via: Recipient
+    rule: str
+    refused: str | None = None
+    answer: bool = False
+    """An answer goes back to the Task's requester; the Task keeps its owner (the one who answers)."""
+
+    @property
+    def relayed(self) -> bool:
+        """Whether another organisation carries the Task to its recipient."""
+        return self.via.id != self.recipient.id
+
+
+@dataclass
+class Routing:
+    """The routes of a message's Tasks, and why the others have none."""
+
+    routes: list[Route]
+    unroutable: list[RoutingError] = field(default_factory=list)
+
+
+def child_municipality(bundle: Mapping[str, Any]) -> str | None:
+    """The kommunkod in the child's ``Patient.address.district``, if the message has one."""
+    for entry in bundle.get("entry", ()):
+        resource = entry.get("resource", {}) if isinstance(entry, dict) else {}
+        if resource.get("resourceType") != "Patient":
+            continue
+        for address in resource.get("address", ()):
+            district = address.get("district") if isinstance(address, dict) else None
+            if isinstance(district, str) and len(district) == _KOMMUNKOD_LENGTH and district.isdigit():
+                return district
+    return None
+
+
+def has_active_care_contact(task: Mapping[str, Any]) -> bool:
+    """Whether a Task states an active care contact (``Task.input`` active-care-contact = true)."""
+    for item in task.get("input", ()):
+        codings = item.get("type", {}).get("coding", ()) if isinstance(item, dict) else ()
+        if any(
+            c.get("system") == TASK_INPUT_SYSTEM and c.get("code") == ACTIVE_CARE_CONTACT for c in codings
+        ):
+            return item.get("valueBoolean") is True
+    return False
+
+
+class RoutingRules:
+    """Resolves each Task of a message to a :class:`Route` by the directory and the agreements' rules."""
+
+    def __init__(self, directory: RoutingDirectory) -> None:
+        """Resolve in ``directory``."""
+        self._directory = directory
+
+    @property
+    def directory(self) -> RoutingDirectory:
+        """The directory routes are resolved in."""
+        return self._directory
+
+    def route(self, event: EventCode, bundle: Mapping[str, Any], tasks: Sequence[TaskEntry]) -> Routing:
+        """A route per Task, in order, and the Tasks that could not be resolved.
+
+        Raises:
+            RoutingError: the message breaks a rule that concerns all its Tasks: a 2017:209 request not
+                reaching both health and dental care of the child's region, or a report of concern without
+                the child's municipality.
+        """
+        home = child_municipality(bundle)
+        if event is EventCode.CONCERN_REPORTED:
+            return Routing(self._concern(tasks, home))
+        if event is EventCode.HEALTH_EXAM_REQUESTED:
+            routes = [self._route_one(event, task, home) for task in tasks]
+            self._check_health_exam(routes, home)
+            return Routing(routes)
+        result = Routing([])
+        for task in tasks:
+            try:
+                result.routes.append(self._route_one(event, task, home))
+            except RoutingError as exc:
+                result.unroutable.append(exc)
+        return result
+
+    def resolve(
+        self, system: str, value: str, *, home: str | None = None, capability: Capability | None = None
+    ) -> Recipient:
+        """The organisation an identifier or routing address names.
+
+        Raises:
+            RoutingError: nothing or more than one organisation fits.
+        """
+        if system != ROUTING_ADDRESS_SYSTEM:
+            return self._directory.by_identifier(system, value)
+        kind, _, place = value.partition("@")
+        kinds = self._kinds(kind)
+        municipality = place or home
+        candidates = [
+            r
+            for r in self._directory.recipients
+            if r.kind in kinds and (capability is None or r.has(capability))
+        ]
+        if municipality is None:
+            if len(candidates) == 1:
+                return candidates[0]
+            raise RoutingError(
+                f"routing address {value!r} needs a municipality (in the address or the child's "
+                "Patient.address.district)"
+            )
+        return self._nearest(candidates, municipality, address=value)
+
+    def initiator(self, bundle: Mapping[str, Any]) -> Recipient | None:
+        """The organisation that sent a message: the first focal Task's ``requester``, if in the directory."""
+        return self._task_party(bundle, "requester")
+
+    def sender(self, bundle: Mapping[str, Any], event: EventCode) -> Recipient | None:
+        """The organisation that sent a message, if it is in the directory.
+
+        A request is sent by its Tasks' ``requester``; an answer (:data:`ANSWER_EVENTS`) by the Task's
+        ``owner``, who answers. Secrecy rules are written per kind of sender, so an unknown sender gets
+        only the rules that name no sender.
+        """
+        return self._task_party(bundle, "owner" if event in ANSWER_EVENTS else "requester")
+
+    def _task_party(self, bundle: Mapping[str, Any], party: str) -> Recipient | None:
+        for entry in bundle.get("entry", ())[1:]:
+            resource = entry.get("resource", {}) if isinstance(entry, dict) else {}
+            identifier = resource.get(party, {}).get("identifier", {})
+            if (
+                resource.get("resourceType") == "Task"
+                and identifier.get("system")
+                and identifier.get("value")
+            ):
+                try:
+                    return self.resolve(str(identifier["system"]), str(identifier["value"]))
+                except RoutingError:
+                    return None
+        return None
+
+    def _kinds(self, kind: str) -> frozenset[AgencyKind]:
+        if kind == HEALTH_CARE:
+            return HEALTH_CARE_KINDS
+        try:
+            return frozenset({AgencyKind(kind)})
+        except ValueError as exc:
+            raise RoutingError(f"routing address names an unknown agency kind {kind!r}") from exc
+
+    def _nearest(self, candidates: Iterable[Recipient], municipality: str, *, address: str) -> Recipient:
+        """The one candidate in the municipality, else in its county part, else in its county."""
+        part = self._directory.county_part_of(municipality)
+        in_county = [r for r in candidates if r.county == municipality[:2]]
+        for tier in (
+            [r for r in in_county if r.municipality == municipality],
+            [r for r in in_county if part is not None and r.county_part == part],
+            in_county,
+        ):
+            if len(tier) == 1:
+                return tier[0]
+            if len(tier) > 1:
+                names = ", ".join(sorted(r.id for r in tier))
+                raise RoutingError(f"routing address {address!r} fits several organisations: {names}")
+        raise RoutingError(f"no organisation in the routing directory fits {address!r} for {municipality}")
+
+    def _route_one(self, event: EventCode, task: TaskEntry, home: str | None) -> Route:
+        if event in ANSWER_EVENTS:
+            requester = task.resource.get("requester", {}).get("identifier", {})
+            if not requester.get("system") or not requester.get("value"):
+                raise RoutingError(f"an answer ({event}) must name the Task's requester to go back to")
+            asker = self.resolve(str(requester["system"]), str(requester["value"]), home=home)
+            return Route(task, asker, self._via(event, asker), rule="answer-to-requester", answer=True)
+        capability = Capability.PLACED_CHILD_HEALTH_EXAM if event is EventCode.HEALTH_EXAM_REQUESTED else None
+        if task.owner_system == ROUTING_ADDRESS_SYSTEM and task.owner_value.startswith("dental"):
+            capability = None
+        recipient = self.resolve(task.owner_system, task.owner_value, home=home, capability=capability)
+        if event is EventCode.SIP_INITIATED and recipient.kind in SPECIALIST_KINDS:
+            if not has_active_care_contact(task.resource):
+                return Route(
+                    task,
+                    recipient,
+                    recipient,
+                    rule="specialist-needs-care-contact",
+                    refused=f"specialist care ({recipient.kind}) is invited to a SIP only with an active "
+                    "care contact, and the invitation does not state one",
+                )
+            return Route(task, recipient, recipient, rule="specialist-with-care-contact")
+        via = self._via(event, recipient)
+        return Route(
+            task, recipient, via, rule="direct" if via == recipient else "school-relay-without-cosmic-link"
+        )
+
+    def _via(self, event: EventCode, recipient: Recipient) -> Recipient:
+        """Who carries a message to ``recipient``: a relay for SIP messages to schools without Cosmic Link."""
+        if (
+            event in SIP_EVENTS
+            and recipient.kind is AgencyKind.SCHOOL
+            and not recipient.has(Capability.COSMIC_LINK)
+        ):
+            return self._relay_for(recipient)
+        return recipient
+
+    def _relay_for(self, school: Recipient) -> Recipient:
+        """Social services of the school's municipality, else the nearest first-line health unit."""
+        if school.municipality is None:
+            raise RoutingError(f"school {school.id} has no municipality, so no relay can be chosen for SIP")
+        social = [
+            r
+            for r in self._directory.recipients
+            if r.kind is AgencyKind.SOCIAL_SERVICES and r.municipality == school.municipality
+        ]
+        if len(social) == 1:
+            return social[0]
+        for kind in RELAY_HEALTH_KINDS:
+            health = [
+                r
+                for r in self._directory.recipients
+                if r.kind is kind and r.has(Capability.COSMIC_LINK) and r.county == school.county
+            ]
+            if health:
+                return self._nearest(health, school.municipality, address=f"relay for {school.id}")
+        raise RoutingError(f"no social services or health care unit can relay SIP messages for {school.id}")
+
+    def _concern(self, tasks: Sequence[TaskEntry], home: str | None) -> list[Route]:
+        if home is None:
+            raise RoutingError(
+                "a report of concern goes to social services where the child lives, "
+                "and the message has no Patient.address.district"
+            )
+        if len(tasks) != 1:
+            raise RoutingError(f"a report of concern must have exactly one focal Task, not {len(tasks)}")
+        social = self.resolve(ROUTING_ADDRESS_SYSTEM, f"{AgencyKind.SOCIAL_SERVICES}@{home}")
+        return [Route(tasks[0], social, social, rule="concern-to-home-municipality")]
+
+    def _check_health_exam(self, routes: Sequence[Route], home: str | None) -> None:
+        kinds = {r.recipient.kind for r in routes}
+        if not (kinds & HEALTH_CARE_KINDS and AgencyKind.DENTAL in kinds):
+            raise RoutingError("a 2017:209 health-examination request must go to health care and dental care")
+        counties = {r.recipient.county for r in routes}
+        expected = {home[:2]} if home else counties
+        if len(counties) != 1 or counties != expected:
+            raise RoutingError(
+                "a 2017:209 health-examination request must go to health care and dental care of the "
+                "child's region"
+            )

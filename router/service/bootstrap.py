@@ -1,0 +1,278 @@
+"""The one place where settings, stores, keys and the broker are put together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from sambus.consent import ConsentPolicy, ConsentRegistry, Decider, DecisionLedger, Pseudonymizer, RuleSet
+from sambus.contracts.errors import ConfigError
+from sambus.contracts.fhir.registry import registry_facts
+from sambus.contracts.topics import Topics, TopicSpec
+from sambus.router.kafka.admin import ensure_topics
+from sambus.router.kafka.dead_letters import replayed_topic_spec
+from sambus.router.kafka.parked_headers import recheck_topic, recheck_topic_spec
+from sambus.router.kafka.retry import Retries, RetryHandler, RetryPolicy, retry_topic
+from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.rules import RoutingRules
+from sambus.router.service.consent_wiring import county_policy, decision_ledger
+from sambus.router.settings import Settings
+from sambus.router.stages.deadlines import Deadlines, DeadlineTimers, fired_topic_spec
+from sambus.router.stages.delivery import Clock, Delivery, utc_now
+from sambus.router.stages.intake import Intake
+from sambus.router.stages.parked import ParkedHandler
+from sambus.router.stages.processes import ProcessStore, ProcessTracker
+from sambus.router.stages.seen_events import SeenEvents
+from sambus.router.stages.transactional import TransactionalStage
+
+STAGES = ("intake", "delivery", "retry", "parked", "processes")
+"""The stages ``sambus run --stage`` can run on their own (``retry`` runs every retry level; ``processes``
+tracks process state and fires deadline timers)."""
+
+
+def create_engine(database_url: str) -> sa.Engine:
+    """An engine for the registry; an SQLite file's folder is created when missing."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in {None, "", ":memory:"}:
+        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url)
+
+
+@dataclass
+class Sambus:
+    """A wired sambus: its stores, its policy and its stages, ready to start."""
+
+    settings: Settings
+    bootstrap_servers: str
+    engine: sa.Engine
+    """The one database engine of the registry, the ledger, process state and every other table."""
+    topics: Topics
+    directory: RoutingDirectory
+    registry: ConsentRegistry
+    ledger: DecisionLedger
+    pseudonymizer: Pseudonymizer
+    processes: ProcessStore
+    deadlines: Deadlines
+    clock: Clock
+    rules: RuleSet
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    policy: Decider | None = None
+    """Who decides per recipient; ``None`` means :class:`sambus.consent.ConsentPolicy` on the registry and
+    rules."""
+    stages: list[TransactionalStage] = field(default_factory=list)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every topic sambus, its retries and the directory's recipients need."""
+        recipients = tuple(r.topic_suffix for r in self.directory.recipients)
+        return [
+            *self.topics.specs(recipients),
+            *self.retry_policy.topic_specs(self.topics),
+            replayed_topic_spec(self.topics),
+            recheck_topic_spec(self.topics),
+            fired_topic_spec(self.topics),
+        ]
+
+    async def create_topics(self) -> list[str]:
+        """Create every topic sambus and the directory's recipients need."""
+        return await ensure_topics(self.bootstrap_servers, self.topic_specs())
+
+    def decider(self) -> Decider:
+        """The policy that decides per recipient: :attr:`policy`, else the rules over the registry."""
+        return self.policy or ConsentPolicy(self.registry, self.rules)
+
+    def feed_registry(self, bundle: Mapping[str, Any]) -> None:
+        """Record the consent, custody and hidden-residence facts a message carries, before it is routed.
+
+        Raises:
+            InvalidIntentError: a registry message is malformed (the intent is dead-lettered).
+        """
+        facts = registry_facts(bundle)
+        if facts:
+            self.registry.apply(facts)
+
+    def delivery(self) -> Delivery:
+        """A delivery handler (one per stage: it gathers its batch's ledger entries)."""
+        return Delivery(
+            topics=self.topics,
+            directory=self.directory,
+            policy=self.decider(),
+            clock=self.clock,
+            ledger=self.ledger,
+            registry_feed=self.feed_registry,
+            park_recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
+        )
+
+    def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
+        """Make the stages (all, or only the one named), not yet connected."""
+        prefix = f"{self.settings.topic_prefix}sambus"
+        instance = self.settings.instance_id
+        retries = Retries(topics=self.topics, policy=self.retry_policy, clock=self.clock)
+        made: list[TransactionalStage] = []
+        if only in {None, "intake"}:
+            seen = SeenEvents(self.engine)
+            seen.create_schema()
+            made.append(
+                TransactionalStage(
+                    name="intake",
+                    bootstrap_servers=self.bootstrap_servers,
+                    topics=[self.topics.agency_events(kind) for kind in ("school", "social", "ehr")],
+                    group_id=f"{prefix}-intake",
+                    transactional_id=f"{prefix}-intake-{instance}",
+                    handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer, seen=seen),
+                    dlq_topic=self.topics.dlq,
+                    hooks=[seen],
+                )
+            )
+        if only in {None, "delivery"}:
+            delivery = self.delivery()
+            made.append(
+                TransactionalStage(
+                    name="delivery",
+                    bootstrap_servers=self.bootstrap_servers,
+                    topics=[self.topics.intents],
+                    group_id=f"{prefix}-delivery",
+                    transactional_id=f"{prefix}-delivery-{instance}",
+                    handler=delivery,
+                    dlq_topic=self.topics.dlq,
+                    hooks=[delivery],
+                    on_retriable=retries.failed,
+                    keys_are_pseudonyms=True,
+                )
+            )
+        if only in {None, "retry"}:
+            for level in self.retry_policy.levels:
+                delivery = self.delivery()
+                made.append(
+                    TransactionalStage(
+                        name=f"retry-{level}",
+                        bootstrap_servers=self.bootstrap_servers,
+                        topics=[retry_topic(self.topics, level)],
+                        group_id=f"{prefix}-retry-{level}",
+                        transactional_id=f"{prefix}-retry-{level}-{instance}",
+                        handler=RetryHandler(handler=delivery, retries=retries, clock=self.clock),
+                        dlq_topic=self.topics.dlq,
+                        hooks=[delivery],
+                        max_batch=50,
+                        keys_are_pseudonyms=True,
+                    )
+                )
+        if only in {None, "parked"}:
+            parked = ParkedHandler(
+                topics=self.topics,
+                directory=self.directory,
+                policy=self.decider(),
+                ledger=self.ledger,
+                clock=self.clock,
+                expire_after=dt.timedelta(seconds=self.settings.parked_expire_after_s),
+                recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
+            )
+            made.append(
+                TransactionalStage(
+                    name="parked",  # on a retriable failure the batch is read again; records stay parked
+                    bootstrap_servers=self.bootstrap_servers,
+                    topics=[self.topics.parked, recheck_topic(self.topics)],
+                    group_id=f"{prefix}-parked",
+                    transactional_id=f"{prefix}-parked-{instance}",
+                    handler=parked,
+                    dlq_topic=self.topics.dlq,
+                    hooks=[parked],
+                    max_batch=50,
+                    keys_are_pseudonyms=True,
+                )
+            )
+        if only in {None, "processes"}:
+            made.append(
+                TransactionalStage(
+                    name="processes",
+                    bootstrap_servers=self.bootstrap_servers,
+                    topics=[self.topics.intents],
+                    group_id=f"{prefix}-processes",
+                    transactional_id=f"{prefix}-processes-{instance}",
+                    handler=ProcessTracker(
+                        store=self.processes, deadlines=self.deadlines, rules=RoutingRules(self.directory)
+                    ),
+                    dlq_topic=self.topics.dlq,
+                    keys_are_pseudonyms=True,
+                )
+            )
+        self.stages = made
+        return made
+
+    def deadline_timers(self) -> DeadlineTimers:
+        """The deadline timers (part of the ``processes`` stage), not yet connected."""
+        prefix = f"{self.settings.topic_prefix}sambus"
+        return DeadlineTimers(
+            deadlines=self.deadlines,
+            directory=self.directory,
+            topics=self.topics,
+            bootstrap_servers=self.bootstrap_servers,
+            transactional_id=f"{prefix}-timers-{self.settings.instance_id}",
+            clock=self.clock,
+            interval_s=self.settings.deadline_scan_s,
+        )
+
+    async def run(self, stop: asyncio.Event, *, only: str | None = None) -> None:
+        """Create topics, start the stages and process until ``stop`` is set."""
+        await self.create_topics()
+        stages: list[TransactionalStage | DeadlineTimers] = [*self.build_stages(only)]
+        if only in {None, "processes"}:
+            stages.append(self.deadline_timers())
+        started: list[TransactionalStage | DeadlineTimers] = []
+        try:
+            for stage in stages:
+                await stage.start()
+                started.append(stage)
+            async with asyncio.TaskGroup() as group:
+                for stage in stages:
+                    group.create_task(stage.run(stop))
+        finally:
+            for stage in started:
+                with contextlib.suppress(Exception):
+                    await stage.stop()
+
+
+def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_now) -> Sambus:
+    """Wire sambus from ``settings``; opens the database and creates its tables, but connects no broker yet.
+
+    Raises:
+        ConfigError: the pseudonym key, the routing directory or the retry delays are missing or invalid.
+    """
+    directory = RoutingDirectory.load(settings.directory)
+    pseudonymizer = Pseudonymizer(settings.require_pseudonym_key())
+    try:
+        retry_policy = RetryPolicy(delays_s=settings.retry_delays_s)
+    except ValueError as exc:
+        raise ConfigError(f"SAMBUS_RETRY_DELAYS_S: {exc}") from exc
+    engine = create_engine(settings.database_url)
+    rules = RuleSet.load(settings.rules)
+    registry = ConsentRegistry(engine, pseudonymizer, county=county_policy(settings))
+    registry.create_schema()
+    ledger = decision_ledger(settings, engine)
+    ledger.create_schema()
+    processes = ProcessStore(engine)
+    processes.create_schema()
+    deadlines = Deadlines(engine)
+    deadlines.create_schema()
+    return Sambus(
+        settings=settings,
+        bootstrap_servers=bootstrap_servers,
+        engine=engine,
+        topics=Topics(prefix=settings.topic_prefix),
+        directory=directory,
+        registry=registry,
+        rules=rules,
+        ledger=ledger,
+        pseudonymizer=pseudonymizer,
+        processes=processes,
+        deadlines=deadlines,
+        clock=clock,
+        retry_policy=retry_policy,
+    )

@@ -1,0 +1,447 @@
+"""Deadlines of processes: a reminder before, an escalation after; timers that survive restarts, fire once.
+
+Rules (from the laws and agreements the processes follow):
+
+* LVU § 32 examination: due four weeks after it is ordered; reminder a week before.
+* Acute placement: the joint planning (a SIP invitation carrying the placement's correlation id) is due two
+  weeks after the placement; reminder three days before.
+* SIP follow-up: due on the plan's follow-up date (the plan Task's ``restriction.period.end``, else six
+  months after the plan); reminder two weeks before.
+* A child with an active SIP turning 18: a transition-to-adulthood notice six months before the birthday.
+
+A reminder goes to the party that must act (the Task's owner); an escalation to the party responsible for
+the process (the Task's requester). Timers live in the database; each firing is also written, in the same
+Kafka transaction as its notice, to the compacted topic ``sambus.timers.fired``, which is read back at start
+so a timer whose notice went out just before a crash is not fired again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import SQLAlchemyError
+
+from sambus.contracts.errors import BrokerUnavailableError, RoutingError, StoreUnavailableError
+from sambus.contracts.fhir import EventCode
+from sambus.contracts.fhir.notices import notice
+from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics, TopicSpec
+from sambus.router.kafka.admin import read_topic
+from sambus.router.kafka.records import Outgoing
+from sambus.router.ops.queues import OverdueDeadline
+from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.notices import addressee
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+metadata = sa.MetaData()
+
+deadlines = sa.Table(
+    "deadlines",
+    metadata,
+    sa.Column("deadline_id", sa.String(200), primary_key=True, comment="<process id>:<name>"),
+    sa.Column("process_id", sa.String(100), nullable=False, index=True),
+    sa.Column("name", sa.String(40), nullable=False),
+    sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
+    sa.Column("responsible", sa.String(100), nullable=True),
+    sa.Column("escalate_to", sa.String(100), nullable=True),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("remind_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reminder_event", sa.String(40), nullable=False),
+    sa.Column("escalates", sa.Boolean, nullable=False),
+    sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+REMINDER = "reminder"
+ESCALATION = "escalation"
+
+
+def fired_topic(topics: Topics) -> str:
+    """The compacted topic of fired timers (key ``<deadline id>|<reminder or escalation>``)."""
+    return f"{topics.prefix}sambus.timers.fired"
+
+
+def fired_topic_spec(topics: Topics) -> TopicSpec:
+    """The fired-timers topic: compacted, one partition."""
+    return TopicSpec(fired_topic(topics), partitions=1, config={"cleanup.policy": "compact"})
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A deadline a message opens."""
+
+    name: str
+    due_at: dt.datetime
+    remind_at: dt.datetime
+    reminder_event: EventCode = EventCode.DEADLINE_REMINDER
+    escalates: bool = True
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _follow_up_date(bundle: Mapping[str, Any]) -> dt.datetime | None:
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        end = resource.get("restriction", {}).get("period", {}).get("end")
+        if resource.get("resourceType") == "Task" and end:
+            try:
+                parsed = dt.datetime.fromisoformat(str(end))
+            except ValueError:
+                return None
+            return _utc(parsed)
+    return None
+
+
+class DeadlineRules:
+    """Which deadlines a message opens and which it closes."""
+
+    def opened_by(
+        self, event: EventCode, *, at: dt.datetime, bundle: Mapping[str, Any], birth: dt.date | None
+    ) -> list[Deadline]:
+        """The deadlines ``event`` (sent at ``at``) opens."""
+        at = _utc(at)
+        week = dt.timedelta(weeks=1)
+        if event is EventCode.LVU32_EXAM_ORDERED:
+            due = at + 4 * week
+            return [Deadline("lvu32-exam", due, due - week)]
+        if event is EventCode.PLACEMENT_STARTED:
+            due = at + 2 * week
+            return [Deadline("joint-planning", due, due - dt.timedelta(days=3))]
+        if event is EventCode.SIP_PLAN_ESTABLISHED:
+            due = _follow_up_date(bundle) or at + dt.timedelta(days=182)
+            return [Deadline("sip-follow-up", due, due - 2 * week)]
+        if event is EventCode.SIP_INITIATED and birth is not None:
+            try:
+                eighteen = birth.replace(year=birth.year + 18)
+            except ValueError:  # born on 29 February
+                eighteen = birth.replace(year=birth.year + 18, day=28)
+            due = dt.datetime.combine(eighteen, dt.time(), tzinfo=dt.UTC)
+            if due > at:
+                return [
+                    Deadline(
+                        "adulthood",
+                        due,
+                        due - dt.timedelta(days=182),
+                        reminder_event=EventCode.TRANSITION_TO_ADULTHOOD,
+                        escalates=False,
+                    )
+                ]
+        return []
+
+    def closed_for_child_by(self, event: EventCode) -> tuple[str, ...]:
+        """The deadlines ``event`` fulfils in any process about the same child.
+
+        A SIP started after an acute placement is its joint planning: agency systems cannot name the
+        placement's process, so the child ties the two together.
+        """
+        return ("joint-planning",) if event is EventCode.SIP_INITIATED else ()
+
+    def closed_by(self, event: EventCode) -> tuple[str, ...]:
+        """The deadlines ``event`` fulfils (or ends)."""
+        return {
+            EventCode.LVU32_EXAM_COMPLETED: ("lvu32-exam",),
+            EventCode.SIP_INITIATED: ("joint-planning",),
+            EventCode.SIP_FOLLOWED_UP: ("sip-follow-up",),
+            EventCode.SIP_CLOSED: ("sip-follow-up", "adulthood"),
+            EventCode.PLACEMENT_ENDED: ("joint-planning",),
+        }.get(event, ())
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A reminder or escalation that is due."""
+
+    deadline_id: str
+    kind: str
+    process_id: str
+    name: str
+    child: str
+    to: str | None
+    due_at: dt.datetime
+    event: EventCode
+
+    @property
+    def fired_key(self) -> str:
+        """The key of this timer on the fired-timers topic."""
+        return f"{self.deadline_id}|{self.kind}"
+
+
+class Deadlines:
+    """The deadline table."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        """Keep deadlines in ``engine``'s database."""
+        self._engine = engine
+
+    def create_schema(self) -> None:
+        """Create the table when it does not exist."""
+        try:
+            metadata.create_all(self._engine)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot create the deadline table") from exc
+
+    def open(
+        self,
+        conn: sa.Connection,
+        *,
+        process_id: str,
+        deadline: Deadline,
+        child: str,
+        responsible: str | None,
+        escalate_to: str | None,
+    ) -> None:
+        """Open a deadline of a process (once: opening it again changes nothing)."""
+        deadline_id = f"{process_id}:{deadline.name}"
+        if conn.execute(
+            sa.select(deadlines.c.deadline_id).where(deadlines.c.deadline_id == deadline_id)
+        ).first():
+            return
+        conn.execute(
+            deadlines.insert().values(
+                deadline_id=deadline_id,
+                process_id=process_id,
+                name=deadline.name,
+                child=child,
+                responsible=responsible,
+                escalate_to=escalate_to,
+                due_at=deadline.due_at,
+                remind_at=deadline.remind_at,
+                reminder_event=str(deadline.reminder_event),
+                escalates=deadline.escalates,
+            )
+        )
+
+    def close(self, conn: sa.Connection, *, process_id: str, names: Sequence[str], at: dt.datetime) -> None:
+        """Close a process's open deadlines named ``names``."""
+        if names:
+            conn.execute(
+                deadlines.update()
+                .where(
+                    deadlines.c.process_id == process_id,
+                    deadlines.c.name.in_(names),
+                    deadlines.c.closed_at.is_(None),
+                )
+                .values(closed_at=at)
+            )
+
+    def close_for_child(
+        self, conn: sa.Connection, *, child: str, names: Sequence[str], at: dt.datetime
+    ) -> None:
+        """Close the open deadlines named ``names`` of every process about ``child`` (its pseudonym)."""
+        if names:
+            conn.execute(
+                deadlines.update()
+                .where(
+                    deadlines.c.child == child,
+                    deadlines.c.name.in_(names),
+                    deadlines.c.closed_at.is_(None),
+                )
+                .values(closed_at=at)
+            )
+
+    def due(self, now: dt.datetime) -> list[Timer]:
+        """Reminders and escalations due at ``now`` and not yet fired."""
+        query = sa.select(deadlines).where(
+            deadlines.c.closed_at.is_(None),
+            sa.or_(
+                sa.and_(deadlines.c.remind_at <= now, deadlines.c.reminded_at.is_(None)),
+                sa.and_(deadlines.c.escalates, deadlines.c.due_at <= now, deadlines.c.escalated_at.is_(None)),
+            ),
+        )
+        timers = []
+        with self._engine.connect() as conn:
+            for row in conn.execute(query):
+                due_at = _utc(row.due_at)
+                if row.reminded_at is None and _utc(row.remind_at) <= now:
+                    event = EventCode(row.reminder_event)
+                    timers.append(
+                        Timer(
+                            row.deadline_id,
+                            REMINDER,
+                            row.process_id,
+                            row.name,
+                            row.child,
+                            row.responsible,
+                            due_at,
+                            event,
+                        )
+                    )
+                if row.escalates and row.escalated_at is None and due_at <= now:
+                    timers.append(
+                        Timer(
+                            row.deadline_id,
+                            ESCALATION,
+                            row.process_id,
+                            row.name,
+                            row.child,
+                            row.escalate_to,
+                            due_at,
+                            EventCode.DEADLINE_ESCALATION,
+                        )
+                    )
+        return timers
+
+    def overdue(self, now: dt.datetime) -> list[OverdueDeadline]:
+        """Open deadlines whose time has passed, oldest first: for ``sambus queues`` and the operations page.
+
+        A case is named by its process id only, never by the child.
+        """
+        query = (
+            sa.select(deadlines.c.process_id, deadlines.c.name, deadlines.c.due_at, deadlines.c.escalated_at)
+            .where(deadlines.c.closed_at.is_(None), deadlines.c.due_at <= now)
+            .order_by(deadlines.c.due_at)
+        )
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot read the deadline table") from exc
+        return [
+            OverdueDeadline(
+                process=row.name,
+                step="escalated" if row.escalated_at is not None else "escalation pending",
+                case=row.process_id,
+                due=_utc(row.due_at),
+            )
+            for row in rows
+        ]
+
+    def mark_fired(self, keys: Sequence[str], at: dt.datetime) -> None:
+        """Mark timers (fired-topic keys) as fired."""
+        with self._engine.begin() as conn:
+            for key in keys:
+                deadline_id, _, kind = key.rpartition("|")
+                column = deadlines.c.reminded_at if kind == REMINDER else deadlines.c.escalated_at
+                conn.execute(
+                    deadlines.update()
+                    .where(deadlines.c.deadline_id == deadline_id, column.is_(None))
+                    .values({column.name: at})
+                )
+
+    def state(self, deadline_id: str) -> Mapping[str, Any] | None:
+        """A deadline row as a mapping (for tools and tests)."""
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(deadlines).where(deadlines.c.deadline_id == deadline_id)).first()
+        return None if row is None else dict(row._mapping)  # noqa: SLF001 - SQLAlchemy's public row mapping
+
+
+class DeadlineTimers:
+    """Fires due reminders and escalations as FHIR notices, each exactly once."""
+
+    def __init__(
+        self,
+        *,
+        deadlines: Deadlines,
+        directory: RoutingDirectory,
+        topics: Topics,
+        bootstrap_servers: str,
+        transactional_id: str,
+        clock: Clock,
+        interval_s: float = 5.0,
+    ) -> None:
+        """Scan ``deadlines`` every ``interval_s`` seconds by ``clock``; connects at :meth:`start`."""
+        self._deadlines = deadlines
+        self._directory = directory
+        self._topics = topics
+        self._bootstrap_servers = bootstrap_servers
+        self._clock = clock
+        self._interval_s = interval_s
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            transactional_id=transactional_id,
+            enable_idempotence=True,
+            acks="all",
+        )
+
+    async def start(self) -> None:
+        """Connect, and mark as fired every timer the fired-timers topic knows (a crash may hide some)."""
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            raise BrokerUnavailableError(f"the deadline timers cannot connect: {exc}") from exc
+        fired = [
+            (r.key or b"").decode()
+            for r in await read_topic(self._bootstrap_servers, fired_topic(self._topics))
+        ]
+        self._deadlines.mark_fired(fired, self._clock())
+
+    async def stop(self) -> None:
+        """Disconnect."""
+        await self._producer.stop()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fire what is due every interval until ``stop`` is set."""
+        while not stop.is_set():
+            await self.tick()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
+            except TimeoutError:
+                continue
+
+    async def tick(self) -> list[Timer]:
+        """Fire every due timer in one transaction; returns the timers fired."""
+        now = self._clock()
+        timers = self._deadlines.due(now)
+        if not timers:
+            return []
+        async with self._producer.transaction():
+            for timer in timers:
+                for out in self._notices(timer, now):
+                    await self._producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
+                await self._producer.send(
+                    fired_topic(self._topics), now.isoformat().encode(), key=timer.fired_key.encode()
+                )
+        self._deadlines.mark_fired([t.fired_key for t in timers], now)
+        logger.info("fired %d deadline timer(s)", len(timers))
+        return timers
+
+    def _notices(self, timer: Timer, now: dt.datetime) -> list[Outgoing]:
+        if timer.to is None:
+            logger.warning("deadline %s has nobody to tell", timer.deadline_id)
+            return []
+        try:
+            recipient = self._directory.by_id(timer.to)
+        except RoutingError:
+            logger.warning("deadline %s: %s is no longer in the directory", timer.deadline_id, timer.to)
+            return []
+        when = f"{timer.due_at:%Y-%m-%d}"
+        text = {
+            EventCode.DEADLINE_REMINDER: f"{timer.name} is due on {when}",
+            EventCode.DEADLINE_ESCALATION: f"{timer.name} was due on {when} and has not been done",
+            EventCode.TRANSITION_TO_ADULTHOOD: f"the child turns 18 on {when}: plan the move to adult care",
+        }[timer.event]
+        data = notice(
+            event=timer.event,
+            to=addressee(recipient),
+            about_message=timer.process_id,
+            text=text,
+            at=now,
+            key=timer.fired_key,
+        )
+        headers = (
+            (Header.EVENT_CODE, str(timer.event).encode("ascii")),
+            (Header.MESSAGE_ID, str(data["id"]).encode("ascii")),
+            (Header.CORRELATION_ID, timer.process_id.encode("utf-8")),
+            (Header.SCHEMA_VERSION, SCHEMA_VERSION.encode("ascii")),
+            (Header.RECIPIENT, recipient.id.encode("ascii")),
+        )
+        value = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return [
+            Outgoing(
+                self._topics.deliver(recipient.topic_suffix), value, timer.child.encode("ascii"), headers
+            )
+        ]

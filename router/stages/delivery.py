@@ -1,0 +1,303 @@
+"""The routing stage: each intent, for each recipient, decided by consent and delivered, parked or refused.
+
+Decisions are gathered per batch and appended to the decision ledger just before the batch's Kafka
+transaction commits (:class:`sambus.router.stages.transactional.TransactionHooks`); the ledger is idempotent
+on (message,
+recipient), so a batch read again after a crash writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from aiokafka.structs import ConsumerRecord
+
+from sambus.consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, redact
+from sambus.contracts.errors import InvalidIntentError, RoutingError
+from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.contracts.topics import Header, Topics
+from sambus.router.kafka.dead_letters import dead_letter
+from sambus.router.kafka.parked_headers import park_headers
+from sambus.router.kafka.records import Outgoing
+from sambus.router.ops.metrics import METRICS
+from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.notices import initiator_notice
+from sambus.router.routing.projection import for_recipient, tasks
+from sambus.router.routing.rules import RELAYED_FOR_HEADER, Route, RoutingRules
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+RegistryFeed = Callable[[Mapping[str, Any]], None]
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+def ignore_registry_facts(_bundle: Mapping[str, Any]) -> None:
+    """The default registry feed: does nothing."""
+
+
+class LedgerSink(Protocol):
+    """Where decisions are written: :class:`sambus.consent.DecisionLedger` or a test's fake."""
+
+    def append(self, records: Sequence[LedgerRecord]) -> int:
+        """Append the records not yet there; returns how many were new."""
+        ...
+
+
+class NoLedger:
+    """A ledger that keeps nothing (for tools that route without recording)."""
+
+    def append(self, records: Sequence[LedgerRecord]) -> int:
+        """Keep nothing."""
+        del records
+        return 0
+
+
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
+    """A header's value as text.
+
+    Raises:
+        InvalidIntentError: the record has no such header.
+    """
+    for key, value in record.headers or ():
+        if key == name:
+            return str(value.decode("utf-8"))
+    raise InvalidIntentError(f"the intent has no {name} header")
+
+
+def read_intent(record: ConsumerRecord[bytes, bytes]) -> tuple[str, EventCode, dict[str, Any]]:
+    """The child's pseudonym, the event code and the Bundle of an intent record.
+
+    Raises:
+        InvalidIntentError: the record is not an intent.
+    """
+    if not record.key:
+        raise InvalidIntentError("the intent has no key (the child's pseudonym)")
+    try:
+        event = EventCode(header(record, Header.EVENT_CODE))
+    except ValueError as exc:
+        raise InvalidIntentError("the intent's event code is unknown") from exc
+    try:
+        bundle: Any = json.loads(record.value or b"")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidIntentError("the intent is not JSON") from exc
+    if not isinstance(bundle, dict):
+        raise InvalidIntentError("the intent is not a JSON object")
+    return record.key.decode("ascii"), event, bundle
+
+
+class LedgerBatch:
+    """Decisions gathered while a batch is handled, appended to the ledger inside its transaction.
+
+    A :class:`sambus.router.stages.transactional.TransactionHooks`: give the handler to its stage as a hook.
+    """
+
+    def __init__(self, ledger: LedgerSink | None) -> None:
+        """Write to ``ledger`` (nothing is kept without one)."""
+        self._ledger: LedgerSink = ledger or NoLedger()
+        self._pending: list[LedgerRecord] = []
+
+    def before_commit(self) -> None:
+        """Append the batch's decisions to the ledger (idempotently)."""
+        self._ledger.append(self._pending)
+
+    def after_commit(self) -> None:
+        """The batch is out: start the next one empty."""
+        self._pending.clear()
+
+    def after_abort(self) -> None:
+        """The batch will be read again: forget its decisions."""
+        self._pending.clear()
+
+
+class Delivery(LedgerBatch):
+    """Turns one intent into deliveries (permitted), parked records (awaiting consent) or nothing (denied).
+
+    Also a :class:`sambus.router.stages.transactional.TransactionHooks`: give it to the stage so its
+    decisions reach the ledger
+    inside each batch's transaction.
+    """
+
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        directory: RoutingDirectory,
+        policy: Decider,
+        clock: Clock = utc_now,
+        ledger: LedgerSink | None = None,
+        registry_feed: RegistryFeed = ignore_registry_facts,
+        park_recheck: dt.timedelta = dt.timedelta(seconds=10),
+    ) -> None:
+        """Route with ``directory``, decide with ``policy``, publish on ``topics``, record in ``ledger``.
+
+        ``registry_feed`` is called with every intent's Bundle before it is routed, so consent, custody and
+        hidden-residence messages update the registry. A parked message is checked again every
+        ``park_recheck`` (see :mod:`sambus.router.stages.parked`).
+        """
+        self._park_recheck = park_recheck
+        self._topics = topics
+        self._rules = RoutingRules(directory)
+        self._policy = policy
+        self._clock = clock
+        super().__init__(ledger)
+        self._registry_feed = registry_feed
+
+    async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+        """The records one intent becomes."""
+        child, event, bundle = read_intent(record)
+        self._registry_feed(bundle)
+        try:
+            routing = self._rules.route(event, bundle, tasks(bundle))
+        except RoutingError as exc:
+            return [dead_letter(record, exc, dlq_topic=self._topics.dlq, keep_pseudonym=True)]
+        base_headers = tuple((k, v) for k, v in record.headers or () if k != Header.MESSAGE_ID)
+        now = self._clock()
+        outgoing = [
+            dead_letter(record, error, dlq_topic=self._topics.dlq, keep_pseudonym=True)
+            for error in routing.unroutable
+        ]
+        for route in routing.routes:
+            message = for_recipient(
+                bundle,
+                route.task,
+                recipient_id=route.recipient.id,
+                recipient_name=route.recipient.name,
+                owner=_resolved_owner(route),
+            )
+            decision = self._decide(route, event=event, child=child, message=message, now=now)
+            METRICS.decided(str(decision.outcome), decision.rule_id)
+            self._pending.append(
+                _ledger_record(message, route, child=child, event=event, decision=decision, now=now)
+            )
+            METRICS.decided(str(decision.outcome), decision.rule_id)
+            headers = (
+                *base_headers,
+                (Header.MESSAGE_ID, str(message["id"]).encode("ascii")),
+                (Header.RECIPIENT, route.recipient.id.encode("ascii")),
+                (Header.DECISION, str(decision.outcome).encode("ascii")),
+                (Header.DECISION_REASON, _reason(decision).encode("utf-8")),
+            )
+            if route.relayed:
+                headers = (*headers, (RELAYED_FOR_HEADER, route.recipient.id.encode("ascii")))
+            logger.info(
+                "intent %s for %s: %s (%s)",
+                bundle.get("id"),
+                route.recipient.id,
+                decision.outcome,
+                decision.rule_id,
+            )
+            outgoing.extend(self._records(record, route, message, decision, headers=headers, now=now))
+        return outgoing
+
+    def _decide(
+        self, route: Route, *, event: EventCode, child: str, message: dict[str, Any], now: dt.datetime
+    ) -> Decision:
+        if route.refused is not None:
+            return Decision(
+                outcome=Outcome.DENY,
+                reason=route.refused,
+                legal_basis="routing directory rules (regional agreement)",
+                rule_id=route.rule,
+                rule_version=1,
+            )
+        return self._policy.decide(
+            DecisionRequest(
+                message_id=str(message["id"]),
+                event=event,
+                child=child,
+                recipient_id=route.recipient.id,
+                recipient_kind=route.recipient.kind,
+                at=now,
+                bundle=message,
+                sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
+                guardian_facing=route.recipient.guardian_facing,
+            )
+        )
+
+    def _records(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        route: Route,
+        message: dict[str, Any],
+        decision: Decision,
+        *,
+        headers: tuple[tuple[str, bytes], ...],
+        now: dt.datetime,
+    ) -> list[Outgoing]:
+        """A delivery, a parked record, or a notice to the initiator that the recipient was denied."""
+        if decision.outcome is Outcome.DENY:
+            denied = initiator_notice(
+                rules=self._rules,
+                topics=self._topics,
+                event=EventCode.DELIVERY_DENIED,
+                message=message,
+                recipient=route.recipient,
+                text=f"not delivered: {decision.reason}",
+                key=record.key,
+                correlation_id=dict(record.headers or ()).get(Header.CORRELATION_ID),
+                at=now,
+            )
+            return [] if denied is None else [denied]
+        if decision.outcome is Outcome.PERMIT_REDACTED:
+            message = redact(message, decision.removed)
+        value = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if decision.outcome is Outcome.AWAIT_CONSENT:
+            parked = park_headers(
+                since=now, check_at=now + self._park_recheck, deliver_to=route.via.topic_suffix
+            )
+            return [
+                Outgoing(topic=self._topics.parked, key=record.key, value=value, headers=(*headers, *parked))
+            ]
+        return [
+            Outgoing(
+                topic=self._topics.deliver(route.via.topic_suffix),
+                key=record.key,
+                value=value,
+                headers=headers,
+            )
+        ]
+
+
+def _ledger_record(
+    message: Mapping[str, Any],
+    route: Route,
+    *,
+    child: str,
+    event: EventCode,
+    decision: Decision,
+    now: dt.datetime,
+) -> LedgerRecord:
+    return LedgerRecord(
+        message_id=str(message["id"]),
+        recipient_id=route.recipient.id,
+        child=child,
+        event=str(event),
+        outcome=str(decision.outcome),
+        rule_id=decision.rule_id,
+        rule_version=decision.rule_version,
+        legal_basis=decision.legal_basis,
+        reason=decision.reason,
+        decided_at=now,
+        removed=decision.removed,
+    )
+
+
+def _resolved_owner(route: Route) -> tuple[str, str] | None:
+    """The organisation's own identifier in place of a routing address; otherwise the Task keeps its owner."""
+    if route.answer or route.task.owner_system != ROUTING_ADDRESS_SYSTEM:
+        return None
+    first = route.recipient.identifiers[0]
+    return (first.system, first.value)
+
+
+def _reason(decision: Decision) -> str:
+    return f"{decision.rule_id}@{decision.rule_version}: {decision.reason} [{decision.legal_basis}]"

@@ -1,0 +1,175 @@
+"""Parked messages wait on ``sambus.parked`` for consent: released when it comes, expired when it does not.
+
+The parked stage reads each parked record when it is due, decides consent again, and in one Kafka
+transaction with the consumed offset either delivers it (consent now given), tells the initiator it was
+denied (``delivery-denied``) or expired (``parked-expired``, after the configured time), or parks it again
+with its next check time on ``sambus.parked.recheck`` (``sambus.parked`` holds each parked message once).
+A consent therefore releases a parked message within one check interval.
+
+Each final outcome is written to the decision ledger as a re-decision of the message: its entry's message
+id is ``deterministic_id(<message id>, "parked")``, because the ledger keeps one entry per (message,
+recipient) and the first (``await_consent``) is already there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+
+from sambus.consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, redact
+from sambus.contracts.errors import InvalidIntentError
+from sambus.contracts.fhir import EventCode, deterministic_id
+from sambus.contracts.topics import Header, Topics
+from sambus.router.kafka.parked_headers import (
+    PARKED_CHECK_AT,
+    PARKED_DELIVER_TO,
+    PARKED_HEADERS,
+    PARKED_SINCE,
+    epoch_ms,
+    from_epoch_ms,
+    recheck_topic,
+)
+from sambus.router.kafka.records import Outgoing
+from sambus.router.kafka.retry import wait_until
+from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.notices import initiator_notice
+from sambus.router.routing.rules import RoutingRules
+from sambus.router.stages.delivery import Clock, LedgerBatch, LedgerSink, header, read_intent
+
+logger = logging.getLogger(__name__)
+
+
+class ParkedHandler(LedgerBatch):
+    """The handler of the parked stage; also its :class:`~.transactional.TransactionHooks` (ledger)."""
+
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        directory: RoutingDirectory,
+        policy: Decider,
+        ledger: LedgerSink,
+        clock: Clock,
+        expire_after: dt.timedelta,
+        recheck: dt.timedelta,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Decide again with ``policy``; expire what waited ``expire_after``; look again every ``recheck``."""
+        self._topics = topics
+        self._rules = RoutingRules(directory)
+        self._policy = policy
+        super().__init__(ledger)
+        self._clock = clock
+        self._expire_after = expire_after
+        self._recheck = recheck
+        self._sleep = sleep
+
+    async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+        """A parked record, when due: delivered, refused, expired, or parked again."""
+        headers = dict(record.headers or ())
+        await wait_until(headers.get(PARKED_CHECK_AT), clock=self._clock, sleep=self._sleep)
+        child, event, message = read_intent(record)
+        try:
+            recipient = self._rules.directory.by_id(header(record, Header.RECIPIENT))
+            since = from_epoch_ms(headers[PARKED_SINCE])
+            deliver_to = headers[PARKED_DELIVER_TO].decode("ascii")
+        except (KeyError, ValueError) as exc:
+            raise InvalidIntentError("a parked record lacks its parked-state headers") from exc
+        now = self._clock()
+        decision = self._policy.decide(
+            DecisionRequest(
+                message_id=str(message.get("id")),
+                event=event,
+                child=child,
+                recipient_id=recipient.id,
+                recipient_kind=recipient.kind,
+                at=now,
+                bundle=message,
+                sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
+                guardian_facing=recipient.guardian_facing,
+            )
+        )
+        if decision.outcome is Outcome.AWAIT_CONSENT and now - since < self._expire_after:
+            again = tuple((k, v) for k, v in record.headers or () if k != PARKED_CHECK_AT)
+            check_at = min(now + self._recheck, since + self._expire_after)
+            return [
+                Outgoing(
+                    recheck_topic(self._topics),
+                    record.value or b"",
+                    record.key,
+                    (*again, (PARKED_CHECK_AT, epoch_ms(check_at))),
+                )
+            ]
+        if decision.outcome is Outcome.AWAIT_CONSENT:
+            decision = Decision(
+                outcome=Outcome.DENY,
+                reason=f"no consent came within {self._expire_after}; the message expired unsent",
+                legal_basis=decision.legal_basis,
+                rule_id="parked-expired",
+                rule_version=1,
+            )
+        self._pending.append(
+            LedgerRecord(
+                message_id=deterministic_id(str(message.get("id")), "parked"),
+                recipient_id=recipient.id,
+                child=child,
+                event=str(event),
+                outcome=str(decision.outcome),
+                rule_id=decision.rule_id,
+                rule_version=decision.rule_version,
+                legal_basis=decision.legal_basis,
+                reason=decision.reason,
+                decided_at=now,
+                removed=decision.removed,
+            )
+        )
+        logger.info(
+            "parked %s for %s: %s (%s)", message.get("id"), recipient.id, decision.outcome, decision.rule_id
+        )
+        if decision.outcome is Outcome.DENY:
+            expired = decision.rule_id == "parked-expired"
+            notice = initiator_notice(
+                rules=self._rules,
+                topics=self._topics,
+                event=EventCode.PARKED_EXPIRED if expired else EventCode.DELIVERY_DENIED,
+                message=message,
+                recipient=recipient,
+                text=decision.reason if expired else f"not delivered: {decision.reason}",
+                key=record.key,
+                correlation_id=headers.get(Header.CORRELATION_ID),
+                at=now,
+            )
+            return [] if notice is None else [notice]
+        return [self._release(record, message, decision, deliver_to)]
+
+    def _release(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        message: dict[str, Any],
+        decision: Decision,
+        deliver_to: str,
+    ) -> Outgoing:
+        if decision.outcome is Outcome.PERMIT_REDACTED:
+            message = redact(message, decision.removed)
+        reason = f"{decision.rule_id}@{decision.rule_version}: {decision.reason} [{decision.legal_basis}]"
+        kept = tuple(
+            (k, v)
+            for k, v in record.headers or ()
+            if k not in PARKED_HEADERS and k not in {Header.DECISION, Header.DECISION_REASON}
+        )
+        return Outgoing(
+            self._topics.deliver(deliver_to),
+            json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            record.key,
+            (
+                *kept,
+                (Header.DECISION, str(decision.outcome).encode("ascii")),
+                (Header.DECISION_REASON, reason.encode("utf-8")),
+            ),
+        )

@@ -1,0 +1,430 @@
+"""Process state: each process instance as its messages and the recipients' Task answers move it along.
+
+Processes: SIP, 2017:209 examination, LVU § 32 exam, acute placement. State is kept in the database, so it
+survives a restart.
+
+A process is named by its correlation id (``sambus-correlation-id``, also ``Task.groupIdentifier``). The
+tracker reads ``sambus.intents`` in a consumer group of its own; each message changes state once: the ids of
+messages already applied are stored with the state, in the same database transaction.
+
+The same transaction keeps the process's anonymous follow-up fact (``followup_facts``, read by
+``sambus stats``) up to date: its kind, the child's sex and age band (derived from the personnummer in the
+first message's Patient, which is then dropped), the county part of the requesting (else owning)
+organisation, and the dates of its steps. No personnummer, pseudonym or name is stored there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka.structs import ConsumerRecord
+from sqlalchemy.exc import SQLAlchemyError
+
+from sambus.contracts.errors import InvalidIntentError, RoutingError, StoreUnavailableError
+from sambus.contracts.fhir import EventCode
+from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, birth_date
+from sambus.contracts.topics import Header
+from sambus.router.kafka.records import Outgoing
+from sambus.router.routing.directory import Recipient
+from sambus.router.routing.rules import RoutingRules
+from sambus.router.stages.deadlines import DeadlineRules, Deadlines
+from sambus.router.stages.delivery import header, read_intent
+from sambus.router.stats.indicators import (
+    UNKNOWN_COUNTY_PART,
+    ProcessKind,
+    age_band,
+    age_on,
+    followup_facts,
+    sex_of,
+)
+from sambus.router.stats.indicators import create_schema as create_facts_schema
+
+logger = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+processes = sa.Table(
+    "processes",
+    metadata,
+    sa.Column("process_id", sa.String(100), primary_key=True, comment="the correlation id"),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("child", sa.String(64), nullable=False, index=True, comment="keyed pseudonym"),
+    sa.Column("state", sa.String(40), nullable=False),
+    sa.Column("initiator", sa.String(100), nullable=True, comment="directory id of the requester"),
+    sa.Column("parties", sa.Text, nullable=False, comment="JSON: recipient id -> its answer"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+applied = sa.Table(
+    "process_messages",
+    metadata,
+    sa.Column("message_id", sa.String(100), primary_key=True),
+    sa.Column("process_id", sa.String(100), nullable=False, index=True),
+)
+
+_KIND_OF_EVENT = {
+    EventCode.SIP_INITIATED: "sip",
+    EventCode.HEALTH_EXAM_REQUESTED: "health-exam-2017-209",
+    EventCode.LVU32_EXAM_ORDERED: "lvu32-exam",
+    EventCode.PLACEMENT_STARTED: "placement",
+}
+"""Events that start a process, and its kind."""
+
+_FACT_KIND = {
+    EventCode.SIP_INITIATED: ProcessKind.SIP,
+    EventCode.HEALTH_EXAM_REQUESTED: ProcessKind.EXAM_2017_209,
+    EventCode.LVU32_EXAM_ORDERED: ProcessKind.LVU_32,
+    EventCode.PLACEMENT_STARTED: ProcessKind.ACUTE_PLACEMENT,
+}
+"""Events that start a followed-up process, and its kind (a placement only when acute)."""
+
+_STEP_DATE = {
+    EventCode.SIP_MEETING_SCHEDULED: (ProcessKind.SIP, "held_on"),
+    EventCode.SIP_PLAN_ESTABLISHED: (ProcessKind.SIP, "plan_on"),
+    EventCode.LVU32_EXAM_COMPLETED: (ProcessKind.LVU_32, "completed_on"),
+    EventCode.SIP_INITIATED: (ProcessKind.ACUTE_PLACEMENT, "completed_on"),
+}
+"""Steps dated in a process's fact: the first message of the step dates it. A SIP initiated under an acute
+placement's process id is its joint planning (as the joint-planning deadline counts it)."""
+
+_STATE_AFTER = {
+    EventCode.SIP_INITIATED: "invited",
+    EventCode.SIP_MEETING_SCHEDULED: "meeting-scheduled",
+    EventCode.SIP_PLAN_ESTABLISHED: "plan-established",
+    EventCode.SIP_FOLLOWED_UP: "followed-up",
+    EventCode.SIP_CLOSED: "closed",
+    EventCode.HEALTH_EXAM_REQUESTED: "requested",
+    EventCode.LVU32_EXAM_ORDERED: "ordered",
+    EventCode.LVU32_EXAM_COMPLETED: "completed",
+    EventCode.PLACEMENT_STARTED: "placed",
+    EventCode.PLACEMENT_ENDED: "ended",
+}
+
+_ANSWERS = {
+    "accepted": "accepted",
+    "rejected": "declined",
+    "completed": "completed",
+    "in-progress": "accepted",
+}
+"""``Task.status`` in an answer -> what the party's answer is recorded as."""
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process instance as the database holds it."""
+
+    process_id: str
+    kind: str
+    child: str
+    state: str
+    initiator: str | None
+    parties: dict[str, str]
+
+
+def _focal_tasks(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    entries = bundle.get("entry", [])
+    focus = (
+        {ref.get("reference") for ref in entries[0].get("resource", {}).get("focus", [])}
+        if entries
+        else set()
+    )
+    return [
+        e["resource"]
+        for e in entries[1:]
+        if e.get("fullUrl") in focus and e.get("resource", {}).get("resourceType") == "Task"
+    ]
+
+
+def _child_number(bundle: Mapping[str, Any], *systems: str) -> str | None:
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") != "Patient":
+            continue
+        for identifier in resource.get("identifier", []):
+            if identifier.get("system") in systems and identifier.get("value"):
+                return str(identifier["value"])
+    return None
+
+
+def _birth_date(bundle: Mapping[str, Any]) -> dt.date | None:
+    number = _child_number(bundle, PERSONNUMMER_SYSTEM)
+    if number is None:
+        return None
+    try:
+        return birth_date(number)
+    except ValueError:
+        return None
+
+
+def _sex_and_age_band(bundle: Mapping[str, Any], on: dt.date) -> tuple[str, str] | None:
+    """The child's sex and age band on ``on``, from its personnummer or samordningsnummer (not kept)."""
+    number = _child_number(bundle, PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM)
+    if number is None:
+        return None
+    try:
+        born = birth_date(number)
+    except ValueError:
+        return None
+    return sex_of(number), age_band(age_on(born, on))
+
+
+def _is_acute(tasks: list[dict[str, Any]]) -> bool:
+    """An acute placement's notices are due (joint planning within two weeks); others carry no due date."""
+    return any(task.get("restriction", {}).get("period", {}).get("end") for task in tasks)
+
+
+def _timestamp(bundle: Mapping[str, Any]) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(str(bundle.get("timestamp")))
+    except ValueError as exc:
+        raise InvalidIntentError("the message has no valid Bundle.timestamp") from exc
+
+
+class ProcessStore:
+    """Processes and their applied messages in the database (SQLite by default, one SQLAlchemy Core path)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        """Keep processes in ``engine``'s database."""
+        self._engine = engine
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The database engine."""
+        return self._engine
+
+    def create_schema(self) -> None:
+        """Create the tables when they do not exist."""
+        try:
+            metadata.create_all(self._engine)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot create the process tables") from exc
+        create_facts_schema(self._engine)
+
+    def get(self, process_id: str) -> Process | None:
+        """A process by its id, or ``None``."""
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
+        if row is None:
+            return None
+        return Process(row.process_id, row.kind, row.child, row.state, row.initiator, json.loads(row.parties))
+
+
+class ProcessTracker:
+    """The handler of the ``processes`` stage: applies each message to its process once, sets deadlines."""
+
+    def __init__(self, *, store: ProcessStore, deadlines: Deadlines, rules: RoutingRules) -> None:
+        """Track in ``store``, set and close timers in ``deadlines``, resolve parties with ``rules``."""
+        self._store = store
+        self._deadlines = deadlines
+        self._rules = rules
+        self._deadline_rules = DeadlineRules()
+
+    async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+        """Apply one message; the stage produces nothing for it.
+
+        A record that is not a valid intent is skipped: the delivery stage, reading the same topic, already
+        dead-letters it, and a second dead letter would only confuse.
+        """
+        try:
+            child, event, bundle = read_intent(record)
+            process_id = header(record, Header.CORRELATION_ID)
+            _timestamp(bundle)
+        except InvalidIntentError as exc:
+            logger.info(
+                "processes skip %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc.code
+            )
+            return []
+        message_id = str(bundle.get("id"))
+        try:
+            with self._store.engine.begin() as conn:
+                if conn.execute(
+                    sa.select(applied.c.message_id).where(applied.c.message_id == message_id)
+                ).first():
+                    return []
+                conn.execute(applied.insert().values(message_id=message_id, process_id=process_id))
+                self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot update the process state") from exc
+        return []
+
+    def _apply(
+        self, conn: sa.Connection, *, process_id: str, child: str, event: EventCode, bundle: Mapping[str, Any]
+    ) -> None:
+        at = _timestamp(bundle)
+        row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
+        parties: dict[str, str] = json.loads(row.parties) if row is not None else {}
+        tasks = _focal_tasks(bundle)
+        if row is None and event not in _KIND_OF_EVENT:
+            return  # an answer or step of a process sambus did not see start
+        owners = [self._party(task, "owner") for task in tasks]
+        if row is None:
+            initiator = self._party(tasks[0], "requester") if tasks else None
+            parties = {owner: "invited" for owner in owners if owner}
+            conn.execute(
+                processes.insert().values(
+                    process_id=process_id,
+                    kind=_KIND_OF_EVENT[event],
+                    child=child,
+                    state=_STATE_AFTER[event],
+                    initiator=initiator,
+                    parties=json.dumps(parties),
+                    updated_at=at,
+                )
+            )
+            self._start_fact(conn, process_id=process_id, event=event, bundle=bundle, tasks=tasks, at=at)
+            if event is EventCode.SIP_INITIATED:
+                _joint_planning(conn, child=child, on=at.date())
+        else:
+            initiator = row.initiator
+        self._record_answers(event, tasks, owners, parties)
+        state = _STATE_AFTER.get(event, row.state if row is not None else "started")
+        if (
+            event is EventCode.HEALTH_EXAM_COMPLETED
+            and parties
+            and all(a == "completed" for a in parties.values())
+        ):
+            state = "statements-complete"
+        conn.execute(
+            processes.update()
+            .where(processes.c.process_id == process_id)
+            .values(state=state, parties=json.dumps(parties), updated_at=at)
+        )
+        if row is not None:
+            _date_step(conn, process_id=process_id, event=event, state=state, on=at.date())
+        responsible = next((o for o in owners if o), None)
+        for deadline in self._deadline_rules.opened_by(
+            event, at=at, bundle=bundle, birth=_birth_date(bundle)
+        ):
+            self._deadlines.open(
+                conn,
+                process_id=process_id,
+                deadline=deadline,
+                child=child,
+                responsible=responsible or initiator,
+                escalate_to=initiator or responsible,
+            )
+        self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
+        self._deadlines.close_for_child(
+            conn, child=child, names=self._deadline_rules.closed_for_child_by(event), at=at
+        )
+
+    def _record_answers(
+        self, event: EventCode, tasks: list[dict[str, Any]], owners: list[str | None], parties: dict[str, str]
+    ) -> None:
+        """Record in ``parties`` each party's answer this message carries."""
+        for task, owner in zip(tasks, owners, strict=True):
+            answer = _ANSWERS.get(str(task.get("status")))
+            if owner and answer and event not in _KIND_OF_EVENT:
+                parties[owner] = answer
+            if event is EventCode.HEALTH_EXAM_COMPLETED:
+                # A statement as the EHR adapter sends it: from the examining unit (the requester) back
+                # to social services (the owner).
+                sender = self._party(task, "requester")
+                if sender in parties:
+                    parties[sender] = "completed"
+
+    def _start_fact(
+        self,
+        conn: sa.Connection,
+        *,
+        process_id: str,
+        event: EventCode,
+        bundle: Mapping[str, Any],
+        tasks: list[dict[str, Any]],
+        at: dt.datetime,
+    ) -> None:
+        """Insert the anonymous follow-up fact of a process that starts with this message."""
+        kind = _FACT_KIND.get(event)
+        if kind is None or (kind is ProcessKind.ACUTE_PLACEMENT and not _is_acute(tasks)):
+            return
+        child = _sex_and_age_band(bundle, at.date())
+        if child is None:
+            logger.info("process %s has no valid child identifier: no follow-up fact", process_id)
+            return
+        sex, band = child
+        conn.execute(
+            followup_facts.insert().values(
+                process_id=process_id,
+                kind=str(kind),
+                sex=sex,
+                age_band=band,
+                county_part=self._county_part(tasks),
+                started_on=at.date(),
+            )
+        )
+
+    def _county_part(self, tasks: list[dict[str, Any]]) -> str:
+        """The county part of the requesting organisation, else of the first owner that has one."""
+        directory = self._rules.directory
+        parties = [self._recipient(task, "requester") for task in tasks[:1]]
+        parties += [self._recipient(task, "owner") for task in tasks]
+        for party in parties:
+            if party is None:
+                continue
+            part = party.county_part or (
+                directory.county_part_of(party.municipality) if party.municipality else None
+            )
+            if part is not None:
+                return part
+        return UNKNOWN_COUNTY_PART
+
+    def _recipient(self, task: Mapping[str, Any], role: str) -> Recipient | None:
+        identifier = task.get(role, {}).get("identifier", {})
+        if not identifier.get("system") or not identifier.get("value"):
+            return None
+        try:
+            return self._rules.resolve(str(identifier["system"]), str(identifier["value"]))
+        except RoutingError:
+            return None  # a party outside the directory is left out of the state
+
+    def _party(self, task: Mapping[str, Any], role: str) -> str | None:
+        recipient = self._recipient(task, role)
+        return None if recipient is None else recipient.id
+
+
+def _date_step(conn: sa.Connection, *, process_id: str, event: EventCode, state: str, on: dt.date) -> None:
+    """Date the step ``event`` makes in a process's fact, unless an earlier message already did."""
+    step = (
+        (ProcessKind.EXAM_2017_209, "completed_on")
+        if state == "statements-complete"
+        else _STEP_DATE.get(event)
+    )
+    if step is None:
+        return
+    kind, column = step
+    conn.execute(
+        followup_facts.update()
+        .where(
+            followup_facts.c.process_id == process_id,
+            followup_facts.c.kind == str(kind),
+            followup_facts.c[column].is_(None),
+        )
+        .values({column: on})
+    )
+
+
+def _joint_planning(conn: sa.Connection, *, child: str, on: dt.date) -> None:
+    """A SIP started for a child (by pseudonym) is the joint planning of its acute placements not yet planned.
+
+    Agency events cannot name a placement's process in a new SIP, so the child links them; a SIP sent under
+    the placement's own process id dates it through :data:`_STEP_DATE` instead.
+    """
+    placements = sa.select(processes.c.process_id).where(
+        processes.c.child == child, processes.c.kind == _KIND_OF_EVENT[EventCode.PLACEMENT_STARTED]
+    )
+    conn.execute(
+        followup_facts.update()
+        .where(
+            followup_facts.c.process_id.in_(placements),
+            followup_facts.c.kind == str(ProcessKind.ACUTE_PLACEMENT),
+            followup_facts.c.started_on <= on,
+            followup_facts.c.completed_on.is_(None),
+        )
+        .values(completed_on=on)
+    )

@@ -1,0 +1,117 @@
+"""Which inbound events already became committed intents, so a re-sent event makes no second intent.
+
+An intent's message id is deterministic (source system + event id), so it names the event. Ids are
+gathered while a batch is handled and written only once the batch's Kafka transaction has committed
+(:class:`sambus.router.stages.transactional.TransactionHooks`); an aborted batch forgets them, so its events
+are handled again
+and never lost. Duplicates inside one batch are caught in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from sambus.contracts.errors import StoreUnavailableError
+
+logger = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+seen_events = sa.Table(
+    "sambus_seen_events",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class SeenEvents:
+    """The message ids of committed intents, in the registry's database; a stage's transaction hooks."""
+
+    def __init__(self, engine: sa.Engine, *, clock: Callable[[], dt.datetime] = _utc_now) -> None:
+        """Use ``engine`` (the registry's database); call :meth:`create_schema` once."""
+        self._engine = engine
+        self._clock = clock
+        self._pending: set[str] = set()
+
+    def create_schema(self) -> None:
+        """Create the table when it does not exist.
+
+        Raises:
+            StoreUnavailableError: the database cannot be reached.
+        """
+        try:
+            metadata.create_all(self._engine)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot create the seen-events table") from exc
+
+    def claim(self, message_id: str) -> bool:
+        """Whether ``message_id`` is new: not committed before and not already in this batch.
+
+        A new id is remembered for the batch and written when the batch commits.
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable: the batch is read again).
+        """
+        if message_id in self._pending:
+            return False
+        try:
+            with self._engine.connect() as connection:
+                found = connection.execute(
+                    sa.select(seen_events.c.message_id).where(seen_events.c.message_id == message_id)
+                ).first()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot read the seen-events table") from exc
+        if found is not None:
+            return False
+        self._pending.add(message_id)
+        return True
+
+    def before_commit(self) -> None:
+        """Nothing: ids are written only once their intents are committed."""
+
+    def after_commit(self) -> None:
+        """Write the batch's ids; a failure here is logged (a later re-send may then repeat an intent)."""
+        pending, self._pending = self._pending, set()
+        if not pending:
+            return
+        rows = [{"message_id": m, "committed_at": self._clock()} for m in sorted(pending)]
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(sa.insert(seen_events), rows)
+        except IntegrityError:
+            self._insert_one_by_one(rows)
+        except SQLAlchemyError as exc:
+            logger.warning("could not record %d committed event ids (%s)", len(rows), type(exc).__name__)
+
+    def _insert_one_by_one(self, rows: list[dict[str, object]]) -> None:
+        # Another intake instance recorded some of them first: keep the rest.
+        for row in rows:
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(sa.insert(seen_events), [row])
+            except IntegrityError:
+                continue
+            except SQLAlchemyError as exc:
+                logger.warning("could not record a committed event id (%s)", type(exc).__name__)
+
+    def after_abort(self) -> None:
+        """Forget the batch's ids: its events will be handled again."""
+        self._pending.clear()
+
+
+class NoSeenEvents:
+    """Remembers nothing: every event is new (for tools and tests that translate without a database)."""
+
+    def claim(self, message_id: str) -> bool:  # noqa: ARG002 - same signature as SeenEvents.claim
+        """Always new."""
+        return True

@@ -1,0 +1,1 @@
+"""The agreements' follow-up indicators, from anonymous facts, with small-cell suppression."""
