@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 AGENCY_KINDS_WITH_EVENTS = ("school", "social", "ehr")
 """The source kinds that publish on ``agency.<kind>.events``."""
 
+_SAMBUS_TOPIC_KINDS = ("agency.", "sambus.", "deliver.")
 _RECIPIENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,98}$")
 
 
@@ -80,6 +81,10 @@ class Topics:
         if not _RECIPIENT.match(recipient):
             raise ValueError(f"recipient id {recipient!r} must be lower-case letters, digits and '-'")
         return f"{self.prefix}deliver.{recipient}"
+
+    def is_ours(self, name: str) -> bool:
+        """Whether ``name`` is one of this sambus's topics (its prefix, then agency., sambus. or deliver.)."""
+        return name.startswith(self.prefix) and name[len(self.prefix) :].startswith(_SAMBUS_TOPIC_KINDS)
 
     def specs(self, recipients: tuple[str, ...] = ()) -> list[TopicSpec]:
         """Every topic sambus needs, for the given recipients, with its settings."""

@@ -16,7 +16,8 @@ from sambus.contracts.errors import SambusError
 from sambus.contracts.topics import Topics
 from sambus.router.cli.common import configured_broker
 from sambus.router.kafka.admin import run_sync
-from sambus.router.ops.queues import KafkaDeadLetters, QueueMonitor, QueueSnapshot
+from sambus.router.kafka.dead_letters import KafkaDeadLetters
+from sambus.router.ops.queues import QueueMonitor, QueueSnapshot
 from sambus.router.service.bootstrap import create_engine
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadlines

@@ -1,13 +1,17 @@
 """Dead letters: the original bytes and headers, with why and where from in ``sambus-dlq-*`` headers.
 
-Also reading them back and replaying them (``sambus dlq list`` / ``sambus dlq replay``).
+Also the one :class:`DeadLetter` type, reading them back and replaying them (``sambus dlq list`` /
+``sambus dlq replay``, the operations page and API through :class:`KafkaDeadLetters`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -68,24 +72,81 @@ def replayed_topic_spec(topics: Topics) -> TopicSpec:
     return TopicSpec(replayed_topic(topics), partitions=1, config={"cleanup.policy": "compact"})
 
 
+class UnknownDeadLetterError(SambusError):
+    """A dead letter asked for (e.g. to replay it) is not on the dead-letter topic."""
+
+    code = "unknown_dead_letter"
+
+
 @dataclass(frozen=True)
 class DeadLetter:
-    """A record on ``sambus.dlq``, as an operator sees it."""
+    """A record on ``sambus.dlq``: where it came from and why; its content only for a replay.
+
+    The one dead-letter type: ``sambus dlq``, ``sambus queues``, the operations page and the API all read
+    it. Operators see :meth:`summary` (never ``value`` or ``headers``, which may hold personal data).
+    """
 
     partition: int
     offset: int
     error: str
     reason: str
     source_topic: str
+    source_partition: int | None
+    source_offset: int | None
     attempts: int
     replayed: bool
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...]
+    timestamp: dt.datetime
+    value: bytes = field(repr=False)
+    headers: tuple[tuple[str, bytes], ...] = field(repr=False)
+
+    @classmethod
+    def from_record(cls, record: ConsumerRecord[bytes, bytes], *, replayed: bool = False) -> DeadLetter:
+        """The dead letter a record on the dead-letter topic holds."""
+        headers = dict(record.headers or ())
+        return cls(
+            partition=record.partition,
+            offset=record.offset,
+            error=_text(headers, Header.DLQ_ERROR) or "unknown",
+            reason=_text(headers, Header.DLQ_REASON),
+            source_topic=_text(headers, Header.DLQ_SOURCE_TOPIC),
+            source_partition=_int_or_none(_text(headers, Header.DLQ_SOURCE_PARTITION)),
+            source_offset=_int_or_none(_text(headers, Header.DLQ_SOURCE_OFFSET)),
+            attempts=_attempts(headers),
+            replayed=replayed,
+            timestamp=dt.datetime.fromtimestamp(record.timestamp / 1000, tz=dt.UTC),
+            value=record.value or b"",
+            headers=tuple(record.headers or ()),
+        )
 
     @property
     def ref(self) -> str:
         """``<partition>:<offset>``: the dead letter's name on the command line and in the replay log."""
         return f"{self.partition}:{self.offset}"
+
+    @property
+    def id(self) -> str:
+        """``<partition>-<offset>``: the dead letter's name in web addresses and the API."""
+        return f"{self.partition}-{self.offset}"
+
+    @property
+    def size(self) -> int:
+        """The size of its content in bytes."""
+        return len(self.value)
+
+    def summary(self) -> dict[str, Any]:
+        """What operators see, JSON-ready: where from, why, how big, when; never the content."""
+        return {
+            "id": self.id,
+            "error": self.error,
+            "reason": self.reason,
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+            "attempts": self.attempts,
+            "replayed": self.replayed,
+            "size": self.size,
+            "timestamp": self.timestamp.isoformat(),
+        }
 
     def replay_record(self) -> Outgoing:
         """The original record, back on its source topic, keyed by the child's pseudonym when it had one."""
@@ -106,6 +167,10 @@ def _text(headers: dict[str, bytes], name: str) -> str:
     return headers.get(name, b"").decode("utf-8", errors="replace")
 
 
+def _int_or_none(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
 def _attempts(headers: dict[str, bytes]) -> int:
     try:
         history = json.loads(headers.get("sambus-retry-history", b"[]"))
@@ -115,24 +180,16 @@ def _attempts(headers: dict[str, bytes]) -> int:
 
 
 async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[DeadLetter]:
-    """Every dead letter, oldest first, with whether it has been replayed."""
+    """Every dead letter, oldest first, with whether it has been replayed.
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
     replayed = {(r.key or b"").decode() for r in await read_topic(bootstrap_servers, replayed_topic(topics))}
-    letters = []
-    for record in await read_topic(bootstrap_servers, topics.dlq):
-        headers = dict(record.headers or ())
-        letters.append(
-            DeadLetter(
-                partition=record.partition,
-                offset=record.offset,
-                error=_text(headers, Header.DLQ_ERROR),
-                reason=_text(headers, Header.DLQ_REASON),
-                source_topic=_text(headers, Header.DLQ_SOURCE_TOPIC),
-                attempts=_attempts(headers),
-                replayed=f"{record.partition}:{record.offset}" in replayed,
-                value=record.value or b"",
-                headers=tuple(record.headers or ()),
-            )
-        )
+    letters = [
+        DeadLetter.from_record(record, replayed=f"{record.partition}:{record.offset}" in replayed)
+        for record in await read_topic(bootstrap_servers, topics.dlq)
+    ]
     return sorted(letters, key=lambda d: (d.partition, d.offset))
 
 
@@ -170,3 +227,77 @@ async def replay(
     finally:
         await producer.stop()
     return chosen
+
+
+class DeadLetters(Protocol):
+    """The dead letters: list, count, and replay one onto the topic it came from."""
+
+    async def list(self, *, limit: int = 100) -> Sequence[DeadLetter]:
+        """The most recent dead letters, newest first."""
+        ...
+
+    async def count(self) -> int:
+        """How many dead letters there are."""
+        ...
+
+    async def replay(self, letter_id: str) -> str:
+        """Publish the dead letter's original bytes and headers again on its source topic; returns the topic.
+
+        Raises:
+            UnknownDeadLetterError: there is no dead letter with that id.
+        """
+        ...
+
+
+def _parse_id(letter_id: str) -> str | None:
+    """The ``<partition>:<offset>`` ref of a ``<partition>-<offset>`` id, or None when it is not one."""
+    partition, _, offset = letter_id.partition("-")
+    if not (partition.isdigit() and offset.isdigit()):
+        return None
+    return f"{int(partition)}:{int(offset)}"
+
+
+class KafkaDeadLetters:
+    """Dead letters read straight from ``sambus.dlq``; a replay re-publishes on the source topic."""
+
+    def __init__(self, *, bootstrap_servers: str, topics: Topics) -> None:
+        """Read ``topics.dlq`` on the broker at ``bootstrap_servers``."""
+        self._servers = bootstrap_servers
+        self._topics = topics
+
+    async def list(self, *, limit: int = 100) -> Sequence[DeadLetter]:
+        """The most recent dead letters, newest first."""
+        letters = await read_dead_letters(self._servers, self._topics)
+        letters.sort(key=lambda d: (d.timestamp, d.partition, d.offset), reverse=True)
+        return letters[:limit]
+
+    async def count(self) -> int:
+        """How many dead letters are on the topic."""
+        return len(await read_topic(self._servers, self._topics.dlq))
+
+    async def replay(self, letter_id: str) -> str:
+        """Put the dead letter back on its source topic, once; returns the topic.
+
+        It goes back with its original bytes, headers and key (the child's pseudonym), through :func:`replay`,
+        which logs the replay in the same transaction so no dead letter is replayed twice; the router decides
+        consent for it again.
+
+        Raises:
+            UnknownDeadLetterError: no dead letter has that id, it was replayed already, or it does not say
+                where it came from.
+            BrokerUnavailableError: the broker cannot be reached.
+        """
+        ref = _parse_id(letter_id)
+        if ref is None:
+            raise UnknownDeadLetterError(f"{letter_id!r} is not a dead-letter id (<partition>-<offset>)")
+        done = await replay(
+            self._servers,
+            self._topics,
+            lambda letter: letter.ref == ref and self._topics.is_ours(letter.source_topic),
+            transactional_id=f"{self._topics.prefix}sambus-web-replay-{secrets.token_hex(4)}",
+        )
+        if not done:
+            raise UnknownDeadLetterError(
+                f"no dead letter {letter_id} to replay (unknown, replayed already, or of unknown source)"
+            )
+        return done[0].source_topic

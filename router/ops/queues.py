@@ -7,10 +7,7 @@ the Kafka-only implementations without touching the CLI or the web pages.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
@@ -18,27 +15,12 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import TopicPartition
 
-from sambus.contracts.errors import BrokerUnavailableError, SambusError
-from sambus.contracts.topics import Header, Topics
+from sambus.contracts.errors import BrokerUnavailableError
+from sambus.contracts.topics import Topics
 from sambus.router.kafka.admin import partitions_of, read_topic
-from sambus.router.kafka.dead_letters import replay as replay_dead_letters
-
-_SAMBUS_TOPIC_KINDS = ("agency.", "sambus.", "deliver.")
-_DLQ_HEADERS = {
-    Header.DLQ_REASON,
-    Header.DLQ_ERROR,
-    Header.DLQ_SOURCE_TOPIC,
-    Header.DLQ_SOURCE_PARTITION,
-    Header.DLQ_SOURCE_OFFSET,
-}
-
-
-class UnknownDeadLetterError(SambusError):
-    """A dead letter asked for (e.g. to replay it) is not on the dead-letter topic."""
-
-    code = "unknown_dead_letter"
+from sambus.router.kafka.dead_letters import DeadLetters
 
 
 @dataclass(frozen=True)
@@ -79,20 +61,6 @@ class PartitionLag:
     def lag(self) -> int:
         """Records behind when counted, else offsets behind (which include transactions' commit markers)."""
         return self.offsets_behind if self.records_behind is None else self.records_behind
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """One dead letter as operators see it: where it came from and why, never its content."""
-
-    id: str
-    error: str
-    reason: str
-    source_topic: str
-    source_partition: int | None
-    source_offset: int | None
-    size: int
-    timestamp: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -138,26 +106,6 @@ class QueueSnapshot:
         }
 
 
-class DeadLetters(Protocol):
-    """The dead letters: list, count, and replay one onto the topic it came from."""
-
-    async def list(self, *, limit: int = 100) -> Sequence[DeadLetter]:
-        """The most recent dead letters, newest first."""
-        ...
-
-    async def count(self) -> int:
-        """How many dead letters there are."""
-        ...
-
-    async def replay(self, letter_id: str) -> str:
-        """Publish the dead letter's original bytes and headers again on its source topic; returns the topic.
-
-        Raises:
-            UnknownDeadLetterError: there is no dead letter with that id.
-        """
-        ...
-
-
 class DeadlineSource(Protocol):
     """Process deadlines (e.g. an examination due within four weeks)."""
 
@@ -172,10 +120,6 @@ class NoDeadlines:
     def overdue(self, now: dt.datetime) -> Sequence[OverdueDeadline]:  # noqa: ARG002 - the Protocol's signature
         """Nothing."""
         return ()
-
-
-def _is_sambus_topic(name: str, topics: Topics) -> bool:
-    return name.startswith(topics.prefix) and name[len(topics.prefix) :].startswith(_SAMBUS_TOPIC_KINDS)
 
 
 async def count_records(
@@ -213,117 +157,6 @@ async def count_records(
     return counts
 
 
-def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
-    for key, value in record.headers or ():
-        if key == name:
-            return bytes(value).decode("utf-8", errors="replace")
-    return None
-
-
-def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
-
-
-def as_dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
-    """A dead-letter record as operators see it (its id is ``<partition>-<offset>`` on the DLQ)."""
-    return DeadLetter(
-        id=f"{record.partition}-{record.offset}",
-        error=_header(record, Header.DLQ_ERROR) or "unknown",
-        reason=_header(record, Header.DLQ_REASON) or "",
-        source_topic=_header(record, Header.DLQ_SOURCE_TOPIC) or "",
-        source_partition=_int_or_none(_header(record, Header.DLQ_SOURCE_PARTITION)),
-        source_offset=_int_or_none(_header(record, Header.DLQ_SOURCE_OFFSET)),
-        size=len(record.value or b""),
-        timestamp=dt.datetime.fromtimestamp(record.timestamp / 1000, tz=dt.UTC),
-    )
-
-
-def _parse_id(letter_id: str) -> tuple[int, int] | None:
-    partition, _, offset = letter_id.partition("-")
-    if not (partition.isdigit() and offset.isdigit()):
-        return None
-    return int(partition), int(offset)
-
-
-class KafkaDeadLetters:
-    """Dead letters read straight from ``sambus.dlq``; a replay re-publishes on the source topic."""
-
-    def __init__(self, *, bootstrap_servers: str, topics: Topics) -> None:
-        """Read ``topics.dlq`` on the broker at ``bootstrap_servers``."""
-        self._servers = bootstrap_servers
-        self._topics = topics
-
-    async def list(self, *, limit: int = 100) -> Sequence[DeadLetter]:
-        """The most recent dead letters, newest first."""
-        records = await read_topic(self._servers, self._topics.dlq)
-        records.sort(key=lambda r: (r.timestamp, r.partition, r.offset), reverse=True)
-        return [as_dead_letter(r) for r in records[:limit]]
-
-    async def count(self) -> int:
-        """How many dead letters are on the topic."""
-        return len(await read_topic(self._servers, self._topics.dlq))
-
-    async def replay(self, letter_id: str) -> str:
-        """Put the dead letter back on its source topic, once; returns the topic.
-
-        It goes back with its original bytes, headers and key (the child's pseudonym), through
-        :func:`sambus.router.kafka.dead_letters.replay`, which logs the replay in the same transaction so no
-        dead letter is
-        replayed twice; the router decides consent for it again.
-
-        Raises:
-            UnknownDeadLetterError: no dead letter has that id, it was replayed already, or it does not say
-                where it came from.
-            BrokerUnavailableError: the broker cannot be reached.
-        """
-        where = _parse_id(letter_id)
-        if where is None:
-            raise UnknownDeadLetterError(f"{letter_id!r} is not a dead-letter id (<partition>-<offset>)")
-        ref = f"{where[0]}:{where[1]}"
-        done = await replay_dead_letters(
-            self._servers,
-            self._topics,
-            lambda letter: letter.ref == ref and _is_sambus_topic(letter.source_topic, self._topics),
-            transactional_id=f"{self._topics.prefix}sambus-web-replay-{secrets.token_hex(4)}",
-        )
-        if not done:
-            raise UnknownDeadLetterError(
-                f"no dead letter {letter_id} to replay (unknown, replayed already, or of unknown source)"
-            )
-        return done[0].source_topic
-
-    async def _fetch(self, letter_id: str) -> ConsumerRecord[bytes, bytes]:
-        where = _parse_id(letter_id)
-        if where is None:
-            raise UnknownDeadLetterError(f"{letter_id!r} is not a dead-letter id (<partition>-<offset>)")
-        partition, offset = TopicPartition(self._topics.dlq, where[0]), where[1]
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._servers, enable_auto_commit=False, isolation_level="read_committed"
-        )
-        try:
-            if where[0] not in (await partitions_of(self._servers, [self._topics.dlq])).get(
-                self._topics.dlq, []
-            ):
-                raise UnknownDeadLetterError(f"there is no dead letter {letter_id}")
-            await consumer.start()
-            consumer.assign([partition])
-            consumer.seek(partition, offset)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(5):
-                    while True:
-                        batch = await consumer.getmany(partition, timeout_ms=300)
-                        found = [r for r in batch.get(partition, []) if r.offset >= offset]
-                        if found:
-                            if found[0].offset == offset:
-                                return found[0]
-                            break
-        except KafkaError as exc:
-            raise BrokerUnavailableError(f"cannot read {self._topics.dlq}: {exc}") from exc
-        finally:
-            await consumer.stop()
-        raise UnknownDeadLetterError(f"there is no dead letter {letter_id}")
-
-
 class QueueMonitor:
     """Takes :class:`QueueSnapshot` s of one sambus's topics on one broker."""
 
@@ -353,7 +186,7 @@ class QueueMonitor:
         try:
             await admin.start()
             await consumer.start()
-            names = sorted(t for t in await admin.list_topics() if _is_sambus_topic(t, self._topics))
+            names = sorted(t for t in await admin.list_topics() if self._topics.is_ours(t))
             described = await partitions_of(self._servers, names)
             partitions = [TopicPartition(t, p) for t in names for p in described.get(t, [])]
             ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions) if partitions else {}

@@ -27,8 +27,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sambus.consent import Outcome, Pseudonymizer
 from sambus.contracts.errors import SambusError
 from sambus.contracts.identifiers import parse_personnummer
+from sambus.router.kafka.dead_letters import DeadLetters, UnknownDeadLetterError
 from sambus.router.ops.metrics import METRICS, Metrics
-from sambus.router.ops.queues import DeadLetters, QueueSnapshot, UnknownDeadLetterError
+from sambus.router.ops.queues import QueueSnapshot
 from sambus.router.stats.indicators import Period, StatsFacts, indicators
 from sambus.router.web.audit import AuditLog
 from sambus.router.web.auth import Authenticator, Principal, Role
@@ -346,9 +347,7 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
     @app.get("/api/dead-letters")
     async def api_dead_letters(_: Operator) -> list[dict[str, Any]]:
         """The dead letters (where from and why, never their content)."""
-        return [
-            {**asdict(d), "timestamp": d.timestamp.isoformat()} for d in await services.dead_letters.list()
-        ]
+        return [d.summary() for d in await services.dead_letters.list()]
 
     @app.post("/api/dead-letters/{letter_id}/replay")
     async def api_replay(letter_id: str, _: Operator) -> dict[str, str]:

@@ -12,7 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sambus.contracts.errors import ConfigError
 from sambus.router.kafka.admin import metadata_answers
-from sambus.router.ops.queues import KafkaDeadLetters, QueueMonitor
+from sambus.router.kafka.dead_letters import KafkaDeadLetters
+from sambus.router.ops.queues import QueueMonitor
 from sambus.router.service.bootstrap import Sambus
 from sambus.router.service.consent_wiring import ledger_public_keys
 from sambus.router.stats.indicators import SqlStatsFacts

@@ -16,15 +16,9 @@ from typer.testing import CliRunner
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.topics import Topics
 from sambus.router.cli.main import app
-from sambus.router.kafka.admin import run_sync
-from sambus.router.ops.queues import (
-    KafkaDeadLetters,
-    NoDeadlines,
-    OverdueDeadline,
-    QueueMonitor,
-    UnknownDeadLetterError,
-    read_topic,
-)
+from sambus.router.kafka.admin import read_topic, run_sync
+from sambus.router.kafka.dead_letters import KafkaDeadLetters, UnknownDeadLetterError
+from sambus.router.ops.queues import NoDeadlines, OverdueDeadline, QueueMonitor
 from tests.integration.conftest import sip_event
 from tests.web.kafka_seed import COMMITTED, DEAD_LETTERS, PARKED, SCHOOL_RECORDS, seed_queues
 

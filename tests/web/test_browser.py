@@ -17,8 +17,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from sambus.router.kafka.admin import run_sync
-from sambus.router.ops.queues import read_topic
+from sambus.router.kafka.admin import read_topic, run_sync
 from sambus.router.settings import REPO_ROOT
 from sambus.router.web.auth import Role
 from tests.web.conftest import CHILD, Site
