@@ -68,7 +68,10 @@ class LedgerQuery:
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """One ledger entry as a compliance officer sees it."""
+    """One ledger entry as it is read back: ``sambus consent query``/``export`` and the compliance page alike.
+
+    The child is only its pseudonym, never an identity (the ledger's encrypted ``identity`` is not read).
+    """
 
     seq: int
     message_id: str
@@ -81,8 +84,12 @@ class LedgerEntry:
     legal_basis: str
     reason: str
     removed: tuple[str, ...]
-    decided_at: str
+    decided_at: dt.datetime
     entry_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``decided_at`` as the ledger stores (and hashes) it."""
+        return {**asdict(self), "decided_at": iso(self.decided_at), "removed": list(self.removed)}
 
 
 class Compliance:
@@ -154,7 +161,7 @@ class Compliance:
                 legal_basis=r["legal_basis"],
                 reason=r["reason"],
                 removed=tuple(json.loads(r["removed"] or "[]")),
-                decided_at=r["decided_at"],
+                decided_at=dt.datetime.fromisoformat(r["decided_at"]).astimezone(dt.UTC),
                 entry_hash=r["entry_hash"],
             )
             for r in rows
@@ -184,7 +191,7 @@ def audit_event(entry: LedgerEntry) -> dict[str, Any]:
             {"system": EVENT_SYSTEM, "code": entry.event},
         ],
         "action": "E",
-        "recorded": entry.decided_at,
+        "recorded": iso(entry.decided_at),
         "outcome": _OUTCOME_CODE.get(entry.outcome, "4"),
         "outcomeDesc": outcome_desc,
         "agent": [
@@ -278,7 +285,7 @@ def csv_text(found: Sequence[LedgerEntry]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for entry in found:
-        values = asdict(entry)
+        values = entry.to_json()
         values["removed"] = ";".join(entry.removed)
         writer.writerow([values[column] for column in CSV_COLUMNS])
     return out.getvalue()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -117,7 +116,7 @@ def _table(found: list[LedgerEntry]) -> Table:
     for entry in found:
         table.add_row(
             str(entry.seq),
-            entry.decided_at[:19],
+            entry.decided_at.strftime("%Y-%m-%dT%H:%M:%S"),
             entry.event,
             entry.recipient_id,
             entry.outcome,
@@ -157,7 +156,7 @@ def query(  # noqa: PLR0917 - one option per filter
     except (SambusError, ValueError) as exc:
         raise _fail(exc) from exc
     if as_json:
-        console.print_json(json.dumps([asdict(entry) for entry in found], ensure_ascii=False))
+        console.print_json(json.dumps([entry.to_json() for entry in found], ensure_ascii=False))
     else:
         console.print(_table(found))
 

@@ -8,9 +8,7 @@ officers search and verify the decision ledger, and every search, export and ver
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
-import io
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sambus.consent import Outcome, Pseudonymizer
+from sambus.consent.compliance import LedgerEntry, csv_text
 from sambus.contracts.errors import SambusError
 from sambus.contracts.identifiers import parse_personnummer
 from sambus.router.kafka.dead_letters import DeadLetters, UnknownDeadLetterError
@@ -34,7 +33,7 @@ from sambus.router.stats.indicators import Period, StatsFacts, indicators
 from sambus.router.web.audit import AuditLog
 from sambus.router.web.auth import Authenticator, Principal, Role
 from sambus.router.web.charts import bar_chart
-from sambus.router.web.ledger import LedgerQuery, LedgerReader, LedgerRow
+from sambus.router.web.ledger import LedgerQuery, LedgerReader
 
 COOKIE = "sambus_token"
 _HTML = "text/html"
@@ -192,32 +191,12 @@ def _criteria(query: LedgerQuery) -> dict[str, str]:
     return {k: str(v) for k, v in asdict(query).items() if v is not None and k != "limit"}
 
 
-def _search(request: Request, who: Principal, search: LedgerSearch, action: str) -> Sequence[LedgerRow]:
+def _search(request: Request, who: Principal, search: LedgerSearch, action: str) -> Sequence[LedgerEntry]:
     services = _services(request)
     query = search.query(services.pseudonymizer)
     found = services.ledger.search(query)
     services.audit.record(who, action, _criteria(query), results=len(found))
     return found
-
-
-def _record_json(record: LedgerRow) -> dict[str, Any]:
-    return {**asdict(record), "decided_at": record.decided_at.isoformat(), "removed": list(record.removed)}
-
-
-CSV_COLUMNS = (
-    "seq", "decided_at", "message_id", "recipient_id", "child", "event", "outcome", "rule_id", "rule_version",
-    "legal_basis", "reason", "removed",
-)  # fmt: skip
-
-
-def _csv(records: Sequence[LedgerRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for record in records:
-        row = _record_json(record)
-        writer.writerow([";".join(row["removed"]) if c == "removed" else row[c] for c in CSV_COLUMNS])
-    return out.getvalue()
 
 
 def _home(principal: Principal) -> str:
@@ -394,7 +373,7 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
         """The search's decisions as CSV (audited)."""
         results = _search(request, who, LedgerSearch.from_form(form), "export")
         return PlainTextResponse(
-            _csv(results),
+            csv_text(results),
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="sambus-decisions.csv"'},
         )
@@ -415,7 +394,7 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
         request: Request, who: Compliance, search: LedgerSearch
     ) -> list[dict[str, Any]]:
         """Search the ledger (audited)."""
-        return [_record_json(r) for r in _search(request, who, search, "search")]
+        return [r.to_json() for r in _search(request, who, search, "search")]
 
     @app.post("/api/ledger/verify")
     async def api_ledger_verify(who: Compliance) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sambus.consent import compliance
+from sambus.consent.compliance import LedgerEntry
 from sambus.consent.verify import verify
 
 
@@ -34,24 +35,6 @@ class LedgerQuery:
 
 
 @dataclass(frozen=True)
-class LedgerRow:
-    """One decision as the compliance page shows it: the child only as its pseudonym, never an identity."""
-
-    seq: int
-    message_id: str
-    recipient_id: str
-    child: str
-    event: str
-    outcome: str
-    rule_id: str
-    rule_version: int
-    legal_basis: str
-    reason: str
-    decided_at: dt.datetime
-    removed: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class ChainVerification:
     """The result of verifying the ledger."""
 
@@ -63,7 +46,7 @@ class ChainVerification:
 class LedgerReader(Protocol):
     """The decision ledger, read-only."""
 
-    def search(self, query: LedgerQuery) -> Sequence[LedgerRow]:
+    def search(self, query: LedgerQuery) -> Sequence[LedgerEntry]:
         """The decisions matching ``query``, oldest first."""
         ...
 
@@ -85,13 +68,13 @@ class SqlLedgerReader:
         self._keys = keys
         self._compliance = compliance.Compliance(engine)
 
-    def search(self, query: LedgerQuery) -> Sequence[LedgerRow]:
+    def search(self, query: LedgerQuery) -> Sequence[LedgerEntry]:
         """The decisions matching ``query``, oldest first.
 
         Raises:
             StoreUnavailableError: the database cannot be read.
         """
-        found = self._compliance.select(
+        return self._compliance.select(
             compliance.LedgerQuery(
                 child=query.child or None,
                 since=_day_start(query.since) if query.since else None,
@@ -101,15 +84,6 @@ class SqlLedgerReader:
                 limit=query.limit,
             )
         )
-        return [
-            LedgerRow(
-                seq=e.seq, message_id=e.message_id, recipient_id=e.recipient_id, child=e.child, event=e.event,
-                outcome=e.outcome, rule_id=e.rule_id, rule_version=e.rule_version, legal_basis=e.legal_basis,
-                reason=e.reason, decided_at=dt.datetime.fromisoformat(e.decided_at).astimezone(dt.UTC),
-                removed=e.removed,
-            )
-            for e in found
-        ]  # fmt: skip
 
     def verify(self) -> ChainVerification:
         """Check the hash chain and, with keys, the signed checkpoints; name the first bad entry.

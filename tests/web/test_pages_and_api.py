@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from sambus.consent.compliance import CSV_COLUMNS
 from sambus.router.web.auth import Role
 from tests.web.conftest import CHILD, OTHER_CHILD, Site
 from tests.web.kafka_seed import COMMITTED, DEAD_LETTERS, SCHOOL_RECORDS, Seeded
@@ -64,7 +65,7 @@ def test_compliance_searches_by_personnummer_and_every_search_is_audited(site: S
         ("m-3", "vasteras-socialtjanst"),
     ]
     assert all(r["child"] == site.pseudonym(CHILD) for r in found)
-    assert found[0]["decided_at"] == "2026-03-02T10:00:00+00:00"
+    assert found[0]["decided_at"] == "2026-03-02T10:00:00.000000+00:00", "as the ledger stores and hashes it"
     assert "identity" not in found[0]
     assert [(r["rule_id"], r["legal_basis"]) for r in denied] == [("no-consent-dental", "secrecy (OSL 26:1)")]
     assert "2 decision(s)" in in_march.text
@@ -98,6 +99,7 @@ def test_compliance_exports_csv_and_verifies_and_both_are_audited(site: Site):
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert export.headers["content-disposition"].startswith("attachment")
     assert [r["message_id"] for r in rows] == ["m-1", "m-2", "m-3"]
+    assert tuple(rows[0]) == CSV_COLUMNS, "the same columns as `sambus consent export --format csv`"
     assert {r["legal_basis"] for r in rows} == {"consent (OSL 10:1)"}
     assert verified["intact"] is True
     assert verified["checked"] == 4
