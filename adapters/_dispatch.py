@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sambus.adapters import ehr, school, sip, social
-from sambus.contracts.envelope import Envelope, KafkaHeaders, open_envelope, parse_event
+from sambus.contracts.envelope import Envelope, open_envelope, parse_event
 from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import EVENT_TYPES, EventModel
 from sambus.contracts.intent import Intent
+from sambus.contracts.topics import KafkaHeaders
 
 Translator = Callable[[Envelope, Any], list[Intent]]
 

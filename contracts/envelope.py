@@ -14,15 +14,14 @@ Two ways in, one result:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import EVENT_TYPES, EventModel
-
-KafkaHeaders = Sequence[tuple[str, bytes]]
+from sambus.contracts.topics import KafkaHeaders, RecordHeaders
 
 
 class Envelope(BaseModel):
@@ -38,13 +37,10 @@ class Envelope(BaseModel):
 
 
 def _header(headers: KafkaHeaders, name: str) -> str | None:
-    for key, value in headers:
-        if key == name:
-            try:
-                return value.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InvalidEventError("header is not UTF-8", field=name) from exc
-    return None
+    try:
+        return RecordHeaders.of(headers).text(name)
+    except UnicodeDecodeError as exc:
+        raise InvalidEventError("header is not UTF-8", field=name) from exc
 
 
 def _load_json(value: bytes) -> Any:  # noqa: ANN401 - any JSON value

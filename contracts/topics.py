@@ -7,7 +7,9 @@ name, so several sambus instances can share a cluster without sharing topics.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 AGENCY_KINDS_WITH_EVENTS = ("school", "social", "ehr")
 """The source kinds that publish on ``agency.<kind>.events``."""
@@ -33,6 +35,42 @@ class Header:
     DLQ_SOURCE_TOPIC = "sambus-dlq-source-topic"
     DLQ_SOURCE_PARTITION = "sambus-dlq-source-partition"
     DLQ_SOURCE_OFFSET = "sambus-dlq-source-offset"
+
+
+KafkaHeaders = Sequence[tuple[str, bytes]]
+"""A Kafka record's headers as aiokafka gives and takes them: (name, value) pairs, a name may repeat."""
+
+
+@dataclass(frozen=True)
+class RecordHeaders:
+    """A Kafka record's headers, read one way everywhere: where a name repeats, its first value counts."""
+
+    items: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, headers: Iterable[tuple[str, bytes]] | None) -> RecordHeaders:
+        """The headers of a record (aiokafka gives ``None`` for none)."""
+        return cls(tuple((name, bytes(value)) for name, value in headers or ()))
+
+    def get(self, name: str) -> bytes | None:
+        """The value of ``name``, or None when the record has no such header."""
+        for key, value in self.items:
+            if key == name:
+                return value
+        return None
+
+    def text(self, name: str, *, errors: Literal["strict", "replace"] = "strict") -> str | None:
+        """The value of ``name`` as UTF-8 text, or None when the record has no such header.
+
+        Raises:
+            UnicodeDecodeError: the value is not UTF-8 (only with ``errors="strict"``).
+        """
+        value = self.get(name)
+        return None if value is None else value.decode("utf-8", errors=errors)
+
+    def without(self, names: Collection[str]) -> tuple[tuple[str, bytes], ...]:
+        """The headers other than ``names``, in their order."""
+        return tuple((key, value) for key, value in self.items if key not in names)
 
 
 SCHEMA_VERSION = "1"

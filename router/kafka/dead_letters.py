@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from sambus.contracts.errors import BrokerUnavailableError, SambusError
-from sambus.contracts.topics import Header, Topics, TopicSpec
+from sambus.contracts.topics import Header, RecordHeaders, Topics, TopicSpec
 from sambus.router.kafka.admin import ensure_topics, read_topic
 from sambus.router.kafka.records import Outgoing
 
@@ -44,7 +44,7 @@ def dead_letter(
     ``keep_pseudonym`` (records of sambus's own topics, keyed by the child's pseudonym) the key is kept in the
     :data:`DLQ_PSEUDONYM` header so a replay can restore it.
     """
-    original = tuple((k, v) for k, v in (record.headers or ()) if k not in _SAMBUS_DLQ_HEADERS)
+    original = RecordHeaders.of(record.headers).without(_SAMBUS_DLQ_HEADERS)
     if keep_pseudonym and record.key:
         original = (*original, (DLQ_PSEUDONYM, record.key))
     return Outgoing(
@@ -102,20 +102,20 @@ class DeadLetter:
     @classmethod
     def from_record(cls, record: ConsumerRecord[bytes, bytes], *, replayed: bool = False) -> DeadLetter:
         """The dead letter a record on the dead-letter topic holds."""
-        headers = dict(record.headers or ())
+        headers = RecordHeaders.of(record.headers)
         return cls(
             partition=record.partition,
             offset=record.offset,
-            error=_text(headers, Header.DLQ_ERROR) or "unknown",
-            reason=_text(headers, Header.DLQ_REASON),
-            source_topic=_text(headers, Header.DLQ_SOURCE_TOPIC),
-            source_partition=_int_or_none(_text(headers, Header.DLQ_SOURCE_PARTITION)),
-            source_offset=_int_or_none(_text(headers, Header.DLQ_SOURCE_OFFSET)),
+            error=headers.text(Header.DLQ_ERROR, errors="replace") or "unknown",
+            reason=headers.text(Header.DLQ_REASON, errors="replace") or "",
+            source_topic=headers.text(Header.DLQ_SOURCE_TOPIC, errors="replace") or "",
+            source_partition=_int_or_none(headers.get(Header.DLQ_SOURCE_PARTITION)),
+            source_offset=_int_or_none(headers.get(Header.DLQ_SOURCE_OFFSET)),
             attempts=_attempts(headers),
             replayed=replayed,
             timestamp=dt.datetime.fromtimestamp(record.timestamp / 1000, tz=dt.UTC),
             value=record.value or b"",
-            headers=tuple(record.headers or ()),
+            headers=headers.items,
         )
 
     @property
@@ -150,30 +150,24 @@ class DeadLetter:
 
     def replay_record(self) -> Outgoing:
         """The original record, back on its source topic, keyed by the child's pseudonym when it had one."""
-        headers = dict(self.headers)
+        headers = RecordHeaders(self.headers)
         return Outgoing(
             topic=self.source_topic,
             value=self.value,
             key=headers.get(DLQ_PSEUDONYM),
             headers=tuple(
-                (k, v)
-                for k, v in self.headers
-                if k not in _SAMBUS_DLQ_HEADERS and not k.startswith("sambus-retry-")
+                (k, v) for k, v in headers.without(_SAMBUS_DLQ_HEADERS) if not k.startswith("sambus-retry-")
             ),
         )
 
 
-def _text(headers: dict[str, bytes], name: str) -> str:
-    return headers.get(name, b"").decode("utf-8", errors="replace")
+def _int_or_none(value: bytes | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
 
 
-def _int_or_none(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
-
-
-def _attempts(headers: dict[str, bytes]) -> int:
+def _attempts(headers: RecordHeaders) -> int:
     try:
-        history = json.loads(headers.get("sambus-retry-history", b"[]"))
+        history = json.loads(headers.get("sambus-retry-history") or b"[]")
     except (json.JSONDecodeError, UnicodeDecodeError):
         return 1
     return max(1, len(history)) if isinstance(history, list) else 1

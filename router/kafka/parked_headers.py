@@ -30,8 +30,14 @@ def epoch_ms(moment: dt.datetime) -> bytes:
     return str(int(moment.timestamp() * 1000)).encode("ascii")
 
 
-def from_epoch_ms(value: bytes) -> dt.datetime:
-    """The time in an epoch-milliseconds header."""
+def from_epoch_ms(value: bytes | None) -> dt.datetime:
+    """The time in an epoch-milliseconds header.
+
+    Raises:
+        ValueError: there is no value, or it is not a number of milliseconds.
+    """
+    if value is None:
+        raise ValueError("no time")
     return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aiokafka.structs import ConsumerRecord
 
 from sambus.contracts.errors import SambusError
-from sambus.contracts.topics import Topics, TopicSpec
+from sambus.contracts.topics import RecordHeaders, Topics, TopicSpec
 from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import epoch_ms
 from sambus.router.kafka.records import Outgoing
@@ -98,13 +98,9 @@ class RetryPolicy:
         return [TopicSpec(retry_topic(topics, level), config={"retention.ms": week}) for level in self.levels]
 
 
-def _headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, bytes]:
-    return dict(record.headers or ())
-
-
 def history_of(record: ConsumerRecord[bytes, bytes]) -> list[dict[str, object]]:
     """The attempts a (retry or dead-letter) record has been through."""
-    raw = _headers(record).get(RETRY_HISTORY)
+    raw = RecordHeaders.of(record.headers).get(RETRY_HISTORY)
     if raw is None:
         return []
     try:
@@ -116,13 +112,14 @@ def history_of(record: ConsumerRecord[bytes, bytes]) -> list[dict[str, object]]:
 
 def original(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
     """The record as it was first read: its source topic, partition and offset, without retry headers."""
-    headers = _headers(record)
-    if RETRY_SOURCE_TOPIC not in headers:
+    headers = RecordHeaders.of(record.headers)
+    topic = headers.get(RETRY_SOURCE_TOPIC)
+    if topic is None:
         return record
     return ConsumerRecord(
-        topic=headers[RETRY_SOURCE_TOPIC].decode("utf-8"),
-        partition=int(headers[RETRY_SOURCE_PARTITION]),
-        offset=int(headers[RETRY_SOURCE_OFFSET]),
+        topic=topic.decode("utf-8"),
+        partition=int(headers.get(RETRY_SOURCE_PARTITION) or b""),
+        offset=int(headers.get(RETRY_SOURCE_OFFSET) or b""),
         timestamp=record.timestamp,
         timestamp_type=record.timestamp_type,
         key=record.key,
@@ -130,7 +127,7 @@ def original(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, byte
         checksum=None,
         serialized_key_size=record.serialized_key_size,
         serialized_value_size=record.serialized_value_size,
-        headers=tuple((k, v) for k, v in record.headers or () if k not in RETRY_HEADERS),
+        headers=headers.without(RETRY_HEADERS),
     )
 
 
@@ -207,7 +204,9 @@ class RetryHandler:
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """The records one retry becomes: the handler's output, the next retry, or a dead letter."""
-        await wait_until(_headers(record).get(RETRY_NOT_BEFORE), clock=self._clock, sleep=self._sleep)
+        await wait_until(
+            RecordHeaders.of(record.headers).get(RETRY_NOT_BEFORE), clock=self._clock, sleep=self._sleep
+        )
         try:
             return await self._handler(original(record))
         except SambusError as exc:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from sambus.contracts.topics import Header
+from sambus.contracts.topics import Header, RecordHeaders
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.queues import QueueSnapshot
 
@@ -33,10 +33,7 @@ def topic_kind(topic: str) -> str:
 
 
 def _event_code(headers: Iterable[tuple[str, bytes]] | None) -> str | None:
-    for key, value in headers or ():
-        if key == Header.EVENT_CODE:
-            return bytes(value).decode("ascii", errors="replace")
-    return None
+    return RecordHeaders.of(headers).text(Header.EVENT_CODE, errors="replace")
 
 
 class Metrics:

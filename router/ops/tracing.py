@@ -20,7 +20,7 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
-from sambus.contracts.topics import Header
+from sambus.contracts.topics import Header, RecordHeaders
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.metrics import METRICS, Metrics, topic_kind
 
@@ -47,7 +47,10 @@ def _tracer() -> trace.Tracer:
 
 
 def _headers_dict(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
-    return {k: bytes(v).decode("latin-1") for k, v in headers or () if k in _HANDLED_HEADERS}
+    read = RecordHeaders.of(headers)
+    return {
+        name: value for name in _HANDLED_HEADERS if (value := read.text(name, errors="replace")) is not None
+    }
 
 
 def origin_ms(record: ConsumerRecord[bytes, bytes]) -> int:
@@ -78,7 +81,7 @@ def stamp(outgoing: Sequence[Outgoing], *, origin: int, incoming_state: str = ""
     )
     trace_headers.append((TRACESTATE, _tracestate(origin, incoming_state).encode("ascii")))
     return [
-        replace(out, headers=(*(h for h in out.headers if h[0] not in _HANDLED_HEADERS), *trace_headers))
+        replace(out, headers=(*RecordHeaders.of(out.headers).without(_HANDLED_HEADERS), *trace_headers))
         for out in outgoing
     ]
 

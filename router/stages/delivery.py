@@ -19,7 +19,7 @@ from aiokafka.structs import ConsumerRecord
 from sambus.consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, redact
 from sambus.contracts.errors import InvalidIntentError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
-from sambus.contracts.topics import Header, Topics
+from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import park_headers
 from sambus.router.kafka.records import Outgoing
@@ -65,12 +65,15 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
     """A header's value as text.
 
     Raises:
-        InvalidIntentError: the record has no such header.
+        InvalidIntentError: the record has no such header, or its value is not UTF-8.
     """
-    for key, value in record.headers or ():
-        if key == name:
-            return str(value.decode("utf-8"))
-    raise InvalidIntentError(f"the intent has no {name} header")
+    try:
+        value = RecordHeaders.of(record.headers).text(name)
+    except UnicodeDecodeError as exc:
+        raise InvalidIntentError(f"the intent's {name} header is not UTF-8") from exc
+    if value is None:
+        raise InvalidIntentError(f"the intent has no {name} header")
+    return value
 
 
 def read_intent(record: ConsumerRecord[bytes, bytes]) -> tuple[str, EventCode, dict[str, Any]]:
@@ -159,7 +162,7 @@ class Delivery(LedgerBatch):
             routing = self._rules.route(event, bundle, tasks(bundle))
         except RoutingError as exc:
             return [dead_letter(record, exc, dlq_topic=self._topics.dlq, keep_pseudonym=True)]
-        base_headers = tuple((k, v) for k, v in record.headers or () if k != Header.MESSAGE_ID)
+        base_headers = RecordHeaders.of(record.headers).without({Header.MESSAGE_ID})
         now = self._clock()
         outgoing = [
             dead_letter(record, error, dlq_topic=self._topics.dlq, keep_pseudonym=True)
@@ -243,7 +246,7 @@ class Delivery(LedgerBatch):
                 recipient=route.recipient,
                 text=f"not delivered: {decision.reason}",
                 key=record.key,
-                correlation_id=dict(record.headers or ()).get(Header.CORRELATION_ID),
+                correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
                 at=now,
             )
             return [] if denied is None else [denied]

@@ -25,7 +25,7 @@ from aiokafka.structs import ConsumerRecord
 from sambus.consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, redact
 from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.fhir import EventCode, deterministic_id
-from sambus.contracts.topics import Header, Topics
+from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.parked_headers import (
     PARKED_CHECK_AT,
     PARKED_DELIVER_TO,
@@ -72,14 +72,14 @@ class ParkedHandler(LedgerBatch):
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """A parked record, when due: delivered, refused, expired, or parked again."""
-        headers = dict(record.headers or ())
+        headers = RecordHeaders.of(record.headers)
         await wait_until(headers.get(PARKED_CHECK_AT), clock=self._clock, sleep=self._sleep)
         child, event, message = read_intent(record)
         try:
             recipient = self._rules.directory.by_id(header(record, Header.RECIPIENT))
-            since = from_epoch_ms(headers[PARKED_SINCE])
-            deliver_to = headers[PARKED_DELIVER_TO].decode("ascii")
-        except (KeyError, ValueError) as exc:
+            since = from_epoch_ms(headers.get(PARKED_SINCE))
+            deliver_to = (headers.get(PARKED_DELIVER_TO) or b"").decode("ascii")
+        except ValueError as exc:
             raise InvalidIntentError("a parked record lacks its parked-state headers") from exc
         now = self._clock()
         decision = self._policy.decide(
@@ -96,7 +96,7 @@ class ParkedHandler(LedgerBatch):
             )
         )
         if decision.outcome is Outcome.AWAIT_CONSENT and now - since < self._expire_after:
-            again = tuple((k, v) for k, v in record.headers or () if k != PARKED_CHECK_AT)
+            again = headers.without({PARKED_CHECK_AT})
             check_at = min(now + self._recheck, since + self._expire_after)
             return [
                 Outgoing(
@@ -158,10 +158,8 @@ class ParkedHandler(LedgerBatch):
         if decision.outcome is Outcome.PERMIT_REDACTED:
             message = redact(message, decision.removed)
         reason = f"{decision.rule_id}@{decision.rule_version}: {decision.reason} [{decision.legal_basis}]"
-        kept = tuple(
-            (k, v)
-            for k, v in record.headers or ()
-            if k not in PARKED_HEADERS and k not in {Header.DECISION, Header.DECISION_REASON}
+        kept = RecordHeaders.of(record.headers).without(
+            {*PARKED_HEADERS, Header.DECISION, Header.DECISION_REASON}
         )
         return Outgoing(
             self._topics.deliver(deliver_to),
