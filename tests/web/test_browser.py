@@ -19,7 +19,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from sambus.router.kafka.admin import run_sync
 from sambus.router.ops.queues import read_topic
-from sambus.router.settings import REPO_ROOT
 from sambus.router.web.auth import Role
 from tests.web.conftest import CHILD, Site
 from tests.web.kafka_seed import SCHOOL_RECORDS, Seeded
@@ -27,7 +26,7 @@ from tests.web.kafka_seed import SCHOOL_RECORDS, Seeded
 pytestmark = pytest.mark.kafka
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = REPO_ROOT / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 @pytest.fixture(scope="module")
