@@ -19,12 +19,12 @@ from sambus.consent.residence import (
     guardian_access_notice,
     residence_paths,
 )
-from sambus.consent.rules import DEFAULT_RULES, Duty, LegalBasis, Rule, RuleSet
+from sambus.consent.rules import PACKAGED_RULES, Duty, LegalBasis, Rule, RuleSet
 from sambus.consent.verify import Problem, Tamper, Verification, verify
 
 __all__ = [
     "CONSENT_BASIS",
-    "DEFAULT_RULES",
+    "PACKAGED_RULES",
     "VASTERBOTTEN",
     "VASTMANLAND",
     "CheckpointSigner",

@@ -1,12 +1,15 @@
 """Secrecy rules as data: which messages may cross from which agencies to which, and on what legal basis.
 
-A rule file (``deploy/config/rules.yaml``) is validated when sambus starts; a bad rule stops the start with
-a :class:`~sambus.contracts.errors.ConfigError` that names the rule and the field.
+A rule file (``SAMBUS_RULES``, else the rules packaged with sambus in ``consent/defaults/rules.yaml``) is
+validated when sambus starts; a bad rule stops the start with a :class:`~sambus.contracts.errors.ConfigError`
+that names the rule and the field.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -17,8 +20,8 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir.codes import EventCode
 
-DEFAULT_RULES = Path(__file__).resolve().parent.parent / "deploy" / "config" / "rules.yaml"
-"""The rule file of the source checkout."""
+PACKAGED_RULES: Traversable = files("sambus.consent") / "defaults" / "rules.yaml"
+"""The secrecy rules packaged with sambus (read with importlib.resources), used when no rule file is set."""
 
 
 class Duty(StrEnum):
@@ -152,19 +155,20 @@ class RuleSet(BaseModel):
             raise ConfigError(f"{source}: {_where(data, first['loc'])}: {first['msg']}") from exc
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_RULES) -> RuleSet:
-        """Read and validate a rule file.
+    def load(cls, path: Path | None = None) -> RuleSet:
+        """Read and validate a rule file; without ``path``, the rules packaged with sambus.
 
         Raises:
             ConfigError: the file is missing, is not YAML, or a rule is invalid (naming the rule and field).
         """
+        source: Traversable = PACKAGED_RULES if path is None else path
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(source.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ConfigError(f"cannot read the rule file {path}: {exc.strerror}") from exc
+            raise ConfigError(f"cannot read the rule file {source}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(f"the rule file {path} is not valid YAML") from exc
-        return cls.parse(data, source=str(path))
+            raise ConfigError(f"the rule file {source} is not valid YAML") from exc
+        return cls.parse(data, source=str(source))
 
 
 def _where(data: Any, loc: tuple[int | str, ...]) -> str:  # noqa: ANN401 - YAML data

@@ -10,9 +10,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sambus.contracts.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-"""The source checkout this package runs from (for deploy/ and the example configuration)."""
-
 
 class Settings(BaseSettings):
     """Everything sambus needs to run; every field can be set as ``SAMBUS_<NAME>``."""
@@ -22,7 +19,7 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SAMBUS_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
-        description="host:port[,host:port]; unset means the local broker from deploy/kafka/.",
+        description="host:port[,host:port]; unset means the local development broker (`sambus kafka up`).",
     )
     topic_prefix: str = Field(default="", description="Put in front of every topic name.")
     database_url: str = Field(
@@ -31,9 +28,18 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = Field(
         default=None, description="Secret key for child pseudonyms (>= 32 bytes)."
     )
-    directory: Path = Field(default=REPO_ROOT / "deploy" / "config" / "directory.yaml")
-    instance_id: str = Field(default="0", pattern=r"^[A-Za-z0-9_-]{1,40}$")
-    local_kafka_port: int = Field(default=19092, ge=1024, le=65534)
+    directory: Path | None = Field(
+        default=None,
+        description="The routing directory (YAML); unset means the example packaged with sambus.",
+    )
+    instance_id: str = Field(
+        default="0",
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="Tells instances apart (transactional ids).",
+    )
+    local_kafka_port: int = Field(
+        default=19092, ge=1024, le=65534, description="Port of the local development broker (controller: +1)."
+    )
     retry_delays_s: tuple[float, ...] = Field(
         default=(2.0, 10.0, 30.0),
         description="Wait before each retry of a retriable failure (seconds, <= 45).",
@@ -48,8 +54,8 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=45, description="How often a parked message's consent is decided again."
     )
     # Consent and the decision ledger (issue 4)
-    rules: Path = Field(
-        default=REPO_ROOT / "deploy" / "config" / "rules.yaml", description="The secrecy rule file."
+    rules: Path | None = Field(
+        default=None, description="The secrecy rule file (YAML); unset means the rules packaged with sambus."
     )
     county: Literal["vastmanland", "vasterbotten"] = Field(
         default="vastmanland", description="Whose county agreement sets the consent ages."

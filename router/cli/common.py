@@ -12,6 +12,11 @@ def local_kafka(settings: Settings) -> LocalKafka:
     return LocalKafka(port=settings.local_kafka_port)
 
 
+def broker_address(settings: Settings) -> str:
+    """The configured broker, else the local one's address, whether or not anything answers there."""
+    return settings.kafka_bootstrap_servers or local_kafka(settings).bootstrap_servers
+
+
 def configured_broker(settings: Settings) -> str:
     """The configured broker, or the local one when it is running."""
     if settings.kafka_bootstrap_servers:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sambus.consent import (
+    PACKAGED_RULES,
     CheckpointSigner,
     ConsentRegistry,
     FieldCipher,
@@ -268,7 +269,8 @@ def rules_command() -> None:
         rules = RuleSet.load(settings.rules)
     except SambusError as exc:
         raise _fail(exc) from exc
-    table = Table(title=f"{len(rules.rules)} rules in {settings.rules}")
+    where = settings.rules or f"the rules packaged with sambus ({PACKAGED_RULES})"
+    table = Table(title=f"{len(rules.rules)} rules in {where}")
     for column in ("rule", "legal basis", "events", "senders", "recipients", "outcome"):
         table.add_column(column)
     for rule in rules.rules:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sambus.adapters import translate_message
-from sambus.consent import RuleSet
+from sambus.consent import PACKAGED_RULES, RuleSet
 from sambus.contracts.errors import ConfigError, SambusError
 from sambus.router.cli.common import configured_broker, local_kafka
 from sambus.router.cli.consent import consent_app
@@ -28,7 +28,7 @@ from sambus.router.cli.stats import stats_app
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics, metadata_answers, run_sync
 from sambus.router.ops.logs import LOG_FORMATS, configure_logging
-from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.directory import PACKAGED_DIRECTORY, RoutingDirectory
 from sambus.router.service.bootstrap import STAGES, bootstrap
 from sambus.router.settings import Settings
 
@@ -208,11 +208,13 @@ def kafka_status() -> None:
 @kafka_app.command("fetch")
 def kafka_fetch() -> None:
     """Download the broker's jars from Maven Central (once)."""
+    local = local_kafka(Settings())
     try:
-        local_kafka(Settings()).fetch()
+        local.fetch()
+        lib = local.home / "lib"
     except SambusError as exc:
         raise _fail(exc) from exc
-    console.print("Kafka jars are in deploy/kafka/lib/.")
+    console.print(f"Kafka jars are in {lib}.")
 
 
 @topics_app.command("create")
@@ -242,8 +244,10 @@ def config_check() -> None:
         rules = RuleSet.load(settings.rules)
     except SambusError as exc:
         raise _fail(exc) from exc
-    console.print(f"Configuration is valid: {len(directory.recipients)} recipients in {settings.directory}.")
-    console.print(f"Secrecy rules are valid: {len(rules.rules)} rules in {settings.rules}.")
+    where_directory = settings.directory or f"the example packaged with sambus ({PACKAGED_DIRECTORY})"
+    where_rules = settings.rules or f"the rules packaged with sambus ({PACKAGED_RULES})"
+    console.print(f"Configuration is valid: {len(directory.recipients)} recipients in {where_directory}.")
+    console.print(f"Secrecy rules are valid: {len(rules.rules)} rules in {where_rules}.")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from sambus.contracts.errors import SambusError
-from sambus.router.cli.common import configured_broker
+from sambus.router.cli.common import broker_address
 from sambus.router.ops.logs import configure_logging
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
@@ -39,14 +39,17 @@ def serve_command(
     ctx: typer.Context,
     log_format: Annotated[str, typer.Option("--log-format", help="Log as text or json.")] = "text",
 ) -> None:
-    """Serve the HTTP service on SAMBUS_WEB_HOST:SAMBUS_WEB_PORT until interrupted."""
+    """Serve the HTTP service on SAMBUS_WEB_HOST:SAMBUS_WEB_PORT until interrupted.
+
+    It starts while the broker is away: ``/ready`` answers 503 naming it until it answers.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from sambus.router.web.wiring import create_app, serve, web_services  # noqa: PLC0415 - FastAPI only when serving
 
     try:
         settings = Settings()
-        app = create_app(web_services(bootstrap(settings, bootstrap_servers=configured_broker(settings))))
+        app = create_app(web_services(bootstrap(settings, bootstrap_servers=broker_address(settings))))
         configure_logging(log_format)
     except (SambusError, ValueError) as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)

@@ -3,6 +3,9 @@
 The broker's jars come from Maven Central through ``deploy/kafka/pom.xml`` and are cached in
 ``deploy/kafka/lib/`` (ignored by git). Its data, logs and pid file live in a temporary folder,
 which :meth:`LocalKafka.stop` deletes: this broker is disposable.
+
+This is a development tool of the source checkout: ``deploy/kafka/`` is not in the wheel, so an installed
+sambus says so (:class:`DevelopmentOnlyError`) instead of fetching or starting a broker.
 """
 
 from __future__ import annotations
@@ -19,12 +22,34 @@ import time
 import uuid
 from pathlib import Path
 
-from sambus.contracts.errors import BrokerUnavailableError
+from sambus.contracts.errors import BrokerUnavailableError, ConfigError
 from sambus.router.kafka.admin import metadata_answers, run_sync
-from sambus.router.settings import REPO_ROOT
 
-KAFKA_HOME = REPO_ROOT / "deploy" / "kafka"
+
+def _source_kafka_home() -> Path | None:
+    # router/dev/local_kafka.py, symlinks resolved: the checkout is two folders above router/.
+    home = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
+    return home if (home / "pom.xml").is_file() else None
+
+
+KAFKA_HOME: Path | None = _source_kafka_home()
+"""``deploy/kafka/`` of the source checkout sambus runs from; ``None`` when it is installed from a wheel."""
 _COMPLETE = ".complete"
+
+
+class DevelopmentOnlyError(ConfigError):
+    """A development command was run from an installed sambus, which has no source checkout."""
+
+    code = "development_only"
+
+    def __init__(self) -> None:
+        """Say what the command needs and what to do instead."""
+        super().__init__(
+            "the local Kafka broker (`sambus kafka fetch`, `sambus kafka up`, and `sambus demo` without "
+            "KAFKA_BOOTSTRAP_SERVERS) is a development tool: it needs the source checkout's deploy/kafka/, "
+            "which an installed sambus does not have. Set KAFKA_BOOTSTRAP_SERVERS to your Kafka broker, "
+            "or run these commands from a clone of the sambus repository (`make kafka-up`)"
+        )
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -38,12 +63,17 @@ class LocalKafka:
     """Fetch, start, wait for and stop the local broker on ``127.0.0.1:<port>``."""
 
     def __init__(
-        self, *, port: int = 19092, home: Path = KAFKA_HOME, state_dir: Path | None = None, heap_mb: int = 384
+        self,
+        *,
+        port: int = 19092,
+        home: Path | None = KAFKA_HOME,
+        state_dir: Path | None = None,
+        heap_mb: int = 384,
     ) -> None:
-        """Describe a broker on ``port`` (its controller listens on ``port + 1``)."""
+        """Describe a broker on ``port`` (controller: ``port + 1``); ``home`` holds its ``pom.xml``."""
         self.port = port
         self.controller_port = port + 1
-        self.home = home
+        self._home = home
         self.state_dir = state_dir or Path(tempfile.gettempdir()) / f"sambus-kafka-{port}"
         self.heap_mb = heap_mb
         self._process: subprocess.Popen[bytes] | None = None
@@ -63,6 +93,17 @@ class LocalKafka:
         return self.state_dir / "kafka.pid"
 
     @property
+    def home(self) -> Path:
+        """The folder with the broker's pom.xml, configuration template and downloaded jars.
+
+        Raises:
+            DevelopmentOnlyError: sambus runs from a wheel, without the source checkout.
+        """
+        if self._home is None:
+            raise DevelopmentOnlyError
+        return self._home
+
+    @property
     def _lib(self) -> Path:
         return self.home / "lib"
 
@@ -70,6 +111,7 @@ class LocalKafka:
         """Download the broker's jars from Maven Central once.
 
         Raises:
+            DevelopmentOnlyError: sambus runs from a wheel, without the source checkout.
             BrokerUnavailableError: Maven is missing or the download failed.
         """
         if (self._lib / _COMPLETE).exists():
@@ -151,6 +193,7 @@ class LocalKafka:
         """Start the broker unless it is running; returns whether this call started it.
 
         Raises:
+            DevelopmentOnlyError: sambus runs from a wheel, without the source checkout.
             BrokerUnavailableError: Java or Maven is missing, the ports are taken, or the broker died.
         """
         if self.running_pid() is not None:

@@ -9,6 +9,8 @@ county (länskod, the first two digits of a kommunkod) and optionally a county p
 from __future__ import annotations
 
 from enum import StrEnum
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
@@ -20,6 +22,9 @@ from sambus.contracts.errors import ConfigError, RoutingError
 from sambus.contracts.identifiers import normalise_system
 
 _TOPIC_SUFFIX = r"^[a-z0-9][a-z0-9-]{0,98}$"
+
+PACKAGED_DIRECTORY: Traversable = files("sambus.router.routing") / "defaults" / "directory.yaml"
+"""The example directory packaged with sambus (read with importlib.resources), used when none is set."""
 
 
 class Capability(StrEnum):
@@ -116,23 +121,24 @@ class RoutingDirectory(BaseModel):
         return self
 
     @classmethod
-    def load(cls, path: Path) -> RoutingDirectory:
-        """Read and validate a directory file (YAML).
+    def load(cls, path: Path | None = None) -> RoutingDirectory:
+        """Read and validate a directory file (YAML); without ``path``, the example packaged with sambus.
 
         Raises:
             ConfigError: the file is missing or invalid; the message names the place.
         """
+        source: Traversable = PACKAGED_DIRECTORY if path is None else path
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = yaml.safe_load(source.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ConfigError(f"cannot read the routing directory {path}: {exc.strerror}") from exc
+            raise ConfigError(f"cannot read the routing directory {source}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(f"the routing directory {path} is not valid YAML: {exc}") from exc
+            raise ConfigError(f"the routing directory {source} is not valid YAML: {exc}") from exc
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
             error = describe_validation_error(exc)
-            raise ConfigError(f"the routing directory {path} is invalid: {error}") from exc
+            raise ConfigError(f"the routing directory {source} is invalid: {error}") from exc
 
     def by_identifier(self, system: str, value: str) -> Recipient:
         """The recipient an organisation identifier names.

@@ -1,8 +1,10 @@
 """The HTTP service: health, readiness, Prometheus metrics, the operations and compliance pages and APIs.
 
-Every endpoint but the login form needs a bearer token (an ``Authorization`` header, or the cookie the
-login form sets) and a role. Operators see queues and dead letters, never personal data; compliance
-officers search and verify the decision ledger, and every search, export and verification is audited.
+Every endpoint but the probes (``/health``, ``/ready``) and the login form needs a bearer token (an
+``Authorization`` header, or the cookie the login form sets) and a role. The probes say only whether the
+process is up and which of the broker and the database answer: no names, no data, no configuration.
+Operators see queues and dead letters, never personal data; compliance officers search and verify the
+decision ledger, and every search, export and verification is audited.
 """
 
 from __future__ import annotations
@@ -226,16 +228,18 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
         return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=status)
 
     @app.get("/health")
-    async def health(_: Anyone) -> dict[str, str]:
-        """The process is up."""
+    async def health() -> dict[str, str]:
+        """Liveness: the process is up (no token, as probes go)."""
         return {"status": "ok"}
 
     @app.get("/ready")
-    async def ready(_: Anyone) -> JSONResponse:
-        """The broker and the database answer."""
+    async def ready() -> JSONResponse:
+        """Readiness (no token): 200 when broker and database answer, else 503 naming what does not."""
         checks = {check.name: await check() for check in services.readiness}
-        ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        missing = [name for name, ok in checks.items() if not ok]
+        return JSONResponse(
+            {"ready": not missing, "checks": checks, "missing": missing}, status_code=503 if missing else 200
+        )
 
     @app.get("/metrics")
     async def metrics(_: Operator) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from sambus.consent import DEFAULT_RULES, Duty, RuleSet
+from sambus.consent import Duty, RuleSet
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir import EventCode
@@ -34,19 +34,19 @@ def _with(**changes) -> dict:
 
 
 def test_the_shipped_rule_file_is_valid():
-    rules = RuleSet.load(DEFAULT_RULES)
+    rules = RuleSet.load()
 
     assert {rule.id for rule in rules.rules} >= {"sip-consent", "report-of-concern", "lvu32-order"}
 
 
 def test_every_duty_has_a_rule_in_the_shipped_file():
-    rules = RuleSet.load(DEFAULT_RULES)
+    rules = RuleSet.load()
 
     assert {rule.basis.duty for rule in rules.rules if rule.basis.kind == "duty"} == set(Duty)
 
 
 def test_every_duty_rule_names_osl_and_its_provision():
-    for rule in RuleSet.load(DEFAULT_RULES).rules:
+    for rule in RuleSet.load().rules:
         if rule.basis.kind == "duty":
             assert "OSL" in rule.basis.provision
         else:

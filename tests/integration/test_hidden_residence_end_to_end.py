@@ -19,6 +19,7 @@ import yaml
 from sambus.consent.compliance import Compliance, LedgerQuery
 from sambus.contracts.fhir.codes import DATA_CATEGORY_SYSTEM, RESIDENCE_TAG
 from sambus.contracts.topics import Header, Topics
+from sambus.router.routing.directory import PACKAGED_DIRECTORY
 from sambus.router.settings import Settings
 from tests.integration.conftest import Running
 
@@ -38,7 +39,7 @@ CASE_KEY = b"case-4711"
 @pytest.fixture
 def settings(settings: Settings, tmp_path: Path) -> Settings:
     """The example directory, with Södra skolan reachable by organisation number and facing the guardians."""
-    directory = yaml.safe_load(settings.directory.read_text(encoding="utf-8"))
+    directory = yaml.safe_load(PACKAGED_DIRECTORY.read_text(encoding="utf-8"))
     for recipient in directory["recipients"]:
         if recipient["id"] == "vasteras-skola-sodra":
             recipient["guardian_facing"] = True

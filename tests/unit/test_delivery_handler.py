@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +20,6 @@ from sambus.router.stages.delivery import Delivery
 from sambus.router.stages.intake import Intake
 
 CHILD = "201203150006"
-DIRECTORY = Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 TOPICS = Topics(prefix="t.")
 PSEUDONYMIZER = Pseudonymizer(b"unit-test-pseudonym-key-0123456789abcdef")
@@ -54,7 +52,7 @@ def registry(tmp_path):
 def delivery(registry) -> Delivery:
     return Delivery(
         topics=TOPICS,
-        directory=RoutingDirectory.load(DIRECTORY),
+        directory=RoutingDirectory.load(),
         policy=ConsentPolicy(registry),
         clock=lambda: NOW,
     )

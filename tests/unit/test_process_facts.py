@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,9 +28,7 @@ from sambus.router.stats.indicators import (
     sex_of,
 )
 
-DIRECTORY = RoutingDirectory.load(
-    Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"
-)
+DIRECTORY = RoutingDirectory.load()  # the example packaged with sambus
 PSEUDONYM = "pseudonym-of-the-child"
 GIRL = "20120315-0006"
 """Born 2012-03-15: 14 years old in November 2026."""

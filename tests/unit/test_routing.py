@@ -1,10 +1,9 @@
-"""Routing rules from the regional agreements, resolved in the example directory (deploy/config)."""
+"""Routing rules from the regional agreements, resolved in the example directory packaged with sambus."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +24,7 @@ from sambus.router.routing.rules import (
 )
 from sambus.router.stages.delivery import Delivery
 
-DIRECTORY_FILE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"
-DIRECTORY = RoutingDirectory.load(DIRECTORY_FILE)
+DIRECTORY = RoutingDirectory.load()  # the example packaged with sambus
 RULES = RoutingRules(DIRECTORY)
 
 

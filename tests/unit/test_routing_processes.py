@@ -19,9 +19,7 @@ from sambus.router.routing.rules import RoutingRules
 from sambus.router.stages.deadlines import Deadline, DeadlineRules, Deadlines
 from sambus.router.stages.processes import ProcessStore, ProcessTracker
 
-DIRECTORY = RoutingDirectory.load(
-    Path(__file__).resolve().parents[2] / "deploy" / "config" / "directory.yaml"
-)
+DIRECTORY = RoutingDirectory.load()  # the example packaged with sambus
 AT = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 SOCIAL = (ORGANISATION_NUMBER_SYSTEM, "212000-2080")
 BU_HALSAN = (HSA_ID_SYSTEM, "SE2321000206-1001")

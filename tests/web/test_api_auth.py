@@ -1,4 +1,4 @@
-"""Every endpoint refuses a missing token, a wrong token and a role that may not use it."""
+"""Every endpoint but the probes and the login form refuses a missing or wrong token and a wrong role."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ ANYONE = (OPERATOR, COMPLIANCE, ADMIN)
 
 # method, path, roles allowed, JSON body
 ENDPOINTS = [
-    ("GET", "/health", ANYONE, None),
-    ("GET", "/ready", ANYONE, None),
     ("GET", "/", ANYONE, None),
     ("GET", "/metrics", (OPERATOR, ADMIN), None),
     ("GET", "/operations", (OPERATOR, ADMIN), None),
@@ -31,7 +29,8 @@ ENDPOINTS = [
     ("POST", "/api/ledger/verify", (COMPLIANCE, ADMIN), None),
     ("GET", "/api/audit", (ADMIN,), None),
 ]
-OPEN = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
+PROBES = {("GET", "/health"), ("GET", "/ready")}
+OPEN = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), *PROBES}
 IDS = [f"{m} {p}" for m, p, _, _ in ENDPOINTS]
 
 
@@ -101,8 +100,28 @@ def test_login_sets_a_cookie_that_then_authenticates(offline_site: Site):
     assert client.get("/api/queues").status_code == 403
 
 
-def test_ready_says_what_is_not_reachable(offline_site: Site):
-    response = offline_site.client(Role.OPERATOR).get("/ready")
+def test_the_probes_answer_without_a_token_and_say_only_what_is_missing(offline_site: Site):
+    client = offline_site.client()
+
+    health = client.get("/health")
+    ready = client.get("/ready")
+
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "ready": False,
+        "checks": {"broker": False, "database": True},
+        "missing": ["broker"],
+    }
+
+
+def test_ready_names_the_database_when_it_does_not_answer(offline_site: Site, tmp_path):
+    (tmp_path / "sambus.db").unlink()
+    (tmp_path / "sambus.db").mkdir()  # SQLite cannot open a folder: the database does not answer
+    offline_site.sambus.engine.dispose()
+
+    response = offline_site.client().get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"ready": False, "checks": {"broker": False, "database": True}}
+    assert response.json()["missing"] == ["broker", "database"]

@@ -18,7 +18,6 @@ import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from sambus.router.kafka.admin import read_topic, run_sync
-from sambus.router.settings import REPO_ROOT
 from sambus.router.web.auth import Role
 from tests.web.conftest import CHILD, Site
 from tests.web.kafka_seed import SCHOOL_RECORDS, Seeded
@@ -26,7 +25,7 @@ from tests.web.kafka_seed import SCHOOL_RECORDS, Seeded
 pytestmark = pytest.mark.kafka
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = REPO_ROOT / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 @pytest.fixture(scope="module")

@@ -125,4 +125,5 @@ def test_operators_get_the_indicators_as_json_and_csv(site: Site):
 def test_ready_when_broker_and_database_answer(site: Site):
     response = site.client(Role.OPERATOR).get("/ready")
 
-    assert response.json() == {"ready": True, "checks": {"broker": True, "database": True}}
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "checks": {"broker": True, "database": True}, "missing": []}

@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,21 +16,55 @@ import pytest
 
 from sambus.contracts.topics import Topics
 from sambus.router.web.auth import mint_token
+from tests.web.serving import free_port, serve_and_ask
 
-pytestmark = pytest.mark.kafka
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+SAMBUS = Path(sys.executable).parent / "sambus"
 
 
+def no_broker_env(tmp_path: Path) -> dict[str, str]:
+    """Settings for ``sambus serve`` with no broker configured and none listening at the local address."""
+    _, digest = mint_token()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"KAFKA_BOOTSTRAP_SERVERS", "SAMBUS_KAFKA_BOOTSTRAP_SERVERS"}
+    }
+    return {
+        **env,
+        "SAMBUS_LOCAL_KAFKA_PORT": str(free_port()),
+        "SAMBUS_PSEUDONYM_KEY": secrets.token_hex(32),
+        "SAMBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'sambus.db'}",
+        "SAMBUS_WEB_TOKENS": f"ops:operator:{digest}",
+        "SAMBUS_WEB_PORT": str(free_port()),
+    }
+
+
+def test_serve_starts_without_a_broker_and_ready_says_the_broker_is_missing(tmp_path: Path):
+    served = serve_and_ask(
+        SAMBUS, no_broker_env(tmp_path), tmp_path, ["/health", "/login", "/ready", "/operations", "/metrics"]
+    )
+
+    answers = served.answers
+    assert answers["/health"].status_code == 200
+    assert answers["/login"].status_code == 200
+    assert "token" in answers["/login"].text
+    assert answers["/ready"].status_code == 503
+    assert answers["/ready"].json() == {
+        "ready": False,
+        "checks": {"broker": False, "database": True},
+        "missing": ["broker"],
+    }
+    assert answers["/operations"].status_code == 401
+    assert answers["/metrics"].status_code == 401
+    assert served.returncode == 0, served.stderr[-2000:]
+
+
+@pytest.mark.kafka
 def test_run_with_web_serves_ready_and_metrics_and_stops_on_sigterm(
     kafka_bootstrap: str, topics: Topics, tmp_path
 ):
     token, digest = mint_token()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SAMBUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -42,10 +75,9 @@ def test_run_with_web_serves_ready_and_metrics_and_stops_on_sigterm(
         "SAMBUS_WEB_TOKENS": f"ops:operator:{digest}",
         "SAMBUS_WEB_PORT": str(port),
     }
-    sambus = str(Path(sys.executable).parent / "sambus")
     headers = {"Authorization": f"Bearer {token}"}
     with subprocess.Popen(
-        [sambus, "run", "--web", "--log-format", "json"],
+        [SAMBUS, "run", "--web", "--log-format", "json"],
         env=env,
         cwd=tmp_path,
         stderr=subprocess.PIPE,
@@ -68,7 +100,7 @@ def test_run_with_web_serves_ready_and_metrics_and_stops_on_sigterm(
             _, stderr = service.communicate(timeout=60)
 
     assert ready is not None
-    assert ready.json() == {"ready": True, "checks": {"broker": True, "database": True}}
+    assert ready.json() == {"ready": True, "checks": {"broker": True, "database": True}, "missing": []}
     assert "sambus_consumer_lag" in metrics.text
     assert refused.status_code == 401
     assert service.returncode == 0, stderr[-2000:]
