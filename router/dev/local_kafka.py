@@ -68,7 +68,7 @@ class LocalKafka:
         port: int = 19092,
         home: Path | None = KAFKA_HOME,
         state_dir: Path | None = None,
-        heap_mb: int = 384,
+        heap_mb: int = 1024,
     ) -> None:
         """Describe a broker on ``port`` (controller: ``port + 1``); ``home`` holds its ``pom.xml``."""
         self.port = port
