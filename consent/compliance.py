@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from sambus.consent.ledger import entries, iso, metadata
-from sambus.contracts.errors import StoreUnavailableError
+from sambus.contracts.errors import map_errors
 from sambus.contracts.fhir.codes import EVENT_SYSTEM
 
 queries = sa.Table(
@@ -101,26 +100,21 @@ class Compliance:
 
     def create_schema(self) -> None:
         """Create the query log when it does not exist (the ledger's tables too)."""
-        try:
+        with map_errors("create the ledger's tables"):
             metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the ledger's tables") from exc
 
     def log(self, *, officer: str, action: str, filters: dict[str, Any], results: int) -> None:
         """Write one line to the query log."""
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(
-                    queries.insert().values(
-                        asked_at=iso(dt.datetime.now(dt.UTC)),
-                        officer=officer,
-                        action=action,
-                        filters=json.dumps(filters, sort_keys=True, ensure_ascii=False),
-                        results=results,
-                    )
+        with map_errors("write the query log"), self._engine.begin() as conn:
+            conn.execute(
+                queries.insert().values(
+                    asked_at=iso(dt.datetime.now(dt.UTC)),
+                    officer=officer,
+                    action=action,
+                    filters=json.dumps(filters, sort_keys=True, ensure_ascii=False),
+                    results=results,
                 )
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot write the query log") from exc
+            )
 
     def find(self, query: LedgerQuery, *, officer: str, action: str = "query") -> list[LedgerEntry]:
         """The entries matching ``query``, oldest first; the question is logged under ``officer``."""
@@ -143,11 +137,8 @@ class Compliance:
             statement = statement.where(entries.c.outcome == query.outcome)
         if query.legal_basis is not None:
             statement = statement.where(entries.c.legal_basis.contains(query.legal_basis, autoescape=True))
-        try:
-            with self._engine.connect() as conn:
-                rows = conn.execute(statement).mappings().all()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the decision ledger") from exc
+        with map_errors("read the decision ledger"), self._engine.connect() as conn:
+            rows = conn.execute(statement).mappings().all()
         return [
             LedgerEntry(
                 seq=int(r["seq"]),

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from sambus.consent.decisions import Decision, DecisionRequest
 from sambus.consent.keys import CheckpointSigner, FieldCipher
-from sambus.contracts.errors import StoreUnavailableError
+from sambus.contracts.errors import map_errors
 
 GENESIS = "0" * 64
 """The "previous hash" of the first entry."""
@@ -192,13 +191,11 @@ class DecisionLedger:
 
     def create_schema(self) -> None:
         """Create the ledger's tables when they do not exist."""
-        try:
+        with map_errors("create the ledger's tables"):
             metadata.create_all(self._engine)
             with self._engine.begin() as conn:
                 if conn.scalar(sa.select(head.c.id)) is None:
                     conn.execute(head.insert().values(id=1, seq=0, entry_hash=GENESIS))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the ledger's tables") from exc
 
     def _row(self, record: LedgerRecord) -> dict[str, Any]:
         key_id = token = None
@@ -228,33 +225,30 @@ class DecisionLedger:
         """Append the records not yet in the ledger, in order, in one transaction; returns the number new."""
         if not records:
             return 0
-        try:
-            with self._engine.begin() as conn:
-                seq, prev = _lock_head(conn)
-                found = conn.execute(
-                    sa.select(entries.c.message_id, entries.c.recipient_id).where(
-                        entries.c.message_id.in_({r.message_id for r in records})
-                    )
+        with map_errors("append to the decision ledger"), self._engine.begin() as conn:
+            seq, prev = _lock_head(conn)
+            found = conn.execute(
+                sa.select(entries.c.message_id, entries.c.recipient_id).where(
+                    entries.c.message_id.in_({r.message_id for r in records})
                 )
-                existing = {(str(message_id), str(recipient_id)) for message_id, recipient_id in found}
-                rows = []
-                for record in records:
-                    key = (record.message_id, record.recipient_id)
-                    if key in existing:
-                        continue
-                    existing.add(key)
-                    row = self._row(record)
-                    seq += 1
-                    row["seq"] = seq
-                    row["prev_hash"] = prev
-                    row["entry_hash"] = prev = entry_hash(prev, row)
-                    rows.append(row)
-                if rows:
-                    conn.execute(entries.insert(), rows)
-                    conn.execute(head.update().where(head.c.id == 1).values(seq=seq, entry_hash=prev))
-                    self._maybe_checkpoint(conn, seq, prev)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot append to the decision ledger") from exc
+            )
+            existing = {(str(message_id), str(recipient_id)) for message_id, recipient_id in found}
+            rows = []
+            for record in records:
+                key = (record.message_id, record.recipient_id)
+                if key in existing:
+                    continue
+                existing.add(key)
+                row = self._row(record)
+                seq += 1
+                row["seq"] = seq
+                row["prev_hash"] = prev
+                row["entry_hash"] = prev = entry_hash(prev, row)
+                rows.append(row)
+            if rows:
+                conn.execute(entries.insert(), rows)
+                conn.execute(head.update().where(head.c.id == 1).values(seq=seq, entry_hash=prev))
+                self._maybe_checkpoint(conn, seq, prev)
         return len(rows)
 
     def _maybe_checkpoint(self, conn: sa.Connection, seq: int, hash_: str, *, force: bool = False) -> None:
@@ -278,16 +272,11 @@ class DecisionLedger:
         """Sign the current head now (when it is not signed yet); returns the head's sequence number."""
         if self._signer is None:
             raise ValueError("the ledger has no signing key")
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(head.update().where(head.c.id == 1).values(seq=head.c.seq))
-                seq, hash_ = conn.execute(
-                    sa.select(head.c.seq, head.c.entry_hash).where(head.c.id == 1)
-                ).one()
-                if seq:
-                    self._maybe_checkpoint(conn, int(seq), str(hash_), force=True)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot sign a ledger checkpoint") from exc
+        with map_errors("sign a ledger checkpoint"), self._engine.begin() as conn:
+            conn.execute(head.update().where(head.c.id == 1).values(seq=head.c.seq))
+            seq, hash_ = conn.execute(sa.select(head.c.seq, head.c.entry_hash).where(head.c.id == 1)).one()
+            if seq:
+                self._maybe_checkpoint(conn, int(seq), str(hash_), force=True)
         return int(seq)
 
     def reveal(self, message_id: str, recipient_id: str) -> str | None:

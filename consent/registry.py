@@ -15,12 +15,11 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from sambus.consent.county import ADULT_AGE, VASTMANLAND, CountyPolicy, age_on
 from sambus.consent.pseudonym import Pseudonymizer
 from sambus.contracts.agencies import AgencyKind, Purpose
-from sambus.contracts.errors import ConfigError, InvalidEventError, StoreUnavailableError
+from sambus.contracts.errors import ConfigError, InvalidEventError, map_errors
 from sambus.contracts.identifiers import birth_date
 from sambus.contracts.registry_facts import (
     ConsentGiven,
@@ -208,10 +207,8 @@ class ConsentRegistry:
 
     def create_schema(self) -> None:
         """Create the registry's tables when they do not exist."""
-        try:
+        with map_errors("create the consent registry's tables"):
             metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the consent registry's tables") from exc
 
     # Facts
 
@@ -266,37 +263,28 @@ class ConsentRegistry:
                 self.lift(fact.decision_id, at=fact.at)
 
     def _write(self, what: str, statement: sa.Executable, rows: list[dict[str, object]] | None = None) -> int:
-        try:
-            with self._engine.begin() as conn:
-                result = conn.execute(statement, rows) if rows is not None else conn.execute(statement)
-                return int(result.rowcount)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot {what}") from exc
+        with map_errors(f"{what}"), self._engine.begin() as conn:
+            result = conn.execute(statement, rows) if rows is not None else conn.execute(statement)
+            return int(result.rowcount)
 
     def record_child(self, child: str, born: dt.date) -> None:
         """Keep the child's birth date (for the 18-year rule) under its pseudonym."""
-        try:
-            with self._engine.begin() as conn:
-                if conn.scalar(sa.select(children.c.child).where(children.c.child == child)) is None:
-                    conn.execute(children.insert().values(child=child, birth_date=born))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot record the child") from exc
+        with map_errors("record the child"), self._engine.begin() as conn:
+            if conn.scalar(sa.select(children.c.child).where(children.c.child == child)) is None:
+                conn.execute(children.insert().values(child=child, birth_date=born))
 
     def set_custody(self, child: str, kind: Custody, guardians: tuple[str, ...], *, at: dt.datetime) -> None:
         """Replace who the child's guardians are (pseudonyms), unless a later update is already there."""
         when = _utc(at)
         values = {"custody": str(kind), "guardians": ",".join(sorted(guardians)), "updated_at": when}
-        try:
-            with self._engine.begin() as conn:
-                current = conn.execute(
-                    sa.select(custody.c.updated_at).where(custody.c.child == child)
-                ).one_or_none()
-                if current is None:
-                    conn.execute(custody.insert().values(child=child, **values))
-                elif (_aware(current.updated_at) or when) <= when:
-                    conn.execute(custody.update().where(custody.c.child == child).values(**values))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot record custody") from exc
+        with map_errors("record custody"), self._engine.begin() as conn:
+            current = conn.execute(
+                sa.select(custody.c.updated_at).where(custody.c.child == child)
+            ).one_or_none()
+            if current is None:
+                conn.execute(custody.insert().values(child=child, **values))
+            elif (_aware(current.updated_at) or when) <= when:
+                conn.execute(custody.update().where(custody.c.child == child).values(**values))
 
     def protect(
         self,
@@ -308,23 +296,20 @@ class ConsentRegistry:
         valid_to: dt.datetime | None = None,
     ) -> None:
         """Record a protection decision (idempotent on its id)."""
-        try:
-            with self._engine.begin() as conn:
-                found = conn.scalar(
-                    sa.select(protections.c.decision_id).where(protections.c.decision_id == decision_id)
-                )
-                if found is None:
-                    conn.execute(
-                        protections.insert().values(
-                            decision_id=decision_id,
-                            child=child,
-                            kind=str(kind),
-                            valid_from=_utc(valid_from),
-                            valid_to=_utc(valid_to) if valid_to else None,
-                        )
+        with map_errors("record the protection decision"), self._engine.begin() as conn:
+            found = conn.scalar(
+                sa.select(protections.c.decision_id).where(protections.c.decision_id == decision_id)
+            )
+            if found is None:
+                conn.execute(
+                    protections.insert().values(
+                        decision_id=decision_id,
+                        child=child,
+                        kind=str(kind),
+                        valid_from=_utc(valid_from),
+                        valid_to=_utc(valid_to) if valid_to else None,
                     )
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot record the protection decision") from exc
+                )
 
     def lift(self, decision_id: str, *, at: dt.datetime) -> int:
         """End a protection decision from ``at`` on; returns 1 if it was there and not yet lifted."""
@@ -351,21 +336,18 @@ class ConsentRegistry:
             }
             for kind in sorted(grant.agency_kinds)
         ]
-        try:
-            with self._engine.begin() as conn:
-                existing = set(
-                    conn.scalars(
-                        sa.select(consents.c.consent_id).where(
-                            consents.c.child == grant.child,
-                            consents.c.consent_id.in_([r["consent_id"] for r in rows]),
-                        )
+        with map_errors("record the consent"), self._engine.begin() as conn:
+            existing = set(
+                conn.scalars(
+                    sa.select(consents.c.consent_id).where(
+                        consents.c.child == grant.child,
+                        consents.c.consent_id.in_([r["consent_id"] for r in rows]),
                     )
                 )
-                new_rows = [row for row in rows if row["consent_id"] not in existing]
-                if new_rows:
-                    conn.execute(consents.insert(), new_rows)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot record the consent") from exc
+            )
+            new_rows = [row for row in rows if row["consent_id"] not in existing]
+            if new_rows:
+                conn.execute(consents.insert(), new_rows)
 
     def withdraw(self, consent_id: str, *, at: dt.datetime, child: str | None = None) -> int:
         """Withdraw a consent from ``at`` on; returns how many agency grants it ended.
@@ -388,20 +370,14 @@ class ConsentRegistry:
 
     def age(self, child: str, at: dt.datetime) -> int | None:
         """The child's age at ``at``, or ``None`` when the registry has no birth date for it."""
-        try:
-            with self._engine.connect() as conn:
-                born = conn.scalar(sa.select(children.c.birth_date).where(children.c.child == child))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the consent registry") from exc
+        with map_errors("read the consent registry"), self._engine.connect() as conn:
+            born = conn.scalar(sa.select(children.c.birth_date).where(children.c.child == child))
         return None if born is None else age_on(born, _utc(at).date())
 
     def protections_at(self, child: str, at: dt.datetime) -> frozenset[Protection]:
         """The protection decisions in force for the child at ``at``."""
-        try:
-            with self._engine.connect() as conn:
-                return _protections(conn, child, _utc(at))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the consent registry") from exc
+        with map_errors("read the consent registry"), self._engine.connect() as conn:
+            return _protections(conn, child, _utc(at))
 
     def assess(
         self,
@@ -416,27 +392,24 @@ class ConsentRegistry:
         The consent answer is there when ``purpose`` and ``agency_kind`` are given.
         """
         when = _utc(at)
-        try:
-            with self._engine.connect() as conn:
+        with map_errors("read the consent registry"), self._engine.connect() as conn:
+            known = conn.execute(
+                sa.select(children.c.birth_date, custody.c.custody, custody.c.guardians)
+                .select_from(children.outerjoin(custody, children.c.child == custody.c.child))
+                .where(children.c.child == child)
+            ).one_or_none()
+            if known is None:
                 known = conn.execute(
-                    sa.select(children.c.birth_date, custody.c.custody, custody.c.guardians)
-                    .select_from(children.outerjoin(custody, children.c.child == custody.c.child))
-                    .where(children.c.child == child)
+                    sa.select(sa.null().label("birth_date"), custody.c.custody, custody.c.guardians).where(
+                        custody.c.child == child
+                    )
                 ).one_or_none()
-                if known is None:
-                    known = conn.execute(
-                        sa.select(
-                            sa.null().label("birth_date"), custody.c.custody, custody.c.guardians
-                        ).where(custody.c.child == child)
-                    ).one_or_none()
-                protected = _protections(conn, child, when)
-                rows = (
-                    conn.execute(_consents_query(child, purpose, agency_kind, when)).all()
-                    if purpose is not None and agency_kind is not None
-                    else None
-                )
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the consent registry") from exc
+            protected = _protections(conn, child, when)
+            rows = (
+                conn.execute(_consents_query(child, purpose, agency_kind, when)).all()
+                if purpose is not None and agency_kind is not None
+                else None
+            )
         born = None if known is None else known.birth_date
         age = None if born is None else age_on(born, when.date())
         needed = (

@@ -14,11 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy.exc import SQLAlchemyError
 
 from sambus.consent.keys import signature_valid
 from sambus.consent.ledger import GENESIS, checkpoint_payload, checkpoints, entries, entry_hash, head
-from sambus.contracts.errors import StoreUnavailableError
+from sambus.contracts.errors import map_errors
 
 
 class Tamper(StrEnum):
@@ -140,16 +139,12 @@ def verify(engine: sa.Engine, keys: Mapping[str, Ed25519PublicKey] | None = None
         after a
             rotation. Without keys, checkpoints are not checked.
     """
-    try:
-        with engine.connect() as conn:
-            rows = [dict(row) for row in conn.execute(sa.select(entries).order_by(entries.c.seq)).mappings()]
-            signed = [
-                dict(row)
-                for row in conn.execute(sa.select(checkpoints).order_by(checkpoints.c.seq)).mappings()
-            ]
-            top = conn.execute(sa.select(head.c.seq, head.c.entry_hash)).one_or_none()
-    except SQLAlchemyError as exc:
-        raise StoreUnavailableError("cannot read the decision ledger") from exc
+    with map_errors("read the decision ledger"), engine.connect() as conn:
+        rows = [dict(row) for row in conn.execute(sa.select(entries).order_by(entries.c.seq)).mappings()]
+        signed = [
+            dict(row) for row in conn.execute(sa.select(checkpoints).order_by(checkpoints.c.seq)).mappings()
+        ]
+        top = conn.execute(sa.select(head.c.seq, head.c.entry_hash)).one_or_none()
     problems: list[Problem] = []
     chain = _chain_problem(rows)
     if chain is not None:

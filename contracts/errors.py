@@ -1,7 +1,14 @@
-"""The project's exceptions: one root, and a ``retriable`` flag the router decides on."""
+"""The project's exceptions: one root, and a ``retriable`` flag the router decides on.
+
+Also the one place where errors of the libraries sambus stands on become sambus errors
+(:func:`map_errors`), as httpx maps transport errors in one place.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 
@@ -60,7 +67,43 @@ class BrokerUnavailableError(SambusError):
 
 
 class StoreUnavailableError(SambusError):
-    """The consent registry's database cannot be reached."""
+    """A database sambus keeps (consent registry, ledger, process state, ...) cannot be reached."""
 
     retriable = True
     code = "store_unavailable"
+
+
+_MAPPED: tuple[tuple[str, str, Callable[[str, Exception], SambusError]], ...] = (
+    # A database error's text may quote the statement's parameters (a personnummer): it is not repeated.
+    ("sqlalchemy.exc", "SQLAlchemyError", lambda doing, _: StoreUnavailableError(f"cannot {doing}")),
+    ("aiokafka.errors", "KafkaError", lambda doing, exc: BrokerUnavailableError(f"cannot {doing}: {exc}")),
+)
+"""(module, exception class, the sambus error it becomes): SQLAlchemy's errors are the database's, aiokafka's
+the broker's. Looked up among the modules already imported, so importing this module imports neither."""
+
+
+def sambus_error(exc: Exception, doing: str) -> SambusError | None:
+    """The sambus error a database or broker error becomes while ``doing`` ("read the ledger"), or None."""
+    if isinstance(exc, SambusError):
+        return None
+    for module, name, make in _MAPPED:
+        kind = getattr(sys.modules.get(module), name, None)
+        if isinstance(kind, type) and isinstance(exc, kind):
+            return make(doing, exc)
+    return None
+
+
+@contextmanager
+def map_errors(doing: str) -> Iterator[None]:
+    """Database errors become :class:`StoreUnavailableError`, broker errors :class:`BrokerUnavailableError`.
+
+    ``doing`` says what failed, after "cannot": ``with map_errors("read the decision ledger"): ...``. Other
+    exceptions pass unchanged. Works around ``await`` too, and as a decorator of a synchronous function.
+    """
+    try:
+        yield
+    except Exception as exc:
+        mapped = sambus_error(exc, doing)
+        if mapped is None:
+            raise
+        raise mapped from exc

@@ -13,7 +13,7 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from sambus.contracts.errors import BrokerUnavailableError
+from sambus.contracts.errors import map_errors
 from sambus.contracts.topics import TopicSpec
 
 T = TypeVar("T")
@@ -45,32 +45,29 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
         BrokerUnavailableError: the broker cannot be reached.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    created: list[str] = []
     try:
-        await admin.start()
-        existing = set(await admin.list_topics())
-        wanted = [spec for spec in specs if spec.name not in existing]
-        created: list[str] = []
-        for spec in wanted:
-            try:
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            spec.name,
-                            num_partitions=spec.partitions,
-                            replication_factor=1,
-                            topic_configs=spec.config,
-                        )
-                    ]
-                )
-                created.append(spec.name)
-            except TopicAlreadyExistsError:
-                continue
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
-    else:
-        return created
+        with map_errors(f"create topics on {bootstrap_servers}"):
+            await admin.start()
+            existing = set(await admin.list_topics())
+            for spec in [spec for spec in specs if spec.name not in existing]:
+                try:
+                    await admin.create_topics(
+                        [
+                            NewTopic(
+                                spec.name,
+                                num_partitions=spec.partitions,
+                                replication_factor=1,
+                                topic_configs=spec.config,
+                            )
+                        ]
+                    )
+                    created.append(spec.name)
+                except TopicAlreadyExistsError:
+                    continue
     finally:
         await admin.close()
+    return created
 
 
 async def partitions_of(bootstrap_servers: str, names: Sequence[str]) -> dict[str, list[int]]:
@@ -83,10 +80,9 @@ async def partitions_of(bootstrap_servers: str, names: Sequence[str]) -> dict[st
         return {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
     try:
-        await admin.start()
-        described = await admin.describe_topics(list(names))
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot describe topics on {bootstrap_servers}: {exc}") from exc
+        with map_errors(f"describe topics on {bootstrap_servers}"):
+            await admin.start()
+            described = await admin.describe_topics(list(names))
     finally:
         await admin.close()
     return {
@@ -114,21 +110,20 @@ async def read_topic(
         bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
     )
     try:
-        await consumer.start()
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        idle = 0
-        while idle < idle_polls:
-            positions = {tp: await consumer.position(tp) for tp in partitions}
-            if all(positions[tp] >= ends[tp] for tp in partitions):
-                break
-            batch = await consumer.getmany(*partitions, timeout_ms=300)
-            idle = 0 if batch else idle + 1
-            for tp, got in batch.items():
-                records.extend(r for r in got if r.offset < ends[tp])
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+        with map_errors(f"read {topic}"):
+            await consumer.start()
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            idle = 0
+            while idle < idle_polls:
+                positions = {tp: await consumer.position(tp) for tp in partitions}
+                if all(positions[tp] >= ends[tp] for tp in partitions):
+                    break
+                batch = await consumer.getmany(*partitions, timeout_ms=300)
+                idle = 0 if batch else idle + 1
+                for tp, got in batch.items():
+                    records.extend(r for r in got if r.offset < ends[tp])
     finally:
         await consumer.stop()
     return records

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from sambus.contracts.errors import BrokerUnavailableError, SambusError
+from sambus.contracts.errors import SambusError, map_errors
 from sambus.contracts.topics import Header, RecordHeaders, Topics, TopicSpec
 from sambus.router.kafka.admin import ensure_topics, read_topic
 from sambus.router.kafka.records import Outgoing
@@ -210,14 +209,13 @@ async def replay(
         acks="all",
     )
     try:
-        await producer.start()
-        async with producer.transaction():
-            for letter in chosen:
-                out = letter.replay_record()
-                await producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
-                await producer.send(replayed_topic(topics), b"replayed", key=letter.ref.encode("ascii"))
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot replay dead letters: {exc}") from exc
+        with map_errors("replay dead letters"):
+            await producer.start()
+            async with producer.transaction():
+                for letter in chosen:
+                    out = letter.replay_record()
+                    await producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
+                    await producer.send(replayed_topic(topics), b"replayed", key=letter.ref.encode("ascii"))
     finally:
         await producer.stop()
     return chosen

@@ -14,10 +14,9 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from sambus.contracts.errors import BrokerUnavailableError
+from sambus.contracts.errors import map_errors
 from sambus.contracts.topics import Topics
 from sambus.router.kafka.admin import partitions_of, read_topic
 from sambus.router.kafka.dead_letters import DeadLetters
@@ -137,21 +136,20 @@ async def count_records(
         bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
     )
     try:
-        await consumer.start()
-        consumer.assign(list(ranges))
-        for tp, (start, _) in ranges.items():
-            consumer.seek(tp, start)
-        idle = 0
-        while idle < 2:  # noqa: PLR2004 - two empty polls: only markers (or nothing) are left
-            open_ = [tp for tp, (_, end) in ranges.items() if await consumer.position(tp) < end]
-            if not open_:
-                break
-            batch = await consumer.getmany(*open_, timeout_ms=300)
-            idle = 0 if batch else idle + 1
-            for tp, got in batch.items():
-                counts[tp] += sum(1 for r in got if r.offset < ranges[tp][1])
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot count records on {bootstrap_servers}: {exc}") from exc
+        with map_errors(f"count records on {bootstrap_servers}"):
+            await consumer.start()
+            consumer.assign(list(ranges))
+            for tp, (start, _) in ranges.items():
+                consumer.seek(tp, start)
+            idle = 0
+            while idle < 2:  # noqa: PLR2004 - two empty polls: only markers (or nothing) are left
+                open_ = [tp for tp, (_, end) in ranges.items() if await consumer.position(tp) < end]
+                if not open_:
+                    break
+                batch = await consumer.getmany(*open_, timeout_ms=300)
+                idle = 0 if batch else idle + 1
+                for tp, got in batch.items():
+                    counts[tp] += sum(1 for r in got if r.offset < ranges[tp][1])
     finally:
         await consumer.stop()
     return counts
@@ -184,21 +182,20 @@ class QueueMonitor:
         admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, request_timeout_ms=10000)
         consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, enable_auto_commit=False)
         try:
-            await admin.start()
-            await consumer.start()
-            names = sorted(t for t in await admin.list_topics() if self._topics.is_ours(t))
-            described = await partitions_of(self._servers, names)
-            partitions = [TopicPartition(t, p) for t in names for p in described.get(t, [])]
-            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions) if partitions else {}
-            lags: list[PartitionLag] = []
-            for group_id, *_ in sorted(await admin.list_consumer_groups()):
-                offsets = await admin.list_consumer_group_offsets(group_id)
-                for tp, meta in sorted(offsets.items()):
-                    if tp in ends:
-                        committed = meta.offset if meta.offset >= 0 else None
-                        lags.append(PartitionLag(group_id, tp.topic, tp.partition, committed, ends[tp]))
-        except KafkaError as exc:
-            raise BrokerUnavailableError(f"cannot read queue state from {self._servers}: {exc}") from exc
+            with map_errors(f"read queue state from {self._servers}"):
+                await admin.start()
+                await consumer.start()
+                names = sorted(t for t in await admin.list_topics() if self._topics.is_ours(t))
+                described = await partitions_of(self._servers, names)
+                partitions = [TopicPartition(t, p) for t in names for p in described.get(t, [])]
+                ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions) if partitions else {}
+                lags: list[PartitionLag] = []
+                for group_id, *_ in sorted(await admin.list_consumer_groups()):
+                    offsets = await admin.list_consumer_group_offsets(group_id)
+                    for tp, meta in sorted(offsets.items()):
+                        if tp in ends:
+                            committed = meta.offset if meta.offset >= 0 else None
+                            lags.append(PartitionLag(group_id, tp.topic, tp.partition, committed, ends[tp]))
         finally:
             await consumer.stop()
             await admin.close()

@@ -27,10 +27,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from sqlalchemy.exc import SQLAlchemyError
 
-from sambus.contracts.errors import BrokerUnavailableError, RoutingError, StoreUnavailableError
+from sambus.contracts.errors import RoutingError, map_errors
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.fhir.notices import notice
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics, TopicSpec
@@ -189,10 +187,8 @@ class Deadlines:
 
     def create_schema(self) -> None:
         """Create the table when it does not exist."""
-        try:
+        with map_errors("create the deadline table"):
             metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the deadline table") from exc
 
     def open(
         self,
@@ -305,11 +301,8 @@ class Deadlines:
             .where(deadlines.c.closed_at.is_(None), deadlines.c.due_at <= now)
             .order_by(deadlines.c.due_at)
         )
-        try:
-            with self._engine.connect() as conn:
-                rows = conn.execute(query).all()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the deadline table") from exc
+        with map_errors("read the deadline table"), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
         return [
             OverdueDeadline(
                 process=row.name,
@@ -369,10 +362,8 @@ class DeadlineTimers:
 
     async def start(self) -> None:
         """Connect, and mark as fired every timer the fired-timers topic knows (a crash may hide some)."""
-        try:
+        with map_errors("connect the deadline timers"):
             await self._producer.start()
-        except KafkaError as exc:
-            raise BrokerUnavailableError(f"the deadline timers cannot connect: {exc}") from exc
         fired = [
             (r.key or b"").decode()
             for r in await read_topic(self._bootstrap_servers, fired_topic(self._topics))

@@ -24,9 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
-from sqlalchemy.exc import SQLAlchemyError
 
-from sambus.contracts.errors import InvalidIntentError, RoutingError, StoreUnavailableError
+from sambus.contracts.errors import InvalidIntentError, RoutingError, map_errors
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, birth_date
 from sambus.contracts.topics import Header
@@ -200,10 +199,8 @@ class ProcessStore:
 
     def create_schema(self) -> None:
         """Create the tables when they do not exist."""
-        try:
+        with map_errors("create the process tables"):
             metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the process tables") from exc
         create_facts_schema(self._engine)
 
     def get(self, process_id: str) -> Process | None:
@@ -241,16 +238,13 @@ class ProcessTracker:
             )
             return []
         message_id = str(bundle.get("id"))
-        try:
-            with self._store.engine.begin() as conn:
-                if conn.execute(
-                    sa.select(applied.c.message_id).where(applied.c.message_id == message_id)
-                ).first():
-                    return []
-                conn.execute(applied.insert().values(message_id=message_id, process_id=process_id))
-                self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot update the process state") from exc
+        with map_errors("update the process state"), self._store.engine.begin() as conn:
+            if conn.execute(
+                sa.select(applied.c.message_id).where(applied.c.message_id == message_id)
+            ).first():
+                return []
+            conn.execute(applied.insert().values(message_id=message_id, process_id=process_id))
+            self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
         return []
 
     def _apply(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from sambus.contracts.errors import StoreUnavailableError
+from sambus.contracts.errors import map_errors
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +49,8 @@ class SeenEvents:
         Raises:
             StoreUnavailableError: the database cannot be reached.
         """
-        try:
+        with map_errors("create the seen-events table"):
             metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the seen-events table") from exc
 
     def claim(self, message_id: str) -> bool:
         """Whether ``message_id`` is new: not committed before and not already in this batch.
@@ -64,13 +62,10 @@ class SeenEvents:
         """
         if message_id in self._pending:
             return False
-        try:
-            with self._engine.connect() as connection:
-                found = connection.execute(
-                    sa.select(seen_events.c.message_id).where(seen_events.c.message_id == message_id)
-                ).first()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read the seen-events table") from exc
+        with map_errors("read the seen-events table"), self._engine.connect() as connection:
+            found = connection.execute(
+                sa.select(seen_events.c.message_id).where(seen_events.c.message_id == message_id)
+            ).first()
         if found is not None:
             return False
         self._pending.add(message_id)

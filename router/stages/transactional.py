@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from sambus.contracts.errors import BrokerUnavailableError, SambusError
+from sambus.contracts.errors import BrokerUnavailableError, SambusError, map_errors
 from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.tracing import traced
@@ -123,11 +123,12 @@ class TransactionalStage:
             BrokerUnavailableError: the broker cannot be reached.
         """
         try:
-            await self._producer.start()
-            await self._consumer.start()
-        except KafkaError as exc:
+            with map_errors(f"connect stage {self.name}"):
+                await self._producer.start()
+                await self._consumer.start()
+        except BrokerUnavailableError:
             await self.stop()
-            raise BrokerUnavailableError(f"stage {self.name} cannot connect: {exc}") from exc
+            raise
 
     async def stop(self) -> None:
         """Disconnect; an open transaction is aborted by the broker."""

@@ -20,9 +20,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
-from sambus.contracts.errors import StoreUnavailableError
+from sambus.contracts.errors import map_errors
 
 MIN_CELL = 5
 """Counts below this (and above zero) are suppressed."""
@@ -163,7 +162,7 @@ def create_schema(engine: sa.Engine) -> None:
     Raises:
         StoreUnavailableError: the database cannot be written.
     """
-    try:
+    with map_errors("create the follow-up facts table"):
         metadata.create_all(engine)
         columns = {column["name"] for column in sa.inspect(engine).get_columns(followup_facts.name)}
         if "process_id" not in columns:
@@ -172,8 +171,6 @@ def create_schema(engine: sa.Engine) -> None:
                 conn.execute(
                     sa.text("CREATE UNIQUE INDEX uq_followup_facts_process_id ON followup_facts (process_id)")
                 )
-    except SQLAlchemyError as exc:
-        raise StoreUnavailableError("cannot create the follow-up facts table") from exc
 
 
 class SqlStatsFacts:
@@ -205,11 +202,8 @@ class SqlStatsFacts:
             rows.append({**asdict(fact), "kind": str(fact.kind)})
         if not rows:
             return 0
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(followup_facts.insert(), rows)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot store follow-up facts") from exc
+        with map_errors("store follow-up facts"), self._engine.begin() as conn:
+            conn.execute(followup_facts.insert(), rows)
         return len(rows)
 
     def facts(self, period: Period) -> Iterable[ProcessFact]:
@@ -220,11 +214,8 @@ class SqlStatsFacts:
         """
         c = followup_facts.c
         stmt = sa.select(followup_facts).where(c.started_on.between(period.first_day, period.last_day))
-        try:
-            with self._engine.connect() as conn:
-                rows = conn.execute(stmt).all()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot read follow-up facts") from exc
+        with map_errors("read follow-up facts"), self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
         return [
             ProcessFact(
                 kind=ProcessKind(r.kind), sex=r.sex, age_band=r.age_band, county_part=r.county_part,

@@ -11,9 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
-from sambus.contracts.errors import StoreUnavailableError
+from sambus.contracts.errors import map_errors
 from sambus.router.web.auth import Principal
 
 metadata = sa.MetaData()
@@ -52,10 +51,8 @@ class AuditLog:
 
     def create_schema(self) -> None:
         """Create the audit table when it does not exist."""
-        try:
+        with map_errors("create the audit table"):
             metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the audit table") from exc
 
     def record(
         self,
@@ -79,11 +76,8 @@ class AuditLog:
             "criteria": json.dumps(dict(criteria), sort_keys=True),
             "results": results,
         }
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(web_audit.insert(), [row])
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot write the audit log") from exc
+        with map_errors("write the audit log"), self._engine.begin() as conn:
+            conn.execute(web_audit.insert(), [row])
 
     def entries(self, *, limit: int = 200) -> Sequence[AuditEntry]:
         """The most recent entries, newest first."""
