@@ -11,7 +11,7 @@ from typing import Any
 
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.events import EVENT_TYPES
-from sambus.contracts.topics import AGENCY_KINDS_WITH_EVENTS, SCHEMA_VERSION, Header, Topics
+from sambus.contracts.topics import SCHEMA_VERSION, TOPICS, Header, TopicKind
 
 SCHEMA_BASE = "https://sambus.se/schemas"
 
@@ -42,9 +42,38 @@ def _channel_types(kind: str) -> list[str]:
     return sorted(t for t in EVENT_TYPES if t.startswith((f"se.sambus.{kind}.", "se.sambus.sip.")))
 
 
+_PARAMETERS = {
+    "recipient": "The recipient's id in the routing directory.",
+    "level": "The retry level, 1 to the number of SAMBUS_RETRY_DELAYS_S.",
+}
+_TIMER_FIRED = {
+    "name": "timer-fired",
+    "title": "A process deadline timer that has fired",
+    "description": "Key: <deadline id>|<reminder or escalation>; value: when it fired (ISO 8601).",
+    "contentType": "text/plain",
+}
+_DEAD_LETTER_REPLAYED = {
+    "name": "dead-letter-replayed",
+    "title": "A dead letter put back on its source topic",
+    "description": "Key: the dead letter's <partition>:<offset> on sambus.dlq; value: the word replayed.",
+    "contentType": "text/plain",
+}
+
+
+def _channel(kind: TopicKind) -> dict[str, Any]:
+    if kind.message == "agency-events":
+        source = kind.address.split(".")[1]
+        messages = {t: {"$ref": f"#/components/messages/{t}"} for t in _channel_types(source)}
+    else:
+        messages = {kind.message: {"$ref": f"#/components/messages/{kind.message}"}}
+    channel: dict[str, Any] = {"address": kind.address, "description": kind.description, "messages": messages}
+    if kind.parameter is not None:
+        channel["parameters"] = {kind.parameter: {"description": _PARAMETERS[kind.parameter]}}
+    return channel
+
+
 def asyncapi() -> dict[str, Any]:
-    """An AsyncAPI 3.0 document of every topic sambus reads and writes (without a deployment prefix)."""
-    topics = Topics()
+    """An AsyncAPI 3.0 document of every topic in the list of topics, without a deployment prefix."""
     messages: dict[str, Any] = {
         event_type: {
             "name": event_type,
@@ -90,48 +119,22 @@ def asyncapi() -> dict[str, Any]:
             },
         },
     }
-    channels: dict[str, Any] = {
-        f"agency-{kind}-events": {
-            "address": topics.agency_events(kind),
-            "description": f"Events from {kind} systems: plain JSON envelopes or CloudEvents (ce_* headers).",
-            "messages": {t: {"$ref": f"#/components/messages/{t}"} for t in _channel_types(kind)},
-        }
-        for kind in AGENCY_KINDS_WITH_EVENTS
-    }
-    channels["intents"] = {
-        "address": topics.intents,
-        "description": "Canonical FHIR message Bundles; key = a keyed pseudonym of the child.",
-        "messages": {"fhir-message": {"$ref": "#/components/messages/fhir-message"}},
-    }
-    channels["parked"] = {
-        "address": topics.parked,
-        "description": "Deliveries awaiting consent.",
-        "messages": {"fhir-message": {"$ref": "#/components/messages/fhir-message"}},
-    }
-    channels["deliver"] = {
-        "address": "deliver.{recipient}",
-        "description": "What one recipient system reads: its own Task and what that refers to.",
-        "parameters": {"recipient": {"description": "The recipient's id in the routing directory."}},
-        "messages": {"fhir-message": {"$ref": "#/components/messages/fhir-message"}},
-    }
-    channels["dlq"] = {
-        "address": topics.dlq,
-        "description": "Dead letters: original bytes, reason and source topic/partition/offset in headers.",
-        "messages": {"dead-letter": {"$ref": "#/components/messages/dead-letter"}},
-    }
-    operations: dict[str, Any] = {
-        f"send-{kind}-events": {
-            "action": "receive",
-            "channel": {"$ref": f"#/channels/agency-{kind}-events"},
-            "summary": f"sambus receives what {kind} systems publish.",
-        }
-        for kind in AGENCY_KINDS_WITH_EVENTS
-    }
-    operations["deliver"] = {
-        "action": "send",
-        "channel": {"$ref": "#/channels/deliver"},
-        "summary": "sambus sends each recipient its messages.",
-    }
+    channels = {kind.channel: _channel(kind) for kind in TOPICS}
+    operations: dict[str, Any] = {}
+    for kind in TOPICS:
+        if kind.operation == "receive":
+            source = kind.address.split(".")[1]
+            operations[f"send-{source}-events"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{kind.channel}"},
+                "summary": f"sambus receives what {source} systems publish.",
+            }
+        elif kind.operation == "send":
+            operations[kind.channel] = {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{kind.channel}"},
+                "summary": "sambus sends each recipient its messages.",
+            }
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -142,7 +145,13 @@ def asyncapi() -> dict[str, Any]:
         "channels": channels,
         "operations": operations,
         "components": {
-            "messages": {**messages, "fhir-message": fhir_message, "dead-letter": dead_letter},
+            "messages": {
+                **messages,
+                "fhir-message": fhir_message,
+                "dead-letter": dead_letter,
+                "timer-fired": _TIMER_FIRED,
+                "dead-letter-replayed": _DEAD_LETTER_REPLAYED,
+            },
         },
     }
 

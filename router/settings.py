@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sambus.contracts.errors import ConfigError
+from sambus.contracts.topics import Topics
 
 
 class Settings(BaseSettings):
@@ -22,6 +23,15 @@ class Settings(BaseSettings):
         description="host:port[,host:port]; unset means the local development broker (`sambus kafka up`).",
     )
     topic_prefix: str = Field(default="", description="Put in front of every topic name.")
+    topic_partitions: int = Field(
+        default=3, ge=1, description="Partitions of each topic sambus creates (a few logs keep one)."
+    )
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="Copies of each partition of the topics sambus creates."
+    )
+    topic_min_insync_replicas: int = Field(
+        default=1, ge=1, description="Copies that must have a record before a write counts (acks=all)."
+    )
     database_url: str = Field(
         default="sqlite:///.sambus/sambus.db", description="SQLAlchemy URL of the registry."
     )
@@ -79,6 +89,24 @@ class Settings(BaseSettings):
     )
     web_host: str = Field(default="127.0.0.1", description="Address `sambus serve` listens on.")
     web_port: int = Field(default=8080, ge=1, le=65535, description="Port `sambus serve` listens on.")
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> Self:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(
+                "SAMBUS_TOPIC_MIN_INSYNC_REPLICAS cannot exceed SAMBUS_TOPIC_REPLICATION_FACTOR: "
+                "no write with acks=all would ever succeed"
+            )
+        return self
+
+    def topics(self) -> Topics:
+        """This sambus's topics: names with :attr:`topic_prefix`, created with the topic settings."""
+        return Topics(
+            prefix=self.topic_prefix,
+            partitions=self.topic_partitions,
+            replication_factor=self.topic_replication_factor,
+            min_insync_replicas=self.topic_min_insync_replicas,
+        )
 
     def require_pseudonym_key(self) -> bytes:
         """The pseudonym key as bytes.

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from sambus.contracts.errors import BrokerUnavailableError, SambusError
-from sambus.contracts.topics import Topics
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import run_sync
 from sambus.router.kafka.dead_letters import DeadLetter, read_dead_letters, replay
@@ -53,7 +52,7 @@ def dlq_list(ref: RefOption = None, error: ErrorOption = None, source: SourceOpt
     """Show the dead letters: where from, why, how many attempts, and whether they were replayed."""
     settings = Settings()
     try:
-        letters = run_sync(read_dead_letters(_broker(settings), Topics(prefix=settings.topic_prefix)))
+        letters = run_sync(read_dead_letters(_broker(settings), settings.topics()))
     except SambusError as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(code=1) from exc
@@ -87,7 +86,7 @@ def dlq_replay(
         done = run_sync(
             replay(
                 _broker(settings),
-                Topics(prefix=settings.topic_prefix),
+                settings.topics(),
                 lambda d: matches(d, refs=ref or [], error=error, source=source),
                 transactional_id=f"{settings.topic_prefix}sambus-dlq-replay-{secrets.token_hex(4)}",
             )

@@ -13,7 +13,6 @@ from rich.live import Live
 from rich.table import Table
 
 from sambus.contracts.errors import SambusError
-from sambus.contracts.topics import Topics
 from sambus.router.cli.common import configured_broker
 from sambus.router.kafka.admin import run_sync
 from sambus.router.kafka.dead_letters import KafkaDeadLetters
@@ -30,7 +29,7 @@ errors = Console(stderr=True)
 
 def monitor_for(settings: Settings, bootstrap_servers: str) -> QueueMonitor:
     """The queue monitor of the sambus ``settings`` describe, on ``bootstrap_servers``."""
-    topics = Topics(prefix=settings.topic_prefix)
+    topics = settings.topics()
     deadlines = Deadlines(create_engine(settings.database_url))
     deadlines.create_schema()
     return QueueMonitor(

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from sambus.contracts.errors import map_errors
+from sambus.contracts.errors import BrokerUnavailableError, ConfigError, map_errors
 from sambus.contracts.topics import TopicSpec
 
 T = TypeVar("T")
@@ -42,31 +42,51 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
     """Create the topics that do not exist yet; returns the names it created.
 
     Raises:
-        BrokerUnavailableError: the broker cannot be reached.
+        ConfigError: the broker refuses a topic as specified (e.g. more replicas than brokers).
+        BrokerUnavailableError: the broker cannot be reached, or cannot create a topic now.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
-    created: list[str] = []
     try:
         with map_errors(f"create topics on {bootstrap_servers}"):
             await admin.start()
             existing = set(await admin.list_topics())
-            for spec in [spec for spec in specs if spec.name not in existing]:
-                try:
-                    await admin.create_topics(
-                        [
-                            NewTopic(
-                                spec.name,
-                                num_partitions=spec.partitions,
-                                replication_factor=1,
-                                topic_configs=spec.config,
-                            )
-                        ]
+            wanted = [spec for spec in specs if spec.name not in existing]
+            if not wanted:
+                return []
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        spec.name,
+                        num_partitions=spec.partitions,
+                        replication_factor=spec.replication_factor,
+                        topic_configs=spec.config,
                     )
-                    created.append(spec.name)
-                except TopicAlreadyExistsError:
-                    continue
+                    for spec in wanted
+                ]
+            )
     finally:
         await admin.close()
+    return _created(response.topic_errors, wanted)
+
+
+def _created(topic_errors: Sequence[tuple[Any, ...]], wanted: Sequence[TopicSpec]) -> list[str]:
+    """The topics a CreateTopics answer says were made; raises for one refused (aiokafka does not)."""
+    specs = {spec.name: spec for spec in wanted}
+    created: list[str] = []
+    for name, code, *message in topic_errors:
+        if code == 0:
+            created.append(name)
+            continue
+        if code == TopicAlreadyExistsError.errno:  # made meanwhile, by another instance
+            continue
+        error = for_code(code)
+        spec = specs[name]
+        why = f"{error.message} ({message[0]})" if message and message[0] else error.message
+        detail = (
+            f"cannot create topic {name} ({spec.partitions} partitions, replication factor "
+            f"{spec.replication_factor}): {why}"
+        )
+        raise (BrokerUnavailableError if error.retriable else ConfigError)(detail)
     return created
 
 

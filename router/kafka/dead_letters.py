@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from sambus.contracts.errors import SambusError, map_errors
-from sambus.contracts.topics import Header, RecordHeaders, Topics, TopicSpec
+from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.admin import ensure_topics, read_topic
 from sambus.router.kafka.records import Outgoing
 
@@ -59,16 +59,6 @@ def dead_letter(
             (Header.DLQ_SOURCE_OFFSET, str(record.offset).encode("ascii")),
         ),
     )
-
-
-def replayed_topic(topics: Topics) -> str:
-    """The compacted topic that remembers which dead letters were replayed (key ``<partition>:<offset>``)."""
-    return f"{topics.prefix}sambus.dlq.replayed"
-
-
-def replayed_topic_spec(topics: Topics) -> TopicSpec:
-    """The replay log: compacted, so it keeps one entry per replayed dead letter for ever."""
-    return TopicSpec(replayed_topic(topics), partitions=1, config={"cleanup.policy": "compact"})
 
 
 class UnknownDeadLetterError(SambusError):
@@ -178,7 +168,7 @@ async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[Dead
     Raises:
         BrokerUnavailableError: the broker cannot be reached.
     """
-    replayed = {(r.key or b"").decode() for r in await read_topic(bootstrap_servers, replayed_topic(topics))}
+    replayed = {(r.key or b"").decode() for r in await read_topic(bootstrap_servers, topics.dlq_replayed)}
     letters = [
         DeadLetter.from_record(record, replayed=f"{record.partition}:{record.offset}" in replayed)
         for record in await read_topic(bootstrap_servers, topics.dlq)
@@ -201,7 +191,7 @@ async def replay(
     chosen = [d for d in await read_dead_letters(bootstrap_servers, topics) if select(d) and not d.replayed]
     if not chosen:
         return []
-    await ensure_topics(bootstrap_servers, [replayed_topic_spec(topics)])  # an operator may replay first
+    await ensure_topics(bootstrap_servers, [topics.spec("dlq-replayed")])  # an operator may replay first
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         transactional_id=transactional_id,
@@ -215,7 +205,7 @@ async def replay(
                 for letter in chosen:
                     out = letter.replay_record()
                     await producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
-                    await producer.send(replayed_topic(topics), b"replayed", key=letter.ref.encode("ascii"))
+                    await producer.send(topics.dlq_replayed, b"replayed", key=letter.ref.encode("ascii"))
     finally:
         await producer.stop()
     return chosen

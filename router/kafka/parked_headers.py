@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sambus.contracts.topics import Topics, TopicSpec
-
 PARKED_SINCE = "sambus-parked-since"
 """Header: when (epoch milliseconds) the message was first parked."""
 PARKED_CHECK_AT = "sambus-parked-check-at"
@@ -13,16 +11,6 @@ PARKED_CHECK_AT = "sambus-parked-check-at"
 PARKED_DELIVER_TO = "sambus-parked-deliver-to"
 """Header: the delivery topic suffix of the organisation that receives it once released (it or a relay)."""
 PARKED_HEADERS = frozenset({PARKED_SINCE, PARKED_CHECK_AT, PARKED_DELIVER_TO})
-
-
-def recheck_topic(topics: Topics) -> str:
-    """Where a parked message waits for its next check after the first (``sambus.parked`` holds it once)."""
-    return f"{topics.prefix}sambus.parked.recheck"
-
-
-def recheck_topic_spec(topics: Topics) -> TopicSpec:
-    """The recheck topic, kept as long as ``sambus.parked``."""
-    return TopicSpec(recheck_topic(topics), config={"retention.ms": str(30 * 24 * 3600 * 1000)})
 
 
 def epoch_ms(moment: dt.datetime) -> bytes:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aiokafka.structs import ConsumerRecord
 
 from sambus.contracts.errors import SambusError
-from sambus.contracts.topics import RecordHeaders, Topics, TopicSpec
+from sambus.contracts.topics import RecordHeaders, Topics
 from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import epoch_ms
 from sambus.router.kafka.records import Outgoing
@@ -65,11 +65,6 @@ async def wait_until(
         await sleep(wait)
 
 
-def retry_topic(topics: Topics, level: int) -> str:
-    """The name of retry topic ``level`` (1-based)."""
-    return f"{topics.prefix}sambus.retry.{level}"
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and after how long a retriable failure is tried again.
@@ -91,11 +86,6 @@ class RetryPolicy:
     def levels(self) -> range:
         """The retry levels, 1-based."""
         return range(1, len(self.delays_s) + 1)
-
-    def topic_specs(self, topics: Topics) -> list[TopicSpec]:
-        """The retry topics, kept a week."""
-        week = str(7 * 24 * 3600 * 1000)
-        return [TopicSpec(retry_topic(topics, level), config={"retention.ms": week}) for level in self.levels]
 
 
 def history_of(record: ConsumerRecord[bytes, bytes]) -> list[dict[str, object]]:
@@ -182,7 +172,7 @@ class Retries:
             (RETRY_SOURCE_PARTITION, str(first.partition).encode("ascii")),
             (RETRY_SOURCE_OFFSET, str(first.offset).encode("ascii")),
         )
-        return [Outgoing(retry_topic(self._topics, attempt), first.value or b"", first.key, headers)]
+        return [Outgoing(self._topics.retry(attempt), first.value or b"", first.key, headers)]
 
 
 class RetryHandler:

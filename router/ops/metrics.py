@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from sambus.contracts.topics import Header, RecordHeaders
+from sambus.contracts.topics import Header, RecordHeaders, kind_of
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.queues import QueueSnapshot
 
@@ -20,16 +20,15 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 def topic_kind(topic: str) -> str:
-    """What a topic is, without prefix or recipient: ``agency.school``, ``intents``, ``dlq``, ``deliver``."""
-    for kind in ("sambus.intents", "sambus.dlq", "sambus.parked"):
-        if topic.endswith(kind):
-            return kind.removeprefix("sambus.")
-    if ".deliver." in f".{topic}":
-        return "deliver"
-    for source in ("school", "social", "ehr"):
-        if topic.endswith(f"agency.{source}.events"):
-            return f"agency.{source}"
-    return "other"
+    """What a topic is, without prefix or parameter: ``agency.school``, ``intents``, ``retry``, ``deliver``...
+
+    Its channel in the list of topics (:data:`sambus.contracts.topics.TOPICS`); an agency's events topic as
+    ``agency.<kind>``; ``other`` for a topic not in the list.
+    """
+    kind = kind_of(topic)
+    if kind is None:
+        return "other"
+    return kind.address.removesuffix(".events") if kind.operation == "receive" else kind.channel
 
 
 def _event_code(headers: Iterable[tuple[str, bytes]] | None) -> str | None:

@@ -18,14 +18,12 @@ from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir.registry import registry_facts
 from sambus.contracts.topics import Topics, TopicSpec
 from sambus.router.kafka.admin import ensure_topics
-from sambus.router.kafka.dead_letters import replayed_topic_spec
-from sambus.router.kafka.parked_headers import recheck_topic, recheck_topic_spec
-from sambus.router.kafka.retry import Retries, RetryHandler, RetryPolicy, retry_topic
+from sambus.router.kafka.retry import Retries, RetryHandler, RetryPolicy
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.rules import RoutingRules
 from sambus.router.service.consent_wiring import county_policy, decision_ledger
 from sambus.router.settings import Settings
-from sambus.router.stages.deadlines import Deadlines, DeadlineTimers, fired_topic_spec
+from sambus.router.stages.deadlines import Deadlines, DeadlineTimers
 from sambus.router.stages.delivery import Clock, Delivery, utc_now
 from sambus.router.stages.intake import Intake
 from sambus.router.stages.parked import ParkedHandler
@@ -72,13 +70,7 @@ class Sambus:
     def topic_specs(self) -> list[TopicSpec]:
         """Every topic sambus, its retries and the directory's recipients need."""
         recipients = tuple(r.topic_suffix for r in self.directory.recipients)
-        return [
-            *self.topics.specs(recipients),
-            *self.retry_policy.topic_specs(self.topics),
-            replayed_topic_spec(self.topics),
-            recheck_topic_spec(self.topics),
-            fired_topic_spec(self.topics),
-        ]
+        return self.topics.specs(recipients, retry_levels=len(self.retry_policy.levels))
 
     async def create_topics(self) -> list[str]:
         """Create every topic sambus and the directory's recipients need."""
@@ -154,7 +146,7 @@ class Sambus:
                     TransactionalStage(
                         name=f"retry-{level}",
                         bootstrap_servers=self.bootstrap_servers,
-                        topics=[retry_topic(self.topics, level)],
+                        topics=[self.topics.retry(level)],
                         group_id=f"{prefix}-retry-{level}",
                         transactional_id=f"{prefix}-retry-{level}-{instance}",
                         handler=RetryHandler(handler=delivery, retries=retries, clock=self.clock),
@@ -178,7 +170,7 @@ class Sambus:
                 TransactionalStage(
                     name="parked",  # on a retriable failure the batch is read again; records stay parked
                     bootstrap_servers=self.bootstrap_servers,
-                    topics=[self.topics.parked, recheck_topic(self.topics)],
+                    topics=[self.topics.parked, self.topics.parked_recheck],
                     group_id=f"{prefix}-parked",
                     transactional_id=f"{prefix}-parked-{instance}",
                     handler=parked,
@@ -265,7 +257,7 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
         settings=settings,
         bootstrap_servers=bootstrap_servers,
         engine=engine,
-        topics=Topics(prefix=settings.topic_prefix),
+        topics=settings.topics(),
         directory=directory,
         registry=registry,
         rules=rules,

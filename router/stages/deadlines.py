@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaProducer
 from sambus.contracts.errors import RoutingError, map_errors
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.fhir.notices import notice
-from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics, TopicSpec
+from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.admin import read_topic
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.queues import OverdueDeadline
@@ -64,16 +64,6 @@ deadlines = sa.Table(
 
 REMINDER = "reminder"
 ESCALATION = "escalation"
-
-
-def fired_topic(topics: Topics) -> str:
-    """The compacted topic of fired timers (key ``<deadline id>|<reminder or escalation>``)."""
-    return f"{topics.prefix}sambus.timers.fired"
-
-
-def fired_topic_spec(topics: Topics) -> TopicSpec:
-    """The fired-timers topic: compacted, one partition."""
-    return TopicSpec(fired_topic(topics), partitions=1, config={"cleanup.policy": "compact"})
 
 
 @dataclass(frozen=True)
@@ -366,7 +356,7 @@ class DeadlineTimers:
             await self._producer.start()
         fired = [
             (r.key or b"").decode()
-            for r in await read_topic(self._bootstrap_servers, fired_topic(self._topics))
+            for r in await read_topic(self._bootstrap_servers, self._topics.timers_fired)
         ]
         self._deadlines.mark_fired(fired, self._clock())
 
@@ -394,7 +384,7 @@ class DeadlineTimers:
                 for out in self._notices(timer, now):
                     await self._producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
                 await self._producer.send(
-                    fired_topic(self._topics), now.isoformat().encode(), key=timer.fired_key.encode()
+                    self._topics.timers_fired, now.isoformat().encode(), key=timer.fired_key.encode()
                 )
         self._deadlines.mark_fired([t.fired_key for t in timers], now)
         logger.info("fired %d deadline timer(s)", len(timers))

@@ -33,7 +33,6 @@ from sambus.router.kafka.parked_headers import (
     PARKED_SINCE,
     epoch_ms,
     from_epoch_ms,
-    recheck_topic,
 )
 from sambus.router.kafka.records import Outgoing
 from sambus.router.kafka.retry import wait_until
@@ -100,7 +99,7 @@ class ParkedHandler(LedgerBatch):
             check_at = min(now + self._recheck, since + self._expire_after)
             return [
                 Outgoing(
-                    recheck_topic(self._topics),
+                    self._topics.parked_recheck,
                     record.value or b"",
                     record.key,
                     (*again, (PARKED_CHECK_AT, epoch_ms(check_at))),

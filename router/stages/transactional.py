@@ -116,6 +116,16 @@ class TransactionalStage:
             linger_ms=5,
         )
 
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics the stage reads."""
+        return self._topics
+
+    @property
+    def dlq_topic(self) -> str:
+        """Where the stage puts what it cannot handle."""
+        return self._dlq_topic
+
     async def start(self) -> None:
         """Connect the producer and the consumer.
 

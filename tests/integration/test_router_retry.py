@@ -24,7 +24,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import StoreUnavailableError
 from sambus.contracts.topics import Header, Topics
 from sambus.router.kafka.dead_letters import DLQ_PSEUDONYM, read_dead_letters, replay
-from sambus.router.kafka.retry import RETRY_HISTORY, retry_topic
+from sambus.router.kafka.retry import RETRY_HISTORY
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from sambus.router.stages.intake import Intake
@@ -123,9 +123,7 @@ async def test_retry_then_dead_letter_then_replay_decides_consent_again(flaky: F
     assert [h["attempt"] for h in history] == [1, 2, 3, 4], "the first try and three retries"
     assert {h["error"] for h in history} == {"store_unavailable"}
     for level in (1, 2, 3):
-        [retried] = await read_committed(
-            app.bootstrap_servers, [retry_topic(app.topics, level)], count=1, timeout=5
-        )
+        [retried] = await read_committed(app.bootstrap_servers, [app.topics.retry(level)], count=1, timeout=5)
         assert retried.value == dead.value
     deliver = app.topics.deliver("vastmanland-bu-halsan")
     assert await read_committed(app.bootstrap_servers, [deliver], count=1, timeout=2) == []
