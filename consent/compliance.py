@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sambus.consent.ledger import entries, iso, metadata
+from sambus.consent.ledger import LedgerDecision, entries, iso, metadata
 from sambus.contracts.errors import map_errors
 from sambus.contracts.fhir.codes import EVENT_SYSTEM
 
@@ -65,25 +65,14 @@ class LedgerQuery:
         return {k: v for k, v in shown.items() if v is not None}
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
+@dataclass(frozen=True, kw_only=True)
+class LedgerEntry(LedgerDecision):
     """One ledger entry as it is read back: ``sambus consent query``/``export`` and the compliance page alike.
 
     The child is only its pseudonym, never an identity (the ledger's encrypted ``identity`` is not read).
     """
 
     seq: int
-    message_id: str
-    recipient_id: str
-    child: str
-    event: str
-    outcome: str
-    rule_id: str
-    rule_version: int
-    legal_basis: str
-    reason: str
-    removed: tuple[str, ...]
-    decided_at: dt.datetime
     entry_hash: str
 
     def to_json(self) -> dict[str, Any]:

@@ -122,13 +122,12 @@ def _lock_head(conn: sa.Connection) -> tuple[int, str]:
     return int(seq), str(hash_)
 
 
-@dataclass(frozen=True)
-class LedgerRecord:
-    """One decision, as the ledger keeps it (the child only as a pseudonym).
+@dataclass(frozen=True, kw_only=True)
+class LedgerDecision:
+    """What the ledger says of every decision: which message, to whom, about which child, and why.
 
-    Attributes:
-        identity: the child's personnummer, only when it must be recoverable; stored encrypted, never in
-            clear (the ledger refuses it without a :class:`~sambus.consent.keys.FieldCipher`).
+    The child is only its pseudonym. :class:`LedgerRecord` (what is written) and
+    :class:`sambus.consent.compliance.LedgerEntry` (what is read back) both are one.
     """
 
     message_id: str
@@ -142,15 +141,30 @@ class LedgerRecord:
     reason: str
     decided_at: dt.datetime
     removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerRecord(LedgerDecision):
+    """One decision, as it is written to the ledger.
+
+    Attributes:
+        identity: the child's personnummer, only when it must be recoverable; stored encrypted, never in
+            clear (the ledger refuses it without a :class:`~sambus.consent.keys.FieldCipher`).
+    """
+
     identity: str | None = None
 
 
 def ledger_record(
-    request: DecisionRequest, decision: Decision, *, identity: str | None = None
+    request: DecisionRequest,
+    decision: Decision,
+    *,
+    identity: str | None = None,
+    message_id: str | None = None,
 ) -> LedgerRecord:
-    """The ledger record of one decision."""
+    """The ledger record of one decision (under ``message_id`` when given, e.g. for a re-decision)."""
     return LedgerRecord(
-        message_id=request.message_id,
+        message_id=request.message_id if message_id is None else message_id,
         recipient_id=request.recipient_id,
         child=request.child,
         event=str(request.event),

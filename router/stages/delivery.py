@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from aiokafka.structs import ConsumerRecord
 
-from sambus.consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, redact
+from sambus.consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, ledger_record, redact
 from sambus.contracts.errors import InvalidIntentError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.topics import Header, RecordHeaders, Topics
@@ -176,11 +176,10 @@ class Delivery(LedgerBatch):
                 recipient_name=route.recipient.name,
                 owner=_resolved_owner(route),
             )
-            decision = self._decide(route, event=event, child=child, message=message, now=now)
+            request = self._request(route, event=event, child=child, message=message, now=now)
+            decision = self._decide(route, request)
             METRICS.decided(str(decision.outcome), decision.rule_id)
-            self._pending.append(
-                _ledger_record(message, route, child=child, event=event, decision=decision, now=now)
-            )
+            self._pending.append(ledger_record(request, decision))
             METRICS.decided(str(decision.outcome), decision.rule_id)
             headers = (
                 *base_headers,
@@ -201,9 +200,22 @@ class Delivery(LedgerBatch):
             outgoing.extend(self._records(record, route, message, decision, headers=headers, now=now))
         return outgoing
 
-    def _decide(
+    def _request(
         self, route: Route, *, event: EventCode, child: str, message: dict[str, Any], now: dt.datetime
-    ) -> Decision:
+    ) -> DecisionRequest:
+        return DecisionRequest(
+            message_id=str(message["id"]),
+            event=event,
+            child=child,
+            recipient_id=route.recipient.id,
+            recipient_kind=route.recipient.kind,
+            at=now,
+            bundle=message,
+            sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
+            guardian_facing=route.recipient.guardian_facing,
+        )
+
+    def _decide(self, route: Route, request: DecisionRequest) -> Decision:
         if route.refused is not None:
             return Decision(
                 outcome=Outcome.DENY,
@@ -212,19 +224,7 @@ class Delivery(LedgerBatch):
                 rule_id=route.rule,
                 rule_version=1,
             )
-        return self._policy.decide(
-            DecisionRequest(
-                message_id=str(message["id"]),
-                event=event,
-                child=child,
-                recipient_id=route.recipient.id,
-                recipient_kind=route.recipient.kind,
-                at=now,
-                bundle=message,
-                sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
-                guardian_facing=route.recipient.guardian_facing,
-            )
-        )
+        return self._policy.decide(request)
 
     def _records(
         self,
@@ -268,30 +268,6 @@ class Delivery(LedgerBatch):
                 headers=headers,
             )
         ]
-
-
-def _ledger_record(
-    message: Mapping[str, Any],
-    route: Route,
-    *,
-    child: str,
-    event: EventCode,
-    decision: Decision,
-    now: dt.datetime,
-) -> LedgerRecord:
-    return LedgerRecord(
-        message_id=str(message["id"]),
-        recipient_id=route.recipient.id,
-        child=child,
-        event=str(event),
-        outcome=str(decision.outcome),
-        rule_id=decision.rule_id,
-        rule_version=decision.rule_version,
-        legal_basis=decision.legal_basis,
-        reason=decision.reason,
-        decided_at=now,
-        removed=decision.removed,
-    )
 
 
 def _resolved_owner(route: Route) -> tuple[str, str] | None:

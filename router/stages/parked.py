@@ -22,7 +22,7 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from sambus.consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, redact
+from sambus.consent import Decider, Decision, DecisionRequest, Outcome, ledger_record, redact
 from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.fhir import EventCode, deterministic_id
 from sambus.contracts.topics import Header, RecordHeaders, Topics
@@ -81,19 +81,18 @@ class ParkedHandler(LedgerBatch):
         except ValueError as exc:
             raise InvalidIntentError("a parked record lacks its parked-state headers") from exc
         now = self._clock()
-        decision = self._policy.decide(
-            DecisionRequest(
-                message_id=str(message.get("id")),
-                event=event,
-                child=child,
-                recipient_id=recipient.id,
-                recipient_kind=recipient.kind,
-                at=now,
-                bundle=message,
-                sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
-                guardian_facing=recipient.guardian_facing,
-            )
+        request = DecisionRequest(
+            message_id=str(message.get("id")),
+            event=event,
+            child=child,
+            recipient_id=recipient.id,
+            recipient_kind=recipient.kind,
+            at=now,
+            bundle=message,
+            sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
+            guardian_facing=recipient.guardian_facing,
         )
+        decision = self._policy.decide(request)
         if decision.outcome is Outcome.AWAIT_CONSENT and now - since < self._expire_after:
             again = headers.without({PARKED_CHECK_AT})
             check_at = min(now + self._recheck, since + self._expire_after)
@@ -114,19 +113,7 @@ class ParkedHandler(LedgerBatch):
                 rule_version=1,
             )
         self._pending.append(
-            LedgerRecord(
-                message_id=deterministic_id(str(message.get("id")), "parked"),
-                recipient_id=recipient.id,
-                child=child,
-                event=str(event),
-                outcome=str(decision.outcome),
-                rule_id=decision.rule_id,
-                rule_version=decision.rule_version,
-                legal_basis=decision.legal_basis,
-                reason=decision.reason,
-                decided_at=now,
-                removed=decision.removed,
-            )
+            ledger_record(request, decision, message_id=deterministic_id(request.message_id, "parked"))
         )
         logger.info(
             "parked %s for %s: %s (%s)", message.get("id"), recipient.id, decision.outcome, decision.rule_id
