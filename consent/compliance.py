@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -245,18 +245,10 @@ def audit_event(entry: LedgerEntry) -> dict[str, Any]:
 CSV_COLUMNS = (
     "seq",
     "decided_at",
-    "message_id",
-    "recipient_id",
-    "child",
-    "event",
-    "outcome",
-    "rule_id",
-    "rule_version",
-    "legal_basis",
-    "reason",
-    "removed",
+    *(f.name for f in fields(LedgerDecision) if f.name != "decided_at"),
     "entry_hash",
 )
+"""The columns of a CSV export: the entry's number and time first, then its fields, then its hash."""
 
 
 def csv_text(found: Sequence[LedgerEntry]) -> str:
