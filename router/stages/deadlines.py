@@ -187,13 +187,6 @@ class Deadlines:
         """Keep deadlines in ``engine``'s database."""
         self._engine = engine
 
-    def create_schema(self) -> None:
-        """Create the table when it does not exist."""
-        try:
-            metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the deadline table") from exc
-
     def open(
         self,
         conn: sa.Connection,

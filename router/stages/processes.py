@@ -43,7 +43,6 @@ from sambus.router.stats.indicators import (
     followup_facts,
     sex_of,
 )
-from sambus.router.stats.indicators import create_schema as create_facts_schema
 
 logger = logging.getLogger(__name__)
 
@@ -197,14 +196,6 @@ class ProcessStore:
     def engine(self) -> sa.Engine:
         """The database engine."""
         return self._engine
-
-    def create_schema(self) -> None:
-        """Create the tables when they do not exist."""
-        try:
-            metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the process tables") from exc
-        create_facts_schema(self._engine)
 
     def get(self, process_id: str) -> Process | None:
         """A process by its id, or ``None``."""

@@ -50,13 +50,6 @@ class AuditLog:
         """Keep the log in ``engine``'s database."""
         self._engine = engine
 
-    def create_schema(self) -> None:
-        """Create the audit table when it does not exist."""
-        try:
-            metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError("cannot create the audit table") from exc
-
     def record(
         self,
         principal: Principal,

@@ -44,6 +44,9 @@ def test_run_with_web_serves_ready_and_metrics_and_stops_on_sigterm(
     }
     sambus = str(Path(sys.executable).parent / "sambus")
     headers = {"Authorization": f"Bearer {token}"}
+    subprocess.run(
+        [sambus, "db", "upgrade"], env=env, cwd=tmp_path, check=True, timeout=60
+    )  # as the README says
     with subprocess.Popen(
         [sambus, "run", "--web", "--log-format", "json"],
         env=env,
