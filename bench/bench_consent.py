@@ -35,6 +35,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.identifiers import luhn_valid
 from sambus.contracts.registry_facts import ConsentGiven, GivenBy, HiddenResidenceDecided
+from sambus.router.service.schema import upgrade
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 CHILDREN = 200
@@ -90,8 +91,8 @@ def _record(n: int, prefix: str) -> LedgerRecord:
 def bench(engine: sa.Engine, *, decisions: int, entries: int, batch: int) -> dict[str, float]:
     """Measure one database; returns the rates."""
     pseudonyms = Pseudonymizer(secrets.token_bytes(32))
+    upgrade(engine)
     registry = ConsentRegistry(engine, pseudonyms)
-    registry.create_schema()
     children = [_number(n) for n in range(CHILDREN)]
     registry.apply(
         [
@@ -128,7 +129,6 @@ def bench(engine: sa.Engine, *, decisions: int, entries: int, batch: int) -> dic
     ]
 
     ledger = DecisionLedger(engine, signer=CheckpointSigner.generate(), checkpoint_every=1000)
-    ledger.create_schema()
     plain = sa.Table(
         "bench_plain_inserts",
         sa.MetaData(),

@@ -37,6 +37,7 @@ from sambus.contracts.topics import TopicSpec
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 from sambus.router.stages.intake import Intake
 
@@ -196,6 +197,9 @@ async def main(args: argparse.Namespace, servers: str) -> None:
             pseudonym_key=SecretStr(secrets.token_hex(32)),
             instance_id=secrets.token_hex(4),
         )
+        engine = create_engine(settings.database_url)
+        upgrade(engine)  # what `sambus db upgrade` does
+        engine.dispose()
         app = bootstrap(settings, bootstrap_servers=servers)
         now = dt.datetime.now(dt.UTC)
         for n in range(CHILDREN):

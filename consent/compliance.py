@@ -87,10 +87,10 @@ class Compliance:
         """Query the ledger in ``engine``'s database."""
         self._engine = engine
 
-    def create_schema(self) -> None:
-        """Create the query log when it does not exist (the ledger's tables too)."""
-        with map_errors("create the ledger's tables"):
-            metadata.create_all(self._engine)
+    @property
+    def engine(self) -> sa.Engine:
+        """The database the ledger is in."""
+        return self._engine
 
     def log(self, *, officer: str, action: str, filters: dict[str, Any], results: int) -> None:
         """Write one line to the query log."""

@@ -203,14 +203,6 @@ class DecisionLedger:
         """The database the ledger is in."""
         return self._engine
 
-    def create_schema(self) -> None:
-        """Create the ledger's tables when they do not exist."""
-        with map_errors("create the ledger's tables"):
-            metadata.create_all(self._engine)
-            with self._engine.begin() as conn:
-                if conn.scalar(sa.select(head.c.id)) is None:
-                    conn.execute(head.insert().values(id=1, seq=0, entry_hash=GENESIS))
-
     def _row(self, record: LedgerRecord) -> dict[str, Any]:
         key_id = token = None
         if record.identity is not None:

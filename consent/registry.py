@@ -191,7 +191,7 @@ def _answer(rows: Sequence[sa.Row[Any]], *, adult: bool, needed: frozenset[str])
 
 
 class ConsentRegistry:
-    """Records and looks up consents, custody and protections. Call :meth:`create_schema` once."""
+    """Records and looks up consents, custody and protections (tables made by ``sambus db upgrade``)."""
 
     def __init__(
         self,
@@ -204,11 +204,6 @@ class ConsentRegistry:
         self._engine = engine
         self._pseudonymizer = pseudonymizer
         self.county = county
-
-    def create_schema(self) -> None:
-        """Create the registry's tables when they do not exist."""
-        with map_errors("create the consent registry's tables"):
-            metadata.create_all(self._engine)
 
     # Facts
 

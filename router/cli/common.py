@@ -1,10 +1,25 @@
-"""What several command groups share: which broker the settings point at."""
+"""What several command groups share: which broker the settings point at, the database for one command."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from sambus.contracts.errors import BrokerUnavailableError
 from sambus.router.dev.local_kafka import LocalKafka
+from sambus.router.service.schema import create_engine, open_database
 from sambus.router.settings import Settings
+
+
+def command_database(settings: Settings, *, checked: bool = True) -> sa.Engine:
+    """The database of ``settings`` for a command that runs once (no pool: no connection stays open).
+
+    Raises:
+        SchemaNotCurrentError: ``checked`` and the schema is not at the newest revision (says what to run).
+        StoreUnavailableError: ``checked`` and the database cannot be reached.
+    """
+    if checked:
+        return open_database(settings.database_url, pooled=False)
+    return create_engine(settings.database_url, pooled=False)
 
 
 def local_kafka(settings: Settings) -> LocalKafka:

@@ -26,7 +26,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import ConfigError, SambusError
 from sambus.contracts.identifiers import parse_personnummer, parse_samordningsnummer
 from sambus.contracts.registry_facts import ConsentGiven, ConsentWithdrawn, GivenBy
-from sambus.router.service.bootstrap import create_engine
+from sambus.router.cli.common import command_database
 from sambus.router.service.consent_wiring import county_policy, ledger_public_keys
 from sambus.router.settings import Settings
 
@@ -44,9 +44,7 @@ def _fail(exc: SambusError | ValueError) -> typer.Exit:
 
 
 def _compliance(settings: Settings) -> Compliance:
-    compliance = Compliance(create_engine(settings.database_url))
-    compliance.create_schema()
-    return compliance
+    return Compliance(command_database(settings))
 
 
 def _pseudonym(settings: Settings, number: str) -> str:
@@ -175,7 +173,7 @@ def verify_command(
         settings = Settings()
         compliance = _compliance(settings)
         keys = ledger_public_keys(settings)
-        result = verify(create_engine(settings.database_url), keys)
+        result = verify(compliance.engine, keys)
         compliance.log(
             officer=officer or getpass.getuser(), action="verify", filters={}, results=len(result.problems)
         )
@@ -286,13 +284,11 @@ def rules_command() -> None:
 
 
 def _registry(settings: Settings) -> ConsentRegistry:
-    registry = ConsentRegistry(
-        create_engine(settings.database_url),
+    return ConsentRegistry(
+        command_database(settings),
         Pseudonymizer(settings.require_pseudonym_key()),
         county=county_policy(settings),
     )
-    registry.create_schema()
-    return registry
 
 
 def _person(number: str, option: str) -> str:

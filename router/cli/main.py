@@ -21,6 +21,7 @@ from sambus.contracts.errors import ConfigError, SambusError
 from sambus.router.cli.common import configured_broker, local_kafka
 from sambus.router.cli.consent import consent_app
 from sambus.router.cli.contracts import contracts_app
+from sambus.router.cli.db import db_app
 from sambus.router.cli.dlq import dlq_app
 from sambus.router.cli.queues import queues_app
 from sambus.router.cli.serve import run_with_web, serve_app
@@ -51,6 +52,7 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(queues_app, name="queues")
 app.add_typer(serve_app, name="serve")
 app.add_typer(stats_app, name="stats")
+app.add_typer(db_app, name="db")
 
 console = Console()
 errors = Console(stderr=True)

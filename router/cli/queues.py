@@ -13,11 +13,10 @@ from rich.live import Live
 from rich.table import Table
 
 from sambus.contracts.errors import SambusError
-from sambus.router.cli.common import configured_broker
+from sambus.router.cli.common import command_database, configured_broker
 from sambus.router.kafka.admin import run_sync
 from sambus.router.kafka.dead_letters import KafkaDeadLetters
 from sambus.router.ops.queues import QueueMonitor, QueueSnapshot
-from sambus.router.service.bootstrap import create_engine
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadlines
 
@@ -30,8 +29,7 @@ errors = Console(stderr=True)
 def monitor_for(settings: Settings, bootstrap_servers: str) -> QueueMonitor:
     """The queue monitor of the sambus ``settings`` describe, on ``bootstrap_servers``."""
     topics = settings.topics()
-    deadlines = Deadlines(create_engine(settings.database_url))
-    deadlines.create_schema()
+    deadlines = Deadlines(command_database(settings))
     return QueueMonitor(
         bootstrap_servers=bootstrap_servers,
         topics=topics,

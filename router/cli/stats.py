@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sambus.contracts.errors import SambusError
-from sambus.router.service.bootstrap import create_engine
+from sambus.router.cli.common import command_database
 from sambus.router.settings import Settings
 from sambus.router.stats.indicators import MIN_CELL, Period, SqlStatsFacts, StatsTable, indicators
 
@@ -48,8 +48,7 @@ def stats(
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(code=2) from exc
     try:
-        facts = SqlStatsFacts(create_engine(Settings().database_url))
-        facts.create_schema()
+        facts = SqlStatsFacts(command_database(Settings()))
         table = indicators(facts, chosen)
     except SambusError as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)

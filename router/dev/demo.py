@@ -19,6 +19,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 from sambus.contracts.topics import Header
 from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 
 DEMO_CHILD = "20120315-0006"
@@ -127,6 +128,9 @@ async def run_demo(*, bootstrap_servers: str, timeout: float = 60.0) -> list[Rec
             database_url=f"sqlite:///{Path(workdir) / 'registry.db'}",
             pseudonym_key=SecretStr(secrets.token_hex(32)),  # an ephemeral key: the demo keeps nothing
         )
+        engine = create_engine(settings.database_url)
+        upgrade(engine)  # what `sambus db upgrade` does
+        engine.dispose()
         app = bootstrap(settings, bootstrap_servers=bootstrap_servers)
         child = app.pseudonymizer.of(DEMO_CHILD.replace("-", ""))
         now = dt.datetime.now(dt.UTC)

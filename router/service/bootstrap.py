@@ -7,11 +7,9 @@ import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from sambus.consent import ConsentPolicy, ConsentRegistry, Decider, DecisionLedger, Pseudonymizer, RuleSet
 from sambus.contracts.errors import ConfigError
@@ -22,6 +20,7 @@ from sambus.router.kafka.retry import Retries, RetryHandler, RetryPolicy
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.rules import RoutingRules
 from sambus.router.service.consent_wiring import county_policy, decision_ledger
+from sambus.router.service.schema import open_database
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadlines, DeadlineTimers
 from sambus.router.stages.delivery import Clock, Delivery, utc_now
@@ -34,14 +33,6 @@ from sambus.router.stages.transactional import TransactionalStage
 STAGES = ("intake", "delivery", "retry", "parked", "processes")
 """The stages ``sambus run --stage`` can run on their own (``retry`` runs every retry level; ``processes``
 tracks process state and fires deadline timers)."""
-
-
-def create_engine(database_url: str) -> sa.Engine:
-    """An engine for the registry; an SQLite file's folder is created when missing."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in {None, "", ":memory:"}:
-        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url)
 
 
 @dataclass
@@ -110,7 +101,6 @@ class Sambus:
         made: list[TransactionalStage] = []
         if only in {None, "intake"}:
             seen = SeenEvents(self.engine)
-            seen.create_schema()
             made.append(
                 TransactionalStage(
                     name="intake",
@@ -232,10 +222,12 @@ class Sambus:
 
 
 def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_now) -> Sambus:
-    """Wire sambus from ``settings``; opens the database and creates its tables, but connects no broker yet.
+    """Wire sambus from ``settings``; opens the database, but connects no broker yet.
 
     Raises:
         ConfigError: the pseudonym key, the routing directory or the retry delays are missing or invalid.
+        SchemaNotCurrentError: the database's schema is not at the newest revision (run `sambus db upgrade`).
+        StoreUnavailableError: the database cannot be reached.
     """
     directory = RoutingDirectory.load(settings.directory)
     pseudonymizer = Pseudonymizer(settings.require_pseudonym_key())
@@ -243,16 +235,12 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
         retry_policy = RetryPolicy(delays_s=settings.retry_delays_s)
     except ValueError as exc:
         raise ConfigError(f"SAMBUS_RETRY_DELAYS_S: {exc}") from exc
-    engine = create_engine(settings.database_url)
     rules = RuleSet.load(settings.rules)
+    engine = open_database(settings.database_url)
     registry = ConsentRegistry(engine, pseudonymizer, county=county_policy(settings))
-    registry.create_schema()
     ledger = decision_ledger(settings, engine)
-    ledger.create_schema()
     processes = ProcessStore(engine)
-    processes.create_schema()
     deadlines = Deadlines(engine)
-    deadlines.create_schema()
     return Sambus(
         settings=settings,
         bootstrap_servers=bootstrap_servers,

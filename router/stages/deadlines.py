@@ -175,11 +175,6 @@ class Deadlines:
         """Keep deadlines in ``engine``'s database."""
         self._engine = engine
 
-    def create_schema(self) -> None:
-        """Create the table when it does not exist."""
-        with map_errors("create the deadline table"):
-            metadata.create_all(self._engine)
-
     def open(
         self,
         conn: sa.Connection,

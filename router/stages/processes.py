@@ -42,7 +42,6 @@ from sambus.router.stats.indicators import (
     followup_facts,
     sex_of,
 )
-from sambus.router.stats.indicators import create_schema as create_facts_schema
 
 logger = logging.getLogger(__name__)
 
@@ -196,12 +195,6 @@ class ProcessStore:
     def engine(self) -> sa.Engine:
         """The database engine."""
         return self._engine
-
-    def create_schema(self) -> None:
-        """Create the tables when they do not exist."""
-        with map_errors("create the process tables"):
-            metadata.create_all(self._engine)
-        create_facts_schema(self._engine)
 
     def get(self, process_id: str) -> Process | None:
         """A process by its id, or ``None``."""

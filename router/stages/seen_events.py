@@ -38,19 +38,10 @@ class SeenEvents:
     """The message ids of committed intents, in the registry's database; a stage's transaction hooks."""
 
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], dt.datetime] = _utc_now) -> None:
-        """Use ``engine`` (the registry's database); call :meth:`create_schema` once."""
+        """Use ``engine`` (the registry's database, its tables made by ``sambus db upgrade``)."""
         self._engine = engine
         self._clock = clock
         self._pending: set[str] = set()
-
-    def create_schema(self) -> None:
-        """Create the table when it does not exist.
-
-        Raises:
-            StoreUnavailableError: the database cannot be reached.
-        """
-        with map_errors("create the seen-events table"):
-            metadata.create_all(self._engine)
 
     def claim(self, message_id: str) -> bool:
         """Whether ``message_id`` is new: not committed before and not already in this batch.

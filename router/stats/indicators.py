@@ -156,37 +156,12 @@ followup_facts = sa.Table(
 )
 
 
-def create_schema(engine: sa.Engine) -> None:
-    """Create ``followup_facts`` when it does not exist; add ``process_id`` to a table made without it.
-
-    Raises:
-        StoreUnavailableError: the database cannot be written.
-    """
-    with map_errors("create the follow-up facts table"):
-        metadata.create_all(engine)
-        columns = {column["name"] for column in sa.inspect(engine).get_columns(followup_facts.name)}
-        if "process_id" not in columns:
-            with engine.begin() as conn:
-                conn.execute(sa.text("ALTER TABLE followup_facts ADD COLUMN process_id VARCHAR(100)"))
-                conn.execute(
-                    sa.text("CREATE UNIQUE INDEX uq_followup_facts_process_id ON followup_facts (process_id)")
-                )
-
-
 class SqlStatsFacts:
     """Process facts in the ``followup_facts`` table."""
 
     def __init__(self, engine: sa.Engine) -> None:
         """Keep the facts in ``engine``'s database."""
         self._engine = engine
-
-    def create_schema(self) -> None:
-        """Create the table when it does not exist (and add ``process_id`` to one made before it had it).
-
-        Raises:
-            StoreUnavailableError: the database cannot be written.
-        """
-        create_schema(self._engine)
 
     def add(self, facts: Iterable[ProcessFact]) -> int:
         """Store facts; returns how many.

@@ -49,11 +49,6 @@ class AuditLog:
         """Keep the log in ``engine``'s database."""
         self._engine = engine
 
-    def create_schema(self) -> None:
-        """Create the audit table when it does not exist."""
-        with map_errors("create the audit table"):
-            metadata.create_all(self._engine)
-
     def record(
         self,
         principal: Principal,

@@ -70,16 +70,14 @@ def token_authenticator(sambus: Sambus) -> TokenAuthenticator:
 
 
 def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) -> WebServices:
-    """The web app's services over ``sambus``'s broker and database; creates the audit and facts tables.
+    """The web app's services over ``sambus``'s broker and database (its schema checked by the bootstrap).
 
     Raises:
         ConfigError: no authenticator is given and ``SAMBUS_WEB_TOKENS`` is not usable.
     """
     engine = sambus.engine
     audit = AuditLog(engine)
-    audit.create_schema()
     facts = SqlStatsFacts(engine)
-    facts.create_schema()
     dead_letters = KafkaDeadLetters(bootstrap_servers=sambus.bootstrap_servers, topics=sambus.topics)
     return WebServices(
         authenticator=authenticator or token_authenticator(sambus),

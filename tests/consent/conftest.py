@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from sambus.consent import ConsentRegistry, Pseudonymizer
 from sambus.contracts.identifiers import luhn_valid
+from sambus.router.service.schema import upgrade
 
 KEY = b"p" * 32
 
@@ -76,6 +77,5 @@ def pseudonymizer() -> Pseudonymizer:
 
 @pytest.fixture
 def registry(engine, pseudonymizer) -> ConsentRegistry:
-    made = ConsentRegistry(engine, pseudonymizer)
-    made.create_schema()
-    return made
+    upgrade(engine)
+    return ConsentRegistry(engine, pseudonymizer)

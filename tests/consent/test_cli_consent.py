@@ -15,6 +15,7 @@ from sambus.consent import CheckpointSigner, ConsentRegistry, DecisionLedger, Ps
 from sambus.consent.compliance import Compliance
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.router.cli.main import app
+from tests.database import upgraded
 
 from .ledger_records import T0, record
 
@@ -29,7 +30,7 @@ def signer() -> CheckpointSigner:
 
 @pytest.fixture
 def database(tmp_path) -> str:
-    return "sqlite:///" + str(tmp_path / "ledger.db")
+    return upgraded("sqlite:///" + str(tmp_path / "ledger.db"))
 
 
 @pytest.fixture
@@ -53,7 +54,6 @@ def engine(database):
 @pytest.fixture
 def ledger(engine, signer) -> DecisionLedger:
     made = DecisionLedger(engine, signer=signer, checkpoint_every=2)
-    made.create_schema()
     child = Pseudonymizer(PSEUDONYM_KEY.encode()).of(CHILD)
     made.append(
         [

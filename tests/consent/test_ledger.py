@@ -23,6 +23,7 @@ from sambus.consent.keys import verify_keys
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir import EventCode
+from sambus.router.service.schema import upgrade
 
 from .ledger_records import T0, record
 
@@ -41,9 +42,8 @@ def cipher() -> FieldCipher:
 
 @pytest.fixture
 def ledger(engine, signer, cipher) -> DecisionLedger:
-    made = DecisionLedger(engine, signer=signer, cipher=cipher, checkpoint_every=3)
-    made.create_schema()
-    return made
+    upgrade(engine)
+    return DecisionLedger(engine, signer=signer, cipher=cipher, checkpoint_every=3)
 
 
 def _rows(engine, table="ledger_entries"):
@@ -144,9 +144,9 @@ def test_the_identity_is_stored_encrypted_and_can_be_revealed(ledger, engine):
     assert ledger.reveal("m1", "vasteras-socialtjanst") == CHILD
 
 
-def test_after_key_rotation_old_identities_still_open(engine, signer):
+def test_after_key_rotation_old_identities_still_open(engine):
     old = FieldCipher({"k1": b"\x01" * 32}, "k1")
-    DecisionLedger(engine, signer=signer, cipher=old).create_schema()
+    upgrade(engine)
     DecisionLedger(engine, cipher=old).append([record(1, identity=CHILD)])
     rotated = FieldCipher({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, "k2")
     ledger = DecisionLedger(engine, cipher=rotated)
@@ -172,8 +172,8 @@ def test_an_identity_does_not_open_under_another_entry(ledger, engine):
 
 
 def test_an_identity_without_a_cipher_is_refused(engine):
+    upgrade(engine)
     ledger = DecisionLedger(engine)
-    ledger.create_schema()
 
     with pytest.raises(ValueError, match="only encrypted"):
         ledger.append([record(1, identity=CHILD)])

@@ -32,6 +32,7 @@ from sambus.contracts.registry_facts import (
     HiddenResidenceDecided,
     HiddenResidenceLifted,
 )
+from sambus.router.service.schema import upgrade
 
 from .conftest import person_number
 from .messages import bundle, reveals_residence
@@ -66,9 +67,8 @@ messages = st.builds(bundle, address=st.booleans(), tagged=st.integers(0, 3), pl
 
 def _registry() -> ConsentRegistry:
     engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    registry = ConsentRegistry(engine, PSEUDONYMS)
-    registry.create_schema()
-    return registry
+    upgrade(engine)
+    return ConsentRegistry(engine, PSEUDONYMS)
 
 
 @st.composite

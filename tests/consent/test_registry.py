@@ -20,6 +20,7 @@ from sambus.contracts.registry_facts import (
     HiddenResidenceDecided,
     HiddenResidenceLifted,
 )
+from sambus.router.service.schema import upgrade
 
 from .conftest import person_number
 
@@ -105,8 +106,8 @@ def test_two_childrens_consents_with_the_same_id_are_kept_and_withdrawn_apart(re
 
 
 def test_applying_facts_needs_the_pseudonym_key(engine):
+    upgrade(engine)
     registry = ConsentRegistry(engine)
-    registry.create_schema()
 
     with pytest.raises(ConfigError, match="pseudonym key"):
         registry.apply([_given()])
@@ -150,8 +151,8 @@ def test_under_sole_custody_the_one_guardian_suffices(registry, pseudonymizer):
 
 def test_a_county_may_accept_one_guardian_under_joint_custody(engine, pseudonymizer):
     lenient = CountyPolicy(county="Testlän", joint_custody_needs_both=False)
+    upgrade(engine)
     registry = ConsentRegistry(engine, pseudonymizer, county=lenient)
-    registry.create_schema()
     registry.apply(
         [
             CustodyUpdated(child=CHILD, guardians=(MOTHER, FATHER), custody=Custody.JOINT, at=T0),

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from sambus.consent import CheckpointSigner, DecisionLedger, Tamper, verify
 from sambus.consent.ledger import entry_hash
+from sambus.router.service.schema import upgrade
 
 from .ledger_records import record
 
@@ -20,8 +21,8 @@ def signer() -> CheckpointSigner:
 
 @pytest.fixture(autouse=True)
 def ledger(engine, signer) -> DecisionLedger:
+    upgrade(engine)
     made = DecisionLedger(engine, signer=signer, checkpoint_every=2)
-    made.create_schema()
     made.append([record(n) for n in range(1, 4)])
     made.append([record(n) for n in range(4, N + 1)])
     return made

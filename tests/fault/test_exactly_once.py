@@ -36,6 +36,7 @@ from sambus.contracts.topics import Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from sambus.router.stages.intake import Intake
+from tests.database import upgraded
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.asyncio, pytest.mark.timeout(420)]
 
@@ -149,7 +150,7 @@ class Progress:
 async def app(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIterator[Sambus]:
     settings = Settings(
         topic_prefix=topics.prefix,
-        database_url=f"sqlite:///{tmp_path / 'sambus.db'}",
+        database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
     )
     sambus = bootstrap(settings, bootstrap_servers=kafka_bootstrap)

@@ -22,6 +22,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.topics import Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
+from tests.database import upgraded
 
 pytestmark = pytest.mark.kafka
 
@@ -104,7 +105,7 @@ def settings(topics: Topics, tmp_path: Path) -> Settings:
     """
     return Settings(
         topic_prefix=topics.prefix,
-        database_url=f"sqlite:///{tmp_path / 'registry.db'}",
+        database_url=upgraded(f"sqlite:///{tmp_path / 'registry.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
         instance_id=secrets.token_hex(4),
     )

@@ -21,6 +21,7 @@ from sambus.contracts.fhir import EventCode
 from sambus.contracts.topics import Header, Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
+from tests.database import upgraded
 from tests.integration.conftest import read_committed
 from tests.unit.test_routing_processes import BU_HALSAN, bundle
 
@@ -38,7 +39,7 @@ class PermitAll:
 async def app(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIterator[Sambus]:
     settings = Settings(
         topic_prefix=topics.prefix,
-        database_url=f"sqlite:///{tmp_path / 'sambus.db'}",
+        database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
         instance_id=secrets.token_hex(4),
     )

@@ -24,6 +24,7 @@ from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYST
 from sambus.contracts.topics import Header, Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
+from tests.database import upgraded
 from tests.integration.conftest import read_committed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
@@ -92,7 +93,7 @@ def lvu32_ordered() -> dict[str, object]:
 def settings(topics: Topics, tmp_path: Path) -> Settings:
     return Settings(
         topic_prefix=topics.prefix,
-        database_url=f"sqlite:///{tmp_path / 'sambus.db'}",
+        database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
         instance_id=secrets.token_hex(4),
         deadline_scan_s=0.2,

@@ -28,6 +28,7 @@ from sambus.router.kafka.retry import RETRY_HISTORY
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from sambus.router.stages.intake import Intake
+from tests.database import upgraded
 from tests.integration.conftest import read_committed, sip_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
@@ -61,7 +62,7 @@ class Flaky:
 async def flaky(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIterator[Flaky]:
     settings = Settings(
         topic_prefix=topics.prefix,
-        database_url=f"sqlite:///{tmp_path / 'sambus.db'}",
+        database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
         instance_id=secrets.token_hex(4),
         retry_delays_s=(0.2, 0.5, 1.0),

@@ -19,6 +19,7 @@ from sambus.consent import (
 )
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.fhir import EventCode
+from sambus.router.service.schema import upgrade
 
 CHILD = "201203150006"
 KEY = b"k" * 32
@@ -82,8 +83,8 @@ def test_repr_hides_the_key():
 @pytest.fixture
 def registry(tmp_path) -> ConsentRegistry:
     engine = sa.create_engine("sqlite:///" + str(tmp_path / "r.db"))
+    upgrade(engine)
     registry = ConsentRegistry(engine)
-    registry.create_schema()
     yield registry
     engine.dispose()
 
@@ -246,12 +247,15 @@ def test_recording_again_does_not_revive_a_withdrawn_consent(registry):
     assert _covers(registry, at=T0 + 3 * DAY) is None
 
 
-def test_create_schema_twice_keeps_the_consents(registry):
-    registry.record(_grant(), now=T0)
+def test_upgrading_twice_keeps_the_consents(tmp_path):
+    engine = sa.create_engine("sqlite:///" + str(tmp_path / "r.db"))
+    upgrade(engine)
+    ConsentRegistry(engine).record(_grant(), now=T0)
 
-    registry.create_schema()
+    upgrade(engine)
 
-    assert _covers(registry) == "consent-1"
+    assert _covers(ConsentRegistry(engine)) == "consent-1"
+    engine.dispose()
 
 
 # ConsentPolicy

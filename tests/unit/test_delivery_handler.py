@@ -16,6 +16,7 @@ from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.topics import Header, Topics
 from sambus.router.kafka.records import Outgoing
 from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.service.schema import upgrade
 from sambus.router.stages.delivery import Delivery
 from sambus.router.stages.intake import Intake
 
@@ -31,8 +32,8 @@ NOT_CONSENTED = "vastmanland-folktandvarden"
 @pytest.fixture
 def registry(tmp_path):
     engine = sa.create_engine("sqlite:///" + str(tmp_path / "r.db"))
+    upgrade(engine)
     registry = ConsentRegistry(engine)
-    registry.create_schema()
     registry.record(
         ConsentGrant(
             consent_id="consent-1",

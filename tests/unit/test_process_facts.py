@@ -16,6 +16,7 @@ from sambus.contracts.topics import Header
 from sambus.router.cli.contracts import EXAMPLES_DIR
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.rules import RoutingRules
+from sambus.router.service.schema import upgrade
 from sambus.router.stages.deadlines import Deadlines
 from sambus.router.stages.processes import ProcessStore, ProcessTracker
 from sambus.router.stats.indicators import (
@@ -82,10 +83,9 @@ def engine(tmp_path):
 
 @pytest.fixture
 def tracker(engine) -> ProcessTracker:
+    upgrade(engine)
     store = ProcessStore(engine)
-    store.create_schema()
     deadlines = Deadlines(engine)
-    deadlines.create_schema()
     return ProcessTracker(store=store, deadlines=deadlines, rules=RoutingRules(DIRECTORY))
 
 
@@ -325,10 +325,10 @@ async def test_a_facts_table_made_before_it_had_process_ids_gets_them(engine) ->
                 "started_on DATE NOT NULL, held_on DATE, plan_on DATE, completed_on DATE)"
             )
         )
+        conn.execute(sa.text("CREATE INDEX ix_followup_facts_started_on ON followup_facts (started_on)"))
+    upgrade(engine)  # adopts the table, as `sambus db upgrade` does
     store = ProcessStore(engine)
-    store.create_schema()
     deadlines = Deadlines(engine)
-    deadlines.create_schema()
     tracker = ProcessTracker(store=store, deadlines=deadlines, rules=RoutingRules(DIRECTORY))
     started = intent("school.sip-initiated")
 

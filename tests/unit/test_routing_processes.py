@@ -16,6 +16,7 @@ from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYST
 from sambus.contracts.topics import Header
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.rules import RoutingRules
+from sambus.router.service.schema import upgrade
 from sambus.router.stages.deadlines import Deadline, DeadlineRules, Deadlines
 from sambus.router.stages.processes import ProcessStore, ProcessTracker
 
@@ -95,16 +96,14 @@ def engine(tmp_path):
 
 @pytest.fixture
 def store(engine) -> ProcessStore:
-    store = ProcessStore(engine)
-    store.create_schema()
-    return store
+    upgrade(engine)
+    return ProcessStore(engine)
 
 
 @pytest.fixture
 def deadlines(engine) -> Deadlines:
-    deadlines = Deadlines(engine)
-    deadlines.create_schema()
-    return deadlines
+    upgrade(engine)
+    return Deadlines(engine)
 
 
 @pytest.fixture
@@ -213,8 +212,9 @@ async def test_a_record_that_is_no_intent_is_skipped_not_dead_lettered_twice(tra
 
 
 def test_overdue_lists_open_deadlines_past_due_by_process_id_never_by_child(tmp_path: Path) -> None:
-    deadlines = Deadlines(sa.create_engine(f"sqlite:///{tmp_path / 'd.db'}"))
-    deadlines.create_schema()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    upgrade(engine)
+    deadlines = Deadlines(engine)
     due = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     with deadlines._engine.begin() as conn:  # noqa: SLF001 - the stage opens deadlines inside its transaction
         for process_id, days in (("p-late", 0), ("p-later", 10)):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sambus.router.service.schema import upgrade
 from sambus.router.stages.seen_events import SeenEvents
 
 
 def _seen(tmp_path) -> SeenEvents:
-    seen = SeenEvents(sa.create_engine(f"sqlite:///{tmp_path / 'seen.db'}"))
-    seen.create_schema()
-    return seen
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'seen.db'}")
+    upgrade(engine)
+    return SeenEvents(engine)
 
 
 def test_a_new_id_is_claimed_once_per_batch(tmp_path):

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
+from sambus.router.service.schema import upgrade
 from sambus.router.stats.indicators import (
     MEDIAN_DAYS,
     MIN_CELL,
@@ -263,8 +264,8 @@ def test_csv_and_json_say_what_is_suppressed(table):
 def test_sql_facts_store_no_identity_and_round_trip(tmp_path, population):
     facts, _, _ = population
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'facts.db'}")
+    upgrade(engine)
     store = SqlStatsFacts(engine)
-    store.create_schema()
 
     stored = store.add(facts)
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from sambus.router.cli.main import app
+from sambus.router.service.schema import upgrade
 from sambus.router.stats.indicators import ProcessFact, ProcessKind, SqlStatsFacts
 
 START = dt.date(2026, 9, 1)
@@ -23,8 +24,9 @@ def runner(monkeypatch, tmp_path) -> CliRunner:
     monkeypatch.setenv("COLUMNS", "200")
     url = f"sqlite:///{tmp_path / 'stats.db'}"
     monkeypatch.setenv("SAMBUS_DATABASE_URL", url)
-    store = SqlStatsFacts(sa.create_engine(url))
-    store.create_schema()
+    engine = sa.create_engine(url)
+    upgrade(engine)
+    store = SqlStatsFacts(engine)
     completed = START + dt.timedelta(days=20)
     store.add([ProcessFact(ProcessKind.LVU_32, "girl", "13-17", "Norra", START, completed_on=completed)] * 6)
     store.add([ProcessFact(ProcessKind.LVU_32, "boy", "13-17", "Norra", START)] * 3)

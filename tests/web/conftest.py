@@ -17,12 +17,13 @@ from sqlalchemy.exc import SADeprecationWarning
 from sambus.consent import DecisionLedger, LedgerRecord
 from sambus.contracts.topics import Topics
 from sambus.router.kafka.admin import run_sync
-from sambus.router.service.bootstrap import Sambus, bootstrap, create_engine
+from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from sambus.router.stats.indicators import ProcessFact, ProcessKind, SqlStatsFacts
 from sambus.router.web.app import WebServices, create_app
 from sambus.router.web.auth import Role, TokenAuthenticator, mint_token
 from sambus.router.web.wiring import web_services
+from tests.database import upgraded
 from tests.web.kafka_seed import Seeded, seed_queues
 
 CHILD = "201203150006"
@@ -76,7 +77,7 @@ def _population() -> list[ProcessFact]:
 def make_site(tmp_path: Path, *, bootstrap_servers: str, topics: Topics) -> Site:
     settings = Settings(
         topic_prefix=topics.prefix,
-        database_url=f"sqlite:///{tmp_path / 'sambus.db'}",
+        database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
         instance_id=secrets.token_hex(4),
     )
@@ -86,8 +87,7 @@ def make_site(tmp_path: Path, *, bootstrap_servers: str, topics: Topics) -> Site
         ",".join(f"{role}-person:{role}:{digest}" for role, (_, digest) in minted.items())
     )
     services = web_services(sambus, authenticator=authenticator)
-    ledger = DecisionLedger(create_engine(settings.database_url))
-    ledger.create_schema()
+    ledger = DecisionLedger(sambus.engine)
     child, other = sambus.pseudonymizer.of(CHILD), sambus.pseudonymizer.of(OTHER_CHILD)
     with warnings.catch_warnings():
         # sambus.consent.ledger on this branch calls Result.tuples(), deprecated in SQLAlchemy 2.1.
@@ -100,7 +100,7 @@ def make_site(tmp_path: Path, *, bootstrap_servers: str, topics: Topics) -> Site
                 _decision("m-3", child, "vasteras-socialtjanst", "permit", 40),
             ]
         )
-    SqlStatsFacts(create_engine(settings.database_url)).add(_population())
+    SqlStatsFacts(sambus.engine).add(_population())
     return Site(
         app=create_app(services),
         sambus=sambus,

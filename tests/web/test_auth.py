@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from sambus.contracts.errors import ConfigError
 from sambus.router.cli.main import app
 from sambus.router.web.auth import Principal, Role, TokenAuthenticator, mint_token, token_digest
+from tests.database import upgraded
 
 
 def test_a_minted_token_authenticates_only_through_its_digest():
@@ -60,7 +61,7 @@ def test_serve_without_tokens_says_how_to_make_one(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SAMBUS_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
     monkeypatch.setenv("SAMBUS_PSEUDONYM_KEY", "k" * 32)
-    monkeypatch.setenv("SAMBUS_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    monkeypatch.setenv("SAMBUS_DATABASE_URL", upgraded(f"sqlite:///{tmp_path / 'db.sqlite'}"))
     monkeypatch.delenv("SAMBUS_WEB_TOKENS", raising=False)
 
     result = CliRunner().invoke(app, ["serve"])

@@ -76,6 +76,9 @@ def test_run_with_web_serves_ready_and_metrics_and_stops_on_sigterm(
         "SAMBUS_WEB_PORT": str(port),
     }
     headers = {"Authorization": f"Bearer {token}"}
+    subprocess.run(
+        [SAMBUS, "db", "upgrade"], env=env, cwd=tmp_path, check=True, timeout=60
+    )  # as the README says
     with subprocess.Popen(
         [SAMBUS, "run", "--web", "--log-format", "json"],
         env=env,

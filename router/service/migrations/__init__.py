@@ -1,0 +1,1 @@
+"""Alembic migrations of every table sambus keeps (see :mod:`sambus.router.service.schema`)."""

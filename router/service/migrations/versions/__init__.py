@@ -1,0 +1,1 @@
+"""The revisions, oldest first: ``v0001_baseline`` is the schema sambus made before it had migrations."""
