@@ -197,5 +197,17 @@ CONCERN_SYSTEM = f"{_BASE}/CodeSystem/sambus-concern"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 """``meta.security``: ``R`` restricted, ``V`` very restricted."""
 
+SIP_CLOSURE_SYSTEM = f"{_BASE}/CodeSystem/sambus-sip-closure"
+"""``Task.reasonCode`` of a SIP closure: why the SIP was closed."""
+
+TASK_INPUT_SYSTEM = f"{_BASE}/CodeSystem/sambus-task-input"
+"""``Task.input.type`` the router reads from an inbound message (see :data:`ACTIVE_CARE_CONTACT`)."""
+
+ACTIVE_CARE_CONTACT = "active-care-contact"
+"""Code of :data:`TASK_INPUT_SYSTEM`: the care unit the child has an active contact with."""
+
+NEW_SCHOOL_UNIT_INPUT = "new-school-unit"
+"""``Task.input.type`` code (:data:`TASK_SYSTEM`) of a placed child's new school unit."""
+
 SWEDISH_SECURITY_SYSTEM = "http://hl7.se/fhir/ig/base/CodeSystem/SecurityLabel"
 """HL7 Sweden base (basprofiler-r4) ``SecurityLabel``: ``sekretessmarkering`` and ``skyddadFolkbokforing``."""
