@@ -54,13 +54,25 @@ class Report:
         return [i for i in self.issues if i.severity == "warning"]
 
 
-def require_validator() -> None:
-    """Skip (fail under ``CI=true``) when Java or Maven, which build and run the validator, are missing."""
+def in_ci() -> bool:
+    """Whether the tests run under CI (``CI=true``), where nothing they need may be missing."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def missing_tools() -> str | None:
+    """What the validator needs and this machine lacks, as a message; ``None`` when nothing is missing."""
     missing = [tool for tool in ("java", "javac", "mvn") if shutil.which(tool) is None]
     if not missing:
+        return None
+    return f"the FHIR validator needs {', '.join(missing)}; run deploy/fhir-validator/prerequisites.sh"
+
+
+def require_validator() -> None:
+    """Skip (fail under ``CI=true``) when Java or Maven, which build and run the validator, are missing."""
+    message = missing_tools()
+    if message is None:
         return
-    message = f"the FHIR validator needs {', '.join(missing)}; run deploy/fhir-validator/prerequisites.sh"
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+    if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
 
@@ -103,3 +115,41 @@ def errors_of(reports: dict[Path, Report]) -> list[str]:
         for path, report in reports.items()
         for issue in report.errors
     ]
+
+
+@dataclass
+class DeliveredBundles:
+    """The FHIR message Bundles end-to-end tests read from Kafka, kept for one validator run at the end."""
+
+    directory: Path
+    count: int = 0
+
+    def keep(self, values: Iterable[bytes | None]) -> None:
+        """Keep every record value that is a FHIR Bundle (anything else is some other record)."""
+        for value in values:
+            try:
+                data = json.loads(value or b"")
+            except ValueError:
+                continue
+            if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+                self.count += 1
+                path = self.directory / f"bundle-{self.count:05d}.json"
+                path.write_bytes(value or b"")
+
+    def check(self) -> None:
+        """Fail when the validator finds an error in a kept Bundle (or, under CI, cannot run)."""
+        if self.count == 0:
+            return
+        message = missing_tools()
+        if message is not None:
+            if in_ci():
+                pytest.fail(message, pytrace=False)
+            return
+        errors = errors_of(validate([self.directory]))
+        if errors:
+            listed = "\n".join(errors[:40])
+            pytest.fail(
+                f"HAPI FHIR's validator found {len(errors)} errors in Bundles delivered in end-to-end tests "
+                f"(kept in {self.directory}):\n{listed}",
+                pytrace=False,
+            )
