@@ -15,6 +15,7 @@ from fhir.resources.R4B.patient import Patient
 
 from sambus.contracts.fhir._validated import validated
 from sambus.contracts.fhir.codes import EVENT_SYSTEM, SOURCE_ENDPOINT_PREFIX, SOURCE_EVENT_SYSTEM, EventCode
+from sambus.contracts.fhir.security import high_water_mark
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 
 _NAMESPACE = uuid.UUID("6f1c1e52-8e59-4b8f-9d55-1d3f3c0a7b11")
@@ -64,6 +65,7 @@ def message_bundle(
 ) -> dict[str, Any]:
     """A message Bundle as JSON data: ``MessageHeader`` first, then the focal resources, then supporting ones.
 
+    ``Bundle.meta.security`` is the high-water mark of the resources' labels (:func:`high_water_mark`).
     The resources must already be validated (the builders in :mod:`sambus.contracts.fhir` do) and have an
     ``id``;
     a resource's ``fullUrl`` is ``urn:uuid:<id>``. The header and the Bundle's own fields are validated
@@ -80,9 +82,11 @@ def message_bundle(
         },
     )
     resources = [header, *focus, *supporting]
-    shell = {
-        "resourceType": "Bundle",
-        "id": message_id,
+    shell: dict[str, Any] = {"resourceType": "Bundle", "id": message_id}
+    labels = high_water_mark(resources)
+    if labels:
+        shell["meta"] = {"security": labels}
+    shell |= {
         "identifier": {"system": SOURCE_EVENT_SYSTEM, "value": f"{source.system}|{source.event_id}"},
         "type": "message",
         "timestamp": timestamp.isoformat(),
