@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 GOLDEN_DIR = Path(__file__).resolve().parents[2] / "contracts" / "examples" / "golden"
 _SIP_CLOSED = GOLDEN_DIR / "se.sambus.sip.closed.v1.json"
 _CONSENT = GOLDEN_DIR / "se.sambus.social.consent-recorded.v1.json"
+_INBOUND_CONSENT = GOLDEN_DIR.parent / "se.sambus.ehr.fhir-consent.v1.json"
 
 
 def _first_bundle(path: Path) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def _first(bundle: dict[str, Any], resource_type: str) -> dict[str, Any]:
 
 
 def _planted(directory: Path) -> dict[str, Path]:
-    """Golden Bundles with one error each."""
+    """Golden Bundles with one error each; the inbound FHIR Consent example with and without its policy."""
     no_intent = _first_bundle(_SIP_CLOSED)
     del _first(no_intent, "Task")["intent"]
     unknown_step = _first_bundle(_SIP_CLOSED)
@@ -42,7 +43,16 @@ def _planted(directory: Path) -> dict[str, Path]:
     header = wrong_focus["entry"][0]["resource"]
     patient = _first(wrong_focus, "Patient")
     header["focus"] = [{"reference": f"urn:uuid:{patient['id']}"}]
-    files = {"no-intent": no_intent, "unknown-step": unknown_step, "wrong-focus": wrong_focus}
+    inbound_consent = json.loads(_INBOUND_CONSENT.read_text(encoding="utf-8"))["data"]
+    without_policy = copy.deepcopy(inbound_consent)
+    del without_policy["policy"]
+    files = {
+        "no-intent": no_intent,
+        "unknown-step": unknown_step,
+        "wrong-focus": wrong_focus,
+        "inbound-consent": inbound_consent,
+        "inbound-consent-without-policy": without_policy,
+    }
     paths = {}
     for name, bundle in files.items():
         paths[name] = directory / f"{name}.json"
@@ -100,3 +110,11 @@ def test_a_focus_the_message_definition_does_not_allow_is_an_error(
 
     assert any("has no focal Patient" in e for e in errors), errors
     assert any("needs at least 1 focal Consent" in e for e in errors), errors
+
+
+def test_the_inbound_fhir_consent_example_is_valid_and_without_a_policy_breaks_ppc_1(
+    with_profiles: dict[Path, Report], planted: dict[str, Path]
+):
+    assert with_profiles[planted["inbound-consent"]].errors == []
+    errors = [str(e) for e in with_profiles[planted["inbound-consent-without-policy"]].errors]
+    assert any("ppc-1" in e for e in errors), errors

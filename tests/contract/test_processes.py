@@ -9,7 +9,7 @@ import pytest
 
 from sambus.adapters import translate_message
 from sambus.contracts.errors import InvalidEventError
-from sambus.contracts.fhir import DATA_CATEGORY_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.contracts.fhir import DATA_CATEGORY_SYSTEM, PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.codes import CONFIDENTIALITY_SYSTEM, PROCESS_ID_SYSTEM, SWEDISH_SECURITY_SYSTEM
 from sambus.contracts.identifiers import (
     HSA_ID_SYSTEM,
@@ -203,12 +203,52 @@ def test_an_inbound_fhir_consent_becomes_the_same_message_as_the_json_event(exam
 
 def test_an_inbound_fhir_consent_without_a_purpose_is_refused(example):
     event = example("ehr.fhir-consent")
-    event["data"]["category"] = [{"text": "samtycke"}]
+    del event["data"]["provision"]["purpose"]
 
     with pytest.raises(InvalidEventError) as caught:
         _translate(event)
 
-    assert "Consent.category" in caught.value.problem
+    assert "Consent.provision.purpose" in caught.value.problem
+
+
+def test_an_inbound_fhir_consent_may_carry_its_purpose_as_a_category_code(example):
+    event = example("ehr.fhir-consent")
+    purpose = event["data"]["provision"].pop("purpose")
+    event["data"]["category"] = [{"coding": purpose}]
+
+    [consent] = _resources(_translate(event), "Consent")
+
+    assert consent["provision"]["purpose"] == purpose
+
+
+def test_an_inbound_fhir_consent_naming_two_purposes_is_refused(example):
+    event = example("ehr.fhir-consent")
+    event["data"]["category"] = [{"coding": [{"system": PURPOSE_SYSTEM, "code": "information_sharing"}]}]
+
+    with pytest.raises(InvalidEventError) as caught:
+        _translate(event)
+
+    assert "more than one purpose" in caught.value.problem
+
+
+def test_an_inbound_fhir_consent_without_policy_or_policy_rule_is_refused(example):
+    event = example("ehr.fhir-consent")
+    del event["data"]["policy"]
+
+    with pytest.raises(InvalidEventError) as caught:
+        _translate(event)
+
+    assert "ppc-1" in caught.value.problem
+
+
+def test_a_consent_states_its_purpose_in_provision_and_is_categorised_as_patient_consent(example):
+    [consent] = _resources(_translate(example("social.consent-recorded")), "Consent")
+
+    assert consent["category"] == [
+        {"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}
+    ]
+    assert consent["provision"]["purpose"] == [{"system": PURPOSE_SYSTEM, "code": "sip"}]
+    assert consent["policy"]
 
 
 def test_an_inbound_fhir_consent_may_name_people_by_the_older_riv_ta_oid(example):
