@@ -137,7 +137,11 @@ class Draft:
         request: bool = False,
         **details: Any,  # noqa: ANN401 - passed on to sambus.contracts.fhir.task.task
     ) -> None:
-        """Add a focal Task for ``owner``; with ``request``, a ServiceRequest it is based on, too."""
+        """Add a focal Task for ``owner``; with ``request``, a ServiceRequest it is based on, too.
+
+        The ServiceRequest is ``Task.basedOn`` only: ``Task.focus`` is kept for what the Task acts on (a Flag,
+        a CarePlan), so the two never name the same resource.
+        """
         task_id = self.id_for("task", str(code), owner["system"], owner["value"])
         request_ref = None
         if request:
@@ -168,7 +172,7 @@ class Draft:
                 patient_ref=self.patient_ref,
                 authored_on=self.envelope.time,
                 based_on=request_ref,
-                focus=details.pop("focus", request_ref),
+                focus=details.pop("focus", None),
                 security=self.security,
                 **details,
             )

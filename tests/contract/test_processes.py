@@ -50,6 +50,7 @@ def test_health_exam_request_becomes_two_correlated_task_and_service_request_pai
     assert {t["groupIdentifier"]["value"] for t in tasks} == {intent.message_id}
     for task in tasks:
         request = requests[task["basedOn"][0]["reference"]]
+        assert "focus" not in task
         assert request["resourceType"] == "ServiceRequest"
         assert request["performer"] == [task["owner"]]
         assert request["requisition"] == {"system": PROCESS_ID_SYSTEM, "value": intent.message_id}
@@ -181,7 +182,7 @@ def test_sip_plan_marks_the_lead_coordinator_and_each_agency_action(example):
     assert plan["extension"][0]["valueReference"] == lead
     actions = [a["detail"]["code"]["coding"][0]["code"] for a in plan["activity"]]
     assert actions == ["school_support", "treatment", "family_support", "sip-follow-up"]
-    assert plan["activity"][-1]["detail"]["scheduledString"] == "2027-03-03"
+    assert plan["activity"][-1]["detail"]["scheduledPeriod"] == {"start": "2027-03-03"}
     assert {t["focus"]["reference"] for t in _resources(intent, "Task")} == {f"urn:uuid:{plan['id']}"}
 
 
