@@ -273,3 +273,19 @@ def test_an_inbound_fhir_consent_naming_the_child_by_another_system_is_refused(e
         _translate(event)
 
     assert "Consent.patient" in caught.value.problem
+
+
+def test_the_header_names_the_requesting_organisation_as_sender_and_responsible(example):
+    intent = _translate(example("sip.closed"))
+    header = intent.bundle["entry"][0]["resource"]
+    requesters = {json.dumps(t["requester"], sort_keys=True) for t in _resources(intent, "Task")}
+
+    assert len(requesters) == 1
+    assert header["sender"] == header["responsible"] == json.loads(requesters.pop())
+    assert header["sender"]["identifier"]["system"] != ROUTING_ADDRESS_SYSTEM
+
+
+def test_a_message_without_a_requesting_organisation_names_no_sender(example):
+    header = _translate(example("social.consent-recorded")).bundle["entry"][0]["resource"]
+
+    assert "sender" not in header
