@@ -18,6 +18,9 @@ PROCESS_STEP_SYSTEM = f"{_BASE}/CodeSystem/sambus-process-step"
 SOURCE_EVENT_SYSTEM = f"{_BASE}/NamingSystem/source-event"
 """Identifier of the inbound event a message was made from: ``<source>|<event id>``."""
 
+MESSAGE_ID_SYSTEM = f"{_BASE}/NamingSystem/message-id"
+"""The id of a message sambus made (``Bundle.id``), where a notice cannot name the event it was made from."""
+
 SOURCE_ENDPOINT_PREFIX = "urn:sambus:source:"
 DESTINATION_ENDPOINT_PREFIX = "urn:sambus:recipient:"
 

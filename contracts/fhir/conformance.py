@@ -29,6 +29,7 @@ from sambus.contracts.fhir.codes import (
     DATA_CATEGORY_SYSTEM,
     EVENT_SYSTEM,
     LEAD_COORDINATOR_EXTENSION,
+    MESSAGE_ID_SYSTEM,
     NEW_SCHOOL_UNIT_INPUT,
     PLACEMENT_SYSTEM,
     PROCESS_ID_SYSTEM,
@@ -161,6 +162,7 @@ CODE_SYSTEMS = (
 )
 
 NAMING_SYSTEMS = (
+    (MESSAGE_ID_SYSTEM, "message-id", "The id of a message sambus made (its Bundle.id)."),
     (
         SOURCE_EVENT_SYSTEM,
         "source-event",
@@ -431,7 +433,7 @@ class Focus:
 
 _TASKS = (Focus("Task", profile=PROFILE_TASK),)
 _CONSENT = (Focus("Consent", max="1", profile=PROFILE_CONSENT),)
-_NOTICE = (Focus("OperationOutcome", max="1"),)
+_NOTICE = (Focus("Communication", max="1"),)
 FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     **dict.fromkeys(EventCode, _TASKS),
     EventCode.CONSENT_RECORDED: _CONSENT,

@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sambus.contracts.errors import BrokerUnavailableError, RoutingError, StoreUnavailableError
 from sambus.contracts.fhir import EventCode
+from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics, TopicSpec
 from sambus.router.kafka.admin import read_topic
@@ -427,7 +428,7 @@ class DeadlineTimers:
         data = notice(
             event=timer.event,
             to=addressee(recipient),
-            about_message=timer.process_id,
+            about={"system": PROCESS_ID_SYSTEM, "value": timer.process_id},
             text=text,
             at=now,
             key=timer.fired_key,

@@ -8,12 +8,16 @@ base profiles and sambus's CodeSystems, ValueSets, NamingSystems, extensions, pr
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sambus.contracts.fhir import SCHOOL_UNIT_SYSTEM
+from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
+from sambus.contracts.fhir.notices import NOTICE_EVENTS, Addressee, notice
 from tests.fhir_validator import Report, errors_of, validate
 
 pytestmark = pytest.mark.slow
@@ -34,7 +38,7 @@ def _first(bundle: dict[str, Any], resource_type: str) -> dict[str, Any]:
 
 
 def _planted(directory: Path) -> dict[str, Path]:
-    """Golden Bundles with one error each; the inbound FHIR Consent example with and without its policy."""
+    """Golden Bundles with one error each, the inbound FHIR Consent with and without its policy, notices."""
     no_intent = _first_bundle(_SIP_CLOSED)
     del _first(no_intent, "Task")["intent"]
     unknown_step = _first_bundle(_SIP_CLOSED)
@@ -46,7 +50,15 @@ def _planted(directory: Path) -> dict[str, Path]:
     inbound_consent = json.loads(_INBOUND_CONSENT.read_text(encoding="utf-8"))["data"]
     without_policy = copy.deepcopy(inbound_consent)
     del without_policy["policy"]
-    files = {
+    at = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
+    to = Addressee("vasteras-skola-norra", "Norra skolan", SCHOOL_UNIT_SYSTEM, "19800001")
+    about = {"system": PROCESS_ID_SYSTEM, "value": "process-1"}
+    notices = [
+        notice(event=event, to=to, about=about, text="what happened", at=at)
+        for event in sorted(NOTICE_EVENTS)
+    ]
+    files: dict[str, object] = {
+        "notices": notices,
         "no-intent": no_intent,
         "unknown-step": unknown_step,
         "wrong-focus": wrong_focus,
@@ -56,7 +68,8 @@ def _planted(directory: Path) -> dict[str, Path]:
     paths = {}
     for name, bundle in files.items():
         paths[name] = directory / f"{name}.json"
-        paths[name].write_text(json.dumps([bundle]), encoding="utf-8")
+        content = bundle if isinstance(bundle, list) else [bundle]
+        paths[name].write_text(json.dumps(content), encoding="utf-8")
     return paths
 
 
@@ -118,3 +131,10 @@ def test_the_inbound_fhir_consent_example_is_valid_and_without_a_policy_breaks_p
     assert with_profiles[planted["inbound-consent"]].errors == []
     errors = [str(e) for e in with_profiles[planted["inbound-consent-without-policy"]].errors]
     assert any("ppc-1" in e for e in errors), errors
+
+
+def test_every_notice_sambus_makes_is_valid(with_profiles: dict[Path, Report], planted: dict[str, Path]):
+    report = with_profiles[planted["notices"]]
+
+    assert report.resources == len(NOTICE_EVENTS)
+    assert report.errors == []
