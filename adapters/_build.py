@@ -24,7 +24,7 @@ from sambus.contracts.fhir import (
     message_bundle,
     urn,
 )
-from sambus.contracts.fhir.codes import CONCERN_SYSTEM
+from sambus.contracts.fhir.codes import CONCERN_SYSTEM, TASK_ID_SYSTEM
 from sambus.contracts.fhir.patient import child_patient
 from sambus.contracts.fhir.security import header_labels, security_labels
 from sambus.contracts.fhir.task import coding, consent_input, service_request, task
@@ -46,7 +46,7 @@ def task_state_output(task_id: str, status: TaskState) -> dict[str, Any]:
     """``Task.output``: the FHIR state an answering agency reports for the Task ``task_id`` it received."""
     return {
         "type": {"coding": [{"system": "http://hl7.org/fhir/task-status", "code": str(status)}]},
-        "valueReference": {"type": "Task", "identifier": {"value": task_id}},
+        "valueReference": {"type": "Task", "identifier": {"system": TASK_ID_SYSTEM, "value": task_id}},
     }
 
 

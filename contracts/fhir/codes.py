@@ -18,6 +18,10 @@ PROCESS_STEP_SYSTEM = f"{_BASE}/CodeSystem/sambus-process-step"
 SOURCE_EVENT_SYSTEM = f"{_BASE}/NamingSystem/source-event"
 """Identifier of the inbound event a message was made from: ``<source>|<event id>``."""
 
+TASK_ID_SYSTEM = f"{_BASE}/NamingSystem/task-id"
+"""``Task.identifier``: the Task's id as sambus made it, kept when a receiver stores the Task under an id
+of its own; an answer names the Task it answers in this system."""
+
 MESSAGE_ID_SYSTEM = f"{_BASE}/NamingSystem/message-id"
 """The id of a message sambus made (``Bundle.id``), where a notice cannot name the event it was made from."""
 

@@ -43,6 +43,7 @@ from sambus.contracts.fhir.codes import (
     SIP_REASON_SYSTEM,
     SOURCE_EVENT_SYSTEM,
     STATEMENT_SYSTEM,
+    TASK_ID_SYSTEM,
     TASK_INPUT_SYSTEM,
     TASK_SYSTEM,
     EventCode,
@@ -162,6 +163,7 @@ CODE_SYSTEMS = (
 )
 
 NAMING_SYSTEMS = (
+    (TASK_ID_SYSTEM, "task-id", "A Task's id as sambus made it; an answer names the Task it answers by it."),
     (MESSAGE_ID_SYSTEM, "message-id", "The id of a message sambus made (its Bundle.id)."),
     (
         SOURCE_EVENT_SYSTEM,
@@ -339,6 +341,9 @@ def profiles() -> list[dict[str, Any]]:
             type_="Task",
             base=f"{core}/Task",
             elements=[
+                _element("Task.identifier", min=1),
+                _element("Task.identifier.system", min=1, fixedUri=TASK_ID_SYSTEM),
+                _element("Task.identifier.value", min=1),
                 _element("Task.groupIdentifier", min=1),
                 _element("Task.groupIdentifier.system", min=1, fixedUri=PROCESS_ID_SYSTEM),
                 _element("Task.groupIdentifier.value", min=1),

@@ -10,7 +10,12 @@ import pytest
 from sambus.adapters import translate_message
 from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.fhir import DATA_CATEGORY_SYSTEM, PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
-from sambus.contracts.fhir.codes import CONFIDENTIALITY_SYSTEM, PROCESS_ID_SYSTEM, SWEDISH_SECURITY_SYSTEM
+from sambus.contracts.fhir.codes import (
+    CONFIDENTIALITY_SYSTEM,
+    PROCESS_ID_SYSTEM,
+    SWEDISH_SECURITY_SYSTEM,
+    TASK_ID_SYSTEM,
+)
 from sambus.contracts.identifiers import (
     HSA_ID_SYSTEM,
     ORGANISATION_NUMBER_SYSTEM,
@@ -289,3 +294,12 @@ def test_a_message_without_a_requesting_organisation_names_no_sender(example):
     header = _translate(example("social.consent-recorded")).bundle["entry"][0]["resource"]
 
     assert "sender" not in header
+
+
+def test_every_task_carries_its_id_as_a_stable_identifier_and_an_answer_names_the_task_by_it(example):
+    answer = _translate(example("social.task-answered"))
+    [task] = _resources(answer, "Task")
+    [output] = task["output"]
+
+    assert task["identifier"] == [{"system": TASK_ID_SYSTEM, "value": task["id"]}]
+    assert output["valueReference"]["identifier"]["system"] == TASK_ID_SYSTEM
