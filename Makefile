@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sambus-installed
 
-.PHONY: help install prerequisites demo test lint format typecheck pytest kafka-up kafka-down kafka-fetch clean
+.PHONY: help install prerequisites fhir-validator demo test lint format typecheck pytest kafka-up kafka-down kafka-fetch clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP) prerequisites ## Make the virtualenv and fetch the Kafka broker
 	$(BIN)/sambus kafka fetch
 
+fhir-validator: ## Build the offline FHIR validator (HAPI FHIR from Maven Central; needs a JDK 17+ and Maven)
+	@bash deploy/fhir-validator/prerequisites.sh
+	bash deploy/fhir-validator/validate.sh --build
+
 demo: install ## Run the demo (starts and stops a local Kafka broker)
 	$(BIN)/sambus demo
 
@@ -36,7 +40,7 @@ format: $(STAMP) ## Format and fix what ruff can
 typecheck: $(STAMP) ## mypy, strict
 	$(BIN)/mypy
 
-pytest: install ## The tests, including those on a real Kafka broker, a real PostgreSQL server and Chromium
+pytest: install fhir-validator ## The tests, including those on a real Kafka broker, a real PostgreSQL server and Chromium
 	@bash deploy/browser/prerequisites.sh
 	bash deploy/postgres/with-postgres.sh $(BIN)/pytest
 
@@ -48,5 +52,5 @@ kafka-up: install ## Start the local broker on 127.0.0.1:19092 and wait until it
 kafka-down: $(STAMP) ## Stop the local broker and delete its data
 	$(BIN)/sambus kafka down
 
-clean: ## Remove the virtualenv, caches and the downloaded broker
-	rm -rf $(VENV) deploy/kafka/lib .pytest_cache .mypy_cache .ruff_cache .hypothesis .sambus
+clean: ## Remove the virtualenv, caches, the downloaded broker and the built validator
+	rm -rf $(VENV) deploy/kafka/lib deploy/fhir-validator/lib deploy/fhir-validator/target .pytest_cache .mypy_cache .ruff_cache .hypothesis .sambus

@@ -24,7 +24,7 @@ from sambus.contracts.fhir import (
     message_bundle,
     urn,
 )
-from sambus.contracts.fhir.codes import CONCERN_SYSTEM
+from sambus.contracts.fhir.codes import CONCERN_SYSTEM, TASK_ID_SYSTEM
 from sambus.contracts.fhir.patient import child_patient
 from sambus.contracts.fhir.security import header_labels, security_labels
 from sambus.contracts.fhir.task import coding, consent_input, service_request, task
@@ -46,7 +46,7 @@ def task_state_output(task_id: str, status: TaskState) -> dict[str, Any]:
     """``Task.output``: the FHIR state an answering agency reports for the Task ``task_id`` it received."""
     return {
         "type": {"coding": [{"system": "http://hl7.org/fhir/task-status", "code": str(status)}]},
-        "valueReference": {"type": "Task", "identifier": {"value": task_id}},
+        "valueReference": {"type": "Task", "identifier": {"system": TASK_ID_SYSTEM, "value": task_id}},
     }
 
 
@@ -137,7 +137,11 @@ class Draft:
         request: bool = False,
         **details: Any,  # noqa: ANN401 - passed on to sambus.contracts.fhir.task.task
     ) -> None:
-        """Add a focal Task for ``owner``; with ``request``, a ServiceRequest it is based on, too."""
+        """Add a focal Task for ``owner``; with ``request``, a ServiceRequest it is based on, too.
+
+        The ServiceRequest is ``Task.basedOn`` only: ``Task.focus`` is kept for what the Task acts on (a Flag,
+        a CarePlan), so the two never name the same resource.
+        """
         task_id = self.id_for("task", str(code), owner["system"], owner["value"])
         request_ref = None
         if request:
@@ -168,7 +172,7 @@ class Draft:
                 patient_ref=self.patient_ref,
                 authored_on=self.envelope.time,
                 based_on=request_ref,
-                focus=details.pop("focus", request_ref),
+                focus=details.pop("focus", None),
                 security=self.security,
                 **details,
             )

@@ -7,11 +7,9 @@ from sambus.contracts.envelope import Envelope
 from sambus.contracts.events import sip
 from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode, urn
 from sambus.contracts.fhir.careplan import sip_care_plan
+from sambus.contracts.fhir.codes import SIP_CLOSURE_SYSTEM
 from sambus.contracts.fhir.task import Identifier, coding
 from sambus.contracts.intent import Intent
-
-CLOSURE_SYSTEM = "https://sambus.se/fhir/CodeSystem/sambus-sip-closure"
-"""``Task.reasonCode`` of a SIP closure."""
 
 
 def _each_participant(
@@ -81,6 +79,6 @@ def translate_closed(envelope: Envelope, event: sip.Closed) -> list[Intent]:
         event,
         code=TaskCode.SIP_CLOSURE,
         step=ProcessStep.SIP_CLOSED,
-        reason=coding(CLOSURE_SYSTEM, str(event.reason)),
+        reason=coding(SIP_CLOSURE_SYSTEM, str(event.reason)),
     )
     return [draft.intent()]

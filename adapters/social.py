@@ -25,7 +25,7 @@ from sambus.contracts.fhir import (
     TaskCode,
     urn,
 )
-from sambus.contracts.fhir.codes import PLACEMENT_SYSTEM
+from sambus.contracts.fhir.codes import NEW_SCHOOL_UNIT_INPUT, PLACEMENT_SYSTEM
 from sambus.contracts.fhir.consent import consent, consent_withdrawal
 from sambus.contracts.fhir.flag import hidden_residence_flag
 from sambus.contracts.fhir.organization import residence_organisation
@@ -76,7 +76,7 @@ def translate_placement(
             school_unit_id = draft.id_for("school-unit")
             inputs.append(
                 {
-                    "type": coding(TASK_SYSTEM, "new-school-unit"),
+                    "type": coding(TASK_SYSTEM, NEW_SCHOOL_UNIT_INPUT),
                     "valueReference": {"reference": urn(school_unit_id)},
                 }
             )

@@ -1,7 +1,9 @@
-"""The published contract, as documents: a JSON Schema per inbound event type and an AsyncAPI document.
+"""The published contract, as documents: JSON Schemas, AsyncAPI and FHIR conformance resources.
 
-:func:`documents` renders them from the models and :mod:`sambus.contracts.topics`; ``sambus contracts export``
-writes them under ``contracts/schemas/`` and ``--check`` (and a test) fails when the checked-in copies drift.
+A JSON Schema per inbound event type, an AsyncAPI document and, under ``fhir/``, the FHIR conformance
+resources of :mod:`sambus.contracts.fhir.conformance`. :func:`documents` renders them from the models and
+:mod:`sambus.contracts.topics`; ``sambus contracts export`` writes them under ``contracts/schemas/`` and
+``--check`` (and a test) fails when the checked-in copies drift.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.events import EVENT_TYPES
+from sambus.contracts.fhir import conformance
 from sambus.contracts.topics import SCHEMA_VERSION, TOPICS, Header, TopicKind
 
 SCHEMA_BASE = "https://sambus.se/schemas"
@@ -160,4 +163,5 @@ def documents() -> dict[str, str]:
     """Every exported document, by its path under ``contracts/schemas/``."""
     result = {f"events/{t}.schema.json": _dump(event_schema(t)) for t in sorted(EVENT_TYPES)}
     result["asyncapi.json"] = _dump(asyncapi())
+    result.update({f"fhir/{name}": _dump(resource) for name, resource in conformance.resources().items()})
     return result

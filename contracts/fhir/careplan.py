@@ -70,7 +70,7 @@ def sip_care_plan(
                 "detail": {
                     "code": coding(TASK_SYSTEM, str(TaskCode.SIP_FOLLOW_UP)),
                     "status": "scheduled",
-                    "scheduledString": follow_up.isoformat(),
+                    "scheduledPeriod": {"start": follow_up.isoformat()},
                     "performer": [lead],
                 }
             }

@@ -18,6 +18,13 @@ PROCESS_STEP_SYSTEM = f"{_BASE}/CodeSystem/sambus-process-step"
 SOURCE_EVENT_SYSTEM = f"{_BASE}/NamingSystem/source-event"
 """Identifier of the inbound event a message was made from: ``<source>|<event id>``."""
 
+TASK_ID_SYSTEM = f"{_BASE}/NamingSystem/task-id"
+"""``Task.identifier``: the Task's id as sambus made it, kept when a receiver stores the Task under an id
+of its own; an answer names the Task it answers in this system."""
+
+MESSAGE_ID_SYSTEM = f"{_BASE}/NamingSystem/message-id"
+"""The id of a message sambus made (``Bundle.id``), where a notice cannot name the event it was made from."""
+
 SOURCE_ENDPOINT_PREFIX = "urn:sambus:source:"
 DESTINATION_ENDPOINT_PREFIX = "urn:sambus:recipient:"
 
@@ -196,6 +203,18 @@ CONCERN_SYSTEM = f"{_BASE}/CodeSystem/sambus-concern"
 
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 """``meta.security``: ``R`` restricted, ``V`` very restricted."""
+
+SIP_CLOSURE_SYSTEM = f"{_BASE}/CodeSystem/sambus-sip-closure"
+"""``Task.reasonCode`` of a SIP closure: why the SIP was closed."""
+
+TASK_INPUT_SYSTEM = f"{_BASE}/CodeSystem/sambus-task-input"
+"""``Task.input.type`` the router reads from an inbound message (see :data:`ACTIVE_CARE_CONTACT`)."""
+
+ACTIVE_CARE_CONTACT = "active-care-contact"
+"""Code of :data:`TASK_INPUT_SYSTEM`: the care unit the child has an active contact with."""
+
+NEW_SCHOOL_UNIT_INPUT = "new-school-unit"
+"""``Task.input.type`` code (:data:`TASK_SYSTEM`) of a placed child's new school unit."""
 
 SWEDISH_SECURITY_SYSTEM = "http://hl7.se/fhir/ig/base/CodeSystem/SecurityLabel"
 """HL7 Sweden base (basprofiler-r4) ``SecurityLabel``: ``sekretessmarkering`` and ``skyddadFolkbokforing``."""

@@ -1,11 +1,15 @@
-"""A guardian's or child's consent as a FHIR ``Consent``.
+"""A guardian's or child's consent as a FHIR R4 ``Consent``.
 
 Profile (what :mod:`sambus.contracts.fhir.registry` reads back, and what an inbound FHIR Consent must carry):
 ``identifier`` (:data:`CONSENT_ID_SYSTEM`) the sender's consent id; ``status`` ``active`` (recorded) or
-``inactive`` (withdrawn, ``dateTime`` = when); ``patient`` the child; ``category`` a code of
-:data:`PURPOSE_SYSTEM`; ``performer`` the guardians (``RelatedPerson`` by personnummer) or the child
-(``Patient``); ``provision.period`` the validity; ``provision.actor`` one recipient per agency kind, as a
-:data:`ROUTING_ADDRESS_SYSTEM` identifier.
+``inactive`` (withdrawn, ``dateTime`` = when); ``patient`` the child; ``category`` LOINC 59284-0 (patient
+consent); ``policy`` the legal ground, OSL 12:2 (R4 invariant ppc-1: a policy or a ``policyRule``);
+``performer`` the guardians (``RelatedPerson`` by personnummer) or the child (``Patient``);
+``provision.purpose`` a code of :data:`PURPOSE_SYSTEM`; ``provision.period`` the validity;
+``provision.actor`` one recipient per agency kind, as a :data:`ROUTING_ADDRESS_SYSTEM` identifier.
+
+An inbound Consent may still carry its purpose as a ``category`` code of :data:`PURPOSE_SYSTEM` (the shape
+sambus sent before); one naming two different purposes is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ _SCOPE = {
 _RECIPIENT_ROLE = {
     "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]
 }
-_PATIENT_CONSENT = {"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}
+_PATIENT_CONSENT = {
+    "coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]
+}
 _POLICY = {"uri": "https://sambus.se/fhir/policy/osl-12-2"}
 
 
@@ -65,7 +71,7 @@ def consent(
         "identifier": [{"system": CONSENT_ID_SYSTEM, "value": consent_id}],
         "status": "active",
         "scope": _SCOPE,
-        "category": [{"coding": [{"system": PURPOSE_SYSTEM, "code": purpose}]}],
+        "category": [_PATIENT_CONSENT],
         "patient": {"reference": patient_ref},
         "dateTime": recorded.isoformat(),
         "performer": performers,
@@ -73,6 +79,7 @@ def consent(
         "provision": {
             "type": "permit",
             "period": period,
+            "purpose": [{"system": PURPOSE_SYSTEM, "code": purpose}],
             "actor": [
                 {
                     "role": _RECIPIENT_ROLE,
@@ -120,6 +127,23 @@ def _first_code(concepts: Any, system: str) -> str | None:  # noqa: ANN401 - JSO
     return None
 
 
+def _purpose(resource: Mapping[str, Any], provision: Mapping[str, Any]) -> str:
+    """The purpose: ``provision.purpose`` (R4), or a ``category`` code as sambus sent it before."""
+    purposes = provision.get("purpose")
+    in_provision = {
+        str(p["code"])
+        for p in (purposes if isinstance(purposes, list) else [])
+        if isinstance(p, dict) and p.get("system") == PURPOSE_SYSTEM and isinstance(p.get("code"), str)
+    }
+    in_category = _first_code(resource.get("category"), PURPOSE_SYSTEM)
+    found = in_provision | ({in_category} if in_category is not None else set())
+    if not found:
+        raise ValueError(f"Consent.provision.purpose (or Consent.category) needs a code of {PURPOSE_SYSTEM}")
+    if len(found) > 1:
+        raise ValueError("Consent names more than one purpose; sambus records one purpose per consent")
+    return found.pop()
+
+
 def _person(reference: Any, where: str) -> str:  # noqa: ANN401 - JSON data
     """The personnummer a logical reference names; older RIV-TA OIDs are accepted for the system."""
     identifier = (reference or {}).get("identifier") or {}
@@ -146,10 +170,10 @@ def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> 
         raise ValueError(f"Consent.identifier needs a value in system {CONSENT_ID_SYSTEM}")
     if child is None:
         child = _person(resource.get("patient"), "Consent.patient")
-    purpose = _first_code(resource.get("category"), PURPOSE_SYSTEM)
-    if purpose is None:
-        raise ValueError(f"Consent.category needs a code of {PURPOSE_SYSTEM}")
+    if not resource.get("policy") and not resource.get("policyRule"):
+        raise ValueError("Consent needs a policy or a policyRule (FHIR R4 invariant ppc-1)")
     provision = resource.get("provision") or {}
+    purpose = _purpose(resource, provision)
     period = provision.get("period") or {}
     kinds = [
         actor.get("reference", {}).get("identifier", {}).get("value")

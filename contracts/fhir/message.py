@@ -14,7 +14,14 @@ from fhir.resources.R4B.messageheader import MessageHeader
 from fhir.resources.R4B.patient import Patient
 
 from sambus.contracts.fhir._validated import validated
-from sambus.contracts.fhir.codes import EVENT_SYSTEM, SOURCE_ENDPOINT_PREFIX, SOURCE_EVENT_SYSTEM, EventCode
+from sambus.contracts.fhir.codes import (
+    EVENT_SYSTEM,
+    ROUTING_ADDRESS_SYSTEM,
+    SOURCE_ENDPOINT_PREFIX,
+    SOURCE_EVENT_SYSTEM,
+    EventCode,
+)
+from sambus.contracts.fhir.security import high_water_mark
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 
 _NAMESPACE = uuid.UUID("6f1c1e52-8e59-4b8f-9d55-1d3f3c0a7b11")
@@ -53,6 +60,17 @@ class MessageSource:
     event_id: str
 
 
+def _sender(focus: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    requesters = [resource.get("requester") for resource in focus]
+    first = requesters[0] if requesters else None
+    if not isinstance(first, dict) or any(r != first for r in requesters):
+        return None
+    identifier = first.get("identifier") or {}
+    if first.get("type") != "Organization" or identifier.get("system") in {None, ROUTING_ADDRESS_SYSTEM}:
+        return None
+    return {"type": "Organization", "identifier": dict(identifier)}
+
+
 def message_bundle(
     *,
     message_id: str,
@@ -64,25 +82,33 @@ def message_bundle(
 ) -> dict[str, Any]:
     """A message Bundle as JSON data: ``MessageHeader`` first, then the focal resources, then supporting ones.
 
+    ``MessageHeader.sender`` and ``responsible`` name the organisation that asks, when every focal resource
+    has the same ``requester`` and it is an organisation's own identifier (not a routing address).
+    ``Bundle.meta.security`` is the high-water mark of the resources' labels (:func:`high_water_mark`).
     The resources must already be validated (the builders in :mod:`sambus.contracts.fhir` do) and have an
     ``id``;
     a resource's ``fullUrl`` is ``urn:uuid:<id>``. The header and the Bundle's own fields are validated
     here, without validating every resource a second time.
     """
-    header = validated(
-        MessageHeader,
-        {
-            "resourceType": "MessageHeader",
-            "id": deterministic_id(message_id, "header"),
-            "eventCoding": {"system": EVENT_SYSTEM, "code": str(event)},
-            "source": {"name": source.system, "endpoint": f"{SOURCE_ENDPOINT_PREFIX}{source.system}"},
-            "focus": [{"reference": urn(resource["id"])} for resource in focus],
-        },
-    )
+    header_data: dict[str, Any] = {
+        "resourceType": "MessageHeader",
+        "id": deterministic_id(message_id, "header"),
+        "eventCoding": {"system": EVENT_SYSTEM, "code": str(event)},
+    }
+    sender = _sender(focus)
+    if sender is not None:
+        header_data |= {"sender": sender, "responsible": sender}
+    header_data |= {
+        "source": {"name": source.system, "endpoint": f"{SOURCE_ENDPOINT_PREFIX}{source.system}"},
+        "focus": [{"reference": urn(resource["id"])} for resource in focus],
+    }
+    header = validated(MessageHeader, header_data)
     resources = [header, *focus, *supporting]
-    shell = {
-        "resourceType": "Bundle",
-        "id": message_id,
+    shell: dict[str, Any] = {"resourceType": "Bundle", "id": message_id}
+    labels = high_water_mark(resources)
+    if labels:
+        shell["meta"] = {"security": labels}
+    shell |= {
         "identifier": {"system": SOURCE_EVENT_SYSTEM, "value": f"{source.system}|{source.event_id}"},
         "type": "message",
         "timestamp": timestamp.isoformat(),

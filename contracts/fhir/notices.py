@@ -3,16 +3,21 @@
 A delivery was denied, a parked message expired, a deadline is near or has passed, a child with a SIP is
 turning 18.
 
-Each is a FHIR message Bundle (``MessageHeader`` first) built and validated with ``fhir.resources``. The
-explanation sits in an ``OperationOutcome``; it names the organisation and the reason, never the child.
+Each is a FHIR message Bundle (``MessageHeader`` first) built and validated with ``fhir.resources``. Its focus
+is a ``Communication`` (category ``notification``) to the organisation, ``about`` the event or process it
+concerns by identifier, with the text as payload and an ``OperationOutcome`` (severity, issue type) beside
+it. It names the organisation and the reason, never the child. A notice is not a response to a message the
+organisation sent, so ``MessageHeader.response`` is not used.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.messageheader import MessageHeader
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
@@ -56,11 +61,18 @@ class Addressee:
     value: str
 
 
+_NOTIFICATION = {
+    "coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/communication-category", "code": "notification"}
+    ]
+}
+
+
 def notice(
     *,
     event: EventCode,
     to: Addressee,
-    about_message: str,
+    about: Mapping[str, str],
     text: str,
     at: dt.datetime,
     key: str = "",
@@ -70,26 +82,42 @@ def notice(
     Args:
         event: one of :data:`NOTICE_EVENTS`.
         to: the organisation told.
-        about_message: the id of the message (or process) the notice is about; the header's ``response``.
+        about: the identifier (``system``, ``value``) of what the notice is about: the event the organisation
+            sent (``source-event``) or the process (``process-id``); ``Communication.about``.
         text: what happened and why, without personal data.
         at: when.
-        key: anything that makes the notice unique beside ``event`` and ``about_message`` (e.g. the
-            recipient a denial concerns, a deadline's name); the ids are deterministic in all three.
+        key: anything that makes the notice unique beside ``event`` and ``about`` (e.g. the recipient a
+            denial concerns, a deadline's name); the ids are deterministic in all three.
 
     Raises:
         ValueError: ``event`` is not a notice event.
     """
     if event not in NOTICE_EVENTS:
         raise ValueError(f"{event} is not a notice sambus makes")
-    message_id = deterministic_id(about_message, str(event), key)
+    message_id = deterministic_id(about["system"], about["value"], str(event), key)
     severity, code = _ISSUE[event]
     outcome_id = deterministic_id(message_id, "outcome")
     header_id = deterministic_id(message_id, "header")
+    communication_id = deterministic_id(message_id, "communication")
+    receiver = {"type": "Organization", "identifier": {"system": to.system, "value": to.value}}
     outcome = OperationOutcome.model_validate(
         {
             "resourceType": "OperationOutcome",
             "id": outcome_id,
             "issue": [{"severity": severity, "code": code, "diagnostics": text}],
+        }
+    )
+    communication = Communication.model_validate(
+        {
+            "resourceType": "Communication",
+            "id": communication_id,
+            "status": "completed",
+            "category": [_NOTIFICATION],
+            "priority": "urgent" if severity == "error" else "routine",
+            "about": [{"identifier": {"system": about["system"], "value": about["value"]}}],
+            "sent": at,
+            "recipient": [receiver],
+            "payload": [{"contentString": text}, {"contentReference": {"reference": urn(outcome_id)}}],
         }
     )
     header = MessageHeader.model_validate(
@@ -102,18 +130,10 @@ def notice(
                 {
                     "name": to.name,
                     "endpoint": f"{DESTINATION_ENDPOINT_PREFIX}{to.recipient_id}",
-                    "receiver": {
-                        "type": "Organization",
-                        "identifier": {"system": to.system, "value": to.value},
-                    },
+                    "receiver": receiver,
                 }
             ],
-            "response": {
-                "identifier": about_message,
-                "code": "fatal-error" if severity == "error" else "ok",
-                "details": {"reference": urn(outcome_id)},
-            },
-            "focus": [{"reference": urn(outcome_id)}],
+            "focus": [{"reference": urn(communication_id)}],
         }
     )
     bundle = Bundle.model_validate(
@@ -124,6 +144,7 @@ def notice(
             "timestamp": at,
             "entry": [
                 {"fullUrl": urn(header_id), "resource": header},
+                {"fullUrl": urn(communication_id), "resource": communication},
                 {"fullUrl": urn(outcome_id), "resource": outcome},
             ],
         }

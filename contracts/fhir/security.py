@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sambus.contracts.fhir.codes import (
@@ -32,6 +32,32 @@ def security_labels(*, protection: str, hidden_residence: bool = False) -> list[
     elif hidden_residence:
         labels.append({"system": CONFIDENTIALITY_SYSTEM, "code": "R"})
     return labels
+
+
+_CONFIDENTIALITY_ORDER = ("U", "L", "M", "N", "R", "V")
+"""HL7 v3 Confidentiality codes from least to most restricted."""
+
+
+def high_water_mark(resources: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The ``Bundle.meta.security`` of a message: the most restrictive label of any resource inside.
+
+    The highest confidentiality code, and every HL7 Sweden label, found in the resources' ``meta.security``;
+    a receiver that handles the Bundle outside Kafka (e.g. ``$process-message``) still sees how to protect it.
+    """
+    confidentiality: str | None = None
+    swedish: set[str] = set()
+    for resource in resources:
+        for label in (resource.get("meta") or {}).get("security") or []:
+            system, code = label.get("system"), label.get("code")
+            if system == CONFIDENTIALITY_SYSTEM and code in _CONFIDENTIALITY_ORDER:
+                if confidentiality is None or _CONFIDENTIALITY_ORDER.index(
+                    code
+                ) > _CONFIDENTIALITY_ORDER.index(confidentiality):
+                    confidentiality = code
+            elif system == SWEDISH_SECURITY_SYSTEM and isinstance(code, str):
+                swedish.add(code)
+    labels = [] if confidentiality is None else [{"system": CONFIDENTIALITY_SYSTEM, "code": confidentiality}]
+    return labels + [{"system": SWEDISH_SECURITY_SYSTEM, "code": code} for code in sorted(swedish)]
 
 
 def header_labels(labels: list[dict[str, str]]) -> tuple[str, ...]:

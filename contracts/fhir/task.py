@@ -18,6 +18,7 @@ from sambus.contracts.fhir._validated import validated
 from sambus.contracts.fhir.codes import (
     PROCESS_ID_SYSTEM,
     PROCESS_STEP_SYSTEM,
+    TASK_ID_SYSTEM,
     TASK_SYSTEM,
     ProcessStep,
     TaskCode,
@@ -62,6 +63,7 @@ def task(
     data: dict[str, Any] = {
         "resourceType": "Task",
         "id": task_id,
+        "identifier": [{"system": TASK_ID_SYSTEM, "value": task_id}],
         "groupIdentifier": {"system": PROCESS_ID_SYSTEM, "value": process_id},
         "status": status,
         "intent": intent,

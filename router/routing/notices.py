@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sambus.contracts.fhir import EventCode
+from sambus.contracts.fhir.codes import MESSAGE_ID_SYSTEM
 from sambus.contracts.fhir.notices import Addressee, notice
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.records import Outgoing
@@ -19,6 +20,14 @@ def addressee(recipient: Recipient) -> Addressee:
     """A directory recipient as the addressee of a notice."""
     first = recipient.identifiers[0]
     return Addressee(recipient_id=recipient.id, name=recipient.name, system=first.system, value=first.value)
+
+
+def _sent_event(message: Mapping[str, Any]) -> dict[str, str]:
+    """What the initiator knows its message by: the event it sent (``Bundle.identifier``), else its id."""
+    identifier = message.get("identifier")
+    if isinstance(identifier, Mapping) and identifier.get("system") and identifier.get("value"):
+        return {"system": str(identifier["system"]), "value": str(identifier["value"])}
+    return {"system": MESSAGE_ID_SYSTEM, "value": str(message.get("id"))}
 
 
 def initiator_notice(
@@ -43,7 +52,7 @@ def initiator_notice(
     data = notice(
         event=event,
         to=addressee(initiator),
-        about_message=str(message.get("id")),
+        about=_sent_event(message),
         text=f"{recipient.name} ({recipient.id}): {text}",
         at=at,
         key=recipient.id,

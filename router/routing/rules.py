@@ -26,14 +26,9 @@ from typing import Any
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.errors import RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_INPUT_SYSTEM
 from sambus.router.routing.directory import Capability, Recipient, RoutingDirectory
 from sambus.router.routing.projection import TaskEntry
-
-TASK_INPUT_SYSTEM = "https://sambus.se/fhir/CodeSystem/sambus-task-input"
-"""``Task.input.type`` codes the router reads."""
-
-ACTIVE_CARE_CONTACT = "active-care-contact"
-"""``Task.input`` code: the child has an active care contact with the invited specialist unit."""
 
 RELAYED_FOR_HEADER = "sambus-relayed-for"
 """Header on a relayed delivery: the id of the organisation the Task is for."""

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 
 from sambus.contracts.errors import RoutingError, map_errors
 from sambus.contracts.fhir import EventCode
+from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.admin import read_topic
@@ -403,7 +404,7 @@ class DeadlineTimers:
         data = notice(
             event=timer.event,
             to=addressee(recipient),
-            about_message=timer.process_id,
+            about={"system": PROCESS_ID_SYSTEM, "value": timer.process_id},
             text=text,
             at=now,
             key=timer.fired_key,

@@ -9,8 +9,13 @@ import pytest
 
 from sambus.adapters import translate_message
 from sambus.contracts.errors import InvalidEventError
-from sambus.contracts.fhir import DATA_CATEGORY_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
-from sambus.contracts.fhir.codes import CONFIDENTIALITY_SYSTEM, PROCESS_ID_SYSTEM, SWEDISH_SECURITY_SYSTEM
+from sambus.contracts.fhir import DATA_CATEGORY_SYSTEM, PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.contracts.fhir.codes import (
+    CONFIDENTIALITY_SYSTEM,
+    PROCESS_ID_SYSTEM,
+    SWEDISH_SECURITY_SYSTEM,
+    TASK_ID_SYSTEM,
+)
 from sambus.contracts.identifiers import (
     HSA_ID_SYSTEM,
     ORGANISATION_NUMBER_SYSTEM,
@@ -50,6 +55,7 @@ def test_health_exam_request_becomes_two_correlated_task_and_service_request_pai
     assert {t["groupIdentifier"]["value"] for t in tasks} == {intent.message_id}
     for task in tasks:
         request = requests[task["basedOn"][0]["reference"]]
+        assert "focus" not in task
         assert request["resourceType"] == "ServiceRequest"
         assert request["performer"] == [task["owner"]]
         assert request["requisition"] == {"system": PROCESS_ID_SYSTEM, "value": intent.message_id}
@@ -181,7 +187,7 @@ def test_sip_plan_marks_the_lead_coordinator_and_each_agency_action(example):
     assert plan["extension"][0]["valueReference"] == lead
     actions = [a["detail"]["code"]["coding"][0]["code"] for a in plan["activity"]]
     assert actions == ["school_support", "treatment", "family_support", "sip-follow-up"]
-    assert plan["activity"][-1]["detail"]["scheduledString"] == "2027-03-03"
+    assert plan["activity"][-1]["detail"]["scheduledPeriod"] == {"start": "2027-03-03"}
     assert {t["focus"]["reference"] for t in _resources(intent, "Task")} == {f"urn:uuid:{plan['id']}"}
 
 
@@ -203,12 +209,52 @@ def test_an_inbound_fhir_consent_becomes_the_same_message_as_the_json_event(exam
 
 def test_an_inbound_fhir_consent_without_a_purpose_is_refused(example):
     event = example("ehr.fhir-consent")
-    event["data"]["category"] = [{"text": "samtycke"}]
+    del event["data"]["provision"]["purpose"]
 
     with pytest.raises(InvalidEventError) as caught:
         _translate(event)
 
-    assert "Consent.category" in caught.value.problem
+    assert "Consent.provision.purpose" in caught.value.problem
+
+
+def test_an_inbound_fhir_consent_may_carry_its_purpose_as_a_category_code(example):
+    event = example("ehr.fhir-consent")
+    purpose = event["data"]["provision"].pop("purpose")
+    event["data"]["category"] = [{"coding": purpose}]
+
+    [consent] = _resources(_translate(event), "Consent")
+
+    assert consent["provision"]["purpose"] == purpose
+
+
+def test_an_inbound_fhir_consent_naming_two_purposes_is_refused(example):
+    event = example("ehr.fhir-consent")
+    event["data"]["category"] = [{"coding": [{"system": PURPOSE_SYSTEM, "code": "information_sharing"}]}]
+
+    with pytest.raises(InvalidEventError) as caught:
+        _translate(event)
+
+    assert "more than one purpose" in caught.value.problem
+
+
+def test_an_inbound_fhir_consent_without_policy_or_policy_rule_is_refused(example):
+    event = example("ehr.fhir-consent")
+    del event["data"]["policy"]
+
+    with pytest.raises(InvalidEventError) as caught:
+        _translate(event)
+
+    assert "ppc-1" in caught.value.problem
+
+
+def test_a_consent_states_its_purpose_in_provision_and_is_categorised_as_patient_consent(example):
+    [consent] = _resources(_translate(example("social.consent-recorded")), "Consent")
+
+    assert consent["category"] == [
+        {"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}
+    ]
+    assert consent["provision"]["purpose"] == [{"system": PURPOSE_SYSTEM, "code": "sip"}]
+    assert consent["policy"]
 
 
 def test_an_inbound_fhir_consent_may_name_people_by_the_older_riv_ta_oid(example):
@@ -232,3 +278,28 @@ def test_an_inbound_fhir_consent_naming_the_child_by_another_system_is_refused(e
         _translate(event)
 
     assert "Consent.patient" in caught.value.problem
+
+
+def test_the_header_names_the_requesting_organisation_as_sender_and_responsible(example):
+    intent = _translate(example("sip.closed"))
+    header = intent.bundle["entry"][0]["resource"]
+    requesters = {json.dumps(t["requester"], sort_keys=True) for t in _resources(intent, "Task")}
+
+    assert len(requesters) == 1
+    assert header["sender"] == header["responsible"] == json.loads(requesters.pop())
+    assert header["sender"]["identifier"]["system"] != ROUTING_ADDRESS_SYSTEM
+
+
+def test_a_message_without_a_requesting_organisation_names_no_sender(example):
+    header = _translate(example("social.consent-recorded")).bundle["entry"][0]["resource"]
+
+    assert "sender" not in header
+
+
+def test_every_task_carries_its_id_as_a_stable_identifier_and_an_answer_names_the_task_by_it(example):
+    answer = _translate(example("social.task-answered"))
+    [task] = _resources(answer, "Task")
+    [output] = task["output"]
+
+    assert task["identifier"] == [{"system": TASK_ID_SYSTEM, "value": task["id"]}]
+    assert output["valueReference"]["identifier"]["system"] == TASK_ID_SYSTEM

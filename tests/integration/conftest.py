@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from sambus.contracts.topics import Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from tests.database import upgraded
+from tests.fhir_validator import DeliveredBundles
 
 pytestmark = pytest.mark.kafka
 
@@ -33,6 +34,7 @@ class Running:
 
     app: Sambus
     producer: AIOKafkaProducer
+    delivered: DeliveredBundles
 
     @property
     def topics(self) -> Topics:
@@ -68,8 +70,13 @@ class Running:
     async def read(
         self, *topics: str, count: int, timeout: float = 30.0
     ) -> list[ConsumerRecord[bytes, bytes]]:
-        """Read ``count`` committed records from ``topics`` (fewer if the time runs out)."""
-        return await read_committed(self.app.bootstrap_servers, list(topics), count=count, timeout=timeout)
+        """Read ``count`` committed records from ``topics`` (fewer if the time runs out).
+
+        Every FHIR Bundle read is kept for the FHIR validator (see :func:`delivered_bundles`).
+        """
+        records = await read_committed(self.app.bootstrap_servers, list(topics), count=count, timeout=timeout)
+        self.delivered.keep(record.value for record in records)
+        return records
 
 
 async def read_committed(
@@ -111,8 +118,22 @@ def settings(topics: Topics, tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def delivered_bundles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeliveredBundles]:
+    """The Bundles the end-to-end tests read from Kafka; at the end one HAPI FHIR validator run checks them.
+
+    The run validates against base R4, HL7 Sweden's base profiles and sambus's conformance resources; an error
+    fails the session (reported at the teardown of its last test), as does a missing validator under CI.
+    """
+    kept = DeliveredBundles(tmp_path_factory.mktemp("delivered-bundles"))
+    yield kept
+    kept.check()
+
+
 @pytest_asyncio.fixture
-async def running(kafka_bootstrap: str, settings: Settings) -> AsyncIterator[Running]:
+async def running(
+    kafka_bootstrap: str, settings: Settings, delivered_bundles: DeliveredBundles
+) -> AsyncIterator[Running]:
     """sambus with every stage running, on this test's topics and a fresh SQLite registry."""
     app = bootstrap(settings, bootstrap_servers=kafka_bootstrap)
     await app.create_topics()
@@ -121,7 +142,7 @@ async def running(kafka_bootstrap: str, settings: Settings) -> AsyncIterator[Run
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
-        yield Running(app=app, producer=producer)
+        yield Running(app=app, producer=producer, delivered=delivered_bundles)
     finally:
         await producer.stop()
         stop.set()

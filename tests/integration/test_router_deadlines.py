@@ -149,7 +149,8 @@ async def _tracked(app: Sambus) -> None:
 
 def _read_notice(value: bytes) -> tuple[str, str]:
     bundle = Bundle.model_validate(json.loads(value))
-    header, outcome = (entry.resource for entry in bundle.entry)
+    header, communication, outcome = (entry.resource for entry in bundle.entry)
+    assert communication.about[0].identifier.value == PROCESS
     return header.eventCoding.code, outcome.issue[0].diagnostics
 
 

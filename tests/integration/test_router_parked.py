@@ -45,8 +45,9 @@ def _ledger(running: Running) -> list[tuple[str, str, str]]:
 
 def _notice(value: bytes) -> tuple[str, str, str]:
     bundle = Bundle.model_validate(json.loads(value))
-    header, outcome = (entry.resource for entry in bundle.entry)
-    return header.eventCoding.code, header.response.identifier, outcome.issue[0].diagnostics
+    header, communication, outcome = (entry.resource for entry in bundle.entry)
+    assert header.response is None, "a notice is not a response to a message the initiator sent"
+    return header.eventCoding.code, communication.about[0].identifier.value, outcome.issue[0].diagnostics
 
 
 async def test_a_parked_message_is_released_when_consent_arrives(parking: Running) -> None:
@@ -78,7 +79,7 @@ async def test_a_parked_message_expires_and_the_initiator_is_told(parking: Runni
 
     event, about, text = _notice(told.value)
     assert event == "parked-expired"
-    assert about == json.loads(parked.value)["id"]
+    assert about == json.loads(parked.value)["identifier"]["value"]  # the event the school sent
     assert "Folktandvården Västmanland" in text
     assert "expired" in text
     assert dict(told.headers)[Header.EVENT_CODE] == b"parked-expired"

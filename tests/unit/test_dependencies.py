@@ -14,6 +14,7 @@ PACKAGES = ("contracts", "adapters", "consent", "router")
 
 IMPORTED_AS = {
     "aiokafka": "aiokafka",
+    "alembic": "alembic",
     "cryptography": "cryptography",
     "fastapi": "fastapi",
     "fhir.resources": "fhir.resources",

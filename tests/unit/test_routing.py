@@ -12,16 +12,12 @@ from aiokafka.structs import ConsumerRecord
 from sambus.consent import Decision, DecisionRequest, LedgerRecord, Outcome
 from sambus.contracts.errors import ConfigError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, SCHOOL_UNIT_SYSTEM, EventCode
+from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_INPUT_SYSTEM
 from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
 from sambus.contracts.topics import Header, Topics
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.projection import tasks
-from sambus.router.routing.rules import (
-    ACTIVE_CARE_CONTACT,
-    RELAYED_FOR_HEADER,
-    TASK_INPUT_SYSTEM,
-    RoutingRules,
-)
+from sambus.router.routing.rules import RELAYED_FOR_HEADER, RoutingRules
 from sambus.router.stages.delivery import Delivery
 
 DIRECTORY = RoutingDirectory.load()  # the example packaged with sambus

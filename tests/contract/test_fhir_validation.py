@@ -1,0 +1,140 @@
+"""HAPI FHIR's validator accepts every golden Bundle, against base R4 and sambus's own conformance resources.
+
+The validator (``deploy/fhir-validator/``) runs offline, with no terminology server: base R4, HL7 Sweden's
+base profiles and sambus's CodeSystems, ValueSets, NamingSystems, extensions, profiles and MessageDefinitions
+(``contracts/schemas/fhir/``). Planted errors show that it can fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sambus.contracts.fhir import SCHOOL_UNIT_SYSTEM
+from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
+from sambus.contracts.fhir.notices import NOTICE_EVENTS, Addressee, notice
+from tests.fhir_validator import Report, errors_of, validate
+
+pytestmark = pytest.mark.slow
+
+GOLDEN_DIR = Path(__file__).resolve().parents[2] / "contracts" / "examples" / "golden"
+_SIP_CLOSED = GOLDEN_DIR / "se.sambus.sip.closed.v1.json"
+_CONSENT = GOLDEN_DIR / "se.sambus.social.consent-recorded.v1.json"
+_INBOUND_CONSENT = GOLDEN_DIR.parent / "se.sambus.ehr.fhir-consent.v1.json"
+
+
+def _first_bundle(path: Path) -> dict[str, Any]:
+    bundle: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))[0]
+    return copy.deepcopy(bundle)
+
+
+def _first(bundle: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type)
+
+
+def _planted(directory: Path) -> dict[str, Path]:
+    """Golden Bundles with one error each, the inbound FHIR Consent with and without its policy, notices."""
+    no_intent = _first_bundle(_SIP_CLOSED)
+    del _first(no_intent, "Task")["intent"]
+    unknown_step = _first_bundle(_SIP_CLOSED)
+    _first(unknown_step, "Task")["businessStatus"]["coding"][0]["code"] = "no-such-step"
+    wrong_focus = _first_bundle(_CONSENT)
+    header = wrong_focus["entry"][0]["resource"]
+    patient = _first(wrong_focus, "Patient")
+    header["focus"] = [{"reference": f"urn:uuid:{patient['id']}"}]
+    inbound_consent = json.loads(_INBOUND_CONSENT.read_text(encoding="utf-8"))["data"]
+    without_policy = copy.deepcopy(inbound_consent)
+    del without_policy["policy"]
+    at = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
+    to = Addressee("vasteras-skola-norra", "Norra skolan", SCHOOL_UNIT_SYSTEM, "19800001")
+    about = {"system": PROCESS_ID_SYSTEM, "value": "process-1"}
+    notices = [
+        notice(event=event, to=to, about=about, text="what happened", at=at)
+        for event in sorted(NOTICE_EVENTS)
+    ]
+    files: dict[str, object] = {
+        "notices": notices,
+        "no-intent": no_intent,
+        "unknown-step": unknown_step,
+        "wrong-focus": wrong_focus,
+        "inbound-consent": inbound_consent,
+        "inbound-consent-without-policy": without_policy,
+    }
+    paths = {}
+    for name, bundle in files.items():
+        paths[name] = directory / f"{name}.json"
+        content = bundle if isinstance(bundle, list) else [bundle]
+        paths[name].write_text(json.dumps(content), encoding="utf-8")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The planted files, by name."""
+    return _planted(tmp_path_factory.mktemp("planted"))
+
+
+@pytest.fixture(scope="module")
+def with_profiles(planted: dict[str, Path]) -> dict[Path, Report]:
+    """One validator run over the golden Bundles and the planted ones, with sambus's conformance resources."""
+    return validate([GOLDEN_DIR, *planted.values()])
+
+
+def test_every_golden_bundle_is_valid_base_r4():
+    reports = validate([GOLDEN_DIR], conformance=())
+
+    assert len(reports) == len(list(GOLDEN_DIR.glob("*.json")))
+    assert all(report.resources >= 1 for report in reports.values())
+    assert errors_of(reports) == []
+
+
+def test_every_golden_bundle_is_valid_against_sambus_profiles_terminology_and_message_definitions(
+    with_profiles: dict[Path, Report],
+):
+    golden = {path: report for path, report in with_profiles.items() if path.parent == GOLDEN_DIR}
+
+    assert len(golden) == len(list(GOLDEN_DIR.glob("*.json")))
+    assert errors_of(golden) == []
+
+
+def test_a_task_without_intent_is_an_error(with_profiles: dict[Path, Report], planted: dict[str, Path]):
+    errors = [str(e) for e in with_profiles[planted["no-intent"]].errors]
+
+    assert any("Task.intent: minimum required = 1" in e for e in errors), errors
+
+
+def test_an_unknown_code_of_a_sambus_code_system_is_an_error(
+    with_profiles: dict[Path, Report], planted: dict[str, Path]
+):
+    errors = [str(e) for e in with_profiles[planted["unknown-step"]].errors]
+
+    assert any("Unknown code" in e and "sambus-process-step#no-such-step" in e for e in errors), errors
+
+
+def test_a_focus_the_message_definition_does_not_allow_is_an_error(
+    with_profiles: dict[Path, Report], planted: dict[str, Path]
+):
+    errors = [str(e) for e in with_profiles[planted["wrong-focus"]].errors]
+
+    assert any("has no focal Patient" in e for e in errors), errors
+    assert any("needs at least 1 focal Consent" in e for e in errors), errors
+
+
+def test_the_inbound_fhir_consent_example_is_valid_and_without_a_policy_breaks_ppc_1(
+    with_profiles: dict[Path, Report], planted: dict[str, Path]
+):
+    assert with_profiles[planted["inbound-consent"]].errors == []
+    errors = [str(e) for e in with_profiles[planted["inbound-consent-without-policy"]].errors]
+    assert any("ppc-1" in e for e in errors), errors
+
+
+def test_every_notice_sambus_makes_is_valid(with_profiles: dict[Path, Report], planted: dict[str, Path]):
+    report = with_profiles[planted["notices"]]
+
+    assert report.resources == len(NOTICE_EVENTS)
+    assert report.errors == []
