@@ -242,15 +242,20 @@ def task_status_notice(
     task_id: str,
     status: TaskState,
     answer_to: Agency,
-    requester: Identifier,
+    answerer: Identifier,
 ) -> list[Intent]:
-    """A reported Task state, as a Task for the agency that sent the original to take note of."""
+    """A reported Task state: a Task owned by the answering unit, in that state, for the one that asked.
+
+    The router sends it to whoever the process state says gave ``answerer`` the Task ``task_id``;
+    ``answer_to`` (the ``requester``) must be that party, or the answer is refused.
+    """
     draft = Draft(envelope, child, EventCode.TASK_STATUS_CHANGED, process_id=process_id)
     draft.add_task(
         code=TaskCode.TASK_STATUS,
         step=TASK_STEP[status],
-        owner=agency_identifier(answer_to),
-        requester=requester,
+        owner=answerer,
+        requester=agency_identifier(answer_to),
+        status=str(status),
         outputs=[task_state_output(task_id, status)],
     )
     return [draft.intent()]

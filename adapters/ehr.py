@@ -42,26 +42,28 @@ def _statement(document_id: str, kind: str) -> dict[str, Any]:
 
 
 def translate_health_exam_completed(envelope: Envelope, event: ehr.HealthExamCompleted) -> list[Intent]:
-    """A 2017:209 statement (mental+physical, or oral) for social services to take note of."""
+    """A 2017:209 statement (mental+physical, or oral): the examining unit's completed Task, for the asker."""
     draft = Draft(envelope, event.child, EventCode.HEALTH_EXAM_COMPLETED, process_id=event.process_id)
     draft.add_task(
         code=TaskCode.EXAM_STATEMENT,
         step=ProcessStep.EXAM_COMPLETED,
-        owner=agency_identifier(event.answer_to),
-        requester=hsa(event.hsa_id),
+        owner=hsa(event.hsa_id),
+        requester=agency_identifier(event.answer_to),
+        status="completed",
         outputs=[_statement(event.document_id, str(event.statement))],
     )
     return [draft.intent()]
 
 
 def translate_lvu32_exam_completed(envelope: Envelope, event: ehr.Lvu32ExamCompleted) -> list[Intent]:
-    """An LVU § 32 exam report for the ordering social board."""
+    """An LVU § 32 exam report: a completed Task of the examining unit, for the ordering social board."""
     draft = Draft(envelope, event.child, EventCode.LVU32_EXAM_COMPLETED, process_id=event.process_id)
     draft.add_task(
         code=TaskCode.EXAM_STATEMENT,
         step=ProcessStep.EXAM_COMPLETED,
-        owner=agency_identifier(event.answer_to),
-        requester=hsa(event.hsa_id),
+        owner=hsa(event.hsa_id),
+        requester=agency_identifier(event.answer_to),
+        status="completed",
         outputs=[_statement(event.document_id, "lvu32")],
     )
     return [draft.intent()]
@@ -76,7 +78,7 @@ def translate_task_status(envelope: Envelope, event: ehr.TaskStatus) -> list[Int
         task_id=event.task_id,
         status=event.status,
         answer_to=event.answer_to,
-        requester=hsa(event.hsa_id),
+        answerer=hsa(event.hsa_id),
     )
 
 

@@ -36,14 +36,15 @@ def translate_sip_initiated(envelope: Envelope, event: school.SipInitiated) -> l
 
 
 def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> list[Intent]:
-    """The school's answer to a SIP invitation, as a Task for the inviting agency to take note of."""
+    """The school's answer to a SIP invitation: the school's Task, accepted or rejected, for the inviter."""
     draft = Draft(envelope, event.child, EventCode.SIP_INVITATION_ANSWERED, process_id=event.process_id)
     accepted = event.answer is school.Answer.ACCEPTED
     draft.add_task(
         code=TaskCode.SIP_ANSWER,
         step=ProcessStep.SIP_ACCEPTED if accepted else ProcessStep.SIP_DECLINED,
-        owner=agency_identifier(event.answer_to),
-        requester=_school_unit(event.school_unit_code),
+        owner=_school_unit(event.school_unit_code),
+        requester=agency_identifier(event.answer_to),
+        status="accepted" if accepted else "rejected",
         intent="proposal",
     )
     return [draft.intent()]

@@ -288,5 +288,5 @@ def translate_task_answered(envelope: Envelope, event: social.TaskAnswered) -> l
         task_id=event.task_id,
         status=event.status,
         answer_to=event.answer_to,
-        requester=orgnr(event.organisation_number),
+        answerer=orgnr(event.organisation_number),
     )

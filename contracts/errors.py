@@ -64,3 +64,14 @@ class StoreUnavailableError(SambusError):
 
     retriable = True
     code = "store_unavailable"
+
+
+class ProcessNotKnownError(RoutingError):
+    """An answer names a process (or a Task in it) the process state does not hold yet.
+
+    Retriable: the request it answers may still be on its way through the ``processes`` stage. An answer to a
+    process sambus never carried goes to the dead-letter topic once the retries are spent.
+    """
+
+    retriable = True
+    code = "process_not_known"

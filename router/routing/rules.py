@@ -13,8 +13,10 @@ The rules come from the regional agreements:
   ``valueBoolean`` true;
 * a 2017:209 health-examination request goes to health care *and* dental care of the child's region;
 * a report of concern goes to social services of the municipality where the child lives;
-* an answer (Task status changed, invitation answered, examination completed) goes back to the Task's
-  requester.
+* an answer (Task status changed, invitation answered, examination completed, information provided) goes
+  back to the organisation that asked the answering unit, as the process state recorded it
+  (:class:`sambus.router.routing.asked.AskedTasks`); an answer that names someone else as the asker, or
+  whose answering unit was asked nothing in the process, is refused.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sambus.contracts.agencies import AgencyKind
-from sambus.contracts.errors import RoutingError
+from sambus.contracts.errors import ProcessNotKnownError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.router.routing.asked import AskedTasks, NoProcessState
 from sambus.router.routing.directory import Capability, Recipient, RoutingDirectory
 from sambus.router.routing.projection import TaskEntry
 
@@ -73,7 +76,8 @@ ANSWER_EVENTS = frozenset(
         EventCode.LVU32_EXAM_COMPLETED,
     }
 )
-"""Answers from recipients (Task status, statements): they go back to the Task's requester."""
+"""Answers from recipients (Task status, statements): the Task's owner is the answering unit; the message goes
+back to the organisation that asked it (from the process state), named as the Task's requester."""
 _KOMMUNKOD_LENGTH = 4
 
 
@@ -136,12 +140,23 @@ def has_active_care_contact(task: Mapping[str, Any]) -> bool:
     return False
 
 
+def answered_task_id(task: Mapping[str, Any]) -> str | None:
+    """The id of the Task an answer reports on (``Task.output.valueReference`` to a Task), if it names one."""
+    for item in task.get("output", ()):
+        reference = item.get("valueReference", {}) if isinstance(item, dict) else {}
+        value = reference.get("identifier", {}).get("value") if reference.get("type") == "Task" else None
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 class RoutingRules:
     """Resolves each Task of a message to a :class:`Route` by the directory and the agreements' rules."""
 
-    def __init__(self, directory: RoutingDirectory) -> None:
-        """Resolve in ``directory``."""
+    def __init__(self, directory: RoutingDirectory, *, asked: AskedTasks | None = None) -> None:
+        """Resolve in ``directory``; answers go to whom ``asked`` says asked (none route without it)."""
         self._directory = directory
+        self._asked: AskedTasks = asked or NoProcessState()
 
     @property
     def directory(self) -> RoutingDirectory:
@@ -155,6 +170,7 @@ class RoutingRules:
             RoutingError: the message breaks a rule that concerns all its Tasks: a 2017:209 request not
                 reaching both health and dental care of the child's region, or a report of concern without
                 the child's municipality.
+            ProcessNotKnownError: an answer's process or Task is not in the process state yet (retriable).
         """
         home = child_municipality(bundle)
         if event is EventCode.CONCERN_REPORTED:
@@ -168,6 +184,8 @@ class RoutingRules:
             try:
                 result.routes.append(self._route_one(event, task, home))
             except RoutingError as exc:
+                if exc.retriable:
+                    raise
                 result.unroutable.append(exc)
         return result
 
@@ -199,8 +217,14 @@ class RoutingRules:
         return self._nearest(candidates, municipality, address=value)
 
     def initiator(self, bundle: Mapping[str, Any]) -> Recipient | None:
-        """The organisation that sent a message: the first focal Task's ``requester``, if in the directory."""
-        return self._task_party(bundle, "requester")
+        """The organisation that sent a message, if in the directory (for notices about its delivery).
+
+        The first focal Task's ``requester``; for an answer (by the header's event code) its ``owner``.
+        """
+        header = bundle.get("entry", [{}])[0].get("resource", {}) if bundle.get("entry") else {}
+        code = header.get("eventCoding", {}).get("code")
+        answer = code in {str(e) for e in ANSWER_EVENTS}
+        return self._task_party(bundle, "owner" if answer else "requester")
 
     def sender(self, bundle: Mapping[str, Any], event: EventCode) -> Recipient | None:
         """The organisation that sent a message, if it is in the directory.
@@ -252,11 +276,7 @@ class RoutingRules:
 
     def _route_one(self, event: EventCode, task: TaskEntry, home: str | None) -> Route:
         if event in ANSWER_EVENTS:
-            requester = task.resource.get("requester", {}).get("identifier", {})
-            if not requester.get("system") or not requester.get("value"):
-                raise RoutingError(f"an answer ({event}) must name the Task's requester to go back to")
-            asker = self.resolve(str(requester["system"]), str(requester["value"]), home=home)
-            return Route(task, asker, self._via(event, asker), rule="answer-to-requester", answer=True)
+            return self._answer(event, task, home)
         capability = Capability.PLACED_CHILD_HEALTH_EXAM if event is EventCode.HEALTH_EXAM_REQUESTED else None
         if task.owner_system == ROUTING_ADDRESS_SYSTEM and task.owner_value.startswith("dental"):
             capability = None
@@ -276,6 +296,36 @@ class RoutingRules:
         return Route(
             task, recipient, via, rule="direct" if via == recipient else "school-relay-without-cosmic-link"
         )
+
+    def _answer(self, event: EventCode, task: TaskEntry, home: str | None) -> Route:
+        """An answer goes to whoever asked the answering unit (the Task's owner) in the process."""
+        answerer = self.resolve(task.owner_system, task.owner_value, home=home)
+        process_id = task.resource.get("groupIdentifier", {}).get("value")
+        if not isinstance(process_id, str) or not process_id:
+            raise RoutingError(f"an answer ({event}) must name its process in Task.groupIdentifier")
+        task_id = answered_task_id(task.resource)
+        askers = self._asked.askers(process_id, answerer=answerer.id, task_id=task_id)
+        if askers is None:
+            what = f"Task {task_id} of process" if task_id else "process"
+            raise ProcessNotKnownError(
+                f"an answer ({event}) from {answerer.id}: {what} {process_id} is not known"
+            )
+        if len(askers) != 1:
+            raise RoutingError(
+                f"an answer ({event}) from {answerer.id}: it was asked "
+                + ("nothing" if not askers else f"by several ({', '.join(sorted(askers))})")
+                + f" in process {process_id}, so the answer has no one party to go back to"
+            )
+        asker = self._directory.by_id(next(iter(askers)))
+        named = task.resource.get("requester", {}).get("identifier", {})
+        if named.get("system") and named.get("value"):
+            claimed = self.resolve(str(named["system"]), str(named["value"]), home=home)
+            if claimed.id != asker.id:
+                raise RoutingError(
+                    f"an answer ({event}) from {answerer.id} names {claimed.id} as the party that asked, "
+                    f"but {asker.id} asked in process {process_id}"
+                )
+        return Route(task, asker, self._via(event, asker), rule="answer-to-requester", answer=True)
 
     def _via(self, event: EventCode, recipient: Recipient) -> Recipient:
         """Who carries a message to ``recipient``: a relay for SIP messages to schools without Cosmic Link."""

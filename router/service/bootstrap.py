@@ -108,6 +108,7 @@ class Sambus:
             ledger=self.ledger,
             registry_feed=self.feed_registry,
             park_recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
+            asked=self.processes,
         )
 
     def build_stages(self, only: str | None = None) -> list[TransactionalStage]:

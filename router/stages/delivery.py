@@ -24,6 +24,7 @@ from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import park_headers
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.metrics import METRICS
+from sambus.router.routing.asked import AskedTasks
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.projection import for_recipient, tasks
@@ -139,8 +140,11 @@ class Delivery(LedgerBatch):
         ledger: LedgerSink | None = None,
         registry_feed: RegistryFeed = ignore_registry_facts,
         park_recheck: dt.timedelta = dt.timedelta(seconds=10),
+        asked: AskedTasks | None = None,
     ) -> None:
         """Route with ``directory``, decide with ``policy``, publish on ``topics``, record in ``ledger``.
+
+        Answers go back to whom ``asked`` (the process state) says asked; without it no answer is routed.
 
         ``registry_feed`` is called with every intent's Bundle before it is routed, so consent, custody and
         hidden-residence messages update the registry. A parked message is checked again every
@@ -148,7 +152,7 @@ class Delivery(LedgerBatch):
         """
         self._park_recheck = park_recheck
         self._topics = topics
-        self._rules = RoutingRules(directory)
+        self._rules = RoutingRules(directory, asked=asked)
         self._policy = policy
         self._clock = clock
         super().__init__(ledger)
@@ -161,6 +165,8 @@ class Delivery(LedgerBatch):
         try:
             routing = self._rules.route(event, bundle, tasks(bundle))
         except RoutingError as exc:
+            if exc.retriable:
+                raise  # e.g. an answer whose request the process state has not seen yet: retried later
             return [dead_letter(record, exc, dlq_topic=self._topics.dlq, keep_pseudonym=True)]
         base_headers = RecordHeaders.of(record.headers).without({Header.MESSAGE_ID})
         now = self._clock()
@@ -175,6 +181,7 @@ class Delivery(LedgerBatch):
                 recipient_id=route.recipient.id,
                 recipient_name=route.recipient.name,
                 owner=_resolved_owner(route),
+                receiver=_answer_receiver(route),
             )
             decision = self._decide(route, event=event, child=child, message=message, now=now)
             METRICS.decided(str(decision.outcome), decision.rule_id)
@@ -298,6 +305,17 @@ def _resolved_owner(route: Route) -> tuple[str, str] | None:
     """The organisation's own identifier in place of a routing address; otherwise the Task keeps its owner."""
     if route.answer or route.task.owner_system != ROUTING_ADDRESS_SYSTEM:
         return None
+    first = route.recipient.identifiers[0]
+    return (first.system, first.value)
+
+
+def _answer_receiver(route: Route) -> tuple[str, str] | None:
+    """An answer is addressed to the organisation that asked, by the identifier the answer names it by."""
+    if not route.answer:
+        return None
+    named = route.task.resource.get("requester", {}).get("identifier", {})
+    if named.get("system") and named.get("value"):
+        return (str(named["system"]), str(named["value"]))
     first = route.recipient.identifiers[0]
     return (first.system, first.value)
 

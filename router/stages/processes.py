@@ -1,7 +1,13 @@
 """Process state: each process instance as its messages and the recipients' Task answers move it along.
 
-Processes: SIP, 2017:209 examination, LVU § 32 exam, acute placement. State is kept in the database, so it
-survives a restart.
+Processes: SIP, 2017:209 examination, LVU § 32 exam, placement, and every other request (investigation,
+suicide-risk assessment, referrals, reports of concern, hidden residence). State is kept in the database, so
+it survives a restart.
+
+Each Task a request gives an organisation is kept (``process_tasks``: the Task id, its owner and its
+requester, as directory ids resolved by the routing rules): the delivery stage sends an answer back to the
+requester of the Task the answering unit was given (:meth:`ProcessStore.askers`), never to whom the answer
+names.
 
 A process is named by its correlation id (``sambus-correlation-id``, also ``Task.groupIdentifier``). The
 tracker reads ``sambus.intents`` in a consumer group of its own; each message changes state once: the ids of
@@ -32,7 +38,8 @@ from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_
 from sambus.contracts.topics import Header
 from sambus.router.kafka.records import Outgoing
 from sambus.router.routing.directory import Recipient
-from sambus.router.routing.rules import RoutingRules
+from sambus.router.routing.projection import tasks as focal_tasks
+from sambus.router.routing.rules import ANSWER_EVENTS, RoutingRules, child_municipality
 from sambus.router.stages.deadlines import DeadlineRules, Deadlines
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
@@ -61,6 +68,15 @@ processes = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+asked_tasks = sa.Table(
+    "process_tasks",
+    metadata,
+    sa.Column("process_id", sa.String(100), primary_key=True),
+    sa.Column("task_id", sa.String(100), primary_key=True),
+    sa.Column("owner", sa.String(100), primary_key=True, comment="directory id of the organisation asked"),
+    sa.Column("requester", sa.String(100), nullable=False, comment="directory id of the one that asked"),
+)
+
 applied = sa.Table(
     "process_messages",
     metadata,
@@ -73,6 +89,15 @@ _KIND_OF_EVENT = {
     EventCode.HEALTH_EXAM_REQUESTED: "health-exam-2017-209",
     EventCode.LVU32_EXAM_ORDERED: "lvu32-exam",
     EventCode.PLACEMENT_STARTED: "placement",
+    EventCode.PLACEMENT_CHANGED: "placement-changed",
+    EventCode.PLACEMENT_ENDED: "placement-ended",
+    EventCode.SUICIDE_RISK_ASSESSMENT_REQUESTED: "suicide-risk-assessment",
+    EventCode.INVESTIGATION_INFO_REQUESTED: "investigation",
+    EventCode.KONTAKTCENTER_REFERRAL: "kontaktcenter-referral",
+    EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL: "newly-arrived-exam",
+    EventCode.CONCERN_REPORTED: "concern",
+    EventCode.HIDDEN_RESIDENCE_DECIDED: "hidden-residence",
+    EventCode.HIDDEN_RESIDENCE_LIFTED: "hidden-residence-lifted",
 }
 """Events that start a process, and its kind."""
 
@@ -214,6 +239,32 @@ class ProcessStore:
             return None
         return Process(row.process_id, row.kind, row.child, row.state, row.initiator, json.loads(row.parties))
 
+    def askers(self, process_id: str, *, answerer: str, task_id: str | None) -> frozenset[str] | None:
+        """Who asked ``answerer`` something in ``process_id`` (the requesters of the Tasks it was given).
+
+        With ``task_id``, only that Task's requester, and only if ``answerer`` owns it. ``None`` when the
+        process or the Task is not known (yet).
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        try:
+            with self._engine.connect() as conn:
+                known = conn.execute(
+                    sa.select(processes.c.process_id).where(processes.c.process_id == process_id)
+                ).first()
+                query = sa.select(asked_tasks.c.owner, asked_tasks.c.requester).where(
+                    asked_tasks.c.process_id == process_id
+                )
+                if task_id is not None:
+                    query = query.where(asked_tasks.c.task_id == task_id)
+                rows = conn.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot read the process state") from exc
+        if known is None or (task_id is not None and not rows):
+            return None
+        return frozenset(row.requester for row in rows if row.owner == answerer)
+
 
 class ProcessTracker:
     """The handler of the ``processes`` stage: applies each message to its process once, sets deadlines."""
@@ -271,7 +322,7 @@ class ProcessTracker:
                     process_id=process_id,
                     kind=_KIND_OF_EVENT[event],
                     child=child,
-                    state=_STATE_AFTER[event],
+                    state=_STATE_AFTER.get(event, "requested"),
                     initiator=initiator,
                     parties=json.dumps(parties),
                     updated_at=at,
@@ -282,6 +333,8 @@ class ProcessTracker:
                 _joint_planning(conn, child=child, on=at.date())
         else:
             initiator = row.initiator
+        if event not in ANSWER_EVENTS:
+            self._record_tasks(conn, process_id=process_id, event=event, bundle=bundle)
         self._record_answers(event, tasks, owners, parties)
         state = _STATE_AFTER.get(event, row.state if row is not None else "started")
         if (
@@ -320,14 +373,39 @@ class ProcessTracker:
         """Record in ``parties`` each party's answer this message carries."""
         for task, owner in zip(tasks, owners, strict=True):
             answer = _ANSWERS.get(str(task.get("status")))
-            if owner and answer and event not in _KIND_OF_EVENT:
+            if owner and answer and event in ANSWER_EVENTS:
                 parties[owner] = answer
-            if event is EventCode.HEALTH_EXAM_COMPLETED:
-                # A statement as the EHR adapter sends it: from the examining unit (the requester) back
-                # to social services (the owner).
-                sender = self._party(task, "requester")
-                if sender in parties:
-                    parties[sender] = "completed"
+
+    def _record_tasks(
+        self, conn: sa.Connection, *, process_id: str, event: EventCode, bundle: Mapping[str, Any]
+    ) -> None:
+        """Keep who asked whom: each Task routed as the delivery stage routes it (refused ones left out)."""
+        try:
+            routing = self._rules.route(event, bundle, focal_tasks(dict(bundle)))
+        except (RoutingError, InvalidIntentError) as exc:
+            logger.info("process %s: no Tasks kept from a message routed nowhere (%s)", process_id, exc.code)
+            return
+        home = child_municipality(bundle)
+        for route in routing.routes:
+            requester = self._recipient(route.task.resource, "requester", home=home)
+            task_id = route.task.resource.get("id")
+            if route.refused is not None or requester is None or not isinstance(task_id, str):
+                continue
+            key = (
+                asked_tasks.c.process_id == process_id,
+                asked_tasks.c.task_id == task_id,
+                asked_tasks.c.owner == route.recipient.id,
+            )
+            if conn.execute(sa.select(asked_tasks.c.task_id).where(*key)).first() is not None:
+                continue  # a Task sent again (e.g. a corrected message): asked once
+            conn.execute(
+                asked_tasks.insert().values(
+                    process_id=process_id,
+                    task_id=task_id,
+                    owner=route.recipient.id,
+                    requester=requester.id,
+                )
+            )
 
     def _start_fact(
         self,
@@ -374,12 +452,12 @@ class ProcessTracker:
                 return part
         return UNKNOWN_COUNTY_PART
 
-    def _recipient(self, task: Mapping[str, Any], role: str) -> Recipient | None:
+    def _recipient(self, task: Mapping[str, Any], role: str, *, home: str | None = None) -> Recipient | None:
         identifier = task.get(role, {}).get("identifier", {})
         if not identifier.get("system") or not identifier.get("value"):
             return None
         try:
-            return self._rules.resolve(str(identifier["system"]), str(identifier["value"]))
+            return self._rules.resolve(str(identifier["system"]), str(identifier["value"]), home=home)
         except RoutingError:
             return None  # a party outside the directory is left out of the state
 

@@ -53,7 +53,7 @@ class Deliveries:
         }
 
     async def all(self, expected: int) -> list[tuple[str, str, dict[str, Any]]]:
-        """(recipient id, event code, message) of every delivery, once ``expected`` and a quiet spell passed."""
+        """(recipient, event code, message) of every delivery, once ``expected`` and a quiet spell passed."""
         records = await self._running.read(*self._topics, count=expected, timeout=30)
         assert len(records) == expected, f"{len(records)} deliveries, expected {expected}"
         more = await self._running.read(*self._topics, count=expected + 1, timeout=QUIET_S)

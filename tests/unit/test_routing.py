@@ -10,7 +10,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from sambus.consent import Decision, DecisionRequest, LedgerRecord, Outcome
-from sambus.contracts.errors import ConfigError, RoutingError
+from sambus.contracts.errors import ConfigError, ProcessNotKnownError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, SCHOOL_UNIT_SYSTEM, EventCode
 from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
 from sambus.contracts.topics import Header, Topics
@@ -406,48 +406,162 @@ async def test_a_message_breaking_a_message_wide_rule_is_dead_lettered(delivery)
     assert dict(dead.headers)[Header.DLQ_ERROR] == b"unknown_recipient"
 
 
-# Answers go back to the requester
+# Answers go back to the party that asked, as the process state recorded it
 
 
-def _answer(status: str) -> dict[str, Any]:
-    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1001")
+class _Asked:
+    """The process state as a fake: process id -> [(task id, owner id, requester id)]."""
+
+    def __init__(self, **processes: list[tuple[str, str, str]]) -> None:
+        self.processes = processes
+
+    def askers(self, process_id: str, *, answerer: str, task_id: str | None) -> frozenset[str] | None:
+        known = self.processes.get(process_id)
+        if known is None:
+            return None
+        rows = [row for row in known if task_id is None or row[0] == task_id]
+        if task_id is not None and not rows:
+            return None
+        return frozenset(requester for _, owner, requester in rows if owner == answerer)
+
+
+ASKED = _Asked(
+    sip=[("t-bu", "vastmanland-bu-halsan", "vasteras-skola-sodra")],
+    exam=[("t-vc", "vastmanland-vc-vasteras", "vasteras-socialtjanst")],
+    relayed=[("t-bu", "vastmanland-bu-halsan", "vasteras-skola-norra")],
+    twice=[
+        ("t-1", "vastmanland-bu-halsan", "vasteras-socialtjanst"),
+        ("t-2", "vastmanland-bu-halsan", "vasteras-skola-sodra"),
+    ],
+)
+ANSWERS = RoutingRules(DIRECTORY, asked=ASKED)
+
+
+def _answer(
+    status: str,
+    *,
+    process: str = "sip",
+    answerer: tuple[str, str] = (HSA_ID_SYSTEM, "SE2321000206-1001"),
+    asker: tuple[str, str] | None = (SCHOOL_UNIT_SYSTEM, "19800002"),
+    answered: str | None = None,
+) -> dict[str, Any]:
+    task = _task(1, *answerer)
     task["status"] = status
-    task["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": "19800002"}}
+    task["groupIdentifier"] = {"value": process}
+    if asker is not None:
+        task["requester"] = {"identifier": {"system": asker[0], "value": asker[1]}}
+    if answered is not None:
+        task["output"] = [{"valueReference": {"type": "Task", "identifier": {"value": answered}}}]
     return message(task)
+
+
+def answer_routes(event: EventCode, bundle: dict[str, Any]) -> list[tuple[str, str]]:
+    routing = ANSWERS.route(event, bundle, tasks(bundle))
+    assert routing.unroutable == []
+    return [(r.recipient.id, r.via.id) for r in routing.routes]
+
+
+def answer_refused(event: EventCode, bundle: dict[str, Any]) -> str:
+    [error] = ANSWERS.route(event, bundle, tasks(bundle)).unroutable
+    return str(error)
 
 
 @pytest.mark.parametrize(
     "event",
     [EventCode.TASK_STATUS_CHANGED, EventCode.SIP_INVITATION_ANSWERED, EventCode.HEALTH_EXAM_COMPLETED],
 )
-def test_an_answer_goes_back_to_the_requester(event) -> None:
-    assert routes(event, _answer("accepted")) == [("vasteras-skola-sodra", "vasteras-skola-sodra", None)]
+def test_an_answer_goes_back_to_the_party_that_asked(event) -> None:
+    assert answer_routes(event, _answer("accepted")) == [("vasteras-skola-sodra", "vasteras-skola-sodra")]
 
 
-def test_an_answer_without_a_requester_is_unroutable() -> None:
-    bundle = message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1001"))
+def test_an_answer_goes_to_the_asker_from_the_process_state_even_without_naming_it() -> None:
+    bundle = _answer("completed", process="exam", answerer=(HSA_ID_SYSTEM, "SE2321000206-1006"), asker=None)
 
-    [error] = RULES.route(EventCode.TASK_STATUS_CHANGED, bundle, tasks(bundle)).unroutable
+    assert answer_routes(EventCode.LVU32_EXAM_COMPLETED, bundle) == [
+        ("vasteras-socialtjanst", "vasteras-socialtjanst")
+    ]
 
-    assert "requester" in str(error)
+
+def test_an_answer_never_goes_back_to_the_answering_unit() -> None:
+    # The answer names the answering unit itself as the asker (what the adapters used to do).
+    bundle = _answer("completed", process="exam", answerer=(HSA_ID_SYSTEM, "SE2321000206-1006"))
+    bundle["entry"][1]["resource"]["requester"] = {
+        "identifier": {"system": HSA_ID_SYSTEM, "value": "SE2321000206-1006"}
+    }
+
+    error = answer_refused(EventCode.HEALTH_EXAM_COMPLETED, bundle)
+
+    assert "names vastmanland-vc-vasteras as the party that asked" in error
+    assert "vasteras-socialtjanst asked" in error
+
+
+def test_an_answer_from_a_unit_asked_nothing_in_the_process_is_refused() -> None:
+    bundle = _answer("completed", process="exam", answerer=(HSA_ID_SYSTEM, "SE2321000206-1003"))
+
+    assert "asked nothing in process exam" in answer_refused(EventCode.HEALTH_EXAM_COMPLETED, bundle)
+
+
+def test_an_answer_to_a_unit_asked_by_several_must_name_the_task_it_answers() -> None:
+    assert "by several" in answer_refused(EventCode.TASK_STATUS_CHANGED, _answer("accepted", process="twice"))
+    assert answer_routes(
+        EventCode.TASK_STATUS_CHANGED, _answer("accepted", process="twice", answered="t-2")
+    ) == [("vasteras-skola-sodra", "vasteras-skola-sodra")]
+
+
+@pytest.mark.parametrize(("process", "answered"), [("unknown", None), ("sip", "t-not-yet-seen")])
+def test_an_answer_to_a_process_or_task_not_known_yet_is_retried(process, answered) -> None:
+    bundle = _answer("accepted", process=process, answered=answered)
+
+    with pytest.raises(ProcessNotKnownError) as raised:
+        ANSWERS.route(EventCode.TASK_STATUS_CHANGED, bundle, tasks(bundle))
+
+    assert raised.value.retriable
+
+
+def test_an_answer_without_its_process_is_unroutable() -> None:
+    bundle = _answer("accepted")
+    del bundle["entry"][1]["resource"]["groupIdentifier"]
+
+    assert "Task.groupIdentifier" in answer_refused(EventCode.TASK_STATUS_CHANGED, bundle)
+
+
+def test_without_process_state_no_answer_is_routed() -> None:
+    bundle = _answer("accepted")
+
+    with pytest.raises(ProcessNotKnownError):
+        RULES.route(EventCode.TASK_STATUS_CHANGED, bundle, tasks(bundle))
 
 
 @pytest.mark.asyncio
-async def test_an_answer_reaches_the_requester_with_the_answering_owner_kept(delivery) -> None:
+async def test_an_answer_reaches_the_asker_addressed_to_it_with_the_answering_owner_kept(ledger) -> None:
+    delivery = Delivery(
+        topics=Topics("t."),
+        directory=DIRECTORY,
+        policy=_PermitAll(),
+        ledger=ledger,
+        asked=ASKED,
+    )
+
     [out] = await delivery(_record(_answer("rejected"), EventCode.TASK_STATUS_CHANGED))
 
     assert out.topic == "t.deliver.vasteras-skola-sodra"
-    [task] = [
-        e["resource"] for e in json.loads(out.value)["entry"] if e["resource"]["resourceType"] == "Task"
-    ]
+    message = json.loads(out.value)
+    [task] = [e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "Task"]
     assert task["status"] == "rejected"
     assert task["owner"]["identifier"]["value"] == "SE2321000206-1001"
+    receiver = message["entry"][0]["resource"]["destination"][0]["receiver"]["identifier"]
+    assert (receiver["system"], receiver["value"]) == (SCHOOL_UNIT_SYSTEM, "19800002")
+
+
+@pytest.mark.asyncio
+async def test_an_answer_whose_request_is_not_known_yet_is_retried_not_dead_lettered(delivery) -> None:
+    with pytest.raises(ProcessNotKnownError):
+        await delivery(_record(_answer("accepted"), EventCode.TASK_STATUS_CHANGED))
 
 
 def test_a_sip_answer_to_a_school_without_cosmic_link_goes_through_its_relay() -> None:
-    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1001")
-    task["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": "19800001"}}
+    bundle = _answer("accepted", process="relayed", asker=(SCHOOL_UNIT_SYSTEM, "19800001"))
 
-    assert routes(EventCode.SIP_INVITATION_ANSWERED, message(task)) == [
-        ("vasteras-skola-norra", "vasteras-socialtjanst", None)
+    assert answer_routes(EventCode.SIP_INVITATION_ANSWERED, bundle) == [
+        ("vasteras-skola-norra", "vasteras-socialtjanst")
     ]

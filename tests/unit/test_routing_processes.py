@@ -243,3 +243,22 @@ def test_overdue_lists_open_deadlines_past_due_by_process_id_never_by_child(tmp_
         "escalated",
         "escalation pending",
     ]
+
+
+@pytest.mark.asyncio
+async def test_the_process_state_knows_who_asked_each_unit_and_nobody_else(tracker, store) -> None:
+    await tracker(record(EventCode.HEALTH_EXAM_REQUESTED, bundle("m1", VC, DENTAL)))
+
+    def askers(answerer: str, task_id: str | None = None, process: str = "proc-1") -> frozenset[str] | None:
+        return store.askers(process, answerer=answerer, task_id=task_id)
+
+    assert askers("vastmanland-vc-vasteras") == {"vasteras-socialtjanst"}
+    assert askers("vastmanland-vc-vasteras", "t0") == {"vasteras-socialtjanst"}
+    assert askers("vastmanland-folktandvarden", "t1") == {"vasteras-socialtjanst"}
+    assert askers("vastmanland-folktandvarden", "t0") == frozenset()  # t0 was the vårdcentral's
+    assert askers("vastmanland-bu-halsan") == frozenset()  # asked nothing here
+    assert askers("vastmanland-vc-vasteras", "t9") is None  # a Task not seen (yet)
+    assert askers("vastmanland-vc-vasteras", process="proc-2") is None
+
+    await tracker(record(EventCode.HEALTH_EXAM_COMPLETED, bundle("m2", VC, status="completed")))
+    assert askers("vasteras-socialtjanst") == frozenset()  # an answer asks nothing
