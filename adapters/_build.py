@@ -10,11 +10,11 @@ from typing import Any
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.errors import InvalidEventError
-from sambus.contracts.events import Agency, Child, Recipient
+from sambus.contracts.events import Agency, Child, Recipient, TaskState
 from sambus.contracts.events.school import SipReason
-from sambus.contracts.events.social import TaskState
 from sambus.contracts.fhir import (
     ROUTING_ADDRESS_SYSTEM,
+    SCHOOL_UNIT_SYSTEM,
     SIP_REASON_SYSTEM,
     EventCode,
     MessageSource,
@@ -51,11 +51,13 @@ def task_state_output(task_id: str, status: TaskState) -> dict[str, Any]:
 
 
 def agency_identifier(agency: Agency | Recipient) -> Identifier:
-    """The identifier a named agency is owner or requester by (HSA-id or organisation number)."""
+    """The identifier a named agency is owner or requester by (HSA-id, orgnr or school unit code)."""
     if agency.hsa_id is not None:
         return {"system": HSA_ID_SYSTEM, "value": agency.hsa_id}
     if agency.organisation_number is not None:
         return {"system": ORGANISATION_NUMBER_SYSTEM, "value": agency.organisation_number}
+    if agency.school_unit_code is not None:
+        return {"system": SCHOOL_UNIT_SYSTEM, "value": agency.school_unit_code}
     if not isinstance(agency, Recipient) or agency.kind is None:  # pragma: no cover - the models forbid it
         raise InvalidEventError("an agency needs hsaId, organisationNumber or kind")
     value = str(agency.kind) if agency.municipality is None else f"{agency.kind}@{agency.municipality}"

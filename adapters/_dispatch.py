@@ -31,6 +31,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "school.concern-reported": school.translate_concern_reported,
     "school.kontaktcenter-referral": school.translate_kontaktcenter_referral,
     "school.newly-arrived-referral": school.translate_newly_arrived_referral,
+    "school.task-status": school.translate_task_status,
     "social.sip-initiated": social.translate_sip_initiated,
     "social.placement-started": social.translate_placement,
     "social.placement-changed": social.translate_placement,

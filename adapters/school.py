@@ -9,6 +9,7 @@ from sambus.adapters._build import (
     kontaktcenter_referral,
     routing_address,
     sip_invitations,
+    task_status_notice,
 )
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.envelope import Envelope
@@ -83,3 +84,16 @@ def translate_newly_arrived_referral(envelope: Envelope, event: school.NewlyArri
         request=True,
     )
     return [draft.intent()]
+
+
+def translate_task_status(envelope: Envelope, event: school.TaskStatus) -> list[Intent]:
+    """The school's Task status (e.g. a placement notice accepted), for the agency that sent the Task."""
+    return task_status_notice(
+        envelope,
+        event.child,
+        process_id=event.process_id,
+        task_id=event.task_id,
+        status=event.status,
+        answer_to=event.answer_to,
+        answerer=_school_unit(event.school_unit_code),
+    )

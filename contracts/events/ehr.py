@@ -8,9 +8,17 @@ from typing import Any
 from pydantic import Field
 
 from sambus.contracts.events._base import EventModel
-from sambus.contracts.events._common import Agencies, Agency, Child, Kommunkod, ProcessId, Reference
+from sambus.contracts.events._common import (
+    Agencies,
+    Agency,
+    Child,
+    Kommunkod,
+    ProcessId,
+    Reference,
+    TaskState,
+)
 from sambus.contracts.events.school import ConcernCategory, SipReason
-from sambus.contracts.events.social import ConsentRecorded, ConsentWithdrawn, TaskState
+from sambus.contracts.events.social import ConsentRecorded, ConsentWithdrawn
 from sambus.contracts.identifiers import HsaId
 
 

@@ -18,6 +18,7 @@ from sambus.contracts.events._common import (
     Recipient,
     Reference,
     SchoolUnitCode,
+    TaskState,
 )
 from sambus.contracts.events.school import SipReason
 from sambus.contracts.identifiers import OrganisationNumber, Personnummer
@@ -236,15 +237,6 @@ class CustodyUpdated(EventModel):
         if len(self.guardians) != expected or len(set(self.guardians)) != len(self.guardians):
             raise ValueError(f"{self.custody.value} custody names {expected} different guardian(s)")
         return self
-
-
-class TaskState(StrEnum):
-    """The FHIR Task states a recipient reports."""
-
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    IN_PROGRESS = "in-progress"
-    COMPLETED = "completed"
 
 
 class TaskAnswered(EventModel):

@@ -285,3 +285,56 @@ async def test_social_services_answer_to_a_care_sip_goes_to_the_inviting_unit(ru
     answer = await received(deliveries, 2, "vastmanland-bu-halsan", "task-status-changed")
     assert addressed_to(answer) == ("urn:sambus:recipient:vastmanland-bu-halsan", BU_HALSAN)
     await no_dead_letters(running)
+
+
+async def test_a_school_named_by_its_unit_code_gets_the_placement_and_its_answer_goes_back(
+    running: Running,
+) -> None:
+    running.consent(CHILD, AgencyKind.SCHOOL, AgencyKind.SOCIAL_SERVICES, purpose=Purpose.INFORMATION_SHARING)
+    deliveries = Deliveries(running)
+    await running.send(
+        running.topics.agency_events("social"),
+        event(
+            "social",
+            "placement-started",
+            "place-2",
+            {
+                "placingMunicipality": "1980",
+                "legalBasis": "lvu",
+                "notify": [{"schoolUnitCode": "19800002"}],
+                "form": "hvb",
+                "start": "2026-11-20",
+                "residence": {
+                    "line": ["Storgatan 1"],
+                    "postalCode": "722 10",
+                    "city": "Västerås",
+                    "municipality": "1980",
+                },
+            },
+        ),
+    )
+    notice = await received(deliveries, 1, "vasteras-skola-sodra", "placement-started")
+
+    await running.send(
+        running.topics.agency_events("school"),
+        event(
+            "school",
+            "task-status",
+            "school-status-1",
+            {
+                "processId": task_of(notice)["groupIdentifier"]["value"],
+                "taskId": task_of(notice)["id"],
+                "status": "accepted",
+                "schoolUnitCode": "19800002",
+                "answerTo": {"organisationNumber": SOCIAL},
+            },
+        ),
+    )
+
+    assert await deliveries.who(2) == {
+        ("vasteras-skola-sodra", "placement-started"): 1,
+        ("vasteras-socialtjanst", "task-status-changed"): 1,
+    }
+    status = await received(deliveries, 2, "vasteras-socialtjanst", "task-status-changed")
+    assert task_of(status)["owner"]["identifier"]["value"] == "19800002"
+    await no_dead_letters(running)
