@@ -32,6 +32,8 @@ _TRANSLATORS: dict[str, Translator] = {
     "school.kontaktcenter-referral": school.translate_kontaktcenter_referral,
     "school.newly-arrived-referral": school.translate_newly_arrived_referral,
     "school.task-status": school.translate_task_status,
+    "school.consent-recorded": social.translate_consent_recorded,
+    "school.consent-withdrawn": social.translate_consent_withdrawn,
     "social.sip-initiated": social.translate_sip_initiated,
     "social.placement-started": social.translate_placement,
     "social.placement-changed": social.translate_placement,

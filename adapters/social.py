@@ -258,6 +258,7 @@ def translate_consent_withdrawn(envelope: Envelope, event: social.ConsentWithdra
             patient_ref=draft.patient_ref,
             at=event.at,
             security=draft.security,
+            withdrawn_by=None if event.withdrawn_by is None else event.guardians,
         )
     )
     return [draft.intent()]

@@ -20,6 +20,8 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "school.kontaktcenter-referral": school.KontaktcenterReferral,
     "school.newly-arrived-referral": school.NewlyArrivedReferral,
     "school.task-status": school.TaskStatus,
+    "school.consent-recorded": social.ConsentRecorded,
+    "school.consent-withdrawn": social.ConsentWithdrawn,
     "social.sip-initiated": social.SipInitiated,
     "social.placement-started": social.PlacementStarted,
     "social.placement-changed": social.PlacementChanged,

@@ -112,3 +112,61 @@ def test_a_school_unit_code_has_eight_digits() -> None:
         )
 
     assert caught.value.field == "data.invite.0.schoolUnitCode"
+
+
+def _consents(name: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    event = {
+        "type": f"se.sambus.{name}.v1",
+        "id": "e-1",
+        "source": "test",
+        "time": "2026-11-20T09:00:00+01:00",
+        "data": {"child": CHILD, **data},
+    }
+    [intent] = translate_message(json.dumps(event).encode())
+    return [e["resource"] for e in intent.bundle["entry"] if e["resource"]["resourceType"] == "Consent"]
+
+
+def test_a_school_records_a_consent_and_a_guardian_withdraws_it() -> None:
+    [given] = _consents(
+        "school.consent-recorded",
+        {
+            "consentId": "c-7",
+            "purpose": "kontaktcenter_referral",
+            "agencyKinds": ["kontaktcenter"],
+            "givenBy": "guardian",
+            "guardians": ["19800412-1235"],
+            "validFrom": "2026-11-20T09:00:00+01:00",
+        },
+    )
+    [withdrawn] = _consents(
+        "school.consent-withdrawn",
+        {
+            "consentId": "c-7",
+            "at": "2027-01-15T13:00:00+01:00",
+            "withdrawnBy": "guardian",
+            "guardians": ["19800412-1235"],
+        },
+    )
+
+    assert given["status"] == "active"
+    assert withdrawn["status"] == "inactive"
+    assert [p["identifier"]["value"] for p in withdrawn["performer"]] == ["198004121235"]
+
+
+def test_a_child_withdrawing_its_own_consent_is_the_performer() -> None:
+    [withdrawn] = _consents(
+        "social.consent-withdrawn",
+        {"consentId": "c-7", "at": "2027-01-15T13:00:00+01:00", "withdrawnBy": "child"},
+    )
+
+    [performer] = withdrawn["performer"]
+    assert performer["reference"] == withdrawn["patient"]["reference"]
+
+
+@pytest.mark.parametrize(
+    "who",
+    [{"withdrawnBy": "guardian"}, {"withdrawnBy": "child", "guardians": ["19800412-1235"]}],
+)
+def test_who_withdrew_must_match_the_guardians_named(who) -> None:
+    with pytest.raises(InvalidEventError, match="withdr"):
+        _consents("social.consent-withdrawn", {"consentId": "c-7", "at": "2027-01-15T13:00:00+01:00", **who})
