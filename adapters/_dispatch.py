@@ -57,6 +57,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "ehr.consent-withdrawn": social.translate_consent_withdrawn,
     "ehr.fhir-consent": ehr.translate_fhir_consent,
     "ehr.concern-reported": ehr.translate_concern_reported,
+    "ehr.care-contact-stated": ehr.translate_care_contact_stated,
     "sip.meeting-scheduled": sip.translate_meeting_scheduled,
     "sip.plan-established": sip.translate_plan_established,
     "sip.followed-up": sip.translate_followed_up,

@@ -21,6 +21,7 @@ from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import ehr
 from sambus.contracts.events import social as social_events
 from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode
+from sambus.contracts.fhir.care_contact import care_contact
 from sambus.contracts.fhir.codes import STATEMENT_SYSTEM
 from sambus.contracts.fhir.consent import consent_fields
 from sambus.contracts.fhir.task import coding
@@ -80,6 +81,22 @@ def translate_task_status(envelope: Envelope, event: ehr.TaskStatus) -> list[Int
         answer_to=event.answer_to,
         answerer=hsa(event.hsa_id),
     )
+
+
+def translate_care_contact_stated(envelope: Envelope, event: ehr.CareContactStated) -> list[Intent]:
+    """A unit's care contact with the child, for the router (an ``EpisodeOfCare``; nothing is delivered)."""
+    draft = Draft(envelope, event.child, EventCode.CARE_CONTACT_STATED)
+    draft.focus.append(
+        care_contact(
+            resource_id=draft.id_for("care-contact"),
+            patient_ref=draft.patient_ref,
+            unit=hsa(event.hsa_id),
+            active=event.active,
+            at=event.at,
+            security=draft.security,
+        )
+    )
+    return [draft.intent()]
 
 
 def translate_concern_reported(envelope: Envelope, event: ehr.ConcernReported) -> list[Intent]:

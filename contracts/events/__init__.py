@@ -45,6 +45,7 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "ehr.consent-withdrawn": ehr.ConsentWithdrawn,
     "ehr.fhir-consent": ehr.FhirConsent,
     "ehr.concern-reported": ehr.ConcernReported,
+    "ehr.care-contact-stated": ehr.CareContactStated,
     "sip.meeting-scheduled": sip.MeetingScheduled,
     "sip.plan-established": sip.PlanEstablished,
     "sip.followed-up": sip.FollowedUp,

@@ -62,6 +62,8 @@ class EventCode(StrEnum):
     CONSENT_RECORDED = "consent-recorded"
     CONSENT_WITHDRAWN = "consent-withdrawn"
     CUSTODY_UPDATED = "custody-updated"
+    CARE_CONTACT_STATED = "care-contact-stated"
+    """A care unit states whether it has an active care contact with the child (BUP, habilitation: SIP)."""
     # Answers
     TASK_STATUS_CHANGED = "task-status-changed"
     # Made by sambus itself

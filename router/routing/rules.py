@@ -8,9 +8,11 @@ The rules come from the regional agreements:
   resolved in the directory near the child (municipality, then county part, then county);
 * a school without Cosmic Link takes part in SIP through a relay: social services of its municipality, or else
   a health care unit of its county;
-* specialist care (BUP, habilitation) is invited to a SIP only when the sender states an active care
-  contact, as a ``Task.input`` of type :data:`TASK_INPUT_SYSTEM` ``|`` :data:`ACTIVE_CARE_CONTACT` with
-  ``valueBoolean`` true;
+* specialist care (BUP, habilitation) is invited to a SIP only with an active care contact stated by the
+  care side: the unit itself stated one (``care-contact-stated``, kept by the process state), or a health
+  care unit's invitation states one as a ``Task.input`` of type :data:`TASK_INPUT_SYSTEM` ``|``
+  :data:`ACTIVE_CARE_CONTACT` with ``valueBoolean`` true (a school's or social services' claim is not
+  enough);
 * a 2017:209 health-examination request goes to health care *and* dental care of the child's region;
 * a report of concern goes to social services of the municipality where the child lives;
 * an answer (Task status changed, invitation answered, examination completed, information provided) goes
@@ -29,6 +31,7 @@ from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.errors import ProcessNotKnownError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.router.routing.asked import AskedTasks, NoProcessState
+from sambus.router.routing.care_contacts import CareContacts, NoCareContacts
 from sambus.router.routing.directory import Capability, Recipient, RoutingDirectory
 from sambus.router.routing.projection import TaskEntry
 
@@ -153,18 +156,37 @@ def answered_task_id(task: Mapping[str, Any]) -> str | None:
 class RoutingRules:
     """Resolves each Task of a message to a :class:`Route` by the directory and the agreements' rules."""
 
-    def __init__(self, directory: RoutingDirectory, *, asked: AskedTasks | None = None) -> None:
-        """Resolve in ``directory``; answers go to whom ``asked`` says asked (none route without it)."""
+    def __init__(
+        self,
+        directory: RoutingDirectory,
+        *,
+        asked: AskedTasks | None = None,
+        care_contacts: CareContacts | None = None,
+    ) -> None:
+        """Resolve in ``directory``; answers go to whom ``asked`` says asked (none route without it).
+
+        Specialist care is invited to a SIP when ``care_contacts`` says it stated an active care contact.
+        """
         self._directory = directory
         self._asked: AskedTasks = asked or NoProcessState()
+        self._care_contacts: CareContacts = care_contacts or NoCareContacts()
 
     @property
     def directory(self) -> RoutingDirectory:
         """The directory routes are resolved in."""
         return self._directory
 
-    def route(self, event: EventCode, bundle: Mapping[str, Any], tasks: Sequence[TaskEntry]) -> Routing:
+    def route(
+        self,
+        event: EventCode,
+        bundle: Mapping[str, Any],
+        tasks: Sequence[TaskEntry],
+        *,
+        child: str | None = None,
+    ) -> Routing:
         """A route per Task, in order, and the Tasks that could not be resolved.
+
+        ``child`` (the pseudonym) lets the care contacts units stated count for a SIP invitation.
 
         Raises:
             RoutingError: the message breaks a rule that concerns all its Tasks: a 2017:209 request not
@@ -176,13 +198,13 @@ class RoutingRules:
         if event is EventCode.CONCERN_REPORTED:
             return Routing(self._concern(tasks, home))
         if event is EventCode.HEALTH_EXAM_REQUESTED:
-            routes = [self._route_one(event, task, home) for task in tasks]
+            routes = [self._route_one(event, task, home, child) for task in tasks]
             self._check_health_exam(routes, home)
             return Routing(routes)
         result = Routing([])
         for task in tasks:
             try:
-                result.routes.append(self._route_one(event, task, home))
+                result.routes.append(self._route_one(event, task, home, child))
             except RoutingError as exc:
                 if exc.retriable:
                     raise
@@ -274,7 +296,7 @@ class RoutingRules:
                 raise RoutingError(f"routing address {address!r} fits several organisations: {names}")
         raise RoutingError(f"no organisation in the routing directory fits {address!r} for {municipality}")
 
-    def _route_one(self, event: EventCode, task: TaskEntry, home: str | None) -> Route:
+    def _route_one(self, event: EventCode, task: TaskEntry, home: str | None, child: str | None) -> Route:
         if event in ANSWER_EVENTS:
             return self._answer(event, task, home)
         capability = Capability.PLACED_CHILD_HEALTH_EXAM if event is EventCode.HEALTH_EXAM_REQUESTED else None
@@ -282,20 +304,38 @@ class RoutingRules:
             capability = None
         recipient = self.resolve(task.owner_system, task.owner_value, home=home, capability=capability)
         if event is EventCode.SIP_INITIATED and recipient.kind in SPECIALIST_KINDS:
-            if not has_active_care_contact(task.resource):
+            if not self._care_contact_stated(task, recipient, child=child, home=home):
                 return Route(
                     task,
                     recipient,
                     recipient,
                     rule="specialist-needs-care-contact",
                     refused=f"specialist care ({recipient.kind}) is invited to a SIP only with an active "
-                    "care contact, and the invitation does not state one",
+                    "care contact stated by the care side, and neither the unit nor a health care "
+                    "inviter has stated one",
                 )
             return Route(task, recipient, recipient, rule="specialist-with-care-contact")
         via = self._via(event, recipient)
         return Route(
             task, recipient, via, rule="direct" if via == recipient else "school-relay-without-cosmic-link"
         )
+
+    def _care_contact_stated(
+        self, task: TaskEntry, unit: Recipient, *, child: str | None, home: str | None
+    ) -> bool:
+        """The unit stated an active care contact with the child, or a health care inviter's Task did."""
+        if child is not None and self._care_contacts.active(child, unit.id):
+            return True
+        if not has_active_care_contact(task.resource):
+            return False
+        requester = task.resource.get("requester", {}).get("identifier", {})
+        if not requester.get("system") or not requester.get("value"):
+            return False
+        try:
+            inviter = self.resolve(str(requester["system"]), str(requester["value"]), home=home)
+        except RoutingError:
+            return False
+        return inviter.kind in HEALTH_CARE_KINDS
 
     def _answer(self, event: EventCode, task: TaskEntry, home: str | None) -> Route:
         """An answer goes to whoever asked the answering unit (the Task's owner) in the process."""

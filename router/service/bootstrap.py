@@ -109,6 +109,7 @@ class Sambus:
             registry_feed=self.feed_registry,
             park_recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
             asked=self.processes,
+            care_contacts=self.processes,
         )
 
     def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
@@ -198,7 +199,9 @@ class Sambus:
                     group_id=f"{prefix}-processes",
                     transactional_id=f"{prefix}-processes-{instance}",
                     handler=ProcessTracker(
-                        store=self.processes, deadlines=self.deadlines, rules=RoutingRules(self.directory)
+                        store=self.processes,
+                        deadlines=self.deadlines,
+                        rules=RoutingRules(self.directory, care_contacts=self.processes),
                     ),
                     dlq_topic=self.topics.dlq,
                     keys_are_pseudonyms=True,

@@ -25,6 +25,7 @@ from sambus.router.kafka.parked_headers import park_headers
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.metrics import METRICS
 from sambus.router.routing.asked import AskedTasks
+from sambus.router.routing.care_contacts import CareContacts
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.projection import for_recipient, tasks
@@ -141,10 +142,12 @@ class Delivery(LedgerBatch):
         registry_feed: RegistryFeed = ignore_registry_facts,
         park_recheck: dt.timedelta = dt.timedelta(seconds=10),
         asked: AskedTasks | None = None,
+        care_contacts: CareContacts | None = None,
     ) -> None:
         """Route with ``directory``, decide with ``policy``, publish on ``topics``, record in ``ledger``.
 
         Answers go back to whom ``asked`` (the process state) says asked; without it no answer is routed.
+        ``care_contacts`` says which specialist units stated an active care contact with a child.
 
         ``registry_feed`` is called with every intent's Bundle before it is routed, so consent, custody and
         hidden-residence messages update the registry. A parked message is checked again every
@@ -152,7 +155,7 @@ class Delivery(LedgerBatch):
         """
         self._park_recheck = park_recheck
         self._topics = topics
-        self._rules = RoutingRules(directory, asked=asked)
+        self._rules = RoutingRules(directory, asked=asked, care_contacts=care_contacts)
         self._policy = policy
         self._clock = clock
         super().__init__(ledger)
@@ -163,7 +166,7 @@ class Delivery(LedgerBatch):
         child, event, bundle = read_intent(record)
         self._registry_feed(bundle)
         try:
-            routing = self._rules.route(event, bundle, tasks(bundle))
+            routing = self._rules.route(event, bundle, tasks(bundle), child=child)
         except RoutingError as exc:
             if exc.retriable:
                 raise  # e.g. an answer whose request the process state has not seen yet: retried later

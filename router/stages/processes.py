@@ -77,6 +77,15 @@ asked_tasks = sa.Table(
     sa.Column("requester", sa.String(100), nullable=False, comment="directory id of the one that asked"),
 )
 
+care_contacts = sa.Table(
+    "care_contacts",
+    metadata,
+    sa.Column("child", sa.String(64), primary_key=True, comment="keyed pseudonym"),
+    sa.Column("unit", sa.String(100), primary_key=True, comment="directory id of the care unit"),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False, comment="when it began or ended"),
+)
+
 applied = sa.Table(
     "process_messages",
     metadata,
@@ -239,6 +248,23 @@ class ProcessStore:
             return None
         return Process(row.process_id, row.kind, row.child, row.state, row.initiator, json.loads(row.parties))
 
+    def active(self, child: str, unit: str) -> bool:
+        """Whether ``unit`` (directory id) stated an active care contact with ``child`` (pseudonym).
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(care_contacts.c.active).where(
+                        care_contacts.c.child == child, care_contacts.c.unit == unit
+                    )
+                ).first()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot read the care contacts") from exc
+        return bool(row is not None and row.active)
+
     def askers(self, process_id: str, *, answerer: str, task_id: str | None) -> frozenset[str] | None:
         """Who asked ``answerer`` something in ``process_id`` (the requesters of the Tasks it was given).
 
@@ -308,6 +334,9 @@ class ProcessTracker:
         self, conn: sa.Connection, *, process_id: str, child: str, event: EventCode, bundle: Mapping[str, Any]
     ) -> None:
         at = _timestamp(bundle)
+        if event is EventCode.CARE_CONTACT_STATED:
+            self._record_care_contacts(conn, child=child, bundle=bundle)
+            return
         row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
         parties: dict[str, str] = json.loads(row.parties) if row is not None else {}
         tasks = _focal_tasks(bundle)
@@ -334,7 +363,7 @@ class ProcessTracker:
         else:
             initiator = row.initiator
         if event not in ANSWER_EVENTS:
-            self._record_tasks(conn, process_id=process_id, event=event, bundle=bundle)
+            self._record_tasks(conn, process_id=process_id, event=event, bundle=bundle, child=child)
         self._record_answers(event, tasks, owners, parties)
         state = _STATE_AFTER.get(event, row.state if row is not None else "started")
         if (
@@ -376,12 +405,40 @@ class ProcessTracker:
             if owner and answer and event in ANSWER_EVENTS:
                 parties[owner] = answer
 
+    def _record_care_contacts(self, conn: sa.Connection, *, child: str, bundle: Mapping[str, Any]) -> None:
+        """Keep each care contact (``EpisodeOfCare``) a unit states, the latest statement per unit."""
+        for entry in bundle.get("entry", [])[1:]:
+            episode = entry.get("resource", {})
+            if episode.get("resourceType") != "EpisodeOfCare":
+                continue
+            unit = self._recipient({"owner": episode.get("managingOrganization", {})}, "owner")
+            period = episode.get("period", {})
+            try:
+                since = dt.datetime.fromisoformat(str(period.get("start") or period.get("end")))
+            except ValueError:
+                continue
+            if unit is None:
+                continue  # a unit outside the directory is never invited anyway
+            key = (care_contacts.c.child == child, care_contacts.c.unit == unit.id)
+            conn.execute(care_contacts.delete().where(*key))
+            conn.execute(
+                care_contacts.insert().values(
+                    child=child, unit=unit.id, active=episode.get("status") == "active", since=since
+                )
+            )
+
     def _record_tasks(
-        self, conn: sa.Connection, *, process_id: str, event: EventCode, bundle: Mapping[str, Any]
+        self,
+        conn: sa.Connection,
+        *,
+        process_id: str,
+        event: EventCode,
+        bundle: Mapping[str, Any],
+        child: str,
     ) -> None:
         """Keep who asked whom: each Task routed as the delivery stage routes it (refused ones left out)."""
         try:
-            routing = self._rules.route(event, bundle, focal_tasks(dict(bundle)))
+            routing = self._rules.route(event, bundle, focal_tasks(dict(bundle)), child=child)
         except (RoutingError, InvalidIntentError) as exc:
             logger.info("process %s: no Tasks kept from a message routed nowhere (%s)", process_id, exc.code)
             return

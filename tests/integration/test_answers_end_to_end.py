@@ -7,6 +7,7 @@ exactly the organisations the agreement names, and nobody else.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from typing import Any
@@ -23,6 +24,7 @@ CHILD = "201203150006"
 SOCIAL = "212000-2080"
 """Västerås social services (organisation number)."""
 BU_HALSAN = "SE2321000206-1001"
+BUP = "SE2321000206-1002"
 DENTAL = "SE2321000206-1003"
 VC = "SE2321000206-1006"
 """Västerås vårdcentral Centrum: examines placed children (lag 2017:209)."""
@@ -337,4 +339,70 @@ async def test_a_school_named_by_its_unit_code_gets_the_placement_and_its_answer
     }
     status = await received(deliveries, 2, "vasteras-socialtjanst", "task-status-changed")
     assert task_of(status)["owner"]["identifier"]["value"] == "19800002"
+    await no_dead_letters(running)
+
+
+async def test_bup_is_invited_to_a_school_sip_only_once_it_stated_a_care_contact(running: Running) -> None:
+    running.consent(CHILD, AgencyKind.SOCIAL_SERVICES, AgencyKind.BUP, AgencyKind.SCHOOL)
+    deliveries = Deliveries(running)
+    school = running.topics.agency_events("school")
+    sip = {
+        "schoolUnitCode": "19800002",
+        "initiatedBy": "student_health",
+        "reason": "mental_health",
+        "invite": [{"organisationNumber": SOCIAL}, {"hsaId": BUP}],
+    }
+
+    await running.send(school, event("school", "sip-initiated", "sip-a", sip))
+
+    assert await deliveries.who(2) == {
+        ("vasteras-socialtjanst", "sip-initiated"): 1,
+        ("vasteras-skola-sodra", "delivery-denied"): 1,
+    }
+
+    await running.send(
+        running.topics.agency_events("ehr"),
+        event(
+            "ehr",
+            "care-contact-stated",
+            "contact-1",
+            {"hsaId": BUP, "active": True, "at": "2026-09-01T08:00:00+02:00"},
+        ),
+    )
+    pseudonym = running.app.pseudonymizer.of(CHILD)
+    for _ in range(100):
+        if running.app.processes.active(pseudonym, "vastmanland-bup"):
+            break
+        await asyncio.sleep(0.1)
+    assert running.app.processes.active(pseudonym, "vastmanland-bup")
+
+    await running.send(school, event("school", "sip-initiated", "sip-b", sip))
+    assert await deliveries.who(4) == {
+        ("vasteras-socialtjanst", "sip-initiated"): 2,
+        ("vasteras-skola-sodra", "delivery-denied"): 1,
+        ("vastmanland-bup", "sip-initiated"): 1,
+    }
+    invitation = await received(deliveries, 4, "vastmanland-bup", "sip-initiated")
+
+    await running.send(
+        running.topics.agency_events("ehr"),
+        event(
+            "ehr",
+            "task-status",
+            "bup-accepts",
+            {
+                "processId": task_of(invitation)["groupIdentifier"]["value"],
+                "taskId": task_of(invitation)["id"],
+                "status": "accepted",
+                "hsaId": BUP,
+                "answerTo": {"schoolUnitCode": "19800002"},
+            },
+        ),
+    )
+    assert await deliveries.who(5) == {
+        ("vasteras-socialtjanst", "sip-initiated"): 2,
+        ("vasteras-skola-sodra", "delivery-denied"): 1,
+        ("vastmanland-bup", "sip-initiated"): 1,
+        ("vasteras-skola-sodra", "task-status-changed"): 1,
+    }
     await no_dead_letters(running)

@@ -197,10 +197,43 @@ def test_specialist_care_without_an_active_care_contact_is_not_invited(hsa_id, u
     assert "active care contact" in refused
 
 
-def test_specialist_care_with_an_active_care_contact_is_invited() -> None:
-    bundle = message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1002", care_contact=True))
+def _invited_by(requester: tuple[str, str], *, care_contact: bool) -> dict[str, Any]:
+    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1002", care_contact=care_contact)
+    task["requester"] = {"identifier": {"system": requester[0], "value": requester[1]}}
+    return message(task)
+
+
+def test_specialist_care_is_invited_when_a_health_care_inviter_states_an_active_care_contact() -> None:
+    bundle = _invited_by((HSA_ID_SYSTEM, "SE2321000206-1001"), care_contact=True)
 
     assert routes(EventCode.SIP_INITIATED, bundle) == [("vastmanland-bup", "vastmanland-bup", None)]
+
+
+@pytest.mark.parametrize(
+    "inviter", [(SCHOOL_UNIT_SYSTEM, "19800002"), (ORGANISATION_NUMBER_SYSTEM, "212000-2080")]
+)
+def test_a_care_contact_claimed_by_a_school_or_social_services_is_not_enough(inviter) -> None:
+    [(_, _, refused)] = routes(EventCode.SIP_INITIATED, _invited_by(inviter, care_contact=True))
+
+    assert refused is not None
+    assert "stated by the care side" in refused
+
+
+class _CareContacts:
+    def __init__(self, *stated: tuple[str, str]) -> None:
+        self.stated = set(stated)
+
+    def active(self, child: str, unit: str) -> bool:
+        return (child, unit) in self.stated
+
+
+def test_specialist_care_that_stated_an_active_care_contact_is_invited_by_anyone() -> None:
+    rules = RoutingRules(DIRECTORY, care_contacts=_CareContacts(("child-a", "vastmanland-bup")))
+    bundle = _invited_by((SCHOOL_UNIT_SYSTEM, "19800002"), care_contact=False)
+
+    for child, refused in (("child-a", False), ("child-b", True)):
+        [route] = rules.route(EventCode.SIP_INITIATED, bundle, tasks(bundle), child=child).routes
+        assert (route.refused is not None) is refused
 
 
 # Lag (2017:209): health care and dental care of the region
