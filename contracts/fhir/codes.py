@@ -82,6 +82,9 @@ class TaskCode(StrEnum):
     """
 
     SIP_INVITATION = "sip-invitation"
+    SIP_CONVENE = "sip-convene"
+    """A school without Cosmic Link asks social services (or health care) to convene its SIP; the invitees and
+    the school are ``Task.input`` (``sip-invitee``, ``sip-participant``)."""
     SIP_ANSWER = "sip-answer"
     """Take note of an agency's answer to a SIP invitation."""
     SIP_MEETING = "sip-meeting"

@@ -7,7 +7,8 @@ The rules come from the regional agreements:
   is
   resolved in the directory near the child (municipality, then county part, then county);
 * a school without Cosmic Link takes part in SIP through a relay: social services of its municipality, or else
-  a health care unit of its county;
+  a health care unit of its county; its own SIP initiative becomes one request to the relay to convene the
+  SIP (:mod:`sambus.router.routing.convene`), naming the invitees and the school as participant;
 * specialist care (BUP, habilitation) is invited to a SIP only with an active care contact stated by the
   care side: the unit itself stated one (``care-contact-stated``, kept by the process state), or a health
   care unit's invitation states one as a ``Task.input`` of type :data:`TASK_INPUT_SYSTEM` ``|``
@@ -104,6 +105,8 @@ class Route:
     refused: str | None = None
     answer: bool = False
     """An answer goes back to the Task's requester; the Task keeps its owner (the one who answers)."""
+    convene: tuple[Recipient, ...] = ()
+    """For a school without Cosmic Link: the invitees the relay (``recipient``) is asked to convene."""
 
     @property
     def relayed(self) -> bool:
@@ -197,6 +200,8 @@ class RoutingRules:
         home = child_municipality(bundle)
         if event is EventCode.CONCERN_REPORTED:
             return Routing(self._concern(tasks, home))
+        if event is EventCode.SIP_INITIATED and (school := self._school_without_cosmic_link(tasks)):
+            return self._convene(event, tasks, home, child, school)
         if event is EventCode.HEALTH_EXAM_REQUESTED:
             routes = [self._route_one(event, task, home, child) for task in tasks]
             self._check_health_exam(routes, home)
@@ -319,6 +324,60 @@ class RoutingRules:
         return Route(
             task, recipient, via, rule="direct" if via == recipient else "school-relay-without-cosmic-link"
         )
+
+    def _school_without_cosmic_link(self, tasks: Sequence[TaskEntry]) -> Recipient | None:
+        """The initiating school (or preschool), when it has no Cosmic Link of its own."""
+        requester = tasks[0].resource.get("requester", {}).get("identifier", {}) if tasks else {}
+        if not requester.get("system") or not requester.get("value"):
+            return None
+        try:
+            initiator = self.resolve(str(requester["system"]), str(requester["value"]))
+        except RoutingError:
+            return None
+        schools = {AgencyKind.SCHOOL, AgencyKind.PRESCHOOL}
+        if initiator.kind in schools and not initiator.has(Capability.COSMIC_LINK):
+            return initiator
+        return None
+
+    def _convene(
+        self,
+        event: EventCode,
+        tasks: Sequence[TaskEntry],
+        home: str | None,
+        child: str | None,
+        school: Recipient,
+    ) -> Routing:
+        """One request to the school's relay to convene the SIP, naming the invitees it may invite.
+
+        A specialist without a stated care contact stays refused (the school is told); so does an invitee
+        that cannot be resolved.
+        """
+        result = Routing([])
+        invitees: list[Recipient] = []
+        for task in tasks:
+            try:
+                route = self._route_one(event, task, home, child)
+            except RoutingError as exc:
+                if exc.retriable:
+                    raise
+                result.unroutable.append(exc)
+                continue
+            if route.refused is not None:
+                result.routes.append(route)
+            else:
+                invitees.append(route.recipient)
+        if invitees:
+            relay = self._relay_for(school)
+            result.routes.append(
+                Route(
+                    tasks[0],
+                    relay,
+                    relay,
+                    rule="school-without-cosmic-link-convenes-through-relay",
+                    convene=tuple(invitees),
+                )
+            )
+        return result
 
     def _care_contact_stated(
         self, task: TaskEntry, unit: Recipient, *, child: str | None, home: str | None

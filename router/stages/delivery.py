@@ -26,7 +26,8 @@ from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.metrics import METRICS
 from sambus.router.routing.asked import AskedTasks
 from sambus.router.routing.care_contacts import CareContacts
-from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.convene import convene_request
+from sambus.router.routing.directory import Recipient, RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.projection import for_recipient, tasks
 from sambus.router.routing.rules import RELAYED_FOR_HEADER, Route, RoutingRules
@@ -178,14 +179,7 @@ class Delivery(LedgerBatch):
             for error in routing.unroutable
         ]
         for route in routing.routes:
-            message = for_recipient(
-                bundle,
-                route.task,
-                recipient_id=route.recipient.id,
-                recipient_name=route.recipient.name,
-                owner=_resolved_owner(route),
-                receiver=_answer_receiver(route),
-            )
+            message = _message_for(bundle, route)
             decision = self._decide(route, event=event, child=child, message=message, now=now)
             METRICS.decided(str(decision.outcome), decision.rule_id)
             self._pending.append(
@@ -302,6 +296,34 @@ def _ledger_record(
         decided_at=now,
         removed=decision.removed,
     )
+
+
+def _message_for(bundle: dict[str, Any], route: Route) -> dict[str, Any]:
+    """What ``route.recipient`` gets of ``bundle``: its own Task, or the relay's request to convene a SIP."""
+    if route.convene:
+        school = route.task.resource["requester"]["identifier"]
+        return convene_request(
+            bundle,
+            route.task,
+            relay_id=route.recipient.id,
+            relay_name=route.recipient.name,
+            relay=_first_identifier(route.recipient),
+            school=(str(school["system"]), str(school["value"])),
+            invitees=[_first_identifier(invitee) for invitee in route.convene],
+        )
+    return for_recipient(
+        bundle,
+        route.task,
+        recipient_id=route.recipient.id,
+        recipient_name=route.recipient.name,
+        owner=_resolved_owner(route),
+        receiver=_answer_receiver(route),
+    )
+
+
+def _first_identifier(recipient: Recipient) -> tuple[str, str]:
+    first = recipient.identifiers[0]
+    return (first.system, first.value)
 
 
 def _resolved_owner(route: Route) -> tuple[str, str] | None:

@@ -37,6 +37,7 @@ from sambus.contracts.fhir import EventCode
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, birth_date
 from sambus.contracts.topics import Header
 from sambus.router.kafka.records import Outgoing
+from sambus.router.routing.convene import convene_task_id
 from sambus.router.routing.directory import Recipient
 from sambus.router.routing.projection import tasks as focal_tasks
 from sambus.router.routing.rules import ANSWER_EVENTS, RoutingRules, child_municipality
@@ -445,7 +446,11 @@ class ProcessTracker:
         home = child_municipality(bundle)
         for route in routing.routes:
             requester = self._recipient(route.task.resource, "requester", home=home)
-            task_id = route.task.resource.get("id")
+            task_id = (
+                convene_task_id(str(bundle.get("id")), route.recipient.id)
+                if route.convene
+                else route.task.resource.get("id")
+            )
             if route.refused is not None or requester is None or not isinstance(task_id, str):
                 continue
             key = (

@@ -598,3 +598,75 @@ def test_a_sip_answer_to_a_school_without_cosmic_link_goes_through_its_relay() -
     assert answer_routes(EventCode.SIP_INVITATION_ANSWERED, bundle) == [
         ("vasteras-skola-norra", "vasteras-socialtjanst")
     ]
+
+
+# A school without Cosmic Link convenes its SIP through its relay
+
+
+def _school_sip(school: str, *invitees: dict[str, Any]) -> dict[str, Any]:
+    for invitee in invitees:
+        invitee["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": school}}
+    return message(*invitees)
+
+
+def test_a_school_without_cosmic_link_asks_its_relay_to_convene_instead_of_inviting() -> None:
+    bundle = _school_sip(
+        "19800001",
+        _task(1, ORGANISATION_NUMBER_SYSTEM, "212000-2080"),
+        _task(2, HSA_ID_SYSTEM, "SE2321000206-1001"),
+        _task(3, HSA_ID_SYSTEM, "SE2321000206-1002"),  # BUP, no care contact
+    )
+
+    routing = RULES.route(EventCode.SIP_INITIATED, bundle, tasks(bundle))
+
+    assert routing.unroutable == []
+    [bup, relay] = routing.routes
+    assert (bup.recipient.id, bup.refused is not None) == ("vastmanland-bup", True)
+    assert (relay.recipient.id, relay.rule) == (
+        "vasteras-socialtjanst",
+        "school-without-cosmic-link-convenes-through-relay",
+    )
+    assert [r.id for r in relay.convene] == ["vasteras-socialtjanst", "vastmanland-bu-halsan"]
+
+
+def test_a_school_with_cosmic_link_invites_directly() -> None:
+    bundle = _school_sip(
+        "19800002",
+        _task(1, ORGANISATION_NUMBER_SYSTEM, "212000-2080"),
+        _task(2, HSA_ID_SYSTEM, "SE2321000206-1001"),
+    )
+
+    assert routes(EventCode.SIP_INITIATED, bundle) == [
+        ("vasteras-socialtjanst", "vasteras-socialtjanst", None),
+        ("vastmanland-bu-halsan", "vastmanland-bu-halsan", None),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_the_relay_gets_one_convene_task_naming_the_invitees_and_the_school(delivery) -> None:
+    bundle = _school_sip(
+        "19800001",
+        _task(1, ORGANISATION_NUMBER_SYSTEM, "212000-2080"),
+        _task(2, HSA_ID_SYSTEM, "SE2321000206-1001"),
+    )
+    bundle["entry"][1]["resource"]["groupIdentifier"] = {"value": "m-1"}
+
+    [out] = await delivery(_record(bundle, EventCode.SIP_INITIATED))
+
+    assert out.topic == "t.deliver.vasteras-socialtjanst"
+    message = json.loads(out.value)
+    [task] = [e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "Task"]
+    assert task["code"]["coding"][0]["code"] == "sip-convene"
+    assert task["owner"]["identifier"]["value"] == "212000-2080"
+    assert task["requester"]["identifier"]["value"] == "19800001"
+    assert [
+        (i["type"]["coding"][0]["code"], i["valueReference"]["identifier"]["value"]) for i in task["input"]
+    ] == [
+        ("sip-invitee", "212000-2080"),
+        ("sip-invitee", "SE2321000206-1001"),
+        ("sip-participant", "19800001"),
+    ]
+    assert message["entry"][0]["resource"]["focus"] == [{"reference": f"urn:uuid:{task['id']}"}]
+    assert "SE2321000206-1001" not in json.dumps(
+        [e for e in message["entry"] if e["resource"]["resourceType"] != "Task"]
+    )
