@@ -335,7 +335,7 @@ class RoutingRules:
         except RoutingError:
             return None
         schools = {AgencyKind.SCHOOL, AgencyKind.PRESCHOOL}
-        if initiator.kind in schools and not initiator.has(Capability.COSMIC_LINK):
+        if initiator.kind in schools and not initiator.takes_sip_itself:
             return initiator
         return None
 
@@ -430,8 +430,8 @@ class RoutingRules:
         """Who carries a message to ``recipient``: a relay for SIP messages to schools without Cosmic Link."""
         if (
             event in SIP_EVENTS
-            and recipient.kind is AgencyKind.SCHOOL
-            and not recipient.has(Capability.COSMIC_LINK)
+            and recipient.kind in {AgencyKind.SCHOOL, AgencyKind.PRESCHOOL}
+            and not recipient.takes_sip_itself
         ):
             return self._relay_for(recipient)
         return recipient

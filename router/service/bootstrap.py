@@ -247,9 +247,11 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     """Wire sambus from ``settings``; opens the database and creates its tables, but connects no broker yet.
 
     Raises:
-        ConfigError: the pseudonym key, the routing directory or the retry delays are missing or invalid.
+        ConfigError: the pseudonym key, the routing directory or the retry delays are missing or invalid, or
+            the directory holds no organisation in the configured county.
     """
     directory = RoutingDirectory.load(settings.directory)
+    directory.check_county(settings.county)
     pseudonymizer = Pseudonymizer(settings.require_pseudonym_key())
     try:
         retry_policy = RetryPolicy(delays_s=settings.retry_delays_s)
