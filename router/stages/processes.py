@@ -363,8 +363,9 @@ class ProcessTracker:
                 _joint_planning(conn, child=child, on=at.date())
         else:
             initiator = row.initiator
+        asked: list[str] = []
         if event not in ANSWER_EVENTS:
-            self._record_tasks(conn, process_id=process_id, event=event, bundle=bundle, child=child)
+            asked = self._record_tasks(conn, process_id=process_id, event=event, bundle=bundle, child=child)
         self._record_answers(event, tasks, owners, parties)
         state = _STATE_AFTER.get(event, row.state if row is not None else "started")
         if (
@@ -380,16 +381,19 @@ class ProcessTracker:
         )
         if row is not None:
             _date_step(conn, process_id=process_id, event=event, state=state, on=at.date())
-        responsible = next((o for o in owners if o), None)
+        # Reminders go only to parties of the process: a unit this message asked (routed, not refused),
+        # or the initiator; a deadline the initiator owes (joint planning) goes to the initiator alone.
+        asked_first = asked[0] if asked else None
         for deadline in self._deadline_rules.opened_by(
             event, at=at, bundle=bundle, birth=_birth_date(bundle)
         ):
+            responsible = initiator if deadline.owed_by_initiator else (asked_first or initiator)
             self._deadlines.open(
                 conn,
                 process_id=process_id,
                 deadline=deadline,
                 child=child,
-                responsible=responsible or initiator,
+                responsible=responsible,
                 escalate_to=initiator or responsible,
             )
         self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
@@ -436,14 +440,18 @@ class ProcessTracker:
         event: EventCode,
         bundle: Mapping[str, Any],
         child: str,
-    ) -> None:
-        """Keep who asked whom: each Task routed as the delivery stage routes it (refused ones left out)."""
+    ) -> list[str]:
+        """Keep who asked whom: each Task routed as the delivery stage routes it (refused ones left out).
+
+        Returns the directory ids of the organisations asked, in order.
+        """
         try:
             routing = self._rules.route(event, bundle, focal_tasks(dict(bundle)), child=child)
         except (RoutingError, InvalidIntentError) as exc:
             logger.info("process %s: no Tasks kept from a message routed nowhere (%s)", process_id, exc.code)
-            return
+            return []
         home = child_municipality(bundle)
+        asked: list[str] = []
         for route in routing.routes:
             requester = self._recipient(route.task.resource, "requester", home=home)
             task_id = (
@@ -453,6 +461,7 @@ class ProcessTracker:
             )
             if route.refused is not None or requester is None or not isinstance(task_id, str):
                 continue
+            asked.append(route.recipient.id)
             key = (
                 asked_tasks.c.process_id == process_id,
                 asked_tasks.c.task_id == task_id,
@@ -468,6 +477,7 @@ class ProcessTracker:
                     requester=requester.id,
                 )
             )
+        return asked
 
     def _start_fact(
         self,

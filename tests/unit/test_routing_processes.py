@@ -183,7 +183,6 @@ async def test_a_sip_for_a_child_opens_the_adulthood_deadline_and_closing_the_si
     ("event", "name", "due", "remind"),
     [
         (EventCode.LVU32_EXAM_ORDERED, "lvu32-exam", dt.timedelta(weeks=4), dt.timedelta(weeks=3)),
-        (EventCode.PLACEMENT_STARTED, "joint-planning", dt.timedelta(weeks=2), dt.timedelta(days=11)),
         (EventCode.SIP_PLAN_ESTABLISHED, "sip-follow-up", dt.timedelta(days=182), dt.timedelta(days=168)),
     ],
 )
@@ -191,6 +190,24 @@ def test_deadline_rules(event, name, due, remind) -> None:
     [deadline] = DeadlineRules().opened_by(event, at=AT, bundle={}, birth=None)
 
     assert (deadline.name, deadline.due_at - AT, deadline.remind_at - AT) == (name, due, remind)
+
+
+def test_an_acute_placement_opens_joint_planning_due_when_its_notices_say() -> None:
+    acute = bundle("m1", BU_HALSAN, restriction={"period": {"end": "2026-11-16"}})
+
+    [deadline] = DeadlineRules().opened_by(EventCode.PLACEMENT_STARTED, at=AT, bundle=acute, birth=None)
+
+    assert (deadline.name, deadline.due_at, deadline.remind_at) == (
+        "joint-planning",
+        dt.datetime(2026, 11, 16, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 13, tzinfo=dt.UTC),
+    )
+
+
+def test_a_planned_placement_opens_no_joint_planning_deadline() -> None:
+    planned = bundle("m1", BU_HALSAN)
+
+    assert DeadlineRules().opened_by(EventCode.PLACEMENT_STARTED, at=AT, bundle=planned, birth=None) == []
 
 
 def test_a_sip_follow_up_date_in_the_plan_sets_the_deadline() -> None:
