@@ -279,3 +279,24 @@ async def test_the_process_state_knows_who_asked_each_unit_and_nobody_else(track
 
     await tracker(record(EventCode.HEALTH_EXAM_COMPLETED, bundle("m2", VC, status="completed")))
     assert askers("vasteras-socialtjanst") == frozenset()  # an answer asks nothing
+
+
+@pytest.mark.asyncio
+async def test_joint_planning_is_owed_by_the_placing_board_and_never_reminds_the_notified_units(
+    tracker, deadlines
+) -> None:
+    acute = bundle("m1", BU_HALSAN, DENTAL, restriction={"period": {"end": "2026-11-16"}})
+    await tracker(record(EventCode.PLACEMENT_STARTED, acute))
+
+    state = deadlines.state("proc-1:joint-planning")
+    assert (state["responsible"], state["escalate_to"]) == ("vasteras-socialtjanst", "vasteras-socialtjanst")
+
+
+@pytest.mark.asyncio
+async def test_a_deadline_reminds_a_unit_the_message_asked_not_one_refused(tracker, deadlines) -> None:
+    # BUP without a stated care contact is refused by the routing rules: it is no party of the SIP.
+    await tracker(
+        record(EventCode.SIP_INITIATED, bundle("m1", (HSA_ID_SYSTEM, "SE2321000206-1002"), BU_HALSAN))
+    )
+
+    assert deadlines.state("proc-1:adulthood")["responsible"] == "vastmanland-bu-halsan"
