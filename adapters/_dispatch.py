@@ -59,6 +59,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "ehr.concern-reported": ehr.translate_concern_reported,
     "ehr.care-contact-stated": ehr.translate_care_contact_stated,
     "sip.meeting-scheduled": sip.translate_meeting_scheduled,
+    "sip.meeting-held": sip.translate_meeting_held,
     "sip.plan-established": sip.translate_plan_established,
     "sip.followed-up": sip.translate_followed_up,
     "sip.closed": sip.translate_closed,

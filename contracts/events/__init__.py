@@ -47,6 +47,7 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "ehr.concern-reported": ehr.ConcernReported,
     "ehr.care-contact-stated": ehr.CareContactStated,
     "sip.meeting-scheduled": sip.MeetingScheduled,
+    "sip.meeting-held": sip.MeetingHeld,
     "sip.plan-established": sip.PlanEstablished,
     "sip.followed-up": sip.FollowedUp,
     "sip.closed": sip.Closed,

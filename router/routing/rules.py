@@ -67,6 +67,7 @@ SIP_EVENTS = frozenset(
         EventCode.SIP_INITIATED,
         EventCode.SIP_INVITATION_ANSWERED,
         EventCode.SIP_MEETING_SCHEDULED,
+        EventCode.SIP_MEETING_HELD,
         EventCode.SIP_PLAN_ESTABLISHED,
         EventCode.SIP_FOLLOWED_UP,
         EventCode.SIP_CLOSED,

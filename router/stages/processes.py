@@ -120,7 +120,7 @@ _FACT_KIND = {
 """Events that start a followed-up process, and its kind (a placement only when acute)."""
 
 _STEP_DATE = {
-    EventCode.SIP_MEETING_SCHEDULED: (ProcessKind.SIP, "held_on"),
+    EventCode.SIP_MEETING_HELD: (ProcessKind.SIP, "held_on"),
     EventCode.SIP_PLAN_ESTABLISHED: (ProcessKind.SIP, "plan_on"),
     EventCode.LVU32_EXAM_COMPLETED: (ProcessKind.LVU_32, "completed_on"),
     EventCode.SIP_INITIATED: (ProcessKind.ACUTE_PLACEMENT, "completed_on"),
@@ -131,6 +131,7 @@ placement's process id is its joint planning (as the joint-planning deadline cou
 _STATE_AFTER = {
     EventCode.SIP_INITIATED: "invited",
     EventCode.SIP_MEETING_SCHEDULED: "meeting-scheduled",
+    EventCode.SIP_MEETING_HELD: "meeting-held",
     EventCode.SIP_PLAN_ESTABLISHED: "plan-established",
     EventCode.SIP_FOLLOWED_UP: "followed-up",
     EventCode.SIP_CLOSED: "closed",
