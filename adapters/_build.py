@@ -10,11 +10,11 @@ from typing import Any
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.errors import InvalidEventError
-from sambus.contracts.events import Agency, Child, Recipient
+from sambus.contracts.events import Agency, Child, Recipient, TaskState
 from sambus.contracts.events.school import SipReason
-from sambus.contracts.events.social import TaskState
 from sambus.contracts.fhir import (
     ROUTING_ADDRESS_SYSTEM,
+    SCHOOL_UNIT_SYSTEM,
     SIP_REASON_SYSTEM,
     EventCode,
     MessageSource,
@@ -51,11 +51,13 @@ def task_state_output(task_id: str, status: TaskState) -> dict[str, Any]:
 
 
 def agency_identifier(agency: Agency | Recipient) -> Identifier:
-    """The identifier a named agency is owner or requester by (HSA-id or organisation number)."""
+    """The identifier a named agency is owner or requester by (HSA-id, orgnr or school unit code)."""
     if agency.hsa_id is not None:
         return {"system": HSA_ID_SYSTEM, "value": agency.hsa_id}
     if agency.organisation_number is not None:
         return {"system": ORGANISATION_NUMBER_SYSTEM, "value": agency.organisation_number}
+    if agency.school_unit_code is not None:
+        return {"system": SCHOOL_UNIT_SYSTEM, "value": agency.school_unit_code}
     if not isinstance(agency, Recipient) or agency.kind is None:  # pragma: no cover - the models forbid it
         raise InvalidEventError("an agency needs hsaId, organisationNumber or kind")
     value = str(agency.kind) if agency.municipality is None else f"{agency.kind}@{agency.municipality}"
@@ -246,15 +248,20 @@ def task_status_notice(
     task_id: str,
     status: TaskState,
     answer_to: Agency,
-    requester: Identifier,
+    answerer: Identifier,
 ) -> list[Intent]:
-    """A reported Task state, as a Task for the agency that sent the original to take note of."""
+    """A reported Task state: a Task owned by the answering unit, in that state, for the one that asked.
+
+    The router sends it to whoever the process state says gave ``answerer`` the Task ``task_id``;
+    ``answer_to`` (the ``requester``) must be that party, or the answer is refused.
+    """
     draft = Draft(envelope, child, EventCode.TASK_STATUS_CHANGED, process_id=process_id)
     draft.add_task(
         code=TaskCode.TASK_STATUS,
         step=TASK_STEP[status],
-        owner=agency_identifier(answer_to),
-        requester=requester,
+        owner=answerer,
+        requester=agency_identifier(answer_to),
+        status=str(status),
         outputs=[task_state_output(task_id, status)],
     )
     return [draft.intent()]

@@ -21,6 +21,7 @@ from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import ehr
 from sambus.contracts.events import social as social_events
 from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode
+from sambus.contracts.fhir.care_contact import care_contact
 from sambus.contracts.fhir.codes import STATEMENT_SYSTEM
 from sambus.contracts.fhir.consent import consent_fields
 from sambus.contracts.fhir.task import coding
@@ -42,26 +43,28 @@ def _statement(document_id: str, kind: str) -> dict[str, Any]:
 
 
 def translate_health_exam_completed(envelope: Envelope, event: ehr.HealthExamCompleted) -> list[Intent]:
-    """A 2017:209 statement (mental+physical, or oral) for social services to take note of."""
+    """A 2017:209 statement (mental+physical, or oral): the examining unit's completed Task, for the asker."""
     draft = Draft(envelope, event.child, EventCode.HEALTH_EXAM_COMPLETED, process_id=event.process_id)
     draft.add_task(
         code=TaskCode.EXAM_STATEMENT,
         step=ProcessStep.EXAM_COMPLETED,
-        owner=agency_identifier(event.answer_to),
-        requester=hsa(event.hsa_id),
+        owner=hsa(event.hsa_id),
+        requester=agency_identifier(event.answer_to),
+        status="completed",
         outputs=[_statement(event.document_id, str(event.statement))],
     )
     return [draft.intent()]
 
 
 def translate_lvu32_exam_completed(envelope: Envelope, event: ehr.Lvu32ExamCompleted) -> list[Intent]:
-    """An LVU § 32 exam report for the ordering social board."""
+    """An LVU § 32 exam report: a completed Task of the examining unit, for the ordering social board."""
     draft = Draft(envelope, event.child, EventCode.LVU32_EXAM_COMPLETED, process_id=event.process_id)
     draft.add_task(
         code=TaskCode.EXAM_STATEMENT,
         step=ProcessStep.EXAM_COMPLETED,
-        owner=agency_identifier(event.answer_to),
-        requester=hsa(event.hsa_id),
+        owner=hsa(event.hsa_id),
+        requester=agency_identifier(event.answer_to),
+        status="completed",
         outputs=[_statement(event.document_id, "lvu32")],
     )
     return [draft.intent()]
@@ -76,8 +79,24 @@ def translate_task_status(envelope: Envelope, event: ehr.TaskStatus) -> list[Int
         task_id=event.task_id,
         status=event.status,
         answer_to=event.answer_to,
-        requester=hsa(event.hsa_id),
+        answerer=hsa(event.hsa_id),
     )
+
+
+def translate_care_contact_stated(envelope: Envelope, event: ehr.CareContactStated) -> list[Intent]:
+    """A unit's care contact with the child, for the router (an ``EpisodeOfCare``; nothing is delivered)."""
+    draft = Draft(envelope, event.child, EventCode.CARE_CONTACT_STATED)
+    draft.focus.append(
+        care_contact(
+            resource_id=draft.id_for("care-contact"),
+            patient_ref=draft.patient_ref,
+            unit=hsa(event.hsa_id),
+            active=event.active,
+            at=event.at,
+            security=draft.security,
+        )
+    )
+    return [draft.intent()]
 
 
 def translate_concern_reported(envelope: Envelope, event: ehr.ConcernReported) -> list[Intent]:

@@ -9,6 +9,7 @@ from sambus.adapters._build import (
     kontaktcenter_referral,
     routing_address,
     sip_invitations,
+    task_status_notice,
 )
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.envelope import Envelope
@@ -36,14 +37,15 @@ def translate_sip_initiated(envelope: Envelope, event: school.SipInitiated) -> l
 
 
 def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> list[Intent]:
-    """The school's answer to a SIP invitation, as a Task for the inviting agency to take note of."""
+    """The school's answer to a SIP invitation: the school's Task, accepted or rejected, for the inviter."""
     draft = Draft(envelope, event.child, EventCode.SIP_INVITATION_ANSWERED, process_id=event.process_id)
     accepted = event.answer is school.Answer.ACCEPTED
     draft.add_task(
         code=TaskCode.SIP_ANSWER,
         step=ProcessStep.SIP_ACCEPTED if accepted else ProcessStep.SIP_DECLINED,
-        owner=agency_identifier(event.answer_to),
-        requester=_school_unit(event.school_unit_code),
+        owner=_school_unit(event.school_unit_code),
+        requester=agency_identifier(event.answer_to),
+        status="accepted" if accepted else "rejected",
         intent="proposal",
     )
     return [draft.intent()]
@@ -82,3 +84,16 @@ def translate_newly_arrived_referral(envelope: Envelope, event: school.NewlyArri
         request=True,
     )
     return [draft.intent()]
+
+
+def translate_task_status(envelope: Envelope, event: school.TaskStatus) -> list[Intent]:
+    """The school's Task status (e.g. a placement notice accepted), for the agency that sent the Task."""
+    return task_status_notice(
+        envelope,
+        event.child,
+        process_id=event.process_id,
+        task_id=event.task_id,
+        status=event.status,
+        answer_to=event.answer_to,
+        answerer=_school_unit(event.school_unit_code),
+    )

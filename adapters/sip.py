@@ -13,7 +13,7 @@ from sambus.contracts.intent import Intent
 
 
 def _each_participant(
-    draft: Draft, event: sip.MeetingScheduled | sip.FollowedUp | sip.Closed, **task: object
+    draft: Draft, event: sip.MeetingScheduled | sip.MeetingHeld | sip.FollowedUp | sip.Closed, **task: object
 ) -> None:
     for agency in event.participants:
         draft.add_task(owner=agency_identifier(agency), requester=agency_identifier(event.organizer), **task)  # type: ignore[arg-type]
@@ -28,6 +28,19 @@ def translate_meeting_scheduled(envelope: Envelope, event: sip.MeetingScheduled)
         code=TaskCode.SIP_MEETING,
         step=ProcessStep.SIP_MEETING_SCHEDULED,
         due=event.start.date(),
+    )
+    return [draft.intent()]
+
+
+def translate_meeting_held(envelope: Envelope, event: sip.MeetingHeld) -> list[Intent]:
+    """The SIP meeting took place: a completed meeting Task per agency that attended."""
+    draft = Draft(envelope, event.child, EventCode.SIP_MEETING_HELD, process_id=event.process_id)
+    _each_participant(
+        draft,
+        event,
+        code=TaskCode.SIP_MEETING,
+        step=ProcessStep.SIP_MEETING_HELD,
+        status="completed",
     )
     return [draft.intent()]
 

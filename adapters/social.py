@@ -258,6 +258,7 @@ def translate_consent_withdrawn(envelope: Envelope, event: social.ConsentWithdra
             patient_ref=draft.patient_ref,
             at=event.at,
             security=draft.security,
+            withdrawn_by=None if event.withdrawn_by is None else event.guardians,
         )
     )
     return [draft.intent()]
@@ -288,5 +289,5 @@ def translate_task_answered(envelope: Envelope, event: social.TaskAnswered) -> l
         task_id=event.task_id,
         status=event.status,
         answer_to=event.answer_to,
-        requester=orgnr(event.organisation_number),
+        answerer=orgnr(event.organisation_number),
     )

@@ -107,3 +107,14 @@ def map_errors(doing: str) -> Iterator[None]:
         if mapped is None:
             raise
         raise mapped from exc
+
+
+class ProcessNotKnownError(RoutingError):
+    """An answer names a process (or a Task in it) the process state does not hold yet.
+
+    Retriable: the request it answers may still be on its way through the ``processes`` stage. An answer to a
+    process sambus never carried goes to the dead-letter topic once the retries are spent.
+    """
+
+    retriable = True
+    code = "process_not_known"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sambus.contracts.events import ehr, school, sip, social
 from sambus.contracts.events._base import EventModel
-from sambus.contracts.events._common import Agency, Child, Protection, Recipient
+from sambus.contracts.events._common import Agency, Child, Protection, Recipient, TaskState
 from sambus.contracts.events.school import Invitee, SipInitiated, SipInitiator, SipReason
 
 _PREFIX = "se.sambus."
@@ -19,6 +19,9 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "school.concern-reported": school.ConcernReported,
     "school.kontaktcenter-referral": school.KontaktcenterReferral,
     "school.newly-arrived-referral": school.NewlyArrivedReferral,
+    "school.task-status": school.TaskStatus,
+    "school.consent-recorded": social.ConsentRecorded,
+    "school.consent-withdrawn": social.ConsentWithdrawn,
     "social.sip-initiated": social.SipInitiated,
     "social.placement-started": social.PlacementStarted,
     "social.placement-changed": social.PlacementChanged,
@@ -42,7 +45,9 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "ehr.consent-withdrawn": ehr.ConsentWithdrawn,
     "ehr.fhir-consent": ehr.FhirConsent,
     "ehr.concern-reported": ehr.ConcernReported,
+    "ehr.care-contact-stated": ehr.CareContactStated,
     "sip.meeting-scheduled": sip.MeetingScheduled,
+    "sip.meeting-held": sip.MeetingHeld,
     "sip.plan-established": sip.PlanEstablished,
     "sip.followed-up": sip.FollowedUp,
     "sip.closed": sip.Closed,
@@ -62,6 +67,7 @@ __all__ = [
     "SipInitiated",
     "SipInitiator",
     "SipReason",
+    "TaskState",
     "ehr",
     "school",
     "sip",

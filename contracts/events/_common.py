@@ -55,6 +55,15 @@ class Protection(StrEnum):
     """Skyddad folkbokföring (protected population registration)."""
 
 
+class TaskState(StrEnum):
+    """The FHIR Task states a recipient reports."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+
+
 class Child(EventModel):
     """The child the event is about, identified as in SS 12000 (``civicNo``)."""
 
@@ -67,15 +76,21 @@ class Child(EventModel):
 
 
 class Agency(EventModel):
-    """An agency named by its HSA-id (health and dental care) or its organisation number."""
+    """An agency named by its HSA-id (health and dental care), organisation number or school unit code.
+
+    A school or preschool is named by its school unit code (skolenhetskod, as in SS 12000), so it can be
+    invited to a SIP, told of a placement or answered like any other agency.
+    """
 
     hsa_id: HsaId | None = Field(default=None, alias="hsaId")
     organisation_number: OrganisationNumber | None = Field(default=None, alias="organisationNumber")
+    school_unit_code: SchoolUnitCode | None = Field(default=None, alias="schoolUnitCode")
 
     @model_validator(mode="after")
     def _exactly_one_identifier(self) -> Agency:
-        if (self.hsa_id is None) == (self.organisation_number is None):
-            raise ValueError("name the agency by exactly one of hsaId or organisationNumber")
+        named = [x for x in (self.hsa_id, self.organisation_number, self.school_unit_code) if x is not None]
+        if len(named) != 1:
+            raise ValueError("name the agency by exactly one of hsaId, organisationNumber or schoolUnitCode")
         return self
 
 
@@ -88,14 +103,21 @@ class Recipient(EventModel):
 
     hsa_id: HsaId | None = Field(default=None, alias="hsaId")
     organisation_number: OrganisationNumber | None = Field(default=None, alias="organisationNumber")
+    school_unit_code: SchoolUnitCode | None = Field(default=None, alias="schoolUnitCode")
     kind: AgencyKind | None = None
     municipality: Kommunkod | None = None
 
     @model_validator(mode="after")
     def _one_way_to_name_it(self) -> Recipient:
-        named = [x for x in (self.hsa_id, self.organisation_number, self.kind) if x is not None]
+        named = [
+            x
+            for x in (self.hsa_id, self.organisation_number, self.school_unit_code, self.kind)
+            if x is not None
+        ]
         if len(named) != 1:
-            raise ValueError("name the recipient by exactly one of hsaId, organisationNumber or kind")
+            raise ValueError(
+                "name the recipient by exactly one of hsaId, organisationNumber, schoolUnitCode or kind"
+            )
         if self.municipality is not None and self.kind is None:
             raise ValueError("municipality goes with kind, not with an identifier")
         return self

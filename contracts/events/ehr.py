@@ -5,12 +5,20 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from sambus.contracts.events._base import EventModel
-from sambus.contracts.events._common import Agencies, Agency, Child, Kommunkod, ProcessId, Reference
+from sambus.contracts.events._common import (
+    Agencies,
+    Agency,
+    Child,
+    Kommunkod,
+    ProcessId,
+    Reference,
+    TaskState,
+)
 from sambus.contracts.events.school import ConcernCategory, SipReason
-from sambus.contracts.events.social import ConsentRecorded, ConsentWithdrawn, TaskState
+from sambus.contracts.events.social import ConsentRecorded, ConsentWithdrawn
 from sambus.contracts.identifiers import HsaId
 
 
@@ -75,6 +83,18 @@ class TaskStatus(EventModel):
     answer_to: Agency = Field(alias="answerTo")
 
 
+class CareContactStated(EventModel):
+    """A care unit states whether it has an active care contact with the child.
+
+    BUP and habilitation are invited to a SIP only with one; the care side states it, not the inviter.
+    """
+
+    child: Child
+    hsa_id: HsaId = Field(alias="hsaId", description="The care unit that has (or no longer has) the contact.")
+    active: bool
+    at: AwareDatetime = Field(description="Since when the contact is active, or when it ended.")
+
+
 class ConcernReported(EventModel):
     """A care unit reports concern (orosanmälan) to social services where the child lives."""
 
@@ -102,6 +122,7 @@ class FhirConsent(EventModel):
 
 
 __all__ = [
+    "CareContactStated",
     "CareUnitKind",
     "ConcernReported",
     "ConsentRecorded",

@@ -19,6 +19,7 @@ from sambus.contracts.events._common import (
     ProcessId,
     Reference,
     SchoolUnitCode,
+    TaskState,
 )
 
 Invitee = Agency
@@ -107,3 +108,14 @@ class NewlyArrivedReferral(EventModel):
 
     child: Child
     school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
+
+
+class TaskStatus(EventModel):
+    """The school reports the state of a Task it received (e.g. a placement notice) to its sender."""
+
+    process_id: ProcessId = Field(alias="processId")
+    child: Child
+    task_id: Reference = Field(alias="taskId", description="The id of the Task answered.")
+    status: TaskState
+    school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
+    answer_to: Agency = Field(alias="answerTo", description="The agency that sent the Task.")

@@ -25,6 +25,13 @@ class MeetingScheduled(_SipEvent):
     professionals_only: bool = Field(default=False, alias="professionalsOnly")
 
 
+class MeetingHeld(_SipEvent):
+    """The SIP meeting took place: the participants are those who attended."""
+
+    held_at: AwareDatetime = Field(alias="heldAt")
+    professionals_only: bool = Field(default=False, alias="professionalsOnly")
+
+
 class ActionCategory(StrEnum):
     """What kind of action an agency takes on in a SIP."""
 

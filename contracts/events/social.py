@@ -18,6 +18,7 @@ from sambus.contracts.events._common import (
     Recipient,
     Reference,
     SchoolUnitCode,
+    TaskState,
 )
 from sambus.contracts.events.school import SipReason
 from sambus.contracts.identifiers import OrganisationNumber, Personnummer
@@ -215,11 +216,25 @@ class ConsentRecorded(EventModel):
 
 
 class ConsentWithdrawn(EventModel):
-    """The consent ``consentId`` is withdrawn from ``at`` on."""
+    """The consent ``consentId`` is withdrawn from ``at`` on, by the guardians named or by the child."""
 
     child: Child
     consent_id: Reference = Field(alias="consentId")
     at: AwareDatetime
+    withdrawn_by: GivenBy | None = Field(
+        default=None, alias="withdrawnBy", description="Who withdrew it: a guardian, or the child."
+    )
+    guardians: tuple[Personnummer, ...] = Field(
+        default=(), max_length=2, description="The guardians who withdrew it (with withdrawnBy guardian)."
+    )
+
+    @model_validator(mode="after")
+    def _guardians_match_withdrawer(self) -> ConsentWithdrawn:
+        if self.withdrawn_by is GivenBy.GUARDIAN and not self.guardians:
+            raise ValueError("a guardian's withdrawal names the guardians who withdrew it")
+        if self.withdrawn_by is not GivenBy.GUARDIAN and self.guardians:
+            raise ValueError("guardians are named only with withdrawnBy guardian")
+        return self
 
 
 class CustodyUpdated(EventModel):
@@ -236,15 +251,6 @@ class CustodyUpdated(EventModel):
         if len(self.guardians) != expected or len(set(self.guardians)) != len(self.guardians):
             raise ValueError(f"{self.custody.value} custody names {expected} different guardian(s)")
         return self
-
-
-class TaskState(StrEnum):
-    """The FHIR Task states a recipient reports."""
-
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    IN_PROGRESS = "in-progress"
-    COMPLETED = "completed"
 
 
 class TaskAnswered(EventModel):

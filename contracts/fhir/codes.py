@@ -39,6 +39,8 @@ class EventCode(StrEnum):
     SIP_INITIATED = "sip-initiated"
     SIP_INVITATION_ANSWERED = "sip-invitation-answered"
     SIP_MEETING_SCHEDULED = "sip-meeting-scheduled"
+    SIP_MEETING_HELD = "sip-meeting-held"
+    """The SIP meeting took place (scheduling it is not holding it: the follow-up counts held meetings)."""
     SIP_PLAN_ESTABLISHED = "sip-plan-established"
     SIP_FOLLOWED_UP = "sip-followed-up"
     SIP_CLOSED = "sip-closed"
@@ -69,6 +71,8 @@ class EventCode(StrEnum):
     CONSENT_RECORDED = "consent-recorded"
     CONSENT_WITHDRAWN = "consent-withdrawn"
     CUSTODY_UPDATED = "custody-updated"
+    CARE_CONTACT_STATED = "care-contact-stated"
+    """A care unit states whether it has an active care contact with the child (BUP, habilitation: SIP)."""
     # Answers
     TASK_STATUS_CHANGED = "task-status-changed"
     # Made by sambus itself
@@ -87,6 +91,9 @@ class TaskCode(StrEnum):
     """
 
     SIP_INVITATION = "sip-invitation"
+    SIP_CONVENE = "sip-convene"
+    """A school without Cosmic Link asks social services (or health care) to convene its SIP; the invitees and
+    the school are ``Task.input`` (``sip-invitee``, ``sip-participant``)."""
     SIP_ANSWER = "sip-answer"
     """Take note of an agency's answer to a SIP invitation."""
     SIP_MEETING = "sip-meeting"
@@ -124,6 +131,7 @@ class ProcessStep(StrEnum):
     SIP_ACCEPTED = "sip-accepted"
     SIP_DECLINED = "sip-declined"
     SIP_MEETING_SCHEDULED = "sip-meeting-scheduled"
+    SIP_MEETING_HELD = "sip-meeting-held"
     SIP_PLAN_ESTABLISHED = "sip-plan-established"
     SIP_FOLLOWED_UP = "sip-followed-up"
     SIP_CLOSED = "sip-closed"

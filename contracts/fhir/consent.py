@@ -101,8 +101,13 @@ def consent_withdrawal(
     patient_ref: str,
     at: dt.datetime,
     security: Sequence[Mapping[str, str]] = (),
+    withdrawn_by: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """A withdrawn consent: ``status`` ``inactive`` from ``dateTime`` on."""
+    """A withdrawn consent: ``status`` ``inactive`` from ``dateTime`` on.
+
+    ``withdrawn_by``: the guardians who withdrew it (``performer``, by personnummer), an empty sequence
+    when the child withdrew it, ``None`` when the sender does not say.
+    """
     data: dict[str, Any] = {
         "resourceType": "Consent",
         "id": resource_id,
@@ -114,6 +119,15 @@ def consent_withdrawal(
         "dateTime": at.isoformat(),
         "policy": [_POLICY],
     }
+    if withdrawn_by is not None:
+        data["performer"] = (
+            [
+                {"type": "RelatedPerson", "identifier": {"system": PERSONNUMMER_SYSTEM, "value": g}}
+                for g in withdrawn_by
+            ]
+            if withdrawn_by
+            else [{"reference": patient_ref}]
+        )
     if security:
         data["meta"] = meta(security=security)
     return validated(Consent, data)

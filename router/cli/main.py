@@ -242,13 +242,17 @@ def config_check() -> None:
     try:
         settings = Settings()
         directory = RoutingDirectory.load(settings.directory)
+        directory.check_county(settings.county)
         settings.require_pseudonym_key()
         rules = RuleSet.load(settings.rules)
     except SambusError as exc:
         raise _fail(exc) from exc
     where_directory = settings.directory or f"the example packaged with sambus ({PACKAGED_DIRECTORY})"
     where_rules = settings.rules or f"the rules packaged with sambus ({PACKAGED_RULES})"
-    console.print(f"Configuration is valid: {len(directory.recipients)} recipients in {where_directory}.")
+    console.print(
+        f"Configuration is valid: {len(directory.recipients)} recipients in {where_directory}, "
+        f"county {settings.county}."
+    )
     console.print(f"Secrecy rules are valid: {len(rules.rules)} rules in {where_rules}.")
 
 

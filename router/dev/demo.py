@@ -36,7 +36,7 @@ def _sip_event(event_id: str, civic_no: str) -> dict[str, object]:
         "time": "2026-11-20T09:00:00+01:00",
         "data": {
             "child": {"civicNo": civic_no},
-            "schoolUnitCode": "19800001",
+            "schoolUnitCode": "19800002",
             "initiatedBy": "student_health",
             "reason": "mental_health",
             "invite": [

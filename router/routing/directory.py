@@ -23,7 +23,14 @@ from sambus.contracts.identifiers import normalise_system
 
 _TOPIC_SUFFIX = r"^[a-z0-9][a-z0-9-]{0,98}$"
 
+COUNTY_CODES = {"vastmanland": "19", "vasterbotten": "24"}
+"""The counties sambus has agreements for (``SAMBUS_COUNTY``) and their länskoder."""
+
 PACKAGED_DIRECTORY: Traversable = files("sambus.router.routing") / "defaults" / "directory.yaml"
+PACKAGED_VASTERBOTTEN_DIRECTORY: Traversable = (
+    files("sambus.router.routing") / "defaults" / "directory-vasterbotten.yaml"
+)
+"""The Västerbotten example directory, packaged beside the (Västmanland) default."""
 """The example directory packaged with sambus (read with importlib.resources), used when none is set."""
 
 
@@ -32,6 +39,9 @@ class Capability(StrEnum):
 
     COSMIC_LINK = "cosmic_link"
     """The school or unit works in the region's SIP tool (Cosmic Link) and takes SIP messages itself."""
+    SIP_DIRECT = "sip_direct"
+    """The school takes SIP messages itself without Cosmic Link: a county whose SIP routine has no relay
+    (Västerbotten's "SIP Barnets plan", where every school is an equal party)."""
     PLACED_CHILD_HEALTH_EXAM = "placed_child_health_exam"
     """The health care unit examines children placed outside the home (lag 2017:209)."""
 
@@ -89,6 +99,11 @@ class Recipient(BaseModel):
     def has(self, capability: Capability) -> bool:
         """Whether the organisation has ``capability``."""
         return capability in self.capabilities
+
+    @property
+    def takes_sip_itself(self) -> bool:
+        """Whether SIP messages reach it directly (Cosmic Link, or a county with no relay for schools)."""
+        return self.has(Capability.COSMIC_LINK) or self.has(Capability.SIP_DIRECT)
 
 
 class RoutingDirectory(BaseModel):
@@ -162,6 +177,28 @@ class RoutingDirectory(BaseModel):
             if recipient.id == recipient_id:
                 return recipient
         raise RoutingError(f"no recipient in the routing directory has id {recipient_id}")
+
+    @property
+    def counties(self) -> frozenset[str]:
+        """The länskoder of the counties the directory's organisations are in."""
+        return frozenset(r.county for r in self.recipients if r.county is not None)
+
+    def check_county(self, county: str) -> None:
+        """Refuse a directory with no organisation in ``county`` (a name of :data:`COUNTY_CODES`).
+
+        Raises:
+            ConfigError: the county is unknown, or the directory holds none of its organisations.
+        """
+        code = COUNTY_CODES.get(county)
+        if code is None:
+            known = ", ".join(COUNTY_CODES)
+            raise ConfigError(f"SAMBUS_COUNTY={county} is not a county sambus knows ({known})")
+        if code not in self.counties:
+            held = ", ".join(sorted(self.counties)) or "none"
+            raise ConfigError(
+                f"SAMBUS_COUNTY={county} (län {code}) but the routing directory has no organisation there "
+                f"(its counties: {held}): point SAMBUS_DIRECTORY at {county}'s directory"
+            )
 
     def county_part_of(self, municipality: str) -> str | None:
         """The county part a municipality belongs to, if the directory names one."""

@@ -73,11 +73,14 @@ def for_recipient(
     recipient_id: str,
     recipient_name: str,
     owner: tuple[str, str] | None = None,
+    receiver: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A message Bundle for one recipient: a header addressed to it, its Task, and what that Task refers to.
 
     Other agencies' Tasks are left out: a recipient learns only of its own invitation. ``owner`` (system,
     value) replaces the Task owner's identifier, e.g. a routing address by the resolved organisation's own.
+    ``receiver`` (system, value) addresses the header to another organisation than the Task's owner: an
+    answer's Task stays owned by the answering unit and goes to the one that asked.
 
     Nothing in ``bundle`` is changed, but the result shares the parts it does not change with it (copying
     them cost a third of the routing time): treat both as read-only, or deep-copy before changing.
@@ -88,13 +91,14 @@ def for_recipient(
     header = dict(entries[0]["resource"])
     header["id"] = deterministic_id(message_id, "header")
     header["focus"] = [{"reference": task.full_url}]
+    to_system, to_value = receiver or (system, value)
     header["destination"] = [
         {
             "name": recipient_name,
             "endpoint": f"{DESTINATION_ENDPOINT_PREFIX}{recipient_id}",
             "receiver": {
                 "type": "Organization",
-                "identifier": {"system": system, "value": value},
+                "identifier": {"system": to_system, "value": to_value},
             },
         }
     ]

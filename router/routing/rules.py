@@ -7,14 +7,19 @@ The rules come from the regional agreements:
   is
   resolved in the directory near the child (municipality, then county part, then county);
 * a school without Cosmic Link takes part in SIP through a relay: social services of its municipality, or else
-  a health care unit of its county;
-* specialist care (BUP, habilitation) is invited to a SIP only when the sender states an active care
-  contact, as a ``Task.input`` of type :data:`TASK_INPUT_SYSTEM` ``|`` :data:`ACTIVE_CARE_CONTACT` with
-  ``valueBoolean`` true;
+  a health care unit of its county; its own SIP initiative becomes one request to the relay to convene the
+  SIP (:mod:`sambus.router.routing.convene`), naming the invitees and the school as participant;
+* specialist care (BUP, habilitation) is invited to a SIP only with an active care contact stated by the
+  care side: the unit itself stated one (``care-contact-stated``, kept by the process state), or a health
+  care unit's invitation states one as a ``Task.input`` of type :data:`TASK_INPUT_SYSTEM` ``|``
+  :data:`ACTIVE_CARE_CONTACT` with ``valueBoolean`` true (a school's or social services' claim is not
+  enough);
 * a 2017:209 health-examination request goes to health care *and* dental care of the child's region;
 * a report of concern goes to social services of the municipality where the child lives;
-* an answer (Task status changed, invitation answered, examination completed) goes back to the Task's
-  requester.
+* an answer (Task status changed, invitation answered, examination completed, information provided) goes
+  back to the organisation that asked the answering unit, as the process state recorded it
+  (:class:`sambus.router.routing.asked.AskedTasks`); an answer that names someone else as the asker, or
+  whose answering unit was asked nothing in the process, is refused.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sambus.contracts.agencies import AgencyKind
-from sambus.contracts.errors import RoutingError
+from sambus.contracts.errors import ProcessNotKnownError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_INPUT_SYSTEM
+from sambus.router.routing.asked import AskedTasks, NoProcessState
+from sambus.router.routing.care_contacts import CareContacts, NoCareContacts
 from sambus.router.routing.directory import Capability, Recipient, RoutingDirectory
 from sambus.router.routing.projection import TaskEntry
 
@@ -55,6 +62,7 @@ SIP_EVENTS = frozenset(
         EventCode.SIP_INITIATED,
         EventCode.SIP_INVITATION_ANSWERED,
         EventCode.SIP_MEETING_SCHEDULED,
+        EventCode.SIP_MEETING_HELD,
         EventCode.SIP_PLAN_ESTABLISHED,
         EventCode.SIP_FOLLOWED_UP,
         EventCode.SIP_CLOSED,
@@ -68,7 +76,8 @@ ANSWER_EVENTS = frozenset(
         EventCode.LVU32_EXAM_COMPLETED,
     }
 )
-"""Answers from recipients (Task status, statements): they go back to the Task's requester."""
+"""Answers from recipients (Task status, statements): the Task's owner is the answering unit; the message goes
+back to the organisation that asked it (from the process state), named as the Task's requester."""
 _KOMMUNKOD_LENGTH = 4
 
 
@@ -92,6 +101,8 @@ class Route:
     refused: str | None = None
     answer: bool = False
     """An answer goes back to the Task's requester; the Task keeps its owner (the one who answers)."""
+    convene: tuple[Recipient, ...] = ()
+    """For a school without Cosmic Link: the invitees the relay (``recipient``) is asked to convene."""
 
     @property
     def relayed(self) -> bool:
@@ -131,38 +142,73 @@ def has_active_care_contact(task: Mapping[str, Any]) -> bool:
     return False
 
 
+def answered_task_id(task: Mapping[str, Any]) -> str | None:
+    """The id of the Task an answer reports on (``Task.output.valueReference`` to a Task), if it names one."""
+    for item in task.get("output", ()):
+        reference = item.get("valueReference", {}) if isinstance(item, dict) else {}
+        value = reference.get("identifier", {}).get("value") if reference.get("type") == "Task" else None
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 class RoutingRules:
     """Resolves each Task of a message to a :class:`Route` by the directory and the agreements' rules."""
 
-    def __init__(self, directory: RoutingDirectory) -> None:
-        """Resolve in ``directory``."""
+    def __init__(
+        self,
+        directory: RoutingDirectory,
+        *,
+        asked: AskedTasks | None = None,
+        care_contacts: CareContacts | None = None,
+    ) -> None:
+        """Resolve in ``directory``; answers go to whom ``asked`` says asked (none route without it).
+
+        Specialist care is invited to a SIP when ``care_contacts`` says it stated an active care contact.
+        """
         self._directory = directory
+        self._asked: AskedTasks = asked or NoProcessState()
+        self._care_contacts: CareContacts = care_contacts or NoCareContacts()
 
     @property
     def directory(self) -> RoutingDirectory:
         """The directory routes are resolved in."""
         return self._directory
 
-    def route(self, event: EventCode, bundle: Mapping[str, Any], tasks: Sequence[TaskEntry]) -> Routing:
+    def route(
+        self,
+        event: EventCode,
+        bundle: Mapping[str, Any],
+        tasks: Sequence[TaskEntry],
+        *,
+        child: str | None = None,
+    ) -> Routing:
         """A route per Task, in order, and the Tasks that could not be resolved.
+
+        ``child`` (the pseudonym) lets the care contacts units stated count for a SIP invitation.
 
         Raises:
             RoutingError: the message breaks a rule that concerns all its Tasks: a 2017:209 request not
                 reaching both health and dental care of the child's region, or a report of concern without
                 the child's municipality.
+            ProcessNotKnownError: an answer's process or Task is not in the process state yet (retriable).
         """
         home = child_municipality(bundle)
         if event is EventCode.CONCERN_REPORTED:
             return Routing(self._concern(tasks, home))
+        if event is EventCode.SIP_INITIATED and (school := self._school_without_cosmic_link(tasks)):
+            return self._convene(event, tasks, home, child, school)
         if event is EventCode.HEALTH_EXAM_REQUESTED:
-            routes = [self._route_one(event, task, home) for task in tasks]
+            routes = [self._route_one(event, task, home, child) for task in tasks]
             self._check_health_exam(routes, home)
             return Routing(routes)
         result = Routing([])
         for task in tasks:
             try:
-                result.routes.append(self._route_one(event, task, home))
+                result.routes.append(self._route_one(event, task, home, child))
             except RoutingError as exc:
+                if exc.retriable:
+                    raise
                 result.unroutable.append(exc)
         return result
 
@@ -194,8 +240,14 @@ class RoutingRules:
         return self._nearest(candidates, municipality, address=value)
 
     def initiator(self, bundle: Mapping[str, Any]) -> Recipient | None:
-        """The organisation that sent a message: the first focal Task's ``requester``, if in the directory."""
-        return self._task_party(bundle, "requester")
+        """The organisation that sent a message, if in the directory (for notices about its delivery).
+
+        The first focal Task's ``requester``; for an answer (by the header's event code) its ``owner``.
+        """
+        header = bundle.get("entry", [{}])[0].get("resource", {}) if bundle.get("entry") else {}
+        code = header.get("eventCoding", {}).get("code")
+        answer = code in {str(e) for e in ANSWER_EVENTS}
+        return self._task_party(bundle, "owner" if answer else "requester")
 
     def sender(self, bundle: Mapping[str, Any], event: EventCode) -> Recipient | None:
         """The organisation that sent a message, if it is in the directory.
@@ -245,26 +297,23 @@ class RoutingRules:
                 raise RoutingError(f"routing address {address!r} fits several organisations: {names}")
         raise RoutingError(f"no organisation in the routing directory fits {address!r} for {municipality}")
 
-    def _route_one(self, event: EventCode, task: TaskEntry, home: str | None) -> Route:
+    def _route_one(self, event: EventCode, task: TaskEntry, home: str | None, child: str | None) -> Route:
         if event in ANSWER_EVENTS:
-            requester = task.resource.get("requester", {}).get("identifier", {})
-            if not requester.get("system") or not requester.get("value"):
-                raise RoutingError(f"an answer ({event}) must name the Task's requester to go back to")
-            asker = self.resolve(str(requester["system"]), str(requester["value"]), home=home)
-            return Route(task, asker, self._via(event, asker), rule="answer-to-requester", answer=True)
+            return self._answer(event, task, home)
         capability = Capability.PLACED_CHILD_HEALTH_EXAM if event is EventCode.HEALTH_EXAM_REQUESTED else None
         if task.owner_system == ROUTING_ADDRESS_SYSTEM and task.owner_value.startswith("dental"):
             capability = None
         recipient = self.resolve(task.owner_system, task.owner_value, home=home, capability=capability)
         if event is EventCode.SIP_INITIATED and recipient.kind in SPECIALIST_KINDS:
-            if not has_active_care_contact(task.resource):
+            if not self._care_contact_stated(task, recipient, child=child, home=home):
                 return Route(
                     task,
                     recipient,
                     recipient,
                     rule="specialist-needs-care-contact",
                     refused=f"specialist care ({recipient.kind}) is invited to a SIP only with an active "
-                    "care contact, and the invitation does not state one",
+                    "care contact stated by the care side, and neither the unit nor a health care "
+                    "inviter has stated one",
                 )
             return Route(task, recipient, recipient, rule="specialist-with-care-contact")
         via = self._via(event, recipient)
@@ -272,12 +321,113 @@ class RoutingRules:
             task, recipient, via, rule="direct" if via == recipient else "school-relay-without-cosmic-link"
         )
 
+    def _school_without_cosmic_link(self, tasks: Sequence[TaskEntry]) -> Recipient | None:
+        """The initiating school (or preschool), when it has no Cosmic Link of its own."""
+        requester = tasks[0].resource.get("requester", {}).get("identifier", {}) if tasks else {}
+        if not requester.get("system") or not requester.get("value"):
+            return None
+        try:
+            initiator = self.resolve(str(requester["system"]), str(requester["value"]))
+        except RoutingError:
+            return None
+        schools = {AgencyKind.SCHOOL, AgencyKind.PRESCHOOL}
+        if initiator.kind in schools and not initiator.takes_sip_itself:
+            return initiator
+        return None
+
+    def _convene(
+        self,
+        event: EventCode,
+        tasks: Sequence[TaskEntry],
+        home: str | None,
+        child: str | None,
+        school: Recipient,
+    ) -> Routing:
+        """One request to the school's relay to convene the SIP, naming the invitees it may invite.
+
+        A specialist without a stated care contact stays refused (the school is told); so does an invitee
+        that cannot be resolved.
+        """
+        result = Routing([])
+        invitees: list[Recipient] = []
+        for task in tasks:
+            try:
+                route = self._route_one(event, task, home, child)
+            except RoutingError as exc:
+                if exc.retriable:
+                    raise
+                result.unroutable.append(exc)
+                continue
+            if route.refused is not None:
+                result.routes.append(route)
+            else:
+                invitees.append(route.recipient)
+        if invitees:
+            relay = self._relay_for(school)
+            result.routes.append(
+                Route(
+                    tasks[0],
+                    relay,
+                    relay,
+                    rule="school-without-cosmic-link-convenes-through-relay",
+                    convene=tuple(invitees),
+                )
+            )
+        return result
+
+    def _care_contact_stated(
+        self, task: TaskEntry, unit: Recipient, *, child: str | None, home: str | None
+    ) -> bool:
+        """The unit stated an active care contact with the child, or a health care inviter's Task did."""
+        if child is not None and self._care_contacts.active(child, unit.id):
+            return True
+        if not has_active_care_contact(task.resource):
+            return False
+        requester = task.resource.get("requester", {}).get("identifier", {})
+        if not requester.get("system") or not requester.get("value"):
+            return False
+        try:
+            inviter = self.resolve(str(requester["system"]), str(requester["value"]), home=home)
+        except RoutingError:
+            return False
+        return inviter.kind in HEALTH_CARE_KINDS
+
+    def _answer(self, event: EventCode, task: TaskEntry, home: str | None) -> Route:
+        """An answer goes to whoever asked the answering unit (the Task's owner) in the process."""
+        answerer = self.resolve(task.owner_system, task.owner_value, home=home)
+        process_id = task.resource.get("groupIdentifier", {}).get("value")
+        if not isinstance(process_id, str) or not process_id:
+            raise RoutingError(f"an answer ({event}) must name its process in Task.groupIdentifier")
+        task_id = answered_task_id(task.resource)
+        askers = self._asked.askers(process_id, answerer=answerer.id, task_id=task_id)
+        if askers is None:
+            what = f"Task {task_id} of process" if task_id else "process"
+            raise ProcessNotKnownError(
+                f"an answer ({event}) from {answerer.id}: {what} {process_id} is not known"
+            )
+        if len(askers) != 1:
+            raise RoutingError(
+                f"an answer ({event}) from {answerer.id}: it was asked "
+                + ("nothing" if not askers else f"by several ({', '.join(sorted(askers))})")
+                + f" in process {process_id}, so the answer has no one party to go back to"
+            )
+        asker = self._directory.by_id(next(iter(askers)))
+        named = task.resource.get("requester", {}).get("identifier", {})
+        if named.get("system") and named.get("value"):
+            claimed = self.resolve(str(named["system"]), str(named["value"]), home=home)
+            if claimed.id != asker.id:
+                raise RoutingError(
+                    f"an answer ({event}) from {answerer.id} names {claimed.id} as the party that asked, "
+                    f"but {asker.id} asked in process {process_id}"
+                )
+        return Route(task, asker, self._via(event, asker), rule="answer-to-requester", answer=True)
+
     def _via(self, event: EventCode, recipient: Recipient) -> Recipient:
         """Who carries a message to ``recipient``: a relay for SIP messages to schools without Cosmic Link."""
         if (
             event in SIP_EVENTS
-            and recipient.kind is AgencyKind.SCHOOL
-            and not recipient.has(Capability.COSMIC_LINK)
+            and recipient.kind in {AgencyKind.SCHOOL, AgencyKind.PRESCHOOL}
+            and not recipient.takes_sip_itself
         ):
             return self._relay_for(recipient)
         return recipient

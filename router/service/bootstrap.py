@@ -91,6 +91,8 @@ class Sambus:
             ledger=self.ledger,
             registry_feed=self.feed_registry,
             park_recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
+            asked=self.processes,
+            care_contacts=self.processes,
         )
 
     def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
@@ -179,7 +181,9 @@ class Sambus:
                     group_id=f"{prefix}-processes",
                     transactional_id=f"{prefix}-processes-{instance}",
                     handler=ProcessTracker(
-                        store=self.processes, deadlines=self.deadlines, rules=RoutingRules(self.directory)
+                        store=self.processes,
+                        deadlines=self.deadlines,
+                        rules=RoutingRules(self.directory, care_contacts=self.processes),
                     ),
                     dlq_topic=self.topics.dlq,
                     keys_are_pseudonyms=True,
@@ -225,11 +229,13 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     """Wire sambus from ``settings``; opens the database, but connects no broker yet.
 
     Raises:
-        ConfigError: the pseudonym key, the routing directory or the retry delays are missing or invalid.
+        ConfigError: the pseudonym key, the routing directory or the retry delays are missing or invalid, or
+            the directory holds no organisation in the configured county.
         SchemaNotCurrentError: the database's schema is not at the newest revision (run `sambus db upgrade`).
         StoreUnavailableError: the database cannot be reached.
     """
     directory = RoutingDirectory.load(settings.directory)
+    directory.check_county(settings.county)
     pseudonymizer = Pseudonymizer(settings.require_pseudonym_key())
     try:
         retry_policy = RetryPolicy(delays_s=settings.retry_delays_s)

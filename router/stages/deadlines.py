@@ -3,14 +3,15 @@
 Rules (from the laws and agreements the processes follow):
 
 * LVU § 32 examination: due four weeks after it is ordered; reminder a week before.
-* Acute placement: the joint planning (a SIP invitation carrying the placement's correlation id) is due two
-  weeks after the placement; reminder three days before.
+* Acute placement: the joint planning (a SIP for the same child) is due two weeks after the placement (the
+  notices' ``restriction.period.end``); reminder three days before. A planned placement opens no deadline.
 * SIP follow-up: due on the plan's follow-up date (the plan Task's ``restriction.period.end``, else six
   months after the plan); reminder two weeks before.
 * A child with an active SIP turning 18: a transition-to-adulthood notice six months before the birthday.
 
-A reminder goes to the party that must act (the Task's owner); an escalation to the party responsible for
-the process (the Task's requester). Timers live in the database; each firing is also written, in the same
+A reminder goes to the party that must act: a unit the message asked (a Task's owner, as routed), or the
+initiator for what the initiator owes (joint planning); an escalation to the initiator (the Task's requester).
+Nobody outside the process is reminded. Timers live in the database; each firing is also written, in the same
 Kafka transaction as its notice, to the compacted topic ``sambus.timers.fired``, which is read back at start
 so a timer whose notice went out just before a crash is not fired again.
 """
@@ -76,6 +77,8 @@ class Deadline:
     remind_at: dt.datetime
     reminder_event: EventCode = EventCode.DEADLINE_REMINDER
     escalates: bool = True
+    owed_by_initiator: bool = False
+    """The process's initiator must act (e.g. the placing board's joint planning), not the units it asked."""
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -108,8 +111,16 @@ class DeadlineRules:
             due = at + 4 * week
             return [Deadline("lvu32-exam", due, due - week)]
         if event is EventCode.PLACEMENT_STARTED:
-            due = at + 2 * week
-            return [Deadline("joint-planning", due, due - dt.timedelta(days=3))]
+            # Only an acute placement calls for joint planning within two weeks: its notices carry the due
+            # date (``restriction.period.end``); a planned placement's carry none and open nothing.
+            acute_due = _follow_up_date(bundle)
+            if acute_due is None:
+                return []
+            return [
+                Deadline(
+                    "joint-planning", acute_due, acute_due - dt.timedelta(days=3), owed_by_initiator=True
+                )
+            ]
         if event is EventCode.SIP_PLAN_ESTABLISHED:
             due = _follow_up_date(bundle) or at + dt.timedelta(days=182)
             return [Deadline("sip-follow-up", due, due - 2 * week)]

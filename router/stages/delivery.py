@@ -24,7 +24,10 @@ from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import park_headers
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.metrics import METRICS
-from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.asked import AskedTasks
+from sambus.router.routing.care_contacts import CareContacts
+from sambus.router.routing.convene import convene_request
+from sambus.router.routing.directory import Recipient, RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.projection import for_recipient, tasks
 from sambus.router.routing.rules import RELAYED_FOR_HEADER, Route, RoutingRules
@@ -139,8 +142,13 @@ class Delivery(LedgerBatch):
         ledger: LedgerSink | None = None,
         registry_feed: RegistryFeed = ignore_registry_facts,
         park_recheck: dt.timedelta = dt.timedelta(seconds=10),
+        asked: AskedTasks | None = None,
+        care_contacts: CareContacts | None = None,
     ) -> None:
         """Route with ``directory``, decide with ``policy``, publish on ``topics``, record in ``ledger``.
+
+        Answers go back to whom ``asked`` (the process state) says asked; without it no answer is routed.
+        ``care_contacts`` says which specialist units stated an active care contact with a child.
 
         ``registry_feed`` is called with every intent's Bundle before it is routed, so consent, custody and
         hidden-residence messages update the registry. A parked message is checked again every
@@ -148,7 +156,7 @@ class Delivery(LedgerBatch):
         """
         self._park_recheck = park_recheck
         self._topics = topics
-        self._rules = RoutingRules(directory)
+        self._rules = RoutingRules(directory, asked=asked, care_contacts=care_contacts)
         self._policy = policy
         self._clock = clock
         super().__init__(ledger)
@@ -159,8 +167,10 @@ class Delivery(LedgerBatch):
         child, event, bundle = read_intent(record)
         self._registry_feed(bundle)
         try:
-            routing = self._rules.route(event, bundle, tasks(bundle))
+            routing = self._rules.route(event, bundle, tasks(bundle), child=child)
         except RoutingError as exc:
+            if exc.retriable:
+                raise  # e.g. an answer whose request the process state has not seen yet: retried later
             return [dead_letter(record, exc, dlq_topic=self._topics.dlq, keep_pseudonym=True)]
         base_headers = RecordHeaders.of(record.headers).without({Header.MESSAGE_ID})
         now = self._clock()
@@ -169,13 +179,7 @@ class Delivery(LedgerBatch):
             for error in routing.unroutable
         ]
         for route in routing.routes:
-            message = for_recipient(
-                bundle,
-                route.task,
-                recipient_id=route.recipient.id,
-                recipient_name=route.recipient.name,
-                owner=_resolved_owner(route),
-            )
+            message = _message_for(bundle, route)
             request = self._request(route, event=event, child=child, message=message, now=now)
             decision = self._decide(route, request)
             METRICS.decided(str(decision.outcome), decision.rule_id)
@@ -270,10 +274,49 @@ class Delivery(LedgerBatch):
         ]
 
 
+def _message_for(bundle: dict[str, Any], route: Route) -> dict[str, Any]:
+    """What ``route.recipient`` gets of ``bundle``: its own Task, or the relay's request to convene a SIP."""
+    if route.convene:
+        school = route.task.resource["requester"]["identifier"]
+        return convene_request(
+            bundle,
+            route.task,
+            relay_id=route.recipient.id,
+            relay_name=route.recipient.name,
+            relay=_first_identifier(route.recipient),
+            school=(str(school["system"]), str(school["value"])),
+            invitees=[_first_identifier(invitee) for invitee in route.convene],
+        )
+    return for_recipient(
+        bundle,
+        route.task,
+        recipient_id=route.recipient.id,
+        recipient_name=route.recipient.name,
+        owner=_resolved_owner(route),
+        receiver=_answer_receiver(route),
+    )
+
+
+def _first_identifier(recipient: Recipient) -> tuple[str, str]:
+    first = recipient.identifiers[0]
+    return (first.system, first.value)
+
+
 def _resolved_owner(route: Route) -> tuple[str, str] | None:
     """The organisation's own identifier in place of a routing address; otherwise the Task keeps its owner."""
     if route.answer or route.task.owner_system != ROUTING_ADDRESS_SYSTEM:
         return None
+    first = route.recipient.identifiers[0]
+    return (first.system, first.value)
+
+
+def _answer_receiver(route: Route) -> tuple[str, str] | None:
+    """An answer is addressed to the organisation that asked, by the identifier the answer names it by."""
+    if not route.answer:
+        return None
+    named = route.task.resource.get("requester", {}).get("identifier", {})
+    if named.get("system") and named.get("value"):
+        return (str(named["system"]), str(named["value"]))
     first = route.recipient.identifiers[0]
     return (first.system, first.value)
 

@@ -1,7 +1,13 @@
 """Process state: each process instance as its messages and the recipients' Task answers move it along.
 
-Processes: SIP, 2017:209 examination, LVU § 32 exam, acute placement. State is kept in the database, so it
-survives a restart.
+Processes: SIP, 2017:209 examination, LVU § 32 exam, placement, and every other request (investigation,
+suicide-risk assessment, referrals, reports of concern, hidden residence). State is kept in the database, so
+it survives a restart.
+
+Each Task a request gives an organisation is kept (``process_tasks``: the Task id, its owner and its
+requester, as directory ids resolved by the routing rules): the delivery stage sends an answer back to the
+requester of the Task the answering unit was given (:meth:`ProcessStore.askers`), never to whom the answer
+names.
 
 A process is named by its correlation id (``sambus-correlation-id``, also ``Task.groupIdentifier``). The
 tracker reads ``sambus.intents`` in a consumer group of its own; each message changes state once: the ids of
@@ -30,8 +36,10 @@ from sambus.contracts.fhir import EventCode
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, birth_date
 from sambus.contracts.topics import Header
 from sambus.router.kafka.records import Outgoing
+from sambus.router.routing.convene import convene_task_id
 from sambus.router.routing.directory import Recipient
-from sambus.router.routing.rules import RoutingRules
+from sambus.router.routing.projection import tasks as focal_tasks
+from sambus.router.routing.rules import ANSWER_EVENTS, RoutingRules, child_municipality
 from sambus.router.stages.deadlines import DeadlineRules, Deadlines
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
@@ -59,6 +67,24 @@ processes = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+asked_tasks = sa.Table(
+    "process_tasks",
+    metadata,
+    sa.Column("process_id", sa.String(100), primary_key=True),
+    sa.Column("task_id", sa.String(100), primary_key=True),
+    sa.Column("owner", sa.String(100), primary_key=True, comment="directory id of the organisation asked"),
+    sa.Column("requester", sa.String(100), nullable=False, comment="directory id of the one that asked"),
+)
+
+care_contacts = sa.Table(
+    "care_contacts",
+    metadata,
+    sa.Column("child", sa.String(64), primary_key=True, comment="keyed pseudonym"),
+    sa.Column("unit", sa.String(100), primary_key=True, comment="directory id of the care unit"),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False, comment="when it began or ended"),
+)
+
 applied = sa.Table(
     "process_messages",
     metadata,
@@ -71,6 +97,15 @@ _KIND_OF_EVENT = {
     EventCode.HEALTH_EXAM_REQUESTED: "health-exam-2017-209",
     EventCode.LVU32_EXAM_ORDERED: "lvu32-exam",
     EventCode.PLACEMENT_STARTED: "placement",
+    EventCode.PLACEMENT_CHANGED: "placement-changed",
+    EventCode.PLACEMENT_ENDED: "placement-ended",
+    EventCode.SUICIDE_RISK_ASSESSMENT_REQUESTED: "suicide-risk-assessment",
+    EventCode.INVESTIGATION_INFO_REQUESTED: "investigation",
+    EventCode.KONTAKTCENTER_REFERRAL: "kontaktcenter-referral",
+    EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL: "newly-arrived-exam",
+    EventCode.CONCERN_REPORTED: "concern",
+    EventCode.HIDDEN_RESIDENCE_DECIDED: "hidden-residence",
+    EventCode.HIDDEN_RESIDENCE_LIFTED: "hidden-residence-lifted",
 }
 """Events that start a process, and its kind."""
 
@@ -83,7 +118,7 @@ _FACT_KIND = {
 """Events that start a followed-up process, and its kind (a placement only when acute)."""
 
 _STEP_DATE = {
-    EventCode.SIP_MEETING_SCHEDULED: (ProcessKind.SIP, "held_on"),
+    EventCode.SIP_MEETING_HELD: (ProcessKind.SIP, "held_on"),
     EventCode.SIP_PLAN_ESTABLISHED: (ProcessKind.SIP, "plan_on"),
     EventCode.LVU32_EXAM_COMPLETED: (ProcessKind.LVU_32, "completed_on"),
     EventCode.SIP_INITIATED: (ProcessKind.ACUTE_PLACEMENT, "completed_on"),
@@ -94,6 +129,7 @@ placement's process id is its joint planning (as the joint-planning deadline cou
 _STATE_AFTER = {
     EventCode.SIP_INITIATED: "invited",
     EventCode.SIP_MEETING_SCHEDULED: "meeting-scheduled",
+    EventCode.SIP_MEETING_HELD: "meeting-held",
     EventCode.SIP_PLAN_ESTABLISHED: "plan-established",
     EventCode.SIP_FOLLOWED_UP: "followed-up",
     EventCode.SIP_CLOSED: "closed",
@@ -204,6 +240,43 @@ class ProcessStore:
             return None
         return Process(row.process_id, row.kind, row.child, row.state, row.initiator, json.loads(row.parties))
 
+    def active(self, child: str, unit: str) -> bool:
+        """Whether ``unit`` (directory id) stated an active care contact with ``child`` (pseudonym).
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        with map_errors("read the care contacts"), self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(care_contacts.c.active).where(
+                    care_contacts.c.child == child, care_contacts.c.unit == unit
+                )
+            ).first()
+        return bool(row is not None and row.active)
+
+    def askers(self, process_id: str, *, answerer: str, task_id: str | None) -> frozenset[str] | None:
+        """Who asked ``answerer`` something in ``process_id`` (the requesters of the Tasks it was given).
+
+        With ``task_id``, only that Task's requester, and only if ``answerer`` owns it. ``None`` when the
+        process or the Task is not known (yet).
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        with map_errors("read the process state"), self._engine.connect() as conn:
+            known = conn.execute(
+                sa.select(processes.c.process_id).where(processes.c.process_id == process_id)
+            ).first()
+            query = sa.select(asked_tasks.c.owner, asked_tasks.c.requester).where(
+                asked_tasks.c.process_id == process_id
+            )
+            if task_id is not None:
+                query = query.where(asked_tasks.c.task_id == task_id)
+            rows = conn.execute(query).all()
+        if known is None or (task_id is not None and not rows):
+            return None
+        return frozenset(row.requester for row in rows if row.owner == answerer)
+
 
 class ProcessTracker:
     """The handler of the ``processes`` stage: applies each message to its process once, sets deadlines."""
@@ -244,6 +317,9 @@ class ProcessTracker:
         self, conn: sa.Connection, *, process_id: str, child: str, event: EventCode, bundle: Mapping[str, Any]
     ) -> None:
         at = _timestamp(bundle)
+        if event is EventCode.CARE_CONTACT_STATED:
+            self._record_care_contacts(conn, child=child, bundle=bundle)
+            return
         row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
         parties: dict[str, str] = json.loads(row.parties) if row is not None else {}
         tasks = _focal_tasks(bundle)
@@ -258,7 +334,7 @@ class ProcessTracker:
                     process_id=process_id,
                     kind=_KIND_OF_EVENT[event],
                     child=child,
-                    state=_STATE_AFTER[event],
+                    state=_STATE_AFTER.get(event, "requested"),
                     initiator=initiator,
                     parties=json.dumps(parties),
                     updated_at=at,
@@ -269,6 +345,9 @@ class ProcessTracker:
                 _joint_planning(conn, child=child, on=at.date())
         else:
             initiator = row.initiator
+        asked: list[str] = []
+        if event not in ANSWER_EVENTS:
+            asked = self._record_tasks(conn, process_id=process_id, event=event, bundle=bundle, child=child)
         self._record_answers(event, tasks, owners, parties)
         state = _STATE_AFTER.get(event, row.state if row is not None else "started")
         if (
@@ -284,16 +363,19 @@ class ProcessTracker:
         )
         if row is not None:
             _date_step(conn, process_id=process_id, event=event, state=state, on=at.date())
-        responsible = next((o for o in owners if o), None)
+        # Reminders go only to parties of the process: a unit this message asked (routed, not refused),
+        # or the initiator; a deadline the initiator owes (joint planning) goes to the initiator alone.
+        asked_first = asked[0] if asked else None
         for deadline in self._deadline_rules.opened_by(
             event, at=at, bundle=bundle, birth=_birth_date(bundle)
         ):
+            responsible = initiator if deadline.owed_by_initiator else (asked_first or initiator)
             self._deadlines.open(
                 conn,
                 process_id=process_id,
                 deadline=deadline,
                 child=child,
-                responsible=responsible or initiator,
+                responsible=responsible,
                 escalate_to=initiator or responsible,
             )
         self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
@@ -307,14 +389,77 @@ class ProcessTracker:
         """Record in ``parties`` each party's answer this message carries."""
         for task, owner in zip(tasks, owners, strict=True):
             answer = _ANSWERS.get(str(task.get("status")))
-            if owner and answer and event not in _KIND_OF_EVENT:
+            if owner and answer and event in ANSWER_EVENTS:
                 parties[owner] = answer
-            if event is EventCode.HEALTH_EXAM_COMPLETED:
-                # A statement as the EHR adapter sends it: from the examining unit (the requester) back
-                # to social services (the owner).
-                sender = self._party(task, "requester")
-                if sender in parties:
-                    parties[sender] = "completed"
+
+    def _record_care_contacts(self, conn: sa.Connection, *, child: str, bundle: Mapping[str, Any]) -> None:
+        """Keep each care contact (``EpisodeOfCare``) a unit states, the latest statement per unit."""
+        for entry in bundle.get("entry", [])[1:]:
+            episode = entry.get("resource", {})
+            if episode.get("resourceType") != "EpisodeOfCare":
+                continue
+            unit = self._recipient({"owner": episode.get("managingOrganization", {})}, "owner")
+            period = episode.get("period", {})
+            try:
+                since = dt.datetime.fromisoformat(str(period.get("start") or period.get("end")))
+            except ValueError:
+                continue
+            if unit is None:
+                continue  # a unit outside the directory is never invited anyway
+            key = (care_contacts.c.child == child, care_contacts.c.unit == unit.id)
+            conn.execute(care_contacts.delete().where(*key))
+            conn.execute(
+                care_contacts.insert().values(
+                    child=child, unit=unit.id, active=episode.get("status") == "active", since=since
+                )
+            )
+
+    def _record_tasks(
+        self,
+        conn: sa.Connection,
+        *,
+        process_id: str,
+        event: EventCode,
+        bundle: Mapping[str, Any],
+        child: str,
+    ) -> list[str]:
+        """Keep who asked whom: each Task routed as the delivery stage routes it (refused ones left out).
+
+        Returns the directory ids of the organisations asked, in order.
+        """
+        try:
+            routing = self._rules.route(event, bundle, focal_tasks(dict(bundle)), child=child)
+        except (RoutingError, InvalidIntentError) as exc:
+            logger.info("process %s: no Tasks kept from a message routed nowhere (%s)", process_id, exc.code)
+            return []
+        home = child_municipality(bundle)
+        asked: list[str] = []
+        for route in routing.routes:
+            requester = self._recipient(route.task.resource, "requester", home=home)
+            task_id = (
+                convene_task_id(str(bundle.get("id")), route.recipient.id)
+                if route.convene
+                else route.task.resource.get("id")
+            )
+            if route.refused is not None or requester is None or not isinstance(task_id, str):
+                continue
+            asked.append(route.recipient.id)
+            key = (
+                asked_tasks.c.process_id == process_id,
+                asked_tasks.c.task_id == task_id,
+                asked_tasks.c.owner == route.recipient.id,
+            )
+            if conn.execute(sa.select(asked_tasks.c.task_id).where(*key)).first() is not None:
+                continue  # a Task sent again (e.g. a corrected message): asked once
+            conn.execute(
+                asked_tasks.insert().values(
+                    process_id=process_id,
+                    task_id=task_id,
+                    owner=route.recipient.id,
+                    requester=requester.id,
+                )
+            )
+        return asked
 
     def _start_fact(
         self,
@@ -361,12 +506,12 @@ class ProcessTracker:
                 return part
         return UNKNOWN_COUNTY_PART
 
-    def _recipient(self, task: Mapping[str, Any], role: str) -> Recipient | None:
+    def _recipient(self, task: Mapping[str, Any], role: str, *, home: str | None = None) -> Recipient | None:
         identifier = task.get(role, {}).get("identifier", {})
         if not identifier.get("system") or not identifier.get("value"):
             return None
         try:
-            return self._rules.resolve(str(identifier["system"]), str(identifier["value"]))
+            return self._rules.resolve(str(identifier["system"]), str(identifier["value"]), home=home)
         except RoutingError:
             return None  # a party outside the directory is left out of the state
 

@@ -66,7 +66,7 @@ def sip_event(child: str) -> bytes:
             "time": "2026-11-20T09:00:00+01:00",
             "data": {
                 "child": {"civicNo": child},
-                "schoolUnitCode": "19800001",
+                "schoolUnitCode": "19800002",
                 "initiatedBy": "student_health",
                 "reason": "mental_health",
                 "invite": [

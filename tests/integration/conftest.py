@@ -160,7 +160,7 @@ def sip_event(event_id: str, civic_no: str, *invitees: dict[str, str]) -> bytes:
             "time": "2026-11-20T09:00:00+01:00",
             "data": {
                 "child": {"civicNo": civic_no},
-                "schoolUnitCode": "19800001",
+                "schoolUnitCode": "19800002",
                 "initiatedBy": "student_health",
                 "reason": "mental_health",
                 "invite": list(invitees),

@@ -77,7 +77,8 @@ async def test_an_accepted_invitation_reaches_the_requester_and_the_process_stat
     )
     assert dict(invitation.headers)[Header.EVENT_CODE] == b"sip-initiated"
 
-    await _send(app, EventCode.SIP_INVITATION_ANSWERED, bundle("m2", BU_HALSAN, status="accepted"))
+    answer = bundle("m2", BU_HALSAN, status="accepted", groupIdentifier={"value": "sip-1"})
+    await _send(app, EventCode.SIP_INVITATION_ANSWERED, answer)
 
     [answer] = await read_committed(
         app.bootstrap_servers, [app.topics.deliver("vasteras-socialtjanst")], count=1, timeout=30

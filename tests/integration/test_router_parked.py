@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 CHILD = "201203150006"
 DENTAL = {"hsaId": "SE2321000206-1003"}
 BUP = {"hsaId": "SE2321000206-1002"}
-SCHOOL_TOPIC = "vasteras-skola-norra"  # the initiator: school unit 19800001 in every sip_event
+SCHOOL_TOPIC = "vasteras-skola-sodra"  # the initiator: school unit 19800002 in every sip_event
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ async def test_sips_sent_by_the_agencies_show_in_the_indicators(running: Running
     for n, (child, process_id) in enumerate(processes.items()):
         await running.send(
             running.topics.agency_events("social"),
-            _step("sip.meeting-scheduled", f"m-{n}", process_id, child, "2026-12-03T13:00:00+01:00"),
+            _step("sip.meeting-held", f"m-{n}", process_id, child, "2026-12-03T15:00:00+01:00"),
         )
         await running.send(
             running.topics.agency_events("social"),

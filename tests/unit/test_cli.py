@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sambus.router.cli.main import app
+from sambus.router.routing.directory import PACKAGED_VASTERBOTTEN_DIRECTORY
 
 CHILD = "201203150006"
 SETTINGS_ENV = (
@@ -125,6 +126,28 @@ def test_config_check_with_a_key_exits_0_and_counts_recipients(runner, monkeypat
     assert result.exit_code == 0, result.output
     assert "Configuration is valid: 10 recipients" in result.output
     assert key not in result.output
+
+
+def test_config_check_refuses_a_county_whose_directory_is_not_configured(runner, monkeypatch):
+    monkeypatch.setenv("SAMBUS_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("SAMBUS_COUNTY", "vasterbotten")
+
+    result = runner.invoke(app, ["config", "check"])
+
+    assert result.exit_code == 2
+    assert "SAMBUS_COUNTY=vasterbotten (län 24)" in result.output
+    assert "its counties: 19" in result.output
+
+
+def test_config_check_accepts_vasterbotten_with_its_own_directory(runner, monkeypatch):
+    monkeypatch.setenv("SAMBUS_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("SAMBUS_COUNTY", "vasterbotten")
+    monkeypatch.setenv("SAMBUS_DIRECTORY", str(PACKAGED_VASTERBOTTEN_DIRECTORY))
+
+    result = runner.invoke(app, ["config", "check"])
+
+    assert result.exit_code == 0, result.output
+    assert "county vasterbotten" in result.output
 
 
 def test_config_check_with_a_missing_directory_exits_2(runner, monkeypatch, tmp_path):

@@ -30,6 +30,16 @@ NOT_CONSENTED = "vastmanland-folktandvarden"
 
 
 @pytest.fixture
+def sip_event(sip_event):
+    """The shared SIP event, from Södra skolan: a school with Cosmic Link, which invites directly."""
+
+    def make(*, data=None, **envelope):
+        return sip_event(data={"schoolUnitCode": "19800002", **(data or {})}, **envelope)
+
+    return make
+
+
+@pytest.fixture
 def registry(tmp_path):
     engine = sa.create_engine("sqlite:///" + str(tmp_path / "r.db"))
     upgrade(engine)

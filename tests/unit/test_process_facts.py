@@ -96,10 +96,10 @@ def facts(engine: sa.Engine) -> list[dict[str, Any]]:
 
 
 def sip_steps(process_id: str, child: str = GIRL) -> list[Intent]:
-    """Meeting scheduled on 3 December and plan established on 17 December, for the process."""
+    """Meeting held on 3 December and plan established on 17 December, for the process."""
     return [
         intent(
-            "sip.meeting-scheduled",
+            "sip.meeting-held",
             time="2026-12-03T13:00:00+01:00",
             event_id=f"{process_id}-m",
             processId=process_id,
@@ -161,7 +161,7 @@ async def test_a_later_second_meeting_does_not_move_the_first_meeting_date(track
     await tracker(record(started))
     first, _ = sip_steps(started.correlation_id)
     again = intent(
-        "sip.meeting-scheduled",
+        "sip.meeting-held",
         time="2027-01-10T13:00:00+01:00",
         event_id="another-meeting",
         processId=started.correlation_id,
@@ -171,6 +171,24 @@ async def test_a_later_second_meeting_does_not_move_the_first_meeting_date(track
 
     [fact] = facts(engine)
     assert fact["held_on"] == dt.date(2026, 12, 3)
+
+
+@pytest.mark.asyncio
+async def test_a_scheduled_meeting_is_not_a_held_one(tracker, engine) -> None:
+    started = intent("school.sip-initiated")
+    await tracker(record(started))
+    scheduled = intent(
+        "sip.meeting-scheduled",
+        time="2026-11-25T13:00:00+01:00",
+        event_id="scheduled",
+        processId=started.correlation_id,
+    )
+    await tracker(record(scheduled))
+    assert facts(engine)[0]["held_on"] is None
+
+    held, _ = sip_steps(started.correlation_id)
+    await tracker(record(held))
+    assert facts(engine)[0]["held_on"] == dt.date(2026, 12, 3)
 
 
 @pytest.mark.asyncio

@@ -10,7 +10,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from sambus.consent import Decision, DecisionRequest, LedgerRecord, Outcome
-from sambus.contracts.errors import ConfigError, RoutingError
+from sambus.contracts.errors import ConfigError, ProcessNotKnownError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, SCHOOL_UNIT_SYSTEM, EventCode
 from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_INPUT_SYSTEM
 from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
@@ -193,10 +193,43 @@ def test_specialist_care_without_an_active_care_contact_is_not_invited(hsa_id, u
     assert "active care contact" in refused
 
 
-def test_specialist_care_with_an_active_care_contact_is_invited() -> None:
-    bundle = message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1002", care_contact=True))
+def _invited_by(requester: tuple[str, str], *, care_contact: bool) -> dict[str, Any]:
+    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1002", care_contact=care_contact)
+    task["requester"] = {"identifier": {"system": requester[0], "value": requester[1]}}
+    return message(task)
+
+
+def test_specialist_care_is_invited_when_a_health_care_inviter_states_an_active_care_contact() -> None:
+    bundle = _invited_by((HSA_ID_SYSTEM, "SE2321000206-1001"), care_contact=True)
 
     assert routes(EventCode.SIP_INITIATED, bundle) == [("vastmanland-bup", "vastmanland-bup", None)]
+
+
+@pytest.mark.parametrize(
+    "inviter", [(SCHOOL_UNIT_SYSTEM, "19800002"), (ORGANISATION_NUMBER_SYSTEM, "212000-2080")]
+)
+def test_a_care_contact_claimed_by_a_school_or_social_services_is_not_enough(inviter) -> None:
+    [(_, _, refused)] = routes(EventCode.SIP_INITIATED, _invited_by(inviter, care_contact=True))
+
+    assert refused is not None
+    assert "stated by the care side" in refused
+
+
+class _CareContacts:
+    def __init__(self, *stated: tuple[str, str]) -> None:
+        self.stated = set(stated)
+
+    def active(self, child: str, unit: str) -> bool:
+        return (child, unit) in self.stated
+
+
+def test_specialist_care_that_stated_an_active_care_contact_is_invited_by_anyone() -> None:
+    rules = RoutingRules(DIRECTORY, care_contacts=_CareContacts(("child-a", "vastmanland-bup")))
+    bundle = _invited_by((SCHOOL_UNIT_SYSTEM, "19800002"), care_contact=False)
+
+    for child, refused in (("child-a", False), ("child-b", True)):
+        [route] = rules.route(EventCode.SIP_INITIATED, bundle, tasks(bundle), child=child).routes
+        assert (route.refused is not None) is refused
 
 
 # Lag (2017:209): health care and dental care of the region
@@ -402,48 +435,234 @@ async def test_a_message_breaking_a_message_wide_rule_is_dead_lettered(delivery)
     assert dict(dead.headers)[Header.DLQ_ERROR] == b"unknown_recipient"
 
 
-# Answers go back to the requester
+# Answers go back to the party that asked, as the process state recorded it
 
 
-def _answer(status: str) -> dict[str, Any]:
-    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1001")
+class _Asked:
+    """The process state as a fake: process id -> [(task id, owner id, requester id)]."""
+
+    def __init__(self, **processes: list[tuple[str, str, str]]) -> None:
+        self.processes = processes
+
+    def askers(self, process_id: str, *, answerer: str, task_id: str | None) -> frozenset[str] | None:
+        known = self.processes.get(process_id)
+        if known is None:
+            return None
+        rows = [row for row in known if task_id is None or row[0] == task_id]
+        if task_id is not None and not rows:
+            return None
+        return frozenset(requester for _, owner, requester in rows if owner == answerer)
+
+
+ASKED = _Asked(
+    sip=[("t-bu", "vastmanland-bu-halsan", "vasteras-skola-sodra")],
+    exam=[("t-vc", "vastmanland-vc-vasteras", "vasteras-socialtjanst")],
+    relayed=[("t-bu", "vastmanland-bu-halsan", "vasteras-skola-norra")],
+    twice=[
+        ("t-1", "vastmanland-bu-halsan", "vasteras-socialtjanst"),
+        ("t-2", "vastmanland-bu-halsan", "vasteras-skola-sodra"),
+    ],
+)
+ANSWERS = RoutingRules(DIRECTORY, asked=ASKED)
+
+
+def _answer(
+    status: str,
+    *,
+    process: str = "sip",
+    answerer: tuple[str, str] = (HSA_ID_SYSTEM, "SE2321000206-1001"),
+    asker: tuple[str, str] | None = (SCHOOL_UNIT_SYSTEM, "19800002"),
+    answered: str | None = None,
+) -> dict[str, Any]:
+    task = _task(1, *answerer)
     task["status"] = status
-    task["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": "19800002"}}
+    task["groupIdentifier"] = {"value": process}
+    if asker is not None:
+        task["requester"] = {"identifier": {"system": asker[0], "value": asker[1]}}
+    if answered is not None:
+        task["output"] = [{"valueReference": {"type": "Task", "identifier": {"value": answered}}}]
     return message(task)
+
+
+def answer_routes(event: EventCode, bundle: dict[str, Any]) -> list[tuple[str, str]]:
+    routing = ANSWERS.route(event, bundle, tasks(bundle))
+    assert routing.unroutable == []
+    return [(r.recipient.id, r.via.id) for r in routing.routes]
+
+
+def answer_refused(event: EventCode, bundle: dict[str, Any]) -> str:
+    [error] = ANSWERS.route(event, bundle, tasks(bundle)).unroutable
+    return str(error)
 
 
 @pytest.mark.parametrize(
     "event",
     [EventCode.TASK_STATUS_CHANGED, EventCode.SIP_INVITATION_ANSWERED, EventCode.HEALTH_EXAM_COMPLETED],
 )
-def test_an_answer_goes_back_to_the_requester(event) -> None:
-    assert routes(event, _answer("accepted")) == [("vasteras-skola-sodra", "vasteras-skola-sodra", None)]
+def test_an_answer_goes_back_to_the_party_that_asked(event) -> None:
+    assert answer_routes(event, _answer("accepted")) == [("vasteras-skola-sodra", "vasteras-skola-sodra")]
 
 
-def test_an_answer_without_a_requester_is_unroutable() -> None:
-    bundle = message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1001"))
+def test_an_answer_goes_to_the_asker_from_the_process_state_even_without_naming_it() -> None:
+    bundle = _answer("completed", process="exam", answerer=(HSA_ID_SYSTEM, "SE2321000206-1006"), asker=None)
 
-    [error] = RULES.route(EventCode.TASK_STATUS_CHANGED, bundle, tasks(bundle)).unroutable
+    assert answer_routes(EventCode.LVU32_EXAM_COMPLETED, bundle) == [
+        ("vasteras-socialtjanst", "vasteras-socialtjanst")
+    ]
 
-    assert "requester" in str(error)
+
+def test_an_answer_never_goes_back_to_the_answering_unit() -> None:
+    # The answer names the answering unit itself as the asker (what the adapters used to do).
+    bundle = _answer("completed", process="exam", answerer=(HSA_ID_SYSTEM, "SE2321000206-1006"))
+    bundle["entry"][1]["resource"]["requester"] = {
+        "identifier": {"system": HSA_ID_SYSTEM, "value": "SE2321000206-1006"}
+    }
+
+    error = answer_refused(EventCode.HEALTH_EXAM_COMPLETED, bundle)
+
+    assert "names vastmanland-vc-vasteras as the party that asked" in error
+    assert "vasteras-socialtjanst asked" in error
+
+
+def test_an_answer_from_a_unit_asked_nothing_in_the_process_is_refused() -> None:
+    bundle = _answer("completed", process="exam", answerer=(HSA_ID_SYSTEM, "SE2321000206-1003"))
+
+    assert "asked nothing in process exam" in answer_refused(EventCode.HEALTH_EXAM_COMPLETED, bundle)
+
+
+def test_an_answer_to_a_unit_asked_by_several_must_name_the_task_it_answers() -> None:
+    assert "by several" in answer_refused(EventCode.TASK_STATUS_CHANGED, _answer("accepted", process="twice"))
+    assert answer_routes(
+        EventCode.TASK_STATUS_CHANGED, _answer("accepted", process="twice", answered="t-2")
+    ) == [("vasteras-skola-sodra", "vasteras-skola-sodra")]
+
+
+@pytest.mark.parametrize(("process", "answered"), [("unknown", None), ("sip", "t-not-yet-seen")])
+def test_an_answer_to_a_process_or_task_not_known_yet_is_retried(process, answered) -> None:
+    bundle = _answer("accepted", process=process, answered=answered)
+
+    with pytest.raises(ProcessNotKnownError) as raised:
+        ANSWERS.route(EventCode.TASK_STATUS_CHANGED, bundle, tasks(bundle))
+
+    assert raised.value.retriable
+
+
+def test_an_answer_without_its_process_is_unroutable() -> None:
+    bundle = _answer("accepted")
+    del bundle["entry"][1]["resource"]["groupIdentifier"]
+
+    assert "Task.groupIdentifier" in answer_refused(EventCode.TASK_STATUS_CHANGED, bundle)
+
+
+def test_without_process_state_no_answer_is_routed() -> None:
+    bundle = _answer("accepted")
+
+    with pytest.raises(ProcessNotKnownError):
+        RULES.route(EventCode.TASK_STATUS_CHANGED, bundle, tasks(bundle))
 
 
 @pytest.mark.asyncio
-async def test_an_answer_reaches_the_requester_with_the_answering_owner_kept(delivery) -> None:
+async def test_an_answer_reaches_the_asker_addressed_to_it_with_the_answering_owner_kept(ledger) -> None:
+    delivery = Delivery(
+        topics=Topics("t."),
+        directory=DIRECTORY,
+        policy=_PermitAll(),
+        ledger=ledger,
+        asked=ASKED,
+    )
+
     [out] = await delivery(_record(_answer("rejected"), EventCode.TASK_STATUS_CHANGED))
 
     assert out.topic == "t.deliver.vasteras-skola-sodra"
-    [task] = [
-        e["resource"] for e in json.loads(out.value)["entry"] if e["resource"]["resourceType"] == "Task"
-    ]
+    message = json.loads(out.value)
+    [task] = [e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "Task"]
     assert task["status"] == "rejected"
     assert task["owner"]["identifier"]["value"] == "SE2321000206-1001"
+    receiver = message["entry"][0]["resource"]["destination"][0]["receiver"]["identifier"]
+    assert (receiver["system"], receiver["value"]) == (SCHOOL_UNIT_SYSTEM, "19800002")
+
+
+@pytest.mark.asyncio
+async def test_an_answer_whose_request_is_not_known_yet_is_retried_not_dead_lettered(delivery) -> None:
+    with pytest.raises(ProcessNotKnownError):
+        await delivery(_record(_answer("accepted"), EventCode.TASK_STATUS_CHANGED))
 
 
 def test_a_sip_answer_to_a_school_without_cosmic_link_goes_through_its_relay() -> None:
-    task = _task(1, HSA_ID_SYSTEM, "SE2321000206-1001")
-    task["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": "19800001"}}
+    bundle = _answer("accepted", process="relayed", asker=(SCHOOL_UNIT_SYSTEM, "19800001"))
 
-    assert routes(EventCode.SIP_INVITATION_ANSWERED, message(task)) == [
-        ("vasteras-skola-norra", "vasteras-socialtjanst", None)
+    assert answer_routes(EventCode.SIP_INVITATION_ANSWERED, bundle) == [
+        ("vasteras-skola-norra", "vasteras-socialtjanst")
     ]
+
+
+# A school without Cosmic Link convenes its SIP through its relay
+
+
+def _school_sip(school: str, *invitees: dict[str, Any]) -> dict[str, Any]:
+    for invitee in invitees:
+        invitee["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": school}}
+    return message(*invitees)
+
+
+def test_a_school_without_cosmic_link_asks_its_relay_to_convene_instead_of_inviting() -> None:
+    bundle = _school_sip(
+        "19800001",
+        _task(1, ORGANISATION_NUMBER_SYSTEM, "212000-2080"),
+        _task(2, HSA_ID_SYSTEM, "SE2321000206-1001"),
+        _task(3, HSA_ID_SYSTEM, "SE2321000206-1002"),  # BUP, no care contact
+    )
+
+    routing = RULES.route(EventCode.SIP_INITIATED, bundle, tasks(bundle))
+
+    assert routing.unroutable == []
+    [bup, relay] = routing.routes
+    assert (bup.recipient.id, bup.refused is not None) == ("vastmanland-bup", True)
+    assert (relay.recipient.id, relay.rule) == (
+        "vasteras-socialtjanst",
+        "school-without-cosmic-link-convenes-through-relay",
+    )
+    assert [r.id for r in relay.convene] == ["vasteras-socialtjanst", "vastmanland-bu-halsan"]
+
+
+def test_a_school_with_cosmic_link_invites_directly() -> None:
+    bundle = _school_sip(
+        "19800002",
+        _task(1, ORGANISATION_NUMBER_SYSTEM, "212000-2080"),
+        _task(2, HSA_ID_SYSTEM, "SE2321000206-1001"),
+    )
+
+    assert routes(EventCode.SIP_INITIATED, bundle) == [
+        ("vasteras-socialtjanst", "vasteras-socialtjanst", None),
+        ("vastmanland-bu-halsan", "vastmanland-bu-halsan", None),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_the_relay_gets_one_convene_task_naming_the_invitees_and_the_school(delivery) -> None:
+    bundle = _school_sip(
+        "19800001",
+        _task(1, ORGANISATION_NUMBER_SYSTEM, "212000-2080"),
+        _task(2, HSA_ID_SYSTEM, "SE2321000206-1001"),
+    )
+    bundle["entry"][1]["resource"]["groupIdentifier"] = {"value": "m-1"}
+
+    [out] = await delivery(_record(bundle, EventCode.SIP_INITIATED))
+
+    assert out.topic == "t.deliver.vasteras-socialtjanst"
+    message = json.loads(out.value)
+    [task] = [e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "Task"]
+    assert task["code"]["coding"][0]["code"] == "sip-convene"
+    assert task["owner"]["identifier"]["value"] == "212000-2080"
+    assert task["requester"]["identifier"]["value"] == "19800001"
+    assert [
+        (i["type"]["coding"][0]["code"], i["valueReference"]["identifier"]["value"]) for i in task["input"]
+    ] == [
+        ("sip-invitee", "212000-2080"),
+        ("sip-invitee", "SE2321000206-1001"),
+        ("sip-participant", "19800001"),
+    ]
+    assert message["entry"][0]["resource"]["focus"] == [{"reference": f"urn:uuid:{task['id']}"}]
+    assert "SE2321000206-1001" not in json.dumps(
+        [e for e in message["entry"] if e["resource"]["resourceType"] != "Task"]
+    )

@@ -182,7 +182,6 @@ async def test_a_sip_for_a_child_opens_the_adulthood_deadline_and_closing_the_si
     ("event", "name", "due", "remind"),
     [
         (EventCode.LVU32_EXAM_ORDERED, "lvu32-exam", dt.timedelta(weeks=4), dt.timedelta(weeks=3)),
-        (EventCode.PLACEMENT_STARTED, "joint-planning", dt.timedelta(weeks=2), dt.timedelta(days=11)),
         (EventCode.SIP_PLAN_ESTABLISHED, "sip-follow-up", dt.timedelta(days=182), dt.timedelta(days=168)),
     ],
 )
@@ -190,6 +189,24 @@ def test_deadline_rules(event, name, due, remind) -> None:
     [deadline] = DeadlineRules().opened_by(event, at=AT, bundle={}, birth=None)
 
     assert (deadline.name, deadline.due_at - AT, deadline.remind_at - AT) == (name, due, remind)
+
+
+def test_an_acute_placement_opens_joint_planning_due_when_its_notices_say() -> None:
+    acute = bundle("m1", BU_HALSAN, restriction={"period": {"end": "2026-11-16"}})
+
+    [deadline] = DeadlineRules().opened_by(EventCode.PLACEMENT_STARTED, at=AT, bundle=acute, birth=None)
+
+    assert (deadline.name, deadline.due_at, deadline.remind_at) == (
+        "joint-planning",
+        dt.datetime(2026, 11, 16, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 13, tzinfo=dt.UTC),
+    )
+
+
+def test_a_planned_placement_opens_no_joint_planning_deadline() -> None:
+    planned = bundle("m1", BU_HALSAN)
+
+    assert DeadlineRules().opened_by(EventCode.PLACEMENT_STARTED, at=AT, bundle=planned, birth=None) == []
 
 
 def test_a_sip_follow_up_date_in_the_plan_sets_the_deadline() -> None:
@@ -243,3 +260,43 @@ def test_overdue_lists_open_deadlines_past_due_by_process_id_never_by_child(tmp_
         "escalated",
         "escalation pending",
     ]
+
+
+@pytest.mark.asyncio
+async def test_the_process_state_knows_who_asked_each_unit_and_nobody_else(tracker, store) -> None:
+    await tracker(record(EventCode.HEALTH_EXAM_REQUESTED, bundle("m1", VC, DENTAL)))
+
+    def askers(answerer: str, task_id: str | None = None, process: str = "proc-1") -> frozenset[str] | None:
+        return store.askers(process, answerer=answerer, task_id=task_id)
+
+    assert askers("vastmanland-vc-vasteras") == {"vasteras-socialtjanst"}
+    assert askers("vastmanland-vc-vasteras", "t0") == {"vasteras-socialtjanst"}
+    assert askers("vastmanland-folktandvarden", "t1") == {"vasteras-socialtjanst"}
+    assert askers("vastmanland-folktandvarden", "t0") == frozenset()  # t0 was the vårdcentral's
+    assert askers("vastmanland-bu-halsan") == frozenset()  # asked nothing here
+    assert askers("vastmanland-vc-vasteras", "t9") is None  # a Task not seen (yet)
+    assert askers("vastmanland-vc-vasteras", process="proc-2") is None
+
+    await tracker(record(EventCode.HEALTH_EXAM_COMPLETED, bundle("m2", VC, status="completed")))
+    assert askers("vasteras-socialtjanst") == frozenset()  # an answer asks nothing
+
+
+@pytest.mark.asyncio
+async def test_joint_planning_is_owed_by_the_placing_board_and_never_reminds_the_notified_units(
+    tracker, deadlines
+) -> None:
+    acute = bundle("m1", BU_HALSAN, DENTAL, restriction={"period": {"end": "2026-11-16"}})
+    await tracker(record(EventCode.PLACEMENT_STARTED, acute))
+
+    state = deadlines.state("proc-1:joint-planning")
+    assert (state["responsible"], state["escalate_to"]) == ("vasteras-socialtjanst", "vasteras-socialtjanst")
+
+
+@pytest.mark.asyncio
+async def test_a_deadline_reminds_a_unit_the_message_asked_not_one_refused(tracker, deadlines) -> None:
+    # BUP without a stated care contact is refused by the routing rules: it is no party of the SIP.
+    await tracker(
+        record(EventCode.SIP_INITIATED, bundle("m1", (HSA_ID_SYSTEM, "SE2321000206-1002"), BU_HALSAN))
+    )
+
+    assert deadlines.state("proc-1:adulthood")["responsible"] == "vastmanland-bu-halsan"

@@ -202,7 +202,9 @@ def test_the_same_agency_invited_twice_does_not_give_two_entries_with_one_full_u
     ],
 )
 def test_invitee_must_be_named_by_exactly_one_identifier(sip_event, invitee):
-    with pytest.raises(InvalidEventError, match="exactly one of hsaId or organisationNumber") as caught:
+    with pytest.raises(
+        InvalidEventError, match="exactly one of hsaId, organisationNumber or schoolUnitCode"
+    ) as caught:
         _translate(sip_event(data={"invite": [{"hsaId": "SE2321000206-1003"}, invitee]}))
 
     assert caught.value.field == "data.invite.1"

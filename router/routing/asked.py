@@ -1,0 +1,32 @@
+"""Who asked: the process state's answer to "whom does this answer go back to?".
+
+An answer (a Task status, a 2017:209 statement, an LVU § 32 result, a SIP answer) goes to the organisation
+that asked the answering unit, as the process state recorded it when the request was delivered, never to
+an organisation the answer itself names (it might name the answering unit, or anyone).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class AskedTasks(Protocol):
+    """The requesters of the Tasks a process gave each organisation (the ``processes`` stage keeps them)."""
+
+    def askers(self, process_id: str, *, answerer: str, task_id: str | None) -> frozenset[str] | None:
+        """The directory ids of the organisations that asked ``answerer`` something in ``process_id``.
+
+        With ``task_id``, only the requester of that Task (when ``answerer`` owns it). ``None`` when the
+        process, or the Task named, is not known (yet); an empty set when it is known and ``answerer`` was
+        asked nothing there.
+        """
+        ...
+
+
+class NoProcessState:
+    """A null object for tools that route without process state: every process is unknown."""
+
+    def askers(self, process_id: str, *, answerer: str, task_id: str | None) -> frozenset[str] | None:
+        """Nothing is known."""
+        del process_id, answerer, task_id
+        return None
