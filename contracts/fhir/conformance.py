@@ -444,6 +444,7 @@ FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     EventCode.CONSENT_RECORDED: _CONSENT,
     EventCode.CONSENT_WITHDRAWN: _CONSENT,
     EventCode.CUSTODY_UPDATED: (Focus("RelatedPerson", min=0),),
+    EventCode.CARE_CONTACT_STATED: (Focus("EpisodeOfCare", max="1"),),
     EventCode.DELIVERY_DENIED: _NOTICE,
     EventCode.PARKED_EXPIRED: _NOTICE,
     EventCode.DEADLINE_REMINDER: _NOTICE,
