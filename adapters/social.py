@@ -23,6 +23,7 @@ from sambus.contracts.fhir import (
     EventCode,
     ProcessStep,
     TaskCode,
+    deterministic_id,
     urn,
 )
 from sambus.contracts.fhir.codes import NEW_SCHOOL_UNIT_INPUT, PLACEMENT_SYSTEM
@@ -30,6 +31,7 @@ from sambus.contracts.fhir.consent import consent, consent_withdrawal
 from sambus.contracts.fhir.flag import hidden_residence_flag
 from sambus.contracts.fhir.organization import residence_organisation
 from sambus.contracts.fhir.patient import guardian
+from sambus.contracts.fhir.release import residence_release
 from sambus.contracts.fhir.task import coding
 from sambus.contracts.intent import Intent
 
@@ -144,6 +146,27 @@ def translate_hidden_residence(
             requester=orgnr(event.organisation_number),
             focus=urn(flag_id),
         )
+    return [draft.intent()]
+
+
+def translate_residence_released(envelope: Envelope, event: social.ResidenceReleased) -> list[Intent]:
+    """A release of one message's residence data, for the registry (no Task: nothing is delivered).
+
+    The released message's id is made as the adapters make every message id: from the source system and
+    the event id, so the release names exactly the message that event becomes.
+    """
+    draft = Draft(envelope, event.child, EventCode.RESIDENCE_RELEASED)
+    draft.focus.append(
+        residence_release(
+            resource_id=draft.id_for("release"),
+            release_id=event.release_id,
+            patient_ref=draft.patient_ref,
+            message_id=deterministic_id(envelope.source, event.event_id),
+            recipients=[agency_identifier(agency) for agency in event.recipients],
+            released_by=event.released_by,
+            security=draft.security,
+        )
+    )
     return [draft.intent()]
 
 

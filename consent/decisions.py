@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sambus.consent.county import ADULT_AGE
-from sambus.consent.registry import ConsentRegistry, Protection
+from sambus.consent.labels import Label, labelled_protections, security_for
+from sambus.consent.registry import IDENTITY_PROTECTIONS, ConsentRegistry, Protection
 from sambus.consent.residence import residence_paths
 from sambus.consent.rules import Rule, RuleSet
 from sambus.contracts.agencies import AgencyKind
@@ -45,6 +46,7 @@ class DecisionRequest:
         at: when the decision is made.
         bundle: the message Bundle as this recipient would receive it (plain JSON data).
         guardian_facing: the recipient shows what it receives to the guardians (e.g. a guardian portal).
+        recipient_identifiers: the recipient's own identifiers (system, value), as a release names them.
     """
 
     message_id: str
@@ -56,6 +58,7 @@ class DecisionRequest:
     bundle: Mapping[str, Any]
     sender_kind: AgencyKind | None = None
     guardian_facing: bool = False
+    recipient_identifiers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class Decision:
 
     Attributes:
         removed: for ``permit_redacted``, the JSON paths removed from the Bundle (see :func:`redact`).
+        security: ``meta.security`` labels (system, code) the delivered Bundle must carry (see
+            :func:`sambus.consent.labels.labelled`): every protection in force, whatever the sender put.
     """
 
     outcome: Outcome
@@ -72,6 +77,7 @@ class Decision:
     rule_id: str
     rule_version: int
     removed: tuple[str, ...] = ()
+    security: tuple[Label, ...] = ()
 
 
 class Decider(Protocol):
@@ -82,7 +88,13 @@ class Decider(Protocol):
         ...
 
 
-def _decision(rule: Rule, outcome: Outcome, reason: str, removed: tuple[str, ...] = ()) -> Decision:
+def _decision(
+    rule: Rule,
+    outcome: Outcome,
+    reason: str,
+    removed: tuple[str, ...] = (),
+    security: tuple[Label, ...] = (),
+) -> Decision:
     return Decision(
         outcome=outcome,
         reason=reason,
@@ -90,6 +102,7 @@ def _decision(rule: Rule, outcome: Outcome, reason: str, removed: tuple[str, ...
         rule_id=rule.id,
         rule_version=rule.version,
         removed=removed,
+        security=security,
     )
 
 
@@ -134,22 +147,58 @@ class ConsentPolicy:
             reason = f"{rule.basis.provision} allows {route}"
         if age is not None and age >= ADULT_AGE:
             reason += f" (the young person is {age})"
-        return self._protect(request, rule, reason, known.protections)
+        return self._protect(request, rule, reason, known.protections | labelled_protections(request.bundle))
 
-    @staticmethod
     def _protect(
-        request: DecisionRequest, rule: Rule, reason: str, protections: frozenset[Protection]
+        self, request: DecisionRequest, rule: Rule, reason: str, protections: frozenset[Protection]
     ) -> Decision:
-        if not protections or (rule.residence_need and not request.guardian_facing):
+        """Remove residence-revealing data where a protection demands it, and label what is delivered.
+
+        Protected identity (any level): nobody gets residence data unless a named person at social services
+        released this message to this recipient. Hidden residence: a guardian-facing recipient never gets
+        it, and a recipient whose rule states no need for it does not either.
+        """
+        if not protections:
             return _decision(rule, Outcome.PERMIT, reason)
+        security = security_for(protections)
         paths = residence_paths(request.bundle)
         if not paths:
-            return _decision(rule, Outcome.PERMIT, reason)
-        why = "the recipient faces the guardians" if request.guardian_facing else "the recipient has no need"
-        shown = ", ".join(sorted(str(p) for p in protections))
-        return _decision(
-            rule,
-            Outcome.PERMIT_REDACTED,
-            f"{reason}; residence data removed ({shown}: {why})",
-            removed=paths,
-        )
+            return _decision(rule, Outcome.PERMIT, reason, security=security)
+        identity = protections & IDENTITY_PROTECTIONS
+        if identity:
+            shown = ", ".join(p.shown for p in sorted(identity))
+            release = self._registry.release_for(
+                child=request.child,
+                message_id=request.message_id,
+                recipient_id=request.recipient_id,
+                identifiers=request.recipient_identifiers,
+            )
+            if release is None:
+                return _decision(
+                    rule,
+                    Outcome.PERMIT_REDACTED,
+                    f"{reason}; residence data removed ({shown}: nobody gets it unless social services "
+                    "releases it)",
+                    removed=paths,
+                    security=security,
+                )
+            reason = (
+                f"{reason}; residence data released ({shown}) by {release.released_by} "
+                f"in release {release.release_id}"
+            )
+        if Protection.HIDDEN_RESIDENCE in protections and (
+            request.guardian_facing or not rule.residence_need
+        ):
+            why = (
+                "the recipient faces the guardians"
+                if request.guardian_facing
+                else "the recipient has no need"
+            )
+            return _decision(
+                rule,
+                Outcome.PERMIT_REDACTED,
+                f"{reason}; residence data removed ({Protection.HIDDEN_RESIDENCE.shown}: {why})",
+                removed=paths,
+                security=security,
+            )
+        return _decision(rule, Outcome.PERMIT, reason, security=security)

@@ -20,7 +20,8 @@ from sambus.consent.county import ADULT_AGE, VASTMANLAND, CountyPolicy, age_on
 from sambus.consent.pseudonym import Pseudonymizer
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import ConfigError, InvalidEventError, map_errors
-from sambus.contracts.identifiers import birth_date
+from sambus.contracts.fhir.message import deterministic_id
+from sambus.contracts.identifiers import birth_date, normalise_system
 from sambus.contracts.registry_facts import (
     ConsentGiven,
     ConsentWithdrawn,
@@ -29,7 +30,10 @@ from sambus.contracts.registry_facts import (
     GivenBy,
     HiddenResidenceDecided,
     HiddenResidenceLifted,
+    IdentityLevel,
+    IdentityProtected,
     RegistryFact,
+    ResidenceReleased,
 )
 
 metadata = sa.MetaData()
@@ -70,6 +74,17 @@ custody = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+releases = sa.Table(
+    "residence_releases",
+    metadata,
+    sa.Column("release_id", sa.String(200), primary_key=True),
+    sa.Column("child", sa.String(64), primary_key=True, comment="keyed pseudonym"),
+    sa.Column("message_id", sa.String(64), nullable=False, comment="the released sambus message"),
+    sa.Column("recipients", sa.String(2000), nullable=False, comment="system|value of each recipient"),
+    sa.Column("released_by", sa.String(200), nullable=False, comment="the case system's user id"),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 protections = sa.Table(
     "protections",
     metadata,
@@ -86,9 +101,58 @@ class Protection(StrEnum):
     """Protection decisions that hide where a child lives."""
 
     HIDDEN_RESIDENCE = "hidden_residence"
-    """LVU 14 §: the residence is hidden from the guardians."""
+    """LVU 14 § second paragraph point 2: the residence is kept from the parents and guardians."""
+    SEKRETESSMARKERING = str(IdentityLevel.SEKRETESSMARKERING)
+    """Protected identity, first level: sekretessmarkering (OSL 22:1)."""
+    SKYDDAD_FOLKBOKFORING = str(IdentityLevel.SKYDDAD_FOLKBOKFORING)
+    """Protected identity, second level: skyddad folkbokföring."""
+    FINGERADE_PERSONUPPGIFTER = str(IdentityLevel.FINGERADE_PERSONUPPGIFTER)
+    """Protected identity, third level: fingerade personuppgifter (never link old and new identity)."""
     PROTECTED_IDENTITY = "protected_identity"
-    """Skyddade personuppgifter (OSL 22:1): the address is not revealed for other protection reasons."""
+    """Protected identity of a level not known (e.g. a message labelled only ``V``): handled as protected."""
+
+    @property
+    def shown(self) -> str:
+        """The protection as a decision's reason names it."""
+        return _SHOWN[self]
+
+
+_SHOWN = {
+    Protection.HIDDEN_RESIDENCE: "hidden residence (LVU 14 §)",
+    Protection.SEKRETESSMARKERING: "sekretessmarkering",
+    Protection.SKYDDAD_FOLKBOKFORING: "skyddad folkbokföring",
+    Protection.FINGERADE_PERSONUPPGIFTER: "fingerade personuppgifter",
+    Protection.PROTECTED_IDENTITY: "protected identity",
+}
+
+IDENTITY_PROTECTIONS = frozenset(
+    {
+        Protection.SEKRETESSMARKERING,
+        Protection.SKYDDAD_FOLKBOKFORING,
+        Protection.FINGERADE_PERSONUPPGIFTER,
+        Protection.PROTECTED_IDENTITY,
+    }
+)
+"""Protected identity, at any level: no residence-revealing data reaches anyone unless released."""
+
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+"""From when a protected identity learned from a message applies: its start is not known, so always."""
+
+
+def _protection(kind: object) -> Protection:
+    """A stored protection kind; one this version does not know is handled as protected identity."""
+    try:
+        return Protection(str(kind))
+    except ValueError:
+        return Protection.PROTECTED_IDENTITY
+
+
+@dataclass(frozen=True)
+class Release:
+    """A named person's release of one message's residence data to one recipient."""
+
+    release_id: str
+    released_by: str
 
 
 @dataclass(frozen=True)
@@ -152,7 +216,7 @@ def _protections(conn: sa.Connection, child: str, when: dt.datetime) -> frozense
         sa.or_(protections.c.valid_to.is_(None), protections.c.valid_to > when),
         sa.or_(protections.c.lifted_at.is_(None), protections.c.lifted_at > when),
     )
-    return frozenset(Protection(str(kind)) for kind in conn.scalars(query))
+    return frozenset(_protection(kind) for kind in conn.scalars(query))
 
 
 def _consents_query(
@@ -220,27 +284,7 @@ class ConsentRegistry:
         for fact in facts:
             child = of(fact.child)
             if isinstance(fact, ConsentGiven):
-                born = birth_date(fact.child)
-                self.record_child(child, born)
-                if fact.given_by is GivenBy.CHILD and (
-                    age_on(born, fact.valid_from.date()) < self.county.child_consent_from_age
-                ):
-                    raise InvalidEventError(
-                        f"in {self.county.county} a child's own consent is recorded from age "
-                        f"{self.county.child_consent_from_age}",
-                        field="given_by",
-                    )
-                grant = ConsentGrant(
-                    consent_id=fact.consent_id,
-                    child=child,
-                    purpose=fact.purpose,
-                    agency_kinds=fact.agency_kinds,
-                    given_by=str(fact.given_by),
-                    valid_from=fact.valid_from,
-                    valid_to=fact.valid_to,
-                    guardians=tuple(of(g) for g in fact.guardians),
-                )
-                self.record(grant, now=fact.recorded_at)
+                self._apply_consent(fact, child)
             elif isinstance(fact, ConsentWithdrawn):
                 self.withdraw(fact.consent_id, at=fact.at, child=child)
             elif isinstance(fact, CustodyUpdated):
@@ -256,6 +300,41 @@ class ConsentRegistry:
                 )
             elif isinstance(fact, HiddenResidenceLifted):
                 self.lift(fact.decision_id, at=fact.at)
+            elif isinstance(fact, IdentityProtected):
+                self.protect(
+                    f"identity:{child}:{fact.level}",
+                    child=child,
+                    kind=Protection(str(fact.level)),
+                    valid_from=EARLIEST,
+                )
+            elif isinstance(fact, ResidenceReleased):
+                self.record_release(fact, child=child)
+
+    def _apply_consent(self, fact: ConsentGiven, child: str) -> None:
+        if self._pseudonymizer is None:  # pragma: no cover - apply checks it first
+            raise ConfigError("the consent registry needs the pseudonym key to record facts")
+        of = self._pseudonymizer.of
+        born = birth_date(fact.child)
+        self.record_child(child, born)
+        if fact.given_by is GivenBy.CHILD and (
+            age_on(born, fact.valid_from.date()) < self.county.child_consent_from_age
+        ):
+            raise InvalidEventError(
+                f"in {self.county.county} a child's own consent is recorded from age "
+                f"{self.county.child_consent_from_age}",
+                field="given_by",
+            )
+        grant = ConsentGrant(
+            consent_id=fact.consent_id,
+            child=child,
+            purpose=fact.purpose,
+            agency_kinds=fact.agency_kinds,
+            given_by=str(fact.given_by),
+            valid_from=fact.valid_from,
+            valid_to=fact.valid_to,
+            guardians=tuple(of(g) for g in fact.guardians),
+        )
+        self.record(grant, now=fact.recorded_at)
 
     def _write(self, what: str, statement: sa.Executable, rows: list[dict[str, object]] | None = None) -> int:
         with map_errors(f"{what}"), self._engine.begin() as conn:
@@ -305,6 +384,53 @@ class ConsentRegistry:
                         valid_to=_utc(valid_to) if valid_to else None,
                     )
                 )
+
+    def record_release(self, fact: ResidenceReleased, *, child: str) -> None:
+        """Keep a release of one message's residence data (idempotent on its id and the child)."""
+        recipients = ",".join(sorted(f"{normalise_system(s)}|{v}" for s, v in fact.recipients))
+        with map_errors("record the residence release"), self._engine.begin() as conn:
+            found = conn.scalar(
+                sa.select(releases.c.release_id).where(
+                    releases.c.release_id == fact.release_id, releases.c.child == child
+                )
+            )
+            if found is None:
+                conn.execute(
+                    releases.insert().values(
+                        release_id=fact.release_id,
+                        child=child,
+                        message_id=fact.message_id,
+                        recipients=recipients,
+                        released_by=fact.released_by,
+                        recorded_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+
+    def release_for(
+        self, *, child: str, message_id: str, recipient_id: str, identifiers: Sequence[tuple[str, str]]
+    ) -> Release | None:
+        """A release of this message's residence data to this recipient, if social services made one.
+
+        ``message_id`` is the message as the recipient gets it (the router's per-recipient id, made from
+        the released message's id and ``recipient_id``); ``identifiers`` are the recipient's own.
+        """
+        wanted = {f"{normalise_system(s)}|{v}" for s, v in identifiers}
+        with map_errors("read the consent registry"), self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    releases.c.release_id,
+                    releases.c.message_id,
+                    releases.c.recipients,
+                    releases.c.released_by,
+                )
+                .where(releases.c.child == child)
+                .order_by(releases.c.release_id)
+            ).all()
+        for row in rows:
+            same_message = message_id in {row.message_id, deterministic_id(row.message_id, recipient_id)}
+            if same_message and wanted & _names(row.recipients):
+                return Release(release_id=str(row.release_id), released_by=str(row.released_by))
+        return None
 
     def lift(self, decision_id: str, *, at: dt.datetime) -> int:
         """End a protection decision from ``at`` on; returns 1 if it was there and not yet lifted."""

@@ -88,7 +88,53 @@ class HiddenResidenceLifted:
     at: dt.datetime
 
 
+class IdentityLevel(StrEnum):
+    """Skatteverket's three levels of protected identity, mildest first."""
+
+    SEKRETESSMARKERING = "sekretessmarkering"
+    """Sekretessmarkering (OSL 22:1): a marking that the person's data may be secret."""
+    SKYDDAD_FOLKBOKFORING = "skyddadFolkbokforing"
+    """Skyddad folkbokföring: registered at another municipality than where the person lives."""
+    FINGERADE_PERSONUPPGIFTER = "fingeradePersonuppgifter"
+    """Fingerade personuppgifter: a new identity; the old and the new are never linked."""
+
+
+@dataclass(frozen=True)
+class IdentityProtected:
+    """A message labelled the child's identity as protected: the registry keeps it for every later message.
+
+    Protected identity has no end date sambus could know; it stays until social services lifts it.
+    """
+
+    child: str
+    level: IdentityLevel
+
+
+@dataclass(frozen=True)
+class ResidenceReleased:
+    """A named person at social services released one message's residence data to named recipients.
+
+    Attributes:
+        release_id: social services' id of the release decision.
+        message_id: the id of the sambus message released (made from the source event it names).
+        recipients: ``(system, value)`` identifiers of the organisations that may have the residence.
+        released_by: the person who decided, as the case system's user id (no name, no personnummer).
+    """
+
+    release_id: str
+    child: str
+    message_id: str
+    recipients: tuple[tuple[str, str], ...]
+    released_by: str
+
+
 RegistryFact = (
-    ConsentGiven | ConsentWithdrawn | CustodyUpdated | HiddenResidenceDecided | HiddenResidenceLifted
+    ConsentGiven
+    | ConsentWithdrawn
+    | CustodyUpdated
+    | HiddenResidenceDecided
+    | HiddenResidenceLifted
+    | IdentityProtected
+    | ResidenceReleased
 )
 """Anything the consent registry records."""

@@ -53,6 +53,8 @@ class Protection(StrEnum):
     """Sekretessmarkering (OSL 22:1)."""
     SKYDDAD_FOLKBOKFORING = "skyddadFolkbokforing"
     """Skyddad folkbokföring (protected population registration)."""
+    FINGERADE_PERSONUPPGIFTER = "fingeradePersonuppgifter"
+    """Fingerade personuppgifter: a new identity; the old and the new must never be linked."""
 
 
 class TaskState(StrEnum):
@@ -71,7 +73,9 @@ class Child(EventModel):
         alias="civicNo", description="The child's personnummer or samordningsnummer (12 digits)."
     )
     protection: Protection = Field(
-        default=Protection.NONE, description="Protected personal data; the messages are labelled accordingly."
+        default=Protection.NONE,
+        description="Protected personal data (Skatteverket's three levels); the messages are labelled "
+        "accordingly, and no residence-revealing data reaches anyone unless social services releases it.",
     )
 
 

@@ -133,6 +133,26 @@ class HiddenResidenceLifted(EventModel):
     notify: Agencies
 
 
+class ResidenceReleased(EventModel):
+    """A named person at social services releases one message's residence data about a protected child.
+
+    While the child's identity is protected no residence-revealing data (address, municipality, placement
+    home, new school unit) reaches anyone; this release lets the named recipients have it in the message
+    made from the event ``eventId`` of the same source system. Send it before that event, with the same key.
+    """
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services that decided."
+    )
+    release_id: Reference = Field(alias="releaseId", description="The id of the release decision.")
+    released_by: Reference = Field(
+        alias="releasedBy", description="The person who decided: the case system's user id (no name)."
+    )
+    event_id: Reference = Field(alias="eventId", description="The id of the event whose message is released.")
+    recipients: Agencies = Field(description="The organisations that may have the residence data.")
+
+
 class HealthExamRequested(EventModel):
     """Lag (2017:209): social services asks the region to examine a placed child's health and oral health.
 

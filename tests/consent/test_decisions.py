@@ -188,7 +188,7 @@ def test_hidden_residence_removes_residence_data_for_a_recipient_without_need(
 
     assert decision.outcome is Outcome.PERMIT_REDACTED
     assert decision.removed == ("entry[1].resource.address", "entry[2]", "entry[3]")
-    assert "hidden_residence" in decision.reason
+    assert "hidden residence" in decision.reason
     delivered = redact(message, decision.removed)
     assert not reveals_residence(delivered)
     assert [e["resource"]["resourceType"] for e in delivered["entry"]] == ["MessageHeader", "Patient", "Task"]
