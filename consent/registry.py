@@ -236,22 +236,71 @@ def _consents_query(
     )
 
 
-def _answer(rows: Sequence[sa.Row[Any]], *, adult: bool, needed: frozenset[str]) -> ConsentAnswer | None:
-    """The first consent that counts, or why none does (``None``: there is no consent at all)."""
+@dataclass(frozen=True)
+class Custodians:
+    """Who may consent for a child: the custody form and the current guardians' pseudonyms.
+
+    ``None`` in place of a :class:`Custodians` means custody is not known: no guardian's consent counts.
+    """
+
+    form: Custody
+    guardians: frozenset[str]
+
+    def needed(self, county: CountyPolicy) -> int:
+        """How many of the guardians must consent: all of two (where the county says so), else one."""
+        both = len(self.guardians) > 1 and county.joint_custody_needs_both
+        return len(self.guardians) if both else 1
+
+
+def _guardians_answer(
+    rows: Sequence[sa.Row[Any]], custodians: Custodians | None, county: CountyPolicy
+) -> ConsentAnswer:
+    """Whether the guardians' records in force, together, make a consent; signers must be current guardians.
+
+    Each guardian may sign a record of their own: records combine. A signature by anyone who is not a
+    current guardian (a foster parent, a parent without custody) counts for nothing.
+    """
+    guardian_rows = [row for row in rows if row.given_by != GivenBy.CHILD]
+    if custodians is None:
+        return ConsentAnswer(
+            None,
+            "custody is not known: no guardian's consent counts until social services records who has "
+            "custody",
+        )
+    signed: set[str] = set()
+    used: list[str] = []
+    strangers = False
+    for row in guardian_rows:
+        signers = _names(row.guardians)
+        strangers = strangers or bool(signers - custodians.guardians)
+        counted = signers & custodians.guardians
+        if counted - signed:
+            used.append(str(row.consent_id).rsplit(":", 1)[0])
+            signed |= counted
+    needed = custodians.needed(county)
+    if len(signed) >= needed:
+        ids = " + ".join(used)
+        who = "the guardians'" if needed > 1 else "a guardian's"
+        return ConsentAnswer(ids, f"{who} consent {ids} ({custodians.form} custody)")
+    why = f"{custodians.form} custody needs the consent of {needed} guardian(s), {len(signed)} gave it"
+    if strangers:
+        why += "; a consent signed by someone who is not a current guardian counts for nothing"
+    return ConsentAnswer(None, why)
+
+
+def _answer(
+    rows: Sequence[sa.Row[Any]], *, adult: bool, custodians: Custodians | None, county: CountyPolicy
+) -> ConsentAnswer | None:
+    """The consent that counts, or why none does (``None``: there is no consent at all)."""
     if not rows:
         return None
-    for row in rows:
-        consent_id = str(row.consent_id).rsplit(":", 1)[0]
-        by_child = row.given_by == GivenBy.CHILD
-        if adult and by_child:
-            return ConsentAnswer(consent_id, f"the young person's own consent {consent_id}")
-        if not adult and not by_child and needed <= _names(row.guardians):
-            return ConsentAnswer(consent_id, f"the guardians' consent {consent_id}")
     if adult:
+        for row in rows:
+            if row.given_by == GivenBy.CHILD:
+                consent_id = str(row.consent_id).rsplit(":", 1)[0]
+                return ConsentAnswer(consent_id, f"the young person's own consent {consent_id}")
         return ConsentAnswer(None, "from 18 only the young person's own consent counts")
-    if needed:
-        return ConsentAnswer(None, "under joint custody both guardians must consent")
-    return ConsentAnswer(None, "under 18 the guardians consent")
+    return _guardians_answer(rows, custodians, county)
 
 
 class ConsentRegistry:
@@ -533,14 +582,16 @@ class ConsentRegistry:
             )
         born = None if known is None else known.birth_date
         age = None if born is None else age_on(born, when.date())
-        needed = (
-            _names(known.guardians)
-            if known is not None and known.custody == Custody.JOINT and self.county.joint_custody_needs_both
-            else frozenset()
+        custodians = (
+            Custodians(form=Custody(str(known.custody)), guardians=_names(known.guardians))
+            if known is not None and known.custody is not None
+            else None
         )
         answer = None
         if rows is not None:
-            answer = _answer(rows, adult=age is not None and age >= ADULT_AGE, needed=needed)
+            answer = _answer(
+                rows, adult=age is not None and age >= ADULT_AGE, custodians=custodians, county=self.county
+            )
             if answer is None:
                 answer = ConsentAnswer(None, f"no consent in force for {purpose} covering {agency_kind}")
         return Assessment(age=age, consent=answer, protections=protected)

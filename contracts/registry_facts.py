@@ -24,10 +24,24 @@ class GivenBy(StrEnum):
 
 
 class Custody(StrEnum):
-    """Joint custody (both guardians) or sole custody (one guardian)."""
+    """Who has custody of the child, and so who may consent for it (FB 6 kap.; verify with a lawyer).
+
+    Only these people consent for a child: never a foster parent, HVB staff or a parent without custody.
+    """
 
     JOINT = "joint"
+    """Joint custody: two guardians, both must consent (where the county's policy says so)."""
     SOLE = "sole"
+    """Sole custody: one guardian."""
+    SPECIALLY_APPOINTED = "specially_appointed"
+    """Särskilt förordnad vårdnadshavare (FB 6:8-10 a): one or two appointed guardians replace the parents."""
+    GOD_MAN = "god_man"
+    """God man for an unaccompanied minor (lag 2005:429): acts in the guardian's place."""
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """How many people the custody form names."""
+        return {"joint": (2,), "sole": (1,), "specially_appointed": (1, 2), "god_man": (1,)}[self.value]
 
 
 @dataclass(frozen=True)

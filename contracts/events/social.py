@@ -258,7 +258,12 @@ class ConsentWithdrawn(EventModel):
 
 
 class CustodyUpdated(EventModel):
-    """Who has custody of the child now: joint (two guardians) or sole (one)."""
+    """Who has custody of the child now, and so who may consent for it.
+
+    Joint (two guardians), sole (one), one or two specially appointed guardians (särskilt förordnad
+    vårdnadshavare) or, for an unaccompanied minor, a god man. Only the people named here consent for the
+    child; a consent signed by anyone else counts for nothing.
+    """
 
     child: Child
     guardians: tuple[Personnummer, ...] = Field(min_length=1, max_length=2)
@@ -267,8 +272,9 @@ class CustodyUpdated(EventModel):
 
     @model_validator(mode="after")
     def _count_matches_custody(self) -> CustodyUpdated:
-        expected = 2 if self.custody is Custody.JOINT else 1
-        if len(self.guardians) != expected or len(set(self.guardians)) != len(self.guardians):
+        sizes = self.custody.sizes
+        if len(self.guardians) not in sizes or len(set(self.guardians)) != len(self.guardians):
+            expected = " or ".join(str(n) for n in sizes)
             raise ValueError(f"{self.custody.value} custody names {expected} different guardian(s)")
         return self
 

@@ -130,7 +130,9 @@ def _custody_updated(resources: _Resources) -> tuple[RegistryFact, ...]:
     try:
         form = Custody(str(custody))
     except ValueError as exc:
-        raise InvalidIntentError(f"the Patient's {CUSTODY_EXTENSION} must be joint or sole") from exc
+        raise InvalidIntentError(
+            f"the Patient's {CUSTODY_EXTENSION} must be one of {', '.join(Custody)}"
+        ) from exc
     return (
         CustodyUpdated(
             child=_child(resources),

@@ -9,7 +9,14 @@ import pytest
 from sambus.consent import ConsentPolicy, DecisionRequest, Outcome, Protection, RuleSet, redact
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.fhir import EventCode
-from sambus.contracts.registry_facts import ConsentGiven, ConsentWithdrawn, GivenBy, HiddenResidenceDecided
+from sambus.contracts.registry_facts import (
+    ConsentGiven,
+    ConsentWithdrawn,
+    Custody,
+    CustodyUpdated,
+    GivenBy,
+    HiddenResidenceDecided,
+)
 
 from .conftest import person_number
 from .messages import bundle, reveals_residence
@@ -23,6 +30,15 @@ GUARDIAN = person_number(dt.date(1980, 1, 2), 1)
 @pytest.fixture
 def policy(registry) -> ConsentPolicy:
     return ConsentPolicy(registry, RuleSet.load())
+
+
+@pytest.fixture(autouse=True)
+def custody(registry) -> None:
+    """The children of these tests have one guardian, who has sole custody."""
+    for child in (CHILD, person_number(dt.date(2008, 12, 1))):
+        registry.apply(
+            [CustodyUpdated(child=child, guardians=(GUARDIAN,), custody=Custody.SOLE, at=T0 - DAY)]
+        )
 
 
 def _request(

@@ -81,6 +81,19 @@ async def test_the_guardian_facing_school_never_sees_the_hidden_residence(runnin
     await running.send(
         social_events,
         _event(
+            "custody-updated",
+            "custody-1",
+            {
+                "guardians": ["19800412-1235", "19820907-2340"],
+                "custody": "joint",
+                "at": "2026-11-01T09:00:00+01:00",
+            },
+        ),
+        key=CASE_KEY,
+    )
+    await running.send(
+        social_events,
+        _event(
             "consent-recorded",
             "consent-1",
             {

@@ -19,6 +19,7 @@ from sambus.consent import (
 )
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.fhir import EventCode
+from sambus.contracts.registry_facts import Custody
 from sambus.router.service.schema import upgrade
 
 CHILD = "201203150006"
@@ -85,8 +86,14 @@ def registry(tmp_path) -> ConsentRegistry:
     engine = sa.create_engine("sqlite:///" + str(tmp_path / "r.db"))
     upgrade(engine)
     registry = ConsentRegistry(engine)
+    for child in ("child-pseudonym", "child-a", "child-b"):
+        registry.set_custody(child, Custody.SOLE, (GUARDIAN,), at=T0 - DAY)
     yield registry
     engine.dispose()
+
+
+GUARDIAN = "guardian-pseudonym"
+"""The one guardian (sole custody) of the children these tests record consents for."""
 
 
 def _grant(
@@ -103,9 +110,10 @@ def _grant(
         child=child,
         purpose=purpose,
         agency_kinds=kinds,
-        given_by="guardians",
+        given_by="guardian",
         valid_from=valid_from,
         valid_to=valid_to,
+        guardians=(GUARDIAN,),
     )
 
 
