@@ -225,7 +225,7 @@ class Delivery(LedgerBatch):
             at=now,
             bundle=message,
             sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
-            guardian_facing=route.recipient.guardian_facing,
+            guardian_facing=route.recipient.faces_guardians,
             recipient_identifiers=tuple((i.system, i.value) for i in route.recipient.identifiers),
         )
 

@@ -97,7 +97,7 @@ class ParkedHandler(LedgerBatch):
             at=now,
             bundle=message,
             sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
-            guardian_facing=recipient.guardian_facing,
+            guardian_facing=recipient.faces_guardians,
             recipient_identifiers=tuple((i.system, i.value) for i in recipient.identifiers),
         )
         decision = self._policy.decide(request)
