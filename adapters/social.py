@@ -17,6 +17,7 @@ from sambus.adapters._build import (
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.events import social
+from sambus.contracts.events._common import SecrecyAssessment
 from sambus.contracts.fhir import (
     SCHOOL_UNIT_SYSTEM,
     TASK_SYSTEM,
@@ -26,6 +27,8 @@ from sambus.contracts.fhir import (
     deterministic_id,
     urn,
 )
+from sambus.contracts.fhir.assessment import SecrecyAssessment as FhirSecrecyAssessment
+from sambus.contracts.fhir.assessment import assessment_inputs
 from sambus.contracts.fhir.codes import NEW_SCHOOL_UNIT_INPUT, PLACEMENT_SYSTEM
 from sambus.contracts.fhir.consent import consent, consent_withdrawal
 from sambus.contracts.fhir.flag import hidden_residence_flag
@@ -44,6 +47,13 @@ def translate_sip_initiated(envelope: Envelope, event: social.SipInitiated) -> l
     return sip_invitations(
         envelope, event.child, event.invite, requester=orgnr(event.organisation_number), reason=event.reason
     )
+
+
+def _assessment(given: SecrecyAssessment | None) -> list[dict[str, Any]]:
+    """``Task.input`` entries for a professional's assessment that a provision allows the disclosure."""
+    if given is None:
+        return []
+    return assessment_inputs(FhirSecrecyAssessment(provision=given.provision, assessed_by=given.assessed_by))
 
 
 _PLACEMENT = {
@@ -65,7 +75,7 @@ def translate_placement(
     event_code, step = _PLACEMENT[type(event)]
     draft = Draft(envelope, event.child, event_code)
     due = None
-    inputs: list[dict[str, Any]] = []
+    inputs: list[dict[str, Any]] = _assessment(event.secrecy_assessment)
     if isinstance(event, social.PlacementStarted | social.PlacementChanged):
         residence = event.residence
         draft.address = {
@@ -220,6 +230,7 @@ def translate_suicide_risk_assessment(
         owner=agency_identifier(event.performer) if event.performer else routing_address(AgencyKind.BUP),
         requester=orgnr(event.organisation_number),
         request=True,
+        inputs=_assessment(event.secrecy_assessment),
     )
     return [draft.intent()]
 

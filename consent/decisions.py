@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from sambus.consent.registry import IDENTITY_PROTECTIONS, ConsentRegistry, Prote
 from sambus.consent.residence import residence_paths
 from sambus.consent.rules import Rule, RuleSet
 from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.fhir.assessment import SecrecyAssessment, secrecy_assessment
 from sambus.contracts.fhir.codes import EventCode
 
 CONSENT_BASIS = "OSL 12:2 (samtycke)"
@@ -47,6 +48,8 @@ class DecisionRequest:
         bundle: the message Bundle as this recipient would receive it (plain JSON data).
         guardian_facing: the recipient shows what it receives to the guardians (e.g. a guardian portal).
         recipient_identifiers: the recipient's own identifiers (system, value), as a release names them.
+        sender_private: the sender is a private provider (independent school, private care): professional
+            confidentiality binds it, not OSL, and the ledger says so.
     """
 
     message_id: str
@@ -59,6 +62,7 @@ class DecisionRequest:
     sender_kind: AgencyKind | None = None
     guardian_facing: bool = False
     recipient_identifiers: tuple[tuple[str, str], ...] = ()
+    sender_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ def _decision(
     return Decision(
         outcome=outcome,
         reason=reason,
-        legal_basis=str(rule.basis),
+        legal_basis=rule.basis.provision,
         rule_id=rule.id,
         rule_version=rule.version,
         removed=removed,
@@ -118,11 +122,26 @@ class ConsentPolicy:
         """Decide whether a message may reach a recipient.
 
         The first rule that applies to the event, sender and recipient kind decides: a duty permits, a
-        consent basis permits while a consent is in force (else the message awaits consent), ``deny`` and
-        no rule at all deny. A permitted message loses its residence-revealing data while hidden residence
-        or protected personal data applies, when the recipient faces the guardians or has no need to know.
+        "får"-provision permits when the message carries a professional's assessment naming it, a consent
+        basis permits while a consent is in force (else the message awaits consent), ``deny`` and no rule at
+        all deny. A permitted message loses its residence-revealing data while hidden residence or
+        protected personal data applies (see :meth:`_protect`). The legal basis names the provision and the
+        secrecy it breaks: a private sender's tystnadsplikt in place of OSL.
         """
-        rule = self._rules.find(request.event, request.sender_kind, request.recipient_kind)
+        assessment = secrecy_assessment(request.bundle)
+        rule = self._rules.find(
+            request.event,
+            request.sender_kind,
+            request.recipient_kind,
+            assessed=assessment.provision if assessment is not None else None,
+        )
+        decision = self._by_rule(request, rule, assessment)
+        secrecy = self._rules.secrecy_of(request.sender_kind, private=request.sender_private)
+        return replace(decision, legal_basis=rule.legal_basis(secrecy))
+
+    def _by_rule(
+        self, request: DecisionRequest, rule: Rule, assessment: SecrecyAssessment | None
+    ) -> Decision:
         route = f"{request.event} to {request.recipient_kind}"
         if rule.outcome == "deny":
             return _decision(rule, Outcome.DENY, f"no rule allows {route}")
@@ -143,6 +162,11 @@ class ConsentPolicy:
             if known.consent.consent_id is None:
                 return _decision(rule, Outcome.AWAIT_CONSENT, known.consent.reason)
             reason = f"{known.consent.reason} covers {rule.basis.purpose} with {request.recipient_kind}"
+        elif rule.basis.kind == "provision" and assessment is not None:
+            reason = (
+                f"{assessment.provision} allows {route}, as {assessment.assessed_by} assessed "
+                "(a professional's assessment, not consent)"
+            )
         else:
             reason = f"{rule.basis.provision} allows {route}"
         if age is not None and age >= ADULT_AGE:

@@ -79,6 +79,24 @@ class Child(EventModel):
     )
 
 
+class SecrecyAssessment(EventModel):
+    """A professional's assessment that a secrecy-breaking "får"-provision allows this disclosure.
+
+    E.g. OSL 26:9 (social services to health care, needed for the care of someone under 18) or OSL 10:2
+    (needed for social services' own task). Without it, the message rests on consent.
+    """
+
+    provision: str = Field(
+        min_length=3,
+        max_length=60,
+        pattern=r"^[A-Za-z0-9 :§.()-]+$",
+        description="The provision assessed to apply, as the rules name it, e.g. 'OSL 26:9'.",
+    )
+    assessed_by: Reference = Field(
+        alias="assessedBy", description="Who assessed: the user id in the sending system (no name)."
+    )
+
+
 class Agency(EventModel):
     """An agency named by its HSA-id (health and dental care), organisation number or school unit code.
 

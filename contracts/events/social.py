@@ -18,6 +18,7 @@ from sambus.contracts.events._common import (
     Recipient,
     Reference,
     SchoolUnitCode,
+    SecrecyAssessment,
     TaskState,
 )
 from sambus.contracts.events.school import SipReason
@@ -78,6 +79,12 @@ class _Placement(EventModel):
     )
     legal_basis: LegalBasis = Field(alias="legalBasis")
     notify: Agencies = Field(description="School, health care and dental care units to inform.")
+    secrecy_assessment: SecrecyAssessment | None = Field(
+        default=None,
+        alias="secrecyAssessment",
+        description="For an LVU placement: the professional's assessment that a provision (e.g. OSL 26:9, "
+        "OSL 10:2) allows telling these units; without it the notice rests on consent.",
+    )
 
 
 class PlacementStarted(_Placement):
@@ -189,6 +196,12 @@ class SuicideRiskAssessmentRequested(EventModel):
     child: Child
     organisation_number: OrganisationNumber = Field(alias="organisationNumber")
     performer: Agency | None = None
+    secrecy_assessment: SecrecyAssessment | None = Field(
+        default=None,
+        alias="secrecyAssessment",
+        description="The professional's assessment that a provision (e.g. OSL 26:9) allows the request; "
+        "without it the request rests on consent.",
+    )
 
 
 class InvestigationInfoRequested(EventModel):

@@ -242,3 +242,8 @@ NEW_SCHOOL_UNIT_INPUT = "new-school-unit"
 
 SWEDISH_SECURITY_SYSTEM = "http://hl7.se/fhir/ig/base/CodeSystem/SecurityLabel"
 """HL7 Sweden base (basprofiler-r4) ``SecurityLabel``: ``sekretessmarkering`` and ``skyddadFolkbokforing``."""
+
+SECRECY_ASSESSMENT_SYSTEM = f"{_BASE}/CodeSystem/sambus-secrecy-assessment"
+"""``Task.input.type`` codes of a professional's assessment that a "får"-provision allows a disclosure:
+``provision`` (``valueString``, e.g. ``OSL 26:9``) and ``assessed-by`` (``valueString``, the assessor's user
+id in the sending system)."""

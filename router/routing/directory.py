@@ -80,6 +80,11 @@ class Recipient(BaseModel):
     delivery_topic: str | None = Field(
         default=None, pattern=_TOPIC_SUFFIX, description="Suffix of the delivery topic; defaults to ``id``."
     )
+    private: bool = Field(
+        default=False,
+        description="A private provider (independent school, private care or dental unit), not an authority: "
+        "professional confidentiality (tystnadsplikt) binds it in place of OSL, and the ledger says so.",
+    )
     guardian_facing: bool | None = Field(
         default=None,
         description="It shows what it receives to the guardians (e.g. a guardian portal): under hidden "

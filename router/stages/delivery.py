@@ -225,6 +225,7 @@ class Delivery(LedgerBatch):
             at=now,
             bundle=message,
             sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
+            sender_private=sender.private if sender else False,
             guardian_facing=route.recipient.faces_guardians,
             recipient_identifiers=tuple((i.system, i.value) for i in route.recipient.identifiers),
         )

@@ -115,7 +115,7 @@ def test_after_withdrawal_the_same_message_awaits_consent_again(registry, policy
             AgencyKind.SCHOOL,
             AgencyKind.SOCIAL_SERVICES,
             "report-of-concern",
-            "SoL 14:1",
+            "SoL 2001:453 14:1",
         ),
         (
             EventCode.LVU32_EXAM_ORDERED,
@@ -136,7 +136,7 @@ def test_after_withdrawal_the_same_message_awaits_consent_again(registry, policy
             AgencyKind.SOCIAL_SERVICES,
             AgencyKind.PRIMARY_CARE,
             "investigation-info",
-            "SoL 14:1",
+            "SoL 2001:453 14:1",
         ),
     ],
 )
