@@ -40,6 +40,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "social.placement-ended": social.translate_placement,
     "social.hidden-residence-decided": social.translate_hidden_residence,
     "social.hidden-residence-lifted": social.translate_hidden_residence,
+    "social.residence-released": social.translate_residence_released,
     "social.health-exam-requested": social.translate_health_exam_requested,
     "social.lvu32-exam-ordered": social.translate_lvu32_exam_ordered,
     "social.suicide-risk-assessment-requested": social.translate_suicide_risk_assessment,

@@ -17,19 +17,24 @@ from sambus.adapters._build import (
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.events import social
+from sambus.contracts.events._common import SecrecyAssessment
 from sambus.contracts.fhir import (
     SCHOOL_UNIT_SYSTEM,
     TASK_SYSTEM,
     EventCode,
     ProcessStep,
     TaskCode,
+    deterministic_id,
     urn,
 )
+from sambus.contracts.fhir.assessment import SecrecyAssessment as FhirSecrecyAssessment
+from sambus.contracts.fhir.assessment import assessment_inputs
 from sambus.contracts.fhir.codes import NEW_SCHOOL_UNIT_INPUT, PLACEMENT_SYSTEM
 from sambus.contracts.fhir.consent import consent, consent_withdrawal
 from sambus.contracts.fhir.flag import hidden_residence_flag
 from sambus.contracts.fhir.organization import residence_organisation
 from sambus.contracts.fhir.patient import guardian
+from sambus.contracts.fhir.release import residence_release
 from sambus.contracts.fhir.task import coding
 from sambus.contracts.intent import Intent
 
@@ -42,6 +47,13 @@ def translate_sip_initiated(envelope: Envelope, event: social.SipInitiated) -> l
     return sip_invitations(
         envelope, event.child, event.invite, requester=orgnr(event.organisation_number), reason=event.reason
     )
+
+
+def _assessment(given: SecrecyAssessment | None) -> list[dict[str, Any]]:
+    """``Task.input`` entries for a professional's assessment that a provision allows the disclosure."""
+    if given is None:
+        return []
+    return assessment_inputs(FhirSecrecyAssessment(provision=given.provision, assessed_by=given.assessed_by))
 
 
 _PLACEMENT = {
@@ -63,7 +75,7 @@ def translate_placement(
     event_code, step = _PLACEMENT[type(event)]
     draft = Draft(envelope, event.child, event_code)
     due = None
-    inputs: list[dict[str, Any]] = []
+    inputs: list[dict[str, Any]] = _assessment(event.secrecy_assessment)
     if isinstance(event, social.PlacementStarted | social.PlacementChanged):
         residence = event.residence
         draft.address = {
@@ -147,6 +159,27 @@ def translate_hidden_residence(
     return [draft.intent()]
 
 
+def translate_residence_released(envelope: Envelope, event: social.ResidenceReleased) -> list[Intent]:
+    """A release of one message's residence data, for the registry (no Task: nothing is delivered).
+
+    The released message's id is made as the adapters make every message id: from the source system and
+    the event id, so the release names exactly the message that event becomes.
+    """
+    draft = Draft(envelope, event.child, EventCode.RESIDENCE_RELEASED)
+    draft.focus.append(
+        residence_release(
+            resource_id=draft.id_for("release"),
+            release_id=event.release_id,
+            patient_ref=draft.patient_ref,
+            message_id=deterministic_id(envelope.source, event.event_id),
+            recipients=[agency_identifier(agency) for agency in event.recipients],
+            released_by=event.released_by,
+            security=draft.security,
+        )
+    )
+    return [draft.intent()]
+
+
 def translate_health_exam_requested(envelope: Envelope, event: social.HealthExamRequested) -> list[Intent]:
     """Lag (2017:209): two requests, each a Task + ServiceRequest, to health care and to dental care.
 
@@ -197,6 +230,7 @@ def translate_suicide_risk_assessment(
         owner=agency_identifier(event.performer) if event.performer else routing_address(AgencyKind.BUP),
         requester=orgnr(event.organisation_number),
         request=True,
+        inputs=_assessment(event.secrecy_assessment),
     )
     return [draft.intent()]
 

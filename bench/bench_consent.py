@@ -34,7 +34,13 @@ from sambus.consent import (
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.identifiers import luhn_valid
-from sambus.contracts.registry_facts import ConsentGiven, GivenBy, HiddenResidenceDecided
+from sambus.contracts.registry_facts import (
+    ConsentGiven,
+    Custody,
+    CustodyUpdated,
+    GivenBy,
+    HiddenResidenceDecided,
+)
 from sambus.router.service.schema import upgrade
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
@@ -94,15 +100,22 @@ def bench(engine: sa.Engine, *, decisions: int, entries: int, batch: int) -> dic
     upgrade(engine)
     registry = ConsentRegistry(engine, pseudonyms)
     children = [_number(n) for n in range(CHILDREN)]
+    guardian = _number(CHILDREN + 1)
     registry.apply(
         [
+            CustodyUpdated(
+                child=child, guardians=(guardian,), custody=Custody.SOLE, at=T0 - dt.timedelta(days=1)
+            )
+            for child in children
+        ]
+        + [
             ConsentGiven(
                 consent_id=f"c-{n}",
                 child=child,
                 purpose=Purpose.SIP,
                 agency_kinds=frozenset(KINDS[:2]),
                 given_by=GivenBy.GUARDIAN,
-                guardians=(),
+                guardians=(guardian,),
                 valid_from=T0,
                 valid_to=None,
                 recorded_at=T0,

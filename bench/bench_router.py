@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sambus.adapters import translate_message
 from sambus.consent import ConsentGrant
 from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import TopicSpec
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics
@@ -204,9 +205,11 @@ async def main(args: argparse.Namespace, servers: str) -> None:
         now = dt.datetime.now(dt.UTC)
         for n in range(CHILDREN):
             kinds = frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN})
+            child = app.pseudonymizer.of(personnummer(n))
+            app.registry.set_custody(child, Custody.SOLE, ("guardian",), at=now - dt.timedelta(days=2))
             grant = ConsentGrant(
-                consent_id=f"c{n}", child=app.pseudonymizer.of(personnummer(n)), purpose=Purpose.SIP,
-                agency_kinds=kinds, given_by="guardians", valid_from=now - dt.timedelta(days=1),
+                consent_id=f"c{n}", child=child, purpose=Purpose.SIP, agency_kinds=kinds,
+                given_by="guardian", guardians=("guardian",), valid_from=now - dt.timedelta(days=1),
             )  # fmt: skip
             app.registry.record(grant, now=now)
         await app.create_topics()

@@ -9,10 +9,17 @@ from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery, audi
 from sambus.consent.county import VASTERBOTTEN, VASTMANLAND, CountyPolicy
 from sambus.consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, DecisionRequest, Outcome
 from sambus.consent.keys import CheckpointSigner, FieldCipher, LedgerKeyError, key_id
+from sambus.consent.labels import as_delivered, header_codes, labelled, labelled_protections, security_for
 from sambus.consent.ledger import DecisionLedger, LedgerRecord, ledger_record
 from sambus.consent.pseudonym import Pseudonymizer
 from sambus.consent.redaction import redact
-from sambus.consent.registry import ConsentAnswer, ConsentGrant, ConsentRegistry, Protection
+from sambus.consent.registry import (
+    IDENTITY_PROTECTIONS,
+    ConsentAnswer,
+    ConsentGrant,
+    ConsentRegistry,
+    Protection,
+)
 from sambus.consent.residence import (
     GuardianAccessNotice,
     guardian_access_message,
@@ -24,6 +31,7 @@ from sambus.consent.verify import Problem, Tamper, Verification, verify
 
 __all__ = [
     "CONSENT_BASIS",
+    "IDENTITY_PROTECTIONS",
     "PACKAGED_RULES",
     "VASTERBOTTEN",
     "VASTMANLAND",
@@ -54,13 +62,18 @@ __all__ = [
     "RuleSet",
     "Tamper",
     "Verification",
+    "as_delivered",
     "audit_event",
     "csv_text",
     "guardian_access_message",
     "guardian_access_notice",
+    "header_codes",
     "key_id",
+    "labelled",
+    "labelled_protections",
     "ledger_record",
     "redact",
     "residence_paths",
+    "security_for",
     "verify",
 ]

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
 from sambus.consent.county import ADULT_AGE
-from sambus.consent.registry import ConsentRegistry, Protection
+from sambus.consent.labels import Label, labelled_protections, security_for
+from sambus.consent.registry import IDENTITY_PROTECTIONS, ConsentRegistry, Protection
 from sambus.consent.residence import residence_paths
 from sambus.consent.rules import Rule, RuleSet
 from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.fhir.assessment import SecrecyAssessment, secrecy_assessment
 from sambus.contracts.fhir.codes import EventCode
 
 CONSENT_BASIS = "OSL 12:2 (samtycke)"
@@ -45,6 +47,9 @@ class DecisionRequest:
         at: when the decision is made.
         bundle: the message Bundle as this recipient would receive it (plain JSON data).
         guardian_facing: the recipient shows what it receives to the guardians (e.g. a guardian portal).
+        recipient_identifiers: the recipient's own identifiers (system, value), as a release names them.
+        sender_private: the sender is a private provider (independent school, private care): professional
+            confidentiality binds it, not OSL, and the ledger says so.
     """
 
     message_id: str
@@ -56,6 +61,8 @@ class DecisionRequest:
     bundle: Mapping[str, Any]
     sender_kind: AgencyKind | None = None
     guardian_facing: bool = False
+    recipient_identifiers: tuple[tuple[str, str], ...] = ()
+    sender_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class Decision:
 
     Attributes:
         removed: for ``permit_redacted``, the JSON paths removed from the Bundle (see :func:`redact`).
+        security: ``meta.security`` labels (system, code) the delivered Bundle must carry (see
+            :func:`sambus.consent.labels.labelled`): every protection in force, whatever the sender put.
     """
 
     outcome: Outcome
@@ -72,6 +81,7 @@ class Decision:
     rule_id: str
     rule_version: int
     removed: tuple[str, ...] = ()
+    security: tuple[Label, ...] = ()
 
 
 class Decider(Protocol):
@@ -82,14 +92,21 @@ class Decider(Protocol):
         ...
 
 
-def _decision(rule: Rule, outcome: Outcome, reason: str, removed: tuple[str, ...] = ()) -> Decision:
+def _decision(
+    rule: Rule,
+    outcome: Outcome,
+    reason: str,
+    removed: tuple[str, ...] = (),
+    security: tuple[Label, ...] = (),
+) -> Decision:
     return Decision(
         outcome=outcome,
         reason=reason,
-        legal_basis=str(rule.basis),
+        legal_basis=rule.basis.provision,
         rule_id=rule.id,
         rule_version=rule.version,
         removed=removed,
+        security=security,
     )
 
 
@@ -105,11 +122,26 @@ class ConsentPolicy:
         """Decide whether a message may reach a recipient.
 
         The first rule that applies to the event, sender and recipient kind decides: a duty permits, a
-        consent basis permits while a consent is in force (else the message awaits consent), ``deny`` and
-        no rule at all deny. A permitted message loses its residence-revealing data while hidden residence
-        or protected personal data applies, when the recipient faces the guardians or has no need to know.
+        "får"-provision permits when the message carries a professional's assessment naming it, a consent
+        basis permits while a consent is in force (else the message awaits consent), ``deny`` and no rule at
+        all deny. A permitted message loses its residence-revealing data while hidden residence or
+        protected personal data applies (see :meth:`_protect`). The legal basis names the provision and the
+        secrecy it breaks: a private sender's tystnadsplikt in place of OSL.
         """
-        rule = self._rules.find(request.event, request.sender_kind, request.recipient_kind)
+        assessment = secrecy_assessment(request.bundle)
+        rule = self._rules.find(
+            request.event,
+            request.sender_kind,
+            request.recipient_kind,
+            assessed=assessment.provision if assessment is not None else None,
+        )
+        decision = self._by_rule(request, rule, assessment)
+        secrecy = self._rules.secrecy_of(request.sender_kind, private=request.sender_private)
+        return replace(decision, legal_basis=rule.legal_basis(secrecy))
+
+    def _by_rule(
+        self, request: DecisionRequest, rule: Rule, assessment: SecrecyAssessment | None
+    ) -> Decision:
         route = f"{request.event} to {request.recipient_kind}"
         if rule.outcome == "deny":
             return _decision(rule, Outcome.DENY, f"no rule allows {route}")
@@ -130,26 +162,67 @@ class ConsentPolicy:
             if known.consent.consent_id is None:
                 return _decision(rule, Outcome.AWAIT_CONSENT, known.consent.reason)
             reason = f"{known.consent.reason} covers {rule.basis.purpose} with {request.recipient_kind}"
+        elif rule.basis.kind == "provision" and assessment is not None:
+            reason = (
+                f"{assessment.provision} allows {route}, as {assessment.assessed_by} assessed "
+                "(a professional's assessment, not consent)"
+            )
         else:
             reason = f"{rule.basis.provision} allows {route}"
         if age is not None and age >= ADULT_AGE:
             reason += f" (the young person is {age})"
-        return self._protect(request, rule, reason, known.protections)
+        return self._protect(request, rule, reason, known.protections | labelled_protections(request.bundle))
 
-    @staticmethod
     def _protect(
-        request: DecisionRequest, rule: Rule, reason: str, protections: frozenset[Protection]
+        self, request: DecisionRequest, rule: Rule, reason: str, protections: frozenset[Protection]
     ) -> Decision:
-        if not protections or (rule.residence_need and not request.guardian_facing):
+        """Remove residence-revealing data where a protection demands it, and label what is delivered.
+
+        Protected identity (any level): nobody gets residence data unless a named person at social services
+        released this message to this recipient. Hidden residence: a guardian-facing recipient never gets
+        it, and a recipient whose rule states no need for it does not either.
+        """
+        if not protections:
             return _decision(rule, Outcome.PERMIT, reason)
+        security = security_for(protections)
         paths = residence_paths(request.bundle)
         if not paths:
-            return _decision(rule, Outcome.PERMIT, reason)
-        why = "the recipient faces the guardians" if request.guardian_facing else "the recipient has no need"
-        shown = ", ".join(sorted(str(p) for p in protections))
-        return _decision(
-            rule,
-            Outcome.PERMIT_REDACTED,
-            f"{reason}; residence data removed ({shown}: {why})",
-            removed=paths,
-        )
+            return _decision(rule, Outcome.PERMIT, reason, security=security)
+        identity = protections & IDENTITY_PROTECTIONS
+        if identity:
+            shown = ", ".join(p.shown for p in sorted(identity))
+            release = self._registry.release_for(
+                child=request.child,
+                message_id=request.message_id,
+                recipient_id=request.recipient_id,
+                identifiers=request.recipient_identifiers,
+            )
+            if release is None:
+                return _decision(
+                    rule,
+                    Outcome.PERMIT_REDACTED,
+                    f"{reason}; residence data removed ({shown}: nobody gets it unless social services "
+                    "releases it)",
+                    removed=paths,
+                    security=security,
+                )
+            reason = (
+                f"{reason}; residence data released ({shown}) by {release.released_by} "
+                f"in release {release.release_id}"
+            )
+        if Protection.HIDDEN_RESIDENCE in protections and (
+            request.guardian_facing or not rule.residence_need
+        ):
+            why = (
+                "the recipient faces the guardians"
+                if request.guardian_facing
+                else "the recipient has no need"
+            )
+            return _decision(
+                rule,
+                Outcome.PERMIT_REDACTED,
+                f"{reason}; residence data removed ({Protection.HIDDEN_RESIDENCE.shown}: {why})",
+                removed=paths,
+                security=security,
+            )
+        return _decision(rule, Outcome.PERMIT, reason, security=security)

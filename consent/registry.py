@@ -20,7 +20,8 @@ from sambus.consent.county import ADULT_AGE, VASTMANLAND, CountyPolicy, age_on
 from sambus.consent.pseudonym import Pseudonymizer
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import ConfigError, InvalidEventError, map_errors
-from sambus.contracts.identifiers import birth_date
+from sambus.contracts.fhir.message import deterministic_id
+from sambus.contracts.identifiers import birth_date, normalise_system
 from sambus.contracts.registry_facts import (
     ConsentGiven,
     ConsentWithdrawn,
@@ -29,7 +30,10 @@ from sambus.contracts.registry_facts import (
     GivenBy,
     HiddenResidenceDecided,
     HiddenResidenceLifted,
+    IdentityLevel,
+    IdentityProtected,
     RegistryFact,
+    ResidenceReleased,
 )
 
 metadata = sa.MetaData()
@@ -70,6 +74,17 @@ custody = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+releases = sa.Table(
+    "residence_releases",
+    metadata,
+    sa.Column("release_id", sa.String(200), primary_key=True),
+    sa.Column("child", sa.String(64), primary_key=True, comment="keyed pseudonym"),
+    sa.Column("message_id", sa.String(64), nullable=False, comment="the released sambus message"),
+    sa.Column("recipients", sa.String(2000), nullable=False, comment="system|value of each recipient"),
+    sa.Column("released_by", sa.String(200), nullable=False, comment="the case system's user id"),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 protections = sa.Table(
     "protections",
     metadata,
@@ -86,9 +101,58 @@ class Protection(StrEnum):
     """Protection decisions that hide where a child lives."""
 
     HIDDEN_RESIDENCE = "hidden_residence"
-    """LVU 14 §: the residence is hidden from the guardians."""
+    """LVU 14 § second paragraph point 2: the residence is kept from the parents and guardians."""
+    SEKRETESSMARKERING = str(IdentityLevel.SEKRETESSMARKERING)
+    """Protected identity, first level: sekretessmarkering (OSL 22:1)."""
+    SKYDDAD_FOLKBOKFORING = str(IdentityLevel.SKYDDAD_FOLKBOKFORING)
+    """Protected identity, second level: skyddad folkbokföring."""
+    FINGERADE_PERSONUPPGIFTER = str(IdentityLevel.FINGERADE_PERSONUPPGIFTER)
+    """Protected identity, third level: fingerade personuppgifter (never link old and new identity)."""
     PROTECTED_IDENTITY = "protected_identity"
-    """Skyddade personuppgifter (OSL 22:1): the address is not revealed for other protection reasons."""
+    """Protected identity of a level not known (e.g. a message labelled only ``V``): handled as protected."""
+
+    @property
+    def shown(self) -> str:
+        """The protection as a decision's reason names it."""
+        return _SHOWN[self]
+
+
+_SHOWN = {
+    Protection.HIDDEN_RESIDENCE: "hidden residence (LVU 14 §)",
+    Protection.SEKRETESSMARKERING: "sekretessmarkering",
+    Protection.SKYDDAD_FOLKBOKFORING: "skyddad folkbokföring",
+    Protection.FINGERADE_PERSONUPPGIFTER: "fingerade personuppgifter",
+    Protection.PROTECTED_IDENTITY: "protected identity",
+}
+
+IDENTITY_PROTECTIONS = frozenset(
+    {
+        Protection.SEKRETESSMARKERING,
+        Protection.SKYDDAD_FOLKBOKFORING,
+        Protection.FINGERADE_PERSONUPPGIFTER,
+        Protection.PROTECTED_IDENTITY,
+    }
+)
+"""Protected identity, at any level: no residence-revealing data reaches anyone unless released."""
+
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+"""From when a protected identity learned from a message applies: its start is not known, so always."""
+
+
+def _protection(kind: object) -> Protection:
+    """A stored protection kind; one this version does not know is handled as protected identity."""
+    try:
+        return Protection(str(kind))
+    except ValueError:
+        return Protection.PROTECTED_IDENTITY
+
+
+@dataclass(frozen=True)
+class Release:
+    """A named person's release of one message's residence data to one recipient."""
+
+    release_id: str
+    released_by: str
 
 
 @dataclass(frozen=True)
@@ -152,7 +216,7 @@ def _protections(conn: sa.Connection, child: str, when: dt.datetime) -> frozense
         sa.or_(protections.c.valid_to.is_(None), protections.c.valid_to > when),
         sa.or_(protections.c.lifted_at.is_(None), protections.c.lifted_at > when),
     )
-    return frozenset(Protection(str(kind)) for kind in conn.scalars(query))
+    return frozenset(_protection(kind) for kind in conn.scalars(query))
 
 
 def _consents_query(
@@ -172,22 +236,71 @@ def _consents_query(
     )
 
 
-def _answer(rows: Sequence[sa.Row[Any]], *, adult: bool, needed: frozenset[str]) -> ConsentAnswer | None:
-    """The first consent that counts, or why none does (``None``: there is no consent at all)."""
+@dataclass(frozen=True)
+class Custodians:
+    """Who may consent for a child: the custody form and the current guardians' pseudonyms.
+
+    ``None`` in place of a :class:`Custodians` means custody is not known: no guardian's consent counts.
+    """
+
+    form: Custody
+    guardians: frozenset[str]
+
+    def needed(self, county: CountyPolicy) -> int:
+        """How many of the guardians must consent: all of two (where the county says so), else one."""
+        both = len(self.guardians) > 1 and county.joint_custody_needs_both
+        return len(self.guardians) if both else 1
+
+
+def _guardians_answer(
+    rows: Sequence[sa.Row[Any]], custodians: Custodians | None, county: CountyPolicy
+) -> ConsentAnswer:
+    """Whether the guardians' records in force, together, make a consent; signers must be current guardians.
+
+    Each guardian may sign a record of their own: records combine. A signature by anyone who is not a
+    current guardian (a foster parent, a parent without custody) counts for nothing.
+    """
+    guardian_rows = [row for row in rows if row.given_by != GivenBy.CHILD]
+    if custodians is None:
+        return ConsentAnswer(
+            None,
+            "custody is not known: no guardian's consent counts until social services records who has "
+            "custody",
+        )
+    signed: set[str] = set()
+    used: list[str] = []
+    strangers = False
+    for row in guardian_rows:
+        signers = _names(row.guardians)
+        strangers = strangers or bool(signers - custodians.guardians)
+        counted = signers & custodians.guardians
+        if counted - signed:
+            used.append(str(row.consent_id).rsplit(":", 1)[0])
+            signed |= counted
+    needed = custodians.needed(county)
+    if len(signed) >= needed:
+        ids = " + ".join(used)
+        who = "the guardians'" if needed > 1 else "a guardian's"
+        return ConsentAnswer(ids, f"{who} consent {ids} ({custodians.form} custody)")
+    why = f"{custodians.form} custody needs the consent of {needed} guardian(s), {len(signed)} gave it"
+    if strangers:
+        why += "; a consent signed by someone who is not a current guardian counts for nothing"
+    return ConsentAnswer(None, why)
+
+
+def _answer(
+    rows: Sequence[sa.Row[Any]], *, adult: bool, custodians: Custodians | None, county: CountyPolicy
+) -> ConsentAnswer | None:
+    """The consent that counts, or why none does (``None``: there is no consent at all)."""
     if not rows:
         return None
-    for row in rows:
-        consent_id = str(row.consent_id).rsplit(":", 1)[0]
-        by_child = row.given_by == GivenBy.CHILD
-        if adult and by_child:
-            return ConsentAnswer(consent_id, f"the young person's own consent {consent_id}")
-        if not adult and not by_child and needed <= _names(row.guardians):
-            return ConsentAnswer(consent_id, f"the guardians' consent {consent_id}")
     if adult:
+        for row in rows:
+            if row.given_by == GivenBy.CHILD:
+                consent_id = str(row.consent_id).rsplit(":", 1)[0]
+                return ConsentAnswer(consent_id, f"the young person's own consent {consent_id}")
         return ConsentAnswer(None, "from 18 only the young person's own consent counts")
-    if needed:
-        return ConsentAnswer(None, "under joint custody both guardians must consent")
-    return ConsentAnswer(None, "under 18 the guardians consent")
+    return _guardians_answer(rows, custodians, county)
 
 
 class ConsentRegistry:
@@ -220,27 +333,7 @@ class ConsentRegistry:
         for fact in facts:
             child = of(fact.child)
             if isinstance(fact, ConsentGiven):
-                born = birth_date(fact.child)
-                self.record_child(child, born)
-                if fact.given_by is GivenBy.CHILD and (
-                    age_on(born, fact.valid_from.date()) < self.county.child_consent_from_age
-                ):
-                    raise InvalidEventError(
-                        f"in {self.county.county} a child's own consent is recorded from age "
-                        f"{self.county.child_consent_from_age}",
-                        field="given_by",
-                    )
-                grant = ConsentGrant(
-                    consent_id=fact.consent_id,
-                    child=child,
-                    purpose=fact.purpose,
-                    agency_kinds=fact.agency_kinds,
-                    given_by=str(fact.given_by),
-                    valid_from=fact.valid_from,
-                    valid_to=fact.valid_to,
-                    guardians=tuple(of(g) for g in fact.guardians),
-                )
-                self.record(grant, now=fact.recorded_at)
+                self._apply_consent(fact, child)
             elif isinstance(fact, ConsentWithdrawn):
                 self.withdraw(fact.consent_id, at=fact.at, child=child)
             elif isinstance(fact, CustodyUpdated):
@@ -256,6 +349,41 @@ class ConsentRegistry:
                 )
             elif isinstance(fact, HiddenResidenceLifted):
                 self.lift(fact.decision_id, at=fact.at)
+            elif isinstance(fact, IdentityProtected):
+                self.protect(
+                    f"identity:{child}:{fact.level}",
+                    child=child,
+                    kind=Protection(str(fact.level)),
+                    valid_from=EARLIEST,
+                )
+            elif isinstance(fact, ResidenceReleased):
+                self.record_release(fact, child=child)
+
+    def _apply_consent(self, fact: ConsentGiven, child: str) -> None:
+        if self._pseudonymizer is None:  # pragma: no cover - apply checks it first
+            raise ConfigError("the consent registry needs the pseudonym key to record facts")
+        of = self._pseudonymizer.of
+        born = birth_date(fact.child)
+        self.record_child(child, born)
+        if fact.given_by is GivenBy.CHILD and (
+            age_on(born, fact.valid_from.date()) < self.county.child_consent_from_age
+        ):
+            raise InvalidEventError(
+                f"in {self.county.county} a child's own consent is recorded from age "
+                f"{self.county.child_consent_from_age}",
+                field="given_by",
+            )
+        grant = ConsentGrant(
+            consent_id=fact.consent_id,
+            child=child,
+            purpose=fact.purpose,
+            agency_kinds=fact.agency_kinds,
+            given_by=str(fact.given_by),
+            valid_from=fact.valid_from,
+            valid_to=fact.valid_to,
+            guardians=tuple(of(g) for g in fact.guardians),
+        )
+        self.record(grant, now=fact.recorded_at)
 
     def _write(self, what: str, statement: sa.Executable, rows: list[dict[str, object]] | None = None) -> int:
         with map_errors(f"{what}"), self._engine.begin() as conn:
@@ -305,6 +433,53 @@ class ConsentRegistry:
                         valid_to=_utc(valid_to) if valid_to else None,
                     )
                 )
+
+    def record_release(self, fact: ResidenceReleased, *, child: str) -> None:
+        """Keep a release of one message's residence data (idempotent on its id and the child)."""
+        recipients = ",".join(sorted(f"{normalise_system(s)}|{v}" for s, v in fact.recipients))
+        with map_errors("record the residence release"), self._engine.begin() as conn:
+            found = conn.scalar(
+                sa.select(releases.c.release_id).where(
+                    releases.c.release_id == fact.release_id, releases.c.child == child
+                )
+            )
+            if found is None:
+                conn.execute(
+                    releases.insert().values(
+                        release_id=fact.release_id,
+                        child=child,
+                        message_id=fact.message_id,
+                        recipients=recipients,
+                        released_by=fact.released_by,
+                        recorded_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+
+    def release_for(
+        self, *, child: str, message_id: str, recipient_id: str, identifiers: Sequence[tuple[str, str]]
+    ) -> Release | None:
+        """A release of this message's residence data to this recipient, if social services made one.
+
+        ``message_id`` is the message as the recipient gets it (the router's per-recipient id, made from
+        the released message's id and ``recipient_id``); ``identifiers`` are the recipient's own.
+        """
+        wanted = {f"{normalise_system(s)}|{v}" for s, v in identifiers}
+        with map_errors("read the consent registry"), self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    releases.c.release_id,
+                    releases.c.message_id,
+                    releases.c.recipients,
+                    releases.c.released_by,
+                )
+                .where(releases.c.child == child)
+                .order_by(releases.c.release_id)
+            ).all()
+        for row in rows:
+            same_message = message_id in {row.message_id, deterministic_id(row.message_id, recipient_id)}
+            if same_message and wanted & _names(row.recipients):
+                return Release(release_id=str(row.release_id), released_by=str(row.released_by))
+        return None
 
     def lift(self, decision_id: str, *, at: dt.datetime) -> int:
         """End a protection decision from ``at`` on; returns 1 if it was there and not yet lifted."""
@@ -407,14 +582,16 @@ class ConsentRegistry:
             )
         born = None if known is None else known.birth_date
         age = None if born is None else age_on(born, when.date())
-        needed = (
-            _names(known.guardians)
-            if known is not None and known.custody == Custody.JOINT and self.county.joint_custody_needs_both
-            else frozenset()
+        custodians = (
+            Custodians(form=Custody(str(known.custody)), guardians=_names(known.guardians))
+            if known is not None and known.custody is not None
+            else None
         )
         answer = None
         if rows is not None:
-            answer = _answer(rows, adult=age is not None and age >= ADULT_AGE, needed=needed)
+            answer = _answer(
+                rows, adult=age is not None and age >= ADULT_AGE, custodians=custodians, county=self.county
+            )
             if answer is None:
                 answer = ConsentAnswer(None, f"no consent in force for {purpose} covering {agency_kind}")
         return Assessment(age=age, consent=answer, protections=protected)

@@ -45,18 +45,23 @@ class LegalBasis(BaseModel):
     """Why a message may cross a secrecy boundary.
 
     Attributes:
-        kind: ``consent`` (OSL 12:2; the registry must hold a consent in force for ``purpose``) or ``duty``.
+        kind: ``consent`` (OSL 12:2; the registry must hold a consent in force for ``purpose``), ``duty``
+            (a duty to report or to provide information) or ``provision`` (a "får"-provision that rests on a
+            professional's assessment, e.g. OSL 26:9: the message must carry who assessed and under which
+            provision, one of ``assessed_provisions``; without it the rule does not apply).
         provision: the provision in words, e.g. ``OSL 10:28 with SoL 14:1``.
         duty: for ``duty``, which duty.
         purpose: for ``consent``, what the consent must cover.
+        assessed_provisions: for ``provision``, the provisions an assessment in the message may name.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["consent", "duty", "none"]
+    kind: Literal["consent", "duty", "provision", "none"]
     provision: str = Field(min_length=3)
     duty: Duty | None = None
     purpose: Purpose | None = None
+    assessed_provisions: frozenset[str] = frozenset()
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
@@ -66,6 +71,8 @@ class LegalBasis(BaseModel):
             raise ValueError("a duty basis needs a duty")
         if self.kind != "duty" and self.duty is not None:
             raise ValueError("only a duty basis names a duty")
+        if (self.kind == "provision") != bool(self.assessed_provisions):
+            raise ValueError("a provision basis, and only it, lists the assessed_provisions it accepts")
         return self
 
     def __str__(self) -> str:
@@ -84,6 +91,8 @@ class Rule(BaseModel):
             ``deny``.
         residence_need: whether these recipients need to know where the child lives; without need,
             residence-revealing data is removed while a protection decision applies.
+        secrecy: secrecy the rule breaks beyond the sender's own (which the rule set names per kind of
+            sender), e.g. ``OSL 21:3`` for an address; the ledger names both beside the provision.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -97,6 +106,16 @@ class Rule(BaseModel):
     recipients: frozenset[AgencyKind] = frozenset()
     outcome: Literal["permit", "deny"] = "permit"
     residence_need: bool = False
+    secrecy: tuple[str, ...] = ()
+
+    def legal_basis(self, sender_secrecy: str) -> str:
+        """The legal basis as the ledger keeps it: the provision, and the secrecy it breaks.
+
+        ``sender_secrecy``: the sender's own secrecy (e.g. ``OSL 26:1``), or for a private provider the
+        professional confidentiality (tystnadsplikt) that binds it in place of OSL.
+        """
+        broken = ", ".join((sender_secrecy, *self.secrecy))
+        return f"{self.basis.provision}; breaks {broken}"
 
     def applies(self, event: EventCode, sender: AgencyKind | None, recipient: AgencyKind) -> bool:
         """Whether this rule covers ``event`` from ``sender`` (``None``: unknown) to ``recipient``."""
@@ -107,23 +126,83 @@ class Rule(BaseModel):
         )
 
 
+LEGAL_BASIS_MAX = 200
+"""The ledger's ``legal_basis`` column holds this many characters."""
+
 DEFAULT_DENY = Rule(
     id="default-deny",
     version=1,
     description="Nothing crosses a secrecy boundary without consent or a provision.",
-    basis=LegalBasis(kind="none", provision="OSL (sekretess): no consent and no provision breaking secrecy"),
+    basis=LegalBasis(kind="none", provision="no consent and no provision breaking secrecy"),
     events=frozenset(EventCode),
     outcome="deny",
 )
 """The rule that decides when no rule of the file applies."""
 
 
+PRIVATE_SECRECY = "tystnadsplikt (private provider, not an authority: skollagen 29:14, PSL 6:12)"
+"""What binds a private sender (independent school, private care or dental unit) in place of OSL."""
+
+_SCHOOL = "OSL 23:1-2 (förskola, skola, elevhälsa)"
+_HEALTH = "OSL 25:1 (hälso- och sjukvård)"
+_HEALTH_KINDS = (
+    AgencyKind.BVC,
+    AgencyKind.BU_HALSAN,
+    AgencyKind.YOUTH_CLINIC,
+    AgencyKind.PRIMARY_CARE,
+    AgencyKind.BUP,
+    AgencyKind.HABILITATION,
+    AgencyKind.DENTAL,
+    AgencyKind.KONTAKTCENTER,
+)
+SENDER_SECRECY: dict[AgencyKind, str] = {
+    AgencyKind.PRESCHOOL: _SCHOOL,
+    AgencyKind.SCHOOL: _SCHOOL,
+    AgencyKind.SOCIAL_SERVICES: "OSL 26:1 (socialtjänst)",
+    **dict.fromkeys(_HEALTH_KINDS, _HEALTH),
+}
+"""The secrecy each kind of sending authority is under (OSL 23, 25, 26)."""
+
+UNKNOWN_SENDER_SECRECY = "the sender's secrecy (sender not in the directory)"
+
+
 class RuleSet(BaseModel):
-    """The rules, in file order; the first that applies decides."""
+    """The rules, in file order; the first that applies decides.
+
+    Attributes:
+        private_secrecy: what the ledger names as broken when the sender is a private provider.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rules: tuple[Rule, ...] = Field(min_length=1)
+    private_secrecy: str = PRIVATE_SECRECY
+    sender_secrecy: dict[AgencyKind, str] = Field(default_factory=lambda: dict(SENDER_SECRECY))
+
+    @model_validator(mode="after")
+    def _bases_fit_the_ledger(self) -> Self:
+        for rule in self.rules:
+            for secrecy in (self.private_secrecy, UNKNOWN_SENDER_SECRECY, *self.sender_secrecy.values()):
+                if len(rule.legal_basis(secrecy)) > LEGAL_BASIS_MAX:
+                    raise ValueError(
+                        f"rule {rule.id!r}: its provision and the secrecy it breaks exceed "
+                        f"{LEGAL_BASIS_MAX} characters"
+                    )
+        return self
+
+    def secrecy_of(self, sender: AgencyKind | None, *, private: bool = False) -> str:
+        """The secrecy a message from ``sender`` breaks: OSL by kind, or a private sender's tystnadsplikt."""
+        if private:
+            return self.private_secrecy
+        if sender is None:
+            return UNKNOWN_SENDER_SECRECY
+        return self.sender_secrecy.get(sender, UNKNOWN_SENDER_SECRECY)
+
+    def broken_secrecy(self, rule: Rule) -> str:
+        """The secrecy a rule breaks for its senders (any sender: every kind), as the CLI shows it."""
+        senders = rule.senders or frozenset(self.sender_secrecy)
+        own = sorted({self.sender_secrecy.get(kind, UNKNOWN_SENDER_SECRECY) for kind in senders})
+        return ", ".join((*own, *rule.secrecy))
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Self:
@@ -134,11 +213,25 @@ class RuleSet(BaseModel):
             seen.add(rule.id)
         return self
 
-    def find(self, event: EventCode, sender: AgencyKind | None, recipient: AgencyKind) -> Rule:
-        """The first rule that applies, or :data:`DEFAULT_DENY`."""
+    def find(
+        self,
+        event: EventCode,
+        sender: AgencyKind | None,
+        recipient: AgencyKind,
+        *,
+        assessed: str | None = None,
+    ) -> Rule:
+        """The first rule that applies, or :data:`DEFAULT_DENY`.
+
+        A ``provision`` rule applies only when the message carries a professional's assessment naming one
+        of its ``assessed_provisions`` (``assessed``).
+        """
         for rule in self.rules:
-            if rule.applies(event, sender, recipient):
-                return rule
+            if not rule.applies(event, sender, recipient):
+                continue
+            if rule.basis.kind == "provision" and assessed not in rule.basis.assessed_provisions:
+                continue
+            return rule
         return DEFAULT_DENY
 
     @classmethod

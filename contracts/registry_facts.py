@@ -24,10 +24,24 @@ class GivenBy(StrEnum):
 
 
 class Custody(StrEnum):
-    """Joint custody (both guardians) or sole custody (one guardian)."""
+    """Who has custody of the child, and so who may consent for it (FB 6 kap.; verify with a lawyer).
+
+    Only these people consent for a child: never a foster parent, HVB staff or a parent without custody.
+    """
 
     JOINT = "joint"
+    """Joint custody: two guardians, both must consent (where the county's policy says so)."""
     SOLE = "sole"
+    """Sole custody: one guardian."""
+    SPECIALLY_APPOINTED = "specially_appointed"
+    """Särskilt förordnad vårdnadshavare (FB 6:8-10 a): one or two appointed guardians replace the parents."""
+    GOD_MAN = "god_man"
+    """God man for an unaccompanied minor (lag 2005:429): acts in the guardian's place."""
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """How many people the custody form names."""
+        return {"joint": (2,), "sole": (1,), "specially_appointed": (1, 2), "god_man": (1,)}[self.value]
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,53 @@ class HiddenResidenceLifted:
     at: dt.datetime
 
 
+class IdentityLevel(StrEnum):
+    """Skatteverket's three levels of protected identity, mildest first."""
+
+    SEKRETESSMARKERING = "sekretessmarkering"
+    """Sekretessmarkering (OSL 22:1): a marking that the person's data may be secret."""
+    SKYDDAD_FOLKBOKFORING = "skyddadFolkbokforing"
+    """Skyddad folkbokföring: registered at another municipality than where the person lives."""
+    FINGERADE_PERSONUPPGIFTER = "fingeradePersonuppgifter"
+    """Fingerade personuppgifter: a new identity; the old and the new are never linked."""
+
+
+@dataclass(frozen=True)
+class IdentityProtected:
+    """A message labelled the child's identity as protected: the registry keeps it for every later message.
+
+    Protected identity has no end date sambus could know; it stays until social services lifts it.
+    """
+
+    child: str
+    level: IdentityLevel
+
+
+@dataclass(frozen=True)
+class ResidenceReleased:
+    """A named person at social services released one message's residence data to named recipients.
+
+    Attributes:
+        release_id: social services' id of the release decision.
+        message_id: the id of the sambus message released (made from the source event it names).
+        recipients: ``(system, value)`` identifiers of the organisations that may have the residence.
+        released_by: the person who decided, as the case system's user id (no name, no personnummer).
+    """
+
+    release_id: str
+    child: str
+    message_id: str
+    recipients: tuple[tuple[str, str], ...]
+    released_by: str
+
+
 RegistryFact = (
-    ConsentGiven | ConsentWithdrawn | CustodyUpdated | HiddenResidenceDecided | HiddenResidenceLifted
+    ConsentGiven
+    | ConsentWithdrawn
+    | CustodyUpdated
+    | HiddenResidenceDecided
+    | HiddenResidenceLifted
+    | IdentityProtected
+    | ResidenceReleased
 )
 """Anything the consent registry records."""

@@ -28,6 +28,7 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "social.placement-ended": social.PlacementEnded,
     "social.hidden-residence-decided": social.HiddenResidenceDecided,
     "social.hidden-residence-lifted": social.HiddenResidenceLifted,
+    "social.residence-released": social.ResidenceReleased,
     "social.health-exam-requested": social.HealthExamRequested,
     "social.lvu32-exam-ordered": social.Lvu32ExamOrdered,
     "social.suicide-risk-assessment-requested": social.SuicideRiskAssessmentRequested,

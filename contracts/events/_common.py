@@ -53,6 +53,8 @@ class Protection(StrEnum):
     """Sekretessmarkering (OSL 22:1)."""
     SKYDDAD_FOLKBOKFORING = "skyddadFolkbokforing"
     """Skyddad folkbokföring (protected population registration)."""
+    FINGERADE_PERSONUPPGIFTER = "fingeradePersonuppgifter"
+    """Fingerade personuppgifter: a new identity; the old and the new must never be linked."""
 
 
 class TaskState(StrEnum):
@@ -71,7 +73,27 @@ class Child(EventModel):
         alias="civicNo", description="The child's personnummer or samordningsnummer (12 digits)."
     )
     protection: Protection = Field(
-        default=Protection.NONE, description="Protected personal data; the messages are labelled accordingly."
+        default=Protection.NONE,
+        description="Protected personal data (Skatteverket's three levels); the messages are labelled "
+        "accordingly, and no residence-revealing data reaches anyone unless social services releases it.",
+    )
+
+
+class SecrecyAssessment(EventModel):
+    """A professional's assessment that a secrecy-breaking "får"-provision allows this disclosure.
+
+    E.g. OSL 26:9 (social services to health care, needed for the care of someone under 18) or OSL 10:2
+    (needed for social services' own task). Without it, the message rests on consent.
+    """
+
+    provision: str = Field(
+        min_length=3,
+        max_length=60,
+        pattern=r"^[A-Za-z0-9 :§.()-]+$",
+        description="The provision assessed to apply, as the rules name it, e.g. 'OSL 26:9'.",
+    )
+    assessed_by: Reference = Field(
+        alias="assessedBy", description="Who assessed: the user id in the sending system (no name)."
     )
 
 

@@ -18,6 +18,7 @@ from sambus.contracts.events._common import (
     Recipient,
     Reference,
     SchoolUnitCode,
+    SecrecyAssessment,
     TaskState,
 )
 from sambus.contracts.events.school import SipReason
@@ -78,6 +79,12 @@ class _Placement(EventModel):
     )
     legal_basis: LegalBasis = Field(alias="legalBasis")
     notify: Agencies = Field(description="School, health care and dental care units to inform.")
+    secrecy_assessment: SecrecyAssessment | None = Field(
+        default=None,
+        alias="secrecyAssessment",
+        description="For an LVU placement: the professional's assessment that a provision (e.g. OSL 26:9, "
+        "OSL 10:2) allows telling these units; without it the notice rests on consent.",
+    )
 
 
 class PlacementStarted(_Placement):
@@ -133,6 +140,26 @@ class HiddenResidenceLifted(EventModel):
     notify: Agencies
 
 
+class ResidenceReleased(EventModel):
+    """A named person at social services releases one message's residence data about a protected child.
+
+    While the child's identity is protected no residence-revealing data (address, municipality, placement
+    home, new school unit) reaches anyone; this release lets the named recipients have it in the message
+    made from the event ``eventId`` of the same source system. Send it before that event, with the same key.
+    """
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services that decided."
+    )
+    release_id: Reference = Field(alias="releaseId", description="The id of the release decision.")
+    released_by: Reference = Field(
+        alias="releasedBy", description="The person who decided: the case system's user id (no name)."
+    )
+    event_id: Reference = Field(alias="eventId", description="The id of the event whose message is released.")
+    recipients: Agencies = Field(description="The organisations that may have the residence data.")
+
+
 class HealthExamRequested(EventModel):
     """Lag (2017:209): social services asks the region to examine a placed child's health and oral health.
 
@@ -169,6 +196,12 @@ class SuicideRiskAssessmentRequested(EventModel):
     child: Child
     organisation_number: OrganisationNumber = Field(alias="organisationNumber")
     performer: Agency | None = None
+    secrecy_assessment: SecrecyAssessment | None = Field(
+        default=None,
+        alias="secrecyAssessment",
+        description="The professional's assessment that a provision (e.g. OSL 26:9) allows the request; "
+        "without it the request rests on consent.",
+    )
 
 
 class InvestigationInfoRequested(EventModel):
@@ -238,7 +271,12 @@ class ConsentWithdrawn(EventModel):
 
 
 class CustodyUpdated(EventModel):
-    """Who has custody of the child now: joint (two guardians) or sole (one)."""
+    """Who has custody of the child now, and so who may consent for it.
+
+    Joint (two guardians), sole (one), one or two specially appointed guardians (särskilt förordnad
+    vårdnadshavare) or, for an unaccompanied minor, a god man. Only the people named here consent for the
+    child; a consent signed by anyone else counts for nothing.
+    """
 
     child: Child
     guardians: tuple[Personnummer, ...] = Field(min_length=1, max_length=2)
@@ -247,8 +285,9 @@ class CustodyUpdated(EventModel):
 
     @model_validator(mode="after")
     def _count_matches_custody(self) -> CustodyUpdated:
-        expected = 2 if self.custody is Custody.JOINT else 1
-        if len(self.guardians) != expected or len(set(self.guardians)) != len(self.guardians):
+        sizes = self.custody.sizes
+        if len(self.guardians) not in sizes or len(set(self.guardians)) != len(self.guardians):
+            expected = " or ".join(str(n) for n in sizes)
             raise ValueError(f"{self.custody.value} custody names {expected} different guardian(s)")
         return self
 

@@ -73,6 +73,8 @@ class EventCode(StrEnum):
     CUSTODY_UPDATED = "custody-updated"
     CARE_CONTACT_STATED = "care-contact-stated"
     """A care unit states whether it has an active care contact with the child (BUP, habilitation: SIP)."""
+    RESIDENCE_RELEASED = "residence-released"
+    """Social services releases one message's residence data about a protected child to named recipients."""
     # Answers
     TASK_STATUS_CHANGED = "task-status-changed"
     # Made by sambus itself
@@ -183,7 +185,21 @@ PURPOSE_SYSTEM = f"{_BASE}/CodeSystem/sambus-purpose"
 """Codes of :class:`sambus.contracts.agencies.Purpose`, e.g. in ``Consent.category``."""
 
 PROTECTION_SYSTEM = f"{_BASE}/CodeSystem/sambus-protection"
-"""``Flag.code`` for protection decisions: ``hidden-residence`` (LVU 14 §)."""
+"""``Flag.code`` for protection decisions: ``hidden-residence`` (LVU 14 §); in ``meta.security``,
+``fingeradePersonuppgifter`` (the third level of protected identity, which HL7 Sweden's labels lack)."""
+
+FINGERADE_PERSONUPPGIFTER = "fingeradePersonuppgifter"
+"""Code of :data:`PROTECTION_SYSTEM`: the child lives under fictitious personal data (a new identity)."""
+
+ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+"""HL7 v3 ActCode: refrain policies in ``meta.security``."""
+
+NO_DISCLOSURE_TO_GUARDIANS = "NOPAT"
+"""v3 ActCode ``NOPAT``: not to be disclosed to the patient, family or caregivers (verify: the label set a
+region's EHR maps to its guardian-access block). Carried while a hidden-residence decision is in force."""
+
+NO_RELINKING = "NORELINK"
+"""v3 ActCode ``NORELINK``: never link to another identity of the subject (fingerade personuppgifter)."""
 
 PROCESS_ID_SYSTEM = f"{_BASE}/NamingSystem/process-id"
 """``Task.groupIdentifier``: the process instance every message of one process belongs to.
@@ -226,3 +242,8 @@ NEW_SCHOOL_UNIT_INPUT = "new-school-unit"
 
 SWEDISH_SECURITY_SYSTEM = "http://hl7.se/fhir/ig/base/CodeSystem/SecurityLabel"
 """HL7 Sweden base (basprofiler-r4) ``SecurityLabel``: ``sekretessmarkering`` and ``skyddadFolkbokforing``."""
+
+SECRECY_ASSESSMENT_SYSTEM = f"{_BASE}/CodeSystem/sambus-secrecy-assessment"
+"""``Task.input.type`` codes of a professional's assessment that a "får"-provision allows a disclosure:
+``provision`` (``valueString``, e.g. ``OSL 26:9``) and ``assessed-by`` (``valueString``, the assessor's user
+id in the sending system)."""

@@ -12,9 +12,22 @@ from typing import Any
 
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import InvalidIntentError
-from sambus.contracts.fhir.codes import CUSTODY_EXTENSION, EVENT_SYSTEM, EventCode
+from sambus.contracts.fhir.codes import (
+    CUSTODY_EXTENSION,
+    EVENT_SYSTEM,
+    FINGERADE_PERSONUPPGIFTER,
+    PROTECTION_SYSTEM,
+    SWEDISH_SECURITY_SYSTEM,
+    EventCode,
+)
 from sambus.contracts.fhir.consent import CONSENT_ID_SYSTEM, consent_fields
 from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM
+from sambus.contracts.fhir.release import (
+    CASE_SYSTEM_USER_SYSTEM,
+    RELEASE_ID_SYSTEM,
+    RELEASED_MESSAGE_EXTENSION,
+    RELEASED_TO_EXTENSION,
+)
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 from sambus.contracts.registry_facts import (
     ConsentGiven,
@@ -24,7 +37,10 @@ from sambus.contracts.registry_facts import (
     GivenBy,
     HiddenResidenceDecided,
     HiddenResidenceLifted,
+    IdentityLevel,
+    IdentityProtected,
     RegistryFact,
+    ResidenceReleased,
 )
 
 _Resources = dict[str, list[dict[str, Any]]]
@@ -114,7 +130,9 @@ def _custody_updated(resources: _Resources) -> tuple[RegistryFact, ...]:
     try:
         form = Custody(str(custody))
     except ValueError as exc:
-        raise InvalidIntentError(f"the Patient's {CUSTODY_EXTENSION} must be joint or sole") from exc
+        raise InvalidIntentError(
+            f"the Patient's {CUSTODY_EXTENSION} must be one of {', '.join(Custody)}"
+        ) from exc
     return (
         CustodyUpdated(
             child=_child(resources),
@@ -149,19 +167,70 @@ def _hidden_residence_lifted(resources: _Resources) -> tuple[RegistryFact, ...]:
     )
 
 
+def _residence_released(resources: _Resources) -> tuple[RegistryFact, ...]:
+    release = _one(resources, "Basic")
+    extensions = release.get("extension") or []
+    message_ids = [e.get("valueString") for e in extensions if e.get("url") == RELEASED_MESSAGE_EXTENSION]
+    recipients = tuple(
+        (str(identifier.get("system")), str(identifier.get("value")))
+        for e in extensions
+        if e.get("url") == RELEASED_TO_EXTENSION and isinstance(identifier := e.get("valueIdentifier"), dict)
+    )
+    author = (release.get("author") or {}).get("identifier") or {}
+    if len(message_ids) != 1 or not isinstance(message_ids[0], str) or not recipients:
+        raise InvalidIntentError("a residence release names exactly one message and at least one recipient")
+    if author.get("system") != CASE_SYSTEM_USER_SYSTEM or not isinstance(author.get("value"), str):
+        raise InvalidIntentError("a residence release names the person who released it")
+    return (
+        ResidenceReleased(
+            release_id=_identifier(release, RELEASE_ID_SYSTEM, "the release"),
+            child=_child(resources),
+            message_id=message_ids[0],
+            recipients=recipients,
+            released_by=str(author["value"]),
+        ),
+    )
+
+
+_IDENTITY_LABELS = {
+    (SWEDISH_SECURITY_SYSTEM, "sekretessmarkering"): IdentityLevel.SEKRETESSMARKERING,
+    (SWEDISH_SECURITY_SYSTEM, "skyddadFolkbokforing"): IdentityLevel.SKYDDAD_FOLKBOKFORING,
+    (PROTECTION_SYSTEM, FINGERADE_PERSONUPPGIFTER): IdentityLevel.FINGERADE_PERSONUPPGIFTER,
+}
+"""``meta.security`` labels that say the child's identity is protected, and at which level."""
+
+
+def identity_levels(resource: Mapping[str, Any]) -> frozenset[IdentityLevel]:
+    """The protected-identity levels a resource's (or a Bundle's) ``meta.security`` labels name."""
+    meta = resource.get("meta")
+    labels = meta.get("security") if isinstance(meta, Mapping) else None
+    if not isinstance(labels, list):
+        return frozenset()
+    return frozenset(
+        level
+        for label in labels
+        if isinstance(label, Mapping)
+        and (level := _IDENTITY_LABELS.get((str(label.get("system")), str(label.get("code"))))) is not None
+    )
+
+
 _READERS: dict[str, Callable[[_Resources], tuple[RegistryFact, ...]]] = {
     EventCode.CONSENT_RECORDED: _consent_given,
     EventCode.CONSENT_WITHDRAWN: _consent_withdrawn,
     EventCode.CUSTODY_UPDATED: _custody_updated,
     EventCode.HIDDEN_RESIDENCE_DECIDED: _hidden_residence_decided,
     EventCode.HIDDEN_RESIDENCE_LIFTED: _hidden_residence_lifted,
+    EventCode.RESIDENCE_RELEASED: _residence_released,
 }
 
 
 def registry_facts(bundle: Mapping[str, Any]) -> tuple[RegistryFact, ...]:
-    """The registry facts a message carries: consents, withdrawals, custody, hidden residence.
+    """The registry facts a message carries: consents, withdrawals, custody, hidden residence, releases.
 
-    Works on the Bundle as plain JSON data (no FHIR model round trip). Other messages yield ``()``.
+    Any message whose Patient is labelled with a protected-identity level (sekretessmarkering, skyddad
+    folkbokföring, fingerade personuppgifter) also yields :class:`IdentityProtected`, so the registry
+    remembers the protection for later messages that do not carry it. Works on the Bundle as plain JSON
+    data (no FHIR model round trip). Other messages yield ``()``.
 
     Raises:
         InvalidIntentError: a registry message lacks what the adapters always put in it.
@@ -174,11 +243,21 @@ def registry_facts(bundle: Mapping[str, Any]) -> tuple[RegistryFact, ...]:
     if header.get("resourceType") != "MessageHeader" or coding.get("system") != EVENT_SYSTEM:
         raise InvalidIntentError("a message Bundle must start with a MessageHeader of sambus's events")
     reader = _READERS.get(str(coding.get("code")))
-    if reader is None:
-        return ()
     resources: _Resources = {}
     for entry in entries[1:]:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict):
             resources.setdefault(str(resource.get("resourceType")), []).append(resource)
-    return reader(resources)
+    protected = _identity_protected(resources)
+    return protected + (reader(resources) if reader is not None else ())
+
+
+def _identity_protected(resources: _Resources) -> tuple[RegistryFact, ...]:
+    patients = resources.get("Patient", [])
+    if len(patients) != 1:
+        return ()
+    levels = identity_levels(patients[0])
+    if not levels:
+        return ()
+    child = _child(resources)
+    return tuple(IdentityProtected(child=child, level=level) for level in sorted(levels))

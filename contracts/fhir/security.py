@@ -6,8 +6,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sambus.contracts.fhir.codes import (
+    ACT_CODE_SYSTEM,
     CONFIDENTIALITY_SYSTEM,
     DATA_CATEGORY_SYSTEM,
+    FINGERADE_PERSONUPPGIFTER,
+    NO_RELINKING,
+    PROTECTION_SYSTEM,
     RESIDENCE_TAG,
     SWEDISH_SECURITY_SYSTEM,
 )
@@ -19,16 +23,22 @@ def security_labels(*, protection: str, hidden_residence: bool = False) -> list[
     """The ``meta.security`` codings for a child's protection.
 
     Args:
-        protection: ``none``, ``sekretessmarkering`` or ``skyddadFolkbokforing`` (HL7 Sweden base labels).
+        protection: ``none``, ``sekretessmarkering`` or ``skyddadFolkbokforing`` (HL7 Sweden base labels),
+            or ``fingeradePersonuppgifter``.
         hidden_residence: the message concerns an LVU 14 § hidden-residence decision.
 
-    Protected personal data is very restricted (``V``) with the Swedish label; a hidden residence alone
-    is restricted (``R``). Unprotected children get no labels.
+    Protected personal data is very restricted (``V``) with the Swedish label; fictitious personal data
+    (which HL7 Sweden's labels lack) with sambus's own code and ``NORELINK``; a hidden residence alone is
+    restricted (``R``). Unprotected children get no labels.
     """
     labels: list[dict[str, str]] = []
     if protection in _SWEDISH_LABELS:
         labels.append({"system": CONFIDENTIALITY_SYSTEM, "code": "V"})
         labels.append({"system": SWEDISH_SECURITY_SYSTEM, "code": protection})
+    elif protection == FINGERADE_PERSONUPPGIFTER:
+        labels.append({"system": CONFIDENTIALITY_SYSTEM, "code": "V"})
+        labels.append({"system": PROTECTION_SYSTEM, "code": FINGERADE_PERSONUPPGIFTER})
+        labels.append({"system": ACT_CODE_SYSTEM, "code": NO_RELINKING})
     elif hidden_residence:
         labels.append({"system": CONFIDENTIALITY_SYSTEM, "code": "R"})
     return labels

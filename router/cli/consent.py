@@ -18,6 +18,7 @@ from sambus.consent import (
     ConsentRegistry,
     FieldCipher,
     Pseudonymizer,
+    Rule,
     RuleSet,
     verify,
 )
@@ -269,18 +270,38 @@ def rules_command() -> None:
         raise _fail(exc) from exc
     where = settings.rules or f"the rules packaged with sambus ({PACKAGED_RULES})"
     table = Table(title=f"{len(rules.rules)} rules in {where}")
-    for column in ("rule", "legal basis", "events", "senders", "recipients", "outcome"):
+    for column in (
+        "rule",
+        "secrecy broken",
+        "provision breaking it",
+        "events",
+        "senders",
+        "recipients",
+        "outcome",
+    ):
         table.add_column(column)
     for rule in rules.rules:
         table.add_row(
             f"{rule.id}@{rule.version}",
-            rule.basis.provision,
+            rules.broken_secrecy(rule),
+            _provision(rule),
             ", ".join(sorted(rule.events)),
             ", ".join(sorted(rule.senders)) or "any",
             ", ".join(sorted(rule.recipients)) or "any",
             rule.outcome,
         )
     console.print(table)
+
+
+def _provision(rule: Rule) -> str:
+    """The provision that breaks the secrecy, and what it rests on."""
+    basis = rule.basis
+    if basis.kind == "consent":
+        return f"{basis.provision}: consent for {basis.purpose}"
+    if basis.kind == "provision":
+        accepted = ", ".join(sorted(basis.assessed_provisions))
+        return f"{basis.provision}; only with a professional's assessment ({accepted})"
+    return basis.provision
 
 
 def _registry(settings: Settings) -> ConsentRegistry:

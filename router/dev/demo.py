@@ -17,12 +17,15 @@ from pydantic import SecretStr
 from sambus.consent import ConsentGrant
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
+from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 
 DEMO_CHILD = "20120315-0006"
+DEMO_GUARDIAN = "198004121235"
+"""The demo child's one guardian (sole custody), who consented."""
 """A made-up personnummer with a valid check digit; no real child."""
 
 _WRONG_CHECK_DIGIT = "20120315-0007"
@@ -134,14 +137,17 @@ async def run_demo(*, bootstrap_servers: str, timeout: float = 60.0) -> list[Rec
         app = bootstrap(settings, bootstrap_servers=bootstrap_servers)
         child = app.pseudonymizer.of(DEMO_CHILD.replace("-", ""))
         now = dt.datetime.now(dt.UTC)
+        guardian = app.pseudonymizer.of(DEMO_GUARDIAN)
+        app.registry.set_custody(child, Custody.SOLE, (guardian,), at=now - dt.timedelta(days=2))
         app.registry.record(
             ConsentGrant(
                 consent_id="demo-consent-1",
                 child=child,
                 purpose=Purpose.SIP,
                 agency_kinds=frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN}),
-                given_by="guardians",
+                given_by="guardian",
                 valid_from=now - dt.timedelta(days=1),
+                guardians=(guardian,),
             ),
             now=now,
         )

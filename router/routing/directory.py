@@ -46,6 +46,11 @@ class Capability(StrEnum):
     """The health care unit examines children placed outside the home (lag 2017:209)."""
 
 
+GUARDIAN_FACING_KINDS = frozenset({AgencyKind.PRESCHOOL, AgencyKind.SCHOOL, AgencyKind.BVC})
+"""Kinds that reach guardians through their portals (schools, preschools, child health centres): they count
+as guardian-facing unless the directory says otherwise."""
+
+
 class OrganisationIdentifier(BaseModel):
     """An identifier of an organisation: HSA-id, organisation number or school unit code."""
 
@@ -75,10 +80,16 @@ class Recipient(BaseModel):
     delivery_topic: str | None = Field(
         default=None, pattern=_TOPIC_SUFFIX, description="Suffix of the delivery topic; defaults to ``id``."
     )
-    guardian_facing: bool = Field(
+    private: bool = Field(
         default=False,
+        description="A private provider (independent school, private care or dental unit), not an authority: "
+        "professional confidentiality (tystnadsplikt) binds it in place of OSL, and the ledger says so.",
+    )
+    guardian_facing: bool | None = Field(
+        default=None,
         description="It shows what it receives to the guardians (e.g. a guardian portal): under hidden "
-        "residence or protected personal data it never receives residence-revealing data.",
+        "residence it never receives residence-revealing data. Unset: schools, preschools and BVC do "
+        "(they reach guardians through their portals), other kinds do not.",
     )
 
     @model_validator(mode="after")
@@ -90,6 +101,13 @@ class Recipient(BaseModel):
                 f"recipient {self.id}: municipality {self.municipality} is not in county {self.county}"
             )
         return self
+
+    @property
+    def faces_guardians(self) -> bool:
+        """Whether the guardians see what it receives: as the directory says, else by its kind."""
+        if self.guardian_facing is not None:
+            return self.guardian_facing
+        return self.kind in GUARDIAN_FACING_KINDS
 
     @property
     def topic_suffix(self) -> str:

@@ -16,7 +16,16 @@ from typing import Any, Protocol
 
 from aiokafka.structs import ConsumerRecord
 
-from sambus.consent import Decider, Decision, DecisionRequest, LedgerRecord, Outcome, ledger_record, redact
+from sambus.consent import (
+    Decider,
+    Decision,
+    DecisionRequest,
+    LedgerRecord,
+    Outcome,
+    as_delivered,
+    header_codes,
+    ledger_record,
+)
 from sambus.contracts.errors import InvalidIntentError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.topics import Header, RecordHeaders, Topics
@@ -216,7 +225,9 @@ class Delivery(LedgerBatch):
             at=now,
             bundle=message,
             sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
-            guardian_facing=route.recipient.guardian_facing,
+            sender_private=sender.private if sender else False,
+            guardian_facing=route.recipient.faces_guardians,
+            recipient_identifiers=tuple((i.system, i.value) for i in route.recipient.identifiers),
         )
 
     def _decide(self, route: Route, request: DecisionRequest) -> Decision:
@@ -254,8 +265,9 @@ class Delivery(LedgerBatch):
                 at=now,
             )
             return [] if denied is None else [denied]
-        if decision.outcome is Outcome.PERMIT_REDACTED:
-            message = redact(message, decision.removed)
+        if decision.outcome is not Outcome.AWAIT_CONSENT:
+            message = as_delivered(message, removed=decision.removed, security=decision.security)
+            headers = labelled_headers(headers, message)
         value = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         if decision.outcome is Outcome.AWAIT_CONSENT:
             parked = park_headers(
@@ -272,6 +284,15 @@ class Delivery(LedgerBatch):
                 headers=headers,
             )
         ]
+
+
+def labelled_headers(
+    headers: tuple[tuple[str, bytes], ...], message: Mapping[str, Any]
+) -> tuple[tuple[str, bytes], ...]:
+    """``headers`` with ``sambus-security`` naming the delivered Bundle's labels (codes only)."""
+    codes = header_codes(message)
+    kept = tuple((k, v) for k, v in headers if k != Header.SECURITY)
+    return (*kept, (Header.SECURITY, codes.encode("ascii"))) if codes else kept
 
 
 def _message_for(bundle: dict[str, Any], route: Route) -> dict[str, Any]:

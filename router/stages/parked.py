@@ -22,7 +22,7 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from sambus.consent import Decider, Decision, DecisionRequest, Outcome, ledger_record, redact
+from sambus.consent import Decider, Decision, DecisionRequest, Outcome, as_delivered, ledger_record
 from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.fhir import EventCode, deterministic_id
 from sambus.contracts.topics import Header, RecordHeaders, Topics
@@ -39,7 +39,14 @@ from sambus.router.kafka.retry import wait_until
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.rules import RoutingRules
-from sambus.router.stages.delivery import Clock, LedgerBatch, LedgerSink, header, read_intent
+from sambus.router.stages.delivery import (
+    Clock,
+    LedgerBatch,
+    LedgerSink,
+    header,
+    labelled_headers,
+    read_intent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +97,9 @@ class ParkedHandler(LedgerBatch):
             at=now,
             bundle=message,
             sender_kind=sender.kind if (sender := self._rules.sender(message, event)) else None,
-            guardian_facing=recipient.guardian_facing,
+            sender_private=sender.private if sender else False,
+            guardian_facing=recipient.faces_guardians,
+            recipient_identifiers=tuple((i.system, i.value) for i in recipient.identifiers),
         )
         decision = self._policy.decide(request)
         if decision.outcome is Outcome.AWAIT_CONSENT and now - since < self._expire_after:
@@ -141,8 +150,7 @@ class ParkedHandler(LedgerBatch):
         decision: Decision,
         deliver_to: str,
     ) -> Outgoing:
-        if decision.outcome is Outcome.PERMIT_REDACTED:
-            message = redact(message, decision.removed)
+        message = as_delivered(message, removed=decision.removed, security=decision.security)
         reason = f"{decision.rule_id}@{decision.rule_version}: {decision.reason} [{decision.legal_basis}]"
         kept = RecordHeaders.of(record.headers).without(
             {*PARKED_HEADERS, Header.DECISION, Header.DECISION_REASON}
@@ -151,9 +159,12 @@ class ParkedHandler(LedgerBatch):
             self._topics.deliver(deliver_to),
             json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
             record.key,
-            (
-                *kept,
-                (Header.DECISION, str(decision.outcome).encode("ascii")),
-                (Header.DECISION_REASON, reason.encode("utf-8")),
+            labelled_headers(
+                (
+                    *kept,
+                    (Header.DECISION, str(decision.outcome).encode("ascii")),
+                    (Header.DECISION_REASON, reason.encode("utf-8")),
+                ),
+                message,
             ),
         )

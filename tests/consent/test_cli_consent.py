@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from sambus.consent import CheckpointSigner, ConsentRegistry, DecisionLedger, Pseudonymizer
 from sambus.consent.compliance import Compliance
 from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.registry_facts import Custody, CustodyUpdated
 from sambus.router.cli.main import app
 from tests.database import upgraded
 
@@ -306,6 +307,18 @@ def _record(runner, *extra):
 
 
 def test_record_a_guardians_consent_then_withdraw_it(runner, database):
+    registry = _registry(database)
+    registry.create_schema()
+    registry.apply(
+        [
+            CustodyUpdated(
+                child=CHILD,
+                guardians=(MOTHER,),
+                custody=Custody.SOLE,
+                at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+            )
+        ]
+    )
     recorded = _record(runner, "--guardian", MOTHER, "--from", "2026-01-01")
 
     assert recorded.exit_code == 0, recorded.output

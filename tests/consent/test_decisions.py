@@ -9,7 +9,14 @@ import pytest
 from sambus.consent import ConsentPolicy, DecisionRequest, Outcome, Protection, RuleSet, redact
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.fhir import EventCode
-from sambus.contracts.registry_facts import ConsentGiven, ConsentWithdrawn, GivenBy, HiddenResidenceDecided
+from sambus.contracts.registry_facts import (
+    ConsentGiven,
+    ConsentWithdrawn,
+    Custody,
+    CustodyUpdated,
+    GivenBy,
+    HiddenResidenceDecided,
+)
 
 from .conftest import person_number
 from .messages import bundle, reveals_residence
@@ -23,6 +30,15 @@ GUARDIAN = person_number(dt.date(1980, 1, 2), 1)
 @pytest.fixture
 def policy(registry) -> ConsentPolicy:
     return ConsentPolicy(registry, RuleSet.load())
+
+
+@pytest.fixture(autouse=True)
+def custody(registry) -> None:
+    """The children of these tests have one guardian, who has sole custody."""
+    for child in (CHILD, person_number(dt.date(2008, 12, 1))):
+        registry.apply(
+            [CustodyUpdated(child=child, guardians=(GUARDIAN,), custody=Custody.SOLE, at=T0 - DAY)]
+        )
 
 
 def _request(
@@ -99,7 +115,7 @@ def test_after_withdrawal_the_same_message_awaits_consent_again(registry, policy
             AgencyKind.SCHOOL,
             AgencyKind.SOCIAL_SERVICES,
             "report-of-concern",
-            "SoL 14:1",
+            "SoL 2001:453 14:1",
         ),
         (
             EventCode.LVU32_EXAM_ORDERED,
@@ -120,7 +136,7 @@ def test_after_withdrawal_the_same_message_awaits_consent_again(registry, policy
             AgencyKind.SOCIAL_SERVICES,
             AgencyKind.PRIMARY_CARE,
             "investigation-info",
-            "SoL 14:1",
+            "SoL 2001:453 14:1",
         ),
     ],
 )
@@ -188,7 +204,7 @@ def test_hidden_residence_removes_residence_data_for_a_recipient_without_need(
 
     assert decision.outcome is Outcome.PERMIT_REDACTED
     assert decision.removed == ("entry[1].resource.address", "entry[2]", "entry[3]")
-    assert "hidden_residence" in decision.reason
+    assert "hidden residence" in decision.reason
     delivered = redact(message, decision.removed)
     assert not reveals_residence(delivered)
     assert [e["resource"]["resourceType"] for e in delivered["entry"]] == ["MessageHeader", "Patient", "Task"]

@@ -196,7 +196,7 @@ def test_ledger_record_carries_the_decision(registry, pseudonymizer):
     made = ledger_record(request, decision)
 
     assert (made.message_id, made.recipient_id, made.child) == ("m9", "vasteras-socialtjanst", request.child)
-    assert (made.outcome, made.rule_id, made.rule_version) == ("permit", "report-of-concern", 1)
+    assert (made.outcome, made.rule_id, made.rule_version) == ("permit", "report-of-concern", 2)
     assert made.legal_basis == decision.legal_basis
     assert made.decided_at == T0
 

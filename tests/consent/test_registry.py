@@ -54,6 +54,11 @@ def _given(
     )
 
 
+def _custody(child=CHILD, *guardians: str, form=Custody.JOINT) -> CustodyUpdated:
+    """Who has custody (by default both parents, jointly), recorded before any consent."""
+    return CustodyUpdated(child=child, guardians=guardians or (MOTHER, FATHER), custody=form, at=T0 - DAY)
+
+
 def _answer(registry, pseudonymizer, *, child=CHILD, at=T0 + DAY, kind=AgencyKind.SOCIAL_SERVICES):
     return registry.consent_in_force(
         child=pseudonymizer.of(child), purpose=Purpose.SIP, agency_kind=kind, at=at
@@ -61,7 +66,7 @@ def _answer(registry, pseudonymizer, *, child=CHILD, at=T0 + DAY, kind=AgencyKin
 
 
 def test_a_consent_fact_is_recorded_under_the_pseudonym(registry, pseudonymizer):
-    registry.apply([_given()])
+    registry.apply([_custody(), _given()])
 
     assert _answer(registry, pseudonymizer).consent_id == "c-1"
 
@@ -87,7 +92,7 @@ def test_the_registry_never_stores_a_personnummer(registry, engine):
 
 
 def test_a_withdrawal_fact_ends_the_consent(registry, pseudonymizer):
-    registry.apply([_given(), ConsentWithdrawn(consent_id="c-1", child=CHILD, at=T0 + 2 * DAY)])
+    registry.apply([_custody(), _given(), ConsentWithdrawn(consent_id="c-1", child=CHILD, at=T0 + 2 * DAY)])
 
     assert _answer(registry, pseudonymizer, at=T0 + DAY).consent_id == "c-1"
     assert _answer(registry, pseudonymizer, at=T0 + 2 * DAY).consent_id is None
@@ -97,7 +102,13 @@ def test_two_childrens_consents_with_the_same_id_are_kept_and_withdrawn_apart(re
     # Sending systems number consents themselves: two children may both have consent "c-1".
     sibling = person_number(dt.date(2014, 6, 1), 3)
     registry.apply(
-        [_given(), _given(child=sibling), ConsentWithdrawn(consent_id="c-1", child=sibling, at=T0 + DAY)]
+        [
+            _custody(),
+            _custody(sibling),
+            _given(),
+            _given(child=sibling),
+            ConsentWithdrawn(consent_id="c-1", child=sibling, at=T0 + DAY),
+        ]
     )
 
     assert _answer(registry, pseudonymizer, at=T0 + 2 * DAY).consent_id == "c-1"
@@ -124,7 +135,7 @@ def test_under_joint_custody_one_guardian_is_not_enough(registry, pseudonymizer)
     answer = _answer(registry, pseudonymizer)
 
     assert answer.consent_id is None
-    assert "both guardians" in answer.reason
+    assert "joint custody needs the consent of 2 guardian(s), 1 gave it" in answer.reason
 
 
 def test_under_joint_custody_both_guardians_suffice(registry, pseudonymizer):
@@ -189,7 +200,7 @@ def test_an_older_custody_update_does_not_replace_a_newer_one(registry, pseudony
 
 def test_from_18_the_guardians_consent_no_longer_counts(registry, pseudonymizer):
     young = person_number(dt.date(2008, 12, 1))
-    registry.apply([_given(child=young, valid_from=T0)])
+    registry.apply([_custody(young), _given(child=young, valid_from=T0)])
 
     before = _answer(registry, pseudonymizer, child=young, at=dt.datetime(2026, 11, 30, 23, tzinfo=dt.UTC))
     after = _answer(registry, pseudonymizer, child=young, at=dt.datetime(2026, 12, 1, 1, tzinfo=dt.UTC))
@@ -278,3 +289,78 @@ def test_the_target_group_follows_the_county(county, age, placed, inside):
 )
 def test_age_counts_whole_years(day, age):
     assert age_on(dt.date(2012, 2, 29), day) == age
+
+
+# Custody fails closed: only current guardians consent, and their separate records combine.
+
+FOSTER_PARENT = person_number(dt.date(1970, 4, 4), 4)
+GOD_MAN = person_number(dt.date(1965, 8, 9), 5)
+
+
+def test_without_known_custody_no_guardians_consent_counts(registry, pseudonymizer):
+    registry.apply([_given()])
+
+    answer = _answer(registry, pseudonymizer)
+
+    assert answer.consent_id is None
+    assert "custody is not known" in answer.reason
+
+
+def test_a_foster_parents_consent_counts_for_nothing(registry, pseudonymizer):
+    registry.apply([_custody(), _given(guardians=(FOSTER_PARENT,))])
+
+    answer = _answer(registry, pseudonymizer)
+
+    assert answer.consent_id is None
+    assert "not a current guardian" in answer.reason
+
+
+def test_a_parent_without_custody_does_not_consent_under_sole_custody(registry, pseudonymizer):
+    registry.apply([_custody(CHILD, MOTHER, form=Custody.SOLE), _given(guardians=(FATHER,))])
+
+    assert _answer(registry, pseudonymizer).consent_id is None
+
+
+def test_a_foster_parent_beside_one_guardian_does_not_make_joint_consent(registry, pseudonymizer):
+    registry.apply([_custody(), _given(guardians=(MOTHER, FOSTER_PARENT))])
+
+    assert _answer(registry, pseudonymizer).consent_id is None
+
+
+def test_two_guardians_separate_records_combine(registry, pseudonymizer):
+    registry.apply([_custody(), _given(consent_id="c-mor", guardians=(MOTHER,))])
+    assert _answer(registry, pseudonymizer).consent_id is None
+
+    registry.apply([_given(consent_id="c-far", guardians=(FATHER,))])
+
+    answer = _answer(registry, pseudonymizer)
+    assert answer.consent_id == "c-far + c-mor"
+    assert "joint custody" in answer.reason
+
+
+def test_withdrawing_one_of_two_records_ends_the_joint_consent(registry, pseudonymizer):
+    registry.apply(
+        [
+            _custody(),
+            _given(consent_id="c-mor", guardians=(MOTHER,)),
+            _given(consent_id="c-far", guardians=(FATHER,)),
+            ConsentWithdrawn(consent_id="c-mor", child=CHILD, at=T0 + DAY),
+        ]
+    )
+
+    assert _answer(registry, pseudonymizer, at=T0 + 2 * DAY).consent_id is None
+
+
+def test_a_god_man_consents_for_an_unaccompanied_minor(registry, pseudonymizer):
+    registry.apply([_custody(CHILD, GOD_MAN, form=Custody.GOD_MAN), _given(guardians=(GOD_MAN,))])
+
+    assert _answer(registry, pseudonymizer).consent_id == "c-1"
+
+
+def test_parents_replaced_by_a_specially_appointed_guardian_no_longer_consent(registry, pseudonymizer):
+    appointed = CustodyUpdated(child=CHILD, guardians=(GOD_MAN,), custody=Custody.SPECIALLY_APPOINTED, at=T0)
+    registry.apply([_custody(), appointed, _given(guardians=(MOTHER, FATHER), valid_from=T0 + DAY)])
+
+    assert _answer(registry, pseudonymizer, at=T0 + 2 * DAY).consent_id is None
+    registry.apply([_given(consent_id="c-2", guardians=(GOD_MAN,), valid_from=T0 + DAY)])
+    assert _answer(registry, pseudonymizer, at=T0 + 2 * DAY).consent_id == "c-2"

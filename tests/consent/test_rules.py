@@ -45,12 +45,27 @@ def test_every_duty_has_a_rule_in_the_shipped_file():
     assert {rule.basis.duty for rule in rules.rules if rule.basis.kind == "duty"} == set(Duty)
 
 
-def test_every_duty_rule_names_osl_and_its_provision():
+def test_every_rule_names_osl_and_its_provision():
     for rule in RuleSet.load().rules:
-        if rule.basis.kind == "duty":
-            assert "OSL" in rule.basis.provision
-        else:
+        if rule.basis.kind == "consent":
             assert rule.basis.provision.startswith("OSL 12:2")
+        else:
+            assert "OSL" in rule.basis.provision
+
+
+def test_every_rule_names_the_secrecy_it_breaks_for_each_sender():
+    rules = RuleSet.load()
+    for rule in rules.rules:
+        for sender in rule.senders:
+            assert "OSL" in rules.secrecy_of(sender), (rule.id, sender)
+        assert "breaks OSL 26:1" in rule.legal_basis(rules.secrecy_of(AgencyKind.SOCIAL_SERVICES))
+
+
+def test_a_private_sender_breaks_professional_confidentiality_not_osl():
+    rules = RuleSet.load()
+
+    assert "tystnadsplikt" in rules.secrecy_of(AgencyKind.SCHOOL, private=True)
+    assert "skollagen 29:14" in rules.secrecy_of(AgencyKind.SCHOOL, private=True)
 
 
 def test_a_valid_file_loads(tmp_path):

@@ -119,7 +119,7 @@ def test_a_custody_message_with_an_unknown_custody_form_is_refused(example):
     patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     patient["extension"][0]["valueCode"] = "shared"
 
-    with pytest.raises(InvalidIntentError, match="joint or sole"):
+    with pytest.raises(InvalidIntentError, match="must be one of joint, sole"):
         registry_facts(bundle)
 
 

@@ -32,6 +32,7 @@ from sambus.consent import ConsentGrant
 from sambus.consent.ledger import entries
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.fhir import deterministic_id
+from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
@@ -179,13 +180,16 @@ def _intents(app: Sambus) -> list[tuple[int, bytes, bytes, list[tuple[str, bytes
 def _consent_all(app: Sambus) -> None:
     now = dt.datetime.now(dt.UTC)
     for n in range(CHILDREN):
+        child = app.pseudonymizer.of(personnummer(n))
+        app.registry.set_custody(child, Custody.SOLE, ("guardian",), at=now - dt.timedelta(days=2))
         app.registry.record(
             ConsentGrant(
                 consent_id=f"consent-{n}",
-                child=app.pseudonymizer.of(personnummer(n)),
+                child=child,
                 purpose=Purpose.SIP,
                 agency_kinds=frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN}),
-                given_by="guardians",
+                given_by="guardian",
+                guardians=("guardian",),
                 valid_from=now - dt.timedelta(days=1),
             ),
             now=now,

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from sambus.consent import ConsentGrant
 from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
@@ -53,16 +54,19 @@ class Running:
         await self.producer.send_and_wait(topic, value, key=key, headers=headers)
 
     def consent(self, personnummer: str, *kinds: AgencyKind, purpose: Purpose = Purpose.SIP) -> None:
-        """Record a guardian consent for ``purpose`` with agencies of ``kinds``."""
+        """Record sole custody and the guardian's consent for ``purpose`` with agencies of ``kinds``."""
         now = dt.datetime.now(dt.UTC)
+        child = self.app.pseudonymizer.of(personnummer)
+        self.app.registry.set_custody(child, Custody.SOLE, ("guardian",), at=now - dt.timedelta(days=2))
         self.app.registry.record(
             ConsentGrant(
                 consent_id=f"c-{secrets.token_hex(4)}",
-                child=self.app.pseudonymizer.of(personnummer),
+                child=child,
                 purpose=purpose,
                 agency_kinds=frozenset(kinds),
-                given_by="guardians",
+                given_by="guardian",
                 valid_from=now - dt.timedelta(days=1),
+                guardians=("guardian",),
             ),
             now=now,
         )

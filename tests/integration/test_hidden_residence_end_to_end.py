@@ -17,7 +17,12 @@ import pytest
 import yaml
 
 from sambus.consent.compliance import Compliance, LedgerQuery
-from sambus.contracts.fhir.codes import DATA_CATEGORY_SYSTEM, RESIDENCE_TAG
+from sambus.contracts.fhir.codes import (
+    ACT_CODE_SYSTEM,
+    CONFIDENTIALITY_SYSTEM,
+    DATA_CATEGORY_SYSTEM,
+    RESIDENCE_TAG,
+)
 from sambus.contracts.topics import Header, Topics
 from sambus.router.routing.directory import PACKAGED_DIRECTORY
 from sambus.router.settings import Settings
@@ -38,11 +43,13 @@ CASE_KEY = b"case-4711"
 
 @pytest.fixture
 def settings(settings: Settings, tmp_path: Path) -> Settings:
-    """The example directory, with Södra skolan reachable by organisation number and facing the guardians."""
+    """The example directory, with Södra skolan reachable by organisation number.
+
+    The directory does not say Södra skolan faces the guardians: a school does, by its kind.
+    """
     directory = yaml.safe_load(PACKAGED_DIRECTORY.read_text(encoding="utf-8"))
     for recipient in directory["recipients"]:
         if recipient["id"] == "vasteras-skola-sodra":
-            recipient["guardian_facing"] = True
             recipient["identifiers"].append({"system": "urn:oid:2.5.4.97", "value": SCHOOL_ORGNR})
     path = tmp_path / "directory.yaml"
     path.write_text(yaml.safe_dump(directory, allow_unicode=True), encoding="utf-8")
@@ -78,6 +85,19 @@ def _reveals_residence(resources: list[dict[str, Any]]) -> bool:
 async def test_the_guardian_facing_school_never_sees_the_hidden_residence(running: Running) -> None:
     topics: Topics = running.topics
     social_events = topics.agency_events("social")
+    await running.send(
+        social_events,
+        _event(
+            "custody-updated",
+            "custody-1",
+            {
+                "guardians": ["19800412-1235", "19820907-2340"],
+                "custody": "joint",
+                "at": "2026-11-01T09:00:00+01:00",
+            },
+        ),
+        key=CASE_KEY,
+    )
     await running.send(
         social_events,
         _event(
@@ -153,6 +173,8 @@ async def test_the_guardian_facing_school_never_sees_the_hidden_residence(runnin
     )
     assert _reveals_residence(_resources(health[1].value)), "health care needs to know where the child lives"
     for record in (*school, *health, *dental):
+        security = {(x["system"], x["code"]) for x in json.loads(record.value)["meta"]["security"]}
+        assert {(CONFIDENTIALITY_SYSTEM, "R"), (ACT_CODE_SYSTEM, "NOPAT")} <= security, "labelled R + NOPAT"
         assert CHILD.replace("-", "") not in (record.key or b"").decode()
         assert not any(CHILD.replace("-", "").encode() in value for _, value in record.headers)
 

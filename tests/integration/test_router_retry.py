@@ -22,6 +22,7 @@ from sambus.adapters import translate_message
 from sambus.consent import ConsentGrant, ConsentPolicy, Decision, DecisionRequest
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import StoreUnavailableError
+from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header, Topics
 from sambus.router.kafka.dead_letters import DLQ_PSEUDONYM, read_dead_letters, replay
 from sambus.router.kafka.retry import RETRY_HISTORY
@@ -132,13 +133,15 @@ async def test_retry_then_dead_letter_then_replay_decides_consent_again(flaky: F
     # The database is back, and meanwhile the guardians consented: the replay is decided anew.
     flaky.policy.failing = False
     now = dt.datetime.now(dt.UTC)
+    app.registry.set_custody(key.decode(), Custody.SOLE, ("guardian",), at=now - dt.timedelta(days=2))
     app.registry.record(
         ConsentGrant(
             consent_id="c-1",
             child=key.decode(),
             purpose=Purpose.SIP,
             agency_kinds=frozenset({AgencyKind.BU_HALSAN}),
-            given_by="guardians",
+            given_by="guardian",
+            guardians=("guardian",),
             valid_from=now - dt.timedelta(days=1),
         ),
         now=now,

@@ -13,6 +13,7 @@ from sambus.adapters import translate_message
 from sambus.consent import ConsentGrant, ConsentPolicy, ConsentRegistry, Pseudonymizer
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import InvalidIntentError
+from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header, Topics
 from sambus.router.kafka.records import Outgoing
 from sambus.router.routing.directory import RoutingDirectory
@@ -50,10 +51,14 @@ def registry(tmp_path):
             child=PSEUDONYMIZER.of(CHILD),
             purpose=Purpose.SIP,
             agency_kinds=frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN}),
-            given_by="guardians",
+            given_by="guardian",
             valid_from=NOW - dt.timedelta(days=1),
+            guardians=("guardian-pseudonym",),
         ),
         now=NOW,
+    )
+    registry.set_custody(
+        PSEUDONYMIZER.of(CHILD), Custody.SOLE, ("guardian-pseudonym",), at=NOW - dt.timedelta(days=2)
     )
     yield registry
     engine.dispose()
