@@ -54,6 +54,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "ehr.health-exam-completed": ehr.translate_health_exam_completed,
     "ehr.lvu32-exam-completed": ehr.translate_lvu32_exam_completed,
     "ehr.task-status": ehr.translate_task_status,
+    "ehr.investigation-info-provided": ehr.translate_investigation_info_provided,
     "ehr.consent-recorded": social.translate_consent_recorded,
     "ehr.consent-withdrawn": social.translate_consent_withdrawn,
     "ehr.fhir-consent": ehr.translate_fhir_consent,

@@ -14,11 +14,12 @@ from sambus.adapters._build import (
     concern_report,
     hsa,
     sip_invitations,
+    task_state_output,
     task_status_notice,
 )
 from sambus.contracts.envelope import Envelope, describe_validation_error
 from sambus.contracts.errors import InvalidEventError
-from sambus.contracts.events import ehr
+from sambus.contracts.events import TaskState, ehr
 from sambus.contracts.events import social as social_events
 from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode
 from sambus.contracts.fhir.care_contact import care_contact
@@ -66,6 +67,31 @@ def translate_lvu32_exam_completed(envelope: Envelope, event: ehr.Lvu32ExamCompl
         requester=agency_identifier(event.answer_to),
         status="completed",
         outputs=[_statement(event.document_id, "lvu32")],
+    )
+    return [draft.intent()]
+
+
+def translate_investigation_info_provided(
+    envelope: Envelope, event: ehr.InvestigationInfoProvided
+) -> list[Intent]:
+    """Records for a social-services investigation: a completed Task of the unit, for the social services."""
+    draft = Draft(envelope, event.child, EventCode.INVESTIGATION_INFO_PROVIDED, process_id=event.process_id)
+    draft.add_task(
+        code=TaskCode.INFORMATION_PROVIDED,
+        step=ProcessStep.INFORMATION_PROVIDED,
+        owner=hsa(event.hsa_id),
+        requester=agency_identifier(event.answer_to),
+        status="completed",
+        outputs=[
+            task_state_output(event.task_id, TaskState.COMPLETED),
+            *(
+                {
+                    "type": coding(STATEMENT_SYSTEM, "records"),
+                    "valueReference": {"type": "DocumentReference", "identifier": {"value": document}},
+                }
+                for document in event.document_ids
+            ),
+        ],
     )
     return [draft.intent()]
 

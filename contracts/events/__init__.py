@@ -42,6 +42,7 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "ehr.health-exam-completed": ehr.HealthExamCompleted,
     "ehr.lvu32-exam-completed": ehr.Lvu32ExamCompleted,
     "ehr.task-status": ehr.TaskStatus,
+    "ehr.investigation-info-provided": ehr.InvestigationInfoProvided,
     "ehr.consent-recorded": ehr.ConsentRecorded,
     "ehr.consent-withdrawn": ehr.ConsentWithdrawn,
     "ehr.fhir-consent": ehr.FhirConsent,

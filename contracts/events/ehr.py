@@ -72,6 +72,21 @@ class Lvu32ExamCompleted(EventModel):
     answer_to: Agency = Field(alias="answerTo")
 
 
+class InvestigationInfoProvided(EventModel):
+    """Health or dental care answers a social-services investigation's request with records.
+
+    The answer goes to the social services that asked (no consent needed: the duty to inform runs to the
+    social board only); the documents are named by id, their content stays in the record system.
+    """
+
+    process_id: ProcessId = Field(alias="processId")
+    child: Child
+    hsa_id: HsaId = Field(alias="hsaId")
+    task_id: Reference = Field(alias="taskId", description="The id of the information request answered.")
+    document_ids: tuple[Reference, ...] = Field(alias="documentIds", min_length=1, max_length=20)
+    answer_to: Agency = Field(alias="answerTo")
+
+
 class TaskStatus(EventModel):
     """A care unit reports the state of a Task it received, to the agency that sent it."""
 
@@ -129,6 +144,7 @@ __all__ = [
     "ConsentWithdrawn",
     "FhirConsent",
     "HealthExamCompleted",
+    "InvestigationInfoProvided",
     "Lvu32ExamCompleted",
     "SipInitiated",
     "StatementKind",

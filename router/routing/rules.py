@@ -74,6 +74,7 @@ ANSWER_EVENTS = frozenset(
         EventCode.SIP_INVITATION_ANSWERED,
         EventCode.HEALTH_EXAM_COMPLETED,
         EventCode.LVU32_EXAM_COMPLETED,
+        EventCode.INVESTIGATION_INFO_PROVIDED,
     }
 )
 """Answers from recipients (Task status, statements): the Task's owner is the answering unit; the message goes

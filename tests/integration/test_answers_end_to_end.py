@@ -406,3 +406,47 @@ async def test_bup_is_invited_to_a_school_sip_only_once_it_stated_a_care_contact
         ("vasteras-skola-sodra", "task-status-changed"): 1,
     }
     await no_dead_letters(running)
+
+
+async def test_investigation_records_reach_the_asking_social_services_and_nobody_else(
+    running: Running,
+) -> None:
+    deliveries = Deliveries(running)
+    await running.send(
+        running.topics.agency_events("social"),
+        event(
+            "social",
+            "investigation-info-requested",
+            "inv-1",
+            {"organisationNumber": SOCIAL, "recipients": [{"hsaId": BU_HALSAN}, {"hsaId": DENTAL}]},
+        ),
+    )
+    assert await deliveries.who(2) == {
+        ("vastmanland-bu-halsan", "investigation-info-requested"): 1,
+        ("vastmanland-folktandvarden", "investigation-info-requested"): 1,
+    }
+    requests = {r: m for r, c, m in await deliveries.all(2)}
+
+    for unit, recipient in ((BU_HALSAN, "vastmanland-bu-halsan"), (DENTAL, "vastmanland-folktandvarden")):
+        await running.send(
+            running.topics.agency_events("ehr"),
+            event(
+                "ehr",
+                "investigation-info-provided",
+                f"records-{unit}",
+                {
+                    "processId": task_of(requests[recipient])["groupIdentifier"]["value"],
+                    "hsaId": unit,
+                    "taskId": task_of(requests[recipient])["id"],
+                    "documentIds": [f"journal-{unit}"],
+                    "answerTo": {"organisationNumber": SOCIAL},
+                },
+            ),
+        )
+
+    assert await deliveries.who(4) == {
+        ("vastmanland-bu-halsan", "investigation-info-requested"): 1,
+        ("vastmanland-folktandvarden", "investigation-info-requested"): 1,
+        ("vasteras-socialtjanst", "investigation-info-provided"): 2,
+    }
+    await no_dead_letters(running)
