@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from tests.database import upgraded
 
 from sambus.contracts.export import asyncapi
 from sambus.contracts.topics import TOPICS, Topics, kind_of
@@ -22,7 +23,7 @@ def _settings(tmp_path: Path, **more: object) -> Settings:
     return Settings(
         pseudonym_key=KEY,
         topic_prefix="t.",
-        database_url=f"sqlite:///{tmp_path / 's.db'}",
+        database_url=upgraded(f"sqlite:///{tmp_path / 's.db'}"),
         _env_file=None,  # type: ignore[call-arg]
         **more,  # type: ignore[arg-type]
     )
