@@ -52,6 +52,7 @@ from sambus.contracts.fhir.codes import (
 )
 from sambus.contracts.fhir.consent import CONSENT_ID_SYSTEM
 from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM, HIDDEN_RESIDENCE
+from sambus.contracts.fhir.release import RESIDENCE_RELEASE
 from sambus.contracts.fhir.task import CONSENT_INPUT
 from sambus.contracts.registry_facts import Custody, GivenBy
 
@@ -119,8 +120,8 @@ CODE_SYSTEMS = (
     Codes(
         PROTECTION_SYSTEM,
         "sambus protection decisions",
-        "Flag.code of a protection decision (LVU 14 §).",
-        [HIDDEN_RESIDENCE],
+        "Flag.code of a protection decision (LVU 14 §); Basic.code of a named release of residence data.",
+        [HIDDEN_RESIDENCE, RESIDENCE_RELEASE],
     ),
     Codes(
         CONSENT_GIVEN_BY_SYSTEM,
@@ -140,8 +141,8 @@ CODE_SYSTEMS = (
     Codes(
         STATEMENT_SYSTEM,
         "sambus examination statements",
-        "Kinds of examination statements.",
-        [*_codes(StatementKind), "lvu32"],
+        "Kinds of statements: examination statements, the LVU § 32 result, records for an investigation.",
+        [*_codes(StatementKind), "lvu32", "records"],
     ),
     Codes(
         CONCERN_SYSTEM,
@@ -445,6 +446,7 @@ FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     EventCode.CONSENT_WITHDRAWN: _CONSENT,
     EventCode.CUSTODY_UPDATED: (Focus("RelatedPerson", min=0),),
     EventCode.CARE_CONTACT_STATED: (Focus("EpisodeOfCare", max="1"),),
+    EventCode.RESIDENCE_RELEASED: (Focus("Basic", max="1"),),
     EventCode.DELIVERY_DENIED: _NOTICE,
     EventCode.PARKED_EXPIRED: _NOTICE,
     EventCode.DEADLINE_REMINDER: _NOTICE,
