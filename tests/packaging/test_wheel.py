@@ -210,6 +210,20 @@ def test_the_local_broker_says_it_is_a_development_tool(installed: Installed, co
     assert "KAFKA_BOOTSTRAP_SERVERS" in result.stderr
 
 
+def test_db_upgrade_makes_the_schema_in_a_fresh_sqlite_file(installed: Installed):
+    url = f"sqlite:///{installed.home / 'fresh.db'}"
+
+    before = installed.run("db", "check", SAMBUS_DATABASE_URL=url)
+    upgraded = installed.run("db", "upgrade", SAMBUS_DATABASE_URL=url)
+    current = installed.run("db", "check", SAMBUS_DATABASE_URL=url)
+
+    assert before.returncode != 0, "an empty database is not current"
+    assert "Traceback" not in before.stderr
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (installed.home / "fresh.db").is_file()
+    assert current.returncode == 0, current.stdout + current.stderr
+
+
 def test_serve_answers_login_and_health_while_no_broker_is_reachable(installed: Installed):
     _, digest = mint_token()
     env = installed.env(
@@ -217,6 +231,7 @@ def test_serve_answers_login_and_health_while_no_broker_is_reachable(installed: 
         SAMBUS_WEB_TOKENS=f"ops:operator:{digest}",
         SAMBUS_WEB_PORT=str(free_port()),
     )
+    _checked([str(installed.sambus), "db", "upgrade"], cwd=installed.home, env=env)  # as the README says
 
     served = serve_and_ask(
         installed.sambus, env, installed.home, ["/login", "/health", "/ready", "/operations"]

@@ -40,9 +40,12 @@ def no_broker_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_serve_starts_without_a_broker_and_ready_says_the_broker_is_missing(tmp_path: Path):
-    served = serve_and_ask(
-        SAMBUS, no_broker_env(tmp_path), tmp_path, ["/health", "/login", "/ready", "/operations", "/metrics"]
-    )
+    env = no_broker_env(tmp_path)
+    subprocess.run(
+        [SAMBUS, "db", "upgrade"], env=env, cwd=tmp_path, check=True, timeout=60
+    )  # as the README says
+
+    served = serve_and_ask(SAMBUS, env, tmp_path, ["/health", "/login", "/ready", "/operations", "/metrics"])
 
     answers = served.answers
     assert answers["/health"].status_code == 200
