@@ -308,7 +308,6 @@ def _record(runner, *extra):
 
 def test_record_a_guardians_consent_then_withdraw_it(runner, database):
     registry = _registry(database)
-    registry.create_schema()
     registry.apply(
         [
             CustodyUpdated(

@@ -39,6 +39,7 @@ from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.fhir import deterministic_id
 from sambus.contracts.fhir.codes import CONFIDENTIALITY_SYSTEM, PROTECTION_SYSTEM, SWEDISH_SECURITY_SYSTEM
 from sambus.contracts.registry_facts import Custody, IdentityLevel, ResidenceReleased
+from sambus.router.service.schema import upgrade
 
 from .messages import bundle, reveals_residence
 
@@ -50,8 +51,8 @@ PEOPLE = ("mother", "father", "foster-parent", "non-custodial-parent", "god-man"
 _counter = itertools.count()
 
 ENGINE = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+upgrade(ENGINE)
 REGISTRY = ConsentRegistry(ENGINE)
-REGISTRY.create_schema()
 POLICY = ConsentPolicy(REGISTRY, RULES)
 
 LABELS = {

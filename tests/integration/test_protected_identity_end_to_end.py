@@ -24,6 +24,7 @@ from sambus.contracts.fhir.codes import (
     SWEDISH_SECURITY_SYSTEM,
 )
 from sambus.contracts.topics import Header, Topics
+from sambus.router.routing.directory import PACKAGED_DIRECTORY
 from sambus.router.settings import Settings
 from tests.integration.conftest import Running
 
@@ -42,7 +43,7 @@ GUARDIANS = ["19800412-1235", "19820907-2340"]
 @pytest.fixture
 def settings(settings: Settings, tmp_path: Path) -> Settings:
     """The example directory, with Södra skolan also reachable by the example's organisation number."""
-    directory = yaml.safe_load(settings.directory.read_text(encoding="utf-8"))
+    directory = yaml.safe_load(PACKAGED_DIRECTORY.read_text(encoding="utf-8"))
     for recipient in directory["recipients"]:
         if recipient["id"] == "vasteras-skola-sodra":
             recipient["identifiers"].append({"system": "urn:oid:2.5.4.97", "value": SCHOOL_ORGNR})

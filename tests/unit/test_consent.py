@@ -258,6 +258,7 @@ def test_recording_again_does_not_revive_a_withdrawn_consent(registry):
 def test_upgrading_twice_keeps_the_consents(tmp_path):
     engine = sa.create_engine("sqlite:///" + str(tmp_path / "r.db"))
     upgrade(engine)
+    ConsentRegistry(engine).set_custody("child-pseudonym", Custody.SOLE, (GUARDIAN,), at=T0 - DAY)
     ConsentRegistry(engine).record(_grant(), now=T0)
 
     upgrade(engine)
