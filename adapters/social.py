@@ -142,7 +142,7 @@ def translate_hidden_residence(
             decision_id=event.decision_id,
             resource_id=flag_id,
             patient_ref=draft.patient_ref,
-            start=event.valid_from if isinstance(event, social.HiddenResidenceDecided) else event.at,
+            start=event.valid_from,
             end=event.valid_to if isinstance(event, social.HiddenResidenceDecided) else event.at,
             active=decided,
             security=draft.security,

@@ -17,6 +17,7 @@ from fhir.resources.R4B.flag import Flag
 
 from sambus.contracts.fhir._validated import validated
 from sambus.contracts.fhir.codes import DATA_CATEGORY_SYSTEM, PROTECTION_SYSTEM, RESIDENCE_TAG, EventCode
+from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM
 from sambus.contracts.fhir.message import MessageSource, deterministic_id, message_bundle, patient, urn
 from sambus.contracts.registry_facts import HiddenResidenceDecided, HiddenResidenceLifted
 
@@ -119,7 +120,7 @@ def guardian_access_message(notice: GuardianAccessNotice, *, timestamp: dt.datet
         {
             "resourceType": "Flag",
             "id": deterministic_id(message_id, "flag"),
-            "identifier": [{"system": f"{PROTECTION_SYSTEM}/decision", "value": notice.decision_id}],
+            "identifier": [{"system": DECISION_ID_SYSTEM, "value": notice.decision_id}],
             "status": "active" if blocked else "inactive",
             "code": {
                 "coding": [{"system": PROTECTION_SYSTEM, "code": "hidden-residence"}],

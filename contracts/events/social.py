@@ -137,7 +137,20 @@ class HiddenResidenceLifted(EventModel):
     organisation_number: OrganisationNumber = Field(alias="organisationNumber")
     decision_id: Reference = Field(alias="decisionId")
     at: AwareDatetime
+    valid_from: AwareDatetime | None = Field(
+        default=None,
+        alias="validFrom",
+        description="When the decision took effect, if the sender has it: the Flag keeps its start.",
+    )
     notify: Agencies
+
+    @field_validator("valid_from")
+    @classmethod
+    def _before_the_lift(cls, valid_from: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        at = info.data.get("at")
+        if valid_from is not None and at is not None and valid_from >= at:
+            raise ValueError("must be before at (the lift)")
+        return valid_from
 
 
 class ResidenceReleased(EventModel):

@@ -391,7 +391,6 @@ def profiles() -> list[dict[str, Any]]:
                 _element("Flag.identifier", min=1),
                 _element("Flag.code", **_required(_value_set_of(PROTECTION_SYSTEM))),
                 _element("Flag.period", min=1),
-                _element("Flag.period.start", min=1),
             ],
         ),
         _structure(
@@ -439,6 +438,7 @@ class Focus:
 
 _TASKS = (Focus("Task", profile=PROFILE_TASK),)
 _CONSENT = (Focus("Consent", max="1", profile=PROFILE_CONSENT),)
+_FLAG = (Focus("Flag", max="1", profile=PROFILE_FLAG),)
 _NOTICE = (Focus("Communication", max="1"),)
 FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     **dict.fromkeys(EventCode, _TASKS),
@@ -447,6 +447,8 @@ FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     EventCode.CUSTODY_UPDATED: (Focus("RelatedPerson", min=0),),
     EventCode.CARE_CONTACT_STATED: (Focus("EpisodeOfCare", max="1"),),
     EventCode.RESIDENCE_RELEASED: (Focus("Basic", max="1"),),
+    EventCode.GUARDIAN_ACCESS_BLOCKED: _FLAG,
+    EventCode.GUARDIAN_ACCESS_RESUMED: _FLAG,
     EventCode.DELIVERY_DENIED: _NOTICE,
     EventCode.PARKED_EXPIRED: _NOTICE,
     EventCode.DEADLINE_REMINDER: _NOTICE,

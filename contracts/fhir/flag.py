@@ -23,13 +23,19 @@ def hidden_residence_flag(
     decision_id: str,
     resource_id: str,
     patient_ref: str,
-    start: dt.datetime,
+    start: dt.datetime | None,
     end: dt.datetime | None,
     active: bool,
     security: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
-    """The decision: ``active`` while it lasts, ``inactive`` with ``period.end`` once lifted."""
-    period = {"start": start.isoformat()}
+    """The decision: ``active`` while it lasts, ``inactive`` with ``period.end`` once lifted.
+
+    ``start`` is ``None`` when a lift does not say when the decision took effect: the period then has only its
+    end, rather than a start that is not the decision's.
+    """
+    period: dict[str, str] = {}
+    if start is not None:
+        period["start"] = start.isoformat()
     if end is not None:
         period["end"] = end.isoformat()
     data: dict[str, Any] = {

@@ -13,7 +13,7 @@ organisation sent, so ``MessageHeader.response`` is not used.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fhir.resources.R4B.bundle import Bundle
@@ -25,6 +25,7 @@ from sambus.contracts.fhir.codes import (
     DESTINATION_ENDPOINT_PREFIX,
     EVENT_SYSTEM,
     SOURCE_ENDPOINT_PREFIX,
+    TASK_ID_SYSTEM,
     EventCode,
 )
 from sambus.contracts.fhir.message import deterministic_id, urn
@@ -76,6 +77,7 @@ def notice(
     text: str,
     at: dt.datetime,
     key: str = "",
+    tasks: Sequence[str] = (),
 ) -> dict[str, object]:
     """A notice Bundle as JSON data.
 
@@ -86,6 +88,8 @@ def notice(
             sent (``source-event``) or the process (``process-id``); ``Communication.about``.
         text: what happened and why, without personal data.
         at: when.
+        tasks: ids of the Tasks the notice concerns, which the addressee holds (each ``Task.for`` names the
+            child): also in ``Communication.about``, by Task identifier, so no personal data is repeated.
         key: anything that makes the notice unique beside ``event`` and ``about`` (e.g. the recipient a
             denial concerns, a deadline's name); the ids are deterministic in all three.
 
@@ -114,7 +118,10 @@ def notice(
             "status": "completed",
             "category": [_NOTIFICATION],
             "priority": "urgent" if severity == "error" else "routine",
-            "about": [{"identifier": {"system": about["system"], "value": about["value"]}}],
+            "about": [
+                {"identifier": {"system": about["system"], "value": about["value"]}},
+                *({"type": "Task", "identifier": {"system": TASK_ID_SYSTEM, "value": t}} for t in tasks),
+            ],
             "sent": at,
             "recipient": [receiver],
             "payload": [{"contentString": text}, {"contentReference": {"reference": urn(outcome_id)}}],

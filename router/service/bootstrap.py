@@ -203,6 +203,7 @@ class Sambus:
             transactional_id=f"{prefix}-timers-{self.settings.instance_id}",
             clock=self.clock,
             interval_s=self.settings.deadline_scan_s,
+            tasks=self.processes.tasks_of,
         )
 
     async def run(self, stop: asyncio.Event, *, only: str | None = None) -> None:

@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
@@ -329,6 +329,19 @@ class Deadlines:
         return None if row is None else dict(row._mapping)  # noqa: SLF001 - SQLAlchemy's public row mapping
 
 
+class TasksOf(Protocol):
+    """The ids of the Tasks a party (directory id) was given or sent in a process, oldest first."""
+
+    def __call__(self, process_id: str, party: str) -> list[str]:
+        """The Task ids."""
+        ...
+
+
+def _no_tasks(process_id: str, party: str) -> list[str]:
+    del process_id, party
+    return []
+
+
 class DeadlineTimers:
     """Fires due reminders and escalations as FHIR notices, each exactly once."""
 
@@ -342,8 +355,13 @@ class DeadlineTimers:
         transactional_id: str,
         clock: Clock,
         interval_s: float = 5.0,
+        tasks: TasksOf | None = None,
     ) -> None:
-        """Scan ``deadlines`` every ``interval_s`` seconds by ``clock``; connects at :meth:`start`."""
+        """Scan ``deadlines`` every ``interval_s`` seconds by ``clock``; connects at :meth:`start`.
+
+        ``tasks`` names the Tasks a party holds in a process, which each notice refers to.
+        """
+        self._tasks_of: TasksOf = tasks or _no_tasks
         self._deadlines = deadlines
         self._directory = directory
         self._topics = topics
@@ -419,6 +437,7 @@ class DeadlineTimers:
             text=text,
             at=now,
             key=timer.fired_key,
+            tasks=self._tasks_of(timer.process_id, recipient.id),
         )
         headers = (
             (Header.EVENT_CODE, str(timer.event).encode("ascii")),

@@ -240,6 +240,23 @@ class ProcessStore:
             return None
         return Process(row.process_id, row.kind, row.child, row.state, row.initiator, json.loads(row.parties))
 
+    def tasks_of(self, process_id: str, party: str) -> list[str]:
+        """The ids of the Tasks ``party`` (directory id) was given or sent in ``process_id``.
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        query = (
+            sa.select(asked_tasks.c.task_id)
+            .where(
+                asked_tasks.c.process_id == process_id,
+                sa.or_(asked_tasks.c.owner == party, asked_tasks.c.requester == party),
+            )
+            .order_by(asked_tasks.c.task_id)
+        )
+        with map_errors("read the process state"), self._engine.connect() as conn:
+            return list(dict.fromkeys(conn.execute(query).scalars()))
+
     def active(self, child: str, unit: str) -> bool:
         """Whether ``unit`` (directory id) stated an active care contact with ``child`` (pseudonym).
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from sambus.contracts.fhir import SCHOOL_UNIT_SYSTEM
+from sambus.consent.residence import GuardianAccessNotice, guardian_access_message
+from sambus.contracts.fhir import SCHOOL_UNIT_SYSTEM, EventCode
 from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import NOTICE_EVENTS, Addressee, notice
 from tests.fhir_validator import Report, errors_of, validate
@@ -38,7 +39,8 @@ def _first(bundle: dict[str, Any], resource_type: str) -> dict[str, Any]:
 
 
 def _planted(directory: Path) -> dict[str, Path]:
-    """Golden Bundles with one error each, the inbound FHIR Consent with and without its policy, notices."""
+    """Golden Bundles with one error each, the inbound FHIR Consent with and without its policy; notices
+    and guardian-access messages, which sambus makes itself."""
     no_intent = _first_bundle(_SIP_CLOSED)
     del _first(no_intent, "Task")["intent"]
     unknown_step = _first_bundle(_SIP_CLOSED)
@@ -57,8 +59,18 @@ def _planted(directory: Path) -> dict[str, Path]:
         notice(event=event, to=to, about=about, text="what happened", at=at)
         for event in sorted(NOTICE_EVENTS)
     ]
+    guardian_access = [
+        guardian_access_message(
+            GuardianAccessNotice(
+                event=event, decision_id="b-1", child="201203150006", effective=at, until=None
+            ),
+            timestamp=at,
+        )
+        for event in (EventCode.GUARDIAN_ACCESS_BLOCKED, EventCode.GUARDIAN_ACCESS_RESUMED)
+    ]
     files: dict[str, object] = {
         "notices": notices,
+        "guardian-access": guardian_access,
         "no-intent": no_intent,
         "unknown-step": unknown_step,
         "wrong-focus": wrong_focus,
@@ -137,4 +149,13 @@ def test_every_notice_sambus_makes_is_valid(with_profiles: dict[Path, Report], p
     report = with_profiles[planted["notices"]]
 
     assert report.resources == len(NOTICE_EVENTS)
+    assert report.errors == []
+
+
+def test_the_guardian_access_messages_sambus_makes_are_valid(
+    with_profiles: dict[Path, Report], planted: dict[str, Path]
+):
+    report = with_profiles[planted["guardian-access"]]
+
+    assert report.resources == 2
     assert report.errors == []

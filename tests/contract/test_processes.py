@@ -303,3 +303,21 @@ def test_every_task_carries_its_id_as_a_stable_identifier_and_an_answer_names_th
 
     assert task["identifier"] == [{"system": TASK_ID_SYSTEM, "value": task["id"]}]
     assert output["valueReference"]["identifier"]["system"] == TASK_ID_SYSTEM
+
+
+def test_a_lifted_hidden_residence_flag_keeps_the_decisions_start_and_ends_at_the_lift(example):
+    [flag] = _resources(_translate(example("social.hidden-residence-lifted")), "Flag")
+    [without_start] = _resources(
+        _translate(example("social.hidden-residence-lifted", validFrom=None)), "Flag"
+    )
+
+    assert flag["status"] == "inactive"
+    assert flag["period"] == {"start": "2026-11-20T10:00:00+01:00", "end": "2027-03-01T08:00:00+01:00"}
+    assert without_start["period"] == {"end": "2027-03-01T08:00:00+01:00"}
+
+
+def test_a_lift_that_says_the_decision_started_after_it_is_refused(example):
+    with pytest.raises(InvalidEventError) as caught:
+        _translate(example("social.hidden-residence-lifted", validFrom="2027-03-02T08:00:00+01:00"))
+
+    assert str(caught.value) == "data.validFrom: must be before at (the lift)"

@@ -154,6 +154,12 @@ def _read_notice(value: bytes) -> tuple[str, str]:
     return header.eventCoding.code, outcome.issue[0].diagnostics
 
 
+def _tasks_about(value: bytes) -> list[str]:
+    """The Tasks a notice is about (``Communication.about`` by Task identifier)."""
+    communication = json.loads(value)["entry"][1]["resource"]
+    return [a["identifier"]["value"] for a in communication["about"] if a.get("type") == "Task"]
+
+
 async def test_reminder_before_and_escalation_after_a_deadline_across_a_restart(
     settings: Settings, kafka_bootstrap: str, topics: Topics
 ) -> None:
@@ -177,6 +183,7 @@ async def test_reminder_before_and_escalation_after_a_deadline_across_a_restart(
         [reminder] = await read_committed(kafka_bootstrap, [bu_halsan], count=1, timeout=20)
 
     assert _read_notice(reminder.value) == ("deadline-reminder", "lvu32-exam is due on 2026-11-30")
+    assert _tasks_about(reminder.value) == ["t"], "the reminder names the Task BU-hälsan holds"
     assert dict(reminder.headers)[Header.CORRELATION_ID] == PROCESS.encode()
     # A crash right after the reminder's transaction committed, before the database noted it:
     with sa.create_engine(settings.database_url).begin() as conn:
@@ -194,6 +201,8 @@ async def test_reminder_before_and_escalation_after_a_deadline_across_a_restart(
         "deadline-escalation",
         "lvu32-exam was due on 2026-11-30 and has not been done",
     )
+    assert _tasks_about(escalation.value) == ["t"], "social services sent that Task"
+    assert CHILD[2:] not in escalation.value.decode()
     reminders = await read_committed(kafka_bootstrap, [bu_halsan], count=2, timeout=3)
     assert len(reminders) == 1, "the reminder fired once, though the database had forgotten it"
     escalations = await read_committed(kafka_bootstrap, [social], count=2, timeout=2)
