@@ -243,3 +243,46 @@ def test_db_current_says_where_the_schema_stands(runner):
     assert "revision: none; newest: 0001" in empty.output
     assert "revision: 0001; newest: 0001" in current.output
     assert "The schema is current." in current.output
+
+
+def _before_process_ids(statements: list[str]) -> list[str]:
+    """The DDL with ``followup_facts`` as sambus made it before it had process ids."""
+    return [
+        s.replace("\tprocess_id VARCHAR(100), \n", "").replace(", \n\tUNIQUE (process_id)", "")
+        for s in statements
+        if not s.startswith("COMMENT ON COLUMN followup_facts.process_id")
+    ]
+
+
+def test_a_facts_table_from_before_process_ids_is_given_them_when_adopted(runner, engine):
+    load_main_schema(engine, ddl=_before_process_ids(SNAPSHOT["ddl"][engine.dialect.name]), rows=False)
+    assert "process_id" not in {c["name"] for c in sa.inspect(engine).get_columns("followup_facts")}
+
+    result = runner.invoke(app, ["db", "upgrade"])
+
+    assert result.exit_code == 0, result.output
+    assert "process_id" in {c["name"] for c in sa.inspect(engine).get_columns("followup_facts")}
+    with engine.begin() as conn:
+        conn.execute(sa.text(_FACT.format(id=1, process="p-1")))
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.execute(sa.text(_FACT.format(id=2, process="p-1")))
+
+
+def test_a_refused_adoption_leaves_even_the_facts_table_as_it_was(runner, engine):
+    ddl = [
+        s.replace("PRIMARY KEY (consent_id, child)", "PRIMARY KEY (consent_id)")
+        for s in SNAPSHOT["ddl"][engine.dialect.name]
+    ]
+    load_main_schema(engine, ddl=_before_process_ids(ddl), rows=False)
+
+    result = runner.invoke(app, ["db", "upgrade"])
+
+    assert result.exit_code == 2
+    assert "consents: primary key" in result.output
+    assert "process_id" not in {c["name"] for c in sa.inspect(engine).get_columns("followup_facts")}
+
+
+_FACT = (
+    "INSERT INTO followup_facts (id, process_id, kind, sex, age_band, county_part, started_on) "
+    "VALUES ({id}, '{process}', 'sip', 'girl', '13-17', 'Norra', '2026-11-20')"
+)
