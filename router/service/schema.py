@@ -13,6 +13,7 @@ nothing and says what differs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,10 @@ BASELINE = "0001"
 VERSION_TABLE = "alembic_version"
 
 UPGRADE_HINT = "run `sambus db upgrade` (with the same SAMBUS_DATABASE_URL) first"
+
+# Alembic logs which implementation it uses each time it looks at a database, which is every start-up here;
+# `sambus db upgrade` says itself what it did.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 class SchemaNotCurrentError(ConfigError):
