@@ -59,7 +59,7 @@ errors = Console(stderr=True)
 
 
 def _fail(exc: SambusError) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+    errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2 if isinstance(exc, ConfigError) else 1)
 
 

@@ -52,7 +52,7 @@ def serve_command(
         app = create_app(web_services(bootstrap(settings, bootstrap_servers=broker_address(settings))))
         configure_logging(log_format)
     except (SambusError, ValueError) as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from exc
 
     async def until_signal() -> None:

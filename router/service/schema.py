@@ -13,6 +13,7 @@ nothing and says what differs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,10 @@ BASELINE = "0001"
 VERSION_TABLE = "alembic_version"
 
 UPGRADE_HINT = "run `sambus db upgrade` (with the same SAMBUS_DATABASE_URL) first"
+
+# Alembic logs which implementation it uses each time it looks at a database, which is every start-up here;
+# `sambus db upgrade` says itself what it did.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 class SchemaNotCurrentError(ConfigError):
@@ -278,26 +283,32 @@ def differences(connection: sa.Connection, metadata: sa.MetaData | Sequence[sa.M
     return [_describe(d) for d in diffs] + _primary_keys(connection, described)
 
 
+_FACTS_BEFORE_PROCESS_IDS = frozenset(
+    {"add column followup_facts.process_id", "add unique constraint on followup_facts (process_id)"}
+)
+"""How a ``followup_facts`` made before process ids differs (sambus at ad1bfd4 added the column)."""
+
+
 def _adopt(connection: sa.Connection) -> list[str]:
     """Check an unversioned database against the first schema and create what it lacks; returns those.
 
     Raises:
         SchemaAdoptionError: a table differs (nothing is changed).
     """
-    inspector = sa.inspect(connection)
-    if inspector.has_table("followup_facts") and "process_id" not in {
-        column["name"] for column in inspector.get_columns("followup_facts")
-    }:  # made before process ids; sambus at ad1bfd4 added the column at start-up, so do the same
-        connection.execute(sa.text("ALTER TABLE followup_facts ADD COLUMN process_id VARCHAR(100)"))
-        connection.execute(
-            sa.text("CREATE UNIQUE INDEX uq_followup_facts_process_id ON followup_facts (process_id)")
-        )
     problems = [p for p in differences(connection, baseline.metadata) if not p.startswith("add table ")]
+    facts_without_process_ids = set(problems) >= _FACTS_BEFORE_PROCESS_IDS
+    if facts_without_process_ids:
+        problems = [p for p in problems if p not in _FACTS_BEFORE_PROCESS_IDS]
     if problems:
         raise SchemaAdoptionError(
             "the database has tables from before schema migrations, but they differ from the schema that "
             f"sambus made ({'; '.join(problems)}); nothing was changed. Bring these tables to that schema "
             "(or restore them from a backup) and run `sambus db upgrade` again"
+        )
+    if facts_without_process_ids:  # as sambus at ad1bfd4 did at start-up (SQLite cannot add a constraint)
+        connection.execute(sa.text("ALTER TABLE followup_facts ADD COLUMN process_id VARCHAR(100)"))
+        connection.execute(
+            sa.text("CREATE UNIQUE INDEX uq_followup_facts_process_id ON followup_facts (process_id)")
         )
     return baseline.create(connection)
 

@@ -19,6 +19,7 @@ from sambus.router.cli.main import app
 from sambus.router.kafka.admin import read_topic, run_sync
 from sambus.router.kafka.dead_letters import KafkaDeadLetters, UnknownDeadLetterError
 from sambus.router.ops.queues import NoDeadlines, OverdueDeadline, QueueMonitor
+from tests.database import upgraded
 from tests.integration.conftest import sip_event
 from tests.web.kafka_seed import COMMITTED, DEAD_LETTERS, PARKED, SCHOOL_RECORDS, seed_queues
 
@@ -95,6 +96,7 @@ def cli(monkeypatch, tmp_path, kafka_bootstrap: str, topics: Topics) -> CliRunne
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("SAMBUS_KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("SAMBUS_TOPIC_PREFIX", topics.prefix)
+    monkeypatch.setenv("SAMBUS_DATABASE_URL", upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"))
     return CliRunner()
 
 
@@ -126,6 +128,7 @@ def test_queues_table_names_the_group_and_counts(cli: CliRunner, kafka_bootstrap
 def test_queues_without_a_broker_says_so(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SAMBUS_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("SAMBUS_DATABASE_URL", upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"))
 
     result = CliRunner().invoke(app, ["queues"])
 
@@ -143,6 +146,7 @@ def test_queues_watch_prints_a_json_line_per_refresh(kafka_bootstrap: str, topic
         **os.environ,
         "SAMBUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "SAMBUS_TOPIC_PREFIX": topics.prefix,
+        "SAMBUS_DATABASE_URL": upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
     }
     with subprocess.Popen(
         [str(Path(sys.executable).parent / "sambus"), "queues", "--json", "--watch", "0.5"],

@@ -9,12 +9,14 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from sambus.consent.ledger import GENESIS, head
+from sambus.consent.ledger import GENESIS
+from sambus.consent.ledger import head as ledger_head
 from sambus.router.cli.db import TABLES
 from sambus.router.cli.main import app
 from sambus.router.service.schema import (
     SchemaState,
     differences,
+    head,
     schema_state,
     upgrade,
 )
@@ -62,12 +64,12 @@ def test_db_upgrade_makes_every_table_in_an_empty_database(runner, engine):
     result = runner.invoke(app, ["db", "upgrade"])
 
     assert result.exit_code == 0, result.output
-    assert "at revision 0001 (was none)" in result.output
+    assert f"at revision {head()} (was none)" in result.output
     state = schema_state(engine)
     assert state.current
     assert sorted(state.tables) == EVERY_TABLE
     with engine.connect() as conn:
-        assert conn.execute(sa.select(head.c.seq, head.c.entry_hash)).one() == (0, GENESIS)
+        assert conn.execute(sa.select(ledger_head.c.seq, ledger_head.c.entry_hash)).one() == (0, GENESIS)
 
 
 def test_db_upgrade_twice_changes_nothing_the_second_time(runner, engine):
@@ -132,7 +134,12 @@ def test_a_database_main_made_is_adopted_its_data_kept_and_its_ledger_still_veri
     assert upgraded.exit_code == 0, upgraded.output
     assert "made before schema migrations; its tables match the first schema and were kept" in upgraded.output
     assert schema_state(engine).current
-    assert table_rows(engine) == before
+    after = table_rows(engine)
+    assert {name: after[name] for name in before} == before
+    assert set(after) - set(before) == {
+        name for name in EVERY_TABLE if name not in before
+    }  # made by later revisions
+    assert not any(after[name] for name in set(after) - set(before))
     assert before["ledger_entries"] == 7
     assert before["ledger_checkpoints"] == 2
     with engine.connect() as conn:
@@ -240,6 +247,49 @@ def test_db_current_says_where_the_schema_stands(runner):
     runner.invoke(app, ["db", "upgrade"])
     current = runner.invoke(app, ["db", "current"])
 
-    assert "revision: none; newest: 0001" in empty.output
-    assert "revision: 0001; newest: 0001" in current.output
+    assert f"revision: none; newest: {head()}" in empty.output
+    assert f"revision: {head()}; newest: {head()}" in current.output
     assert "The schema is current." in current.output
+
+
+def _before_process_ids(statements: list[str]) -> list[str]:
+    """The DDL with ``followup_facts`` as sambus made it before it had process ids."""
+    return [
+        s.replace("\tprocess_id VARCHAR(100), \n", "").replace(", \n\tUNIQUE (process_id)", "")
+        for s in statements
+        if not s.startswith("COMMENT ON COLUMN followup_facts.process_id")
+    ]
+
+
+def test_a_facts_table_from_before_process_ids_is_given_them_when_adopted(runner, engine):
+    load_main_schema(engine, ddl=_before_process_ids(SNAPSHOT["ddl"][engine.dialect.name]), rows=False)
+    assert "process_id" not in {c["name"] for c in sa.inspect(engine).get_columns("followup_facts")}
+
+    result = runner.invoke(app, ["db", "upgrade"])
+
+    assert result.exit_code == 0, result.output
+    assert "process_id" in {c["name"] for c in sa.inspect(engine).get_columns("followup_facts")}
+    with engine.begin() as conn:
+        conn.execute(sa.text(_FACT.format(id=1, process="p-1")))
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.execute(sa.text(_FACT.format(id=2, process="p-1")))
+
+
+def test_a_refused_adoption_leaves_even_the_facts_table_as_it_was(runner, engine):
+    ddl = [
+        s.replace("PRIMARY KEY (consent_id, child)", "PRIMARY KEY (consent_id)")
+        for s in SNAPSHOT["ddl"][engine.dialect.name]
+    ]
+    load_main_schema(engine, ddl=_before_process_ids(ddl), rows=False)
+
+    result = runner.invoke(app, ["db", "upgrade"])
+
+    assert result.exit_code == 2
+    assert "consents: primary key" in result.output
+    assert "process_id" not in {c["name"] for c in sa.inspect(engine).get_columns("followup_facts")}
+
+
+_FACT = (
+    "INSERT INTO followup_facts (id, process_id, kind, sex, age_band, county_part, started_on) "
+    "VALUES ({id}, '{process}', 'sip', 'girl', '13-17', 'Norra', '2026-11-20')"
+)

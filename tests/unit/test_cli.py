@@ -36,7 +36,7 @@ def test_help_lists_the_commands(runner):
     result = runner.invoke(app, ["--help"])
 
     assert result.exit_code == 0
-    for command in ("run", "demo", "translate", "kafka", "topics", "config"):
+    for command in ("run", "demo", "translate", "kafka", "topics", "config", "db"):
         assert command in result.output
 
 
