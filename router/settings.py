@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         description="Public keys (hex, comma-separated) of earlier signing keys.",
     )
     ledger_checkpoint_every: int = Field(default=100, ge=1, description="Entries between signed checkpoints.")
+    ledger_anchor_file: Path | None = Field(
+        default=None,
+        description="Append-only file that keeps every signed checkpoint outside the database "
+        "(protect it like the signing key; `sambus consent verify` checks the database against it).",
+    )
     web_tokens: SecretStr | None = Field(
         default=None, description="Bearer tokens of the web service: name:role:sha256hex, comma-separated."
     )

@@ -17,6 +17,7 @@ from sambus.consent import (
     DecisionLedger,
     FieldCipher,
 )
+from sambus.consent.anchor import Anchor, AnchorFile
 from sambus.consent.keys import verify_keys
 from sambus.router.settings import Settings
 
@@ -58,4 +59,16 @@ def decision_ledger(settings: Settings, engine: sa.Engine) -> DecisionLedger:
         signer=checkpoint_signer(settings),
         cipher=field_cipher(settings),
         checkpoint_every=settings.ledger_checkpoint_every,
+        anchors=[] if settings.ledger_anchor_file is None else [AnchorFile(settings.ledger_anchor_file)],
     )
+
+
+def ledger_anchors(settings: Settings) -> list[Anchor] | None:
+    """The anchored checkpoints ``SAMBUS_LEDGER_ANCHOR_FILE`` holds, or ``None`` when no anchor is set.
+
+    Raises:
+        ConfigError: the anchor file cannot be read or is not an anchor file.
+    """
+    if settings.ledger_anchor_file is None:
+        return None
+    return AnchorFile(settings.ledger_anchor_file).read()
