@@ -15,7 +15,7 @@ from sambus.router.kafka.admin import metadata_answers
 from sambus.router.kafka.dead_letters import KafkaDeadLetters
 from sambus.router.ops.queues import QueueMonitor
 from sambus.router.service.bootstrap import Sambus
-from sambus.router.service.consent_wiring import ledger_public_keys
+from sambus.router.service.consent_wiring import ledger_anchors, ledger_public_keys
 from sambus.router.stats.indicators import SqlStatsFacts
 from sambus.router.web.app import WebServices, create_app
 from sambus.router.web.audit import AuditLog
@@ -88,7 +88,9 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
             deadlines=sambus.deadlines,
         ),
         dead_letters=dead_letters,
-        ledger=SqlLedgerReader(engine, ledger_public_keys(sambus.settings)),
+        ledger=SqlLedgerReader(
+            engine, ledger_public_keys(sambus.settings), lambda: ledger_anchors(sambus.settings)
+        ),
         audit=audit,
         pseudonymizer=sambus.pseudonymizer,
         stats=facts,
