@@ -89,6 +89,17 @@ class Settings(BaseSettings):
         description="Append-only file that keeps every signed checkpoint outside the database "
         "(protect it like the signing key; `sambus consent verify` checks the database against it).",
     )
+    dlq_encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="AES-256 keys that seal dead letters' originals: id1:<64 hex>,id2:<64 hex> (new ones "
+        "use the last). Without them a dead letter keeps no content and cannot be replayed.",
+    )
+    dlq_encryption_key_id: str | None = Field(
+        default=None, description="The key id new dead letters are sealed with (default: the last)."
+    )
+    dlq_retention_days: float = Field(
+        default=30.0, gt=0, description="How long the dead-letter topic keeps a dead letter (retention.ms)."
+    )
     web_tokens: SecretStr | None = Field(
         default=None, description="Bearer tokens of the web service: name:role:sha256hex, comma-separated."
     )
@@ -111,6 +122,7 @@ class Settings(BaseSettings):
             partitions=self.topic_partitions,
             replication_factor=self.topic_replication_factor,
             min_insync_replicas=self.topic_min_insync_replicas,
+            dlq_retention_days=self.dlq_retention_days,
         )
 
     def require_pseudonym_key(self) -> bytes:

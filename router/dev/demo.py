@@ -130,6 +130,7 @@ async def run_demo(*, bootstrap_servers: str, timeout: float = 60.0) -> list[Rec
             topic_prefix=f"demo-{secrets.token_hex(4)}.",
             database_url=f"sqlite:///{Path(workdir) / 'registry.db'}",
             pseudonym_key=SecretStr(secrets.token_hex(32)),  # an ephemeral key: the demo keeps nothing
+            dlq_encryption_keys=SecretStr(f"demo:{secrets.token_hex(32)}"),  # ephemeral, like the demo
         )
         engine = create_engine(settings.database_url)
         upgrade(engine)  # what `sambus db upgrade` does

@@ -100,4 +100,6 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # aiokafka's debug lines quote whole records (values and headers): never below INFO.
+    logging.getLogger("aiokafka").setLevel(max(level, logging.INFO))
     return handler

@@ -11,7 +11,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sambus.consent import ConsentPolicy, ConsentRegistry, Decider, DecisionLedger, Pseudonymizer, RuleSet
+from sambus.consent import (
+    ConsentPolicy,
+    ConsentRegistry,
+    Decider,
+    DecisionLedger,
+    FieldCipher,
+    Pseudonymizer,
+    RuleSet,
+)
 from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir.registry import registry_facts
 from sambus.contracts.topics import Topics, TopicSpec
@@ -19,7 +27,7 @@ from sambus.router.kafka.admin import ensure_topics
 from sambus.router.kafka.retry import Retries, RetryHandler, RetryPolicy
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.rules import RoutingRules
-from sambus.router.service.consent_wiring import county_policy, decision_ledger
+from sambus.router.service.consent_wiring import county_policy, dead_letter_cipher, decision_ledger
 from sambus.router.service.schema import open_database
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadlines, DeadlineTimers
@@ -53,6 +61,8 @@ class Sambus:
     clock: Clock
     rules: RuleSet
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    dlq_cipher: FieldCipher | None = None
+    """Seals dead letters' originals (``SAMBUS_DLQ_ENCRYPTION_KEYS``); without it they are not kept."""
     policy: Decider | None = None
     """Who decides per recipient; ``None`` means :class:`sambus.consent.ConsentPolicy` on the registry and
     rules."""
@@ -112,6 +122,7 @@ class Sambus:
                     transactional_id=f"{prefix}-intake-{instance}",
                     handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer, seen=seen),
                     dlq_topic=self.topics.dlq,
+                    dlq_cipher=self.dlq_cipher,
                     hooks=[seen],
                 )
             )
@@ -126,6 +137,7 @@ class Sambus:
                     transactional_id=f"{prefix}-delivery-{instance}",
                     handler=delivery,
                     dlq_topic=self.topics.dlq,
+                    dlq_cipher=self.dlq_cipher,
                     hooks=[delivery],
                     on_retriable=retries.failed,
                     keys_are_pseudonyms=True,
@@ -143,6 +155,7 @@ class Sambus:
                         transactional_id=f"{prefix}-retry-{level}-{instance}",
                         handler=RetryHandler(handler=delivery, retries=retries, clock=self.clock),
                         dlq_topic=self.topics.dlq,
+                        dlq_cipher=self.dlq_cipher,
                         hooks=[delivery],
                         max_batch=50,
                         keys_are_pseudonyms=True,
@@ -167,6 +180,7 @@ class Sambus:
                     transactional_id=f"{prefix}-parked-{instance}",
                     handler=parked,
                     dlq_topic=self.topics.dlq,
+                    dlq_cipher=self.dlq_cipher,
                     hooks=[parked],
                     max_batch=50,
                     keys_are_pseudonyms=True,
@@ -186,6 +200,7 @@ class Sambus:
                         rules=RoutingRules(self.directory, care_contacts=self.processes),
                     ),
                     dlq_topic=self.topics.dlq,
+                    dlq_cipher=self.dlq_cipher,
                     keys_are_pseudonyms=True,
                 )
             )
@@ -253,6 +268,7 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
         bootstrap_servers=bootstrap_servers,
         engine=engine,
         topics=settings.topics(),
+        dlq_cipher=dead_letter_cipher(settings),
         directory=directory,
         registry=registry,
         rules=rules,

@@ -52,6 +52,20 @@ def field_cipher(settings: Settings) -> FieldCipher | None:
     return FieldCipher.from_spec(keys.get_secret_value(), settings.ledger_encryption_key_id)
 
 
+def dead_letter_cipher(settings: Settings) -> FieldCipher | None:
+    """The cipher that seals dead letters' originals (``SAMBUS_DLQ_ENCRYPTION_KEYS``), or ``None``.
+
+    Raises:
+        ConfigError: the keys are malformed.
+    """
+    keys = settings.dlq_encryption_keys
+    if keys is None:
+        return None
+    return FieldCipher.from_spec(
+        keys.get_secret_value(), settings.dlq_encryption_key_id, setting="SAMBUS_DLQ_ENCRYPTION_KEYS"
+    )
+
+
 def decision_ledger(settings: Settings, engine: sa.Engine) -> DecisionLedger:
     """The ledger as settings configure it (signing key, encryption keys, checkpoint interval)."""
     return DecisionLedger(

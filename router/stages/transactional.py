@@ -16,8 +16,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from sambus.consent.keys import FieldCipher
 from sambus.contracts.errors import BrokerUnavailableError, SambusError, map_errors
-from sambus.router.kafka.dead_letters import dead_letter
+from sambus.router.kafka.dead_letters import dead_letter, seal
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.tracing import traced
 
@@ -76,6 +77,7 @@ class TransactionalStage:
         static_membership: bool = True,
         on_retriable: FailureHandler | None = None,
         keys_are_pseudonyms: bool = False,
+        dlq_cipher: FieldCipher | None = None,
     ) -> None:
         """Describe the stage; nothing connects until :meth:`start`.
 
@@ -87,7 +89,10 @@ class TransactionalStage:
         transaction (a retry, see :mod:`sambus.router.kafka.retry`); without it the whole batch is aborted
         and read again.
         ``keys_are_pseudonyms`` keeps a dead-lettered record's key (the child's pseudonym) for replay.
+        Every record for ``dlq_topic`` is sealed with ``dlq_cipher`` as it is sent (see
+        :func:`sambus.router.kafka.dead_letters.seal`): without a cipher its original is not kept.
         """
+        self._dlq_cipher = dlq_cipher
         self._on_retriable = on_retriable
         self._keys_are_pseudonyms = keys_are_pseudonyms
         self.name = name
@@ -200,6 +205,8 @@ class TransactionalStage:
             hook.after_commit()
 
     async def _send(self, out: Outgoing) -> asyncio.Future[object]:
+        if out.topic == self._dlq_topic:
+            out = seal(out, self._dlq_cipher)
         future: asyncio.Future[object] = await self._producer.send(
             out.topic, out.value, key=out.key, headers=list(out.headers)
         )

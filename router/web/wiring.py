@@ -78,7 +78,9 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
     engine = sambus.engine
     audit = AuditLog(engine)
     facts = SqlStatsFacts(engine)
-    dead_letters = KafkaDeadLetters(bootstrap_servers=sambus.bootstrap_servers, topics=sambus.topics)
+    dead_letters = KafkaDeadLetters(
+        bootstrap_servers=sambus.bootstrap_servers, topics=sambus.topics, cipher=sambus.dlq_cipher
+    )
     return WebServices(
         authenticator=authenticator or token_authenticator(sambus),
         queues=QueueMonitor(

@@ -8,6 +8,7 @@ import pytest
 
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.topics import Header
+from sambus.router.kafka.dead_letters import open_sealed
 from tests.integration.conftest import Running, sip_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
@@ -41,13 +42,16 @@ async def test_malformed_events_are_dead_lettered_and_the_consumer_keeps_running
     assert len(dead) == 3
     for record in dead:
         headers = dict(record.headers)
-        assert record.value in bad, "the dead letter must carry the original bytes"
+        original, original_headers = open_sealed(record.value, tuple(record.headers), running.app.dlq_cipher)
+        assert original in bad, "the dead letter must carry the original bytes, sealed"
+        assert record.value not in bad
         reason = headers[Header.DLQ_REASON].decode()
-        assert bad[record.value] in reason
+        assert bad[original] in reason
         assert headers[Header.DLQ_ERROR] == b"invalid_event"
         assert headers[Header.DLQ_SOURCE_TOPIC] == school.encode()
         assert int(headers[Header.DLQ_SOURCE_OFFSET]) >= 0
-        assert headers["origin"] == b"test"
+        assert dict(original_headers)["origin"] == b"test"
+        assert "origin" not in headers
         assert "201203150007" not in reason
         assert "0007" not in reason
     assert dict(delivered.headers)[Header.DECISION] == b"permit"

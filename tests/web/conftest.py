@@ -79,6 +79,7 @@ def make_site(tmp_path: Path, *, bootstrap_servers: str, topics: Topics) -> Site
         topic_prefix=topics.prefix,
         database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
+        dlq_encryption_keys=SecretStr(f"test:{secrets.token_hex(32)}"),
         instance_id=secrets.token_hex(4),
     )
     sambus = bootstrap(settings, bootstrap_servers=bootstrap_servers)
