@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     web_tokens: SecretStr | None = Field(
         default=None, description="Bearer tokens of the web service: name:role:sha256hex, comma-separated."
     )
+    web_cookie_secure: bool = Field(
+        default=True,
+        description="Cookies only over HTTPS (Secure); false only for plain-HTTP development on one machine.",
+    )
+    web_login_attempts: int = Field(
+        default=10, ge=1, description="Failed logins allowed per minute from one address (then 429)."
+    )
     web_host: str = Field(default="127.0.0.1", description="Address `sambus serve` listens on.")
     web_port: int = Field(default=8080, ge=1, le=65535, description="Port `sambus serve` listens on.")
 

@@ -97,6 +97,8 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
         pseudonymizer=sambus.pseudonymizer,
         stats=facts,
         readiness=(BrokerCheck(sambus.bootstrap_servers), DatabaseCheck(engine)),
+        cookie_secure=sambus.settings.web_cookie_secure,
+        login_attempts=sambus.settings.web_login_attempts,
     )
 
 

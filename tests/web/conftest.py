@@ -42,7 +42,7 @@ class Site:
 
     def client(self, role: Role | None = None) -> TestClient:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
-        return TestClient(self.app, headers=headers)
+        return TestClient(self.app, headers=headers, base_url="https://testserver")  # Secure cookies
 
     def pseudonym(self, personnummer: str) -> str:
         return self.sambus.pseudonymizer.of(personnummer)
