@@ -147,3 +147,119 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+BOUNDED_EXACT_LIMIT = 1000
+"""Up to this many offsets, :func:`count_committed` reads and counts the records themselves."""
+
+
+async def _read_ranges(
+    consumer: AIOKafkaConsumer, ranges: dict[TopicPartition, tuple[int, int]], *, idle_polls: int = 2
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The committed records in each partition's ``[start, end)``, on an assigned, started consumer."""
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    open_ranges = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
+    if not open_ranges:
+        return records
+    consumer.assign(list(open_ranges))
+    for tp, (start, _) in open_ranges.items():
+        consumer.seek(tp, start)
+    idle = 0
+    while idle < idle_polls:
+        unread = [tp for tp, (_, end) in open_ranges.items() if await consumer.position(tp) < end]
+        if not unread:
+            break
+        batch = await consumer.getmany(*unread, timeout_ms=300)
+        idle = 0 if batch else idle + 1
+        for tp, got in batch.items():
+            records.extend(r for r in got if r.offset < open_ranges[tp][1])
+    return records
+
+
+async def _bounds(
+    consumer: AIOKafkaConsumer, bootstrap_servers: str, topic: str
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    partitions = [
+        TopicPartition(topic, p) for p in (await partitions_of(bootstrap_servers, [topic])).get(topic, [])
+    ]
+    if not partitions:
+        return {}, {}
+    return await consumer.beginning_offsets(partitions), await consumer.end_offsets(partitions)
+
+
+def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+    )
+
+
+async def read_newest(bootstrap_servers: str, topic: str, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """The newest ``count`` committed records of ``topic``, newest first, reading only the topic's tail.
+
+    Each partition is read from ``2 * count`` offsets before its end (transaction markers take offsets too),
+    further back only when that held too few records: the work does not grow with the topic.
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    consumer = _consumer(bootstrap_servers)
+    try:
+        await consumer.start()
+        begins, ends = await _bounds(consumer, bootstrap_servers, topic)
+        window = 2 * max(count, 1)
+        while True:
+            ranges = {tp: (max(begins[tp], ends[tp] - window), ends[tp]) for tp in ends}
+            records = await _read_ranges(consumer, ranges)
+            if len(records) >= count or all(start == begins[tp] for tp, (start, _) in ranges.items()):
+                break
+            window *= 4
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        await consumer.stop()
+    records.sort(key=lambda r: (r.timestamp, r.partition, r.offset), reverse=True)
+    return records[:count]
+
+
+async def read_since(
+    bootstrap_servers: str, topic: str, timestamp_ms: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The committed records of ``topic`` written at or after ``timestamp_ms`` (nothing older is read).
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    consumer = _consumer(bootstrap_servers)
+    try:
+        await consumer.start()
+        _, ends = await _bounds(consumer, bootstrap_servers, topic)
+        found = await consumer.offsets_for_times(dict.fromkeys(ends, timestamp_ms)) if ends else {}
+        ranges = {tp: (ends[tp] if found.get(tp) is None else found[tp].offset, ends[tp]) for tp in ends}
+        return await _read_ranges(consumer, ranges)
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        await consumer.stop()
+
+
+async def count_committed(bootstrap_servers: str, topic: str) -> int:
+    """How many records ``topic`` holds, without reading more than :data:`BOUNDED_EXACT_LIMIT` of them.
+
+    Exact while the topic spans at most that many offsets; above it, the offsets it spans (an upper bound:
+    transaction markers and aborted records take offsets too).
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    consumer = _consumer(bootstrap_servers)
+    try:
+        await consumer.start()
+        begins, ends = await _bounds(consumer, bootstrap_servers, topic)
+        span = sum(ends[tp] - begins[tp] for tp in ends)
+        if span > BOUNDED_EXACT_LIMIT:
+            return span
+        return len(await _read_ranges(consumer, {tp: (begins[tp], ends[tp]) for tp in ends}))
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        await consumer.stop()

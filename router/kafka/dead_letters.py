@@ -28,7 +28,7 @@ from aiokafka.structs import ConsumerRecord
 from sambus.consent.keys import FieldCipher, LedgerKeyError
 from sambus.contracts.errors import SambusError, map_errors
 from sambus.contracts.topics import Header, RecordHeaders, Topics
-from sambus.router.kafka.admin import ensure_topics, read_topic
+from sambus.router.kafka.admin import count_committed, ensure_topics, read_newest, read_since, read_topic
 from sambus.router.kafka.records import Outgoing
 
 DLQ_PSEUDONYM = "sambus-dlq-pseudonym"
@@ -382,14 +382,23 @@ class KafkaDeadLetters:
         self._cipher = cipher
 
     async def list(self, *, limit: int = 100) -> Sequence[DeadLetter]:
-        """The most recent dead letters, newest first."""
-        letters = await read_dead_letters(self._servers, self._topics)
-        letters.sort(key=lambda d: (d.timestamp, d.partition, d.offset), reverse=True)
-        return letters[:limit]
+        """The most recent dead letters, newest first, reading only the topic's tail.
+
+        Whether each was replayed comes from the replay log since the oldest of them was written (a replay
+        always comes after its dead letter), so neither topic is read whole.
+        """
+        records = await read_newest(self._servers, self._topics.dlq, limit)
+        if not records:
+            return []
+        since = min(record.timestamp for record in records)
+        replayed = {
+            (r.key or b"").decode() for r in await read_since(self._servers, self._topics.dlq_replayed, since)
+        }
+        return [DeadLetter.from_record(r, replayed=f"{r.partition}:{r.offset}" in replayed) for r in records]
 
     async def count(self) -> int:
-        """How many dead letters are on the topic."""
-        return len(await read_topic(self._servers, self._topics.dlq))
+        """How many dead letters are on the topic (see :func:`~sambus.router.kafka.admin.count_committed`)."""
+        return await count_committed(self._servers, self._topics.dlq)
 
     async def replay(self, letter_id: str) -> str:
         """Put the dead letter back on its source topic, once; returns the topic.

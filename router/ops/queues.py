@@ -7,6 +7,7 @@ the Kafka-only implementations without touching the CLI or the web pages.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -18,7 +19,7 @@ from aiokafka.structs import TopicPartition
 
 from sambus.contracts.errors import map_errors
 from sambus.contracts.topics import Topics
-from sambus.router.kafka.admin import partitions_of, read_topic
+from sambus.router.kafka.admin import count_committed, partitions_of
 from sambus.router.kafka.dead_letters import DeadLetters
 
 
@@ -202,7 +203,7 @@ class QueueMonitor:
         lags = await self._count_small_lags(lags)
         depths = tuple(TopicDepth(t, tuple(ends[tp] for tp in partitions if tp.topic == t)) for t in names)
         parked = (
-            len(await read_topic(self._servers, self._topics.parked)) if self._topics.parked in names else 0
+            await count_committed(self._servers, self._topics.parked) if self._topics.parked in names else 0
         )
         dead = await self._dead_letters.count() if self._topics.dlq in names else 0
         return QueueSnapshot(
@@ -211,7 +212,7 @@ class QueueMonitor:
             lags=tuple(lags),
             dead_letters=dead,
             parked=parked,
-            overdue=tuple(self._deadlines.overdue(now)),
+            overdue=tuple(await asyncio.to_thread(self._deadlines.overdue, now)),
         )
 
     async def _count_small_lags(self, lags: list[PartitionLag]) -> list[PartitionLag]:

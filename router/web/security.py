@@ -1,7 +1,7 @@
 """Browser-facing protections: security headers, CSRF tokens with an Origin check, login throttling.
 
 * Every response carries a Content-Security-Policy (only this origin's styles, no scripts, no framing),
-  ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer`` and
+  ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy: same-origin`` and
   ``Cache-Control: no-store``.
 * A state-changing request (POST, PUT, PATCH, DELETE) from another origin is refused (``Origin``, else
   ``Referer``, else ``Sec-Fetch-Site``). One that a browser could send with ambient credentials (no
@@ -36,7 +36,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send "Origin: null" on forms
     "Cache-Control": "no-store",
 }
 
