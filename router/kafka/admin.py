@@ -154,14 +154,18 @@ BOUNDED_EXACT_LIMIT = 1000
 
 
 async def _read_ranges(
-    consumer: AIOKafkaConsumer, ranges: dict[TopicPartition, tuple[int, int]], *, idle_polls: int = 2
+    consumer: AIOKafkaConsumer, ranges: dict[TopicPartition, tuple[int, int]], *, idle_polls: int = 20
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """The committed records in each partition's ``[start, end)``, on an assigned, started consumer."""
+    """The committed records in each partition's ``[start, end)``, on a started consumer.
+
+    Stops early only after ``idle_polls`` empty polls of 100 ms (an aborted transaction at the end).
+    """
     records: list[ConsumerRecord[bytes, bytes]] = []
     open_ranges = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
     if not open_ranges:
         return records
-    consumer.assign(list(open_ranges))
+    if consumer.assignment() != set(open_ranges):
+        consumer.assign(list(open_ranges))
     for tp, (start, _) in open_ranges.items():
         consumer.seek(tp, start)
     idle = 0
@@ -169,7 +173,7 @@ async def _read_ranges(
         unread = [tp for tp, (_, end) in open_ranges.items() if await consumer.position(tp) < end]
         if not unread:
             break
-        batch = await consumer.getmany(*unread, timeout_ms=300)
+        batch = await consumer.getmany(*unread, timeout_ms=100)
         idle = 0 if batch else idle + 1
         for tp, got in batch.items():
             records.extend(r for r in got if r.offset < open_ranges[tp][1])
@@ -184,12 +188,18 @@ async def _bounds(
     ]
     if not partitions:
         return {}, {}
+    consumer.assign(partitions)  # one metadata request for the topic, not one per partition
     return await consumer.beginning_offsets(partitions), await consumer.end_offsets(partitions)
 
 
 def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
+    # A fetch at the end of a partition waits fetch_max_wait_ms for data: keep that short, since these
+    # consumers seek to where the data is and a fetch begun before the seek must end first.
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        fetch_max_wait_ms=20,
     )
 
 

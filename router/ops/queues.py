@@ -189,6 +189,8 @@ class QueueMonitor:
                 names = sorted(t for t in await admin.list_topics() if self._topics.is_ours(t))
                 described = await partitions_of(self._servers, names)
                 partitions = [TopicPartition(t, p) for t in names for p in described.get(t, [])]
+                if partitions:
+                    consumer.assign(partitions)  # one metadata request for every topic, not one per partition
                 ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions) if partitions else {}
                 lags: list[PartitionLag] = []
                 for group_id, *_ in sorted(await admin.list_consumer_groups()):

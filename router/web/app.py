@@ -355,8 +355,9 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
         period: str | None = None,
     ) -> Response:
         """Queues, lag, dead letters (with replay), overdue deadlines and the follow-up indicators."""
-        snapshot = await services.queues.snapshot()
-        letters = await services.dead_letters.list(limit=100)
+        snapshot, letters = await asyncio.gather(
+            services.queues.snapshot(), services.dead_letters.list(limit=100)
+        )
         try:
             chosen = Period.parse(period) if period else Period.latest_half(dt.datetime.now(dt.UTC).date())
         except ValueError as exc:
