@@ -388,8 +388,9 @@ def withdraw(
 
 @consent_app.command("keygen")
 def keygen() -> None:
-    """Print new random ledger keys, as lines for a .env file (keep them secret, out of the repository)."""
+    """Print new random ledger and dead-letter keys as .env lines (keep them secret, out of the repo)."""
     signer = CheckpointSigner.generate()
     typer.echo(f"SAMBUS_LEDGER_SIGNING_KEY={signer.seed_hex()}")
     typer.echo(f"SAMBUS_LEDGER_VERIFY_KEYS={signer.public_hex()}")
     typer.echo(f"SAMBUS_LEDGER_ENCRYPTION_KEYS=k1:{FieldCipher.new_key_hex()}")
+    typer.echo(f"SAMBUS_DLQ_ENCRYPTION_KEYS=d1:{FieldCipher.new_key_hex()}")
