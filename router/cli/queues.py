@@ -15,7 +15,6 @@ from rich.table import Table
 from sambus.contracts.errors import SambusError
 from sambus.router.cli.common import command_database, configured_broker
 from sambus.router.kafka.admin import run_sync
-from sambus.router.kafka.dead_letters import KafkaDeadLetters
 from sambus.router.ops.queues import QueueMonitor, QueueSnapshot
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadlines
@@ -33,7 +32,6 @@ def monitor_for(settings: Settings, bootstrap_servers: str) -> QueueMonitor:
     return QueueMonitor(
         bootstrap_servers=bootstrap_servers,
         topics=topics,
-        dead_letters=KafkaDeadLetters(bootstrap_servers=bootstrap_servers, topics=topics),
         deadlines=deadlines,
     )
 

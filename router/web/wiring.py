@@ -86,7 +86,6 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
         queues=QueueMonitor(
             bootstrap_servers=sambus.bootstrap_servers,
             topics=sambus.topics,
-            dead_letters=dead_letters,
             deadlines=sambus.deadlines,
         ),
         dead_letters=dead_letters,

@@ -62,9 +62,7 @@ async def test_the_newest_dead_letters_and_the_counts_read_a_bounded_tail(
     await _seed(kafka_bootstrap, topics)
     fetched.clear()
     letters = KafkaDeadLetters(bootstrap_servers=kafka_bootstrap, topics=topics)
-    monitor = QueueMonitor(
-        bootstrap_servers=kafka_bootstrap, topics=topics, dead_letters=letters, deadlines=NoDeadlines()
-    )
+    monitor = QueueMonitor(bootstrap_servers=kafka_bootstrap, topics=topics, deadlines=NoDeadlines())
 
     newest = await letters.list(limit=100)
     snapshot = await monitor.snapshot(now=dt.datetime.now(dt.UTC))
