@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from sambus.consent import CheckpointSigner, DecisionLedger, Tamper, verify
 from sambus.consent.anchor import Anchor, AnchorFile
 from sambus.router.cli.main import app
+from sambus.router.service.schema import upgrade
 
 from .ledger_attacks import ATTACKS, CHECKPOINT_EVERY, build, sql
 
@@ -31,8 +32,8 @@ def anchor(tmp_path) -> AnchorFile:
 
 @pytest.fixture
 def ledger(engine, signer, anchor) -> DecisionLedger:
+    upgrade(engine)
     made = DecisionLedger(engine, signer=signer, checkpoint_every=CHECKPOINT_EVERY, anchors=[anchor])
-    made.create_schema()
     build(made.append)
     return made
 
