@@ -177,10 +177,16 @@ class ConsentGrant:
 
 @dataclass(frozen=True)
 class ConsentAnswer:
-    """Whether a consent in force covers a sharing, and why (or why not)."""
+    """Whether a consent in force covers a sharing, and why (or why not).
+
+    Attributes:
+        withdrawn: no consent counts because one that covered the sharing was withdrawn: the sharing is
+            refused, not awaited.
+    """
 
     consent_id: str | None
     reason: str
+    withdrawn: bool = False
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -286,6 +292,23 @@ def _guardians_answer(
     if strangers:
         why += "; a consent signed by someone who is not a current guardian counts for nothing"
     return ConsentAnswer(None, why)
+
+
+def _withdrawn_query(
+    child: str, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime
+) -> sa.Select[Any]:
+    """A consent for this purpose and agency kind that was withdrawn by ``when`` (the latest first)."""
+    return (
+        sa.select(consents.c.consent_id)
+        .where(
+            consents.c.child == child,
+            consents.c.purpose == str(purpose),
+            consents.c.agency_kind == str(agency_kind),
+            consents.c.withdrawn_at.is_not(None),
+            consents.c.withdrawn_at <= when,
+        )
+        .order_by(consents.c.withdrawn_at.desc())
+    )
 
 
 def _answer(
@@ -580,6 +603,11 @@ class ConsentRegistry:
                 if purpose is not None and agency_kind is not None
                 else None
             )
+            withdrawn = (
+                conn.execute(_withdrawn_query(child, purpose, agency_kind, when)).first()
+                if purpose is not None and agency_kind is not None
+                else None
+            )
         born = None if known is None else known.birth_date
         age = None if born is None else age_on(born, when.date())
         custodians = (
@@ -594,6 +622,14 @@ class ConsentRegistry:
             )
             if answer is None:
                 answer = ConsentAnswer(None, f"no consent in force for {purpose} covering {agency_kind}")
+            if answer.consent_id is None and withdrawn is not None:
+                consent_id = str(withdrawn.consent_id).rsplit(":", 1)[0]
+                answer = ConsentAnswer(
+                    None,
+                    f"withdrawn: consent {consent_id} for {purpose} covering {agency_kind} was withdrawn "
+                    f"({answer.reason})",
+                    withdrawn=True,
+                )
         return Assessment(age=age, consent=answer, protections=protected)
 
     def consent_in_force(
