@@ -107,6 +107,7 @@ def _consent_given(resources: _Resources) -> tuple[RegistryFact, ...]:
             valid_from=_time(fields["validFrom"], "Consent.provision.period.start"),
             valid_to=_optional_time(fields.get("validTo"), "Consent.provision.period.end"),
             recorded_at=_time(resource.get("dateTime"), "Consent.dateTime"),
+            maturity_assessed_by=fields.get("maturityAssessedBy"),
         ),
     )
 
