@@ -19,6 +19,7 @@ from aiokafka.structs import ConsumerRecord
 from sambus.contracts.errors import SambusError, map_errors
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.admin import ensure_topics, read_topic
+from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.records import Outgoing
 
 DLQ_PSEUDONYM = "sambus-dlq-pseudonym"
@@ -162,7 +163,7 @@ def _attempts(headers: RecordHeaders) -> int:
     return max(1, len(history)) if isinstance(history, list) else 1
 
 
-async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[DeadLetter]:
+async def read_dead_letters(bootstrap_servers: Broker, topics: Topics) -> list[DeadLetter]:
     """Every dead letter, oldest first, with whether it has been replayed.
 
     Raises:
@@ -177,7 +178,7 @@ async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[Dead
 
 
 async def replay(
-    bootstrap_servers: str, topics: Topics, select: Callable[[DeadLetter], bool], *, transactional_id: str
+    bootstrap_servers: Broker, topics: Topics, select: Callable[[DeadLetter], bool], *, transactional_id: str
 ) -> list[DeadLetter]:
     """Put the selected dead letters not yet replayed back on their source topics; returns those replayed.
 
@@ -193,7 +194,7 @@ async def replay(
         return []
     await ensure_topics(bootstrap_servers, [topics.spec("dlq-replayed")])  # an operator may replay first
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **client_kwargs(bootstrap_servers),
         transactional_id=transactional_id,
         enable_idempotence=True,
         acks="all",
@@ -242,7 +243,7 @@ def _parse_id(letter_id: str) -> str | None:
 class KafkaDeadLetters:
     """Dead letters read straight from ``sambus.dlq``; a replay re-publishes on the source topic."""
 
-    def __init__(self, *, bootstrap_servers: str, topics: Topics) -> None:
+    def __init__(self, *, bootstrap_servers: Broker, topics: Topics) -> None:
         """Read ``topics.dlq`` on the broker at ``bootstrap_servers``."""
         self._servers = bootstrap_servers
         self._topics = topics
