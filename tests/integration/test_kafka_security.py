@@ -32,6 +32,8 @@ from sambus.router.kafka.admin import ensure_topics, metadata_answers, read_topi
 from sambus.router.kafka.connection import KafkaConnection, KafkaRefusedError, client_kwargs
 from sambus.router.settings import Settings
 
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(300)]
+
 SASL_PORT = int(os.environ.get("SAMBUS_TEST_SECURE_KAFKA_PORT", "39192"))
 CONTROLLER_PORT = SASL_PORT + 1
 SSL_PORT = SASL_PORT + 2
