@@ -12,6 +12,7 @@ from rich.table import Table
 from sambus.contracts.errors import BrokerUnavailableError, SambusError
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import run_sync
+from sambus.router.kafka.connection import KafkaConnection
 from sambus.router.kafka.dead_letters import DeadLetter, read_dead_letters, replay
 from sambus.router.service.consent_wiring import dead_letter_cipher
 from sambus.router.settings import Settings
@@ -21,15 +22,15 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def _broker(settings: Settings) -> str:
+def _broker(settings: Settings) -> KafkaConnection:
     if settings.kafka_bootstrap_servers:
-        return settings.kafka_bootstrap_servers
+        return KafkaConnection.from_settings(settings, settings.kafka_bootstrap_servers)
     local = LocalKafka(port=settings.local_kafka_port)
     if local.running_pid() is None:
         raise BrokerUnavailableError(
             "no broker: set KAFKA_BOOTSTRAP_SERVERS, or start the local one with `sambus kafka up`"
         )
-    return local.bootstrap_servers
+    return KafkaConnection.from_settings(settings, local.bootstrap_servers)
 
 
 def matches(letter: DeadLetter, *, refs: list[str], error: str | None, source: str | None) -> bool:

@@ -227,7 +227,7 @@ def topics_create() -> None:
         sambus = bootstrap(settings, bootstrap_servers=configured_broker(settings))
         created = run_sync(
             ensure_topics(
-                sambus.bootstrap_servers,
+                sambus.kafka,
                 sambus.topic_specs(),
             )
         )

@@ -15,6 +15,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from sambus.contracts.errors import BrokerUnavailableError, ConfigError, map_errors
 from sambus.contracts.topics import TopicSpec
+from sambus.router.kafka.connection import Broker, client_kwargs, kafka_errors
 
 T = TypeVar("T")
 
@@ -25,9 +26,9 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def metadata_answers(bootstrap_servers: str, *, timeout_ms: int = 3000) -> bool:
+async def metadata_answers(bootstrap_servers: Broker, *, timeout_ms: int = 3000) -> bool:
     """Whether the broker answers a metadata request (an open port is not enough)."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    client = AIOKafkaClient(**client_kwargs(bootstrap_servers), request_timeout_ms=timeout_ms)
     try:
         await client.bootstrap()
         metadata = await client.fetch_all_metadata()
@@ -38,16 +39,16 @@ async def metadata_answers(bootstrap_servers: str, *, timeout_ms: int = 3000) ->
         await client.close()
 
 
-async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> list[str]:
+async def ensure_topics(bootstrap_servers: Broker, specs: Iterable[TopicSpec]) -> list[str]:
     """Create the topics that do not exist yet; returns the names it created.
 
     Raises:
         ConfigError: the broker refuses a topic as specified (e.g. more replicas than brokers).
         BrokerUnavailableError: the broker cannot be reached, or cannot create a topic now.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap_servers), request_timeout_ms=15000)
     try:
-        with map_errors(f"create topics on {bootstrap_servers}"):
+        async with kafka_errors(f"create topics on {bootstrap_servers}", bootstrap_servers):
             await admin.start()
             existing = set(await admin.list_topics())
             wanted = [spec for spec in specs if spec.name not in existing]
@@ -90,7 +91,7 @@ def _created(topic_errors: Sequence[tuple[Any, ...]], wanted: Sequence[TopicSpec
     return created
 
 
-async def partitions_of(bootstrap_servers: str, names: Sequence[str]) -> dict[str, list[int]]:
+async def partitions_of(bootstrap_servers: Broker, names: Sequence[str]) -> dict[str, list[int]]:
     """The partition numbers of each existing topic in ``names``.
 
     Raises:
@@ -98,9 +99,9 @@ async def partitions_of(bootstrap_servers: str, names: Sequence[str]) -> dict[st
     """
     if not names:
         return {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap_servers), request_timeout_ms=10000)
     try:
-        with map_errors(f"describe topics on {bootstrap_servers}"):
+        async with kafka_errors(f"describe topics on {bootstrap_servers}", bootstrap_servers):
             await admin.start()
             described = await admin.describe_topics(list(names))
     finally:
@@ -113,7 +114,7 @@ async def partitions_of(bootstrap_servers: str, names: Sequence[str]) -> dict[st
 
 
 async def read_topic(
-    bootstrap_servers: str, topic: str, *, idle_polls: int = 2
+    bootstrap_servers: Broker, topic: str, *, idle_polls: int = 2
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every committed record on ``topic``, from the beginning to the end offsets as they were at the start.
 
@@ -127,7 +128,7 @@ async def read_topic(
     if not partitions:
         return records
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+        **client_kwargs(bootstrap_servers), enable_auto_commit=False, isolation_level="read_committed"
     )
     try:
         with map_errors(f"read {topic}"):
@@ -181,7 +182,7 @@ async def _read_ranges(
 
 
 async def _bounds(
-    consumer: AIOKafkaConsumer, bootstrap_servers: str, topic: str
+    consumer: AIOKafkaConsumer, bootstrap_servers: Broker, topic: str
 ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
     partitions = [
         TopicPartition(topic, p) for p in (await partitions_of(bootstrap_servers, [topic])).get(topic, [])
@@ -192,18 +193,20 @@ async def _bounds(
     return await consumer.beginning_offsets(partitions), await consumer.end_offsets(partitions)
 
 
-def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
+def _consumer(bootstrap_servers: Broker) -> AIOKafkaConsumer:
     # A fetch at the end of a partition waits fetch_max_wait_ms for data: keep that short, since these
     # consumers seek to where the data is and a fetch begun before the seek must end first.
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **client_kwargs(bootstrap_servers),
         enable_auto_commit=False,
         isolation_level="read_committed",
         fetch_max_wait_ms=20,
     )
 
 
-async def read_newest(bootstrap_servers: str, topic: str, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_newest(
+    bootstrap_servers: Broker, topic: str, count: int
+) -> list[ConsumerRecord[bytes, bytes]]:
     """The newest ``count`` committed records of ``topic``, newest first, reading only the topic's tail.
 
     Each partition is read from ``2 * count`` offsets before its end (transaction markers take offsets too),
@@ -232,7 +235,7 @@ async def read_newest(bootstrap_servers: str, topic: str, count: int) -> list[Co
 
 
 async def read_since(
-    bootstrap_servers: str, topic: str, timestamp_ms: int
+    bootstrap_servers: Broker, topic: str, timestamp_ms: int
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """The committed records of ``topic`` written at or after ``timestamp_ms`` (nothing older is read).
 
@@ -252,7 +255,7 @@ async def read_since(
         await consumer.stop()
 
 
-async def count_committed(bootstrap_servers: str, topic: str) -> int:
+async def count_committed(bootstrap_servers: Broker, topic: str) -> int:
     """How many records ``topic`` holds, without reading more than :data:`BOUNDED_EXACT_LIMIT` of them.
 
     Exact while the topic spans at most that many offsets; above it, the offsets it spans (an upper bound:

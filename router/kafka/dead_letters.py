@@ -29,6 +29,7 @@ from sambus.consent.keys import FieldCipher, LedgerKeyError
 from sambus.contracts.errors import SambusError, map_errors
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.admin import count_committed, ensure_topics, read_newest, read_since, read_topic
+from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.records import Outgoing
 
 DLQ_PSEUDONYM = "sambus-dlq-pseudonym"
@@ -289,7 +290,7 @@ def _attempts(headers: RecordHeaders) -> int:
     return max(1, len(history)) if isinstance(history, list) else 1
 
 
-async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[DeadLetter]:
+async def read_dead_letters(bootstrap_servers: Broker, topics: Topics) -> list[DeadLetter]:
     """Every dead letter, oldest first, with whether it has been replayed.
 
     Raises:
@@ -304,7 +305,7 @@ async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[Dead
 
 
 async def replay(
-    bootstrap_servers: str,
+    bootstrap_servers: Broker,
     topics: Topics,
     select: Callable[[DeadLetter], bool],
     *,
@@ -327,7 +328,7 @@ async def replay(
     await ensure_topics(bootstrap_servers, [topics.spec("dlq-replayed")])  # an operator may replay first
     records = [(letter, letter.replay_record(cipher)) for letter in chosen]
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **client_kwargs(bootstrap_servers),
         transactional_id=transactional_id,
         enable_idempotence=True,
         acks="all",
@@ -375,7 +376,9 @@ def _parse_id(letter_id: str) -> str | None:
 class KafkaDeadLetters:
     """Dead letters read straight from ``sambus.dlq``; a replay re-publishes on the source topic."""
 
-    def __init__(self, *, bootstrap_servers: str, topics: Topics, cipher: FieldCipher | None = None) -> None:
+    def __init__(
+        self, *, bootstrap_servers: Broker, topics: Topics, cipher: FieldCipher | None = None
+    ) -> None:
         """Read ``topics.dlq`` on the broker at ``bootstrap_servers``; open originals with ``cipher``."""
         self._servers = bootstrap_servers
         self._topics = topics

@@ -20,6 +20,7 @@ from aiokafka.structs import TopicPartition
 from sambus.contracts.errors import map_errors
 from sambus.contracts.topics import Topics
 from sambus.router.kafka.admin import BOUNDED_EXACT_LIMIT, partitions_of
+from sambus.router.kafka.connection import Broker, client_kwargs
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class NoDeadlines:
 
 
 async def count_records(
-    bootstrap_servers: str, ranges: dict[TopicPartition, tuple[int, int]]
+    bootstrap_servers: Broker, ranges: dict[TopicPartition, tuple[int, int]]
 ) -> dict[TopicPartition, int]:
     """How many committed records lie in each partition's ``[start, end)`` (commit markers are not records).
 
@@ -134,7 +135,7 @@ async def count_records(
     if not ranges:
         return counts
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **client_kwargs(bootstrap_servers),
         enable_auto_commit=False,
         isolation_level="read_committed",
         fetch_max_wait_ms=20,
@@ -165,7 +166,7 @@ class QueueMonitor:
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        bootstrap_servers: Broker,
         topics: Topics,
         deadlines: DeadlineSource,
     ) -> None:
@@ -181,8 +182,8 @@ class QueueMonitor:
             BrokerUnavailableError: the broker cannot be reached.
         """
         now = now or dt.datetime.now(dt.UTC)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, request_timeout_ms=10000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(**client_kwargs(self._servers), request_timeout_ms=10000)
+        consumer = AIOKafkaConsumer(**client_kwargs(self._servers), enable_auto_commit=False)
         try:
             with map_errors(f"read queue state from {self._servers}"):
                 await admin.start()

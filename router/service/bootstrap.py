@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir.registry import registry_facts
 from sambus.contracts.topics import Topics, TopicSpec
 from sambus.router.kafka.admin import ensure_topics
+from sambus.router.kafka.connection import KafkaConnection
 from sambus.router.kafka.retry import Retries, RetryHandler, RetryPolicy
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.rules import RoutingRules
@@ -68,6 +70,11 @@ class Sambus:
     rules."""
     stages: list[TransactionalStage] = field(default_factory=list)
 
+    @cached_property
+    def kafka(self) -> KafkaConnection:
+        """How this sambus's Kafka clients connect: :attr:`bootstrap_servers`, the settings' TLS/SASL."""
+        return KafkaConnection.from_settings(self.settings, self.bootstrap_servers)
+
     def topic_specs(self) -> list[TopicSpec]:
         """Every topic sambus, its retries and the directory's recipients need."""
         recipients = tuple(r.topic_suffix for r in self.directory.recipients)
@@ -75,7 +82,7 @@ class Sambus:
 
     async def create_topics(self) -> list[str]:
         """Create every topic sambus and the directory's recipients need."""
-        return await ensure_topics(self.bootstrap_servers, self.topic_specs())
+        return await ensure_topics(self.kafka, self.topic_specs())
 
     def decider(self) -> Decider:
         """The policy that decides per recipient: :attr:`policy`, else the rules over the registry."""
@@ -116,7 +123,7 @@ class Sambus:
             made.append(
                 TransactionalStage(
                     name="intake",
-                    bootstrap_servers=self.bootstrap_servers,
+                    bootstrap_servers=self.kafka,
                     topics=[self.topics.agency_events(kind) for kind in ("school", "social", "ehr")],
                     group_id=f"{prefix}-intake",
                     transactional_id=f"{prefix}-intake-{instance}",
@@ -131,7 +138,7 @@ class Sambus:
             made.append(
                 TransactionalStage(
                     name="delivery",
-                    bootstrap_servers=self.bootstrap_servers,
+                    bootstrap_servers=self.kafka,
                     topics=[self.topics.intents],
                     group_id=f"{prefix}-delivery",
                     transactional_id=f"{prefix}-delivery-{instance}",
@@ -149,7 +156,7 @@ class Sambus:
                 made.append(
                     TransactionalStage(
                         name=f"retry-{level}",
-                        bootstrap_servers=self.bootstrap_servers,
+                        bootstrap_servers=self.kafka,
                         topics=[self.topics.retry(level)],
                         group_id=f"{prefix}-retry-{level}",
                         transactional_id=f"{prefix}-retry-{level}-{instance}",
@@ -174,7 +181,7 @@ class Sambus:
             made.append(
                 TransactionalStage(
                     name="parked",  # on a retriable failure the batch is read again; records stay parked
-                    bootstrap_servers=self.bootstrap_servers,
+                    bootstrap_servers=self.kafka,
                     topics=[self.topics.parked, self.topics.parked_recheck],
                     group_id=f"{prefix}-parked",
                     transactional_id=f"{prefix}-parked-{instance}",
@@ -190,7 +197,7 @@ class Sambus:
             made.append(
                 TransactionalStage(
                     name="processes",
-                    bootstrap_servers=self.bootstrap_servers,
+                    bootstrap_servers=self.kafka,
                     topics=[self.topics.intents],
                     group_id=f"{prefix}-processes",
                     transactional_id=f"{prefix}-processes-{instance}",
@@ -214,7 +221,7 @@ class Sambus:
             deadlines=self.deadlines,
             directory=self.directory,
             topics=self.topics,
-            bootstrap_servers=self.bootstrap_servers,
+            bootstrap_servers=self.kafka,
             transactional_id=f"{prefix}-timers-{self.settings.instance_id}",
             clock=self.clock,
             interval_s=self.settings.deadline_scan_s,

@@ -35,6 +35,7 @@ from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.admin import read_topic
+from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.queues import OverdueDeadline
 from sambus.router.routing.directory import RoutingDirectory
@@ -351,7 +352,7 @@ class DeadlineTimers:
         deadlines: Deadlines,
         directory: RoutingDirectory,
         topics: Topics,
-        bootstrap_servers: str,
+        bootstrap_servers: Broker,
         transactional_id: str,
         clock: Clock,
         interval_s: float = 5.0,
@@ -369,7 +370,7 @@ class DeadlineTimers:
         self._clock = clock
         self._interval_s = interval_s
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **client_kwargs(bootstrap_servers),
             transactional_id=transactional_id,
             enable_idempotence=True,
             acks="all",

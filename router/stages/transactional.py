@@ -18,6 +18,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from sambus.consent.keys import FieldCipher
 from sambus.contracts.errors import BrokerUnavailableError, SambusError, map_errors
+from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.dead_letters import dead_letter, seal
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.tracing import traced
@@ -64,7 +65,7 @@ class TransactionalStage:
         self,
         *,
         name: str,
-        bootstrap_servers: str,
+        bootstrap_servers: Broker,
         topics: Sequence[str],
         group_id: str,
         transactional_id: str,
@@ -106,7 +107,7 @@ class TransactionalStage:
         self._hooks = tuple(hooks)
         self._consumer = AIOKafkaConsumer(
             *self._topics,
-            bootstrap_servers=bootstrap_servers,
+            **client_kwargs(bootstrap_servers),
             group_id=group_id,
             group_instance_id=transactional_id if static_membership else None,
             enable_auto_commit=False,
@@ -114,7 +115,7 @@ class TransactionalStage:
             auto_offset_reset="earliest",
         )
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **client_kwargs(bootstrap_servers),
             transactional_id=transactional_id,
             enable_idempotence=True,
             acks="all",

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sambus.contracts.errors import ConfigError
 from sambus.router.kafka.admin import metadata_answers
+from sambus.router.kafka.connection import Broker
 from sambus.router.kafka.dead_letters import KafkaDeadLetters
 from sambus.router.ops.queues import QueueMonitor
 from sambus.router.service.bootstrap import Sambus
@@ -27,7 +28,7 @@ from sambus.router.web.ledger import SqlLedgerReader
 class BrokerCheck:
     """Ready when the broker answers a metadata request."""
 
-    bootstrap_servers: str
+    bootstrap_servers: Broker
     name: str = "broker"
 
     async def __call__(self) -> bool:
@@ -79,12 +80,12 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
     audit = AuditLog(engine)
     facts = SqlStatsFacts(engine)
     dead_letters = KafkaDeadLetters(
-        bootstrap_servers=sambus.bootstrap_servers, topics=sambus.topics, cipher=sambus.dlq_cipher
+        bootstrap_servers=sambus.kafka, topics=sambus.topics, cipher=sambus.dlq_cipher
     )
     return WebServices(
         authenticator=authenticator or token_authenticator(sambus),
         queues=QueueMonitor(
-            bootstrap_servers=sambus.bootstrap_servers,
+            bootstrap_servers=sambus.kafka,
             topics=sambus.topics,
             deadlines=sambus.deadlines,
         ),
@@ -95,7 +96,7 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
         audit=audit,
         pseudonymizer=sambus.pseudonymizer,
         stats=facts,
-        readiness=(BrokerCheck(sambus.bootstrap_servers), DatabaseCheck(engine)),
+        readiness=(BrokerCheck(sambus.kafka), DatabaseCheck(engine)),
         cookie_secure=sambus.settings.web_cookie_secure,
         login_attempts=sambus.settings.web_login_attempts,
     )
