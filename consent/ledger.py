@@ -41,7 +41,7 @@ entries = sa.Table(
     ),
     sa.Column("message_id", sa.String(64), nullable=False),
     sa.Column("recipient_id", sa.String(100), nullable=False),
-    sa.Column("child", sa.String(64), nullable=False, index=True, comment="keyed pseudonym"),
+    sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
     sa.Column("identity_key_id", sa.String(40), nullable=True),
     sa.Column("identity", sa.String(200), nullable=True, comment="AES-GCM, base64(nonce + ciphertext)"),
     sa.Column("event", sa.String(60), nullable=False),
@@ -51,10 +51,17 @@ entries = sa.Table(
     sa.Column("legal_basis", sa.String(200), nullable=False),
     sa.Column("reason", sa.String(1000), nullable=False),
     sa.Column("removed", sa.String(2000), nullable=False),
-    sa.Column("decided_at", sa.String(40), nullable=False, index=True, comment="ISO 8601, UTC"),
+    sa.Column("decided_at", sa.String(40), nullable=False, comment="ISO 8601, UTC"),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("entry_hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("message_id", "recipient_id", name="uq_ledger_message_recipient"),
+    # One per compliance filter, each in the order the compliance queries return (decision time, then seq),
+    # so a query with a period reads only that period and stops at its limit (sambus.consent.compliance).
+    sa.Index("ix_ledger_entries_decided", "decided_at", "seq"),
+    sa.Index("ix_ledger_entries_child_decided", "child", "decided_at", "seq"),
+    sa.Index("ix_ledger_entries_recipient_decided", "recipient_id", "decided_at", "seq"),
+    sa.Index("ix_ledger_entries_outcome_decided", "outcome", "decided_at", "seq"),
+    sa.Index("ix_ledger_entries_legal_basis_decided", "legal_basis", "decided_at", "seq"),
 )
 
 checkpoints = sa.Table(

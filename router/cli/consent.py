@@ -79,7 +79,12 @@ Until = Annotated[str | None, typer.Option(help="Decisions before this date or t
 Recipient = Annotated[str | None, typer.Option(help="Only decisions for this recipient id.")]
 OutcomeOption = Annotated[str | None, typer.Option(help="permit, permit_redacted, deny or await_consent.")]
 Basis = Annotated[
-    str | None, typer.Option("--basis", help="Legal basis containing this text, e.g. 'OSL 10:28'.")
+    str | None,
+    typer.Option(
+        "--basis",
+        help="Legal basis exactly as the ledger keeps it, e.g. 'OSL 10:28 with LVU 32 §; breaks OSL 26:1"
+        " (socialtjänst)'.",
+    ),
 ]
 Officer = Annotated[str | None, typer.Option(help="Who asks (logged); default: the login name.")]
 Limit = Annotated[int, typer.Option(min=1, help="At most this many entries.")]

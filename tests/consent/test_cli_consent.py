@@ -99,7 +99,8 @@ def test_query_by_personnummer_finds_only_that_childs_decisions(runner):
     [
         (["--outcome", "await_consent"], ["m2"]),
         (["--recipient", "vastmanland-folktandvarden"], ["m2"]),
-        (["--basis", "OSL 10:28"], ["m4"]),
+        (["--basis", "OSL 10:28 with SoL 14:1"], ["m4"]),
+        (["--basis", "OSL 10:28"], []),  # matched exactly, as the ledger keeps it, so an index finds it
         (["--since", (T0 + dt.timedelta(minutes=3)).isoformat()], ["m3", "m4"]),
         (["--until", (T0 + dt.timedelta(minutes=2)).isoformat()], ["m1"]),
         (["--limit", "2"], ["m1", "m2"]),
@@ -111,7 +112,7 @@ def test_query_filters(runner, args, expected):
 
 @pytest.mark.usefixtures("ledger")
 def test_query_prints_a_table(runner):
-    result = runner.invoke(app, ["consent", "query", "--basis", "SoL 14:1"])
+    result = runner.invoke(app, ["consent", "query", "--basis", "OSL 10:28 with SoL 14:1"])
 
     assert result.exit_code == 0, result.output
     assert "1 decisions" in result.output
