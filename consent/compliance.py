@@ -112,12 +112,9 @@ class Compliance:
         self.log(officer=officer, action=action, filters=query.filters(), results=len(found))
         return found
 
-    def select(self, query: LedgerQuery) -> list[LedgerEntry]:
-        """The entries matching ``query``, oldest first, unlogged: for callers that audit themselves.
-
-        Oldest by decision time, then by ledger order: each filter has an index in that order (see
-        :data:`sambus.consent.ledger.entries`), so a query reads only the entries it returns.
-        """
+    @staticmethod
+    def statement(query: LedgerQuery) -> sa.Select[Any]:
+        """The SELECT that :meth:`select` runs for ``query``."""
         statement = sa.select(entries).order_by(entries.c.decided_at, entries.c.seq).limit(query.limit)
         if query.child is not None:
             statement = statement.where(entries.c.child == query.child)
@@ -131,6 +128,15 @@ class Compliance:
             statement = statement.where(entries.c.outcome == query.outcome)
         if query.legal_basis is not None:
             statement = statement.where(entries.c.legal_basis == query.legal_basis)
+        return statement
+
+    def select(self, query: LedgerQuery) -> list[LedgerEntry]:
+        """The entries matching ``query``, oldest first, unlogged: for callers that audit themselves.
+
+        Oldest by decision time, then by ledger order: each filter has an index in that order (see
+        :data:`sambus.consent.ledger.entries`), so a query reads only the entries it returns.
+        """
+        statement = self.statement(query)
         with map_errors("read the decision ledger"), self._engine.connect() as conn:
             rows = conn.execute(statement).mappings().all()
         return [

@@ -1,0 +1,47 @@
+"""Every compliance filter seeks its entries in an index in the queries' order: no ledger scan, no sort."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from sambus.consent.compliance import Compliance, LedgerQuery
+from sambus.router.service.schema import upgrade
+
+DAY = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+
+FILTERS = {
+    "none": LedgerQuery(),
+    "child": LedgerQuery(child="a-pseudonym"),
+    "recipient": LedgerQuery(recipient_id="vastmanland-folktandvarden"),
+    "outcome": LedgerQuery(outcome="deny"),
+    "legal basis": LedgerQuery(legal_basis="OSL 10:28 with LVU 32 §; breaks OSL 26:1 (socialtjänst)"),
+    "since": LedgerQuery(since=DAY),
+    "until": LedgerQuery(until=DAY),
+    "period": LedgerQuery(since=DAY, until=DAY + dt.timedelta(days=1)),
+    "recipient and period": LedgerQuery(recipient_id="vastmanland-bup", since=DAY, until=DAY),
+    "child and outcome": LedgerQuery(child="a-pseudonym", outcome="permit"),
+}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    engine = sa.create_engine("sqlite:///" + str(tmp_path_factory.mktemp("ledger") / "sambus.db"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize("query", FILTERS.values(), ids=FILTERS.keys())
+def test_each_filter_reads_an_index_in_order(engine, query):
+    sql = str(Compliance.statement(query).compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        plan = [str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+
+    assert len(plan) == 1, plan
+    assert "USING INDEX ix_ledger_entries_" in plan[0], plan
+    if query != LedgerQuery():
+        assert plan[0].startswith("SEARCH"), f"a filter seeks its entries, it does not scan the index: {plan}"
+    assert "TEMP B-TREE" not in " ".join(plan), plan
