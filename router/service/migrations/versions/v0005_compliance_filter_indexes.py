@@ -4,8 +4,8 @@ The child, recipient, outcome and legal basis each lead an index on (filter, dec
 one on (decided_at, seq), so a query reads only the entries it returns and stops at its limit instead of
 scanning the ledger. The single-column child and decided_at indexes are replaced by the ones they lead.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Created: 2026-11-29 17:02:33
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
