@@ -75,7 +75,7 @@ custody = sa.Table(
     "custody",
     metadata,
     sa.Column("child", sa.String(64), primary_key=True, comment="keyed pseudonym"),
-    sa.Column("custody", sa.String(10), nullable=False),
+    sa.Column("custody", sa.String(30), nullable=False),
     sa.Column("guardians", sa.String(2000), nullable=False, comment="guardian pseudonyms"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
