@@ -76,7 +76,12 @@ def json_logs():
     root.setLevel(saved[1])
 
 
-async def test_json_logs_carry_the_trace_and_no_personnummer(running: Running, json_logs: io.StringIO):
+async def test_json_logs_carry_the_trace_and_no_personnummer(
+    running: Running, json_logs: io.StringIO, monkeypatch: pytest.MonkeyPatch
+):
+    # Decisions are logged at DEBUG (one line per decision would flood INFO): turn them on for this stage.
+    delivery_log = logging.getLogger("sambus.router.stages.delivery")
+    monkeypatch.setattr(delivery_log, "level", logging.DEBUG)
     running.consent("201203150006", AgencyKind.BU_HALSAN)
     await running.send(
         running.topics.agency_events("school"),
