@@ -1,5 +1,9 @@
 """Dead letters: the original bytes and headers, with why and where from in ``sambus-dlq-*`` headers.
 
+A record too large to copy (the copy would pass :data:`~sambus.router.kafka.records.MAX_RECORD_BYTES`) is
+dead-lettered as a reference: no payload, its size, and its topic, partition and offset, so that it never
+blocks its topic.
+
 Also the one :class:`DeadLetter` type, reading them back and replaying them (``sambus dlq list`` /
 ``sambus dlq replay``, the operations page and API through :class:`KafkaDeadLetters`).
 """
@@ -19,13 +23,20 @@ from aiokafka.structs import ConsumerRecord
 from sambus.contracts.errors import SambusError, map_errors
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.admin import ensure_topics, read_topic
-from sambus.router.kafka.records import Outgoing
+from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
 
 DLQ_PSEUDONYM = "sambus-dlq-pseudonym"
 """Header: the Kafka key of a dead-lettered intent (the child's keyed pseudonym), so a replay can key it."""
 
+DLQ_SIZE = "sambus-dlq-size"
+"""Header: the size in bytes of the dead-lettered record's value."""
+DLQ_PAYLOAD_OMITTED = "sambus-dlq-payload-omitted"
+"""Header: ``true`` when the dead letter is a reference, without the record's value and headers."""
+
 _SAMBUS_DLQ_HEADERS = {
     DLQ_PSEUDONYM,
+    DLQ_SIZE,
+    DLQ_PAYLOAD_OMITTED,
     Header.DLQ_REASON,
     Header.DLQ_ERROR,
     Header.DLQ_SOURCE_TOPIC,
@@ -35,28 +46,51 @@ _SAMBUS_DLQ_HEADERS = {
 
 
 def dead_letter(
-    record: ConsumerRecord[bytes, bytes], error: SambusError, *, dlq_topic: str, keep_pseudonym: bool = False
+    record: ConsumerRecord[bytes, bytes],
+    error: SambusError,
+    *,
+    dlq_topic: str,
+    keep_pseudonym: bool = False,
+    max_bytes: int = MAX_RECORD_BYTES,
 ) -> Outgoing:
     """A dead letter for ``record``: its value and headers unchanged, plus the reason and its origin.
 
     The original key is not copied: a source system may have keyed by a personal identity number. With
     ``keep_pseudonym`` (records of sambus's own topics, keyed by the child's pseudonym) the key is kept in the
-    :data:`DLQ_PSEUDONYM` header so a replay can restore it.
+    :data:`DLQ_PSEUDONYM` header so a replay can restore it. A dead letter that would be larger than
+    ``max_bytes`` leaves the value and the original headers out (:data:`DLQ_PAYLOAD_OMITTED`).
     """
+    value = record.value if record.value is not None else b""
+    pseudonym = ((DLQ_PSEUDONYM, record.key),) if keep_pseudonym and record.key else ()
     original = RecordHeaders.of(record.headers).without(_SAMBUS_DLQ_HEADERS)
-    if keep_pseudonym and record.key:
-        original = (*original, (DLQ_PSEUDONYM, record.key))
+    where = (
+        (Header.DLQ_ERROR, error.code.encode("ascii")),
+        (Header.DLQ_SOURCE_TOPIC, record.topic.encode("utf-8")),
+        (Header.DLQ_SOURCE_PARTITION, str(record.partition).encode("ascii")),
+        (Header.DLQ_SOURCE_OFFSET, str(record.offset).encode("ascii")),
+        (DLQ_SIZE, str(len(value)).encode("ascii")),
+    )
+    letter = Outgoing(
+        topic=dlq_topic,
+        key=None,
+        value=value,
+        headers=(*original, *pseudonym, (Header.DLQ_REASON, str(error).encode("utf-8")), *where),
+    )
+    if letter.size <= max_bytes:
+        return letter
+    reason = (
+        f"{error} (the record's {len(value):,} bytes are too large to copy here; "
+        f"it stays at {record.topic}[{record.partition}]@{record.offset})"
+    )
     return Outgoing(
         topic=dlq_topic,
         key=None,
-        value=record.value if record.value is not None else b"",
+        value=b"",
         headers=(
-            *original,
-            (Header.DLQ_REASON, str(error).encode("utf-8")),
-            (Header.DLQ_ERROR, error.code.encode("ascii")),
-            (Header.DLQ_SOURCE_TOPIC, record.topic.encode("utf-8")),
-            (Header.DLQ_SOURCE_PARTITION, str(record.partition).encode("ascii")),
-            (Header.DLQ_SOURCE_OFFSET, str(record.offset).encode("ascii")),
+            *pseudonym,
+            (Header.DLQ_REASON, reason.encode("utf-8")),
+            *where,
+            (DLQ_PAYLOAD_OMITTED, b"true"),
         ),
     )
 
@@ -108,6 +142,11 @@ class DeadLetter:
         )
 
     @property
+    def payload_omitted(self) -> bool:
+        """Whether this dead letter is a reference to a record too large to copy (it cannot be replayed)."""
+        return RecordHeaders(self.headers).get(DLQ_PAYLOAD_OMITTED) == b"true"
+
+    @property
     def ref(self) -> str:
         """``<partition>:<offset>``: the dead letter's name on the command line and in the replay log."""
         return f"{self.partition}:{self.offset}"
@@ -119,8 +158,9 @@ class DeadLetter:
 
     @property
     def size(self) -> int:
-        """The size of its content in bytes."""
-        return len(self.value)
+        """The size of its content in bytes (as recorded, when the content was too large to copy)."""
+        recorded = _int_or_none(RecordHeaders(self.headers).get(DLQ_SIZE)) if self.payload_omitted else None
+        return len(self.value) if recorded is None else recorded
 
     def summary(self) -> dict[str, Any]:
         """What operators see, JSON-ready: where from, why, how big, when; never the content."""
@@ -183,12 +223,17 @@ async def replay(
 
     Each goes back with its original bytes and headers, and the router decides consent for it again. The
     replay and its entry in the replay log commit in one Kafka transaction, so a dead letter is never
-    replayed twice.
+    replayed twice. A reference to a record too large to copy (:attr:`DeadLetter.payload_omitted`) is never
+    replayed: sambus would refuse the record again.
 
     Raises:
         BrokerUnavailableError: the broker cannot be reached.
     """
-    chosen = [d for d in await read_dead_letters(bootstrap_servers, topics) if select(d) and not d.replayed]
+    chosen = [
+        d
+        for d in await read_dead_letters(bootstrap_servers, topics)
+        if select(d) and not d.replayed and not d.payload_omitted
+    ]
     if not chosen:
         return []
     await ensure_topics(bootstrap_servers, [topics.spec("dlq-replayed")])  # an operator may replay first
