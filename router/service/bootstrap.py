@@ -200,10 +200,11 @@ class Sambus:
             directory=self.directory,
             topics=self.topics,
             bootstrap_servers=self.bootstrap_servers,
-            transactional_id=f"{prefix}-timers-{self.settings.instance_id}",
+            transactional_id=f"{prefix}-timers",  # one for all instances: a new owner fences the last
             clock=self.clock,
             interval_s=self.settings.deadline_scan_s,
             tasks=self.processes.tasks_of,
+            owner=self.settings.instance_id,
         )
 
     async def run(self, stop: asyncio.Event, *, only: str | None = None) -> None:
