@@ -120,7 +120,7 @@ async def test_a_record_whose_output_kafka_refuses_is_dead_lettered_and_the_rest
         bootstrap_servers=kafka_bootstrap,
         topics=[source],
         group_id=f"{topics.prefix}poison",
-        transactional_id=f"{topics.prefix}poison-0",
+        member_id=f"{topics.prefix}poison-0",
         handler=handler,
         dlq_topic=dlq,
         retry_pause_s=0.1,
