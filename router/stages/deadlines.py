@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sambus.contracts.errors import (
@@ -525,7 +525,10 @@ class DeadlineTimers:
                     await self._producer.send(
                         self._topics.timers_fired, now.isoformat().encode(), key=timer.fired_key.encode()
                     )
-        except ProducerFenced:
+        except (
+            ProducerFenced,
+            IllegalOperation,
+        ):  # fenced; mid-transaction aiokafka says "not in transaction"
             logger.warning("instance %s was replaced as the deadline timers' owner", self._owner)
             await self._drop()
             return []

@@ -31,6 +31,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import (
     CorruptRecordException,
+    IllegalOperation,
     InvalidTopicError,
     KafkaError,
     MessageSizeTooLargeError,
@@ -280,7 +281,10 @@ class TransactionalStage:
         count = len(records)
         try:
             await self._process_with_hooks(producer, partition, records)
-        except ProducerFenced:
+        except (
+            ProducerFenced,
+            IllegalOperation,
+        ):  # fenced mid-transaction, aiokafka says "not in transaction"
             logger.warning(
                 "stage %s: another instance took %s[%d]; its batch is left to that instance",
                 self.name, partition.topic, partition.partition,
@@ -328,7 +332,7 @@ class TransactionalStage:
             if producer is None:
                 raise ProducerFenced  # noqa: TRY301 - handled below like a fenced commit
             await self._process_with_hooks(producer, partition, [record], outputs={record.offset: [letter]})
-        except ProducerFenced:
+        except (ProducerFenced, IllegalOperation):
             await self._close_producer(partition)
             return 0
         except KafkaError as again:
