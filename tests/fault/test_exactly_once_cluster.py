@@ -39,6 +39,7 @@ from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadline
+from tests.database import upgraded
 from tests.fault.test_exactly_once import (
     DELIVERED_TO,
     SAMBUS,
@@ -90,7 +91,7 @@ def postgres_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        yield upgraded(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))

@@ -20,6 +20,7 @@ from sambus.contracts.topics import Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadline, DeadlineTimers
+from tests.database import upgraded
 from tests.integration.conftest import read_committed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
@@ -32,7 +33,7 @@ RECIPIENT = "vasteras-socialtjanst"
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database shared by the instances: an SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        yield upgraded(f"sqlite:///{tmp_path / 'shared.db'}")
         return
     url = os.environ.get("SAMBUS_TEST_POSTGRES_URL")
     if not url:
@@ -42,7 +43,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        yield upgraded(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
