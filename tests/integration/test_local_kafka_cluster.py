@@ -1,6 +1,6 @@
 """`sambus kafka up` as an operator uses it: data survives a crash, and `--brokers 3` replicates every topic.
 
-These start brokers of their own (ports 29192-29193 and 29292-29297, in the test's temporary folder).
+These start brokers of their own (ports 29792-29793 and 29892-29897, in the test's temporary folder).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from sambus.contracts.topics import Topics, TopicSpec
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics, read_topic, run_sync
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(400)]
 
-SINGLE_PORT = int(os.environ.get("SAMBUS_TEST_SINGLE_KAFKA_PORT", "29192"))
-CLUSTER_PORT = int(os.environ.get("SAMBUS_TEST_CLUSTER_KAFKA_PORT", "29292"))
+SINGLE_PORT = int(os.environ.get("SAMBUS_TEST_SINGLE_KAFKA_PORT", "29792"))
+CLUSTER_PORT = int(os.environ.get("SAMBUS_TEST_CLUSTER_KAFKA_PORT", "29892"))
 
 
 def _sambus(tmp: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
@@ -84,7 +84,11 @@ async def _replication(servers: str, topic: str) -> tuple[set[int], str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     await admin.start()
     try:
-        [described] = await admin.describe_topics([topic])
+        for _ in range(50):  # a topic just made may not list its partitions yet
+            [described] = await admin.describe_topics([topic])
+            if described["partitions"]:
+                break
+            await asyncio.sleep(0.2)
         [configs] = await admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, topic, {"min.insync.replicas": None})]
         )
