@@ -277,6 +277,7 @@ def translate_consent_recorded(envelope: Envelope, event: social.ConsentRecorded
             valid_to=event.valid_to,
             recorded=envelope.time,
             security=draft.security,
+            maturity_assessed_by=event.maturity_assessed_by,
         )
     )
     return [draft.intent()]

@@ -17,8 +17,9 @@ class CountyPolicy(BaseModel):
         county: the county's name, for messages and the ledger.
         joint_custody_needs_both: under joint custody, a guardians' consent counts only when every
             current guardian gave it.
-        child_consent_from_age: the age from which the child's own consent is recorded (it counts from
-            :data:`ADULT_AGE`, and carries on after it without the guardians).
+        child_consent_from_age: the age from which the child's own consent is recorded; before
+            :data:`ADULT_AGE` it counts when a professional assessed the child mature enough (OSL 12:3),
+            from :data:`ADULT_AGE` it alone counts.
         placed_upper_age: the last age (inclusive) at which a young person placed outside the home is in the
             target group (20 in Västmanland, 21 in Västerbotten).
     """

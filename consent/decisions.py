@@ -159,6 +159,8 @@ class ConsentPolicy:
                 rule, Outcome.DENY, f"the person is {age}, outside {county.county}'s target group"
             )
         if known.consent is not None:
+            if known.consent.consent_id is None and known.consent.withdrawn:
+                return _decision(rule, Outcome.DENY, known.consent.reason)
             if known.consent.consent_id is None:
                 return _decision(rule, Outcome.AWAIT_CONSENT, known.consent.reason)
             reason = f"{known.consent.reason} covers {rule.basis.purpose} with {request.recipient_kind}"

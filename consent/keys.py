@@ -127,8 +127,10 @@ class FieldCipher:
         self.current = current
 
     @classmethod
-    def from_spec(cls, spec: str, current: str | None = None) -> FieldCipher:
-        """Keys from ``id:hex,id:hex`` (``SAMBUS_LEDGER_ENCRYPTION_KEYS``); current: the last.
+    def from_spec(
+        cls, spec: str, current: str | None = None, *, setting: str = "SAMBUS_LEDGER_ENCRYPTION_KEYS"
+    ) -> FieldCipher:
+        """Keys from ``id:hex,id:hex`` (``setting``, by default the ledger's); the current key: the last.
 
         Raises:
             ConfigError: the spec is malformed.
@@ -137,8 +139,8 @@ class FieldCipher:
         for part in (p.strip() for p in spec.split(",")):
             kid, sep, text = part.partition(":")
             if not sep or not kid:
-                raise ConfigError("SAMBUS_LEDGER_ENCRYPTION_KEYS must look like id1:<64 hex>,id2:<64 hex>")
-            keys[kid] = _hex_key(text, f"ledger encryption key {kid!r}")
+                raise ConfigError(f"{setting} must look like id1:<64 hex>,id2:<64 hex>")
+            keys[kid] = _hex_key(text, f"{setting} key {kid!r}")
         return cls(keys, current or list(keys)[-1])
 
     @staticmethod
@@ -151,6 +153,25 @@ class FieldCipher:
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._keys[self.current].encrypt(nonce, plaintext.encode("utf-8"), aad)
         return self.current, base64.b64encode(nonce + sealed).decode("ascii")
+
+    def seal(self, plaintext: bytes, *, aad: bytes) -> tuple[str, bytes]:
+        """``(key id, nonce + ciphertext)`` of ``plaintext`` bytes, bound to ``aad``."""
+        nonce = os.urandom(_NONCE_BYTES)
+        return self.current, nonce + self._keys[self.current].encrypt(nonce, plaintext, aad)
+
+    def open(self, kid: str, sealed: bytes, *, aad: bytes) -> bytes:
+        """The plaintext of bytes :meth:`seal` made.
+
+        Raises:
+            LedgerKeyError: the key id is unknown, or the bytes, their context or the key is wrong.
+        """
+        cipher = self._keys.get(kid)
+        if cipher is None:
+            raise LedgerKeyError(f"no encryption key with id {kid!r}")
+        try:
+            return cipher.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], aad)
+        except (InvalidTag, ValueError) as exc:
+            raise LedgerKeyError("the sealed value cannot be opened with this key") from exc
 
     def decrypt(self, kid: str, token: str, *, aad: bytes) -> str:
         """The plaintext of a value :meth:`encrypt` made.

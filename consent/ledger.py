@@ -3,7 +3,9 @@
 Each entry's hash is SHA-256 over the previous entry's hash and a canonical encoding of the entry (sorted-key
 compact JSON), so changing, removing, inserting or reordering an entry breaks the chain (see
 :func:`sambus.consent.verify.verify`). Every ``checkpoint_every`` entries the head of the chain is signed with
-Ed25519, so even a chain rewritten from some entry on no longer matches a signed checkpoint.
+Ed25519, so even a chain rewritten from some entry on no longer matches a signed checkpoint. Each checkpoint
+also goes to the ledger's anchors (:mod:`sambus.consent.anchor`), outside the database, once the database has
+committed it, so a removed tail, removed checkpoints or an emptied ledger are found too.
 
 The child appears as its keyed pseudonym; where the identity must be recoverable it is stored AES-GCM
 encrypted with the key's id (see :class:`sambus.consent.keys.FieldCipher`).
@@ -20,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sambus.consent.anchor import Anchor, AnchorSink
 from sambus.consent.decisions import Decision, DecisionRequest
 from sambus.consent.keys import CheckpointSigner, FieldCipher
 from sambus.contracts.errors import map_errors
@@ -189,14 +192,22 @@ class DecisionLedger:
         signer: CheckpointSigner | None = None,
         cipher: FieldCipher | None = None,
         checkpoint_every: int = 100,
+        anchors: Sequence[AnchorSink] = (),
     ) -> None:
-        """Keep the ledger in ``engine``'s database; sign checkpoints with ``signer`` when given."""
+        """Keep the ledger in ``engine``'s database; sign checkpoints with ``signer`` when given.
+
+        Each checkpoint is also written to every one of ``anchors`` after the database commits it; the
+        anchors an append made are in :attr:`last_anchors` until the next append (a stage sends them on with
+        its Kafka transaction).
+        """
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         self._engine = engine
         self._signer = signer
         self._cipher = cipher
         self._checkpoint_every = checkpoint_every
+        self._anchors = tuple(anchors)
+        self.last_anchors: tuple[Anchor, ...] = ()
 
     @property
     def engine(self) -> sa.Engine:
@@ -229,8 +240,10 @@ class DecisionLedger:
 
     def append(self, records: Sequence[LedgerRecord]) -> int:
         """Append the records not yet in the ledger, in order, in one transaction; returns the number new."""
+        self.last_anchors = ()
         if not records:
             return 0
+        made: list[Anchor] = []
         with map_errors("append to the decision ledger"), self._engine.begin() as conn:
             seq, prev = _lock_head(conn)
             found = conn.execute(
@@ -254,15 +267,30 @@ class DecisionLedger:
             if rows:
                 conn.execute(entries.insert(), rows)
                 conn.execute(head.update().where(head.c.id == 1).values(seq=seq, entry_hash=prev))
-                self._maybe_checkpoint(conn, seq, prev)
+                made += self._maybe_checkpoint(conn, seq, prev)
+        self._anchor(made)
         return len(rows)
 
-    def _maybe_checkpoint(self, conn: sa.Connection, seq: int, hash_: str, *, force: bool = False) -> None:
+    def _anchor(self, made: Sequence[Anchor]) -> None:
+        """Hand committed checkpoints to the anchors.
+
+        A crash before this leaves the anchor behind the database, never ahead of it.
+        """
+        self.last_anchors = tuple(made)
+        for sink in self._anchors:
+            sink.write(made)
+
+    def _maybe_checkpoint(
+        self, conn: sa.Connection, seq: int, hash_: str, *, force: bool = False
+    ) -> list[Anchor]:
         if self._signer is None:
-            return
-        last = conn.scalar(sa.select(sa.func.max(checkpoints.c.seq))) or 0
+            return []
+        last, count = conn.execute(
+            sa.select(sa.func.max(checkpoints.c.seq), sa.func.count()).select_from(checkpoints)
+        ).one()
+        last = last or 0
         if seq <= last or (seq - last < self._checkpoint_every and not force):
-            return
+            return []
         signed_at = iso(dt.datetime.now(dt.UTC))
         conn.execute(
             checkpoints.insert().values(
@@ -273,16 +301,23 @@ class DecisionLedger:
                 signature=self._signer.sign(checkpoint_payload(seq, hash_, signed_at)),
             )
         )
+        return [
+            Anchor.sign(
+                self._signer, seq=seq, entry_hash=hash_, checkpoints=int(count) + 1, signed_at=signed_at
+            )
+        ]
 
     def checkpoint(self) -> int:
         """Sign the current head now (when it is not signed yet); returns the head's sequence number."""
         if self._signer is None:
             raise ValueError("the ledger has no signing key")
+        made: list[Anchor] = []
         with map_errors("sign a ledger checkpoint"), self._engine.begin() as conn:
             conn.execute(head.update().where(head.c.id == 1).values(seq=head.c.seq))
             seq, hash_ = conn.execute(sa.select(head.c.seq, head.c.entry_hash).where(head.c.id == 1)).one()
             if seq:
-                self._maybe_checkpoint(conn, int(seq), str(hash_), force=True)
+                made = self._maybe_checkpoint(conn, int(seq), str(hash_), force=True)
+        self._anchor(made)
         return int(seq)
 
     def reveal(self, message_id: str, recipient_id: str) -> str | None:

@@ -56,6 +56,12 @@ consents = sa.Table(
     sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
     sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "maturity_assessed_by",
+        sa.String(200),
+        nullable=True,
+        comment="a child's own consent: who assessed the child mature enough (user id)",
+    ),
 )
 
 children = sa.Table(
@@ -173,14 +179,21 @@ class ConsentGrant:
     valid_from: dt.datetime
     valid_to: dt.datetime | None = None
     guardians: tuple[str, ...] = ()
+    maturity_assessed_by: str | None = None
 
 
 @dataclass(frozen=True)
 class ConsentAnswer:
-    """Whether a consent in force covers a sharing, and why (or why not)."""
+    """Whether a consent in force covers a sharing, and why (or why not).
+
+    Attributes:
+        withdrawn: no consent counts because one that covered the sharing was withdrawn: the sharing is
+            refused, not awaited.
+    """
 
     consent_id: str | None
     reason: str
+    withdrawn: bool = False
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -223,7 +236,12 @@ def _consents_query(
     child: str, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime
 ) -> sa.Select[Any]:
     return (
-        sa.select(consents.c.consent_id, consents.c.given_by, consents.c.guardians)
+        sa.select(
+            consents.c.consent_id,
+            consents.c.given_by,
+            consents.c.guardians,
+            consents.c.maturity_assessed_by,
+        )
         .where(
             consents.c.child == child,
             consents.c.purpose == str(purpose),
@@ -288,12 +306,43 @@ def _guardians_answer(
     return ConsentAnswer(None, why)
 
 
+def _withdrawn_query(
+    child: str, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime
+) -> sa.Select[Any]:
+    """A consent for this purpose and agency kind that was withdrawn by ``when`` (the latest first)."""
+    return (
+        sa.select(consents.c.consent_id)
+        .where(
+            consents.c.child == child,
+            consents.c.purpose == str(purpose),
+            consents.c.agency_kind == str(agency_kind),
+            consents.c.withdrawn_at.is_not(None),
+            consents.c.withdrawn_at <= when,
+        )
+        .order_by(consents.c.withdrawn_at.desc())
+    )
+
+
 def _answer(
-    rows: Sequence[sa.Row[Any]], *, adult: bool, custodians: Custodians | None, county: CountyPolicy
+    rows: Sequence[sa.Row[Any]], *, age: int | None, custodians: Custodians | None, county: CountyPolicy
 ) -> ConsentAnswer | None:
-    """The consent that counts, or why none does (``None``: there is no consent at all)."""
+    """The consent that counts, or why none does (``None``: there is no consent at all).
+
+    From 18 only the young person's own consent counts. Before 18 the guardians' does, and so does the
+    child's own from the county's age when a professional assessed the child mature enough (OSL 12:3).
+    """
     if not rows:
         return None
+    adult = age is not None and age >= ADULT_AGE
+    if not adult and age is not None and age >= county.child_consent_from_age:
+        for row in rows:
+            if row.given_by == GivenBy.CHILD and row.maturity_assessed_by:
+                consent_id = str(row.consent_id).rsplit(":", 1)[0]
+                return ConsentAnswer(
+                    consent_id,
+                    f"the child's own consent {consent_id} (age {age}, maturity assessed by "
+                    f"{row.maturity_assessed_by})",
+                )
     if adult:
         for row in rows:
             if row.given_by == GivenBy.CHILD:
@@ -382,6 +431,7 @@ class ConsentRegistry:
             valid_from=fact.valid_from,
             valid_to=fact.valid_to,
             guardians=tuple(of(g) for g in fact.guardians),
+            maturity_assessed_by=fact.maturity_assessed_by,
         )
         self.record(grant, now=fact.recorded_at)
 
@@ -503,6 +553,7 @@ class ConsentRegistry:
                 "valid_from": _utc(grant.valid_from),
                 "valid_to": _utc(grant.valid_to) if grant.valid_to else None,
                 "recorded_at": _utc(now),
+                "maturity_assessed_by": grant.maturity_assessed_by,
             }
             for kind in sorted(grant.agency_kinds)
         ]
@@ -580,6 +631,11 @@ class ConsentRegistry:
                 if purpose is not None and agency_kind is not None
                 else None
             )
+            withdrawn = (
+                conn.execute(_withdrawn_query(child, purpose, agency_kind, when)).first()
+                if purpose is not None and agency_kind is not None
+                else None
+            )
         born = None if known is None else known.birth_date
         age = None if born is None else age_on(born, when.date())
         custodians = (
@@ -589,11 +645,17 @@ class ConsentRegistry:
         )
         answer = None
         if rows is not None:
-            answer = _answer(
-                rows, adult=age is not None and age >= ADULT_AGE, custodians=custodians, county=self.county
-            )
+            answer = _answer(rows, age=age, custodians=custodians, county=self.county)
             if answer is None:
                 answer = ConsentAnswer(None, f"no consent in force for {purpose} covering {agency_kind}")
+            if answer.consent_id is None and withdrawn is not None:
+                consent_id = str(withdrawn.consent_id).rsplit(":", 1)[0]
+                answer = ConsentAnswer(
+                    None,
+                    f"withdrawn: consent {consent_id} for {purpose} covering {agency_kind} was withdrawn "
+                    f"({answer.reason})",
+                    withdrawn=True,
+                )
         return Assessment(age=age, consent=answer, protections=protected)
 
     def consent_in_force(

@@ -2,7 +2,9 @@
 
 ``verify`` names the first bad entry: changed (its hash no longer matches its content), removed (the chain
 skips over it), inserted (the chain goes on from before it) or reordered (it stands before an entry that
-should come first), and any checkpoint whose signature or hash does not match.
+should come first), and any checkpoint whose signature or hash does not match. Given the ledger's anchors
+(:mod:`sambus.consent.anchor`, kept outside the database), it also names what was removed together with the
+checkpoints over it: a missing tail, missing checkpoints, an emptied ledger.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from sambus.consent.anchor import Anchor, latest
 from sambus.consent.keys import signature_valid
 from sambus.consent.ledger import GENESIS, checkpoint_payload, checkpoints, entries, entry_hash, head
 from sambus.contracts.errors import map_errors
@@ -28,6 +31,10 @@ class Tamper(StrEnum):
     INSERTED = "inserted"
     REORDERED = "reordered"
     CHECKPOINT = "checkpoint"
+    MISSING = "missing"
+    """A checkpoint the anchor holds is not in the database."""
+    FORGED = "forged"
+    """An anchor whose signature is not valid."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,9 @@ class Problem:
 
     def __str__(self) -> str:
         """E.g. ``entry 17 changed: ...``."""
-        noun = "checkpoint" if self.kind is Tamper.CHECKPOINT else "entry"
+        noun = {Tamper.CHECKPOINT: "checkpoint", Tamper.MISSING: "checkpoint", Tamper.FORGED: "anchor"}.get(
+            self.kind, "entry"
+        )
         return f"{noun} {self.seq} {self.kind}: {self.detail}"
 
 
@@ -51,6 +60,8 @@ class Verification:
     entries: int
     checkpoints: int
     problems: tuple[Problem, ...] = field(default=())
+    anchored: Anchor | None = None
+    """The latest valid anchor the ledger was checked against, if any."""
 
     @property
     def ok(self) -> bool:
@@ -130,15 +141,80 @@ def _head_problems(rows: Sequence[Mapping[str, Any]], seq: int, hash_: str) -> l
     return []
 
 
-def verify(engine: sa.Engine, keys: Mapping[str, Ed25519PublicKey] | None = None) -> Verification:
-    """Check the whole ledger: every entry's hash and link, the head, and every checkpoint under ``keys``.
+def _anchor_problems(
+    rows: Sequence[Mapping[str, Any]],
+    signed: Sequence[Mapping[str, Any]],
+    anchors: Sequence[Anchor],
+    keys: Mapping[str, Ed25519PublicKey],
+) -> tuple[list[Problem], Anchor | None]:
+    """What the database lacks or changed against the anchors outside it (the anchor may lag, never lead)."""
+    problems = [
+        Problem(Tamper.FORGED, a.seq, "its signature is not valid under the verification keys")
+        for a in anchors
+        if not a.valid(keys)
+    ]
+    valid = {a.seq: a for a in anchors if a.valid(keys)}
+    top = latest(valid.values())
+    if top is None:
+        return problems, None
+    hashes = {int(row["seq"]): str(row["entry_hash"]) for row in rows}
+    stored = {int(c["seq"]) for c in signed}
+    last = max(hashes, default=0)
+    if top.seq > last:
+        problems.append(
+            Problem(
+                Tamper.REMOVED,
+                last + 1,
+                f"entries {last + 1} to {top.seq} are missing: the anchor's checkpoint of {top.signed_at} "
+                f"signed {top.seq} entries, the database has {len(rows)}",
+            )
+        )
+    for seq, anchor in sorted(valid.items()):
+        if seq not in stored:
+            problems.append(
+                Problem(Tamper.MISSING, seq, "the anchor holds this checkpoint, the database does not")
+            )
+        if seq in hashes and hashes[seq] != anchor.entry_hash:
+            problems.append(
+                Problem(
+                    Tamper.CHECKPOINT, seq, "the chain up to here was rewritten: the anchored hash differs"
+                )
+            )
+    kept = sum(1 for seq in stored if seq <= top.seq)
+    if kept < top.checkpoints and all(seq in stored for seq in valid):
+        problems.append(
+            Problem(
+                Tamper.MISSING,
+                top.seq,
+                f"{top.checkpoints - kept} of the {top.checkpoints} checkpoints up to entry {top.seq} "
+                "are missing",
+            )
+        )
+    return problems, top
+
+
+def verify(
+    engine: sa.Engine,
+    keys: Mapping[str, Ed25519PublicKey] | None = None,
+    anchors: Sequence[Anchor] | None = None,
+) -> Verification:
+    """Check the whole ledger: each entry's hash and link, the head, the checkpoints, the anchors.
+
+    Checkpoints are checked under ``keys``; the database against ``anchors``.
 
     Args:
         engine: the ledger's database.
         keys: verification keys by key id (see :func:`sambus.consent.keys.key_id`); old keys stay listed
-        after a
-            rotation. Without keys, checkpoints are not checked.
+            after a rotation. Without keys, checkpoints are not checked.
+        anchors: the checkpoints kept outside the database (see :class:`sambus.consent.anchor.AnchorFile`);
+            ``None`` when there is no anchor to check against.
+
+    Raises:
+        ValueError: anchors are given without keys to check them.
+        StoreUnavailableError: the database cannot be read.
     """
+    if anchors is not None and not keys:
+        raise ValueError("the ledger's anchor can only be checked with its verification keys")
     with map_errors("read the decision ledger"), engine.connect() as conn:
         rows = [dict(row) for row in conn.execute(sa.select(entries).order_by(entries.c.seq)).mappings()]
         signed = [
@@ -153,5 +229,11 @@ def verify(engine: sa.Engine, keys: Mapping[str, Ed25519PublicKey] | None = None
         problems += _head_problems(rows, int(top.seq), str(top.entry_hash))
     if keys is not None:
         problems += _checkpoint_problems(rows, signed, keys)
+    anchored = None
+    if anchors is not None and keys:
+        found, anchored = _anchor_problems(rows, signed, anchors, keys)
+        problems += found
     problems.sort(key=lambda p: p.seq)
-    return Verification(entries=len(rows), checkpoints=len(signed), problems=tuple(problems))
+    return Verification(
+        entries=len(rows), checkpoints=len(signed), problems=tuple(problems), anchored=anchored
+    )

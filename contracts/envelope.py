@@ -43,13 +43,46 @@ def _header(headers: KafkaHeaders, name: str) -> str | None:
         raise InvalidEventError("header is not UTF-8", field=name) from exc
 
 
-def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> InvalidEventError:
+def _field_names(schema: Any) -> set[str]:  # noqa: ANN401 - JSON Schema
+    """Every property name declared anywhere in a JSON Schema."""
+    names: set[str] = set()
+    if isinstance(schema, dict):
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            names.update(properties)
+        for value in schema.values():
+            names |= _field_names(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            names |= _field_names(value)
+    return names
+
+
+_KNOWN_FIELDS = frozenset(
+    _field_names([Envelope.model_json_schema()])
+    | {name for model in EVENT_TYPES.values() for name in _field_names(model.model_json_schema())}
+)
+"""The field names the contracts declare: only these are repeated in an error's location."""
+
+UNKNOWN_KEY = "<key>"
+"""Stands for a key the contracts do not declare (its name is the sender's, and may be personal data)."""
+
+
+def _location_part(part: str | int) -> str:
+    return str(part) if isinstance(part, int) or part in _KNOWN_FIELDS else UNKNOWN_KEY
+
+
+def describe_validation_error(
+    exc: ValidationError, *, prefix: str = "", hide_unknown_keys: bool = True
+) -> InvalidEventError:
     """Turn a pydantic error into an :class:`InvalidEventError` naming the first bad field.
 
-    The value itself is never repeated: it may be a personal identity number.
+    Neither the value nor a key the contracts do not declare is repeated: either may be a personal
+    identity number or a name. Such a key is shown as ``<key>`` (``hide_unknown_keys=False`` keeps every
+    key, for files an operator wrote, such as the routing directory).
     """
     first = exc.errors(include_url=False, include_input=False)[0]
-    location = ".".join(str(part) for part in first["loc"])
+    location = ".".join(_location_part(part) if hide_unknown_keys else str(part) for part in first["loc"])
     message = str(first["msg"]).removeprefix("Value error, ")
     more = len(exc.errors()) - 1
     if more:
@@ -98,7 +131,7 @@ def parse_event(envelope: Envelope) -> EventModel:
     """
     model = EVENT_TYPES.get(envelope.type)
     if model is None:
-        raise InvalidEventError(f"unknown event type {envelope.type!r}", field="type")
+        raise InvalidEventError("unknown event type (not one of the contracts' types)", field="type")
     try:
         return model.model_validate(envelope.data)
     except ValidationError as exc:

@@ -62,6 +62,8 @@ class ConsentGiven:
     valid_from: dt.datetime
     valid_to: dt.datetime | None
     recorded_at: dt.datetime
+    maturity_assessed_by: str | None = None
+    """For a child's own consent: who assessed the child mature enough to consent (a user id)."""
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,9 @@ class Topics:
     partitions: int = 3
     replication_factor: int = 1
     min_insync_replicas: int = 1
+    dlq_retention_days: float | None = None
+    """How long the dead-letter topic keeps a dead letter (``SAMBUS_DLQ_RETENTION_DAYS``); None: its
+    default in :data:`TOPICS`."""
 
     def __post_init__(self) -> None:
         """Check the creation settings."""
@@ -314,6 +317,8 @@ class Topics:
         config = {"min.insync.replicas": str(self.min_insync_replicas)}
         if kind.retention_days is None:
             config["cleanup.policy"] = "compact"
+        elif channel == "dlq" and self.dlq_retention_days is not None:
+            config["retention.ms"] = str(round(self.dlq_retention_days * DAY_MS))
         else:
             config["retention.ms"] = str(kind.retention_days * DAY_MS)
         return TopicSpec(

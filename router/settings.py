@@ -22,6 +22,30 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SAMBUS_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
         description="host:port[,host:port]; unset means the local development broker (`sambus kafka up`).",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = Field(
+        default="PLAINTEXT",
+        description="How Kafka clients connect: PLAINTEXT, SSL, SASL_SSL or SASL_PLAINTEXT (not with PLAIN).",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="PEM file of the CA(s) the brokers' certificates are checked against."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="PEM file of sambus's client certificate (mutual TLS)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, description="PEM file of the client certificate's key."
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of the client certificate's key, when it is encrypted."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Whether the broker's certificate must name the host connected to."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] | None = Field(
+        default=None, description="SASL mechanism with SASL_SSL or SASL_PLAINTEXT."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
     topic_prefix: str = Field(default="", description="Put in front of every topic name.")
     topic_partitions: int = Field(
         default=3, ge=1, description="Partitions of each topic sambus creates (a few logs keep one)."
@@ -90,8 +114,31 @@ class Settings(BaseSettings):
         description="Public keys (hex, comma-separated) of earlier signing keys.",
     )
     ledger_checkpoint_every: int = Field(default=100, ge=1, description="Entries between signed checkpoints.")
+    ledger_anchor_file: Path | None = Field(
+        default=None,
+        description="Append-only file that keeps every signed checkpoint outside the database "
+        "(protect it like the signing key; `sambus consent verify` checks the database against it).",
+    )
+    dlq_encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="AES-256 keys that seal dead letters' originals: id1:<64 hex>,id2:<64 hex> (new ones "
+        "use the last). Without them a dead letter keeps no content and cannot be replayed.",
+    )
+    dlq_encryption_key_id: str | None = Field(
+        default=None, description="The key id new dead letters are sealed with (default: the last)."
+    )
+    dlq_retention_days: float = Field(
+        default=30.0, gt=0, description="How long the dead-letter topic keeps a dead letter (retention.ms)."
+    )
     web_tokens: SecretStr | None = Field(
         default=None, description="Bearer tokens of the web service: name:role:sha256hex, comma-separated."
+    )
+    web_cookie_secure: bool = Field(
+        default=True,
+        description="Cookies only over HTTPS (Secure); false only for plain-HTTP development on one machine.",
+    )
+    web_login_attempts: int = Field(
+        default=10, ge=1, description="Failed logins allowed per minute from one address (then 429)."
     )
     web_host: str = Field(default="127.0.0.1", description="Address `sambus serve` listens on.")
     web_port: int = Field(default=8080, ge=1, le=65535, description="Port `sambus serve` listens on.")
@@ -105,6 +152,39 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _kafka_security_fits(self) -> Self:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            if (
+                self.kafka_sasl_mechanism is None
+                or not self.kafka_sasl_username
+                or self.kafka_sasl_password is None
+            ):
+                raise ValueError(
+                    f"SAMBUS_KAFKA_SECURITY_PROTOCOL={protocol} needs SAMBUS_KAFKA_SASL_MECHANISM, "
+                    "SAMBUS_KAFKA_SASL_USERNAME and SAMBUS_KAFKA_SASL_PASSWORD"
+                )
+            if protocol == "SASL_PLAINTEXT" and self.kafka_sasl_mechanism == "PLAIN":
+                raise ValueError(
+                    "SASL PLAIN sends the password as it is: use it only over TLS "
+                    "(SAMBUS_KAFKA_SECURITY_PROTOCOL=SASL_SSL)"
+                )
+        elif self.kafka_sasl_mechanism is not None:
+            raise ValueError(
+                f"SAMBUS_KAFKA_SASL_MECHANISM is set but SAMBUS_KAFKA_SECURITY_PROTOCOL={protocol} uses no "
+                "SASL (use SASL_SSL)"
+            )
+        tls_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        if protocol not in {"SSL", "SASL_SSL"} and any(f is not None for f in tls_files):
+            raise ValueError(
+                f"Kafka TLS files are set but SAMBUS_KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS "
+                "(use SSL or SASL_SSL)"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("SAMBUS_KAFKA_SSL_CERTFILE and SAMBUS_KAFKA_SSL_KEYFILE go together")
+        return self
+
     def topics(self) -> Topics:
         """This sambus's topics: names with :attr:`topic_prefix`, created with the topic settings."""
         return Topics(
@@ -112,6 +192,7 @@ class Settings(BaseSettings):
             partitions=self.topic_partitions,
             replication_factor=self.topic_replication_factor,
             min_insync_replicas=self.topic_min_insync_replicas,
+            dlq_retention_days=self.dlq_retention_days,
         )
 
     def require_pseudonym_key(self) -> bytes:

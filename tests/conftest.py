@@ -9,9 +9,16 @@ from collections.abc import Iterator
 import pytest
 
 from sambus.contracts.errors import BrokerUnavailableError
+from sambus.contracts.fhir import set_validation
+from sambus.contracts.fhir._validated import ENVIRONMENT_VARIABLE
 from sambus.contracts.topics import Topics
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import metadata_answers, run_sync
+
+# The service does not validate the builders' output at run time; the tests do, for every builder (and in
+# every subprocess they start), which is what lets the service skip it.
+os.environ[ENVIRONMENT_VARIABLE] = "1"
+set_validation(enabled=True)
 
 # A port of its own, so a broker started by `make kafka-up` (19092) is never stopped by the tests.
 TEST_KAFKA_PORT = int(os.environ.get("SAMBUS_TEST_KAFKA_PORT", "19192"))

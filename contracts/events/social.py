@@ -246,6 +246,12 @@ class ConsentRecorded(EventModel):
     guardians: tuple[Personnummer, ...] = Field(default=(), max_length=2)
     valid_from: AwareDatetime = Field(alias="validFrom")
     valid_to: AwareDatetime | None = Field(default=None, alias="validTo")
+    maturity_assessed_by: Reference | None = Field(
+        default=None,
+        alias="maturityAssessedBy",
+        description="For a child's own consent before 18: the professional who assessed the child mature "
+        "enough to consent (user id, no name); from the county's age such a consent counts.",
+    )
 
     @model_validator(mode="after")
     def _guardians_match_giver(self) -> ConsentRecorded:
@@ -253,6 +259,8 @@ class ConsentRecorded(EventModel):
             raise ValueError("a guardian's consent names the guardians who gave it")
         if self.given_by is GivenBy.CHILD and self.guardians:
             raise ValueError("a child's own consent names no guardians")
+        if self.given_by is GivenBy.GUARDIAN and self.maturity_assessed_by is not None:
+            raise ValueError("only a child's own consent names who assessed the child's maturity")
         return self
 
     @field_validator("valid_to")

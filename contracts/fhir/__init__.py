@@ -7,6 +7,7 @@ One module per resource kind: ``task`` (Task, ServiceRequest), ``careplan``, ``c
 
 from __future__ import annotations
 
+from sambus.contracts.fhir._validated import set_validation, validation_enabled
 from sambus.contracts.fhir.codes import (
     AGENCY_KIND_SYSTEM,
     DATA_CATEGORY_SYSTEM,
@@ -52,5 +53,7 @@ __all__ = [
     "message_bundle",
     "patient",
     "registry_facts",
+    "set_validation",
     "urn",
+    "validation_enabled",
 ]

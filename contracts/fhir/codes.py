@@ -245,6 +245,12 @@ ACTIVE_CARE_CONTACT = "active-care-contact"
 NEW_SCHOOL_UNIT_INPUT = "new-school-unit"
 """``Task.input.type`` code (:data:`TASK_SYSTEM`) of a placed child's new school unit."""
 
+SIP_INVITEE_INPUT = "sip-invitee"
+"""``Task.input.type`` code (:data:`TASK_SYSTEM`): an agency a SIP relay is asked to invite."""
+
+SIP_PARTICIPANT_INPUT = "sip-participant"
+"""``Task.input.type`` code (:data:`TASK_SYSTEM`): the school, taking part in the SIP it initiated."""
+
 SWEDISH_SECURITY_SYSTEM = "http://hl7.se/fhir/ig/base/CodeSystem/SecurityLabel"
 """HL7 Sweden base (basprofiler-r4) ``SecurityLabel``: ``sekretessmarkering`` and ``skyddadFolkbokforing``."""
 

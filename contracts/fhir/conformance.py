@@ -19,6 +19,7 @@ from sambus.contracts.events.ehr import StatementKind
 from sambus.contracts.events.school import ConcernCategory, SipReason
 from sambus.contracts.events.sip import ActionCategory, ClosureReason
 from sambus.contracts.events.social import LegalBasis, PlacementForm
+from sambus.contracts.fhir.assessment import ASSESSED_BY, PROVISION
 from sambus.contracts.fhir.careplan import ACTION_SYSTEM
 from sambus.contracts.fhir.codes import (
     ACTIVE_CARE_CONTACT,
@@ -39,7 +40,10 @@ from sambus.contracts.fhir.codes import (
     RESIDENCE_TAG,
     ROUTING_ADDRESS_SYSTEM,
     SCHOOL_UNIT_SYSTEM,
+    SECRECY_ASSESSMENT_SYSTEM,
     SIP_CLOSURE_SYSTEM,
+    SIP_INVITEE_INPUT,
+    SIP_PARTICIPANT_INPUT,
     SIP_REASON_SYSTEM,
     SOURCE_EVENT_SYSTEM,
     STATEMENT_SYSTEM,
@@ -100,8 +104,15 @@ CODE_SYSTEMS = (
         TASK_SYSTEM,
         "sambus tasks",
         "What a Task's owner is asked to do (Task.code, ServiceRequest.code); also the SIP CarePlan category "
-        "(`sip`) and Task input types (`consent`, `new-school-unit`).",
-        [*_codes(TaskCode), "sip", CONSENT_INPUT, NEW_SCHOOL_UNIT_INPUT],
+        "(`sip`) and Task input types (`consent`, `new-school-unit`, `sip-invitee`, `sip-participant`).",
+        [
+            *_codes(TaskCode),
+            "sip",
+            CONSENT_INPUT,
+            NEW_SCHOOL_UNIT_INPUT,
+            SIP_INVITEE_INPUT,
+            SIP_PARTICIPANT_INPUT,
+        ],
     ),
     Codes(
         PROCESS_STEP_SYSTEM,
@@ -158,6 +169,12 @@ CODE_SYSTEMS = (
         _codes(ActionCategory),
     ),
     Codes(SIP_CLOSURE_SYSTEM, "sambus SIP closure reasons", "Why a SIP was closed.", _codes(ClosureReason)),
+    Codes(
+        SECRECY_ASSESSMENT_SYSTEM,
+        "sambus secrecy assessments",
+        "Task.input types of a professional's assessment that a provision allows a disclosure.",
+        [PROVISION, ASSESSED_BY],
+    ),
     Codes(
         TASK_INPUT_SYSTEM, "sambus Task inputs", "Task.input types the router reads.", [ACTIVE_CARE_CONTACT]
     ),

@@ -40,6 +40,10 @@ _PATIENT_CONSENT = {
 _POLICY = {"uri": "https://sambus.se/fhir/policy/osl-12-2"}
 
 
+MATURITY_EXTENSION = "https://sambus.se/fhir/StructureDefinition/maturity-assessed-by"
+"""Extension on a child's own ``Consent``: who assessed the child mature enough to consent (a user id)."""
+
+
 def consent(
     *,
     consent_id: str,
@@ -52,8 +56,13 @@ def consent(
     valid_to: dt.datetime | None,
     recorded: dt.datetime,
     security: Sequence[Mapping[str, str]] = (),
+    maturity_assessed_by: str | None = None,
 ) -> dict[str, Any]:
-    """A recorded consent (OSL 12:2), given by ``guardians`` or, when there are none, by the child."""
+    """A recorded consent (OSL 12:2), given by ``guardians`` or, when there are none, by the child.
+
+    ``maturity_assessed_by``: for a child's own consent, who assessed the child mature enough (an
+    extension, :data:`MATURITY_EXTENSION`).
+    """
     period: dict[str, str] = {"start": valid_from.isoformat()}
     if valid_to is not None:
         period["end"] = valid_to.isoformat()
@@ -89,6 +98,8 @@ def consent(
             ],
         },
     }
+    if maturity_assessed_by is not None:
+        data["extension"] = [{"url": MATURITY_EXTENSION, "valueString": maturity_assessed_by}]
     if security:
         data["meta"] = meta(security=security)
     return validated(Consent, data)
@@ -210,4 +221,10 @@ def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> 
     }
     if period.get("end") is not None:
         fields["validTo"] = period["end"]
+    assessed = next(
+        (e.get("valueString") for e in resource.get("extension") or [] if e.get("url") == MATURITY_EXTENSION),
+        None,
+    )
+    if isinstance(assessed, str):
+        fields["maturityAssessedBy"] = assessed
     return fields

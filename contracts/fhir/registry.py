@@ -86,10 +86,16 @@ def _consent_given(resources: _Resources) -> tuple[RegistryFact, ...]:
     resource = _one(resources, "Consent")
     try:
         fields = consent_fields(resource, child=_child(resources))
+    except ValueError as exc:  # consent_fields's messages name the element, never its value
+        raise InvalidIntentError(f"the Consent does not follow sambus's profile: {exc}") from exc
+    try:
         purpose = Purpose(fields["purpose"])
+    except ValueError as exc:
+        raise InvalidIntentError("the Consent's purpose is not one of sambus's purposes") from exc
+    try:
         kinds = frozenset(AgencyKind(kind) for kind in fields["agencyKinds"])
     except ValueError as exc:
-        raise InvalidIntentError(f"the Consent does not follow sambus's profile: {exc}") from exc
+        raise InvalidIntentError("the Consent names an agency kind sambus does not know") from exc
     return (
         ConsentGiven(
             consent_id=fields["consentId"],
@@ -101,6 +107,7 @@ def _consent_given(resources: _Resources) -> tuple[RegistryFact, ...]:
             valid_from=_time(fields["validFrom"], "Consent.provision.period.start"),
             valid_to=_optional_time(fields.get("validTo"), "Consent.provision.period.end"),
             recorded_at=_time(resource.get("dateTime"), "Consent.dateTime"),
+            maturity_assessed_by=fields.get("maturityAssessedBy"),
         ),
     )
 

@@ -28,7 +28,7 @@ from sambus.contracts.errors import ConfigError, SambusError
 from sambus.contracts.identifiers import parse_personnummer, parse_samordningsnummer
 from sambus.contracts.registry_facts import ConsentGiven, ConsentWithdrawn, GivenBy
 from sambus.router.cli.common import command_database
-from sambus.router.service.consent_wiring import county_policy, ledger_public_keys
+from sambus.router.service.consent_wiring import county_policy, ledger_anchors, ledger_public_keys
 from sambus.router.settings import Settings
 
 consent_app = typer.Typer(
@@ -174,7 +174,8 @@ def verify_command(
         settings = Settings()
         compliance = _compliance(settings)
         keys = ledger_public_keys(settings)
-        result = verify(compliance.engine, keys)
+        anchors = ledger_anchors(settings)
+        result = verify(compliance.engine, keys, anchors)
         compliance.log(
             officer=officer or getpass.getuser(), action="verify", filters={}, results=len(result.problems)
         )
@@ -188,6 +189,7 @@ def verify_command(
                     "entries": result.entries,
                     "checkpoints": result.checkpoints,
                     "checkpoints_checked": bool(keys),
+                    "anchored_seq": None if result.anchored is None else result.anchored.seq,
                     "problems": [
                         {"kind": str(p.kind), "seq": p.seq, "detail": p.detail} for p in result.problems
                     ],
@@ -196,9 +198,14 @@ def verify_command(
         )
     elif result.ok:
         checked = "" if keys else " (checkpoints not checked: SAMBUS_LEDGER_SIGNING_KEY is not set)"
-        console.print(
-            f"The ledger is intact: {result.entries} entries, {result.checkpoints} checkpoints{checked}."
-        )
+        if anchors is None:
+            anchored = " Not checked against an anchor: SAMBUS_LEDGER_ANCHOR_FILE is not set."
+        elif result.anchored is None:
+            anchored = " The anchor holds no checkpoint yet."
+        else:
+            anchored = f" It holds everything its anchor signed (up to entry {result.anchored.seq})."
+        counts = f"{result.entries} entries, {result.checkpoints} checkpoints"
+        console.print(f"The ledger is intact: {counts}{checked}.{anchored}")
     else:
         errors.print(f"[bold red]The ledger has been tampered with:[/] {result.first}", highlight=False)
         for problem in result.problems[1:]:
@@ -381,8 +388,9 @@ def withdraw(
 
 @consent_app.command("keygen")
 def keygen() -> None:
-    """Print new random ledger keys, as lines for a .env file (keep them secret, out of the repository)."""
+    """Print new random ledger and dead-letter keys as .env lines (keep them secret, out of the repo)."""
     signer = CheckpointSigner.generate()
     typer.echo(f"SAMBUS_LEDGER_SIGNING_KEY={signer.seed_hex()}")
     typer.echo(f"SAMBUS_LEDGER_VERIFY_KEYS={signer.public_hex()}")
     typer.echo(f"SAMBUS_LEDGER_ENCRYPTION_KEYS=k1:{FieldCipher.new_key_hex()}")
+    typer.echo(f"SAMBUS_DLQ_ENCRYPTION_KEYS=d1:{FieldCipher.new_key_hex()}")

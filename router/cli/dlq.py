@@ -12,7 +12,9 @@ from rich.table import Table
 from sambus.contracts.errors import BrokerUnavailableError, SambusError
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import run_sync
+from sambus.router.kafka.connection import KafkaConnection
 from sambus.router.kafka.dead_letters import DeadLetter, read_dead_letters, replay
+from sambus.router.service.consent_wiring import dead_letter_cipher
 from sambus.router.settings import Settings
 
 dlq_app = typer.Typer(help="Dead letters on sambus.dlq: list them, replay them.", no_args_is_help=True)
@@ -20,15 +22,15 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def _broker(settings: Settings) -> str:
+def _broker(settings: Settings) -> KafkaConnection:
     if settings.kafka_bootstrap_servers:
-        return settings.kafka_bootstrap_servers
+        return KafkaConnection.from_settings(settings, settings.kafka_bootstrap_servers)
     local = LocalKafka(port=settings.local_kafka_port)
     if local.running_pid() is None:
         raise BrokerUnavailableError(
             "no broker: set KAFKA_BOOTSTRAP_SERVERS, or start the local one with `sambus kafka up`"
         )
-    return local.bootstrap_servers
+    return KafkaConnection.from_settings(settings, local.bootstrap_servers)
 
 
 def matches(letter: DeadLetter, *, refs: list[str], error: str | None, source: str | None) -> bool:
@@ -58,12 +60,11 @@ def dlq_list(ref: RefOption = None, error: ErrorOption = None, source: SourceOpt
         raise typer.Exit(code=1) from exc
     shown = [d for d in letters if matches(d, refs=ref or [], error=error, source=source)]
     table = Table(title=f"Dead letters ({len(shown)} of {len(letters)})")
-    for column in ("ref", "error", "source topic", "attempts", "replayed", "reason"):
+    for column in ("ref", "error", "source topic", "size", "attempts", "replayed", "reason"):
         table.add_column(column, overflow="fold")
     for d in shown:
-        table.add_row(
-            d.ref, d.error, d.source_topic, str(d.attempts), "yes" if d.replayed else "no", d.reason
-        )
+        replayed = "yes" if d.replayed else "no" if d.kept else "not kept"
+        table.add_row(d.ref, d.error, d.source_topic, str(d.size), str(d.attempts), replayed, d.reason)
     console.print(table)
 
 
@@ -89,6 +90,7 @@ def dlq_replay(
                 settings.topics(),
                 lambda d: matches(d, refs=ref or [], error=error, source=source),
                 transactional_id=f"{settings.topic_prefix}sambus-dlq-replay-{secrets.token_hex(4)}",
+                cipher=dead_letter_cipher(settings),
             )
         )
     except SambusError as exc:

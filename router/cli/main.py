@@ -18,6 +18,7 @@ from rich.table import Table
 from sambus.adapters import translate_message
 from sambus.consent import PACKAGED_RULES, RuleSet
 from sambus.contracts.errors import ConfigError, SambusError
+from sambus.contracts.fhir import set_validation
 from sambus.router.cli.common import configured_broker, local_kafka
 from sambus.router.cli.consent import consent_app
 from sambus.router.cli.contracts import contracts_app
@@ -171,6 +172,7 @@ def translate(
     ],
 ) -> None:
     """Print the FHIR messages an inbound event becomes (offline: no Kafka, no database)."""
+    set_validation(enabled=True)  # offline, so every resource is also checked with fhir.resources
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -255,7 +257,7 @@ def topics_create() -> None:
         sambus = bootstrap(settings, bootstrap_servers=configured_broker(settings))
         created = run_sync(
             ensure_topics(
-                sambus.bootstrap_servers,
+                sambus.kafka,
                 sambus.topic_specs(),
             )
         )

@@ -15,7 +15,7 @@ from rich.table import Table
 from sambus.contracts.errors import SambusError
 from sambus.router.cli.common import command_database, configured_broker
 from sambus.router.kafka.admin import run_sync
-from sambus.router.kafka.dead_letters import KafkaDeadLetters
+from sambus.router.kafka.connection import KafkaConnection
 from sambus.router.ops.queues import QueueMonitor, QueueSnapshot
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadlines
@@ -27,13 +27,13 @@ errors = Console(stderr=True)
 
 
 def monitor_for(settings: Settings, bootstrap_servers: str) -> QueueMonitor:
-    """The queue monitor of the sambus ``settings`` describe, on ``bootstrap_servers``."""
+    """The queue monitor of the sambus ``settings`` describe, on ``bootstrap_servers`` (TLS/SASL too)."""
+    kafka = KafkaConnection.from_settings(settings, bootstrap_servers)
     topics = settings.topics()
     deadlines = Deadlines(command_database(settings))
     return QueueMonitor(
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=kafka,
         topics=topics,
-        dead_letters=KafkaDeadLetters(bootstrap_servers=bootstrap_servers, topics=topics),
         deadlines=deadlines,
     )
 

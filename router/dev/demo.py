@@ -19,6 +19,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header
+from sambus.router.kafka.connection import client_kwargs
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
@@ -101,7 +102,7 @@ async def _collect(app: Sambus, expected: int, timeout: float) -> list[Received]
     ]
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=app.bootstrap_servers,
+        **client_kwargs(app.kafka),
         isolation_level="read_committed",
         auto_offset_reset="earliest",
     )
@@ -130,6 +131,7 @@ async def run_demo(*, bootstrap_servers: str, timeout: float = 60.0) -> list[Rec
             topic_prefix=f"demo-{secrets.token_hex(4)}.",
             database_url=f"sqlite:///{Path(workdir) / 'registry.db'}",
             pseudonym_key=SecretStr(secrets.token_hex(32)),  # an ephemeral key: the demo keeps nothing
+            dlq_encryption_keys=SecretStr(f"demo:{secrets.token_hex(32)}"),  # ephemeral, like the demo
         )
         engine = create_engine(settings.database_url)
         upgrade(engine)  # what `sambus db upgrade` does
@@ -154,7 +156,7 @@ async def run_demo(*, bootstrap_servers: str, timeout: float = 60.0) -> list[Rec
         await app.create_topics()
         stop = asyncio.Event()
         service = asyncio.create_task(app.run(stop))
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers)
+        producer = AIOKafkaProducer(**client_kwargs(app.kafka))
         await producer.start()
         try:
             school = app.topics.agency_events("school")

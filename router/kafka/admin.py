@@ -15,6 +15,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from sambus.contracts.errors import BrokerUnavailableError, ConfigError, map_errors
 from sambus.contracts.topics import TopicSpec
+from sambus.router.kafka.connection import Broker, client_kwargs, kafka_errors
 
 T = TypeVar("T")
 
@@ -25,9 +26,9 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def metadata_answers(bootstrap_servers: str, *, timeout_ms: int = 3000, brokers: int = 1) -> bool:
+async def metadata_answers(bootstrap_servers: Broker, *, timeout_ms: int = 3000, brokers: int = 1) -> bool:
     """Whether a metadata request is answered, naming ``brokers`` or more brokers (an open port is not)."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    client = AIOKafkaClient(**client_kwargs(bootstrap_servers), request_timeout_ms=timeout_ms)
     try:
         await client.bootstrap()
         metadata = await client.fetch_all_metadata()
@@ -38,16 +39,16 @@ async def metadata_answers(bootstrap_servers: str, *, timeout_ms: int = 3000, br
         await client.close()
 
 
-async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> list[str]:
+async def ensure_topics(bootstrap_servers: Broker, specs: Iterable[TopicSpec]) -> list[str]:
     """Create the topics that do not exist yet; returns the names it created.
 
     Raises:
         ConfigError: the broker refuses a topic as specified (e.g. more replicas than brokers).
         BrokerUnavailableError: the broker cannot be reached, or cannot create a topic now.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap_servers), request_timeout_ms=15000)
     try:
-        with map_errors(f"create topics on {bootstrap_servers}"):
+        async with kafka_errors(f"create topics on {bootstrap_servers}", bootstrap_servers):
             await admin.start()
             existing = set(await admin.list_topics())
             wanted = [spec for spec in specs if spec.name not in existing]
@@ -90,7 +91,7 @@ def _created(topic_errors: Sequence[tuple[Any, ...]], wanted: Sequence[TopicSpec
     return created
 
 
-async def partitions_of(bootstrap_servers: str, names: Sequence[str]) -> dict[str, list[int]]:
+async def partitions_of(bootstrap_servers: Broker, names: Sequence[str]) -> dict[str, list[int]]:
     """The partition numbers of each existing topic in ``names``.
 
     Raises:
@@ -98,9 +99,9 @@ async def partitions_of(bootstrap_servers: str, names: Sequence[str]) -> dict[st
     """
     if not names:
         return {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap_servers), request_timeout_ms=10000)
     try:
-        with map_errors(f"describe topics on {bootstrap_servers}"):
+        async with kafka_errors(f"describe topics on {bootstrap_servers}", bootstrap_servers):
             await admin.start()
             described = await admin.describe_topics(list(names))
     finally:
@@ -113,7 +114,7 @@ async def partitions_of(bootstrap_servers: str, names: Sequence[str]) -> dict[st
 
 
 async def read_topic(
-    bootstrap_servers: str, topic: str, *, idle_polls: int = 2
+    bootstrap_servers: Broker, topic: str, *, idle_polls: int = 2
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every committed record on ``topic``, from the beginning to the end offsets as they were at the start.
 
@@ -127,7 +128,7 @@ async def read_topic(
     if not partitions:
         return records
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+        **client_kwargs(bootstrap_servers), enable_auto_commit=False, isolation_level="read_committed"
     )
     try:
         with map_errors(f"read {topic}"):
@@ -147,3 +148,131 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+BOUNDED_EXACT_LIMIT = 1000
+"""Up to this many offsets, :func:`count_committed` reads and counts the records themselves."""
+
+
+async def _read_ranges(
+    consumer: AIOKafkaConsumer, ranges: dict[TopicPartition, tuple[int, int]], *, idle_polls: int = 20
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The committed records in each partition's ``[start, end)``, on a started consumer.
+
+    Stops early only after ``idle_polls`` empty polls of 100 ms (an aborted transaction at the end).
+    """
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    open_ranges = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
+    if not open_ranges:
+        return records
+    if consumer.assignment() != set(open_ranges):
+        consumer.assign(list(open_ranges))
+    for tp, (start, _) in open_ranges.items():
+        consumer.seek(tp, start)
+    idle = 0
+    while idle < idle_polls:
+        unread = [tp for tp, (_, end) in open_ranges.items() if await consumer.position(tp) < end]
+        if not unread:
+            break
+        batch = await consumer.getmany(*unread, timeout_ms=100)
+        idle = 0 if batch else idle + 1
+        for tp, got in batch.items():
+            records.extend(r for r in got if r.offset < open_ranges[tp][1])
+    return records
+
+
+async def _bounds(
+    consumer: AIOKafkaConsumer, bootstrap_servers: Broker, topic: str
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    partitions = [
+        TopicPartition(topic, p) for p in (await partitions_of(bootstrap_servers, [topic])).get(topic, [])
+    ]
+    if not partitions:
+        return {}, {}
+    consumer.assign(partitions)  # one metadata request for the topic, not one per partition
+    return await consumer.beginning_offsets(partitions), await consumer.end_offsets(partitions)
+
+
+def _consumer(bootstrap_servers: Broker) -> AIOKafkaConsumer:
+    # A fetch at the end of a partition waits fetch_max_wait_ms for data: keep that short, since these
+    # consumers seek to where the data is and a fetch begun before the seek must end first.
+    return AIOKafkaConsumer(
+        **client_kwargs(bootstrap_servers),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        fetch_max_wait_ms=20,
+    )
+
+
+async def read_newest(
+    bootstrap_servers: Broker, topic: str, count: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The newest ``count`` committed records of ``topic``, newest first, reading only the topic's tail.
+
+    Each partition is read from ``2 * count`` offsets before its end (transaction markers take offsets too),
+    further back only when that held too few records: the work does not grow with the topic.
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    consumer = _consumer(bootstrap_servers)
+    try:
+        await consumer.start()
+        begins, ends = await _bounds(consumer, bootstrap_servers, topic)
+        window = 2 * max(count, 1)
+        while True:
+            ranges = {tp: (max(begins[tp], ends[tp] - window), ends[tp]) for tp in ends}
+            records = await _read_ranges(consumer, ranges)
+            if len(records) >= count or all(start == begins[tp] for tp, (start, _) in ranges.items()):
+                break
+            window *= 4
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        await consumer.stop()
+    records.sort(key=lambda r: (r.timestamp, r.partition, r.offset), reverse=True)
+    return records[:count]
+
+
+async def read_since(
+    bootstrap_servers: Broker, topic: str, timestamp_ms: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The committed records of ``topic`` written at or after ``timestamp_ms`` (nothing older is read).
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    consumer = _consumer(bootstrap_servers)
+    try:
+        await consumer.start()
+        _, ends = await _bounds(consumer, bootstrap_servers, topic)
+        found = await consumer.offsets_for_times(dict.fromkeys(ends, timestamp_ms)) if ends else {}
+        ranges = {tp: (ends[tp] if found.get(tp) is None else found[tp].offset, ends[tp]) for tp in ends}
+        return await _read_ranges(consumer, ranges)
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        await consumer.stop()
+
+
+async def count_committed(bootstrap_servers: Broker, topic: str) -> int:
+    """How many records ``topic`` holds, without reading more than :data:`BOUNDED_EXACT_LIMIT` of them.
+
+    Exact while the topic spans at most that many offsets; above it, the offsets it spans (an upper bound:
+    transaction markers and aborted records take offsets too).
+
+    Raises:
+        BrokerUnavailableError: the broker cannot be reached.
+    """
+    consumer = _consumer(bootstrap_servers)
+    try:
+        await consumer.start()
+        begins, ends = await _bounds(consumer, bootstrap_servers, topic)
+        span = sum(ends[tp] - begins[tp] for tp in ends)
+        if span > BOUNDED_EXACT_LIMIT:
+            return span
+        return len(await _read_ranges(consumer, {tp: (begins[tp], ends[tp]) for tp in ends}))
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        await consumer.stop()

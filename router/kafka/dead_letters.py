@@ -1,4 +1,11 @@
-"""Dead letters: the original bytes and headers, with why and where from in ``sambus-dlq-*`` headers.
+"""Dead letters: why and where from in ``sambus-dlq-*`` headers; the original sealed, for a replay only.
+
+What a dead letter shows in clear is what operators may see: the reason (which names the field and the
+kind of problem, never a value), the error code, the source topic, partition and offset, the retry history
+and the size of the original. The original bytes and headers (which may hold a personnummer, a name or an
+address) are sealed with AES-256-GCM under ``SAMBUS_DLQ_ENCRYPTION_KEYS`` (each sealed value names its key
+id, so keys can be rotated) and bound to the dead letter's source; only a replay opens them. Without a key
+the original is not kept at all (:func:`seal`).
 
 A record too large to copy (the copy would pass :data:`~sambus.router.kafka.records.MAX_RECORD_BYTES`) is
 dead-lettered as a reference: no payload, its size, and its topic, partition and offset, so that it never
@@ -10,6 +17,8 @@ Also the one :class:`DeadLetter` type, reading them back and replaying them (``s
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
 import secrets
@@ -20,22 +29,22 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from sambus.consent.keys import FieldCipher, LedgerKeyError
 from sambus.contracts.errors import SambusError, map_errors
 from sambus.contracts.topics import Header, RecordHeaders, Topics
-from sambus.router.kafka.admin import ensure_topics, read_topic
+from sambus.router.kafka.admin import count_committed, ensure_topics, read_newest, read_since, read_topic
+from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
 
 DLQ_PSEUDONYM = "sambus-dlq-pseudonym"
 """Header: the Kafka key of a dead-lettered intent (the child's keyed pseudonym), so a replay can key it."""
 
-DLQ_SIZE = "sambus-dlq-size"
-"""Header: the size in bytes of the dead-lettered record's value."""
 DLQ_PAYLOAD_OMITTED = "sambus-dlq-payload-omitted"
 """Header: ``true`` when the dead letter is a reference, without the record's value and headers."""
 
 _SAMBUS_DLQ_HEADERS = {
     DLQ_PSEUDONYM,
-    DLQ_SIZE,
+    "sambus-dlq-size",
     DLQ_PAYLOAD_OMITTED,
     Header.DLQ_REASON,
     Header.DLQ_ERROR,
@@ -43,6 +52,113 @@ _SAMBUS_DLQ_HEADERS = {
     Header.DLQ_SOURCE_PARTITION,
     Header.DLQ_SOURCE_OFFSET,
 }
+
+
+DLQ_SEALED = "sambus-dlq-sealed"
+"""Header: how the original is kept, :data:`SEALED_AES_GCM` or :data:`SEALED_DROPPED`."""
+DLQ_KEY_ID = "sambus-dlq-key-id"
+"""Header: the id of the key that sealed the original."""
+DLQ_SIZE = "sambus-dlq-size"
+"""Header: the size in bytes of the original value."""
+SEALED_AES_GCM = "aes-256-gcm"
+SEALED_DROPPED = "dropped"
+_RETRY_HISTORY = "sambus-retry-history"
+_CLEAR = frozenset(
+    {
+        Header.DLQ_REASON,
+        Header.DLQ_ERROR,
+        Header.DLQ_SOURCE_TOPIC,
+        Header.DLQ_SOURCE_PARTITION,
+        Header.DLQ_SOURCE_OFFSET,
+        _RETRY_HISTORY,
+        DLQ_SEALED,
+        DLQ_KEY_ID,
+        DLQ_SIZE,
+        DLQ_PAYLOAD_OMITTED,
+    }
+)
+"""The headers a stored dead letter keeps in clear: none carries a value of the original."""
+
+
+class SealedDeadLetterError(SambusError):
+    """A dead letter's original cannot be opened: it was not kept, or its key is not configured."""
+
+    code = "dead_letter_sealed"
+
+
+def _aad(headers: RecordHeaders) -> bytes:
+    """What a sealed original is bound to: its source, so it cannot be moved to another dead letter."""
+    parts = (Header.DLQ_SOURCE_TOPIC, Header.DLQ_SOURCE_PARTITION, Header.DLQ_SOURCE_OFFSET)
+    return b"sambus-dlq|" + b"|".join(headers.get(name) or b"" for name in parts)
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def seal(letter: Outgoing, cipher: FieldCipher | None) -> Outgoing:
+    """The dead letter as it is stored: operator headers in clear, the original sealed (or dropped).
+
+    The original value, its headers and the pseudonym header are sealed together with ``cipher`` (AES-GCM,
+    bound to the source topic, partition and offset). Without a cipher the original is not kept: the dead
+    letter still says where from, why and how big, but cannot be replayed.
+    """
+    headers = RecordHeaders(letter.headers)
+    if headers.get(DLQ_SEALED) is not None:
+        return letter
+    clear = tuple((k, v) for k, v in letter.headers if k in _CLEAR)
+    if headers.get(DLQ_PAYLOAD_OMITTED) is not None:  # a reference: there is no original to keep
+        return Outgoing(letter.topic, b"", None, (*clear, (DLQ_SEALED, SEALED_DROPPED.encode("ascii"))))
+    size = (DLQ_SIZE, str(len(letter.value)).encode("ascii"))
+    if cipher is None:
+        return Outgoing(letter.topic, b"", None, (*clear, (DLQ_SEALED, SEALED_DROPPED.encode("ascii")), size))
+    original = {
+        "headers": [[k, _b64(v)] for k, v in letter.headers if k not in _CLEAR],
+        "value": _b64(letter.value),
+    }
+    key_id, sealed = cipher.seal(json.dumps(original).encode("ascii"), aad=_aad(headers))
+    return Outgoing(
+        letter.topic,
+        sealed,
+        None,
+        (
+            *clear,
+            (DLQ_SEALED, SEALED_AES_GCM.encode("ascii")),
+            (DLQ_KEY_ID, key_id.encode("utf-8")),
+            size,
+        ),
+    )
+
+
+def open_sealed(
+    value: bytes, headers: tuple[tuple[str, bytes], ...], cipher: FieldCipher | None
+) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
+    """The original value and headers of a stored dead letter (a dead letter stored in clear as it is).
+
+    Raises:
+        SealedDeadLetterError: the original was not kept, no key is configured, or it does not open.
+    """
+    found = RecordHeaders(headers)
+    how = found.text(DLQ_SEALED, errors="replace")
+    if how is None:
+        return value, headers
+    if how != SEALED_AES_GCM:
+        raise SealedDeadLetterError(
+            "the dead letter's content was not kept (SAMBUS_DLQ_ENCRYPTION_KEYS was not set), "
+            "so it cannot be replayed"
+        )
+    if cipher is None:
+        raise SealedDeadLetterError(
+            "SAMBUS_DLQ_ENCRYPTION_KEYS is not set: sealed dead letters cannot be opened"
+        )
+    try:
+        opened = json.loads(cipher.open(found.text(DLQ_KEY_ID) or "", value, aad=_aad(found)))
+        original = tuple((str(k), base64.b64decode(v, validate=True)) for k, v in opened["headers"])
+        return base64.b64decode(opened["value"], validate=True), original
+    except LedgerKeyError as exc:
+        raise SealedDeadLetterError(f"the dead letter does not open: {exc}") from exc
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise SealedDeadLetterError("the dead letter's sealed content is malformed") from exc
 
 
 def dead_letter(
@@ -76,7 +192,7 @@ def dead_letter(
         value=value,
         headers=(*original, *pseudonym, (Header.DLQ_REASON, str(error).encode("utf-8")), *where),
     )
-    if letter.size <= max_bytes:
+    if letter.size * 4 // 3 + 1024 <= max_bytes:  # sealing (base64 in JSON) makes it a third larger
         return letter
     reason = (
         f"{error} (the record's {len(value):,} bytes are too large to copy here; "
@@ -120,6 +236,7 @@ class DeadLetter:
     replayed: bool
     timestamp: dt.datetime
     value: bytes = field(repr=False)
+    """As stored: sealed (see :func:`seal`)."""
     headers: tuple[tuple[str, bytes], ...] = field(repr=False)
 
     @classmethod
@@ -158,9 +275,14 @@ class DeadLetter:
 
     @property
     def size(self) -> int:
-        """The size of its content in bytes (as recorded, when the content was too large to copy)."""
-        recorded = _int_or_none(RecordHeaders(self.headers).get(DLQ_SIZE)) if self.payload_omitted else None
-        return len(self.value) if recorded is None else recorded
+        """The size of the original content in bytes."""
+        stored = RecordHeaders(self.headers).get(DLQ_SIZE)
+        return int(stored) if stored is not None and stored.isdigit() else len(self.value)
+
+    @property
+    def kept(self) -> bool:
+        """Whether the original was kept (sealed or, from before sealing, in clear), so it can be replayed."""
+        return RecordHeaders(self.headers).text(DLQ_SEALED, errors="replace") != SEALED_DROPPED
 
     def summary(self) -> dict[str, Any]:
         """What operators see, JSON-ready: where from, why, how big, when; never the content."""
@@ -174,15 +296,21 @@ class DeadLetter:
             "attempts": self.attempts,
             "replayed": self.replayed,
             "size": self.size,
+            "kept": self.kept,
             "timestamp": self.timestamp.isoformat(),
         }
 
-    def replay_record(self) -> Outgoing:
-        """The original record, back on its source topic, keyed by the child's pseudonym when it had one."""
-        headers = RecordHeaders(self.headers)
+    def replay_record(self, cipher: FieldCipher | None = None) -> Outgoing:
+        """The original record, back on its source topic, keyed by the child's pseudonym when it had one.
+
+        Raises:
+            SealedDeadLetterError: the original was not kept or does not open with ``cipher``.
+        """
+        value, original = open_sealed(self.value, self.headers, cipher)
+        headers = RecordHeaders(original)
         return Outgoing(
             topic=self.source_topic,
-            value=self.value,
+            value=value,
             key=headers.get(DLQ_PSEUDONYM),
             headers=tuple(
                 (k, v) for k, v in headers.without(_SAMBUS_DLQ_HEADERS) if not k.startswith("sambus-retry-")
@@ -202,7 +330,7 @@ def _attempts(headers: RecordHeaders) -> int:
     return max(1, len(history)) if isinstance(history, list) else 1
 
 
-async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[DeadLetter]:
+async def read_dead_letters(bootstrap_servers: Broker, topics: Topics) -> list[DeadLetter]:
     """Every dead letter, oldest first, with whether it has been replayed.
 
     Raises:
@@ -217,17 +345,23 @@ async def read_dead_letters(bootstrap_servers: str, topics: Topics) -> list[Dead
 
 
 async def replay(
-    bootstrap_servers: str, topics: Topics, select: Callable[[DeadLetter], bool], *, transactional_id: str
+    bootstrap_servers: Broker,
+    topics: Topics,
+    select: Callable[[DeadLetter], bool],
+    *,
+    transactional_id: str,
+    cipher: FieldCipher | None = None,
 ) -> list[DeadLetter]:
     """Put the selected dead letters not yet replayed back on their source topics; returns those replayed.
 
-    Each goes back with its original bytes and headers, and the router decides consent for it again. The
-    replay and its entry in the replay log commit in one Kafka transaction, so a dead letter is never
-    replayed twice. A reference to a record too large to copy (:attr:`DeadLetter.payload_omitted`) is never
-    replayed: sambus would refuse the record again.
+    Each goes back with its original bytes and headers (opened with ``cipher``), and the router decides
+    consent for it again. The replay and its entry in the replay log commit in one Kafka transaction, so a
+    dead letter is never replayed twice. A reference to a record too large to copy
+    (:attr:`DeadLetter.payload_omitted`) is never replayed: sambus would refuse the record again.
 
     Raises:
         BrokerUnavailableError: the broker cannot be reached.
+        SealedDeadLetterError: a chosen dead letter cannot be opened (nothing is replayed then).
     """
     chosen = [
         d
@@ -237,8 +371,9 @@ async def replay(
     if not chosen:
         return []
     await ensure_topics(bootstrap_servers, [topics.spec("dlq-replayed")])  # an operator may replay first
+    records = [(letter, letter.replay_record(cipher)) for letter in chosen]
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **client_kwargs(bootstrap_servers),
         transactional_id=transactional_id,
         enable_idempotence=True,
         acks="all",
@@ -247,8 +382,7 @@ async def replay(
         with map_errors("replay dead letters"):
             await producer.start()
             async with producer.transaction():
-                for letter in chosen:
-                    out = letter.replay_record()
+                for letter, out in records:
                     await producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
                     await producer.send(topics.dlq_replayed, b"replayed", key=letter.ref.encode("ascii"))
     finally:
@@ -287,20 +421,32 @@ def _parse_id(letter_id: str) -> str | None:
 class KafkaDeadLetters:
     """Dead letters read straight from ``sambus.dlq``; a replay re-publishes on the source topic."""
 
-    def __init__(self, *, bootstrap_servers: str, topics: Topics) -> None:
-        """Read ``topics.dlq`` on the broker at ``bootstrap_servers``."""
+    def __init__(
+        self, *, bootstrap_servers: Broker, topics: Topics, cipher: FieldCipher | None = None
+    ) -> None:
+        """Read ``topics.dlq`` on the broker at ``bootstrap_servers``; open originals with ``cipher``."""
         self._servers = bootstrap_servers
         self._topics = topics
+        self._cipher = cipher
 
     async def list(self, *, limit: int = 100) -> Sequence[DeadLetter]:
-        """The most recent dead letters, newest first."""
-        letters = await read_dead_letters(self._servers, self._topics)
-        letters.sort(key=lambda d: (d.timestamp, d.partition, d.offset), reverse=True)
-        return letters[:limit]
+        """The most recent dead letters, newest first, reading only the topic's tail.
+
+        Whether each was replayed comes from the replay log since the oldest of them was written (a replay
+        always comes after its dead letter), so neither topic is read whole.
+        """
+        records = await read_newest(self._servers, self._topics.dlq, limit)
+        if not records:
+            return []
+        since = min(record.timestamp for record in records)
+        replayed = {
+            (r.key or b"").decode() for r in await read_since(self._servers, self._topics.dlq_replayed, since)
+        }
+        return [DeadLetter.from_record(r, replayed=f"{r.partition}:{r.offset}" in replayed) for r in records]
 
     async def count(self) -> int:
-        """How many dead letters are on the topic."""
-        return len(await read_topic(self._servers, self._topics.dlq))
+        """How many dead letters are on the topic (see :func:`~sambus.router.kafka.admin.count_committed`)."""
+        return await count_committed(self._servers, self._topics.dlq)
 
     async def replay(self, letter_id: str) -> str:
         """Put the dead letter back on its source topic, once; returns the topic.
@@ -322,6 +468,7 @@ class KafkaDeadLetters:
             self._topics,
             lambda letter: letter.ref == ref and self._topics.is_ours(letter.source_topic),
             transactional_id=f"{self._topics.prefix}sambus-web-replay-{secrets.token_hex(4)}",
+            cipher=self._cipher,
         )
         if not done:
             raise UnknownDeadLetterError(

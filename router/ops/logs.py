@@ -1,7 +1,9 @@
 """Structured logs without personal data: a JSON formatter and a filter that masks identity numbers.
 
 Log messages are written not to carry personal data; the filter is the second line of defence, masking
-anything shaped like a personnummer or samordningsnummer before a record is formatted.
+every valid personnummer or samordningsnummer (a real date, or a date with the day plus 60, and the right
+Luhn check digit; with or without the century and the ``-``/``+``) before a record is formatted. Other
+digit runs, such as message ids and offsets, are left as they are.
 """
 
 from __future__ import annotations
@@ -15,14 +17,34 @@ from typing import TextIO
 
 from opentelemetry import trace
 
-_PERSON_NUMBER = re.compile(r"(?<!\d)(?:\d{2})?\d{6}[-+]?\d{4}(?!\d)")
+from sambus.contracts.identifiers import luhn_valid
+
+_PERSON_NUMBER = re.compile(r"(?<!\d)(\d{2})?(\d{2})(\d{2})(\d{2})[-+]?(\d{3})(\d)(?!\d)")
+_SAMORDNING_DAY_OFFSET = 60
 MASK = "[personnummer]"
 LOG_FORMATS = ("text", "json")
 
 
+def _real_date(century: str | None, year: str, month: str, day: str) -> bool:
+    day_of_month = int(day) - (_SAMORDNING_DAY_OFFSET if int(day) > _SAMORDNING_DAY_OFFSET else 0)
+    years = [int(century + year)] if century else [1900 + int(year), 2000 + int(year)]
+    for full_year in years:
+        try:
+            dt.date(full_year, int(month), day_of_month)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+def _is_person_number(match: re.Match[str]) -> bool:
+    century, year, month, day, serial, check = match.groups()
+    return _real_date(century, year, month, day) and luhn_valid(year + month + day + serial + check)
+
+
 def mask_personal(text: str) -> str:
-    """``text`` with every personnummer-shaped number replaced by ``[personnummer]``."""
-    return _PERSON_NUMBER.sub(MASK, text)
+    """``text`` with every valid personnummer and samordningsnummer replaced by ``[personnummer]``."""
+    return _PERSON_NUMBER.sub(lambda m: MASK if _is_person_number(m) else m.group(0), text)
 
 
 class PersonalDataFilter(logging.Filter):
@@ -78,4 +100,6 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # aiokafka's debug lines quote whole records (values and headers): never below INFO.
+    logging.getLogger("aiokafka").setLevel(max(level, logging.INFO))
     return handler

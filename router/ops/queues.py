@@ -7,6 +7,7 @@ the Kafka-only implementations without touching the CLI or the web pages.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -18,8 +19,8 @@ from aiokafka.structs import TopicPartition
 
 from sambus.contracts.errors import map_errors
 from sambus.contracts.topics import Topics
-from sambus.router.kafka.admin import partitions_of, read_topic
-from sambus.router.kafka.dead_letters import DeadLetters
+from sambus.router.kafka.admin import BOUNDED_EXACT_LIMIT, partitions_of
+from sambus.router.kafka.connection import Broker, client_kwargs
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class NoDeadlines:
 
 
 async def count_records(
-    bootstrap_servers: str, ranges: dict[TopicPartition, tuple[int, int]]
+    bootstrap_servers: Broker, ranges: dict[TopicPartition, tuple[int, int]]
 ) -> dict[TopicPartition, int]:
     """How many committed records lie in each partition's ``[start, end)`` (commit markers are not records).
 
@@ -130,10 +131,14 @@ async def count_records(
         BrokerUnavailableError: the broker cannot be reached.
     """
     counts = dict.fromkeys(ranges, 0)
+    ranges = {tp: (start, end) for tp, (start, end) in ranges.items() if start < end}  # empty ones hold none
     if not ranges:
         return counts
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, isolation_level="read_committed"
+        **client_kwargs(bootstrap_servers),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        fetch_max_wait_ms=20,
     )
     try:
         with map_errors(f"count records on {bootstrap_servers}"):
@@ -142,11 +147,11 @@ async def count_records(
             for tp, (start, _) in ranges.items():
                 consumer.seek(tp, start)
             idle = 0
-            while idle < 2:  # noqa: PLR2004 - two empty polls: only markers (or nothing) are left
+            while idle < 20:  # noqa: PLR2004 - 2 s of empty polls: only markers (or nothing) are left
                 open_ = [tp for tp, (_, end) in ranges.items() if await consumer.position(tp) < end]
                 if not open_:
                     break
-                batch = await consumer.getmany(*open_, timeout_ms=300)
+                batch = await consumer.getmany(*open_, timeout_ms=100)
                 idle = 0 if batch else idle + 1
                 for tp, got in batch.items():
                     counts[tp] += sum(1 for r in got if r.offset < ranges[tp][1])
@@ -161,15 +166,13 @@ class QueueMonitor:
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        bootstrap_servers: Broker,
         topics: Topics,
-        dead_letters: DeadLetters,
         deadlines: DeadlineSource,
     ) -> None:
         """Watch the topics named by ``topics`` (its prefix selects this sambus's)."""
         self._servers = bootstrap_servers
         self._topics = topics
-        self._dead_letters = dead_letters
         self._deadlines = deadlines
 
     async def snapshot(self, *, now: dt.datetime | None = None) -> QueueSnapshot:
@@ -179,8 +182,8 @@ class QueueMonitor:
             BrokerUnavailableError: the broker cannot be reached.
         """
         now = now or dt.datetime.now(dt.UTC)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, request_timeout_ms=10000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(**client_kwargs(self._servers), request_timeout_ms=10000)
+        consumer = AIOKafkaConsumer(**client_kwargs(self._servers), enable_auto_commit=False)
         try:
             with map_errors(f"read queue state from {self._servers}"):
                 await admin.start()
@@ -188,7 +191,12 @@ class QueueMonitor:
                 names = sorted(t for t in await admin.list_topics() if self._topics.is_ours(t))
                 described = await partitions_of(self._servers, names)
                 partitions = [TopicPartition(t, p) for t in names for p in described.get(t, [])]
+                if partitions:
+                    consumer.assign(partitions)  # one metadata request for every topic, not one per partition
                 ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions) if partitions else {}
+                begins: dict[TopicPartition, int] = (
+                    await consumer.beginning_offsets(partitions) if partitions else {}
+                )
                 lags: list[PartitionLag] = []
                 for group_id, *_ in sorted(await admin.list_consumer_groups()):
                     offsets = await admin.list_consumer_group_offsets(group_id)
@@ -199,31 +207,46 @@ class QueueMonitor:
         finally:
             await consumer.stop()
             await admin.close()
-        lags = await self._count_small_lags(lags)
+        held = {  # dead letters and parked: counted exactly when few, else the offsets they span
+            topic: {tp: (begins[tp], ends[tp]) for tp in partitions if tp.topic == topic}
+            for topic in (self._topics.dlq, self._topics.parked)
+        }
+        small = {
+            tp: span
+            for ranges in held.values()
+            if sum(end - start for start, end in ranges.values()) <= BOUNDED_EXACT_LIMIT
+            for tp, span in ranges.items()
+        }
+        lags, counted = await self._count_small_lags(lags, also=small)
         depths = tuple(TopicDepth(t, tuple(ends[tp] for tp in partitions if tp.topic == t)) for t in names)
-        parked = (
-            len(await read_topic(self._servers, self._topics.parked)) if self._topics.parked in names else 0
+        dead, parked = (
+            sum(counted[tp] if tp in counted else end - start for tp, (start, end) in held[topic].items())
+            for topic in (self._topics.dlq, self._topics.parked)
         )
-        dead = await self._dead_letters.count() if self._topics.dlq in names else 0
         return QueueSnapshot(
             taken_at=now,
             topics=depths,
             lags=tuple(lags),
             dead_letters=dead,
             parked=parked,
-            overdue=tuple(self._deadlines.overdue(now)),
+            overdue=tuple(await asyncio.to_thread(self._deadlines.overdue, now)),
         )
 
-    async def _count_small_lags(self, lags: list[PartitionLag]) -> list[PartitionLag]:
+    async def _count_small_lags(
+        self, lags: list[PartitionLag], *, also: dict[TopicPartition, tuple[int, int]]
+    ) -> tuple[list[PartitionLag], dict[TopicPartition, int]]:
+        """Small lags counted in records, and the records in ``also``'s ranges, in one read if it can."""
         small = {
             TopicPartition(lag.topic, lag.partition): (lag.committed or 0, lag.end_offset)
             for lag in lags
             if 0 < lag.offsets_behind <= EXACT_LAG_LIMIT
         }
-        counted = await count_records(self._servers, small)
-        return [
-            replace(
-                lag, records_behind=counted.get(TopicPartition(lag.topic, lag.partition), lag.offsets_behind)
-            )
-            for lag in lags
-        ]
+        if any(small.get(tp, span) != span for tp, span in also.items()):  # a group reading the DLQ or parked
+            behind, held = await count_records(self._servers, small), await count_records(self._servers, also)
+        else:
+            behind = held = await count_records(self._servers, {**small, **also})
+        lagged = []
+        for lag in lags:
+            tp = TopicPartition(lag.topic, lag.partition)
+            lagged.append(replace(lag, records_behind=behind[tp] if tp in small else lag.offsets_behind))
+        return lagged, {tp: held[tp] for tp in also}

@@ -20,12 +20,8 @@ from sambus.contracts.fhir import (
     deterministic_id,
     urn,
 )
+from sambus.contracts.fhir.codes import SIP_INVITEE_INPUT, SIP_PARTICIPANT_INPUT
 from sambus.router.routing.projection import TaskEntry, for_recipient
-
-INVITEE_INPUT = "sip-invitee"
-"""``Task.input`` code (:data:`TASK_SYSTEM`): an agency the relay is asked to invite."""
-PARTICIPANT_INPUT = "sip-participant"
-"""``Task.input`` code (:data:`TASK_SYSTEM`): the school, taking part in the SIP it initiated."""
 
 Identifier = tuple[str, str]
 
@@ -75,8 +71,8 @@ def convene_request(
         requester={"type": "Organization", "identifier": {"system": school[0], "value": school[1]}},
         owner={"type": "Organization", "identifier": {"system": relay[0], "value": relay[1]}},
         input=[
-            *(_organisation_input(INVITEE_INPUT, invitee) for invitee in invitees),
-            _organisation_input(PARTICIPANT_INPUT, school),
+            *(_organisation_input(SIP_INVITEE_INPUT, invitee) for invitee in invitees),
+            _organisation_input(SIP_PARTICIPANT_INPUT, school),
         ],
     )
     header = dict(message["entry"][0]["resource"])

@@ -170,7 +170,7 @@ class RoutingDirectory(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            error = describe_validation_error(exc)
+            error = describe_validation_error(exc, hide_unknown_keys=False)
             raise ConfigError(f"the routing directory {source} is invalid: {error}") from exc
 
     def by_identifier(self, system: str, value: str) -> Recipient:
@@ -183,7 +183,9 @@ class RoutingDirectory(BaseModel):
         for recipient in self.recipients:
             if any((normalise_system(i.system), i.value) == wanted for i in recipient.identifiers):
                 return recipient
-        raise RoutingError(f"no recipient in the routing directory has identifier {system}|{value}")
+        raise RoutingError(
+            "no recipient in the routing directory has the organisation identifier the message names"
+        )
 
     def by_id(self, recipient_id: str) -> Recipient:
         """The recipient with id ``recipient_id``.

@@ -235,10 +235,10 @@ class RoutingRules:
             if len(candidates) == 1:
                 return candidates[0]
             raise RoutingError(
-                f"routing address {value!r} needs a municipality (in the address or the child's "
+                "the routing address needs a municipality (in the address or the child's "
                 "Patient.address.district)"
             )
-        return self._nearest(candidates, municipality, address=value)
+        return self._nearest(candidates, municipality)
 
     def initiator(self, bundle: Mapping[str, Any]) -> Recipient | None:
         """The organisation that sent a message, if in the directory (for notices about its delivery).
@@ -280,9 +280,9 @@ class RoutingRules:
         try:
             return frozenset({AgencyKind(kind)})
         except ValueError as exc:
-            raise RoutingError(f"routing address names an unknown agency kind {kind!r}") from exc
+            raise RoutingError("the routing address names an agency kind sambus does not know") from exc
 
-    def _nearest(self, candidates: Iterable[Recipient], municipality: str, *, address: str) -> Recipient:
+    def _nearest(self, candidates: Iterable[Recipient], municipality: str) -> Recipient:
         """The one candidate in the municipality, else in its county part, else in its county."""
         part = self._directory.county_part_of(municipality)
         in_county = [r for r in candidates if r.county == municipality[:2]]
@@ -295,8 +295,10 @@ class RoutingRules:
                 return tier[0]
             if len(tier) > 1:
                 names = ", ".join(sorted(r.id for r in tier))
-                raise RoutingError(f"routing address {address!r} fits several organisations: {names}")
-        raise RoutingError(f"no organisation in the routing directory fits {address!r} for {municipality}")
+                raise RoutingError(f"the routing address fits several organisations: {names}")
+        raise RoutingError(
+            "no organisation in the routing directory fits the routing address in its municipality"
+        )
 
     def _route_one(self, event: EventCode, task: TaskEntry, home: str | None, child: str | None) -> Route:
         if event in ANSWER_EVENTS:
@@ -451,7 +453,7 @@ class RoutingRules:
                 if r.kind is kind and r.has(Capability.COSMIC_LINK) and r.county == school.county
             ]
             if health:
-                return self._nearest(health, school.municipality, address=f"relay for {school.id}")
+                return self._nearest(health, school.municipality)
         raise RoutingError(f"no social services or health care unit can relay SIP messages for {school.id}")
 
     def _concern(self, tasks: Sequence[TaskEntry], home: str | None) -> list[Route]:

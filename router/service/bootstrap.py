@@ -7,19 +7,29 @@ import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
 
-from sambus.consent import ConsentPolicy, ConsentRegistry, Decider, DecisionLedger, Pseudonymizer, RuleSet
+from sambus.consent import (
+    ConsentPolicy,
+    ConsentRegistry,
+    Decider,
+    DecisionLedger,
+    FieldCipher,
+    Pseudonymizer,
+    RuleSet,
+)
 from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir.registry import registry_facts
 from sambus.contracts.topics import Topics, TopicSpec
 from sambus.router.kafka.admin import ensure_topics
+from sambus.router.kafka.connection import KafkaConnection
 from sambus.router.kafka.retry import Retries, RetryHandler, RetryPolicy
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.rules import RoutingRules
-from sambus.router.service.consent_wiring import county_policy, decision_ledger
+from sambus.router.service.consent_wiring import county_policy, dead_letter_cipher, decision_ledger
 from sambus.router.service.schema import open_database
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadlines, DeadlineTimers
@@ -53,10 +63,17 @@ class Sambus:
     clock: Clock
     rules: RuleSet
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    dlq_cipher: FieldCipher | None = None
+    """Seals dead letters' originals (``SAMBUS_DLQ_ENCRYPTION_KEYS``); without it they are not kept."""
     policy: Decider | None = None
     """Who decides per recipient; ``None`` means :class:`sambus.consent.ConsentPolicy` on the registry and
     rules."""
     stages: list[TransactionalStage] = field(default_factory=list)
+
+    @cached_property
+    def kafka(self) -> KafkaConnection:
+        """How this sambus's Kafka clients connect: :attr:`bootstrap_servers`, the settings' TLS/SASL."""
+        return KafkaConnection.from_settings(self.settings, self.bootstrap_servers)
 
     def topic_specs(self) -> list[TopicSpec]:
         """Every topic sambus, its retries and the directory's recipients need."""
@@ -65,7 +82,7 @@ class Sambus:
 
     async def create_topics(self) -> list[str]:
         """Create every topic sambus and the directory's recipients need."""
-        return await ensure_topics(self.bootstrap_servers, self.topic_specs())
+        return await ensure_topics(self.kafka, self.topic_specs())
 
     def decider(self) -> Decider:
         """The policy that decides per recipient: :attr:`policy`, else the rules over the registry."""
@@ -106,12 +123,13 @@ class Sambus:
             made.append(
                 TransactionalStage(
                     name="intake",
-                    bootstrap_servers=self.bootstrap_servers,
+                    bootstrap_servers=self.kafka,
                     topics=[self.topics.agency_events(kind) for kind in ("school", "social", "ehr")],
                     group_id=f"{prefix}-intake",
                     member_id=f"{prefix}-intake-{instance}",
                     handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer, seen=seen),
                     dlq_topic=self.topics.dlq,
+                    dlq_cipher=self.dlq_cipher,
                     hooks=[seen],
                 )
             )
@@ -120,12 +138,13 @@ class Sambus:
             made.append(
                 TransactionalStage(
                     name="delivery",
-                    bootstrap_servers=self.bootstrap_servers,
+                    bootstrap_servers=self.kafka,
                     topics=[self.topics.intents],
                     group_id=f"{prefix}-delivery",
                     member_id=f"{prefix}-delivery-{instance}",
                     handler=delivery,
                     dlq_topic=self.topics.dlq,
+                    dlq_cipher=self.dlq_cipher,
                     hooks=[delivery],
                     on_retriable=retries.failed,
                     keys_are_pseudonyms=True,
@@ -137,12 +156,13 @@ class Sambus:
                 made.append(
                     TransactionalStage(
                         name=f"retry-{level}",
-                        bootstrap_servers=self.bootstrap_servers,
+                        bootstrap_servers=self.kafka,
                         topics=[self.topics.retry(level)],
                         group_id=f"{prefix}-retry-{level}",
                         member_id=f"{prefix}-retry-{level}-{instance}",
                         handler=RetryHandler(handler=delivery, retries=retries, clock=self.clock),
                         dlq_topic=self.topics.dlq,
+                        dlq_cipher=self.dlq_cipher,
                         hooks=[delivery],
                         max_batch=50,
                         keys_are_pseudonyms=True,
@@ -161,12 +181,13 @@ class Sambus:
             made.append(
                 TransactionalStage(
                     name="parked",  # on a retriable failure the batch is read again; records stay parked
-                    bootstrap_servers=self.bootstrap_servers,
+                    bootstrap_servers=self.kafka,
                     topics=[self.topics.parked, self.topics.parked_recheck],
                     group_id=f"{prefix}-parked",
                     member_id=f"{prefix}-parked-{instance}",
                     handler=parked,
                     dlq_topic=self.topics.dlq,
+                    dlq_cipher=self.dlq_cipher,
                     hooks=[parked],
                     max_batch=50,
                     keys_are_pseudonyms=True,
@@ -176,7 +197,7 @@ class Sambus:
             made.append(
                 TransactionalStage(
                     name="processes",
-                    bootstrap_servers=self.bootstrap_servers,
+                    bootstrap_servers=self.kafka,
                     topics=[self.topics.intents],
                     group_id=f"{prefix}-processes",
                     member_id=f"{prefix}-processes-{instance}",
@@ -186,6 +207,7 @@ class Sambus:
                         rules=RoutingRules(self.directory, care_contacts=self.processes),
                     ),
                     dlq_topic=self.topics.dlq,
+                    dlq_cipher=self.dlq_cipher,
                     keys_are_pseudonyms=True,
                 )
             )
@@ -199,7 +221,7 @@ class Sambus:
             deadlines=self.deadlines,
             directory=self.directory,
             topics=self.topics,
-            bootstrap_servers=self.bootstrap_servers,
+            bootstrap_servers=self.kafka,
             transactional_id=f"{prefix}-timers",  # one for all instances: a new owner fences the last
             clock=self.clock,
             interval_s=self.settings.deadline_scan_s,
@@ -254,6 +276,7 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
         bootstrap_servers=bootstrap_servers,
         engine=engine,
         topics=settings.topics(),
+        dlq_cipher=dead_letter_cipher(settings),
         directory=directory,
         registry=registry,
         rules=rules,

@@ -17,6 +17,7 @@ from sambus.consent import (
     DecisionLedger,
     FieldCipher,
 )
+from sambus.consent.anchor import Anchor, AnchorFile
 from sambus.consent.keys import verify_keys
 from sambus.router.settings import Settings
 
@@ -51,6 +52,20 @@ def field_cipher(settings: Settings) -> FieldCipher | None:
     return FieldCipher.from_spec(keys.get_secret_value(), settings.ledger_encryption_key_id)
 
 
+def dead_letter_cipher(settings: Settings) -> FieldCipher | None:
+    """The cipher that seals dead letters' originals (``SAMBUS_DLQ_ENCRYPTION_KEYS``), or ``None``.
+
+    Raises:
+        ConfigError: the keys are malformed.
+    """
+    keys = settings.dlq_encryption_keys
+    if keys is None:
+        return None
+    return FieldCipher.from_spec(
+        keys.get_secret_value(), settings.dlq_encryption_key_id, setting="SAMBUS_DLQ_ENCRYPTION_KEYS"
+    )
+
+
 def decision_ledger(settings: Settings, engine: sa.Engine) -> DecisionLedger:
     """The ledger as settings configure it (signing key, encryption keys, checkpoint interval)."""
     return DecisionLedger(
@@ -58,4 +73,16 @@ def decision_ledger(settings: Settings, engine: sa.Engine) -> DecisionLedger:
         signer=checkpoint_signer(settings),
         cipher=field_cipher(settings),
         checkpoint_every=settings.ledger_checkpoint_every,
+        anchors=[] if settings.ledger_anchor_file is None else [AnchorFile(settings.ledger_anchor_file)],
     )
+
+
+def ledger_anchors(settings: Settings) -> list[Anchor] | None:
+    """The anchored checkpoints ``SAMBUS_LEDGER_ANCHOR_FILE`` holds, or ``None`` when no anchor is set.
+
+    Raises:
+        ConfigError: the anchor file cannot be read or is not an anchor file.
+    """
+    if settings.ledger_anchor_file is None:
+        return None
+    return AnchorFile(settings.ledger_anchor_file).read()

@@ -51,6 +51,7 @@ from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.admin import read_topic
+from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.queues import OverdueDeadline
 from sambus.router.routing.directory import RoutingDirectory
@@ -416,7 +417,7 @@ class DeadlineTimers:
         deadlines: Deadlines,
         directory: RoutingDirectory,
         topics: Topics,
-        bootstrap_servers: str,
+        bootstrap_servers: Broker,
         transactional_id: str,
         clock: Clock,
         interval_s: float = 5.0,
@@ -482,7 +483,7 @@ class DeadlineTimers:
         if self._producer is not None:
             return True
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap_servers,
+            **client_kwargs(self._bootstrap_servers),
             transactional_id=self._transactional_id,
             enable_idempotence=True,
             acks="all",

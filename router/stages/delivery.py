@@ -202,7 +202,6 @@ class Delivery(LedgerBatch):
             message = _message_for(bundle, route)
             request = self._request(route, event=event, child=child, message=message, now=now)
             decision = self._decide(route, request)
-            METRICS.decided(str(decision.outcome), decision.rule_id)
             self._pending.append(ledger_record(request, decision))
             METRICS.decided(str(decision.outcome), decision.rule_id)
             headers = (
@@ -214,7 +213,7 @@ class Delivery(LedgerBatch):
             )
             if route.relayed:
                 headers = (*headers, (RELAYED_FOR_HEADER, route.recipient.id.encode("ascii")))
-            logger.info(
+            logger.debug(
                 "intent %s for %s: %s (%s)",
                 bundle.get("id"),
                 route.recipient.id,

@@ -36,6 +36,7 @@ from sambus.router.kafka.parked_headers import (
 )
 from sambus.router.kafka.records import Outgoing
 from sambus.router.kafka.retry import wait_until
+from sambus.router.ops.metrics import METRICS
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.rules import RoutingRules
@@ -124,7 +125,8 @@ class ParkedHandler(LedgerBatch):
         self._pending.append(
             ledger_record(request, decision, message_id=deterministic_id(request.message_id, "parked"))
         )
-        logger.info(
+        METRICS.decided(str(decision.outcome), decision.rule_id)
+        logger.debug(
             "parked %s for %s: %s (%s)", message.get("id"), recipient.id, decision.outcome, decision.rule_id
         )
         if decision.outcome is Outcome.DENY:

@@ -450,7 +450,7 @@ class ProcessTracker:
             logger.info("process %s: no Tasks kept from a message routed nowhere (%s)", process_id, exc.code)
             return []
         home = child_municipality(bundle)
-        asked: list[str] = []
+        rows: list[dict[str, str]] = []
         for route in routing.routes:
             requester = self._recipient(route.task.resource, "requester", home=home)
             task_id = (
@@ -458,24 +458,31 @@ class ProcessTracker:
                 if route.convene
                 else route.task.resource.get("id")
             )
-            if route.refused is not None or requester is None or not isinstance(task_id, str):
-                continue
-            asked.append(route.recipient.id)
-            key = (
-                asked_tasks.c.process_id == process_id,
-                asked_tasks.c.task_id == task_id,
-                asked_tasks.c.owner == route.recipient.id,
-            )
-            if conn.execute(sa.select(asked_tasks.c.task_id).where(*key)).first() is not None:
-                continue  # a Task sent again (e.g. a corrected message): asked once
-            conn.execute(
-                asked_tasks.insert().values(
-                    process_id=process_id,
-                    task_id=task_id,
-                    owner=route.recipient.id,
-                    requester=requester.id,
+            if route.refused is None and requester is not None and isinstance(task_id, str):
+                rows.append(
+                    {
+                        "process_id": process_id,
+                        "task_id": task_id,
+                        "owner": route.recipient.id,
+                        "requester": requester.id,
+                    }
                 )
-            )
+        asked = [row["owner"] for row in rows]
+        if rows:
+            # One read and one write per message (not per Task): a Task already kept (sent again, e.g. a
+            # corrected message) is asked once.
+            kept = {
+                (r.task_id, r.owner)
+                for r in conn.execute(
+                    sa.select(asked_tasks.c.task_id, asked_tasks.c.owner).where(
+                        asked_tasks.c.process_id == process_id,
+                        asked_tasks.c.task_id.in_({row["task_id"] for row in rows}),
+                    )
+                )
+            }
+            new = [row for row in rows if (row["task_id"], row["owner"]) not in kept]
+            if new:
+                conn.execute(asked_tasks.insert(), new)
         return asked
 
     def _start_fact(

@@ -43,8 +43,10 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from sambus.consent.keys import FieldCipher
 from sambus.contracts.errors import BrokerUnavailableError, OutputTooLargeError, SambusError, map_errors
-from sambus.router.kafka.dead_letters import dead_letter
+from sambus.router.kafka.connection import Broker, client_kwargs
+from sambus.router.kafka.dead_letters import dead_letter, seal
 from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
 from sambus.router.ops.tracing import traced
 
@@ -106,7 +108,7 @@ class TransactionalStage:
         self,
         *,
         name: str,
-        bootstrap_servers: str,
+        bootstrap_servers: Broker,
         topics: Sequence[str],
         group_id: str,
         member_id: str,
@@ -119,6 +121,7 @@ class TransactionalStage:
         static_membership: bool = True,
         on_retriable: FailureHandler | None = None,
         keys_are_pseudonyms: bool = False,
+        dlq_cipher: FieldCipher | None = None,
     ) -> None:
         """Describe the stage; nothing connects until :meth:`start`.
 
@@ -130,7 +133,10 @@ class TransactionalStage:
         transaction (a retry, see :mod:`sambus.router.kafka.retry`); without it the whole batch is aborted
         and read again.
         ``keys_are_pseudonyms`` keeps a dead-lettered record's key (the child's pseudonym) for replay.
+        Every record for ``dlq_topic`` is sealed with ``dlq_cipher`` as it is sent (see
+        :func:`sambus.router.kafka.dead_letters.seal`): without a cipher its original is not kept.
         """
+        self._dlq_cipher = dlq_cipher
         self._on_retriable = on_retriable
         self._keys_are_pseudonyms = keys_are_pseudonyms
         self.name = name
@@ -148,7 +154,7 @@ class TransactionalStage:
         self._assigned: set[TopicPartition] = set()  # given by the group, producer not made yet
         self._lock = asyncio.Lock()  # a rebalance waits for the batch in hand
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **client_kwargs(bootstrap_servers),
             group_id=group_id,
             group_instance_id=member_id if static_membership else None,
             enable_auto_commit=False,
@@ -162,7 +168,7 @@ class TransactionalStage:
 
     def _new_producer(self, partition: TopicPartition) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap_servers,
+            **client_kwargs(self._bootstrap_servers),
             transactional_id=self.transactional_id(partition),
             enable_idempotence=True,
             acks="all",
@@ -384,6 +390,8 @@ class TransactionalStage:
             hook.after_commit()
 
     async def _send(self, producer: AIOKafkaProducer, out: Outgoing) -> asyncio.Future[object]:
+        if out.topic == self._dlq_topic:
+            out = seal(out, self._dlq_cipher)
         future: asyncio.Future[object] = await producer.send(
             out.topic, out.value, key=out.key, headers=list(out.headers)
         )

@@ -9,10 +9,11 @@ decision ledger, and every search, export and verification is audited.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -36,10 +37,12 @@ from sambus.router.web.audit import AuditLog
 from sambus.router.web.auth import Authenticator, Principal, Role
 from sambus.router.web.charts import bar_chart
 from sambus.router.web.ledger import LedgerQuery, LedgerReader
+from sambus.router.web.security import CsrfGuard, LoginThrottle, add_security_headers
 
 COOKIE = "sambus_token"
 _HTML = "text/html"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+STYLESHEET = (Path(__file__).parent / "static" / "sambus.css").read_bytes()
 
 
 class QueueSource(Protocol):
@@ -76,6 +79,13 @@ class WebServices:
     stats: StatsFacts
     readiness: Sequence[ReadinessCheck] = ()
     metrics: Metrics = METRICS
+    cookie_secure: bool = True
+    """Cookies get ``Secure`` (only sent over HTTPS); ``SAMBUS_WEB_COOKIE_SECURE=false`` for plain-HTTP
+    development."""
+    login_attempts: int = 10
+    """Failed logins allowed per minute from one address."""
+    csrf_key: bytes | None = None
+    """Signs CSRF tokens; random per process when not given."""
 
 
 def _services(request: Request) -> WebServices:
@@ -83,26 +93,33 @@ def _services(request: Request) -> WebServices:
     return services
 
 
-def _token(request: Request) -> str | None:
+def _token(request: Request) -> tuple[str | None, bool]:
+    """The request's bearer token, and whether it came from the login cookie (a browser sends it itself)."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(COOKIE)
+        return value.strip(), False
+    cookie = request.cookies.get(COOKIE)
+    return cookie, cookie is not None
 
 
-def authenticated(request: Request) -> Principal:
+async def authenticated(request: Request) -> Principal:
     """The principal of the request's bearer token (header or login cookie).
 
+    A state-changing request authenticated by the cookie must also carry the page's CSRF token.
+
     Raises:
-        HTTPException: 401 when the token is missing or not valid.
+        HTTPException: 401 when the token is missing or not valid; 403 when the CSRF token is.
     """
-    token = _token(request)
+    token, by_cookie = _token(request)
     challenge = {"WWW-Authenticate": "Bearer"}
     if token is None:
         raise HTTPException(401, "a bearer token is required", headers=challenge)
     principal = _services(request).authenticator.authenticate(token)
     if principal is None:
         raise HTTPException(401, "the token is not valid", headers=challenge)
+    if by_cookie:
+        guard: CsrfGuard = request.app.state.csrf
+        await guard.check_token(request)
     return principal
 
 
@@ -207,13 +224,40 @@ def _home(principal: Principal) -> str:
 
 def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one route table, read top-down
     """The web application over ``services``."""
-    app = FastAPI(title="sambus", docs_url=None, redoc_url=None, openapi_url=None)
+    guard = CsrfGuard(services.csrf_key, secure_cookie=services.cookie_secure)
+    throttle = LoginThrottle(services.login_attempts)
+    app = FastAPI(
+        title="sambus",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(guard.check_origin)],
+    )
     app.state.services = services
+    app.state.csrf = guard
+    app.middleware("http")(add_security_headers)
+
+    def render(
+        request: Request,
+        name: str,
+        context: dict[str, Any],
+        *,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """A page, with the CSRF token its forms carry (and the browser's CSRF cookie when it has none)."""
+        token, fresh = guard.issue(request)
+        response = templates.TemplateResponse(
+            request, name, {**context, "csrf_token": token}, status_code=status_code, headers=headers
+        )
+        if fresh is not None:
+            guard.set_cookie(response, fresh)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _HTML in request.headers.get("accept", ""):
-            return templates.TemplateResponse(
+            return render(
                 request,
                 "error.html",
                 {"status": exc.status_code, "detail": exc.detail, "principal": None},
@@ -221,6 +265,11 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
                 headers=getattr(exc, "headers", None),
             )
         return await http_exception_handler(request, exc)
+
+    @app.get("/static/sambus.css")
+    async def stylesheet() -> Response:
+        """The pages' styles (a file of this origin, so the Content-Security-Policy needs no inline style)."""
+        return Response(STYLESHEET, media_type="text/css")
 
     @app.exception_handler(SambusError)
     async def _unavailable(request: Request, exc: SambusError) -> Response:  # noqa: ARG001
@@ -251,28 +300,45 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
     @app.get("/login", response_class=HTMLResponse)
     async def login_form(request: Request) -> Response:
         """The login form (paste a token)."""
-        return templates.TemplateResponse(request, "login.html", {"principal": None, "error": None})
+        return render(request, "login.html", {"principal": None, "error": None})
 
     @app.post("/login")
     async def login(request: Request, token: Annotated[str, Form()]) -> Response:
-        """Check the token and keep it in an HTTP-only cookie."""
+        """Check the token and keep it in a cookie (HttpOnly, SameSite=Strict, Secure); failures limited."""
+        await guard.check_token(request)
+        client = request.client.host if request.client else "unknown"
+        wait = throttle.retry_after(client)
+        if wait is not None:
+            return render(
+                request,
+                "login.html",
+                {"principal": None, "error": f"Too many failed logins: try again in {wait} s."},
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
         principal = services.authenticator.authenticate(token.strip())
         if principal is None:
-            return templates.TemplateResponse(
+            throttle.failed(client)
+            return render(
                 request,
                 "login.html",
                 {"principal": None, "error": "That token is not valid."},
                 status_code=401,
             )
         response = RedirectResponse(_home(principal), status_code=303)
-        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
+        response.set_cookie(
+            COOKIE, token.strip(), httponly=True, samesite="strict", secure=services.cookie_secure, path="/"
+        )
         return response
 
     @app.post("/logout")
-    async def logout() -> Response:
+    async def logout(request: Request) -> Response:
         """Forget the login cookie."""
+        await guard.check_token(request)
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
+        response.delete_cookie(
+            COOKIE, httponly=True, samesite="strict", secure=services.cookie_secure, path="/"
+        )
         return response
 
     @app.get("/")
@@ -289,15 +355,16 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
         period: str | None = None,
     ) -> Response:
         """Queues, lag, dead letters (with replay), overdue deadlines and the follow-up indicators."""
-        snapshot = await services.queues.snapshot()
-        letters = await services.dead_letters.list(limit=100)
+        snapshot, letters = await asyncio.gather(
+            services.queues.snapshot(), services.dead_letters.list(limit=100)
+        )
         try:
             chosen = Period.parse(period) if period else Period.latest_half(dt.datetime.now(dt.UTC).date())
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
-        table = indicators(services.stats, chosen)
+        table = await asyncio.to_thread(indicators, services.stats, chosen)
         charts = [bar_chart(title, cells) for title, cells in table.chart_series()]
-        return templates.TemplateResponse(
+        return render(
             request,
             "operations.html",
             {
@@ -348,7 +415,7 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
             chosen = Period.parse(period)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
-        table = indicators(services.stats, chosen)
+        table = await asyncio.to_thread(indicators, services.stats, chosen)
         if fmt == "csv":
             return PlainTextResponse(table.to_csv(), media_type="text/csv")
         return JSONResponse(table.to_json())
@@ -356,7 +423,7 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
     @app.get("/compliance", response_class=HTMLResponse)
     async def compliance(request: Request, who: Compliance) -> Response:
         """The ledger search form."""
-        return templates.TemplateResponse(
+        return render(
             request,
             "compliance.html",
             {"principal": who, "search": None, "results": None, "verification": None},
@@ -365,8 +432,8 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
     @app.post("/compliance", response_class=HTMLResponse)
     async def compliance_search(request: Request, who: Compliance, form: SearchForm) -> Response:
         """Search the ledger (audited)."""
-        results = _search(request, who, LedgerSearch.from_form(form), "search")
-        return templates.TemplateResponse(
+        results = await asyncio.to_thread(_search, request, who, LedgerSearch.from_form(form), "search")
+        return render(
             request,
             "compliance.html",
             {"principal": who, "search": form, "results": results, "verification": None},
@@ -375,7 +442,7 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
     @app.post("/compliance/export")
     async def compliance_export(request: Request, who: Compliance, form: SearchForm) -> Response:
         """The search's decisions as CSV (audited)."""
-        results = _search(request, who, LedgerSearch.from_form(form), "export")
+        results = await asyncio.to_thread(_search, request, who, LedgerSearch.from_form(form), "export")
         return PlainTextResponse(
             csv_text(results),
             media_type="text/csv",
@@ -384,10 +451,10 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
 
     @app.post("/compliance/verify", response_class=HTMLResponse)
     async def compliance_verify(request: Request, who: Compliance) -> Response:
-        """Verify the ledger (audited)."""
-        verification = services.ledger.verify()
-        services.audit.record(who, "verify", {}, results=verification.checked)
-        return templates.TemplateResponse(
+        """Verify the ledger (audited); the whole ledger is read, in a worker thread."""
+        verification = await asyncio.to_thread(services.ledger.verify)
+        await asyncio.to_thread(services.audit.record, who, "verify", {}, results=verification.checked)
+        return render(
             request,
             "compliance.html",
             {"principal": who, "search": None, "results": None, "verification": verification},
@@ -398,18 +465,20 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
         request: Request, who: Compliance, search: LedgerSearch
     ) -> list[dict[str, Any]]:
         """Search the ledger (audited)."""
-        return [r.to_json() for r in _search(request, who, search, "search")]
+        return [r.to_json() for r in await asyncio.to_thread(_search, request, who, search, "search")]
 
     @app.post("/api/ledger/verify")
     async def api_ledger_verify(who: Compliance) -> dict[str, Any]:
-        """Verify the ledger (audited)."""
-        verification = services.ledger.verify()
-        services.audit.record(who, "verify", {}, results=verification.checked)
+        """Verify the ledger (audited); the whole ledger is read, in a worker thread."""
+        verification = await asyncio.to_thread(services.ledger.verify)
+        await asyncio.to_thread(services.audit.record, who, "verify", {}, results=verification.checked)
         return asdict(verification)
 
     @app.get("/api/audit")
     async def api_audit(_: Admin) -> list[dict[str, Any]]:
         """The audit log, newest first (admins only)."""
-        return [{**asdict(e), "at": e.at.isoformat()} for e in services.audit.entries()]
+        return [
+            {**asdict(e), "at": e.at.isoformat()} for e in await asyncio.to_thread(services.audit.entries)
+        ]
 
     return app

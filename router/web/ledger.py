@@ -8,7 +8,7 @@ is missing from the sequence, and says so in its result.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sambus.consent import compliance
+from sambus.consent.anchor import Anchor
 from sambus.consent.compliance import LedgerEntry
 from sambus.consent.verify import verify
 
@@ -62,10 +63,20 @@ def _day_start(day: dt.date) -> dt.datetime:
 class SqlLedgerReader:
     """Reads the decision ledger of :mod:`sambus.consent.ledger` and verifies its chain and checkpoints."""
 
-    def __init__(self, engine: sa.Engine, keys: Mapping[str, Ed25519PublicKey] | None = None) -> None:
-        """Read the ledger in ``engine``'s database; check checkpoint signatures with ``keys`` when given."""
+    def __init__(
+        self,
+        engine: sa.Engine,
+        keys: Mapping[str, Ed25519PublicKey] | None = None,
+        anchors: Callable[[], Sequence[Anchor] | None] = lambda: None,
+    ) -> None:
+        """Read the ledger in ``engine``'s database; check checkpoint signatures with ``keys`` when given.
+
+        ``anchors`` reads the anchored checkpoints (outside the database) at each verification, ``None``
+        when no anchor is configured.
+        """
         self._engine = engine
         self._keys = keys
+        self._anchors = anchors
         self._compliance = compliance.Compliance(engine)
 
     def search(self, query: LedgerQuery) -> Sequence[LedgerEntry]:
@@ -91,13 +102,20 @@ class SqlLedgerReader:
         Raises:
             StoreUnavailableError: the database cannot be read.
         """
-        result = verify(self._engine, self._keys)
+        anchors = self._anchors()
+        result = verify(self._engine, self._keys, anchors)
         signatures = "signed checkpoints checked" if self._keys else "no verify key configured"
         if result.first is not None:
             return ChainVerification(intact=False, checked=result.entries, detail=str(result.first))
+        if anchors is None:
+            anchored = "no anchor configured"
+        elif result.anchored is None:
+            anchored = "the anchor holds no checkpoint yet"
+        else:
+            anchored = f"everything the anchor signed is there (up to entry {result.anchored.seq})"
         return ChainVerification(
             intact=True,
             checked=result.entries,
             detail=f"hash chain intact over {result.entries} entries; "
-            f"{result.checkpoints} checkpoints ({signatures})",
+            f"{result.checkpoints} checkpoints ({signatures}); {anchored}",
         )

@@ -12,10 +12,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sambus.contracts.errors import ConfigError
 from sambus.router.kafka.admin import metadata_answers
+from sambus.router.kafka.connection import Broker
 from sambus.router.kafka.dead_letters import KafkaDeadLetters
 from sambus.router.ops.queues import QueueMonitor
 from sambus.router.service.bootstrap import Sambus
-from sambus.router.service.consent_wiring import ledger_public_keys
+from sambus.router.service.consent_wiring import ledger_anchors, ledger_public_keys
 from sambus.router.stats.indicators import SqlStatsFacts
 from sambus.router.web.app import WebServices, create_app
 from sambus.router.web.audit import AuditLog
@@ -27,7 +28,7 @@ from sambus.router.web.ledger import SqlLedgerReader
 class BrokerCheck:
     """Ready when the broker answers a metadata request."""
 
-    bootstrap_servers: str
+    bootstrap_servers: Broker
     name: str = "broker"
 
     async def __call__(self) -> bool:
@@ -78,21 +79,26 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
     engine = sambus.engine
     audit = AuditLog(engine)
     facts = SqlStatsFacts(engine)
-    dead_letters = KafkaDeadLetters(bootstrap_servers=sambus.bootstrap_servers, topics=sambus.topics)
+    dead_letters = KafkaDeadLetters(
+        bootstrap_servers=sambus.kafka, topics=sambus.topics, cipher=sambus.dlq_cipher
+    )
     return WebServices(
         authenticator=authenticator or token_authenticator(sambus),
         queues=QueueMonitor(
-            bootstrap_servers=sambus.bootstrap_servers,
+            bootstrap_servers=sambus.kafka,
             topics=sambus.topics,
-            dead_letters=dead_letters,
             deadlines=sambus.deadlines,
         ),
         dead_letters=dead_letters,
-        ledger=SqlLedgerReader(engine, ledger_public_keys(sambus.settings)),
+        ledger=SqlLedgerReader(
+            engine, ledger_public_keys(sambus.settings), lambda: ledger_anchors(sambus.settings)
+        ),
         audit=audit,
         pseudonymizer=sambus.pseudonymizer,
         stats=facts,
-        readiness=(BrokerCheck(sambus.bootstrap_servers), DatabaseCheck(engine)),
+        readiness=(BrokerCheck(sambus.kafka), DatabaseCheck(engine)),
+        cookie_secure=sambus.settings.web_cookie_secure,
+        login_attempts=sambus.settings.web_login_attempts,
     )
 
 

@@ -97,14 +97,23 @@ def test_sip_without_consent_awaits_it(policy, pseudonymizer):
     assert "no consent" in decision.reason
 
 
-def test_after_withdrawal_the_same_message_awaits_consent_again(registry, policy, pseudonymizer):
+def test_after_withdrawal_the_same_message_is_denied_for_the_withdrawal(registry, policy, pseudonymizer):
     registry.apply([_consent(), ConsentWithdrawn(consent_id="c-1", child=CHILD, at=T0 + 2 * DAY)])
 
     first = policy.decide(_request(pseudonymizer, at=T0 + DAY))
     retry = policy.decide(_request(pseudonymizer, at=T0 + 3 * DAY))
 
     assert first.outcome is Outcome.PERMIT
-    assert retry.outcome is Outcome.AWAIT_CONSENT
+    assert retry.outcome is Outcome.DENY
+    assert retry.reason.startswith("withdrawn: consent c-1")
+
+
+def test_a_new_consent_after_a_withdrawal_counts(registry, policy, pseudonymizer):
+    renewed = _consent()
+    renewed = ConsentGiven(**{**renewed.__dict__, "consent_id": "c-2", "valid_from": T0 + 3 * DAY})
+    registry.apply([_consent(), ConsentWithdrawn(consent_id="c-1", child=CHILD, at=T0 + 2 * DAY), renewed])
+
+    assert policy.decide(_request(pseudonymizer, at=T0 + 4 * DAY)).outcome is Outcome.PERMIT
 
 
 @pytest.mark.parametrize(

@@ -364,3 +364,38 @@ def test_parents_replaced_by_a_specially_appointed_guardian_no_longer_consent(re
     assert _answer(registry, pseudonymizer, at=T0 + 2 * DAY).consent_id is None
     registry.apply([_given(consent_id="c-2", guardians=(GOD_MAN,), valid_from=T0 + DAY)])
     assert _answer(registry, pseudonymizer, at=T0 + 2 * DAY).consent_id == "c-2"
+
+
+# The child's own voice: from the county's age, an assessed child's own consent counts.
+
+
+def _childs_own(child, *, assessed_by=None, valid_from=T0) -> ConsentGiven:
+    return ConsentGiven(
+        consent_id="c-barn",
+        child=child,
+        purpose=Purpose.SIP,
+        agency_kinds=KINDS,
+        given_by=GivenBy.CHILD,
+        guardians=(),
+        valid_from=valid_from,
+        valid_to=None,
+        recorded_at=valid_from,
+        maturity_assessed_by=assessed_by,
+    )
+
+
+def test_an_assessed_sixteen_year_olds_own_consent_counts(registry, pseudonymizer):
+    sixteen = person_number(dt.date(2010, 5, 5))
+    registry.apply([_custody(sixteen), _childs_own(sixteen, assessed_by="kurator-17")])
+
+    answer = _answer(registry, pseudonymizer, child=sixteen)
+
+    assert answer.consent_id == "c-barn"
+    assert "maturity assessed by kurator-17" in answer.reason
+
+
+def test_an_unassessed_sixteen_year_olds_own_consent_does_not_count(registry, pseudonymizer):
+    sixteen = person_number(dt.date(2010, 5, 5))
+    registry.apply([_custody(sixteen), _childs_own(sixteen)])
+
+    assert _answer(registry, pseudonymizer, child=sixteen).consent_id is None

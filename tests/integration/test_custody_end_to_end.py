@@ -1,8 +1,9 @@
-"""Custody on the real broker, from the agencies' own events: only current guardians consent.
+"""Custody and withdrawal on the real broker, from the agencies' own events: only current guardians consent.
 
-A school invites BU-hälsan to a SIP; social services record joint custody, then consents. A foster parent's
+A school invites BU-hälsan to a SIP; social services record custody, then consents. A foster parent's
 consent releases nothing; the two guardians' separate records, together, release the invitation exactly
-once; the ledger says why at each step.
+once; after a withdrawal the next invitation is refused for the withdrawal and the school is told; the
+ledger says why at each step.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ FATHER = "19820907-2340"
 FOSTER_PARENT = "19700404-0106"
 BU_HALSAN = {"hsaId": "SE2321000206-1001"}
 CASE_KEY = b"case-custody-1"
+INITIATOR = "vasteras-skola-sodra"
+"""The school that sends every sip_event (school unit 19800002)."""
 
 
 @pytest.fixture
@@ -131,3 +134,32 @@ async def test_two_guardians_separate_records_release_the_sip_once(running: Runn
     permits = [reason for outcome, reason in _reasons(running) if outcome == "permit"]
     assert len(permits) == 1
     assert "samtycke-far + samtycke-mor" in permits[0]
+
+
+async def test_a_withdrawal_denies_the_next_message_and_tells_the_initiator(running: Running) -> None:
+    """After the guardian withdraws, the next invitation is refused for the withdrawal, not parked."""
+    social = running.topics.agency_events("social")
+    school = running.topics.agency_events("school")
+    await _custody(running, "sole", MOTHER)
+    await running.send(social, _consent("samtycke-mor", MOTHER), key=CASE_KEY)
+    await _registry_says(running, "a guardian's consent samtycke-mor")
+    await running.send(school, sip_event("sip-before", CHILD, BU_HALSAN))
+    [before] = await running.read(running.topics.deliver("vastmanland-bu-halsan"), count=1)
+    assert dict(before.headers)[Header.DECISION] == b"permit"
+
+    withdrawal = _social(
+        "consent-withdrawn", "withdrawal-1", {"consentId": "samtycke-mor", "at": "2026-11-25T09:00:00+01:00"}
+    )
+    await running.send(social, withdrawal, key=CASE_KEY)
+    await _registry_says(running, "withdrawn")
+    await running.send(school, sip_event("sip-after", CHILD, BU_HALSAN))
+
+    [told] = await running.read(running.topics.deliver(INITIATOR), count=1)
+    assert dict(told.headers)[Header.EVENT_CODE] == b"delivery-denied"
+    assert "withdrawn" in told.value.decode("utf-8")
+    assert CHILD.replace("-", "") not in told.value.decode("utf-8")
+    assert len(await running.read(running.topics.deliver("vastmanland-bu-halsan"), count=2, timeout=3)) == 1
+    assert await running.read(running.topics.parked, count=1, timeout=1) == []
+    outcomes = [outcome for outcome, _ in _reasons(running)]
+    assert outcomes == ["permit", "deny"]
+    assert _reasons(running)[1][1].startswith("withdrawn: consent samtycke-mor")

@@ -17,7 +17,7 @@ from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.identifiers import luhn_valid
 from sambus.contracts.topics import Header, Topics, TopicSpec
 from sambus.router.kafka.admin import ensure_topics
-from sambus.router.kafka.dead_letters import DLQ_PAYLOAD_OMITTED, DLQ_SIZE
+from sambus.router.kafka.dead_letters import DLQ_PAYLOAD_OMITTED, DLQ_SIZE, open_sealed
 from sambus.router.kafka.records import Outgoing
 from sambus.router.stages.transactional import TransactionalStage
 from tests.integration.conftest import Running, read_committed, sip_event
@@ -92,8 +92,11 @@ async def test_poison_pills_are_dead_lettered_and_valid_events_around_them_deliv
     nested_headers = dict(nested.headers)
     assert nested_headers[Header.DLQ_ERROR] == b"too_deep"
     assert b"nested deeper than" in nested_headers[Header.DLQ_REASON]
-    assert nested.value == deep
-    assert [r.value for r in rest] == noise, "random bytes are dead-lettered with their original bytes"
+    cipher = running.app.dlq_cipher
+    assert open_sealed(nested.value, tuple(nested.headers), cipher)[0] == deep
+    assert [open_sealed(r.value, tuple(r.headers), cipher)[0] for r in rest] == noise, (
+        "random bytes are dead-lettered with their original bytes, sealed"
+    )
     for record in rest:
         assert dict(record.headers)[Header.DLQ_ERROR] == b"invalid_event"
 

@@ -41,7 +41,6 @@ async def test_snapshot_shows_lag_dead_letters_parked_and_overdue(kafka_bootstra
     monitor = QueueMonitor(
         bootstrap_servers=kafka_bootstrap,
         topics=topics,
-        dead_letters=KafkaDeadLetters(bootstrap_servers=kafka_bootstrap, topics=topics),
         deadlines=OneOverdue(),
     )
 
@@ -176,7 +175,6 @@ async def test_a_caught_up_transactional_stage_shows_no_lag(running):
     monitor = QueueMonitor(
         bootstrap_servers=running.app.bootstrap_servers,
         topics=running.topics,
-        dead_letters=KafkaDeadLetters(bootstrap_servers=running.app.bootstrap_servers, topics=running.topics),
         deadlines=NoDeadlines(),
     )
 

@@ -41,6 +41,7 @@ async def app(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIter
         topic_prefix=topics.prefix,
         database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
+        dlq_encryption_keys=SecretStr(f"test:{secrets.token_hex(32)}"),
         instance_id=secrets.token_hex(4),
     )
     sambus = bootstrap(settings, bootstrap_servers=kafka_bootstrap)

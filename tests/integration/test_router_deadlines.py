@@ -95,6 +95,7 @@ def settings(topics: Topics, tmp_path: Path) -> Settings:
         topic_prefix=topics.prefix,
         database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
+        dlq_encryption_keys=SecretStr(f"test:{secrets.token_hex(32)}"),
         instance_id=secrets.token_hex(4),
         deadline_scan_s=0.2,
     )

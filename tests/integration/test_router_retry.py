@@ -24,7 +24,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import StoreUnavailableError
 from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header, Topics
-from sambus.router.kafka.dead_letters import DLQ_PSEUDONYM, read_dead_letters, replay
+from sambus.router.kafka.dead_letters import DLQ_PSEUDONYM, open_sealed, read_dead_letters, replay
 from sambus.router.kafka.retry import RETRY_HISTORY
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
@@ -65,6 +65,7 @@ async def flaky(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIt
         topic_prefix=topics.prefix,
         database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
+        dlq_encryption_keys=SecretStr(f"test:{secrets.token_hex(32)}"),
         instance_id=secrets.token_hex(4),
         retry_delays_s=(0.2, 0.5, 1.0),
     )
@@ -102,6 +103,8 @@ async def _cli(app: Sambus, *args: str) -> str:
         "SAMBUS_TOPIC_PREFIX": app.topics.prefix,
         "COLUMNS": "200",
     }
+    if app.settings.dlq_encryption_keys is not None:  # the operator's replay opens the sealed original
+        env["SAMBUS_DLQ_ENCRYPTION_KEYS"] = app.settings.dlq_encryption_keys.get_secret_value()
     process = await asyncio.create_subprocess_exec(
         str(SAMBUS), *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
@@ -119,14 +122,16 @@ async def test_retry_then_dead_letter_then_replay_decides_consent_again(flaky: F
     headers = dict(dead.headers)
     assert headers[Header.DLQ_ERROR] == b"store_unavailable"
     assert headers[Header.DLQ_SOURCE_TOPIC] == app.topics.intents.encode()
-    assert headers[DLQ_PSEUDONYM] == key
+    assert DLQ_PSEUDONYM not in headers, "the pseudonym is sealed with the original"
+    original, original_headers = open_sealed(dead.value, tuple(dead.headers), app.dlq_cipher)
+    assert dict(original_headers)[DLQ_PSEUDONYM] == key
     assert dead.key is None
     history = json.loads(headers[RETRY_HISTORY])
     assert [h["attempt"] for h in history] == [1, 2, 3, 4], "the first try and three retries"
     assert {h["error"] for h in history} == {"store_unavailable"}
     for level in (1, 2, 3):
         [retried] = await read_committed(app.bootstrap_servers, [app.topics.retry(level)], count=1, timeout=5)
-        assert retried.value == dead.value
+        assert retried.value == original
     deliver = app.topics.deliver("vastmanland-bu-halsan")
     assert await read_committed(app.bootstrap_servers, [deliver], count=1, timeout=2) == []
 

@@ -306,14 +306,14 @@ def test_policy_awaits_consent_for_kinds_not_covered(registry, kind):
     assert decision.rule_id == "sip-consent"
 
 
-@pytest.mark.parametrize("at", [T0 - DAY, T0 + 3 * DAY])
-def test_policy_awaits_consent_before_validity_or_after_withdrawal(registry, at):
+@pytest.mark.parametrize(("at", "outcome"), [(T0 - DAY, Outcome.AWAIT_CONSENT), (T0 + 3 * DAY, Outcome.DENY)])
+def test_policy_awaits_consent_before_validity_and_denies_after_withdrawal(registry, at, outcome):
     registry.record(_grant(), now=T0)
     registry.withdraw("consent-1", at=T0 + 2 * DAY)
 
     decision = ConsentPolicy(registry).decide(_request(kind=AgencyKind.SOCIAL_SERVICES, at=at))
 
-    assert decision.outcome is Outcome.AWAIT_CONSENT
+    assert decision.outcome is outcome
 
 
 def test_policy_denies_an_event_no_rule_covers(registry):

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from aiokafka.structs import ConsumerRecord
 
+from sambus.consent import FieldCipher
 from sambus.contracts.errors import InvalidEventError
-from sambus.router.kafka.dead_letters import DLQ_PSEUDONYM, DeadLetter, dead_letter
+from sambus.router.kafka.dead_letters import (
+    DLQ_PSEUDONYM,
+    DeadLetter,
+    SealedDeadLetterError,
+    dead_letter,
+    seal,
+)
 
 PERSONNUMMER = b"20120315-0006"
 
@@ -66,7 +74,7 @@ def test_operators_see_no_content_and_no_key():
     assert "20120315-0006" not in repr(letter)
     assert set(letter.summary()) == {
         "id", "error", "reason", "source_topic", "source_partition", "source_offset",
-        "attempts", "replayed", "size", "timestamp",
+        "attempts", "replayed", "size", "kept", "timestamp",
     }  # fmt: skip
 
 
@@ -88,3 +96,56 @@ def test_a_record_without_dead_letter_headers_is_an_unknown_error():
     letter = DeadLetter.from_record(_record("sambus.dlq", None, b"", ()))
 
     assert (letter.error, letter.source_topic, letter.source_offset) == ("unknown", "", None)
+
+
+CIPHER = FieldCipher({"k1": b"k" * 32}, "k1")
+
+
+def _stored(source: ConsumerRecord[bytes, bytes], cipher: FieldCipher | None) -> ConsumerRecord[bytes, bytes]:
+    out = seal(
+        dead_letter(source, InvalidEventError("no 'type'"), dlq_topic="sambus.dlq", keep_pseudonym=True),
+        cipher,
+    )
+    return _record(out.topic, out.key, out.value, out.headers, offset=3)
+
+
+def test_the_original_is_stored_sealed_and_opened_only_for_a_replay():
+    source = _record("sambus.intents", b"pseudonym-abc", b'{"pnr": "20120315-0006"}', (("origin", b"Anna"),))
+
+    stored = _stored(source, CIPHER)
+    letter = DeadLetter.from_record(stored)
+
+    assert b"20120315-0006" not in stored.value
+    assert {name for name, _ in stored.headers} == {
+        "sambus-dlq-reason", "sambus-dlq-error", "sambus-dlq-source-topic", "sambus-dlq-source-partition",
+        "sambus-dlq-source-offset", "sambus-dlq-sealed", "sambus-dlq-key-id", "sambus-dlq-size",
+    }  # fmt: skip
+    assert (letter.size, letter.kept) == (len(source.value), True)
+    again = letter.replay_record(CIPHER)
+    assert (again.key, again.value, again.headers) == (b"pseudonym-abc", source.value, (("origin", b"Anna"),))
+    with pytest.raises(SealedDeadLetterError, match="SAMBUS_DLQ_ENCRYPTION_KEYS is not set"):
+        letter.replay_record(None)
+    with pytest.raises(SealedDeadLetterError, match="does not open"):
+        letter.replay_record(FieldCipher({"k1": b"x" * 32}, "k1"))
+
+
+def test_a_sealed_original_moved_to_another_dead_letter_does_not_open():
+    first = _stored(_record("sambus.intents", b"p", b"{}", ()), CIPHER)
+    other = _stored(_record("sambus.intents", b"p", b"{}", (), offset=8), CIPHER)
+    moved = _record(other.topic, None, first.value, other.headers, offset=4)
+
+    with pytest.raises(SealedDeadLetterError, match="does not open"):
+        DeadLetter.from_record(moved).replay_record(CIPHER)
+
+
+def test_without_a_key_the_original_is_not_kept():
+    source = _record("agency.school.events", None, b'{"pnr": "20120315-0006"}', (("origin", b"Anna"),))
+
+    stored = _stored(source, None)
+    letter = DeadLetter.from_record(stored)
+
+    assert stored.value == b""
+    assert "origin" not in dict(stored.headers)
+    assert (letter.size, letter.kept) == (len(source.value), False)
+    with pytest.raises(SealedDeadLetterError, match="was not kept"):
+        letter.replay_record(CIPHER)

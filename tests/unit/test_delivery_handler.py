@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header, Topics
 from sambus.router.kafka.records import Outgoing
+from sambus.router.ops.metrics import METRICS
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.service.schema import upgrade
 from sambus.router.stages.delivery import Delivery
@@ -219,7 +221,8 @@ async def test_unknown_invitee_is_dead_lettered_while_the_others_go_out(delivery
     ]
     [dead] = by_topic["t.sambus.dlq"]
     headers = _headers(dead)
-    assert "SE2321000206-9999" in headers[Header.DLQ_REASON]
+    assert "organisation identifier" in headers[Header.DLQ_REASON]
+    assert "9999" not in headers[Header.DLQ_REASON]
     assert headers[Header.DLQ_ERROR] == "unknown_recipient"
     assert headers[Header.DLQ_SOURCE_TOPIC] == "t.sambus.intents"
     assert headers[Header.DLQ_SOURCE_PARTITION] == "1"
@@ -310,3 +313,32 @@ async def test_intent_that_is_not_a_message_bundle_is_invalid(delivery, sip_even
 
     with pytest.raises(InvalidIntentError, match=problem):
         await delivery(record)
+
+
+def _decisions_counted() -> float:
+    return sum(
+        sample.value
+        for family in METRICS.registry.collect()
+        if family.name == "sambus_decisions"
+        for sample in family.samples
+        if sample.name == "sambus_decisions_total"
+    )
+
+
+@pytest.mark.asyncio
+async def test_each_decision_is_counted_once_in_the_metrics(delivery, sip_event):
+    before = _decisions_counted()
+
+    out = await delivery(_intent_record(sip_event()))
+
+    assert len(out) == 3, "three recipients: two deliveries and one parked record, three decisions"
+    assert _decisions_counted() - before == 3
+
+
+@pytest.mark.asyncio
+async def test_decisions_are_not_logged_at_info(delivery, sip_event, caplog):
+    caplog.set_level(logging.INFO, logger="sambus")
+
+    await delivery(_intent_record(sip_event()))
+
+    assert [r.getMessage() for r in caplog.records if r.name == "sambus.router.stages.delivery"] == []

@@ -150,7 +150,7 @@ def test_unknown_event_type_is_named(sip_event):
         translate_message(_encode(sip_event(type="se.sambus.school.sip-initiated.v99")))
 
     assert caught.value.field == "type"
-    assert "sip-initiated.v99" in str(caught.value)
+    assert "v99" not in str(caught.value), "the sender's type is not repeated (it may carry personal data)"
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_unknown_event_type_is_named(sip_event):
         ({"child": {"civicNo": "2012031500"}}, "data.child.civicNo"),
         ({"child": {"civicNo": 201203150006}}, "data.child.civicNo"),
         ({"child": {}}, "data.child.civicNo"),
-        ({"child": {"civicNo": CHILD, "name": "Alva"}}, "data.child.name"),
+        ({"child": {"civicNo": CHILD, "name": "Alva"}}, "data.child.<key>"),
         ({"invite": []}, "data.invite"),
         ({"invite": [{}]}, "data.invite.0"),
         ({"invite": [{"hsaId": "SE2321000206-1001", "organisationNumber": "212000-2080"}]}, "data.invite.0"),
@@ -171,7 +171,7 @@ def test_unknown_event_type_is_named(sip_event):
         ({"reason": "because"}, "data.reason"),
         ({"schoolUnitCode": "1980001"}, "data.schoolUnitCode"),
         ({"initiatedBy": "principal"}, "data.initiatedBy"),
-        ({"extra": "field"}, "data.extra"),
+        ({"extra": "field"}, "data.<key>"),
     ],
 )
 def test_invalid_event_data_names_the_field_and_never_the_personnummer(sip_event, data, field):

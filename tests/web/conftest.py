@@ -42,7 +42,7 @@ class Site:
 
     def client(self, role: Role | None = None) -> TestClient:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
-        return TestClient(self.app, headers=headers)
+        return TestClient(self.app, headers=headers, base_url="https://testserver")  # Secure cookies
 
     def pseudonym(self, personnummer: str) -> str:
         return self.sambus.pseudonymizer.of(personnummer)
@@ -79,6 +79,7 @@ def make_site(tmp_path: Path, *, bootstrap_servers: str, topics: Topics) -> Site
         topic_prefix=topics.prefix,
         database_url=upgraded(f"sqlite:///{tmp_path / 'sambus.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
+        dlq_encryption_keys=SecretStr(f"test:{secrets.token_hex(32)}"),
         instance_id=secrets.token_hex(4),
     )
     sambus = bootstrap(settings, bootstrap_servers=bootstrap_servers)

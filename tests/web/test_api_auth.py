@@ -30,7 +30,7 @@ ENDPOINTS = [
     ("GET", "/api/audit", (ADMIN,), None),
 ]
 PROBES = {("GET", "/health"), ("GET", "/ready")}
-OPEN = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), *PROBES}
+OPEN = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/static/sambus.css"), *PROBES}
 IDS = [f"{m} {p}" for m, p, _, _ in ENDPOINTS]
 
 
@@ -85,11 +85,20 @@ def test_a_refusal_in_a_browser_is_a_page_that_links_to_the_login(offline_site: 
     assert 'href="/login"' in response.text
 
 
+def _csrf(page: str) -> str:
+    return page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
 def test_login_sets_a_cookie_that_then_authenticates(offline_site: Site):
     client = offline_site.client()
+    csrf = _csrf(client.get("/login").text)
 
-    bad = client.post("/login", data={"token": "nope"})
-    good = client.post("/login", data={"token": offline_site.tokens[Role.COMPLIANCE]}, follow_redirects=False)
+    bad = client.post("/login", data={"token": "nope", "csrf_token": csrf})
+    good = client.post(
+        "/login",
+        data={"token": offline_site.tokens[Role.COMPLIANCE], "csrf_token": csrf},
+        follow_redirects=False,
+    )
 
     assert bad.status_code == 401
     assert "That token is not valid." in bad.text

@@ -159,3 +159,75 @@ def test_an_admin_sees_both_pages(browser: Browser, base_url: str, site: Site):
     page.goto("/operations")
     expect(page.locator("h1")).to_have_text("Please log in")
     page.close()
+
+
+def test_pages_carry_the_security_headers_and_the_login_cookie_its_flags(
+    browser: Browser, base_url: str, site: Site
+):
+    page = browser.new_page(base_url=base_url)
+    response = page.goto("/login")
+    assert response is not None
+    headers = response.headers
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    expect(page.locator("h1")).to_be_visible()
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(246, 247, 249)", (
+        "the stylesheet loads under the Content-Security-Policy"
+    )
+
+    page.fill("#token", site.tokens[Role.OPERATOR])
+    page.click("#login")
+
+    expect(page).to_have_url(f"{base_url}/operations")
+    [login] = [c for c in page.context.cookies() if c["name"] == "sambus_token"]
+    assert (login["httpOnly"], login["secure"], login["sameSite"]) == (True, True, "Strict")
+    assert "sambus_token" not in page.evaluate("document.cookie"), "scripts cannot read the login cookie"
+    page.close()
+
+
+def test_a_cross_site_form_post_is_refused(browser: Browser, base_url: str, site: Site):
+    page = _log_in(browser, base_url, site.tokens[Role.COMPLIANCE])
+    expect(page).to_have_url(f"{base_url}/compliance")
+    attacker = (
+        f'<form method="post" action="{base_url}/compliance/verify">'
+        '<input type="hidden" name="csrf_token" value="guessed">'
+        '<button id="attack" type="submit">Win a prize</button></form>'
+    )
+    page.route(
+        "http://attacker.test/**", lambda route: route.fulfill(body=attacker, content_type="text/html")
+    )
+    page.goto("http://attacker.test/prize")
+
+    with page.expect_response(f"{base_url}/compliance/verify") as answer:
+        page.click("#attack")
+
+    assert answer.value.status == 403
+    expect(page.locator("main")).to_contain_text("cross-site request refused")
+    assert site.client(Role.ADMIN).get("/api/audit").json() == [], "no verification ran"
+    page.close()
+
+
+def test_a_replay_with_the_pages_csrf_token_is_accepted_and_without_it_refused(
+    browser: Browser, base_url: str, site: Site, seeded: Seeded
+):
+    page = _log_in(browser, base_url, site.tokens[Role.OPERATOR])
+    expect(page).to_have_url(f"{base_url}/operations")
+    token = page.locator("#dead-letters input[name=csrf_token]").first.get_attribute("value")
+    assert token
+    assert len(token) == 64
+
+    page.evaluate(
+        "document.querySelectorAll('input[name=csrf_token]').forEach(i => i.value = 'f'.repeat(64))"
+    )
+    with page.expect_response(f"{base_url}/operations/dead-letters/0-0/replay") as refused:
+        page.click("#replay-0-0")
+    assert refused.value.status == 403
+    expect(page.locator("main")).to_contain_text("CSRF token")
+
+    page.goto("/operations")
+    page.click("#replay-0-0")
+
+    expect(page.locator("#replayed")).to_have_text(f"Dead letter 0-0 was published again on {seeded.school}.")
+    page.close()

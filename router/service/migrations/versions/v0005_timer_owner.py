@@ -1,8 +1,8 @@
 """The instance that fires deadline timers, and until when its claim holds (several instances, one owner).
 
-Revision ID: 0004
-Revises: 0003
-Created: 2026-11-29 17:00:00
+Revision ID: 0005
+Revises: 0004
+Created: 2026-11-29 17:20:00
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
