@@ -43,6 +43,7 @@ typecheck: $(STAMP) ## mypy, strict
 pytest: install fhir-validator ## The tests, including those on a real Kafka broker, a real PostgreSQL server and Chromium
 	@bash deploy/browser/prerequisites.sh
 	@bash deploy/monitoring/prerequisites.sh
+	@bash deploy/image/prerequisites.sh
 	bash deploy/postgres/with-postgres.sh $(BIN)/pytest
 
 test: lint typecheck pytest ## Everything CI runs: ruff, mypy and every test

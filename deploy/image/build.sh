@@ -39,8 +39,9 @@ chroot "$root" /opt/sambus/bin/pip install --quiet --no-cache-dir --disable-pip-
 chroot "$root" /opt/sambus/bin/pip uninstall --quiet --yes pip setuptools 2>/dev/null || true
 rm -rf "$root/tmp/wheelhouse"
 
-chroot "$root" /bin/sh -c 'getent passwd sambus >/dev/null || useradd --system --uid 10001 --user-group \
-  --home-dir /var/lib/sambus --shell /usr/sbin/nologin sambus'
+chroot "$root" /bin/sh -c 'getent group sambus >/dev/null || groupadd --gid 10001 sambus
+  getent passwd sambus >/dev/null || useradd --no-log-init --uid 10001 --gid 10001 \
+    --home-dir /var/lib/sambus --no-create-home --shell /usr/sbin/nologin sambus'
 mkdir -p "$root/var/lib/sambus"
 chown 10001:10001 "$root/var/lib/sambus"
 # No compilers, no package caches.

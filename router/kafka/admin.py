@@ -217,17 +217,16 @@ async def read_newest(
     """
     consumer = _consumer(bootstrap_servers)
     try:
-        await consumer.start()
-        begins, ends = await _bounds(consumer, bootstrap_servers, topic)
-        window = 2 * max(count, 1)
-        while True:
-            ranges = {tp: (max(begins[tp], ends[tp] - window), ends[tp]) for tp in ends}
-            records = await _read_ranges(consumer, ranges)
-            if len(records) >= count or all(start == begins[tp] for tp, (start, _) in ranges.items()):
-                break
-            window *= 4
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+        with map_errors(f"read {topic}"):
+            await consumer.start()
+            begins, ends = await _bounds(consumer, bootstrap_servers, topic)
+            window = 2 * max(count, 1)
+            while True:
+                ranges = {tp: (max(begins[tp], ends[tp] - window), ends[tp]) for tp in ends}
+                records = await _read_ranges(consumer, ranges)
+                if len(records) >= count or all(start == begins[tp] for tp, (start, _) in ranges.items()):
+                    break
+                window *= 4
     finally:
         await consumer.stop()
     records.sort(key=lambda r: (r.timestamp, r.partition, r.offset), reverse=True)
@@ -244,13 +243,12 @@ async def read_since(
     """
     consumer = _consumer(bootstrap_servers)
     try:
-        await consumer.start()
-        _, ends = await _bounds(consumer, bootstrap_servers, topic)
-        found = await consumer.offsets_for_times(dict.fromkeys(ends, timestamp_ms)) if ends else {}
-        ranges = {tp: (ends[tp] if found.get(tp) is None else found[tp].offset, ends[tp]) for tp in ends}
-        return await _read_ranges(consumer, ranges)
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+        with map_errors(f"read {topic}"):
+            await consumer.start()
+            _, ends = await _bounds(consumer, bootstrap_servers, topic)
+            found = await consumer.offsets_for_times(dict.fromkeys(ends, timestamp_ms)) if ends else {}
+            ranges = {tp: (ends[tp] if found.get(tp) is None else found[tp].offset, ends[tp]) for tp in ends}
+            return await _read_ranges(consumer, ranges)
     finally:
         await consumer.stop()
 
@@ -266,13 +264,12 @@ async def count_committed(bootstrap_servers: Broker, topic: str) -> int:
     """
     consumer = _consumer(bootstrap_servers)
     try:
-        await consumer.start()
-        begins, ends = await _bounds(consumer, bootstrap_servers, topic)
-        span = sum(ends[tp] - begins[tp] for tp in ends)
-        if span > BOUNDED_EXACT_LIMIT:
-            return span
-        return len(await _read_ranges(consumer, {tp: (begins[tp], ends[tp]) for tp in ends}))
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot read {topic}: {exc}") from exc
+        with map_errors(f"read {topic}"):
+            await consumer.start()
+            begins, ends = await _bounds(consumer, bootstrap_servers, topic)
+            span = sum(ends[tp] - begins[tp] for tp in ends)
+            if span > BOUNDED_EXACT_LIMIT:
+                return span
+            return len(await _read_ranges(consumer, {tp: (begins[tp], ends[tp]) for tp in ends}))
     finally:
         await consumer.stop()

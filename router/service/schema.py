@@ -26,11 +26,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
-from sambus.contracts.errors import ConfigError, StoreUnavailableError
+from sambus.contracts.errors import ConfigError, map_errors
 from sambus.router.service.migrations import baseline
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -147,11 +146,8 @@ def schema_state(engine: sa.Engine) -> SchemaState:
     Raises:
         StoreUnavailableError: the database cannot be reached.
     """
-    try:
-        with engine.connect() as connection:
-            return _state(connection)
-    except SQLAlchemyError as exc:
-        raise StoreUnavailableError("cannot read the database's schema version") from exc
+    with map_errors("read the database's schema version"), engine.connect() as connection:
+        return _state(connection)
 
 
 def require_current(engine: sa.Engine) -> None:
@@ -338,21 +334,18 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> Upgraded:
         SchemaNotCurrentError: the database is at a revision this sambus does not know.
         StoreUnavailableError: the database cannot be reached or written.
     """
-    try:
-        with engine.begin() as connection:
-            state = _state(connection)
-            if not state.known:
-                raise SchemaNotCurrentError(state.problem())
-            config = alembic_config(connection)
-            adopted = state.revision is None and bool(state.tables)
-            created: list[str] = []
-            if adopted:
-                created = _adopt(connection)
-                command.stamp(config, BASELINE)
-            command.upgrade(config, revision)
-            after = MigrationContext.configure(connection).get_current_revision()
-    except SQLAlchemyError as exc:
-        raise StoreUnavailableError(f"cannot upgrade the database schema: {type(exc).__name__}") from exc
+    with map_errors("upgrade the database schema"), engine.begin() as connection:
+        state = _state(connection)
+        if not state.known:
+            raise SchemaNotCurrentError(state.problem())
+        config = alembic_config(connection)
+        adopted = state.revision is None and bool(state.tables)
+        created: list[str] = []
+        if adopted:
+            created = _adopt(connection)
+            command.stamp(config, BASELINE)
+        command.upgrade(config, revision)
+        after = MigrationContext.configure(connection).get_current_revision()
     return Upgraded(before=state.revision, after=str(after), adopted=adopted, created=tuple(created))
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from sambus.contracts.topics import Header
 from sambus.router.cli.contracts import EXAMPLES_DIR
+from sambus.router.kafka.dead_letters import open_sealed
 from tests.integration.conftest import Running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
@@ -58,7 +59,8 @@ async def test_bad_bytes_on_social_and_ehr_topics_are_dead_lettered(
     [dead] = await running.read(running.topics.dlq, count=1)
 
     headers = _headers(dead)
-    assert dead.value == value
+    assert dead.value != value, "the original is kept only sealed"
+    assert open_sealed(dead.value, tuple(dead.headers), running.app.dlq_cipher)[0] == value
     assert reason in headers[Header.DLQ_REASON].decode()
     assert headers[Header.DLQ_SOURCE_TOPIC] == topic.encode()
     assert int(headers[Header.DLQ_SOURCE_PARTITION]) >= 0
@@ -83,7 +85,7 @@ async def test_invalid_social_and_ehr_events_are_dead_lettered_with_the_field_an
 
     assert len(dead) == 2
     for record in dead:
-        kind, reason = bad[record.value]
+        kind, reason = bad[open_sealed(record.value, tuple(record.headers), running.app.dlq_cipher)[0]]
         assert reason in _headers(record)[Header.DLQ_REASON].decode()
         assert _headers(record)[Header.DLQ_SOURCE_TOPIC] == running.topics.agency_events(kind).encode()
         assert _headers(record)[Header.DLQ_ERROR] == b"invalid_event"

@@ -17,6 +17,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.topics import Topics
 from sambus.router.routing.directory import PACKAGED_VASTERBOTTEN_DIRECTORY
 from sambus.router.settings import Settings
+from tests.database import upgraded
 from tests.integration.conftest import Running
 from tests.integration.test_answers_end_to_end import (
     CHILD,
@@ -42,7 +43,7 @@ def settings(topics: Topics, tmp_path: Path) -> Settings:
     """Västerbotten: its directory and its county agreement."""
     return Settings(
         topic_prefix=topics.prefix,
-        database_url=f"sqlite:///{tmp_path / 'registry.db'}",
+        database_url=upgraded(f"sqlite:///{tmp_path / 'registry.db'}"),
         pseudonym_key=SecretStr(secrets.token_hex(32)),
         instance_id=secrets.token_hex(4),
         directory=Path(str(PACKAGED_VASTERBOTTEN_DIRECTORY)),
