@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sambus-installed
 
-.PHONY: help install prerequisites fhir-validator demo test lint format typecheck pytest kafka-up kafka-down kafka-fetch clean
+.PHONY: help install prerequisites fhir-validator demo test lint format typecheck pytest kafka-up kafka-down kafka-reset kafka-fetch clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -51,8 +51,11 @@ test: lint typecheck pytest ## Everything CI runs: ruff, mypy and every test
 kafka-up: install ## Start the local broker on 127.0.0.1:19092 and wait until it answers
 	$(BIN)/sambus kafka up
 
-kafka-down: $(STAMP) ## Stop the local broker and delete its data
+kafka-down: $(STAMP) ## Stop the local broker; its data stays for the next kafka-up
 	$(BIN)/sambus kafka down
+
+kafka-reset: $(STAMP) ## Stop the local broker and delete its data
+	$(BIN)/sambus kafka reset
 
 clean: ## Remove the virtualenv, caches, the downloaded broker and the built validator
 	rm -rf $(VENV) deploy/kafka/lib deploy/fhir-validator/lib deploy/fhir-validator/target .pytest_cache .mypy_cache .ruff_cache .hypothesis .sambus

@@ -13,12 +13,12 @@ Two ways in, one result:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from sambus.contracts.bounded_json import load_json
 from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import EVENT_TYPES, EventModel
 from sambus.contracts.topics import KafkaHeaders, RecordHeaders
@@ -41,17 +41,6 @@ def _header(headers: KafkaHeaders, name: str) -> str | None:
         return RecordHeaders.of(headers).text(name)
     except UnicodeDecodeError as exc:
         raise InvalidEventError("header is not UTF-8", field=name) from exc
-
-
-def _load_json(value: bytes) -> Any:  # noqa: ANN401 - any JSON value
-    try:
-        return json.loads(value)
-    except UnicodeDecodeError as exc:
-        raise InvalidEventError("the message is not UTF-8 text") from exc
-    except json.JSONDecodeError as exc:
-        raise InvalidEventError(
-            f"the message is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from exc
 
 
 def _field_names(schema: Any) -> set[str]:  # noqa: ANN401 - JSON Schema
@@ -110,7 +99,7 @@ def open_envelope(value: bytes | None, headers: KafkaHeaders = ()) -> Envelope:
     """
     if value is None:
         raise InvalidEventError("the message has no value (a tombstone is not an event)")
-    payload = _load_json(value)
+    payload = load_json(value)
     if not isinstance(payload, dict):
         raise InvalidEventError("the message must be a JSON object")
     raw: Mapping[str, Any]

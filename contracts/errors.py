@@ -118,3 +118,21 @@ class ProcessNotKnownError(RoutingError):
 
     retriable = True
     code = "process_not_known"
+
+
+class TooLargeError(InvalidEventError):
+    """A message is larger than sambus accepts (see :mod:`sambus.contracts.bounded_json`)."""
+
+    code = "too_large"
+
+
+class TooDeepError(InvalidEventError):
+    """A JSON message is nested deeper than sambus accepts (see :mod:`sambus.contracts.bounded_json`)."""
+
+    code = "too_deep"
+
+
+class OutputTooLargeError(SambusError):
+    """A record sambus would produce is larger than Kafka accepts; its input is dead-lettered instead."""
+
+    code = "output_too_large"

@@ -72,7 +72,13 @@ class Settings(BaseSettings):
         description="Tells instances apart (transactional ids).",
     )
     local_kafka_port: int = Field(
-        default=19092, ge=1024, le=65534, description="Port of the local development broker (controller: +1)."
+        default=19092,
+        ge=1024,
+        le=65530,
+        description="Port of the local development broker (the n-th of n brokers: +n-1; controllers follow).",
+    )
+    local_kafka_brokers: int = Field(
+        default=1, ge=1, le=5, description="Brokers of the local development cluster (3: replicated)."
     )
     retry_delays_s: tuple[float, ...] = Field(
         default=(2.0, 10.0, 30.0),

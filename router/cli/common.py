@@ -22,9 +22,9 @@ def command_database(settings: Settings, *, checked: bool = True) -> sa.Engine:
     return create_engine(settings.database_url, pooled=False)
 
 
-def local_kafka(settings: Settings) -> LocalKafka:
-    """The local development broker on the configured port."""
-    return LocalKafka(port=settings.local_kafka_port)
+def local_kafka(settings: Settings, *, brokers: int | None = None) -> LocalKafka:
+    """The local development broker (or cluster of ``brokers``) on the configured port."""
+    return LocalKafka(port=settings.local_kafka_port, brokers=brokers or settings.local_kafka_brokers)
 
 
 def broker_address(settings: Settings) -> str:

@@ -40,8 +40,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 kafka_app = typer.Typer(
-    help="The local single-node Kafka broker (for development, tests and the demo).", no_args_is_help=True
+    help="The local Kafka broker, or a three-broker cluster (for development, tests and the demo).",
+    no_args_is_help=True,
 )
+BrokersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--brokers",
+        min=1,
+        max=5,
+        help="How many brokers (3: replicated); default SAMBUS_LOCAL_KAFKA_BROKERS.",
+    ),
+]
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
@@ -177,29 +187,47 @@ def translate(
 
 
 @kafka_app.command("up")
-def kafka_up() -> None:
-    """Start the local broker (downloading it with Maven the first time) and wait until it answers."""
+def kafka_up(brokers: BrokersOption = None) -> None:
+    """Start the local broker(s) (downloading Kafka with Maven the first time) and wait until they answer.
+
+    Data already there (a broker that crashed, or was stopped with `kafka down`) is kept and started on;
+    `sambus kafka reset` deletes it.
+    """
     settings = Settings()
-    local = local_kafka(settings)
+    local = local_kafka(settings, brokers=brokers)
     try:
         started = local.ensure_running()
     except SambusError as exc:
         raise _fail(exc) from exc
     state = "started" if started else "already running"
     console.print(f"Kafka {state} at {local.bootstrap_servers} (logs: {local.log_file})")
+    if local.brokers > 1:
+        console.print(
+            f"Point sambus at it with KAFKA_BOOTSTRAP_SERVERS={local.bootstrap_servers} "
+            f"(or SAMBUS_LOCAL_KAFKA_BROKERS={local.brokers}), SAMBUS_TOPIC_REPLICATION_FACTOR=3 and "
+            "SAMBUS_TOPIC_MIN_INSYNC_REPLICAS=2."
+        )
 
 
 @kafka_app.command("down")
-def kafka_down() -> None:
-    """Stop the local broker and delete its data."""
-    local = local_kafka(Settings())
+def kafka_down(brokers: BrokersOption = None) -> None:
+    """Stop the local broker(s); their data stays for the next `kafka up` (`kafka reset` deletes it)."""
+    local = local_kafka(Settings(), brokers=brokers)
     console.print("Kafka stopped." if local.stop() else "Kafka was not running.")
 
 
+@kafka_app.command("reset")
+def kafka_reset(brokers: BrokersOption = None) -> None:
+    """Stop the local broker(s) and delete all their data: every topic and message is gone."""
+    local = local_kafka(Settings(), brokers=brokers)
+    running = local.reset()
+    console.print(f"Kafka {'stopped and ' if running else ''}reset: deleted {local.state_dir}.")
+
+
 @kafka_app.command("status")
-def kafka_status() -> None:
+def kafka_status(brokers: BrokersOption = None) -> None:
     """Say whether the local broker is running and answering."""
-    local = local_kafka(Settings())
+    local = local_kafka(Settings(), brokers=brokers)
     if local.running_pid() is None:
         console.print("Kafka is not running.")
         raise typer.Exit(code=1)

@@ -26,13 +26,13 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def metadata_answers(bootstrap_servers: Broker, *, timeout_ms: int = 3000) -> bool:
-    """Whether the broker answers a metadata request (an open port is not enough)."""
+async def metadata_answers(bootstrap_servers: Broker, *, timeout_ms: int = 3000, brokers: int = 1) -> bool:
+    """Whether a metadata request is answered, naming ``brokers`` or more brokers (an open port is not)."""
     client = AIOKafkaClient(**client_kwargs(bootstrap_servers), request_timeout_ms=timeout_ms)
     try:
         await client.bootstrap()
         metadata = await client.fetch_all_metadata()
-        return bool(metadata.brokers())
+        return len(metadata.brokers()) >= brokers
     except (KafkaError, OSError):
         return False
     finally:

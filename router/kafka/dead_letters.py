@@ -7,6 +7,10 @@ address) are sealed with AES-256-GCM under ``SAMBUS_DLQ_ENCRYPTION_KEYS`` (each 
 id, so keys can be rotated) and bound to the dead letter's source; only a replay opens them. Without a key
 the original is not kept at all (:func:`seal`).
 
+A record too large to copy (the copy would pass :data:`~sambus.router.kafka.records.MAX_RECORD_BYTES`) is
+dead-lettered as a reference: no payload, its size, and its topic, partition and offset, so that it never
+blocks its topic.
+
 Also the one :class:`DeadLetter` type, reading them back and replaying them (``sambus dlq list`` /
 ``sambus dlq replay``, the operations page and API through :class:`KafkaDeadLetters`).
 """
@@ -30,13 +34,18 @@ from sambus.contracts.errors import SambusError, map_errors
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.admin import count_committed, ensure_topics, read_newest, read_since, read_topic
 from sambus.router.kafka.connection import Broker, client_kwargs
-from sambus.router.kafka.records import Outgoing
+from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
 
 DLQ_PSEUDONYM = "sambus-dlq-pseudonym"
 """Header: the Kafka key of a dead-lettered intent (the child's keyed pseudonym), so a replay can key it."""
 
+DLQ_PAYLOAD_OMITTED = "sambus-dlq-payload-omitted"
+"""Header: ``true`` when the dead letter is a reference, without the record's value and headers."""
+
 _SAMBUS_DLQ_HEADERS = {
     DLQ_PSEUDONYM,
+    "sambus-dlq-size",
+    DLQ_PAYLOAD_OMITTED,
     Header.DLQ_REASON,
     Header.DLQ_ERROR,
     Header.DLQ_SOURCE_TOPIC,
@@ -65,6 +74,7 @@ _CLEAR = frozenset(
         DLQ_SEALED,
         DLQ_KEY_ID,
         DLQ_SIZE,
+        DLQ_PAYLOAD_OMITTED,
     }
 )
 """The headers a stored dead letter keeps in clear: none carries a value of the original."""
@@ -97,6 +107,8 @@ def seal(letter: Outgoing, cipher: FieldCipher | None) -> Outgoing:
     if headers.get(DLQ_SEALED) is not None:
         return letter
     clear = tuple((k, v) for k, v in letter.headers if k in _CLEAR)
+    if headers.get(DLQ_PAYLOAD_OMITTED) is not None:  # a reference: there is no original to keep
+        return Outgoing(letter.topic, b"", None, (*clear, (DLQ_SEALED, SEALED_DROPPED.encode("ascii"))))
     size = (DLQ_SIZE, str(len(letter.value)).encode("ascii"))
     if cipher is None:
         return Outgoing(letter.topic, b"", None, (*clear, (DLQ_SEALED, SEALED_DROPPED.encode("ascii")), size))
@@ -150,28 +162,51 @@ def open_sealed(
 
 
 def dead_letter(
-    record: ConsumerRecord[bytes, bytes], error: SambusError, *, dlq_topic: str, keep_pseudonym: bool = False
+    record: ConsumerRecord[bytes, bytes],
+    error: SambusError,
+    *,
+    dlq_topic: str,
+    keep_pseudonym: bool = False,
+    max_bytes: int = MAX_RECORD_BYTES,
 ) -> Outgoing:
     """A dead letter for ``record``: its value and headers unchanged, plus the reason and its origin.
 
     The original key is not copied: a source system may have keyed by a personal identity number. With
     ``keep_pseudonym`` (records of sambus's own topics, keyed by the child's pseudonym) the key is kept in the
-    :data:`DLQ_PSEUDONYM` header so a replay can restore it.
+    :data:`DLQ_PSEUDONYM` header so a replay can restore it. A dead letter that would be larger than
+    ``max_bytes`` leaves the value and the original headers out (:data:`DLQ_PAYLOAD_OMITTED`).
     """
+    value = record.value if record.value is not None else b""
+    pseudonym = ((DLQ_PSEUDONYM, record.key),) if keep_pseudonym and record.key else ()
     original = RecordHeaders.of(record.headers).without(_SAMBUS_DLQ_HEADERS)
-    if keep_pseudonym and record.key:
-        original = (*original, (DLQ_PSEUDONYM, record.key))
+    where = (
+        (Header.DLQ_ERROR, error.code.encode("ascii")),
+        (Header.DLQ_SOURCE_TOPIC, record.topic.encode("utf-8")),
+        (Header.DLQ_SOURCE_PARTITION, str(record.partition).encode("ascii")),
+        (Header.DLQ_SOURCE_OFFSET, str(record.offset).encode("ascii")),
+        (DLQ_SIZE, str(len(value)).encode("ascii")),
+    )
+    letter = Outgoing(
+        topic=dlq_topic,
+        key=None,
+        value=value,
+        headers=(*original, *pseudonym, (Header.DLQ_REASON, str(error).encode("utf-8")), *where),
+    )
+    if letter.size * 4 // 3 + 1024 <= max_bytes:  # sealing (base64 in JSON) makes it a third larger
+        return letter
+    reason = (
+        f"{error} (the record's {len(value):,} bytes are too large to copy here; "
+        f"it stays at {record.topic}[{record.partition}]@{record.offset})"
+    )
     return Outgoing(
         topic=dlq_topic,
         key=None,
-        value=record.value if record.value is not None else b"",
+        value=b"",
         headers=(
-            *original,
-            (Header.DLQ_REASON, str(error).encode("utf-8")),
-            (Header.DLQ_ERROR, error.code.encode("ascii")),
-            (Header.DLQ_SOURCE_TOPIC, record.topic.encode("utf-8")),
-            (Header.DLQ_SOURCE_PARTITION, str(record.partition).encode("ascii")),
-            (Header.DLQ_SOURCE_OFFSET, str(record.offset).encode("ascii")),
+            *pseudonym,
+            (Header.DLQ_REASON, reason.encode("utf-8")),
+            *where,
+            (DLQ_PAYLOAD_OMITTED, b"true"),
         ),
     )
 
@@ -222,6 +257,11 @@ class DeadLetter:
             value=record.value or b"",
             headers=headers.items,
         )
+
+    @property
+    def payload_omitted(self) -> bool:
+        """Whether this dead letter is a reference to a record too large to copy (it cannot be replayed)."""
+        return RecordHeaders(self.headers).get(DLQ_PAYLOAD_OMITTED) == b"true"
 
     @property
     def ref(self) -> str:
@@ -316,13 +356,18 @@ async def replay(
 
     Each goes back with its original bytes and headers (opened with ``cipher``), and the router decides
     consent for it again. The replay and its entry in the replay log commit in one Kafka transaction, so a
-    dead letter is never replayed twice.
+    dead letter is never replayed twice. A reference to a record too large to copy
+    (:attr:`DeadLetter.payload_omitted`) is never replayed: sambus would refuse the record again.
 
     Raises:
         BrokerUnavailableError: the broker cannot be reached.
         SealedDeadLetterError: a chosen dead letter cannot be opened (nothing is replayed then).
     """
-    chosen = [d for d in await read_dead_letters(bootstrap_servers, topics) if select(d) and not d.replayed]
+    chosen = [
+        d
+        for d in await read_dead_letters(bootstrap_servers, topics)
+        if select(d) and not d.replayed and not d.payload_omitted
+    ]
     if not chosen:
         return []
     await ensure_topics(bootstrap_servers, [topics.spec("dlq-replayed")])  # an operator may replay first

@@ -1,8 +1,13 @@
-"""A record a stage produces."""
+"""A record a stage produces, and how large Kafka will find it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+MAX_RECORD_BYTES = 1_048_576
+"""The producers' ``max_request_size`` (Kafka's default): no record sambus produces may be larger."""
 
 
 @dataclass(frozen=True)
@@ -13,3 +18,9 @@ class Outgoing:
     value: bytes
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def size(self) -> int:
+        """The record's size in a batch of its own, as the producer measures it against its limit."""
+        size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(self.key, self.value, list(self.headers))
+        return size

@@ -126,7 +126,7 @@ class Sambus:
                     bootstrap_servers=self.kafka,
                     topics=[self.topics.agency_events(kind) for kind in ("school", "social", "ehr")],
                     group_id=f"{prefix}-intake",
-                    transactional_id=f"{prefix}-intake-{instance}",
+                    member_id=f"{prefix}-intake-{instance}",
                     handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer, seen=seen),
                     dlq_topic=self.topics.dlq,
                     dlq_cipher=self.dlq_cipher,
@@ -141,7 +141,7 @@ class Sambus:
                     bootstrap_servers=self.kafka,
                     topics=[self.topics.intents],
                     group_id=f"{prefix}-delivery",
-                    transactional_id=f"{prefix}-delivery-{instance}",
+                    member_id=f"{prefix}-delivery-{instance}",
                     handler=delivery,
                     dlq_topic=self.topics.dlq,
                     dlq_cipher=self.dlq_cipher,
@@ -159,7 +159,7 @@ class Sambus:
                         bootstrap_servers=self.kafka,
                         topics=[self.topics.retry(level)],
                         group_id=f"{prefix}-retry-{level}",
-                        transactional_id=f"{prefix}-retry-{level}-{instance}",
+                        member_id=f"{prefix}-retry-{level}-{instance}",
                         handler=RetryHandler(handler=delivery, retries=retries, clock=self.clock),
                         dlq_topic=self.topics.dlq,
                         dlq_cipher=self.dlq_cipher,
@@ -184,7 +184,7 @@ class Sambus:
                     bootstrap_servers=self.kafka,
                     topics=[self.topics.parked, self.topics.parked_recheck],
                     group_id=f"{prefix}-parked",
-                    transactional_id=f"{prefix}-parked-{instance}",
+                    member_id=f"{prefix}-parked-{instance}",
                     handler=parked,
                     dlq_topic=self.topics.dlq,
                     dlq_cipher=self.dlq_cipher,
@@ -200,7 +200,7 @@ class Sambus:
                     bootstrap_servers=self.kafka,
                     topics=[self.topics.intents],
                     group_id=f"{prefix}-processes",
-                    transactional_id=f"{prefix}-processes-{instance}",
+                    member_id=f"{prefix}-processes-{instance}",
                     handler=ProcessTracker(
                         store=self.processes,
                         deadlines=self.deadlines,
@@ -222,10 +222,11 @@ class Sambus:
             directory=self.directory,
             topics=self.topics,
             bootstrap_servers=self.kafka,
-            transactional_id=f"{prefix}-timers-{self.settings.instance_id}",
+            transactional_id=f"{prefix}-timers",  # one for all instances: a new owner fences the last
             clock=self.clock,
             interval_s=self.settings.deadline_scan_s,
             tasks=self.processes.tasks_of,
+            owner=self.settings.instance_id,
         )
 
     async def run(self, stop: asyncio.Event, *, only: str | None = None) -> None:

@@ -14,11 +14,19 @@ initiator for what the initiator owes (joint planning); an escalation to the ini
 Nobody outside the process is reminded. Timers live in the database; each firing is also written, in the same
 Kafka transaction as its notice, to the compacted topic ``sambus.timers.fired``, which is read back at start
 so a timer whose notice went out just before a crash is not fired again.
+
+With several instances, one fires timers at a time: the owner, named in the ``timer_owner`` row, which it
+claims with a conditional update (one row changed, or it is not the owner) and renews at every scan. A claim
+lapses after a lease, so a crashed or paused owner is replaced. Every owner uses the same Kafka
+transactional id: a new owner's producer fences the old one (whose open transaction is aborted and whose
+next commit fails), and only then reads the fired-timers topic, so no timer fires twice, even when the old
+owner wakes up mid-scan.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -28,8 +36,16 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from sambus.contracts.errors import RoutingError, map_errors
+from sambus.contracts.errors import (
+    BrokerUnavailableError,
+    RoutingError,
+    SambusError,
+    StoreUnavailableError,
+    map_errors,
+)
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
@@ -65,8 +81,17 @@ deadlines = sa.Table(
     sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+timer_owner = sa.Table(
+    "timer_owner",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("owner", sa.String(100), nullable=False, comment="the instance that fires timers"),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, comment="its claim lapses then"),
+)
+
 REMINDER = "reminder"
 ESCALATION = "escalation"
+TIMERS = "deadline-timers"
 
 
 @dataclass(frozen=True)
@@ -323,6 +348,46 @@ class Deadlines:
                     .values({column.name: at})
                 )
 
+    def claim_owner(self, owner: str, *, now: dt.datetime, lease: dt.timedelta) -> bool:
+        """Claim or renew the right to fire timers until ``now + lease``; whether ``owner`` holds it.
+
+        The claim is one conditional update: it changes the row only when ``owner`` holds it already or
+        the holder's claim has lapsed, so of several instances claiming at once exactly one succeeds.
+
+        Raises:
+            StoreUnavailableError: the database cannot be reached.
+        """
+        try:
+            with self._engine.begin() as conn:
+                claimed = conn.execute(
+                    timer_owner.update()
+                    .where(
+                        timer_owner.c.name == TIMERS,
+                        sa.or_(timer_owner.c.owner == owner, timer_owner.c.expires_at < now),
+                    )
+                    .values(owner=owner, expires_at=now + lease)
+                ).rowcount
+            if claimed == 1:
+                return True
+            with self._engine.begin() as conn:
+                if conn.execute(sa.select(timer_owner.c.name).where(timer_owner.c.name == TIMERS)).first():
+                    return False
+                conn.execute(timer_owner.insert().values(name=TIMERS, owner=owner, expires_at=now + lease))
+        except IntegrityError:
+            return False  # another instance inserted the row first: it is the owner
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError("cannot claim the deadline timers") from exc
+        return True
+
+    def release_owner(self, owner: str) -> None:
+        """Let another instance take the timers at once (a clean shutdown)."""
+        with contextlib.suppress(SQLAlchemyError), self._engine.begin() as conn:
+            conn.execute(
+                timer_owner.update()
+                .where(timer_owner.c.name == TIMERS, timer_owner.c.owner == owner)
+                .values(expires_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+            )
+
     def state(self, deadline_id: str) -> Mapping[str, Any] | None:
         """A deadline row as a mapping (for tools and tests)."""
         with self._engine.connect() as conn:
@@ -344,7 +409,7 @@ def _no_tasks(process_id: str, party: str) -> list[str]:
 
 
 class DeadlineTimers:
-    """Fires due reminders and escalations as FHIR notices, each exactly once."""
+    """Fires due reminders and escalations as FHIR notices, each exactly once, from one instance at a time."""
 
     def __init__(
         self,
@@ -357,61 +422,120 @@ class DeadlineTimers:
         clock: Clock,
         interval_s: float = 5.0,
         tasks: TasksOf | None = None,
+        owner: str = "0",
+        lease_s: float | None = None,
+        wall_clock: Clock | None = None,
     ) -> None:
-        """Scan ``deadlines`` every ``interval_s`` seconds by ``clock``; connects at :meth:`start`.
+        """Scan ``deadlines`` every ``interval_s`` seconds by ``clock``; connects when it becomes the owner.
 
         ``tasks`` names the Tasks a party holds in a process, which each notice refers to.
+        ``transactional_id`` must be the same for every instance (it fences a replaced owner); ``owner``
+        names this instance. A claim lasts ``lease_s`` (default: three scans, at least 15 s) by
+        ``wall_clock``, which must agree between hosts to well within the lease.
         """
         self._tasks_of: TasksOf = tasks or _no_tasks
         self._deadlines = deadlines
         self._directory = directory
         self._topics = topics
         self._bootstrap_servers = bootstrap_servers
+        self._transactional_id = transactional_id
         self._clock = clock
         self._interval_s = interval_s
-        self._producer = AIOKafkaProducer(
-            **client_kwargs(bootstrap_servers),
-            transactional_id=transactional_id,
-            enable_idempotence=True,
-            acks="all",
-        )
+        self._owner = owner
+        self._lease = dt.timedelta(seconds=lease_s if lease_s is not None else max(15.0, 3 * interval_s))
+        self._wall_clock = wall_clock or (lambda: dt.datetime.now(dt.UTC))
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def is_owner(self) -> bool:
+        """Whether this instance fired (or may fire) timers at its last scan."""
+        return self._producer is not None
 
     async def start(self) -> None:
-        """Connect, and mark as fired every timer the fired-timers topic knows (a crash may hide some)."""
-        with map_errors("connect the deadline timers"):
-            await self._producer.start()
-        fired = [
-            (r.key or b"").decode()
-            for r in await read_topic(self._bootstrap_servers, self._topics.timers_fired)
-        ]
-        self._deadlines.mark_fired(fired, self._clock())
+        """Claim the timers if no other instance holds them (see :meth:`tick`)."""
+        await self._claim()
 
     async def stop(self) -> None:
-        """Disconnect."""
-        await self._producer.stop()
+        """Disconnect and give the timers up to another instance."""
+        await self._drop()
+        self._deadlines.release_owner(self._owner)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fire what is due every interval until ``stop`` is set."""
         while not stop.is_set():
-            await self.tick()
+            try:
+                await self.tick()
+            except (KafkaError, SambusError) as exc:  # the broker or the database is away: scan again later
+                logger.warning("the deadline timers skipped a scan (%s)", type(exc).__name__)
+                await self._drop()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
             except TimeoutError:
                 continue
 
+    async def _claim(self) -> bool:
+        """Renew or take the timers; on taking them, fence the last owner and catch up with what it fired."""
+        if not self._deadlines.claim_owner(self._owner, now=self._wall_clock(), lease=self._lease):
+            if self._producer is not None:
+                logger.warning("instance %s no longer fires deadline timers: another took them", self._owner)
+            await self._drop()
+            return False
+        if self._producer is not None:
+            return True
+        producer = AIOKafkaProducer(
+            **client_kwargs(self._bootstrap_servers),
+            transactional_id=self._transactional_id,
+            enable_idempotence=True,
+            acks="all",
+        )
+        try:
+            await producer.start()  # fences the last owner's producer; its open transaction is aborted
+            fired = [
+                (r.key or b"").decode()
+                for r in await read_topic(self._bootstrap_servers, self._topics.timers_fired)
+            ]
+        except KafkaError as exc:
+            await producer.stop()
+            raise BrokerUnavailableError(f"the deadline timers cannot connect: {exc}") from exc
+        self._deadlines.mark_fired(fired, self._clock())
+        self._producer = producer
+        logger.info("instance %s fires the deadline timers", self._owner)
+        return True
+
+    async def _drop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(KafkaError):
+                await producer.stop()
+
     async def tick(self) -> list[Timer]:
-        """Fire every due timer in one transaction; returns the timers fired."""
+        """Fire every due timer in one transaction, if this instance owns the timers; returns those fired."""
+        if not await self._claim() or self._producer is None:
+            return []
         now = self._clock()
         timers = self._deadlines.due(now)
         if not timers:
             return []
-        async with self._producer.transaction():
-            for timer in timers:
-                for out in self._notices(timer, now):
-                    await self._producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
-                await self._producer.send(
-                    self._topics.timers_fired, now.isoformat().encode(), key=timer.fired_key.encode()
-                )
+        try:
+            async with self._producer.transaction():
+                for timer in timers:
+                    for out in self._notices(timer, now):
+                        await self._producer.send(
+                            out.topic, out.value, key=out.key, headers=list(out.headers)
+                        )
+                    await self._producer.send(
+                        self._topics.timers_fired, now.isoformat().encode(), key=timer.fired_key.encode()
+                    )
+        except (
+            ProducerFenced,
+            IllegalOperation,
+        ):  # fenced; mid-transaction aiokafka says "not in transaction"
+            logger.warning("instance %s was replaced as the deadline timers' owner", self._owner)
+            await self._drop()
+            return []
+        except KafkaError:
+            await self._drop()  # a new producer (and a fresh look at the fired timers) next scan
+            raise
         self._deadlines.mark_fired([t.fired_key for t in timers], now)
         logger.info("fired %d deadline timer(s)", len(timers))
         return timers

@@ -26,7 +26,14 @@ from sambus.consent import (
     header_codes,
     ledger_record,
 )
-from sambus.contracts.errors import InvalidIntentError, RoutingError
+from sambus.contracts.bounded_json import load_json
+from sambus.contracts.errors import (
+    InvalidEventError,
+    InvalidIntentError,
+    RoutingError,
+    TooDeepError,
+    TooLargeError,
+)
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.dead_letters import dead_letter
@@ -93,6 +100,8 @@ def read_intent(record: ConsumerRecord[bytes, bytes]) -> tuple[str, EventCode, d
 
     Raises:
         InvalidIntentError: the record is not an intent.
+        TooLargeError: the intent is larger than sambus reads.
+        TooDeepError: the intent nests deeper than sambus reads.
     """
     if not record.key:
         raise InvalidIntentError("the intent has no key (the child's pseudonym)")
@@ -101,8 +110,10 @@ def read_intent(record: ConsumerRecord[bytes, bytes]) -> tuple[str, EventCode, d
     except ValueError as exc:
         raise InvalidIntentError("the intent's event code is unknown") from exc
     try:
-        bundle: Any = json.loads(record.value or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        bundle: Any = load_json(record.value or b"")
+    except (TooLargeError, TooDeepError):
+        raise
+    except InvalidEventError as exc:
         raise InvalidIntentError("the intent is not JSON") from exc
     if not isinstance(bundle, dict):
         raise InvalidIntentError("the intent is not a JSON object")

@@ -1,32 +1,71 @@
 """A consume-transform-produce stage with exactly-once delivery (Kafka transactions, via aiokafka).
 
-Each poll becomes one transaction: every record the handler makes for the batch, and the consumed
-offsets, commit together or not at all. ``read_committed`` consumers downstream never see a record of
-an aborted batch, and a crash anywhere replays the batch from the last committed offsets.
+Each poll becomes one transaction per input partition: every record the handler makes for that
+partition's records, and their consumed offset, commit together or not at all. ``read_committed``
+consumers downstream never see a record of an aborted batch, and a crash anywhere replays the batch from
+the last committed offsets.
+
+Fenced with any number of instances: each input partition has its own transactional producer, with a
+transactional id named after the partition (``<group>-<topic>-<partition>``), made when the consumer group
+assigns the partition and closed when it is revoked. An instance that gets a partition fences the
+producer of whoever had it before, so an instance that was paused past its session timeout (a zombie)
+cannot commit output or offsets for a partition it no longer owns, and never makes a new producer for it
+until the group assigns it again. (aiokafka sends ``TxnOffsetCommit`` v0, without the group generation of
+KIP-447, so fencing by generation is not available; a producer per partition is the fencing Kafka had
+before KIP-447.)
+
+No record can block its topic. A record whose handler fails for good is dead-lettered; one whose output
+would be too large for Kafka is dead-lettered in place of that output; and when Kafka refuses a batch for
+one record in it (:data:`RECORD_REFUSED`), the stage reads that batch again one record per transaction and
+dead-letters the record Kafka refuses, as a reference without its payload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import (
+    CorruptRecordException,
+    IllegalOperation,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnknownProducerId,
+)
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from sambus.consent.keys import FieldCipher
-from sambus.contracts.errors import BrokerUnavailableError, SambusError, map_errors
+from sambus.contracts.errors import BrokerUnavailableError, OutputTooLargeError, SambusError, map_errors
 from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.dead_letters import dead_letter, seal
-from sambus.router.kafka.records import Outgoing
+from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
 from sambus.router.ops.tracing import traced
 
 logger = logging.getLogger(__name__)
 
 RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[list[Outgoing]]]
 FailureHandler = Callable[[ConsumerRecord[bytes, bytes], SambusError], list[Outgoing]]
+
+RECORD_REFUSED: tuple[type[KafkaError], ...] = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTopicError,
+)
+"""Kafka errors that refuse a record for what it is: sending it again can never succeed."""
+
+PRODUCER_BROKEN: tuple[type[KafkaError], ...] = (OutOfOrderSequenceNumber, UnknownProducerId)
+"""Errors after which the producer's sequence numbers are lost: it is replaced by a new one (same id)."""
 
 
 class TransactionHooks(Protocol):
@@ -54,6 +93,10 @@ class _UnexpectedError(SambusError):
     code = "internal_error"
 
 
+class _RefusedByKafkaError(SambusError):
+    code = "refused_by_kafka"
+
+
 class TransactionalStage:
     """Reads ``topics`` in a consumer group and hands each record to ``handler``.
 
@@ -68,7 +111,7 @@ class TransactionalStage:
         bootstrap_servers: Broker,
         topics: Sequence[str],
         group_id: str,
-        transactional_id: str,
+        member_id: str,
         handler: RecordHandler,
         dlq_topic: str,
         max_batch: int = 500,
@@ -82,7 +125,7 @@ class TransactionalStage:
     ) -> None:
         """Describe the stage; nothing connects until :meth:`start`.
 
-        With ``static_membership`` the consumer joins as ``transactional_id`` (KIP-345), so an instance
+        With ``static_membership`` the consumer joins as ``member_id`` (KIP-345), so an instance
         restarted after a crash takes its partitions back at once instead of after a rebalance; an instance
         that stops for good releases them after the session timeout.
 
@@ -105,21 +148,32 @@ class TransactionalStage:
         self._poll_timeout_ms = poll_timeout_ms
         self._retry_pause_s = retry_pause_s
         self._hooks = tuple(hooks)
+        self._one_by_one = 0  # records still to handle one per transaction after Kafka refused a batch
+        self._bootstrap_servers = bootstrap_servers
+        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        self._assigned: set[TopicPartition] = set()  # given by the group, producer not made yet
+        self._lock = asyncio.Lock()  # a rebalance waits for the batch in hand
         self._consumer = AIOKafkaConsumer(
-            *self._topics,
             **client_kwargs(bootstrap_servers),
             group_id=group_id,
-            group_instance_id=transactional_id if static_membership else None,
+            group_instance_id=member_id if static_membership else None,
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",
         )
-        self._producer = AIOKafkaProducer(
-            **client_kwargs(bootstrap_servers),
-            transactional_id=transactional_id,
+
+    def transactional_id(self, partition: TopicPartition) -> str:
+        """The transactional id of the producer for ``partition``: the same in every instance."""
+        return f"{self._group_id}-{partition.topic}-{partition.partition}"
+
+    def _new_producer(self, partition: TopicPartition) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **client_kwargs(self._bootstrap_servers),
+            transactional_id=self.transactional_id(partition),
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
+            max_request_size=MAX_RECORD_BYTES,
         )
 
     @property
@@ -132,16 +186,62 @@ class TransactionalStage:
         """Where the stage puts what it cannot handle."""
         return self._dlq_topic
 
+    async def _renew_producer(self, partition: TopicPartition, cause: KafkaError) -> None:
+        """Replace a partition's producer after Kafka refused a record: its sequence numbers are spent."""
+        logger.warning("stage %s starts a new producer after %s", self.name, type(cause).__name__)
+        await self._close_producer(partition)
+        self._assigned.add(partition)
+        await self._open_producers()
+
+    async def _close_producer(self, partition: TopicPartition) -> None:
+        producer = self._producers.pop(partition, None)
+        if producer is not None:
+            with contextlib.suppress(KafkaError):
+                await producer.stop()
+
+    async def _open_producers(self) -> None:
+        """Make the producers of the partitions the group assigned (each fences the partition's last one)."""
+        wanted = sorted(self._assigned - set(self._producers), key=lambda tp: (tp.topic, tp.partition))
+        if not wanted:
+            return
+        made = {tp: self._new_producer(tp) for tp in wanted}
+        started = await asyncio.gather(*(p.start() for p in made.values()), return_exceptions=True)
+        for (tp, producer), result in zip(made.items(), started, strict=True):
+            if isinstance(result, BaseException):
+                with contextlib.suppress(KafkaError):
+                    await producer.stop()
+                logger.warning(
+                    "stage %s cannot start the producer of %s[%d] yet (%s)",
+                    self.name, tp.topic, tp.partition, type(result).__name__,
+                )  # fmt: skip
+                continue
+            self._producers[tp] = producer
+            self._assigned.discard(tp)
+
+    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """The group gave this instance ``assigned``: their producers are made before the next batch."""
+        async with self._lock:
+            self._assigned = set(assigned) - set(self._producers)
+            for partition in set(self._producers) - set(assigned):
+                await self._close_producer(partition)
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """The group takes ``revoked`` away: once the batch in hand is done, their producers are closed."""
+        async with self._lock:
+            for partition in revoked:
+                self._assigned.discard(partition)
+                await self._close_producer(partition)
+
     async def start(self) -> None:
-        """Connect the producer and the consumer.
+        """Connect the consumer and join the group; producers are made as partitions are assigned.
 
         Raises:
             BrokerUnavailableError: the broker cannot be reached.
         """
         try:
             with map_errors(f"connect stage {self.name}"):
-                await self._producer.start()
                 await self._consumer.start()
+                self._consumer.subscribe(self._topics, listener=_Rebalance(self))
         except BrokerUnavailableError:
             await self.stop()
             raise
@@ -149,7 +249,8 @@ class TransactionalStage:
     async def stop(self) -> None:
         """Disconnect; an open transaction is aborted by the broker."""
         await self._consumer.stop()
-        await self._producer.stop()
+        for partition in list(self._producers):
+            await self._close_producer(partition)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until ``stop`` is set."""
@@ -157,65 +258,154 @@ class TransactionalStage:
             await self.step()
 
     async def step(self) -> int:
-        """Poll once and process what came in one transaction; returns the number of records."""
-        batch = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self._max_batch)
+        """Poll once and process what came in, a transaction per partition; returns the number of records."""
+        max_records = 1 if self._one_by_one else self._max_batch
+        batch = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=max_records)
         if not batch:
+            async with self._lock:
+                await self._open_producers()
             return 0
+        done = 0
+        async with self._lock:
+            await self._open_producers()
+            owned = self._consumer.assignment()
+            for partition, records in batch.items():
+                producer = self._producers.get(partition)
+                if producer is None:  # not (or no longer) ours, or its producer is not up: read it later
+                    if partition in owned:
+                        self._consumer.seek(partition, records[0].offset)
+                    continue
+                done += await self._step_partition(partition, records, producer)
+        return done
+
+    async def _step_partition(
+        self,
+        partition: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        producer: AIOKafkaProducer,
+    ) -> int:
+        count = len(records)
         try:
-            await self._process_with_hooks(batch)
-        except ProducerFenced:
-            logger.exception(
-                "stage %s was fenced by a newer instance with the same transactional id", self.name
-            )
-            raise
+            await self._process_with_hooks(producer, partition, records)
+        except (
+            ProducerFenced,
+            IllegalOperation,
+        ):  # fenced mid-transaction, aiokafka says "not in transaction"
+            logger.warning(
+                "stage %s: another instance took %s[%d]; its batch is left to that instance",
+                self.name, partition.topic, partition.partition,
+            )  # fmt: skip
+            await self._close_producer(partition)  # made again only when the group assigns it again
+            return 0
+        except RECORD_REFUSED as exc:
+            await self._renew_producer(partition, exc)
+            if count == 1:
+                return await self._refused(partition, records[0], exc)
+            logger.warning(
+                "stage %s: Kafka refused a record of a batch of %d (%s); reading them one by one",
+                self.name, count, type(exc).__name__,
+            )  # fmt: skip
+            self._one_by_one = count
+            await self._rewind(partition)
+            return 0
         except (KafkaError, SambusError) as exc:
             logger.warning(
                 "stage %s aborted a batch of %d records (%s); reading it again",
-                self.name,
-                sum(len(r) for r in batch.values()),
-                type(exc).__name__,
-            )
-            await self._rewind()
+                self.name, count, type(exc).__name__,
+            )  # fmt: skip
+            if isinstance(exc, PRODUCER_BROKEN):
+                await self._renew_producer(partition, exc)
+            await self._rewind(partition)
             await asyncio.sleep(self._retry_pause_s)
             return 0
-        return sum(len(records) for records in batch.values())
+        self._one_by_one = max(0, self._one_by_one - count)
+        return count
+
+    async def _refused(
+        self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes], exc: KafkaError
+    ) -> int:
+        """Dead-letter ``record``, whose output Kafka refused, as a reference (its payload left out)."""
+        logger.warning(
+            "stage %s dead-lettered %s[%d]@%d: Kafka refused its output (%s)",
+            self.name, record.topic, record.partition, record.offset, type(exc).__name__,
+        )  # fmt: skip
+        error = _RefusedByKafkaError(f"Kafka refused what the record became ({type(exc).__name__})")
+        letter = dead_letter(
+            record, error, dlq_topic=self._dlq_topic, keep_pseudonym=self._keys_are_pseudonyms, max_bytes=0
+        )
+        producer = self._producers.get(partition)
+        try:
+            if producer is None:
+                raise ProducerFenced  # noqa: TRY301 - handled below like a fenced commit
+            await self._process_with_hooks(producer, partition, [record], outputs={record.offset: [letter]})
+        except (ProducerFenced, IllegalOperation):
+            await self._close_producer(partition)
+            return 0
+        except KafkaError as again:
+            logger.warning(
+                "stage %s could not dead-letter it (%s); reading it again", self.name, type(again).__name__
+            )
+            if isinstance(again, PRODUCER_BROKEN):
+                await self._renew_producer(partition, again)
+            await self._rewind(partition)
+            await asyncio.sleep(self._retry_pause_s)
+            return 0
+        self._one_by_one = max(0, self._one_by_one - 1)
+        return 1
 
     async def _process_with_hooks(
-        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+        self,
+        producer: AIOKafkaProducer,
+        partition: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        *,
+        outputs: dict[int, list[Outgoing]] | None = None,
     ) -> None:
         try:
-            await self._process(batch)
+            await self._process(producer, partition, records, outputs=outputs)
         except BaseException:
             for hook in self._hooks:
                 hook.after_abort()
             raise
 
-    async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
-        async with self._producer.transaction():
+    async def _process(
+        self,
+        producer: AIOKafkaProducer,
+        partition: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        *,
+        outputs: dict[int, list[Outgoing]] | None = None,
+    ) -> None:
+        """One transaction for ``records`` of ``partition``; ``outputs`` (by offset) replaces the handler."""
+        async with producer.transaction():
             sends = []
-            offsets = {}
-            for partition, records in batch.items():
-                for record in records:
-                    sends.extend([await self._send(out) for out in await self._handle(record)])
-                offsets[partition] = records[-1].offset + 1
+            for record in records:
+                made = outputs[record.offset] if outputs is not None else await self._handle(record)
+                sends.extend([await self._send(producer, out) for out in made])
             await asyncio.gather(*sends)
-            await self._producer.send_offsets_to_transaction(offsets, self._group_id)
+            await producer.send_offsets_to_transaction({partition: records[-1].offset + 1}, self._group_id)
             for hook in self._hooks:
                 hook.before_commit()
         for hook in self._hooks:
             hook.after_commit()
 
-    async def _send(self, out: Outgoing) -> asyncio.Future[object]:
+    async def _send(self, producer: AIOKafkaProducer, out: Outgoing) -> asyncio.Future[object]:
         if out.topic == self._dlq_topic:
             out = seal(out, self._dlq_cipher)
-        future: asyncio.Future[object] = await self._producer.send(
+        future: asyncio.Future[object] = await producer.send(
             out.topic, out.value, key=out.key, headers=list(out.headers)
         )
         return future
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         try:
-            return await traced(self.name, self._handler, record)  # spans, trace headers, metrics
+            made = await traced(self.name, self._handler, record)  # spans, trace headers, metrics
+            too_large = max((out.size for out in made), default=0)
+            if too_large > MAX_RECORD_BYTES:
+                raise OutputTooLargeError(  # noqa: TRY301 - dead-lettered below like any handler error
+                    f"the record would become one of {too_large:,} bytes; Kafka takes at most "
+                    f"{MAX_RECORD_BYTES:,}"
+                )
         except SambusError as exc:
             if exc.retriable and self._on_retriable is not None:
                 logger.info(
@@ -244,11 +434,27 @@ class TransactionalStage:
                     record, error, dlq_topic=self._dlq_topic, keep_pseudonym=self._keys_are_pseudonyms
                 )
             ]
+        else:
+            return made
 
-    async def _rewind(self) -> None:
-        for partition in self._consumer.assignment():
-            committed = await self._consumer.committed(partition)
-            if committed is None:
-                await self._consumer.seek_to_beginning(partition)
-            else:
-                self._consumer.seek(partition, committed)
+    async def _rewind(self, partition: TopicPartition) -> None:
+        if partition not in self._consumer.assignment():
+            return
+        committed = await self._consumer.committed(partition)
+        if committed is None:
+            await self._consumer.seek_to_beginning(partition)
+        else:
+            self._consumer.seek(partition, committed)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tells the stage which partitions the group gives it and takes away."""
+
+    def __init__(self, stage: TransactionalStage) -> None:
+        self._stage = stage
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._stage.partitions_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._stage.partitions_assigned(set(assigned))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -51,3 +54,27 @@ def test_translate_of_an_invalid_event_names_the_field_and_exits_1(tmp_path, nam
     assert result.exit_code == 1
     assert expected in " ".join(result.output.split())
     assert "201203150006" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "the message is nested deeper than 64 levels"),
+        (b'{"data":"' + b"x" * 600_000 + b'"}', "at most 524,288 bytes are read"),
+    ],
+    ids=["100000-deep", "600-kB"],
+)
+def test_translate_of_a_document_past_the_limits_names_the_limit_without_a_traceback(
+    tmp_path, document, expected
+):
+    path = tmp_path / "event.json"
+    path.write_bytes(document)
+
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "sambus"), "translate", str(path)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

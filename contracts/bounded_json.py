@@ -1,0 +1,63 @@
+"""JSON parsing with limits: no message may make a stage run out of memory, stack or time.
+
+:func:`load_json` refuses a message larger than :data:`MAX_JSON_BYTES` before reading it, and one nested
+deeper than :data:`MAX_JSON_DEPTH` (Python's parser would raise ``RecursionError`` on a few thousand
+levels; sambus's own messages are never deeper than a dozen).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sambus.contracts.errors import InvalidEventError, TooDeepError, TooLargeError
+
+MAX_JSON_BYTES = 512 * 1024
+"""The largest inbound event or intent sambus reads (bytes)."""
+MAX_JSON_DEPTH = 64
+"""The deepest nesting of objects and arrays sambus reads."""
+
+
+def json_depth(document: Any, *, stop_after: int = MAX_JSON_DEPTH) -> int:  # noqa: ANN401 - any JSON value
+    """How deeply ``document``'s objects and arrays nest (a scalar is 0), counted up to ``stop_after + 1``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > stop_after:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def load_json(value: bytes, *, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:  # noqa: ANN401 - any JSON value
+    """Parse ``value`` as JSON within the limits.
+
+    Raises:
+        TooLargeError: ``value`` is longer than ``max_bytes``.
+        TooDeepError: the document nests objects and arrays deeper than ``max_depth``.
+        InvalidEventError: ``value`` is not UTF-8 JSON (the message says where, never what).
+    """
+    if len(value) > max_bytes:
+        raise TooLargeError(f"the message is {len(value):,} bytes; at most {max_bytes:,} bytes are read")
+    too_deep = TooDeepError(f"the message is nested deeper than {max_depth} levels")
+    try:
+        document = json.loads(value)
+    except RecursionError as exc:
+        raise too_deep from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidEventError("the message is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidEventError(
+            f"the message is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
+    if json_depth(document, stop_after=max_depth) > max_depth:
+        raise too_deep
+    return document

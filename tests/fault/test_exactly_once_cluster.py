@@ -1,0 +1,262 @@
+"""Exactly once with three instances under faults, on a three-broker cluster and PostgreSQL.
+
+Three ``sambus run`` processes share the topics (replication 3, ``min.insync.replicas=2``) and one
+PostgreSQL database while intents flow. Random instances are SIGKILLed and restarted, some are SIGSTOPped
+for longer than the consumer session timeout (their partitions go to the others while they still hold open
+transactions), and one broker is SIGKILLed and restarted. Afterwards a ``read_committed`` consumer must see
+every expected delivery exactly once, the ledger must hold exactly one entry per (message, recipient), and
+every deadline timer that came due must have fired exactly once.
+
+Sizes come from the environment (``SAMBUS_FAULT_INTENTS``, ``SAMBUS_FAULT_KILLS``, ``SAMBUS_FAULT_STOPS``,
+``SAMBUS_FAULT_BROKER``, ``SAMBUS_FAULT_TIMERS``), so ``bench/bench_faults.py`` can run it longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import secrets
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from sambus.consent.ledger import entries
+from sambus.contracts.errors import BrokerUnavailableError
+from sambus.contracts.fhir import deterministic_id
+from sambus.router.dev.local_kafka import LocalKafka
+from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.settings import Settings
+from sambus.router.stages.deadlines import Deadline
+from tests.database import upgraded
+from tests.fault.test_exactly_once import (
+    DELIVERED_TO,
+    SAMBUS,
+    Progress,
+    _consent_all,
+    _intents,
+    _produce,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.asyncio, pytest.mark.timeout(1800)]
+
+INTENTS = int(os.environ.get("SAMBUS_FAULT_INTENTS", "20000"))
+KILLS = int(os.environ.get("SAMBUS_FAULT_KILLS", "20"))
+STOPS = int(os.environ.get("SAMBUS_FAULT_STOPS", "3"))
+TIMERS = int(os.environ.get("SAMBUS_FAULT_TIMERS", "40"))
+BROKER_CRASHES = int(os.environ.get("SAMBUS_FAULT_BROKER", "1"))
+INSTANCES = 3
+SESSION_TIMEOUT_S = 10.0  # aiokafka's default session_timeout_ms
+CLUSTER_PORT = int(os.environ.get("SAMBUS_TEST_FAULT_CLUSTER_PORT", "29500"))
+TIMER_RECIPIENT = "vastmanland-folktandvarden"  # gets no deliveries here (it is parked): only notices
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A three-broker cluster of this test's own."""
+    local = LocalKafka(
+        port=CLUSTER_PORT, brokers=3, state_dir=tmp_path_factory.mktemp("cluster") / "kafka", heap_mb=256
+    )
+    try:
+        local.ensure_running(timeout=180)
+    except BrokerUnavailableError as exc:
+        pytest.skip(f"no local three-broker cluster: {exc}")
+    try:
+        yield local
+    finally:
+        local.reset()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the tests' PostgreSQL server, as a URL every instance can use."""
+    url = os.environ.get("SAMBUS_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("no PostgreSQL: set SAMBUS_TEST_POSTGRES_URL", pytrace=False)
+        pytest.skip("no PostgreSQL: set SAMBUS_TEST_POSTGRES_URL (deploy/postgres/with-postgres.sh does)")
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield upgraded(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest_asyncio.fixture
+async def app(cluster: LocalKafka, postgres_url: str) -> AsyncIterator[Sambus]:
+    settings = Settings(
+        topic_prefix=f"f{secrets.token_hex(4)}.",
+        database_url=postgres_url,
+        pseudonym_key=SecretStr(secrets.token_hex(32)),
+        deadline_scan_s=1.0,
+    )
+    sambus = bootstrap(settings, bootstrap_servers=cluster.bootstrap_servers)
+    await sambus.create_topics()
+    yield sambus
+    sambus.engine.dispose()
+
+
+class Instance:
+    """One ``sambus run`` process, killed, stopped and restarted at will."""
+
+    def __init__(self, number: int, env: dict[str, str], log: Path) -> None:
+        self._env = {**env, "SAMBUS_INSTANCE_ID": f"i{number}"}
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self._log.open("ab") as log:
+            self.process = subprocess.Popen([str(SAMBUS), "run"], env=self._env, stdout=log, stderr=log)
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        assert self.process.poll() is None, f"an instance died by itself; see {self._log}"
+        self.process.send_signal(sig)
+        if sig is signal.SIGKILL:
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGCONT)
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _open_timers(app: Sambus, *, within_s: float) -> None:
+    """Deadlines whose reminders come due at random moments of the run."""
+    rng = random.Random(7)  # noqa: S311 - test data
+    now = dt.datetime.now(dt.UTC)
+    with app.engine.begin() as conn:
+        for n in range(TIMERS):
+            remind_at = now + dt.timedelta(seconds=rng.uniform(5, within_s))
+            app.deadlines.open(
+                conn,
+                process_id=f"timer-process-{n}",
+                deadline=Deadline("lvu32-exam", due_at=remind_at + dt.timedelta(days=7), remind_at=remind_at),
+                child=f"timer-child-{n}",
+                responsible=TIMER_RECIPIENT,
+                escalate_to=TIMER_RECIPIENT,
+            )
+
+
+async def _chaos(
+    instances: list[Instance], cluster: LocalKafka, progress: Progress, *, expected: int
+) -> Counter[str]:
+    """Kill, stop and restart instances, and one broker, while deliveries flow; returns what was done."""
+    rng = random.Random(os.environ.get("SAMBUS_FAULT_SEED"))  # noqa: S311 - fault times, not secrets
+    done: Counter[str] = Counter()
+    plan = ["kill"] * KILLS + ["stop"] * STOPS + ["broker"] * BROKER_CRASHES
+    rng.shuffle(plan)
+    for action in plan:
+        before = len(progress.records)
+        assert await progress.reaches(min(before + 1, expected), timeout=120), f"no progress before {action}"
+        await asyncio.sleep(rng.uniform(0.5, 2.0))
+        victim = rng.choice(instances)
+        if action == "kill":
+            victim.signal(signal.SIGKILL)
+            victim.start()
+        elif action == "stop":
+            victim.signal(signal.SIGSTOP)
+            await asyncio.sleep(SESSION_TIMEOUT_S + 5)  # its partitions go to the others meanwhile
+            victim.signal(signal.SIGCONT)
+        else:
+            node = rng.choice(cluster.nodes)
+            cluster.kill_node(node)
+            await asyncio.sleep(10)
+            cluster.start_node(node)
+        done[action] += 1
+    return done
+
+
+def _ledger(database_url: str) -> list[tuple[str, str, str]]:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(entries.c.message_id, entries.c.recipient_id, entries.c.outcome)
+            ).all()
+    finally:
+        engine.dispose()
+    return [(m, r, o) for m, r, o in rows]
+
+
+async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exactly_once(
+    app: Sambus, cluster: LocalKafka, tmp_path: Path
+) -> None:
+    _consent_all(app)
+    intents = _intents(app)[:INTENTS]
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
+        "SAMBUS_TOPIC_PREFIX": app.topics.prefix,
+        "SAMBUS_DATABASE_URL": app.settings.database_url,
+        "SAMBUS_PSEUDONYM_KEY": app.settings.require_pseudonym_key().decode(),
+        "SAMBUS_DEADLINE_SCAN_S": "1",
+    }
+    instances = [Instance(n, env, tmp_path / f"instance-{n}.log") for n in range(INSTANCES)]
+    delivered_topics = [app.topics.deliver(r) for r in DELIVERED_TO]
+    progress = Progress(app.bootstrap_servers, delivered_topics)
+    notices = Progress(app.bootstrap_servers, [app.topics.deliver(TIMER_RECIPIENT)])
+    expected = len(intents) * len(DELIVERED_TO)
+    started = time.monotonic()
+    for instance in instances:
+        instance.start()
+    _open_timers(app, within_s=60)
+    watching = [asyncio.create_task(p.run()) for p in (progress, notices)]
+    producing = asyncio.create_task(_produce(app, intents))
+    try:
+        done = await _chaos(instances, cluster, progress, expected=expected)
+        await producing
+        arrived = await progress.reaches(expected, timeout=600)
+        assert arrived, f"{len(progress.records)} of {expected} deliveries arrived; logs in {tmp_path}"
+        assert await notices.reaches(TIMERS, timeout=60), f"{len(notices.records)} of {TIMERS} timers fired"
+        await asyncio.sleep(3)  # a duplicate, if any, would show up now
+    finally:
+        for instance in instances:
+            instance.stop()
+        producing.cancel()
+        for task in watching:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    elapsed = time.monotonic() - started
+
+    ids = Counter(json.loads(record.value)["id"] for record in progress.records)
+    wanted = {deterministic_id(f"fault-message-{i}", r) for i in range(len(intents)) for r in DELIVERED_TO}
+    fired = Counter((record.key, json.loads(record.value)["id"]) for record in notices.records)
+    ledger = _ledger(app.settings.database_url)
+    pairs = Counter((m, r) for m, r, _ in ledger)
+    print(  # noqa: T201 - the counts are what this test reports
+        f"\n{INSTANCES} instances, {len(intents)} intents in {elapsed:.0f} s; faults: {dict(done)}\n"
+        f"deliveries: {len(progress.records)} read, {len(ids)} distinct, {expected} expected, "
+        f"{sum(n - 1 for n in ids.values())} duplicates, {len(wanted - set(ids))} missing\n"
+        f"ledger: {len(ledger)} entries, {len(pairs)} distinct (message, recipient), "
+        f"{len(intents) * 3} expected\n"
+        f"timers: {TIMERS} due, {len(notices.records)} notices, {len(fired)} distinct"
+    )
+    assert done == +Counter({"kill": KILLS, "stop": STOPS, "broker": BROKER_CRASHES})
+    assert set(ids) == wanted, "a delivery is missing or unexpected"
+    assert all(n == 1 for n in ids.values()), "a delivery was seen twice"
+    assert len(ledger) == len(pairs) == len(intents) * 3, "one ledger entry per (message, recipient)"
+    assert len(notices.records) == len(fired) == TIMERS, "every due timer fired exactly once"
