@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sambus.contracts.errors import BrokerUnavailableError, SambusError
-from sambus.router.dev.local_kafka import LocalKafka
+from sambus.contracts.errors import SambusError
+from sambus.router.cli.common import configured_broker
 from sambus.router.kafka.admin import run_sync
 from sambus.router.kafka.connection import KafkaConnection
 from sambus.router.kafka.dead_letters import DeadLetter, read_dead_letters, replay
@@ -23,14 +23,7 @@ errors = Console(stderr=True)
 
 
 def _broker(settings: Settings) -> KafkaConnection:
-    if settings.kafka_bootstrap_servers:
-        return KafkaConnection.from_settings(settings, settings.kafka_bootstrap_servers)
-    local = LocalKafka(port=settings.local_kafka_port)
-    if local.running_pid() is None:
-        raise BrokerUnavailableError(
-            "no broker: set KAFKA_BOOTSTRAP_SERVERS, or start the local one with `sambus kafka up`"
-        )
-    return KafkaConnection.from_settings(settings, local.bootstrap_servers)
+    return KafkaConnection.from_settings(settings, configured_broker(settings))
 
 
 def matches(letter: DeadLetter, *, refs: list[str], error: str | None, source: str | None) -> bool:
