@@ -98,23 +98,30 @@ def test_an_anchor_behind_the_database_is_not_a_problem(engine, signer, anchor, 
 
 
 @pytest.fixture
-def cli(monkeypatch, tmp_path, signer, anchor, engine) -> CliRunner:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("the command line test runs on the SQLite file")
+def sqlite_ledger(sqlite_engine, signer, anchor) -> DecisionLedger:
+    """The same ledger on an SQLite file, which the command line opens by its URL."""
+    upgrade(sqlite_engine)
+    made = DecisionLedger(sqlite_engine, signer=signer, checkpoint_every=CHECKPOINT_EVERY, anchors=[anchor])
+    build(made.append)
+    return made
+
+
+@pytest.fixture
+def cli(monkeypatch, tmp_path, signer, anchor, sqlite_engine) -> CliRunner:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.setenv("SAMBUS_DATABASE_URL", str(engine.url))
+    monkeypatch.setenv("SAMBUS_DATABASE_URL", str(sqlite_engine.url))
     monkeypatch.setenv("SAMBUS_PSEUDONYM_KEY", "q" * 40)
     monkeypatch.setenv("SAMBUS_LEDGER_SIGNING_KEY", signer.seed_hex())
     monkeypatch.setenv("SAMBUS_LEDGER_ANCHOR_FILE", str(anchor.path))
     return CliRunner()
 
 
-@pytest.mark.usefixtures("ledger")
-def test_sambus_consent_verify_names_an_emptied_ledger(engine, cli):
-    sql(engine, "DELETE FROM ledger_checkpoints")
-    sql(engine, "DELETE FROM ledger_entries")
-    sql(engine, "UPDATE ledger_head SET seq = 0, entry_hash = :h", h="0" * 64)
+@pytest.mark.usefixtures("sqlite_ledger")
+def test_sambus_consent_verify_names_an_emptied_ledger(sqlite_engine, cli):
+    sql(sqlite_engine, "DELETE FROM ledger_checkpoints")
+    sql(sqlite_engine, "DELETE FROM ledger_entries")
+    sql(sqlite_engine, "UPDATE ledger_head SET seq = 0, entry_hash = :h", h="0" * 64)
 
     result = cli.invoke(app, ["consent", "verify", "--officer", "anna"])
 
@@ -123,7 +130,7 @@ def test_sambus_consent_verify_names_an_emptied_ledger(engine, cli):
     assert "checkpoint 3 missing" in result.output
 
 
-@pytest.mark.usefixtures("ledger")
+@pytest.mark.usefixtures("sqlite_ledger")
 def test_sambus_consent_verify_json_names_the_anchor(cli):
     result = cli.invoke(app, ["consent", "verify", "--officer", "anna", "--json"])
 
