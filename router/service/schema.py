@@ -326,6 +326,23 @@ class Upgraded:
     created: tuple[str, ...] = ()
 
 
+UPGRADE_LOCK = 0x5A_B0_5D_B0
+"""The PostgreSQL advisory lock that one ``sambus db upgrade`` holds while it runs (an arbitrary constant)."""
+
+
+def _lock_for_upgrade(connection: sa.Connection) -> None:
+    """Make a second upgrade of the same database wait for this one, so both see one consistent schema.
+
+    Two upgrades at once (two instances starting, or a migration Job beside an operator) would otherwise both
+    read an old revision and both run the same migrations. PostgreSQL takes an advisory lock held until the
+    transaction ends; SQLite takes its write lock at once instead of at the first write.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> Upgraded:
     """Bring ``engine``'s schema to ``revision`` (the newest by default), in one transaction where it can.
 
@@ -335,6 +352,7 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> Upgraded:
         StoreUnavailableError: the database cannot be reached or written.
     """
     with map_errors("upgrade the database schema"), engine.begin() as connection:
+        _lock_for_upgrade(connection)
         state = _state(connection)
         if not state.known:
             raise SchemaNotCurrentError(state.problem())

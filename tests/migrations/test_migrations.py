@@ -4,6 +4,9 @@ the refusal to run on a schema that is not current."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -70,6 +73,41 @@ def test_db_upgrade_makes_every_table_in_an_empty_database(runner, engine):
     assert sorted(state.tables) == EVERY_TABLE
     with engine.connect() as conn:
         assert conn.execute(sa.select(ledger_head.c.seq, ledger_head.c.entry_hash)).one() == (0, GENESIS)
+
+
+UPGRADE_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from sambus.router.service.schema import create_engine, upgrade
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.005)
+print(upgrade(create_engine(sys.argv[1])).after)
+"""
+
+
+def test_four_upgrades_at_once_all_succeed_and_leave_one_schema(database_url, engine, tmp_path):
+    """Instances that start together (or a migration Job beside an operator) each run the upgrade."""
+    go = tmp_path / "go"
+    upgrades = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADE_WHEN_TOLD, database_url, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    time.sleep(3)  # each has imported sambus and waits for the word
+    go.touch()
+    results = [upgrade.communicate(timeout=120) for upgrade in upgrades]
+
+    assert [(u.returncode, out.strip()) for u, (out, _) in zip(upgrades, results, strict=True)] == [
+        (0, head())
+    ] * 4, [err[-600:] for _, err in results]
+    assert schema_state(engine).current
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ledger_head)).scalar_one() == 1
 
 
 def test_db_upgrade_twice_changes_nothing_the_second_time(runner, engine):
