@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sambus.contracts.topics import Header
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import read_topic
-from sambus.router.kafka.dead_letters import replayed_topic
 from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 from sambus.router.web.app import create_app
 from sambus.router.web.auth import TokenAuthenticator, mint_token
@@ -61,7 +61,7 @@ async def seed(app: Sambus, count: int) -> None:
                 pending.clear()
         await asyncio.gather(*pending)
         for n in range(0, count, max(1, count // 20)):
-            await producer.send_and_wait(replayed_topic(app.topics), b"replayed", key=f"0:{n}".encode())
+            await producer.send_and_wait(app.topics.dlq_replayed, b"replayed", key=f"0:{n}".encode())
     finally:
         await producer.stop()
 
@@ -80,9 +80,11 @@ async def timed(name: str, runs: int, work: Callable[[], Awaitable[object]]) -> 
 
 async def main(args: argparse.Namespace, servers: str) -> None:
     with tempfile.TemporaryDirectory(prefix="sambus-bench-") as workdir:
+        database_url = f"sqlite:///{Path(workdir) / 'bench.db'}"
+        upgrade(create_engine(database_url))  # what `sambus db upgrade` does
         settings = Settings(
             topic_prefix=f"bench-{secrets.token_hex(4)}.",
-            database_url=f"sqlite:///{Path(workdir) / 'bench.db'}",
+            database_url=database_url,
             pseudonym_key=SecretStr(secrets.token_hex(32)),
             dlq_encryption_keys=SecretStr(f"bench:{secrets.token_hex(32)}"),
         )
@@ -108,7 +110,7 @@ async def main(args: argparse.Namespace, servers: str) -> None:
 
             async def whole() -> None:
                 await read_topic(servers, app.topics.dlq)
-                await read_topic(servers, replayed_topic(app.topics))
+                await read_topic(servers, app.topics.dlq_replayed)
 
             await page()  # warm the templates and the broker's page cache once
             baseline = await timed("read the dead-letter topic whole (before)", args.runs, whole)

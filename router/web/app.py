@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -86,6 +86,13 @@ class WebServices:
     """Failed logins allowed per minute from one address."""
     csrf_key: bytes | None = None
     """Signs CSRF tokens; random per process when not given."""
+    on_close: Sequence[Callable[[], None]] = ()
+    """What :meth:`close` calls: stops the long-lived Kafka clients."""
+
+    def close(self) -> None:
+        """Release what the services hold (the app's shutdown calls this)."""
+        for close in self.on_close:
+            close()
 
 
 def _services(request: Request) -> WebServices:
@@ -226,7 +233,14 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
     """The web application over ``services``."""
     guard = CsrfGuard(services.csrf_key, secure_cookie=services.cookie_secure)
     throttle = LoginThrottle(services.login_attempts)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(services.close)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="sambus",
         docs_url=None,
         redoc_url=None,

@@ -8,6 +8,7 @@ sealed (AES-GCM), and a replay puts the original bytes back on the source topic.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -118,13 +119,16 @@ async def test_planted_personal_data_reaches_no_header_list_page_or_log(
             running.app, authenticator=TokenAuthenticator.from_setting(f"olle:operator:{digest}")
         )
         web = create_app(services)
-        async with httpx2.AsyncClient(
-            transport=httpx2.ASGITransport(app=web),
-            base_url="http://sambus.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client:
-            page = await client.get("/operations", headers={"Accept": "text/html"})
-            api = await client.get("/api/dead-letters")
+        try:
+            async with httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=web),
+                base_url="http://sambus.test",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as client:
+                page = await client.get("/operations", headers={"Accept": "text/html"})
+                api = await client.get("/api/dead-letters")
+        finally:
+            await asyncio.to_thread(services.close)
         assert page.status_code == 200, page.text[:2000]
         assert "unknown event type" in page.text
         _assert_clean(page.text, "/operations")
