@@ -97,12 +97,12 @@ class Clients:
         try:
             idle = 0
             while idle < idle_polls:
-                unread = [
-                    tp for tp, (_, end) in open_ranges.items() if await self.consumer.position(tp) < end
-                ]
+                left = {tp: end - await self.consumer.position(tp) for tp, (_, end) in open_ranges.items()}
+                unread = [tp for tp, offsets in left.items() if offsets > 0]
                 if not unread:
                     break
-                batch = await self.consumer.getmany(*unread, timeout_ms=100)
+                # never more records than the ranges have offsets left (a fetch brings up to a megabyte)
+                batch = await self.consumer.getmany(*unread, timeout_ms=100, max_records=sum(left.values()))
                 idle = 0 if batch else idle + 1
                 for tp, got in batch.items():
                     records.extend(r for r in got if r.offset < open_ranges[tp][1])
