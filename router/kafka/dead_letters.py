@@ -39,16 +39,11 @@ from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
 
 T = TypeVar("T")
 
-DLQ_PSEUDONYM = "sambus-dlq-pseudonym"
-"""Header: the Kafka key of a dead-lettered intent (the child's keyed pseudonym), so a replay can key it."""
-
-DLQ_PAYLOAD_OMITTED = "sambus-dlq-payload-omitted"
-"""Header: ``true`` when the dead letter is a reference, without the record's value and headers."""
 
 _SAMBUS_DLQ_HEADERS = {
-    DLQ_PSEUDONYM,
-    "sambus-dlq-size",
-    DLQ_PAYLOAD_OMITTED,
+    Header.DLQ_PSEUDONYM,
+    Header.DLQ_SIZE,
+    Header.DLQ_PAYLOAD_OMITTED,
     Header.DLQ_REASON,
     Header.DLQ_ERROR,
     Header.DLQ_SOURCE_TOPIC,
@@ -57,15 +52,8 @@ _SAMBUS_DLQ_HEADERS = {
 }
 
 
-DLQ_SEALED = "sambus-dlq-sealed"
-"""Header: how the original is kept, :data:`SEALED_AES_GCM` or :data:`SEALED_DROPPED`."""
-DLQ_KEY_ID = "sambus-dlq-key-id"
-"""Header: the id of the key that sealed the original."""
-DLQ_SIZE = "sambus-dlq-size"
-"""Header: the size in bytes of the original value."""
 SEALED_AES_GCM = "aes-256-gcm"
 SEALED_DROPPED = "dropped"
-_RETRY_HISTORY = "sambus-retry-history"
 _CLEAR = frozenset(
     {
         Header.DLQ_REASON,
@@ -73,11 +61,11 @@ _CLEAR = frozenset(
         Header.DLQ_SOURCE_TOPIC,
         Header.DLQ_SOURCE_PARTITION,
         Header.DLQ_SOURCE_OFFSET,
-        _RETRY_HISTORY,
-        DLQ_SEALED,
-        DLQ_KEY_ID,
-        DLQ_SIZE,
-        DLQ_PAYLOAD_OMITTED,
+        Header.RETRY_HISTORY,
+        Header.DLQ_SEALED,
+        Header.DLQ_KEY_ID,
+        Header.DLQ_SIZE,
+        Header.DLQ_PAYLOAD_OMITTED,
     }
 )
 """The headers a stored dead letter keeps in clear: none carries a value of the original."""
@@ -107,14 +95,18 @@ def seal(letter: Outgoing, cipher: FieldCipher | None) -> Outgoing:
     letter still says where from, why and how big, but cannot be replayed.
     """
     headers = RecordHeaders(letter.headers)
-    if headers.get(DLQ_SEALED) is not None:
+    if headers.get(Header.DLQ_SEALED) is not None:
         return letter
     clear = tuple((k, v) for k, v in letter.headers if k in _CLEAR)
-    if headers.get(DLQ_PAYLOAD_OMITTED) is not None:  # a reference: there is no original to keep
-        return Outgoing(letter.topic, b"", None, (*clear, (DLQ_SEALED, SEALED_DROPPED.encode("ascii"))))
-    size = (DLQ_SIZE, str(len(letter.value)).encode("ascii"))
+    if headers.get(Header.DLQ_PAYLOAD_OMITTED) is not None:  # a reference: there is no original to keep
+        return Outgoing(
+            letter.topic, b"", None, (*clear, (Header.DLQ_SEALED, SEALED_DROPPED.encode("ascii")))
+        )
+    size = (Header.DLQ_SIZE, str(len(letter.value)).encode("ascii"))
     if cipher is None:
-        return Outgoing(letter.topic, b"", None, (*clear, (DLQ_SEALED, SEALED_DROPPED.encode("ascii")), size))
+        return Outgoing(
+            letter.topic, b"", None, (*clear, (Header.DLQ_SEALED, SEALED_DROPPED.encode("ascii")), size)
+        )
     original = {
         "headers": [[k, _b64(v)] for k, v in letter.headers if k not in _CLEAR],
         "value": _b64(letter.value),
@@ -126,8 +118,8 @@ def seal(letter: Outgoing, cipher: FieldCipher | None) -> Outgoing:
         None,
         (
             *clear,
-            (DLQ_SEALED, SEALED_AES_GCM.encode("ascii")),
-            (DLQ_KEY_ID, key_id.encode("utf-8")),
+            (Header.DLQ_SEALED, SEALED_AES_GCM.encode("ascii")),
+            (Header.DLQ_KEY_ID, key_id.encode("utf-8")),
             size,
         ),
     )
@@ -142,7 +134,7 @@ def open_sealed(
         SealedDeadLetterError: the original was not kept, no key is configured, or it does not open.
     """
     found = RecordHeaders(headers)
-    how = found.text(DLQ_SEALED, errors="replace")
+    how = found.text(Header.DLQ_SEALED, errors="replace")
     if how is None:
         return value, headers
     if how != SEALED_AES_GCM:
@@ -155,7 +147,7 @@ def open_sealed(
             "SAMBUS_DLQ_ENCRYPTION_KEYS is not set: sealed dead letters cannot be opened"
         )
     try:
-        opened = json.loads(cipher.open(found.text(DLQ_KEY_ID) or "", value, aad=_aad(found)))
+        opened = json.loads(cipher.open(found.text(Header.DLQ_KEY_ID) or "", value, aad=_aad(found)))
         original = tuple((str(k), base64.b64decode(v, validate=True)) for k, v in opened["headers"])
         return base64.b64decode(opened["value"], validate=True), original
     except LedgerKeyError as exc:
@@ -176,18 +168,18 @@ def dead_letter(
 
     The original key is not copied: a source system may have keyed by a personal identity number. With
     ``keep_pseudonym`` (records of sambus's own topics, keyed by the child's pseudonym) the key is kept in the
-    :data:`DLQ_PSEUDONYM` header so a replay can restore it. A dead letter that would be larger than
-    ``max_bytes`` leaves the value and the original headers out (:data:`DLQ_PAYLOAD_OMITTED`).
+    :data:`Header.DLQ_PSEUDONYM` header so a replay can restore it. A dead letter that would be larger than
+    ``max_bytes`` leaves the value and the original headers out (:data:`Header.DLQ_PAYLOAD_OMITTED`).
     """
     value = record.value if record.value is not None else b""
-    pseudonym = ((DLQ_PSEUDONYM, record.key),) if keep_pseudonym and record.key else ()
+    pseudonym = ((Header.DLQ_PSEUDONYM, record.key),) if keep_pseudonym and record.key else ()
     original = RecordHeaders.of(record.headers).without(_SAMBUS_DLQ_HEADERS)
     where = (
         (Header.DLQ_ERROR, error.code.encode("ascii")),
         (Header.DLQ_SOURCE_TOPIC, record.topic.encode("utf-8")),
         (Header.DLQ_SOURCE_PARTITION, str(record.partition).encode("ascii")),
         (Header.DLQ_SOURCE_OFFSET, str(record.offset).encode("ascii")),
-        (DLQ_SIZE, str(len(value)).encode("ascii")),
+        (Header.DLQ_SIZE, str(len(value)).encode("ascii")),
     )
     letter = Outgoing(
         topic=dlq_topic,
@@ -209,7 +201,7 @@ def dead_letter(
             *pseudonym,
             (Header.DLQ_REASON, reason.encode("utf-8")),
             *where,
-            (DLQ_PAYLOAD_OMITTED, b"true"),
+            (Header.DLQ_PAYLOAD_OMITTED, b"true"),
         ),
     )
 
@@ -264,7 +256,7 @@ class DeadLetter:
     @property
     def payload_omitted(self) -> bool:
         """Whether this dead letter is a reference to a record too large to copy (it cannot be replayed)."""
-        return RecordHeaders(self.headers).get(DLQ_PAYLOAD_OMITTED) == b"true"
+        return RecordHeaders(self.headers).get(Header.DLQ_PAYLOAD_OMITTED) == b"true"
 
     @property
     def ref(self) -> str:
@@ -279,13 +271,13 @@ class DeadLetter:
     @property
     def size(self) -> int:
         """The size of the original content in bytes."""
-        stored = RecordHeaders(self.headers).get(DLQ_SIZE)
+        stored = RecordHeaders(self.headers).get(Header.DLQ_SIZE)
         return int(stored) if stored is not None and stored.isdigit() else len(self.value)
 
     @property
     def kept(self) -> bool:
         """Whether the original was kept (sealed or, from before sealing, in clear), so it can be replayed."""
-        return RecordHeaders(self.headers).text(DLQ_SEALED, errors="replace") != SEALED_DROPPED
+        return RecordHeaders(self.headers).text(Header.DLQ_SEALED, errors="replace") != SEALED_DROPPED
 
     def summary(self) -> dict[str, Any]:
         """What operators see, JSON-ready: where from, why, how big, when; never the content."""
@@ -314,7 +306,7 @@ class DeadLetter:
         return Outgoing(
             topic=self.source_topic,
             value=value,
-            key=headers.get(DLQ_PSEUDONYM),
+            key=headers.get(Header.DLQ_PSEUDONYM),
             headers=tuple(
                 (k, v) for k, v in headers.without(_SAMBUS_DLQ_HEADERS) if not k.startswith("sambus-retry-")
             ),
@@ -327,7 +319,7 @@ def _int_or_none(value: bytes | None) -> int | None:
 
 def _attempts(headers: RecordHeaders) -> int:
     try:
-        history = json.loads(headers.get("sambus-retry-history") or b"[]")
+        history = json.loads(headers.get(Header.RETRY_HISTORY) or b"[]")
     except (json.JSONDecodeError, UnicodeDecodeError):
         return 1
     return max(1, len(history)) if isinstance(history, list) else 1

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sambus.consent import Outcome, Pseudonymizer
-from sambus.consent.compliance import LedgerEntry, csv_text
+from sambus.consent.compliance import LedgerEntry, LedgerQuery, csv_text
 from sambus.contracts.errors import SambusError
 from sambus.contracts.identifiers import parse_personnummer
 from sambus.router.kafka.dead_letters import DeadLetters, UnknownDeadLetterError
@@ -36,7 +36,7 @@ from sambus.router.stats.indicators import Period, StatsFacts, indicators
 from sambus.router.web.audit import AuditLog
 from sambus.router.web.auth import Authenticator, Principal, Role
 from sambus.router.web.charts import bar_chart
-from sambus.router.web.ledger import LedgerQuery, LedgerReader
+from sambus.router.web.ledger import LedgerReader
 from sambus.router.web.security import CsrfGuard, LoginThrottle, add_security_headers
 
 COOKIE = "sambus_token"
@@ -147,6 +147,8 @@ Compliance = Annotated[Principal, Depends(allow(Role.COMPLIANCE))]
 Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
 
 _RECIPIENT = r"^[a-z0-9][a-z0-9-]{0,98}$"
+SEARCH_LIMIT = 500
+"""The most decisions a compliance search on the web shows."""
 
 
 class LedgerSearch(BaseModel):
@@ -187,11 +189,16 @@ class LedgerSearch(BaseModel):
                 raise HTTPException(422, f"personnummer: {exc}") from exc
         return LedgerQuery(
             child=child,
-            since=self.since,
-            until=self.until,
-            recipient=self.recipient,
+            since=_day_start(self.since) if self.since else None,
+            until=_day_start(self.until + dt.timedelta(days=1)) if self.until else None,  # inclusive
+            recipient_id=self.recipient,
             outcome=str(self.outcome) if self.outcome else None,
+            limit=SEARCH_LIMIT,
         )
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 def _search_form(
@@ -214,7 +221,7 @@ SearchForm = Annotated[dict[str, str], Depends(_search_form)]
 
 
 def _criteria(query: LedgerQuery) -> dict[str, str]:
-    return {k: str(v) for k, v in asdict(query).items() if v is not None and k != "limit"}
+    return {k: str(v) for k, v in query.filters().items() if k != "limit"}
 
 
 def _search(request: Request, who: Principal, search: LedgerSearch, action: str) -> Sequence[LedgerEntry]:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from sambus.contracts.topics import Header
 from sambus.router.cli.main import app as cli
-from sambus.router.kafka.dead_letters import DLQ_SEALED, KafkaDeadLetters, read_dead_letters
+from sambus.router.kafka.dead_letters import KafkaDeadLetters, read_dead_letters
 from sambus.router.ops.logs import configure_logging
 from sambus.router.web.app import create_app
 from sambus.router.web.auth import Role, TokenAuthenticator, mint_token
@@ -97,7 +97,7 @@ async def test_planted_personal_data_reaches_no_header_list_page_or_log(
                 _assert_clean(
                     f"{name}={value.decode('utf-8', errors='replace')}", f"dead-letter header {name}"
                 )
-            assert dict(record.headers)[DLQ_SEALED] == b"aes-256-gcm"
+            assert dict(record.headers)[Header.DLQ_SEALED] == b"aes-256-gcm"
             _assert_clean(record.value.decode("utf-8", errors="replace"), "a dead letter's stored bytes")
             assert int(dict(record.headers)["sambus-dlq-size"]) > 0
         reasons = {dict(r.headers)[Header.DLQ_REASON].decode() for r in dead}
