@@ -29,7 +29,6 @@ from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.parked_headers import PARKED_HEADERS, epoch_ms, from_epoch_ms
 from sambus.router.kafka.records import Outgoing
 from sambus.router.kafka.retry import wait_until
-from sambus.router.ops.metrics import METRICS
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.rules import RoutingRules
@@ -118,7 +117,6 @@ class ParkedHandler(LedgerBatch):
         self._pending.append(
             ledger_record(request, decision, message_id=deterministic_id(request.message_id, "parked"))
         )
-        METRICS.decided(str(decision.outcome), decision.rule_id)
         logger.debug(
             "parked %s for %s: %s (%s)", message.get("id"), recipient.id, decision.outcome, decision.rule_id
         )
