@@ -217,9 +217,11 @@ class KafkaReader:
             return
 
         async def stop() -> None:
-            clients, self._clients, self._lock = self._clients, None, None
-            if clients is not None:
-                await _stop(clients)
+            lock = self._lock or asyncio.Lock()
+            async with lock:  # after the call being served, if any
+                clients, self._clients, self._lock = self._clients, None, None
+                if clients is not None:
+                    await _stop(clients)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)

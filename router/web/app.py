@@ -94,6 +94,16 @@ class WebServices:
         for close in self.on_close:
             close()
 
+    async def warm(self) -> None:
+        """Start the Kafka clients and read the dead letters' tail, so the first page is as quick as the rest.
+
+        The app's start-up runs this in the background; a broker that is away is tried again at the first
+        request.
+        """
+        with contextlib.suppress(SambusError, OSError):
+            await self.queues.snapshot()
+            await self.dead_letters.list(limit=DEAD_LETTERS_SHOWN)
+
 
 def _services(request: Request) -> WebServices:
     services: WebServices = request.app.state.services
@@ -147,6 +157,8 @@ Compliance = Annotated[Principal, Depends(allow(Role.COMPLIANCE))]
 Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
 
 _RECIPIENT = r"^[a-z0-9][a-z0-9-]{0,98}$"
+DEAD_LETTERS_SHOWN = 100
+"""The newest dead letters the operations page lists."""
 SEARCH_LIMIT = 500
 """The most decisions a compliance search on the web shows."""
 
@@ -243,8 +255,14 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await asyncio.to_thread(services.close)
+        warming = asyncio.create_task(services.warm())
+        try:
+            yield
+        finally:
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warming
+            await asyncio.to_thread(services.close)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -377,7 +395,7 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
     ) -> Response:
         """Queues, lag, dead letters (with replay), overdue deadlines and the follow-up indicators."""
         snapshot, letters = await asyncio.gather(
-            services.queues.snapshot(), services.dead_letters.list(limit=100)
+            services.queues.snapshot(), services.dead_letters.list(limit=DEAD_LETTERS_SHOWN)
         )
         try:
             chosen = Period.parse(period) if period else Period.latest_half(dt.datetime.now(dt.UTC).date())
