@@ -616,8 +616,13 @@ class KafkaDeadLetters:
         """The most recent dead letters, newest first, reading only the topic's tail (only what is new)."""
 
         async def newest(clients: Clients) -> list[DeadLetter]:
-            tail = self._tail if self._reader is not None else DeadLetterTail(self._topics)
-            return await tail.newest(clients, limit)
+            if self._reader is None:
+                return await DeadLetterTail(self._topics).newest(clients, limit)
+            try:
+                return await self._tail.newest(clients, limit)
+            except BaseException:
+                self._tail = DeadLetterTail(self._topics)  # a read cut short: start afresh next time
+                raise
 
         return await self._run(newest, f"read {self._topics.dlq}")
 
