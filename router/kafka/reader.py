@@ -217,8 +217,12 @@ class KafkaReader:
             return
 
         async def stop() -> None:
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:  # background work on the clients (a listing being renewed)
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
             lock = self._lock or asyncio.Lock()
-            async with lock:  # after the call being served, if any
+            async with lock:
                 clients, self._clients, self._lock = self._clients, None, None
                 if clients is not None:
                     await _stop(clients)

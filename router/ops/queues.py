@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -132,13 +131,8 @@ async def count_records(
     return counts
 
 
-LISTING_TTL = 15.0
-"""Seconds a listing of topics and consumer groups is used: a new topic or group shows within this."""
-
-
 @dataclass(frozen=True)
 class _Listing:
-    at: float
     topics: tuple[str, ...]
     partitions: tuple[TopicPartition, ...]
     groups: tuple[str, ...]
@@ -154,16 +148,19 @@ class QueueMonitor:
         topics: Topics,
         deadlines: DeadlineSource,
         reader: KafkaReader | None = None,
+        known: Callable[[], tuple[Sequence[str], Sequence[str]]] | None = None,
     ) -> None:
         """Watch the topics named by ``topics`` (its prefix selects this sambus's).
 
         With a ``reader`` its long-lived clients are used; without, clients are started for each snapshot.
+        ``known`` names this sambus's topics and consumer groups (those it creates and runs), so that a
+        snapshot describes them by name instead of listing every topic and group on the broker.
         """
         self._servers = bootstrap_servers
         self._topics = topics
         self._deadlines = deadlines
         self._reader = reader
-        self._listed: _Listing | None = None
+        self._known = known
 
     async def snapshot(self, *, now: dt.datetime | None = None) -> QueueSnapshot:
         """End offsets, lag per group and partition, dead letters, parked and overdue, as of now.
@@ -182,22 +179,24 @@ class QueueMonitor:
         return replace(taken, taken_at=now, overdue=found)
 
     async def _listing(self, clients: Clients) -> _Listing:
-        """This sambus's topics (with their partitions) and consumer groups, at most :data:`LISTING_TTL` old.
+        """This sambus's topics (with their partitions) and consumer groups.
 
-        Listing every topic and group of a busy broker costs more than all the rest of a snapshot.
+        Named ones (``known``) are described by name; without names every topic and group of the broker is
+        listed, which on a busy broker costs more than all the rest of a snapshot.
         """
-        listing = self._listed
-        if listing is None or time.monotonic() - listing.at > LISTING_TTL:
+        if self._known is None:
             names = sorted(t for t in await clients.admin.list_topics() if self._topics.is_ours(t))
-            described = await clients.partitions(names)
             groups = sorted(  # this sambus's groups are named with its topic prefix, like its topics
                 group_id
                 for group_id, *_ in await clients.admin.list_consumer_groups()
                 if group_id.startswith(self._topics.prefix)
             )
-            partitions = tuple(TopicPartition(t, p) for t in names for p in described.get(t, []))
-            self._listed = listing = _Listing(time.monotonic(), tuple(names), partitions, tuple(groups))
-        return listing
+        else:
+            topic_names, group_ids = self._known()
+            names, groups = sorted(topic_names), sorted(group_ids)
+        described = await clients.partitions(names)
+        partitions = tuple(TopicPartition(t, p) for t in names for p in described.get(t, []))
+        return _Listing(tuple(t for t in names if t in described), partitions, tuple(groups))
 
     async def _take(self, clients: Clients) -> QueueSnapshot:
         listing = await self._listing(clients)

@@ -91,6 +91,7 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
             topics=sambus.topics,
             deadlines=sambus.deadlines,
             reader=reader,
+            known=lambda: ([spec.name for spec in sambus.topic_specs()], sambus.group_ids()),
         ),
         dead_letters=dead_letters,
         ledger=SqlLedgerReader(
