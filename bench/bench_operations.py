@@ -1,6 +1,10 @@
 """Operations page benchmark: GET /operations with many dead letters, next to reading the dead-letter topic
 whole (what every request did before the bounded reads), measured in the same run, printed as ratios.
 
+The web service keeps its Kafka clients and the newest dead letters between requests, so a request reads
+only what was added since the one before (here: nothing); the first request, which starts the clients and
+reads the tail, is printed on its own.
+
     .venv/bin/python bench/bench_operations.py [--dead-letters 100000] [--runs 3]
 
 Uses KAFKA_BOOTSTRAP_SERVERS, else starts the local broker from deploy/kafka/ on SAMBUS_BENCH_KAFKA_PORT
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import httpx2
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sambus.contracts.topics import Header
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import read_topic
-from sambus.router.kafka.dead_letters import replayed_topic
 from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 from sambus.router.web.app import create_app
 from sambus.router.web.auth import TokenAuthenticator, mint_token
@@ -61,7 +66,7 @@ async def seed(app: Sambus, count: int) -> None:
                 pending.clear()
         await asyncio.gather(*pending)
         for n in range(0, count, max(1, count // 20)):
-            await producer.send_and_wait(replayed_topic(app.topics), b"replayed", key=f"0:{n}".encode())
+            await producer.send_and_wait(app.topics.dlq_replayed, b"replayed", key=f"0:{n}".encode())
     finally:
         await producer.stop()
 
@@ -80,41 +85,64 @@ async def timed(name: str, runs: int, work: Callable[[], Awaitable[object]]) -> 
 
 async def main(args: argparse.Namespace, servers: str) -> None:
     with tempfile.TemporaryDirectory(prefix="sambus-bench-") as workdir:
+        database_url = f"sqlite:///{Path(workdir) / 'bench.db'}"
+        upgrade(create_engine(database_url))  # what `sambus db upgrade` does
         settings = Settings(
             topic_prefix=f"bench-{secrets.token_hex(4)}.",
-            database_url=f"sqlite:///{Path(workdir) / 'bench.db'}",
+            database_url=database_url,
             pseudonym_key=SecretStr(secrets.token_hex(32)),
             dlq_encryption_keys=SecretStr(f"bench:{secrets.token_hex(32)}"),
         )
         app = bootstrap(settings, bootstrap_servers=servers)
         await app.create_topics()
+        try:
+            await measure(args, servers, app)
+        finally:  # the 100,000 dead letters would stay on a shared broker otherwise
+            await delete_topics(servers, [spec.name for spec in app.topic_specs()])
+
+
+async def delete_topics(servers: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def measure(args: argparse.Namespace, servers: str, app: Sambus) -> None:
+    """Seed the dead letters, then time the whole-topic read and the page, each ``args.runs`` times."""
+    started = time.perf_counter()
+    await seed(app, args.dead_letters)
+    print(f"{args.dead_letters} dead letters seeded in {time.perf_counter() - started:.1f} s ({servers})")
+    token, digest = mint_token()
+    services = web_services(app, authenticator=TokenAuthenticator.from_setting(f"bench:operator:{digest}"))
+    web = create_app(services)
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=web),
+        base_url="https://sambus.bench",
+        headers={"Authorization": f"Bearer {token}", "Accept": "text/html"},
+        timeout=600,
+    ) as client:
+
+        async def page() -> None:
+            response = await client.get("/operations")
+            response.raise_for_status()
+
+        async def whole() -> None:
+            await read_topic(servers, app.topics.dlq)
+            await read_topic(servers, app.topics.dlq_replayed)
+
         started = time.perf_counter()
-        await seed(app, args.dead_letters)
-        print(f"{args.dead_letters} dead letters seeded in {time.perf_counter() - started:.1f} s ({servers})")
-        token, digest = mint_token()
-        web = create_app(
-            web_services(app, authenticator=TokenAuthenticator.from_setting(f"bench:operator:{digest}"))
-        )
-        async with httpx2.AsyncClient(
-            transport=httpx2.ASGITransport(app=web),
-            base_url="https://sambus.bench",
-            headers={"Authorization": f"Bearer {token}", "Accept": "text/html"},
-            timeout=600,
-        ) as client:
-
-            async def page() -> None:
-                response = await client.get("/operations")
-                response.raise_for_status()
-
-            async def whole() -> None:
-                await read_topic(servers, app.topics.dlq)
-                await read_topic(servers, replayed_topic(app.topics))
-
-            await page()  # warm the templates and the broker's page cache once
-            baseline = await timed("read the dead-letter topic whole (before)", args.runs, whole)
-            bounded = await timed("GET /operations (bounded reads)", args.runs, page)
-        print(f"ratio /operations / whole-topic read: {bounded / baseline:.3f}x")
-        print(f"/operations median {bounded * 1000:.0f} ms: {'under' if bounded < 0.2 else 'OVER'} 200 ms")  # noqa: PLR2004
+        await page()  # the first request starts the long-lived clients and reads the tail
+        first_ms = (time.perf_counter() - started) * 1000
+        print(f"first GET /operations (starts the Kafka clients): {first_ms:.1f} ms")
+        baseline = await timed("read the dead-letter topic whole (before)", args.runs, whole)
+        bounded = await timed("GET /operations (kept clients, new records only)", args.runs, page)
+    await asyncio.to_thread(services.close)
+    load = os.getloadavg()[0]
+    print(f"ratio /operations / whole-topic read: {bounded / baseline:.3f}x (load average {load:.1f})")
+    print(f"/operations median {bounded * 1000:.0f} ms: {'under' if bounded < 0.2 else 'OVER'} 200 ms")  # noqa: PLR2004
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ def dlq_replay(
 ) -> None:
     """Put dead letters back on their source topics: one (--ref), a filter (--error, --source) or --all.
 
-    A dead letter already replayed is never replayed again.
+    A dead letter already replayed is never replayed again. With --ref only the named dead letters are read
+    (each at its partition and offset), not the whole dead-letter topic.
     """
     if not (ref or error or source or all_):
         errors.print("[bold red]error:[/] say what to replay: --ref, --error, --source or --all")
@@ -84,6 +85,7 @@ def dlq_replay(
                 lambda d: matches(d, refs=ref or [], error=error, source=source),
                 transactional_id=f"{settings.topic_prefix}sambus-dlq-replay-{secrets.token_hex(4)}",
                 cipher=dead_letter_cipher(settings),
+                refs=ref or None,  # named letters are read at their offsets; filters alone read them all
             )
         )
     except SambusError as exc:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-PARKED_SINCE = "sambus-parked-since"
-"""Header: when (epoch milliseconds) the message was first parked."""
-PARKED_CHECK_AT = "sambus-parked-check-at"
-"""Header: when (epoch milliseconds) consent is next decided again."""
-PARKED_DELIVER_TO = "sambus-parked-deliver-to"
-"""Header: the delivery topic suffix of the organisation that receives it once released (it or a relay)."""
-PARKED_HEADERS = frozenset({PARKED_SINCE, PARKED_CHECK_AT, PARKED_DELIVER_TO})
+from sambus.contracts.topics import Header
+
+PARKED_HEADERS = frozenset({Header.PARKED_SINCE, Header.PARKED_CHECK_AT, Header.PARKED_DELIVER_TO})
 
 
 def epoch_ms(moment: dt.datetime) -> bytes:
@@ -34,7 +30,7 @@ def park_headers(
 ) -> tuple[tuple[str, bytes], ...]:
     """The parked-state headers of a record."""
     return (
-        (PARKED_SINCE, epoch_ms(since)),
-        (PARKED_CHECK_AT, epoch_ms(check_at)),
-        (PARKED_DELIVER_TO, deliver_to.encode("ascii")),
+        (Header.PARKED_SINCE, epoch_ms(since)),
+        (Header.PARKED_CHECK_AT, epoch_ms(check_at)),
+        (Header.PARKED_DELIVER_TO, deliver_to.encode("ascii")),
     )

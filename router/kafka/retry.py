@@ -19,30 +19,21 @@ from dataclasses import dataclass
 from aiokafka.structs import ConsumerRecord
 
 from sambus.contracts.errors import SambusError
-from sambus.contracts.topics import RecordHeaders, Topics
+from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import epoch_ms
 from sambus.router.kafka.records import Outgoing
 
 logger = logging.getLogger(__name__)
 
-RETRY_ATTEMPT = "sambus-retry-attempt"
-"""Header: how many times the record has failed so far."""
-RETRY_NOT_BEFORE = "sambus-retry-not-before"
-"""Header: when (epoch milliseconds) the next attempt may start."""
-RETRY_HISTORY = "sambus-retry-history"
-"""Header: JSON list of the attempts, each ``{"attempt", "at", "error", "reason"}``."""
-RETRY_SOURCE_TOPIC = "sambus-retry-source-topic"
-RETRY_SOURCE_PARTITION = "sambus-retry-source-partition"
-RETRY_SOURCE_OFFSET = "sambus-retry-source-offset"
 RETRY_HEADERS = frozenset(
     {
-        RETRY_ATTEMPT,
-        RETRY_NOT_BEFORE,
-        RETRY_HISTORY,
-        RETRY_SOURCE_TOPIC,
-        RETRY_SOURCE_PARTITION,
-        RETRY_SOURCE_OFFSET,
+        Header.RETRY_ATTEMPT,
+        Header.RETRY_NOT_BEFORE,
+        Header.RETRY_HISTORY,
+        Header.RETRY_SOURCE_TOPIC,
+        Header.RETRY_SOURCE_PARTITION,
+        Header.RETRY_SOURCE_OFFSET,
     }
 )
 MAX_DELAY_S = 45.0
@@ -90,7 +81,7 @@ class RetryPolicy:
 
 def history_of(record: ConsumerRecord[bytes, bytes]) -> list[dict[str, object]]:
     """The attempts a (retry or dead-letter) record has been through."""
-    raw = RecordHeaders.of(record.headers).get(RETRY_HISTORY)
+    raw = RecordHeaders.of(record.headers).get(Header.RETRY_HISTORY)
     if raw is None:
         return []
     try:
@@ -103,13 +94,13 @@ def history_of(record: ConsumerRecord[bytes, bytes]) -> list[dict[str, object]]:
 def original(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
     """The record as it was first read: its source topic, partition and offset, without retry headers."""
     headers = RecordHeaders.of(record.headers)
-    topic = headers.get(RETRY_SOURCE_TOPIC)
+    topic = headers.get(Header.RETRY_SOURCE_TOPIC)
     if topic is None:
         return record
     return ConsumerRecord(
         topic=topic.decode("utf-8"),
-        partition=int(headers.get(RETRY_SOURCE_PARTITION) or b""),
-        offset=int(headers.get(RETRY_SOURCE_OFFSET) or b""),
+        partition=int(headers.get(Header.RETRY_SOURCE_PARTITION) or b""),
+        offset=int(headers.get(Header.RETRY_SOURCE_OFFSET) or b""),
         timestamp=record.timestamp,
         timestamp_type=record.timestamp_type,
         key=record.key,
@@ -154,7 +145,7 @@ class Retries:
             },
         ]
         attempt = len(history)
-        history_header = (RETRY_HISTORY, json.dumps(history, ensure_ascii=False).encode("utf-8"))
+        history_header = (Header.RETRY_HISTORY, json.dumps(history, ensure_ascii=False).encode("utf-8"))
         if attempt > len(self._policy.delays_s):
             logger.warning(
                 "%s[%d]@%d failed %d times (%s); dead-lettered", first.topic, first.partition, first.offset,
@@ -165,12 +156,12 @@ class Retries:
         not_before = now + dt.timedelta(seconds=self._policy.delays_s[attempt - 1])
         headers = (
             *(first.headers or ()),
-            (RETRY_ATTEMPT, str(attempt).encode("ascii")),
-            (RETRY_NOT_BEFORE, epoch_ms(not_before)),
+            (Header.RETRY_ATTEMPT, str(attempt).encode("ascii")),
+            (Header.RETRY_NOT_BEFORE, epoch_ms(not_before)),
             history_header,
-            (RETRY_SOURCE_TOPIC, first.topic.encode("utf-8")),
-            (RETRY_SOURCE_PARTITION, str(first.partition).encode("ascii")),
-            (RETRY_SOURCE_OFFSET, str(first.offset).encode("ascii")),
+            (Header.RETRY_SOURCE_TOPIC, first.topic.encode("utf-8")),
+            (Header.RETRY_SOURCE_PARTITION, str(first.partition).encode("ascii")),
+            (Header.RETRY_SOURCE_OFFSET, str(first.offset).encode("ascii")),
         )
         return [Outgoing(self._topics.retry(attempt), first.value or b"", first.key, headers)]
 
@@ -195,7 +186,9 @@ class RetryHandler:
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """The records one retry becomes: the handler's output, the next retry, or a dead letter."""
         await wait_until(
-            RecordHeaders.of(record.headers).get(RETRY_NOT_BEFORE), clock=self._clock, sleep=self._sleep
+            RecordHeaders.of(record.headers).get(Header.RETRY_NOT_BEFORE),
+            clock=self._clock,
+            sleep=self._sleep,
         )
         try:
             return await self._handler(original(record))

@@ -1,26 +1,25 @@
 """Queue monitoring: end offsets, consumer lag, dead letters, parked messages and overdue deadlines.
 
-Everything here reads the broker directly (aiokafka); nothing is stored. Dead letters and deadlines are
-reached through small Protocols so that richer stores (DLQ replay state, process deadlines) can replace
-the Kafka-only implementations without touching the CLI or the web pages.
+Everything here reads the broker directly (aiokafka), on a web service's long-lived clients
+(:class:`~sambus.router.kafka.reader.KafkaReader`) when it has them; nothing is stored. Dead letters and
+deadlines are reached through small Protocols so that richer stores (DLQ replay state, process
+deadlines) can replace the Kafka-only implementations without touching the CLI or the web pages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from sambus.contracts.errors import map_errors
 from sambus.contracts.topics import Topics
-from sambus.router.kafka.admin import BOUNDED_EXACT_LIMIT, partitions_of
-from sambus.router.kafka.connection import Broker, client_kwargs
+from sambus.router.kafka.admin import BOUNDED_EXACT_LIMIT
+from sambus.router.kafka.connection import Broker
+from sambus.router.kafka.reader import Clients, KafkaReader, run_on
 
 
 @dataclass(frozen=True)
@@ -123,41 +122,20 @@ class NoDeadlines:
 
 
 async def count_records(
-    bootstrap_servers: Broker, ranges: dict[TopicPartition, tuple[int, int]]
+    clients: Clients, ranges: dict[TopicPartition, tuple[int, int]]
 ) -> dict[TopicPartition, int]:
-    """How many committed records lie in each partition's ``[start, end)`` (commit markers are not records).
-
-    Raises:
-        BrokerUnavailableError: the broker cannot be reached.
-    """
+    """How many committed records lie in each partition's ``[start, end)`` (commit markers are none)."""
     counts = dict.fromkeys(ranges, 0)
-    ranges = {tp: (start, end) for tp, (start, end) in ranges.items() if start < end}  # empty ones hold none
-    if not ranges:
-        return counts
-    consumer = AIOKafkaConsumer(
-        **client_kwargs(bootstrap_servers),
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        fetch_max_wait_ms=20,
-    )
-    try:
-        with map_errors(f"count records on {bootstrap_servers}"):
-            await consumer.start()
-            consumer.assign(list(ranges))
-            for tp, (start, _) in ranges.items():
-                consumer.seek(tp, start)
-            idle = 0
-            while idle < 20:  # noqa: PLR2004 - 2 s of empty polls: only markers (or nothing) are left
-                open_ = [tp for tp, (_, end) in ranges.items() if await consumer.position(tp) < end]
-                if not open_:
-                    break
-                batch = await consumer.getmany(*open_, timeout_ms=100)
-                idle = 0 if batch else idle + 1
-                for tp, got in batch.items():
-                    counts[tp] += sum(1 for r in got if r.offset < ranges[tp][1])
-    finally:
-        await consumer.stop()
+    for record in await clients.read_ranges(ranges):
+        counts[TopicPartition(record.topic, record.partition)] += 1
     return counts
+
+
+@dataclass(frozen=True)
+class _Listing:
+    topics: tuple[str, ...]
+    partitions: tuple[TopicPartition, ...]
+    groups: tuple[str, ...]
 
 
 class QueueMonitor:
@@ -169,11 +147,20 @@ class QueueMonitor:
         bootstrap_servers: Broker,
         topics: Topics,
         deadlines: DeadlineSource,
+        reader: KafkaReader | None = None,
+        known: Callable[[], tuple[Sequence[str], Sequence[str]]] | None = None,
     ) -> None:
-        """Watch the topics named by ``topics`` (its prefix selects this sambus's)."""
+        """Watch the topics named by ``topics`` (its prefix selects this sambus's).
+
+        With a ``reader`` its long-lived clients are used; without, clients are started for each snapshot.
+        ``known`` names this sambus's topics and consumer groups (those it creates and runs), so that a
+        snapshot describes them by name instead of listing every topic and group on the broker.
+        """
         self._servers = bootstrap_servers
         self._topics = topics
         self._deadlines = deadlines
+        self._reader = reader
+        self._known = known
 
     async def snapshot(self, *, now: dt.datetime | None = None) -> QueueSnapshot:
         """End offsets, lag per group and partition, dead letters, parked and overdue, as of now.
@@ -182,31 +169,46 @@ class QueueMonitor:
             BrokerUnavailableError: the broker cannot be reached.
         """
         now = now or dt.datetime.now(dt.UTC)
-        admin = AIOKafkaAdminClient(**client_kwargs(self._servers), request_timeout_ms=10000)
-        consumer = AIOKafkaConsumer(**client_kwargs(self._servers), enable_auto_commit=False)
+        overdue = asyncio.create_task(asyncio.to_thread(self._deadlines.overdue, now))
         try:
-            with map_errors(f"read queue state from {self._servers}"):
-                await admin.start()
-                await consumer.start()
-                names = sorted(t for t in await admin.list_topics() if self._topics.is_ours(t))
-                described = await partitions_of(self._servers, names)
-                partitions = [TopicPartition(t, p) for t in names for p in described.get(t, [])]
-                if partitions:
-                    consumer.assign(partitions)  # one metadata request for every topic, not one per partition
-                ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions) if partitions else {}
-                begins: dict[TopicPartition, int] = (
-                    await consumer.beginning_offsets(partitions) if partitions else {}
-                )
-                lags: list[PartitionLag] = []
-                for group_id, *_ in sorted(await admin.list_consumer_groups()):
-                    offsets = await admin.list_consumer_group_offsets(group_id)
-                    for tp, meta in sorted(offsets.items()):
-                        if tp in ends:
-                            committed = meta.offset if meta.offset >= 0 else None
-                            lags.append(PartitionLag(group_id, tp.topic, tp.partition, committed, ends[tp]))
+            taken = await run_on(
+                self._reader, self._servers, self._take, f"read queue state from {self._servers}"
+            )
         finally:
-            await consumer.stop()
-            await admin.close()
+            found = tuple(await overdue)
+        return replace(taken, taken_at=now, overdue=found)
+
+    async def _listing(self, clients: Clients) -> _Listing:
+        """This sambus's topics (with their partitions) and consumer groups.
+
+        Named ones (``known``) are described by name; without names every topic and group of the broker is
+        listed, which on a busy broker costs more than all the rest of a snapshot.
+        """
+        if self._known is None:
+            names = sorted(t for t in await clients.admin.list_topics() if self._topics.is_ours(t))
+            groups = sorted(  # this sambus's groups are named with its topic prefix, like its topics
+                group_id
+                for group_id, *_ in await clients.admin.list_consumer_groups()
+                if group_id.startswith(self._topics.prefix)
+            )
+        else:
+            topic_names, group_ids = self._known()
+            names, groups = sorted(topic_names), sorted(group_ids)
+        described = await clients.partitions(names)
+        partitions = tuple(TopicPartition(t, p) for t in names for p in described.get(t, []))
+        return _Listing(tuple(t for t in names if t in described), partitions, tuple(groups))
+
+    async def _take(self, clients: Clients) -> QueueSnapshot:
+        listing = await self._listing(clients)
+        names, partitions, groups = listing.topics, list(listing.partitions), listing.groups
+        begins, ends = await clients.bounds(partitions)
+        answers = await asyncio.gather(*(clients.admin.list_consumer_group_offsets(g) for g in groups))
+        lags: list[PartitionLag] = []
+        for group_id, offsets in zip(groups, answers, strict=True):
+            for tp, meta in sorted(offsets.items()):
+                if tp in ends:
+                    committed = meta.offset if meta.offset >= 0 else None
+                    lags.append(PartitionLag(group_id, tp.topic, tp.partition, committed, ends[tp]))
         held = {  # dead letters and parked: counted exactly when few, else the offsets they span
             topic: {tp: (begins[tp], ends[tp]) for tp in partitions if tp.topic == topic}
             for topic in (self._topics.dlq, self._topics.parked)
@@ -217,23 +219,23 @@ class QueueMonitor:
             if sum(end - start for start, end in ranges.values()) <= BOUNDED_EXACT_LIMIT
             for tp, span in ranges.items()
         }
-        lags, counted = await self._count_small_lags(lags, also=small)
+        lags, counted = await self._count_small_lags(clients, lags, also=small)
         depths = tuple(TopicDepth(t, tuple(ends[tp] for tp in partitions if tp.topic == t)) for t in names)
         dead, parked = (
             sum(counted[tp] if tp in counted else end - start for tp, (start, end) in held[topic].items())
             for topic in (self._topics.dlq, self._topics.parked)
         )
         return QueueSnapshot(
-            taken_at=now,
+            taken_at=dt.datetime.now(dt.UTC),
             topics=depths,
             lags=tuple(lags),
             dead_letters=dead,
             parked=parked,
-            overdue=tuple(await asyncio.to_thread(self._deadlines.overdue, now)),
         )
 
+    @staticmethod
     async def _count_small_lags(
-        self, lags: list[PartitionLag], *, also: dict[TopicPartition, tuple[int, int]]
+        clients: Clients, lags: list[PartitionLag], *, also: dict[TopicPartition, tuple[int, int]]
     ) -> tuple[list[PartitionLag], dict[TopicPartition, int]]:
         """Small lags counted in records, and the records in ``also``'s ranges, in one read if it can."""
         small = {
@@ -242,9 +244,9 @@ class QueueMonitor:
             if 0 < lag.offsets_behind <= EXACT_LAG_LIMIT
         }
         if any(small.get(tp, span) != span for tp, span in also.items()):  # a group reading the DLQ or parked
-            behind, held = await count_records(self._servers, small), await count_records(self._servers, also)
+            behind, held = await count_records(clients, small), await count_records(clients, also)
         else:
-            behind = held = await count_records(self._servers, {**small, **also})
+            behind = held = await count_records(clients, {**small, **also})
         lagged = []
         for lag in lags:
             tp = TopicPartition(lag.topic, lag.partition)

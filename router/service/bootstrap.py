@@ -80,6 +80,15 @@ class Sambus:
         recipients = tuple(r.topic_suffix for r in self.directory.recipients)
         return self.topics.specs(recipients, retry_levels=len(self.retry_policy.levels))
 
+    def group_id(self, stage: str) -> str:
+        """The consumer group of one of this sambus's stages (``intake``, ``retry-1``...)."""
+        return f"{self.settings.topic_prefix}sambus-{stage}"
+
+    def group_ids(self) -> list[str]:
+        """The consumer groups of every stage this sambus runs."""
+        retries = [f"retry-{level}" for level in self.retry_policy.levels]
+        return [self.group_id(stage) for stage in ("intake", "delivery", *retries, "parked", "processes")]
+
     async def create_topics(self) -> list[str]:
         """Create every topic sambus and the directory's recipients need."""
         return await ensure_topics(self.kafka, self.topic_specs())
@@ -125,7 +134,7 @@ class Sambus:
                     name="intake",
                     bootstrap_servers=self.kafka,
                     topics=[self.topics.agency_events(kind) for kind in ("school", "social", "ehr")],
-                    group_id=f"{prefix}-intake",
+                    group_id=self.group_id("intake"),
                     member_id=f"{prefix}-intake-{instance}",
                     handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer, seen=seen),
                     dlq_topic=self.topics.dlq,
@@ -140,7 +149,7 @@ class Sambus:
                     name="delivery",
                     bootstrap_servers=self.kafka,
                     topics=[self.topics.intents],
-                    group_id=f"{prefix}-delivery",
+                    group_id=self.group_id("delivery"),
                     member_id=f"{prefix}-delivery-{instance}",
                     handler=delivery,
                     dlq_topic=self.topics.dlq,
@@ -158,7 +167,7 @@ class Sambus:
                         name=f"retry-{level}",
                         bootstrap_servers=self.kafka,
                         topics=[self.topics.retry(level)],
-                        group_id=f"{prefix}-retry-{level}",
+                        group_id=self.group_id(f"retry-{level}"),
                         member_id=f"{prefix}-retry-{level}-{instance}",
                         handler=RetryHandler(handler=delivery, retries=retries, clock=self.clock),
                         dlq_topic=self.topics.dlq,
@@ -183,7 +192,7 @@ class Sambus:
                     name="parked",  # on a retriable failure the batch is read again; records stay parked
                     bootstrap_servers=self.kafka,
                     topics=[self.topics.parked, self.topics.parked_recheck],
-                    group_id=f"{prefix}-parked",
+                    group_id=self.group_id("parked"),
                     member_id=f"{prefix}-parked-{instance}",
                     handler=parked,
                     dlq_topic=self.topics.dlq,
@@ -199,7 +208,7 @@ class Sambus:
                     name="processes",
                     bootstrap_servers=self.kafka,
                     topics=[self.topics.intents],
-                    group_id=f"{prefix}-processes",
+                    group_id=self.group_id("processes"),
                     member_id=f"{prefix}-processes-{instance}",
                     handler=ProcessTracker(
                         store=self.processes,

@@ -123,6 +123,9 @@ def read_intent(record: ConsumerRecord[bytes, bytes]) -> tuple[str, EventCode, d
 class LedgerBatch:
     """Decisions gathered while a batch is handled, appended to the ledger inside its transaction.
 
+    They are counted in the metrics once the transaction has committed, so a batch aborted and read again
+    counts its decisions once.
+
     A :class:`sambus.router.stages.transactional.TransactionHooks`: give the handler to its stage as a hook.
     """
 
@@ -136,7 +139,9 @@ class LedgerBatch:
         self._ledger.append(self._pending)
 
     def after_commit(self) -> None:
-        """The batch is out: start the next one empty."""
+        """The batch is out: count its decisions (an aborted batch's are counted when it is done again)."""
+        for entry in self._pending:
+            METRICS.decided(entry.outcome, entry.rule_id)
         self._pending.clear()
 
     def after_abort(self) -> None:
@@ -203,7 +208,6 @@ class Delivery(LedgerBatch):
             request = self._request(route, event=event, child=child, message=message, now=now)
             decision = self._decide(route, request)
             self._pending.append(ledger_record(request, decision))
-            METRICS.decided(str(decision.outcome), decision.rule_id)
             headers = (
                 *base_headers,
                 (Header.MESSAGE_ID, str(message["id"]).encode("ascii")),

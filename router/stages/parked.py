@@ -26,17 +26,9 @@ from sambus.consent import Decider, Decision, DecisionRequest, Outcome, as_deliv
 from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.fhir import EventCode, deterministic_id
 from sambus.contracts.topics import Header, RecordHeaders, Topics
-from sambus.router.kafka.parked_headers import (
-    PARKED_CHECK_AT,
-    PARKED_DELIVER_TO,
-    PARKED_HEADERS,
-    PARKED_SINCE,
-    epoch_ms,
-    from_epoch_ms,
-)
+from sambus.router.kafka.parked_headers import PARKED_HEADERS, epoch_ms, from_epoch_ms
 from sambus.router.kafka.records import Outgoing
 from sambus.router.kafka.retry import wait_until
-from sambus.router.ops.metrics import METRICS
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.rules import RoutingRules
@@ -80,12 +72,12 @@ class ParkedHandler(LedgerBatch):
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """A parked record, when due: delivered, refused, expired, or parked again."""
         headers = RecordHeaders.of(record.headers)
-        await wait_until(headers.get(PARKED_CHECK_AT), clock=self._clock, sleep=self._sleep)
+        await wait_until(headers.get(Header.PARKED_CHECK_AT), clock=self._clock, sleep=self._sleep)
         child, event, message = read_intent(record)
         try:
             recipient = self._rules.directory.by_id(header(record, Header.RECIPIENT))
-            since = from_epoch_ms(headers.get(PARKED_SINCE))
-            deliver_to = (headers.get(PARKED_DELIVER_TO) or b"").decode("ascii")
+            since = from_epoch_ms(headers.get(Header.PARKED_SINCE))
+            deliver_to = (headers.get(Header.PARKED_DELIVER_TO) or b"").decode("ascii")
         except ValueError as exc:
             raise InvalidIntentError("a parked record lacks its parked-state headers") from exc
         now = self._clock()
@@ -104,14 +96,14 @@ class ParkedHandler(LedgerBatch):
         )
         decision = self._policy.decide(request)
         if decision.outcome is Outcome.AWAIT_CONSENT and now - since < self._expire_after:
-            again = headers.without({PARKED_CHECK_AT})
+            again = headers.without({Header.PARKED_CHECK_AT})
             check_at = min(now + self._recheck, since + self._expire_after)
             return [
                 Outgoing(
                     self._topics.parked_recheck,
                     record.value or b"",
                     record.key,
-                    (*again, (PARKED_CHECK_AT, epoch_ms(check_at))),
+                    (*again, (Header.PARKED_CHECK_AT, epoch_ms(check_at))),
                 )
             ]
         if decision.outcome is Outcome.AWAIT_CONSENT:
@@ -125,7 +117,6 @@ class ParkedHandler(LedgerBatch):
         self._pending.append(
             ledger_record(request, decision, message_id=deterministic_id(request.message_id, "parked"))
         )
-        METRICS.decided(str(decision.outcome), decision.rule_id)
         logger.debug(
             "parked %s for %s: %s (%s)", message.get("id"), recipient.id, decision.outcome, decision.rule_id
         )

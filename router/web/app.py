@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Protocol
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sambus.consent import Outcome, Pseudonymizer
-from sambus.consent.compliance import LedgerEntry, csv_text
+from sambus.consent.compliance import LedgerEntry, LedgerQuery, csv_text
 from sambus.contracts.errors import SambusError
 from sambus.contracts.identifiers import parse_personnummer
 from sambus.router.kafka.dead_letters import DeadLetters, UnknownDeadLetterError
@@ -36,7 +36,7 @@ from sambus.router.stats.indicators import Period, StatsFacts, indicators
 from sambus.router.web.audit import AuditLog
 from sambus.router.web.auth import Authenticator, Principal, Role
 from sambus.router.web.charts import bar_chart
-from sambus.router.web.ledger import LedgerQuery, LedgerReader
+from sambus.router.web.ledger import LedgerReader
 from sambus.router.web.security import CsrfGuard, LoginThrottle, add_security_headers
 
 COOKIE = "sambus_token"
@@ -86,6 +86,23 @@ class WebServices:
     """Failed logins allowed per minute from one address."""
     csrf_key: bytes | None = None
     """Signs CSRF tokens; random per process when not given."""
+    on_close: Sequence[Callable[[], None]] = ()
+    """What :meth:`close` calls: stops the long-lived Kafka clients."""
+
+    def close(self) -> None:
+        """Release what the services hold (the app's shutdown calls this)."""
+        for close in self.on_close:
+            close()
+
+    async def warm(self) -> None:
+        """Start the Kafka clients and read the dead letters' tail, so the first page is as quick as the rest.
+
+        The app's start-up runs this in the background; a broker that is away is tried again at the first
+        request.
+        """
+        with contextlib.suppress(SambusError, OSError):
+            await self.queues.snapshot()
+            await self.dead_letters.list(limit=DEAD_LETTERS_SHOWN)
 
 
 def _services(request: Request) -> WebServices:
@@ -140,6 +157,10 @@ Compliance = Annotated[Principal, Depends(allow(Role.COMPLIANCE))]
 Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
 
 _RECIPIENT = r"^[a-z0-9][a-z0-9-]{0,98}$"
+DEAD_LETTERS_SHOWN = 100
+"""The newest dead letters the operations page lists."""
+SEARCH_LIMIT = 500
+"""The most decisions a compliance search on the web shows."""
 
 
 class LedgerSearch(BaseModel):
@@ -180,11 +201,16 @@ class LedgerSearch(BaseModel):
                 raise HTTPException(422, f"personnummer: {exc}") from exc
         return LedgerQuery(
             child=child,
-            since=self.since,
-            until=self.until,
-            recipient=self.recipient,
+            since=_day_start(self.since) if self.since else None,
+            until=_day_start(self.until + dt.timedelta(days=1)) if self.until else None,  # inclusive
+            recipient_id=self.recipient,
             outcome=str(self.outcome) if self.outcome else None,
+            limit=SEARCH_LIMIT,
         )
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 def _search_form(
@@ -207,7 +233,7 @@ SearchForm = Annotated[dict[str, str], Depends(_search_form)]
 
 
 def _criteria(query: LedgerQuery) -> dict[str, str]:
-    return {k: str(v) for k, v in asdict(query).items() if v is not None and k != "limit"}
+    return {k: str(v) for k, v in query.filters().items() if k != "limit"}
 
 
 def _search(request: Request, who: Principal, search: LedgerSearch, action: str) -> Sequence[LedgerEntry]:
@@ -226,7 +252,20 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
     """The web application over ``services``."""
     guard = CsrfGuard(services.csrf_key, secure_cookie=services.cookie_secure)
     throttle = LoginThrottle(services.login_attempts)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        warming = asyncio.create_task(services.warm())
+        try:
+            yield
+        finally:
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warming
+            await asyncio.to_thread(services.close)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="sambus",
         docs_url=None,
         redoc_url=None,
@@ -356,7 +395,7 @@ def create_app(services: WebServices) -> FastAPI:  # noqa: C901, PLR0915 - one r
     ) -> Response:
         """Queues, lag, dead letters (with replay), overdue deadlines and the follow-up indicators."""
         snapshot, letters = await asyncio.gather(
-            services.queues.snapshot(), services.dead_letters.list(limit=100)
+            services.queues.snapshot(), services.dead_letters.list(limit=DEAD_LETTERS_SHOWN)
         )
         try:
             chosen = Period.parse(period) if period else Period.latest_half(dt.datetime.now(dt.UTC).date())

@@ -7,7 +7,6 @@ is missing from the sequence, and says so in its result.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,22 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sambus.consent import compliance
 from sambus.consent.anchor import Anchor
-from sambus.consent.compliance import LedgerEntry
+from sambus.consent.compliance import LedgerEntry, LedgerQuery
 from sambus.consent.verify import verify
-
-
-@dataclass(frozen=True)
-class LedgerQuery:
-    """What a compliance officer searches for; every field narrows the search."""
-
-    child: str | None = None
-    """The child's pseudonym (the personnummer is pseudonymised before it gets here)."""
-    since: dt.date | None = None
-    until: dt.date | None = None
-    """Inclusive."""
-    recipient: str | None = None
-    outcome: str | None = None
-    limit: int = 500
 
 
 @dataclass(frozen=True)
@@ -48,16 +33,15 @@ class LedgerReader(Protocol):
     """The decision ledger, read-only."""
 
     def search(self, query: LedgerQuery) -> Sequence[LedgerEntry]:
-        """The decisions matching ``query``, oldest first."""
+        """The decisions matching ``query``, oldest first.
+
+        The query is the CLI's too (:class:`~sambus.consent.compliance.LedgerQuery`): one type for both.
+        """
         ...
 
     def verify(self) -> ChainVerification:
         """Check the ledger has not been tampered with."""
         ...
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 class SqlLedgerReader:
@@ -85,16 +69,7 @@ class SqlLedgerReader:
         Raises:
             StoreUnavailableError: the database cannot be read.
         """
-        return self._compliance.select(
-            compliance.LedgerQuery(
-                child=query.child or None,
-                since=_day_start(query.since) if query.since else None,
-                until=_day_start(query.until + dt.timedelta(days=1)) if query.until else None,
-                recipient_id=query.recipient or None,
-                outcome=query.outcome or None,
-                limit=query.limit,
-            )
-        )
+        return self._compliance.select(query)
 
     def verify(self) -> ChainVerification:
         """Check the hash chain and, with keys, the signed checkpoints; name the first bad entry.

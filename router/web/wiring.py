@@ -14,6 +14,7 @@ from sambus.contracts.errors import ConfigError
 from sambus.router.kafka.admin import metadata_answers
 from sambus.router.kafka.connection import Broker
 from sambus.router.kafka.dead_letters import KafkaDeadLetters
+from sambus.router.kafka.reader import KafkaReader
 from sambus.router.ops.queues import QueueMonitor
 from sambus.router.service.bootstrap import Sambus
 from sambus.router.service.consent_wiring import ledger_anchors, ledger_public_keys
@@ -79,8 +80,9 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
     engine = sambus.engine
     audit = AuditLog(engine)
     facts = SqlStatsFacts(engine)
+    reader = KafkaReader(sambus.kafka)  # one admin client and consumer for every page and scrape
     dead_letters = KafkaDeadLetters(
-        bootstrap_servers=sambus.kafka, topics=sambus.topics, cipher=sambus.dlq_cipher
+        bootstrap_servers=sambus.kafka, topics=sambus.topics, cipher=sambus.dlq_cipher, reader=reader
     )
     return WebServices(
         authenticator=authenticator or token_authenticator(sambus),
@@ -88,6 +90,8 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
             bootstrap_servers=sambus.kafka,
             topics=sambus.topics,
             deadlines=sambus.deadlines,
+            reader=reader,
+            known=lambda: ([spec.name for spec in sambus.topic_specs()], sambus.group_ids()),
         ),
         dead_letters=dead_letters,
         ledger=SqlLedgerReader(
@@ -99,6 +103,7 @@ def web_services(sambus: Sambus, *, authenticator: Authenticator | None = None) 
         readiness=(BrokerCheck(sambus.kafka), DatabaseCheck(engine)),
         cookie_secure=sambus.settings.web_cookie_secure,
         login_attempts=sambus.settings.web_login_attempts,
+        on_close=(reader.close,),
     )
 
 

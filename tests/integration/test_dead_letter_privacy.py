@@ -8,6 +8,7 @@ sealed (AES-GCM), and a replay puts the original bytes back on the source topic.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 
 from sambus.contracts.topics import Header
 from sambus.router.cli.main import app as cli
-from sambus.router.kafka.dead_letters import DLQ_SEALED, KafkaDeadLetters, read_dead_letters
+from sambus.router.kafka.dead_letters import KafkaDeadLetters, read_dead_letters
 from sambus.router.ops.logs import configure_logging
 from sambus.router.web.app import create_app
 from sambus.router.web.auth import Role, TokenAuthenticator, mint_token
@@ -96,7 +97,7 @@ async def test_planted_personal_data_reaches_no_header_list_page_or_log(
                 _assert_clean(
                     f"{name}={value.decode('utf-8', errors='replace')}", f"dead-letter header {name}"
                 )
-            assert dict(record.headers)[DLQ_SEALED] == b"aes-256-gcm"
+            assert dict(record.headers)[Header.DLQ_SEALED] == b"aes-256-gcm"
             _assert_clean(record.value.decode("utf-8", errors="replace"), "a dead letter's stored bytes")
             assert int(dict(record.headers)["sambus-dlq-size"]) > 0
         reasons = {dict(r.headers)[Header.DLQ_REASON].decode() for r in dead}
@@ -118,13 +119,16 @@ async def test_planted_personal_data_reaches_no_header_list_page_or_log(
             running.app, authenticator=TokenAuthenticator.from_setting(f"olle:operator:{digest}")
         )
         web = create_app(services)
-        async with httpx2.AsyncClient(
-            transport=httpx2.ASGITransport(app=web),
-            base_url="http://sambus.test",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client:
-            page = await client.get("/operations", headers={"Accept": "text/html"})
-            api = await client.get("/api/dead-letters")
+        try:
+            async with httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=web),
+                base_url="http://sambus.test",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as client:
+                page = await client.get("/operations", headers={"Accept": "text/html"})
+                api = await client.get("/api/dead-letters")
+        finally:
+            await asyncio.to_thread(services.close)
         assert page.status_code == 200, page.text[:2000]
         assert "unknown event type" in page.text
         _assert_clean(page.text, "/operations")

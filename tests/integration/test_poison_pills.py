@@ -17,7 +17,7 @@ from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.identifiers import luhn_valid
 from sambus.contracts.topics import Header, Topics, TopicSpec
 from sambus.router.kafka.admin import ensure_topics
-from sambus.router.kafka.dead_letters import DLQ_PAYLOAD_OMITTED, DLQ_SIZE, open_sealed
+from sambus.router.kafka.dead_letters import open_sealed
 from sambus.router.kafka.records import Outgoing
 from sambus.router.stages.transactional import TransactionalStage
 from tests.integration.conftest import Running, read_committed, sip_event
@@ -82,8 +82,8 @@ async def test_poison_pills_are_dead_lettered_and_valid_events_around_them_deliv
     big, nested, *rest = by_offset
     big_headers = dict(big.headers)
     assert big.value == b"", "an oversized record is dead-lettered as a reference, without its payload"
-    assert big_headers[DLQ_PAYLOAD_OMITTED] == b"true"
-    assert int(big_headers[DLQ_SIZE]) >= OVERSIZED
+    assert big_headers[Header.DLQ_PAYLOAD_OMITTED] == b"true"
+    assert int(big_headers[Header.DLQ_SIZE]) >= OVERSIZED
     assert big_headers[Header.DLQ_ERROR] == b"too_large"
     assert big_headers[Header.DLQ_SOURCE_TOPIC] == school.encode()
     assert big_headers[Header.DLQ_SOURCE_PARTITION] == b"0"

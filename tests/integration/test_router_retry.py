@@ -24,8 +24,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import StoreUnavailableError
 from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header, Topics
-from sambus.router.kafka.dead_letters import DLQ_PSEUDONYM, open_sealed, read_dead_letters, replay
-from sambus.router.kafka.retry import RETRY_HISTORY
+from sambus.router.kafka.dead_letters import open_sealed, read_dead_letters, replay
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from sambus.router.stages.intake import Intake
@@ -122,11 +121,11 @@ async def test_retry_then_dead_letter_then_replay_decides_consent_again(flaky: F
     headers = dict(dead.headers)
     assert headers[Header.DLQ_ERROR] == b"store_unavailable"
     assert headers[Header.DLQ_SOURCE_TOPIC] == app.topics.intents.encode()
-    assert DLQ_PSEUDONYM not in headers, "the pseudonym is sealed with the original"
+    assert Header.DLQ_PSEUDONYM not in headers, "the pseudonym is sealed with the original"
     original, original_headers = open_sealed(dead.value, tuple(dead.headers), app.dlq_cipher)
-    assert dict(original_headers)[DLQ_PSEUDONYM] == key
+    assert dict(original_headers)[Header.DLQ_PSEUDONYM] == key
     assert dead.key is None
-    history = json.loads(headers[RETRY_HISTORY])
+    history = json.loads(headers[Header.RETRY_HISTORY])
     assert [h["attempt"] for h in history] == [1, 2, 3, 4], "the first try and three retries"
     assert {h["error"] for h in history} == {"store_unavailable"}
     for level in (1, 2, 3):

@@ -9,13 +9,8 @@ from aiokafka.structs import ConsumerRecord
 
 from sambus.consent import FieldCipher
 from sambus.contracts.errors import InvalidEventError
-from sambus.router.kafka.dead_letters import (
-    DLQ_PSEUDONYM,
-    DeadLetter,
-    SealedDeadLetterError,
-    dead_letter,
-    seal,
-)
+from sambus.contracts.topics import Header
+from sambus.router.kafka.dead_letters import DeadLetter, SealedDeadLetterError, dead_letter, seal
 
 PERSONNUMMER = b"20120315-0006"
 
@@ -89,7 +84,7 @@ def test_a_replay_restores_the_pseudonym_key_and_drops_the_dead_letter_headers()
     assert letter.attempts == 2
     assert (again.topic, again.key, again.value) == ("sambus.intents", b"pseudonym-abc", b"{}")
     assert again.headers == (("origin", b"x"),)
-    assert DLQ_PSEUDONYM not in dict(again.headers)
+    assert Header.DLQ_PSEUDONYM not in dict(again.headers)
 
 
 def test_a_record_without_dead_letter_headers_is_an_unknown_error():

@@ -326,13 +326,18 @@ def _decisions_counted() -> float:
 
 
 @pytest.mark.asyncio
-async def test_each_decision_is_counted_once_in_the_metrics(delivery, sip_event):
+async def test_each_decision_is_counted_once_in_the_metrics_when_its_batch_commits(delivery, sip_event):
     before = _decisions_counted()
 
     out = await delivery(_intent_record(sip_event()))
+    assert _decisions_counted() == before, "nothing is counted while the batch's transaction is open"
+    delivery.after_abort()  # the batch is read again
+    again = await delivery(_intent_record(sip_event()))
+    delivery.before_commit()
+    delivery.after_commit()
 
-    assert len(out) == 3, "three recipients: two deliveries and one parked record, three decisions"
-    assert _decisions_counted() - before == 3
+    assert len(out) == len(again) == 3, "three recipients: two deliveries and one parked record"
+    assert _decisions_counted() - before == 3, "three decisions, counted once though handled twice"
 
 
 @pytest.mark.asyncio

@@ -12,9 +12,8 @@ from typer.testing import CliRunner
 from sambus.contracts.errors import InvalidIntentError, StoreUnavailableError
 from sambus.contracts.topics import Header, Topics
 from sambus.router.cli.main import app
-from sambus.router.kafka.dead_letters import DLQ_PSEUDONYM
 from sambus.router.kafka.records import Outgoing
-from sambus.router.kafka.retry import RETRY_HISTORY, RETRY_NOT_BEFORE, Retries, RetryHandler, RetryPolicy
+from sambus.router.kafka.retry import Retries, RetryHandler, RetryPolicy
 
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 TOPICS = Topics("t.")
@@ -49,13 +48,13 @@ def test_a_failure_goes_to_the_next_retry_topic_with_a_growing_delay_then_to_the
     [dead] = RETRIES.failed(_record(second), DOWN)
 
     assert [first.topic, second.topic, dead.topic] == ["t.sambus.retry.1", "t.sambus.retry.2", "t.sambus.dlq"]
-    due = [int(dict(r.headers)[RETRY_NOT_BEFORE]) / 1000 - NOW.timestamp() for r in (first, second)]
+    due = [int(dict(r.headers)[Header.RETRY_NOT_BEFORE]) / 1000 - NOW.timestamp() for r in (first, second)]
     assert due == [1.0, 5.0]
     headers = dict(dead.headers)
-    assert [h["attempt"] for h in json.loads(headers[RETRY_HISTORY])] == [1, 2, 3]
+    assert [h["attempt"] for h in json.loads(headers[Header.RETRY_HISTORY])] == [1, 2, 3]
     assert headers[Header.DLQ_SOURCE_TOPIC] == b"t.sambus.intents"
     assert headers[Header.DLQ_SOURCE_OFFSET] == b"40"
-    assert headers[DLQ_PSEUDONYM] == b"child"
+    assert headers[Header.DLQ_PSEUDONYM] == b"child"
     assert headers[Header.EVENT_CODE] == b"sip-initiated"
     assert dead.value == b'{"id": 1}'
     assert dead.key is None

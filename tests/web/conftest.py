@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,9 +112,11 @@ def make_site(tmp_path: Path, *, bootstrap_servers: str, topics: Topics) -> Site
 
 
 @pytest.fixture
-def offline_site(tmp_path: Path) -> Site:
+def offline_site(tmp_path: Path) -> Iterator[Site]:
     """The app with no broker behind it (for what never reaches the broker)."""
-    return make_site(tmp_path, bootstrap_servers="127.0.0.1:9", topics=Topics(prefix="offline."))
+    made = make_site(tmp_path, bootstrap_servers="127.0.0.1:9", topics=Topics(prefix="offline."))
+    yield made
+    made.services.close()
 
 
 @pytest.fixture
@@ -123,6 +126,8 @@ def seeded(kafka_bootstrap: str, topics: Topics) -> Seeded:
 
 
 @pytest.fixture
-def site(tmp_path: Path, kafka_bootstrap: str, topics: Topics, seeded: Seeded) -> Site:  # noqa: ARG001
+def site(tmp_path: Path, kafka_bootstrap: str, topics: Topics, seeded: Seeded) -> Iterator[Site]:  # noqa: ARG001
     """The app over the real broker (seeded) and a fresh SQLite database."""
-    return make_site(tmp_path, bootstrap_servers=kafka_bootstrap, topics=topics)
+    made = make_site(tmp_path, bootstrap_servers=kafka_bootstrap, topics=topics)
+    yield made
+    made.services.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -66,3 +67,30 @@ async def seed_queues(bootstrap_servers: str, topics: Topics) -> Seeded:
     finally:
         await consumer.stop()
     return Seeded(topics=topics, group=group, dead_values=dead_values)
+
+
+async def seed_dead_letters(bootstrap_servers: str, topics: Topics, count: int, *, first: int = 0) -> None:
+    """``count`` dead letters (originals not kept) on the DLQ's partition 0, source offsets from ``first``."""
+    await ensure_topics(bootstrap_servers, topics.specs((RECIPIENT,)))
+    school = topics.agency_events("school").encode()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, linger_ms=50, acks="all")
+    await producer.start()
+    try:
+        pending = []
+        for n in range(first, first + count):
+            headers = [
+                (Header.DLQ_REASON, b"data.child.civicNo: the personnummer has a wrong check digit"),
+                (Header.DLQ_ERROR, b"invalid_event"),
+                (Header.DLQ_SOURCE_TOPIC, school),
+                (Header.DLQ_SOURCE_PARTITION, b"0"),
+                (Header.DLQ_SOURCE_OFFSET, str(n).encode()),
+                ("sambus-dlq-sealed", b"dropped"),
+                ("sambus-dlq-size", b"412"),
+            ]
+            pending.append(await producer.send(topics.dlq, b"", headers=headers, partition=0))
+            if len(pending) >= 5000:  # keep the producer's buffer bounded
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()

@@ -5,22 +5,27 @@ Screenshots of both pages are saved in artifacts/ (git-ignored) by every run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from sambus.contracts.topics import Topics
 from sambus.router.kafka.admin import read_topic, run_sync
 from sambus.router.web.auth import Role
-from tests.web.conftest import CHILD, Site
-from tests.web.kafka_seed import SCHOOL_RECORDS, Seeded
+from tests.web.conftest import CHILD, Site, make_site
+from tests.web.kafka_seed import SCHOOL_RECORDS, Seeded, seed_dead_letters
 
 pytestmark = pytest.mark.kafka
 
@@ -47,10 +52,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def base_url(site: Site) -> Iterator[str]:
+@contextlib.contextmanager
+def _serving(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn on a free port (a thread of this process), until the block ends."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(site.app, host="127.0.0.1", port=port, log_config=None))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -58,9 +64,17 @@ def base_url(site: Site) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the web server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def base_url(site: Site) -> Iterator[str]:
+    with _serving(site.app) as url:
+        yield url
 
 
 def _log_in(browser: Browser, base_url: str, token: str) -> Page:
@@ -231,3 +245,89 @@ def test_a_replay_with_the_pages_csrf_token_is_accepted_and_without_it_refused(
 
     expect(page.locator("#replayed")).to_have_text(f"Dead letter 0-0 was published again on {seeded.school}.")
     page.close()
+
+
+MANY = 100_000
+NAVIGATION = "(n => n.responseEnd - n.requestStart)(performance.getEntriesByType('navigation')[0])"
+"""How long the last page took from the browser's request to the answer's end, in ms."""
+
+
+@dataclass
+class KafkaUse:
+    """What the web service's Kafka clients do: clients started, records fetched."""
+
+    starts: int = 0
+    fetched: int = 0
+
+
+@pytest.fixture
+def kafka_use(monkeypatch: pytest.MonkeyPatch) -> KafkaUse:
+    use = KafkaUse()
+    start, getmany = AIOKafkaConsumer.start, AIOKafkaConsumer.getmany
+
+    async def counting_start(self: AIOKafkaConsumer) -> None:
+        use.starts += 1
+        await start(self)
+
+    async def counting_getmany(self: AIOKafkaConsumer, *partitions, timeout_ms=0, max_records=None):
+        batch = await getmany(self, *partitions, timeout_ms=timeout_ms, max_records=max_records)
+        use.fetched += sum(len(records) for records in batch.values())
+        return batch
+
+    monkeypatch.setattr(AIOKafkaConsumer, "start", counting_start)
+    monkeypatch.setattr(AIOKafkaConsumer, "getmany", counting_getmany)
+    return use
+
+
+async def _more_dead_letters_and_a_replay(bootstrap: str, topics: Topics) -> None:
+    await seed_dead_letters(bootstrap, topics, 3, first=MANY)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.dlq_replayed, b"replayed", key=f"0:{MANY - 1}".encode())
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_operations_answers_in_under_200_ms_with_100000_dead_letters_reading_only_what_is_new(
+    browser: Browser, tmp_path: Path, kafka_bootstrap: str, topics: Topics, kafka_use: KafkaUse
+):
+    run_sync(seed_dead_letters(kafka_bootstrap, topics, MANY))
+    site = make_site(tmp_path, bootstrap_servers=kafka_bootstrap, topics=topics)
+    try:
+        with _serving(site.app) as url:
+            page = _log_in(browser, url, site.tokens[Role.OPERATOR])
+            expect(page).to_have_url(f"{url}/operations")
+            expect(page.locator("#dead-count")).to_have_text(str(MANY))
+            expect(page.locator("#dead-letters tr")).to_have_count(101)  # the header and the newest 100
+            expect(page.locator(f"#replay-0-{MANY - 1}")).to_be_visible()
+            assert kafka_use.fetched <= 2 * 100, (
+                f"the first page read {kafka_use.fetched} records, not the tail"
+            )
+            assert kafka_use.starts == 1, "one consumer, kept"
+
+            kafka_use.fetched = 0
+            answered = []
+            for _ in range(5):
+                page.reload()
+                expect(page.locator("#dead-count")).to_have_text(str(MANY))
+                answered.append(page.evaluate(NAVIGATION))
+            print(f"/operations with {MANY} dead letters answered in {sorted(answered)} ms")  # noqa: T201
+            assert kafka_use.fetched == 0, "nothing new on the topics: reloads read no records"
+            assert kafka_use.starts == 1, "the clients are kept between requests"
+            assert min(answered) < 200, f"answered in {sorted(answered)} ms"
+
+            run_sync(_more_dead_letters_and_a_replay(kafka_bootstrap, topics))
+            kafka_use.fetched = 0
+            page.reload()
+
+            expect(page.locator("#dead-count")).to_have_text(str(MANY + 3))
+            expect(page.locator(f"#replay-0-{MANY + 2}")).to_be_visible()
+            expect(page.locator(f"#replayed-0-{MANY - 1}")).to_have_text("replayed")
+            expect(page.locator("#dead-letters tr")).to_have_count(101)
+            assert kafka_use.fetched == 3 + 1, "only the new dead letters and the new replay were read"
+            page.close()
+    finally:
+        site.services.close()
