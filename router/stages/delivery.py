@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from aiokafka.structs import ConsumerRecord
 
 from sambus.consent import (
+    AnsweredRequest,
     Decider,
     Decision,
     DecisionRequest,
@@ -238,6 +239,7 @@ class Delivery(LedgerBatch):
             sender_private=sender.private if sender else False,
             guardian_facing=route.recipient.faces_guardians,
             recipient_identifiers=tuple((i.system, i.value) for i in route.recipient.identifiers),
+            answers=AnsweredRequest(*route.request) if route.request is not None else None,
         )
 
     def _decide(self, route: Route, request: DecisionRequest) -> Decision:
