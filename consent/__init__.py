@@ -15,6 +15,7 @@ from sambus.consent.decisions import (
     Decision,
     DecisionRequest,
     Outcome,
+    through_relay,
 )
 from sambus.consent.keys import CheckpointSigner, FieldCipher, LedgerKeyError, key_id
 from sambus.consent.labels import as_delivered, header_codes, labelled, labelled_protections, security_for
@@ -86,5 +87,6 @@ __all__ = [
     "redact",
     "residence_paths",
     "security_for",
+    "through_relay",
     "verify",
 ]

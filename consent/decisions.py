@@ -315,3 +315,29 @@ def process_of(bundle: Mapping[str, Any]) -> str | None:
             if isinstance(value, str) and value:
                 return value
     return None
+
+
+REASON_MAX = 1000
+"""The ledger's ``reason`` column holds this many characters."""
+_SEVERITY = (Outcome.PERMIT, Outcome.PERMIT_REDACTED, Outcome.AWAIT_CONSENT, Outcome.DENY)
+
+
+def through_relay(decision: Decision, relay: Decision, relay_id: str) -> Decision:
+    """What reaches a recipient through a relay that was decided for itself.
+
+    E.g. a school without Cosmic Link, whose SIP messages social services carries. The relay reads what it
+    carries, so it needs a basis of its own: the stricter outcome of the two decides, the fields either
+    removes are removed, the labels of both are carried, and the reason names the relay's decision. The
+    recipient's rule and basis stay those of the recipient (the relay's decision is in the ledger under
+    its own).
+    """
+    outcome = max(decision.outcome, relay.outcome, key=_SEVERITY.index)
+    if outcome is Outcome.PERMIT and (decision.removed or relay.removed):
+        outcome = Outcome.PERMIT_REDACTED
+    return replace(
+        decision,
+        outcome=outcome,
+        reason=f"{decision.reason}; through relay {relay_id}: {relay.outcome} ({relay.reason})"[:REASON_MAX],
+        removed=tuple(dict.fromkeys((*decision.removed, *relay.removed))),
+        security=tuple(dict.fromkeys((*decision.security, *relay.security))),
+    )
