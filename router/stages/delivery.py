@@ -205,9 +205,9 @@ class Delivery(LedgerBatch):
             message = _message_for(bundle, route)
             request = self._request(route, event=event, child=child, message=message, now=now)
             decision = self._decide(route, request)
-            self._pending.append(ledger_record(request, decision))
             if route.relayed and decision.outcome is not Outcome.DENY:
                 decision = self._relay(route.via, request, decision)
+            self._pending.append(ledger_record(request, decision))
             METRICS.decided(str(decision.outcome), decision.rule_id)
             headers = (
                 *base_headers,
