@@ -24,7 +24,7 @@ from sambus.contracts.events import social as social_events
 from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode
 from sambus.contracts.fhir.care_contact import care_contact
 from sambus.contracts.fhir.codes import STATEMENT_SYSTEM
-from sambus.contracts.fhir.consent import consent_fields
+from sambus.contracts.fhir.consent import consent_fields, is_objection
 from sambus.contracts.fhir.task import coding
 from sambus.contracts.intent import Intent
 
@@ -147,6 +147,12 @@ def translate_fhir_consent(envelope: Envelope, event: ehr.FhirConsent) -> list[I
         Consent.model_validate(resource)
     except ValidationError as exc:
         raise describe_validation_error(exc, prefix="data.") from exc
+    if is_objection(resource):
+        raise InvalidEventError(
+            "a Consent with provision.type deny is the child's objection: send ehr.child-objected, which "
+            "names who heard the child",
+            field="data.provision.type",
+        )
     try:
         fields = consent_fields(resource)
     except ValueError as exc:

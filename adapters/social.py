@@ -31,7 +31,7 @@ from sambus.contracts.fhir.assessment import SecrecyAssessment as FhirSecrecyAss
 from sambus.contracts.fhir.assessment import assessment_inputs
 from sambus.contracts.fhir.codes import NEW_SCHOOL_UNIT_INPUT, PLACEMENT_SYSTEM
 from sambus.contracts.fhir.consent import consent, consent_withdrawal
-from sambus.contracts.fhir.flag import hidden_residence_flag
+from sambus.contracts.fhir.flag import SECRET_FROM_GUARDIANS, hidden_residence_flag
 from sambus.contracts.fhir.organization import residence_organisation
 from sambus.contracts.fhir.patient import guardian
 from sambus.contracts.fhir.release import residence_release
@@ -278,6 +278,54 @@ def translate_consent_recorded(envelope: Envelope, event: social.ConsentRecorded
             recorded=envelope.time,
             security=draft.security,
             maturity_assessed_by=event.maturity_assessed_by,
+            organisations=[
+                (identifier["system"], identifier["value"])
+                for identifier in map(agency_identifier, event.organisations)
+            ],
+            process_id=event.process_id,
+        )
+    )
+    return [draft.intent()]
+
+
+def translate_child_objected(envelope: Envelope, event: social.ChildObjected) -> list[Intent]:
+    """The child's objection for the registry: a ``Consent`` with ``provision.type`` deny, by the child."""
+    draft = Draft(envelope, event.child, EventCode.CHILD_OBJECTED)
+    draft.focus.append(
+        consent(
+            consent_id=event.objection_id,
+            resource_id=draft.id_for("objection"),
+            patient_ref=draft.patient_ref,
+            purpose=str(event.purpose),
+            agency_kinds=[str(kind) for kind in event.agency_kinds],
+            guardians=(),
+            valid_from=event.valid_from,
+            valid_to=event.valid_to,
+            recorded=envelope.time,
+            security=draft.security,
+            maturity_assessed_by=event.assessed_by,
+            objection=True,
+        )
+    )
+    return [draft.intent()]
+
+
+def translate_guardian_secrecy_decided(
+    envelope: Envelope, event: social.GuardianSecrecyDecided
+) -> list[Intent]:
+    """Secrecy against the guardians, for the registry: a ``Flag`` ``secret-from-guardians`` on the child."""
+    draft = Draft(envelope, event.child, EventCode.GUARDIAN_SECRECY_DECIDED)
+    draft.focus.append(
+        hidden_residence_flag(
+            decision_id=event.decision_id,
+            resource_id=draft.id_for("flag"),
+            patient_ref=draft.patient_ref,
+            start=event.valid_from,
+            end=event.valid_to,
+            active=True,
+            security=draft.security,
+            code=SECRET_FROM_GUARDIANS,
+            text=f"Sekretess mot vårdnadshavarna (OSL 12:3), bedömd av {event.assessed_by}",
         )
     )
     return [draft.intent()]

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery, audit_event, csv_text
 from sambus.consent.county import VASTERBOTTEN, VASTMANLAND, CountyPolicy
-from sambus.consent.decisions import CONSENT_BASIS, ConsentPolicy, Decider, Decision, DecisionRequest, Outcome
+from sambus.consent.decisions import (
+    CONSENT_BASIS,
+    AnsweredRequest,
+    ConsentPolicy,
+    Decider,
+    Decision,
+    DecisionRequest,
+    Outcome,
+    through_relay,
+)
 from sambus.consent.keys import CheckpointSigner, FieldCipher, LedgerKeyError, key_id
 from sambus.consent.labels import as_delivered, header_codes, labelled, labelled_protections, security_for
 from sambus.consent.ledger import DecisionLedger, LedgerRecord, ledger_record
@@ -19,6 +28,7 @@ from sambus.consent.registry import (
     ConsentGrant,
     ConsentRegistry,
     Protection,
+    Scope,
 )
 from sambus.consent.residence import (
     GuardianAccessNotice,
@@ -35,6 +45,7 @@ __all__ = [
     "PACKAGED_RULES",
     "VASTERBOTTEN",
     "VASTMANLAND",
+    "AnsweredRequest",
     "CheckpointSigner",
     "Compliance",
     "ConsentAnswer",
@@ -60,6 +71,7 @@ __all__ = [
     "Pseudonymizer",
     "Rule",
     "RuleSet",
+    "Scope",
     "Tamper",
     "Verification",
     "as_delivered",
@@ -75,5 +87,6 @@ __all__ = [
     "redact",
     "residence_paths",
     "security_for",
+    "through_relay",
     "verify",
 ]

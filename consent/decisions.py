@@ -14,14 +14,27 @@ from typing import Any, Protocol
 
 from sambus.consent.county import ADULT_AGE
 from sambus.consent.labels import Label, labelled_protections, security_for
-from sambus.consent.registry import IDENTITY_PROTECTIONS, ConsentRegistry, Protection
-from sambus.consent.residence import residence_paths
+from sambus.consent.registry import IDENTITY_PROTECTIONS, ConsentRegistry, Protection, Scope
+from sambus.consent.residence import guardian_secret_paths, residence_paths
 from sambus.consent.rules import Rule, RuleSet
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.fhir.assessment import SecrecyAssessment, secrecy_assessment
 from sambus.contracts.fhir.codes import EventCode
 
 CONSENT_BASIS = "OSL 12:2 (samtycke)"
+
+
+@dataclass(frozen=True)
+class AnsweredRequest:
+    """The request an answer answers, as the process state recorded it.
+
+    Attributes:
+        event: the request's event (e.g. ``sip-initiated``): the process's first message.
+        assessed: the provision a professional assessed for the request (its ``secrecyAssessment``), if any.
+    """
+
+    event: EventCode
+    assessed: str | None = None
 
 
 class Outcome(StrEnum):
@@ -50,6 +63,8 @@ class DecisionRequest:
         recipient_identifiers: the recipient's own identifiers (system, value), as a release names them.
         sender_private: the sender is a private provider (independent school, private care): professional
             confidentiality binds it, not OSL, and the ledger says so.
+        answers: for an answer (a Task status), the request it answers: an answer rule decides on that
+            request's basis (``None``: not an answer, or the request is not known).
     """
 
     message_id: str
@@ -63,6 +78,7 @@ class DecisionRequest:
     guardian_facing: bool = False
     recipient_identifiers: tuple[tuple[str, str], ...] = ()
     sender_private: bool = False
+    answers: AnsweredRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -135,9 +151,45 @@ class ConsentPolicy:
             request.recipient_kind,
             assessed=assessment.provision if assessment is not None else None,
         )
-        decision = self._by_rule(request, rule, assessment)
         secrecy = self._rules.secrecy_of(request.sender_kind, private=request.sender_private)
+        if rule.basis.kind == "answer":
+            return self._answer(request, rule, secrecy)
+        decision = self._by_rule(request, rule, assessment)
         return replace(decision, legal_basis=rule.legal_basis(secrecy))
+
+    def _answer(self, request: DecisionRequest, rule: Rule, secrecy: str) -> Decision:
+        """An answer goes on the basis of the request it answers, under the answer rule's id and version.
+
+        The request's rule is found as the request was decided: its event, from the asker (this answer's
+        recipient) to the answerer (this answer's sender), with the assessment it carried. Where it rested
+        on consent, the consent is checked again now: after a withdrawal the answer is denied (withdrawn).
+        An answer to a request that is not known, or that no rule allowed, is denied.
+        """
+        asked = request.answers
+        if asked is None or request.sender_kind is None:
+            return _decision(
+                rule,
+                Outcome.DENY,
+                f"the request this {request.event} answers is not known, and an answer goes only on its "
+                "request's basis",
+            )
+        origin = self._rules.find(
+            asked.event, request.recipient_kind, request.sender_kind, assessed=asked.assessed
+        )
+        if origin.outcome == "deny" or origin.basis.kind in {"none", "answer"}:
+            return _decision(
+                rule,
+                Outcome.DENY,
+                f"the {asked.event} request it answers had no basis ({origin.id}), so neither has the answer",
+            )
+        decided = self._by_rule(request, origin, None)
+        return replace(
+            decided,
+            reason=f"answers a {asked.event} request made on {origin.id}@{origin.version}: {decided.reason}",
+            legal_basis=origin.legal_basis(secrecy),
+            rule_id=rule.id,
+            rule_version=rule.version,
+        )
 
     def _by_rule(
         self, request: DecisionRequest, rule: Rule, assessment: SecrecyAssessment | None
@@ -152,6 +204,7 @@ class ConsentPolicy:
             at=request.at,
             purpose=rule.basis.purpose if consent_basis else None,
             agency_kind=request.recipient_kind,
+            scope=Scope.of(request.recipient_identifiers, process_of(request.bundle)),
         )
         age = known.age
         if age is not None and age > county.placed_upper_age:
@@ -159,7 +212,7 @@ class ConsentPolicy:
                 rule, Outcome.DENY, f"the person is {age}, outside {county.county}'s target group"
             )
         if known.consent is not None:
-            if known.consent.consent_id is None and known.consent.withdrawn:
+            if known.consent.consent_id is None and (known.consent.withdrawn or known.consent.objected):
                 return _decision(rule, Outcome.DENY, known.consent.reason)
             if known.consent.consent_id is None:
                 return _decision(rule, Outcome.AWAIT_CONSENT, known.consent.reason)
@@ -176,6 +229,27 @@ class ConsentPolicy:
         return self._protect(request, rule, reason, known.protections | labelled_protections(request.bundle))
 
     def _protect(
+        self, request: DecisionRequest, rule: Rule, reason: str, protections: frozenset[Protection]
+    ) -> Decision:
+        """Protect residence data (:meth:`_residence`), then the content under secrecy against the guardians.
+
+        While secrecy applies against the guardians (OSL 12:3), a recipient that faces the guardians gets
+        the message without its content (:func:`~sambus.consent.residence.guardian_secret_paths`), and the
+        reason says so.
+        """
+        decision = self._residence(request, rule, reason, protections)
+        if Protection.SECRET_FROM_GUARDIANS not in protections or not request.guardian_facing:
+            return decision
+        removed = tuple(dict.fromkeys((*decision.removed, *guardian_secret_paths(request.bundle))))
+        return replace(
+            decision,
+            outcome=Outcome.PERMIT_REDACTED,
+            reason=f"{decision.reason}; content removed ({Protection.SECRET_FROM_GUARDIANS.shown}: the "
+            "recipient faces the guardians)",
+            removed=removed,
+        )
+
+    def _residence(
         self, request: DecisionRequest, rule: Rule, reason: str, protections: frozenset[Protection]
     ) -> Decision:
         """Remove residence-revealing data where a protection demands it, and label what is delivered.
@@ -228,3 +302,42 @@ class ConsentPolicy:
                 security=security,
             )
         return _decision(rule, Outcome.PERMIT, reason, security=security)
+
+
+def process_of(bundle: Mapping[str, Any]) -> str | None:
+    """The message's process: its Task's ``groupIdentifier`` value, when it has one."""
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else ():
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        if isinstance(resource, Mapping) and resource.get("resourceType") == "Task":
+            group = resource.get("groupIdentifier")
+            value = group.get("value") if isinstance(group, Mapping) else None
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+REASON_MAX = 1000
+"""The ledger's ``reason`` column holds this many characters."""
+_SEVERITY = (Outcome.PERMIT, Outcome.PERMIT_REDACTED, Outcome.AWAIT_CONSENT, Outcome.DENY)
+
+
+def through_relay(decision: Decision, relay: Decision, relay_id: str) -> Decision:
+    """What reaches a recipient through a relay that was decided for itself.
+
+    E.g. a school without Cosmic Link, whose SIP messages social services carries. The relay reads what it
+    carries, so it needs a basis of its own: the stricter outcome of the two decides, the fields either
+    removes are removed, the labels of both are carried, and the reason names the relay's decision. The
+    recipient's rule and basis stay those of the recipient (the relay's decision is in the ledger under
+    its own).
+    """
+    outcome = max(decision.outcome, relay.outcome, key=_SEVERITY.index)
+    if outcome is Outcome.PERMIT and (decision.removed or relay.removed):
+        outcome = Outcome.PERMIT_REDACTED
+    return replace(
+        decision,
+        outcome=outcome,
+        reason=f"{decision.reason}; through relay {relay_id}: {relay.outcome} ({relay.reason})"[:REASON_MAX],
+        removed=tuple(dict.fromkeys((*decision.removed, *relay.removed))),
+        security=tuple(dict.fromkeys((*decision.security, *relay.security))),
+    )

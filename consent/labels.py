@@ -82,7 +82,7 @@ def security_for(protections: Iterable[Protection]) -> tuple[Label, ...]:
 
     Protected identity (any level): very restricted (``V``) and the level's own label (fingerade
     personuppgifter also ``NORELINK``). Hidden residence: restricted (``R``, unless ``V`` already) and
-    ``NOPAT`` (not to be disclosed to the guardians).
+    ``NOPAT`` (not to be disclosed to the guardians); so does secrecy against the guardians (OSL 12:3).
     """
     given = set(protections)
     labels: list[Label] = []
@@ -90,7 +90,7 @@ def security_for(protections: Iterable[Protection]) -> tuple[Label, ...]:
         labels.append((CONFIDENTIALITY_SYSTEM, "V"))
         for level in sorted(given & IDENTITY_PROTECTIONS):
             labels.extend(_LEVEL_LABELS[level])
-    if Protection.HIDDEN_RESIDENCE in given:
+    if given & {Protection.HIDDEN_RESIDENCE, Protection.SECRET_FROM_GUARDIANS}:
         if not labels:
             labels.append((CONFIDENTIALITY_SYSTEM, "R"))
         labels.append((ACT_CODE_SYSTEM, NO_DISCLOSURE_TO_GUARDIANS))

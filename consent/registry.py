@@ -23,11 +23,13 @@ from sambus.contracts.errors import ConfigError, InvalidEventError, map_errors
 from sambus.contracts.fhir.message import deterministic_id
 from sambus.contracts.identifiers import birth_date, normalise_system
 from sambus.contracts.registry_facts import (
+    ChildObjected,
     ConsentGiven,
     ConsentWithdrawn,
     Custody,
     CustodyUpdated,
     GivenBy,
+    GuardianSecrecyDecided,
     HiddenResidenceDecided,
     HiddenResidenceLifted,
     IdentityLevel,
@@ -61,6 +63,20 @@ consents = sa.Table(
         sa.String(200),
         nullable=True,
         comment="a child's own consent: who assessed the child mature enough (user id)",
+    ),
+    sa.Column(
+        "organisations",
+        sa.String(2000),
+        nullable=False,
+        default="",
+        server_default="",
+        comment="system|value of each organisation named; empty: every one of the kinds",
+    ),
+    sa.Column(
+        "process_id",
+        sa.String(200),
+        nullable=True,
+        comment="the one process the consent is for; null: any process of its purpose",
     ),
 )
 
@@ -116,6 +132,8 @@ class Protection(StrEnum):
     """Protected identity, third level: fingerade personuppgifter (never link old and new identity)."""
     PROTECTED_IDENTITY = "protected_identity"
     """Protected identity of a level not known (e.g. a message labelled only ``V``): handled as protected."""
+    SECRET_FROM_GUARDIANS = "secret_from_guardians"  # noqa: S105 - a protection, not a password
+    """OSL 12:3: secrecy applies against the guardians; guardian-facing recipients get no content."""
 
     @property
     def shown(self) -> str:
@@ -129,6 +147,7 @@ _SHOWN = {
     Protection.SKYDDAD_FOLKBOKFORING: "skyddad folkbokföring",
     Protection.FINGERADE_PERSONUPPGIFTER: "fingerade personuppgifter",
     Protection.PROTECTED_IDENTITY: "protected identity",
+    Protection.SECRET_FROM_GUARDIANS: "secret from the guardians (OSL 12:3)",
 }
 
 IDENTITY_PROTECTIONS = frozenset(
@@ -180,6 +199,39 @@ class ConsentGrant:
     valid_to: dt.datetime | None = None
     guardians: tuple[str, ...] = ()
     maturity_assessed_by: str | None = None
+    organisations: tuple[tuple[str, str], ...] = ()
+    """``(system, value)`` of the organisations it names; empty: every organisation of ``agency_kinds``."""
+    process_id: str | None = None
+    """The one process it is for; ``None``: any process of its purpose."""
+
+
+OBJECTION = "objection"
+"""``given_by`` of a child's objection (kept beside the consents, for the same purpose and kinds)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which organisation and process a decision is for: a consent naming others does not count for it.
+
+    Attributes:
+        organisations: the recipient's own identifiers as ``system|value`` (systems normalised).
+        process_id: the message's process (``Task.groupIdentifier``), when it has one.
+    """
+
+    organisations: frozenset[str] = frozenset()
+    process_id: str | None = None
+
+    @classmethod
+    def of(cls, identifiers: Sequence[tuple[str, str]], process_id: str | None) -> Scope:
+        """The scope of a recipient with ``identifiers`` in process ``process_id``."""
+        return cls(frozenset(f"{normalise_system(s)}|{v}" for s, v in identifiers), process_id)
+
+    def covers(self, row: sa.Row[Any]) -> bool:
+        """Whether a consent (or objection) row's organisations and process include this scope."""
+        named = _names(row.organisations or "")
+        if named and not (named & self.organisations):
+            return False
+        return row.process_id is None or row.process_id == self.process_id
 
 
 @dataclass(frozen=True)
@@ -189,11 +241,13 @@ class ConsentAnswer:
     Attributes:
         withdrawn: no consent counts because one that covered the sharing was withdrawn: the sharing is
             refused, not awaited.
+        objected: no guardian's consent counts because the child objected: the sharing is refused.
     """
 
     consent_id: str | None
     reason: str
     withdrawn: bool = False
+    objected: bool = False
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -241,6 +295,8 @@ def _consents_query(
             consents.c.given_by,
             consents.c.guardians,
             consents.c.maturity_assessed_by,
+            consents.c.organisations,
+            consents.c.process_id,
         )
         .where(
             consents.c.child == child,
@@ -311,11 +367,12 @@ def _withdrawn_query(
 ) -> sa.Select[Any]:
     """A consent for this purpose and agency kind that was withdrawn by ``when`` (the latest first)."""
     return (
-        sa.select(consents.c.consent_id)
+        sa.select(consents.c.consent_id, consents.c.organisations, consents.c.process_id)
         .where(
             consents.c.child == child,
             consents.c.purpose == str(purpose),
             consents.c.agency_kind == str(agency_kind),
+            consents.c.given_by != OBJECTION,
             consents.c.withdrawn_at.is_not(None),
             consents.c.withdrawn_at <= when,
         )
@@ -329,9 +386,13 @@ def _answer(
     """The consent that counts, or why none does (``None``: there is no consent at all).
 
     From 18 only the young person's own consent counts. Before 18 the guardians' does, and so does the
-    child's own from the county's age when a professional assessed the child mature enough (OSL 12:3).
+    child's own from the county's age when a professional assessed the child mature enough (OSL 12:3). A
+    child's objection in force (a row given by :data:`OBJECTION`) makes every guardian's consent count for
+    nothing; the child's own consent, where it counts, still does.
     """
-    if not rows:
+    objections = [row for row in rows if row.given_by == OBJECTION]
+    rows = [row for row in rows if row.given_by != OBJECTION]
+    if not rows and not objections:
         return None
     adult = age is not None and age >= ADULT_AGE
     if not adult and age is not None and age >= county.child_consent_from_age:
@@ -349,6 +410,15 @@ def _answer(
                 consent_id = str(row.consent_id).rsplit(":", 1)[0]
                 return ConsentAnswer(consent_id, f"the young person's own consent {consent_id}")
         return ConsentAnswer(None, "from 18 only the young person's own consent counts")
+    if objections:
+        objection = objections[0]
+        objection_id = str(objection.consent_id).rsplit(":", 1)[0]
+        return ConsentAnswer(
+            None,
+            f"objected: the child objected ({objection_id}, heard by {objection.maturity_assessed_by}); "
+            "no guardian's consent counts against the child's objection (OSL 12:3)",
+            objected=True,
+        )
     return _guardians_answer(rows, custodians, county)
 
 
@@ -381,8 +451,8 @@ class ConsentRegistry:
         of = self._pseudonymizer.of
         for fact in facts:
             child = of(fact.child)
-            if isinstance(fact, ConsentGiven):
-                self._apply_consent(fact, child)
+            if isinstance(fact, ConsentGiven | ChildObjected | GuardianSecrecyDecided):
+                self._apply_childs_voice(fact, child)
             elif isinstance(fact, ConsentWithdrawn):
                 self.withdraw(fact.consent_id, at=fact.at, child=child)
             elif isinstance(fact, CustodyUpdated):
@@ -408,6 +478,37 @@ class ConsentRegistry:
             elif isinstance(fact, ResidenceReleased):
                 self.record_release(fact, child=child)
 
+    def _apply_childs_voice(
+        self, fact: ConsentGiven | ChildObjected | GuardianSecrecyDecided, child: str
+    ) -> None:
+        """Record a consent, a child's objection (beside the consents) or secrecy against the guardians."""
+        if isinstance(fact, ConsentGiven):
+            self._apply_consent(fact, child)
+            return
+        if isinstance(fact, GuardianSecrecyDecided):
+            self.protect(
+                f"guardian-secrecy:{child}:{fact.decision_id}",
+                child=child,
+                kind=Protection.SECRET_FROM_GUARDIANS,
+                valid_from=fact.valid_from,
+                valid_to=fact.valid_to,
+            )
+            return
+        self.record_child(child, birth_date(fact.child))
+        self.record(
+            ConsentGrant(
+                consent_id=fact.objection_id,
+                child=child,
+                purpose=fact.purpose,
+                agency_kinds=fact.agency_kinds,
+                given_by=OBJECTION,
+                valid_from=fact.valid_from,
+                valid_to=fact.valid_to,
+                maturity_assessed_by=fact.assessed_by,
+            ),
+            now=fact.recorded_at,
+        )
+
     def _apply_consent(self, fact: ConsentGiven, child: str) -> None:
         if self._pseudonymizer is None:  # pragma: no cover - apply checks it first
             raise ConfigError("the consent registry needs the pseudonym key to record facts")
@@ -432,6 +533,8 @@ class ConsentRegistry:
             valid_to=fact.valid_to,
             guardians=tuple(of(g) for g in fact.guardians),
             maturity_assessed_by=fact.maturity_assessed_by,
+            organisations=fact.organisations,
+            process_id=fact.process_id,
         )
         self.record(grant, now=fact.recorded_at)
 
@@ -554,6 +657,10 @@ class ConsentRegistry:
                 "valid_to": _utc(grant.valid_to) if grant.valid_to else None,
                 "recorded_at": _utc(now),
                 "maturity_assessed_by": grant.maturity_assessed_by,
+                "organisations": ",".join(
+                    sorted(f"{normalise_system(s)}|{v}" for s, v in grant.organisations)
+                ),
+                "process_id": grant.process_id,
             }
             for kind in sorted(grant.agency_kinds)
         ]
@@ -607,10 +714,12 @@ class ConsentRegistry:
         at: dt.datetime,
         purpose: Purpose | None = None,
         agency_kind: AgencyKind | None = None,
+        scope: Scope | None = None,
     ) -> Assessment:
         """Everything one decision needs to know of the child at ``at``, read in one connection.
 
-        The consent answer is there when ``purpose`` and ``agency_kind`` are given.
+        The consent answer is there when ``purpose`` and ``agency_kind`` are given. With ``scope``, a consent
+        (or objection) that names other organisations, or another process, does not count.
         """
         when = _utc(at)
         with map_errors("read the consent registry"), self._engine.connect() as conn:
@@ -631,10 +740,10 @@ class ConsentRegistry:
                 if purpose is not None and agency_kind is not None
                 else None
             )
-            withdrawn = (
-                conn.execute(_withdrawn_query(child, purpose, agency_kind, when)).first()
+            withdrawn_rows = (
+                conn.execute(_withdrawn_query(child, purpose, agency_kind, when)).all()
                 if purpose is not None and agency_kind is not None
-                else None
+                else []
             )
         born = None if known is None else known.birth_date
         age = None if born is None else age_on(born, when.date())
@@ -644,11 +753,14 @@ class ConsentRegistry:
             else None
         )
         answer = None
+        if scope is not None and rows is not None:
+            rows = [row for row in rows if scope.covers(row)]
+        withdrawn = next((row for row in withdrawn_rows if scope is None or scope.covers(row)), None)
         if rows is not None:
             answer = _answer(rows, age=age, custodians=custodians, county=self.county)
             if answer is None:
                 answer = ConsentAnswer(None, f"no consent in force for {purpose} covering {agency_kind}")
-            if answer.consent_id is None and withdrawn is not None:
+            if answer.consent_id is None and withdrawn is not None and not answer.objected:
                 consent_id = str(withdrawn.consent_id).rsplit(":", 1)[0]
                 answer = ConsentAnswer(
                     None,

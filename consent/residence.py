@@ -50,6 +50,44 @@ def residence_paths(bundle: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(paths)
 
 
+_KEPT_UNDER_GUARDIAN_SECRECY = frozenset({"MessageHeader", "Patient", "Task", "Organization"})
+"""Resources a guardian-facing recipient still gets under secrecy against the guardians: who, what to do."""
+_TASK_CONTENT = (
+    "description",
+    "note",
+    "reasonCode",
+    "reasonReference",
+    "input",
+    "output",
+    "focus",
+    "basedOn",
+)
+"""Task elements that carry (or point at) the content."""
+
+
+def guardian_secret_paths(bundle: Mapping[str, Any]) -> tuple[str, ...]:
+    """The redaction paths of the content a guardian-facing recipient may not have under OSL 12:3.
+
+    Kept: the header, the child (without address), the Task (what the recipient is asked to do, without
+    reasons, notes, inputs and references to content) and the organisations. Removed: every other resource
+    (plans, statements, consents, flags, residence) and the residence-revealing fields.
+    """
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return ()
+    paths: list[str] = list(residence_paths(bundle))
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        if not isinstance(resource, Mapping) or f"entry[{index}]" in paths:
+            continue
+        kind = resource.get("resourceType")
+        if kind not in _KEPT_UNDER_GUARDIAN_SECRECY:
+            paths.append(f"entry[{index}]")
+        elif kind == "Task":
+            paths.extend(f"entry[{index}].resource.{field}" for field in _TASK_CONTENT if field in resource)
+    return tuple(paths)
+
+
 @dataclass(frozen=True)
 class GuardianAccessNotice:
     """A message the router must send to the child's EHR recipients when hidden residence starts or ends.

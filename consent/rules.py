@@ -37,8 +37,6 @@ class Duty(StrEnum):
     """SoL 14:1 third paragraph: information to a social-services investigation."""
     PROTECTION = "protection"
     """LVU 14 §: telling the care provider that guardians must not see the record (OSL 10:2)."""
-    ANSWER = "answer"
-    """The status of a Task, back to the agency that asked for it under its own legal basis."""
 
 
 class LegalBasis(BaseModel):
@@ -48,7 +46,9 @@ class LegalBasis(BaseModel):
         kind: ``consent`` (OSL 12:2; the registry must hold a consent in force for ``purpose``), ``duty``
             (a duty to report or to provide information) or ``provision`` (a "får"-provision that rests on a
             professional's assessment, e.g. OSL 26:9: the message must carry who assessed and under which
-            provision, one of ``assessed_provisions``; without it the rule does not apply).
+            provision, one of ``assessed_provisions``; without it the rule does not apply) or ``answer``
+            (an answer, e.g. a Task status, goes on the basis of the request it answers, found by the
+            rules as that request was decided, and re-checks consent where the request rested on it).
         provision: the provision in words, e.g. ``OSL 10:28 with SoL 14:1``.
         duty: for ``duty``, which duty.
         purpose: for ``consent``, what the consent must cover.
@@ -57,7 +57,7 @@ class LegalBasis(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["consent", "duty", "provision", "none"]
+    kind: Literal["consent", "duty", "provision", "answer", "none"]
     provision: str = Field(min_length=3)
     duty: Duty | None = None
     purpose: Purpose | None = None

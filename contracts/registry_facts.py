@@ -64,6 +64,38 @@ class ConsentGiven:
     recorded_at: dt.datetime
     maturity_assessed_by: str | None = None
     """For a child's own consent: who assessed the child mature enough to consent (a user id)."""
+    organisations: tuple[tuple[str, str], ...] = ()
+    """``(system, value)`` of each organisation the consent names; empty: every organisation of the kinds."""
+    process_id: str | None = None
+    """The one process the consent is for; ``None``: any process of its purpose."""
+
+
+@dataclass(frozen=True)
+class ChildObjected:
+    """The child objects to sharing for ``purpose`` with agencies of the given kinds (OSL 12:3).
+
+    While in force no guardian's consent counts for what it covers. A withdrawal naming ``objection_id``
+    ends it.
+    """
+
+    objection_id: str
+    child: str
+    purpose: Purpose
+    agency_kinds: frozenset[AgencyKind]
+    assessed_by: str
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
+    recorded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class GuardianSecrecyDecided:
+    """Secrecy applies against the child's guardians (OSL 12:3) from ``valid_from`` (to ``valid_to``)."""
+
+    decision_id: str
+    child: str
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -146,6 +178,8 @@ class ResidenceReleased:
 
 RegistryFact = (
     ConsentGiven
+    | ChildObjected
+    | GuardianSecrecyDecided
     | ConsentWithdrawn
     | CustodyUpdated
     | HiddenResidenceDecided

@@ -20,6 +20,7 @@ from sambus.contracts.events._common import (
     SchoolUnitCode,
     SecrecyAssessment,
     TaskState,
+    unique,
 )
 from sambus.contracts.events.school import SipReason
 from sambus.contracts.identifiers import OrganisationNumber, Personnummer
@@ -252,6 +253,23 @@ class ConsentRecorded(EventModel):
         description="For a child's own consent before 18: the professional who assessed the child mature "
         "enough to consent (user id, no name); from the county's age such a consent counts.",
     )
+    organisations: tuple[Agency, ...] = Field(
+        default=(),
+        max_length=10,
+        description="The organisations the consent names (HSA-id, organisation number, school unit code): "
+        "when given, it releases information only to these, not to other organisations of the same kinds.",
+    )
+    process_id: ProcessId | None = Field(
+        default=None,
+        alias="processId",
+        description="The one process (Task.groupIdentifier) the consent is for, with its purpose; when "
+        "given, the consent covers no other process.",
+    )
+
+    @field_validator("organisations")
+    @classmethod
+    def _organisations_once(cls, organisations: tuple[Agency, ...]) -> tuple[Agency, ...]:
+        return unique(organisations)
 
     @model_validator(mode="after")
     def _guardians_match_giver(self) -> ConsentRecorded:
@@ -262,6 +280,54 @@ class ConsentRecorded(EventModel):
         if self.given_by is GivenBy.GUARDIAN and self.maturity_assessed_by is not None:
             raise ValueError("only a child's own consent names who assessed the child's maturity")
         return self
+
+    @field_validator("valid_to")
+    @classmethod
+    def _period_in_order(cls, valid_to: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        return _after_valid_from(valid_to, info)
+
+
+class ChildObjected(EventModel):
+    """The child objects to sharing, for one purpose, with agencies of the given kinds (OSL 12:3, FB 6:11).
+
+    A professional heard the child and assessed the child mature enough for the objection to weigh
+    (``assessedBy``): while it is in force no guardian's consent counts for what it covers; only the child's
+    own consent (from the county's age, maturity assessed) or a provision that needs no consent does. A
+    consent-withdrawn event naming ``objectionId`` ends it.
+    """
+
+    child: Child
+    objection_id: Reference = Field(alias="objectionId")
+    purpose: Purpose
+    agency_kinds: tuple[AgencyKind, ...] = Field(alias="agencyKinds", min_length=1)
+    assessed_by: Reference = Field(
+        alias="assessedBy",
+        description="The professional who heard the child and assessed its maturity (user id, no name).",
+    )
+    valid_from: AwareDatetime = Field(alias="validFrom")
+    valid_to: AwareDatetime | None = Field(default=None, alias="validTo")
+
+    @field_validator("valid_to")
+    @classmethod
+    def _period_in_order(cls, valid_to: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        return _after_valid_from(valid_to, info)
+
+
+class GuardianSecrecyDecided(EventModel):
+    """Secrecy applies against the child's guardians (OSL 12:3): the guardians must not learn the content.
+
+    A professional assessed that the child's own secrecy holds against the guardians. While it is in force,
+    every recipient that faces the guardians (a school, preschool or BVC, whose portals the guardians read)
+    gets a message without its content, and the ledger says why.
+    """
+
+    child: Child
+    decision_id: Reference = Field(alias="decisionId")
+    assessed_by: Reference = Field(
+        alias="assessedBy", description="The professional who assessed it (user id, no name)."
+    )
+    valid_from: AwareDatetime = Field(alias="validFrom")
+    valid_to: AwareDatetime | None = Field(default=None, alias="validTo")
 
     @field_validator("valid_to")
     @classmethod

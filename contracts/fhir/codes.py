@@ -76,6 +76,10 @@ class EventCode(StrEnum):
     CARE_CONTACT_STATED = "care-contact-stated"
     """A care unit states whether it has an active care contact with the child (BUP, habilitation: SIP)."""
     RESIDENCE_RELEASED = "residence-released"
+    CHILD_OBJECTED = "child-objected"
+    """The child objects to sharing (OSL 12:3): no guardian's consent counts for what it covers."""
+    GUARDIAN_SECRECY_DECIDED = "guardian-secrecy-decided"
+    """Secrecy applies against the child's guardians (OSL 12:3): guardian-facing recipients get no content."""
     """Social services releases one message's residence data about a protected child to named recipients."""
     # Answers
     TASK_STATUS_CHANGED = "task-status-changed"

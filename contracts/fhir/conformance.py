@@ -55,7 +55,7 @@ from sambus.contracts.fhir.codes import (
     TaskCode,
 )
 from sambus.contracts.fhir.consent import CONSENT_ID_SYSTEM
-from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM, HIDDEN_RESIDENCE
+from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM, HIDDEN_RESIDENCE, SECRET_FROM_GUARDIANS
 from sambus.contracts.fhir.release import RESIDENCE_RELEASE
 from sambus.contracts.fhir.task import CONSENT_INPUT
 from sambus.contracts.registry_facts import Custody, GivenBy
@@ -132,7 +132,7 @@ CODE_SYSTEMS = (
         PROTECTION_SYSTEM,
         "sambus protection decisions",
         "Flag.code of a protection decision (LVU 14 §); Basic.code of a named release of residence data.",
-        [HIDDEN_RESIDENCE, RESIDENCE_RELEASE],
+        [HIDDEN_RESIDENCE, SECRET_FROM_GUARDIANS, RESIDENCE_RELEASE],
     ),
     Codes(
         CONSENT_GIVEN_BY_SYSTEM,
@@ -461,6 +461,8 @@ FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     **dict.fromkeys(EventCode, _TASKS),
     EventCode.CONSENT_RECORDED: _CONSENT,
     EventCode.CONSENT_WITHDRAWN: _CONSENT,
+    EventCode.CHILD_OBJECTED: _CONSENT,
+    EventCode.GUARDIAN_SECRECY_DECIDED: _FLAG,
     EventCode.CUSTODY_UPDATED: (Focus("RelatedPerson", min=0),),
     EventCode.CARE_CONTACT_STATED: (Focus("EpisodeOfCare", max="1"),),
     EventCode.RESIDENCE_RELEASED: (Focus("Basic", max="1"),),

@@ -21,9 +21,20 @@ from typing import Any
 from fhir.resources.R4B.consent import Consent
 
 from sambus.contracts.fhir._validated import validated
-from sambus.contracts.fhir.codes import PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM
+from sambus.contracts.fhir.codes import (
+    PROCESS_ID_SYSTEM,
+    PURPOSE_SYSTEM,
+    ROUTING_ADDRESS_SYSTEM,
+    SCHOOL_UNIT_SYSTEM,
+)
 from sambus.contracts.fhir.security import meta
-from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, normalise_system
+from sambus.contracts.identifiers import (
+    HSA_ID_SYSTEM,
+    ORGANISATION_NUMBER_SYSTEM,
+    PERSONNUMMER_SYSTEM,
+    SAMORDNINGSNUMMER_SYSTEM,
+    normalise_system,
+)
 
 CONSENT_ID_SYSTEM = "https://sambus.se/fhir/NamingSystem/consent-id"
 """``Consent.identifier``: ``<source system>|<consent id>``."""
@@ -43,6 +54,16 @@ _POLICY = {"uri": "https://sambus.se/fhir/policy/osl-12-2"}
 MATURITY_EXTENSION = "https://sambus.se/fhir/StructureDefinition/maturity-assessed-by"
 """Extension on a child's own ``Consent``: who assessed the child mature enough to consent (a user id)."""
 
+CONSENT_PROCESS_EXTENSION = "https://sambus.se/fhir/StructureDefinition/consent-process"
+"""Extension on a ``Consent`` scoped to one process: ``valueIdentifier`` in :data:`PROCESS_ID_SYSTEM`."""
+
+ORGANISATION_SYSTEMS = {
+    HSA_ID_SYSTEM: "hsaId",
+    ORGANISATION_NUMBER_SYSTEM: "organisationNumber",
+    SCHOOL_UNIT_SYSTEM: "schoolUnitCode",
+}
+"""``provision.actor`` identifier systems that name one organisation, and the event field of each."""
+
 
 def consent(
     *,
@@ -57,11 +78,17 @@ def consent(
     recorded: dt.datetime,
     security: Sequence[Mapping[str, str]] = (),
     maturity_assessed_by: str | None = None,
+    organisations: Sequence[tuple[str, str]] = (),
+    process_id: str | None = None,
+    objection: bool = False,
 ) -> dict[str, Any]:
     """A recorded consent (OSL 12:2), given by ``guardians`` or, when there are none, by the child.
 
     ``maturity_assessed_by``: for a child's own consent, who assessed the child mature enough (an
-    extension, :data:`MATURITY_EXTENSION`).
+    extension, :data:`MATURITY_EXTENSION`). ``organisations``: ``(system, value)`` of each organisation the
+    consent names (``provision.actor`` beside the agency kinds); ``process_id``: the one process it is for
+    (:data:`CONSENT_PROCESS_EXTENSION`). ``objection``: the child objects (``provision.type`` ``deny``,
+    performed by the child; ``maturity_assessed_by`` names who heard the child).
     """
     period: dict[str, str] = {"start": valid_from.isoformat()}
     if valid_to is not None:
@@ -86,20 +113,33 @@ def consent(
         "performer": performers,
         "policy": [_POLICY],
         "provision": {
-            "type": "permit",
+            "type": "deny" if objection else "permit",
             "period": period,
             "purpose": [{"system": PURPOSE_SYSTEM, "code": purpose}],
             "actor": [
                 {
                     "role": _RECIPIENT_ROLE,
-                    "reference": {"identifier": {"system": ROUTING_ADDRESS_SYSTEM, "value": kind}},
+                    "reference": {"identifier": {"system": system, "value": value}},
                 }
-                for kind in agency_kinds
+                for system, value in (
+                    *((ROUTING_ADDRESS_SYSTEM, kind) for kind in agency_kinds),
+                    *organisations,
+                )
             ],
         },
     }
+    extensions: list[dict[str, Any]] = []
     if maturity_assessed_by is not None:
-        data["extension"] = [{"url": MATURITY_EXTENSION, "valueString": maturity_assessed_by}]
+        extensions.append({"url": MATURITY_EXTENSION, "valueString": maturity_assessed_by})
+    if process_id is not None:
+        extensions.append(
+            {
+                "url": CONSENT_PROCESS_EXTENSION,
+                "valueIdentifier": {"system": PROCESS_ID_SYSTEM, "value": process_id},
+            }
+        )
+    if extensions:
+        data["extension"] = extensions
     if security:
         data["meta"] = meta(security=security)
     return validated(Consent, data)
@@ -200,10 +240,12 @@ def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> 
     provision = resource.get("provision") or {}
     purpose = _purpose(resource, provision)
     period = provision.get("period") or {}
-    kinds = [
-        actor.get("reference", {}).get("identifier", {}).get("value")
-        for actor in provision.get("actor") or []
-        if actor.get("reference", {}).get("identifier", {}).get("system") == ROUTING_ADDRESS_SYSTEM
+    actors = [actor.get("reference", {}).get("identifier", {}) for actor in provision.get("actor") or []]
+    kinds = [actor.get("value") for actor in actors if actor.get("system") == ROUTING_ADDRESS_SYSTEM]
+    organisations = [
+        {ORGANISATION_SYSTEMS[system]: actor.get("value")}
+        for actor in actors
+        if (system := normalise_system(str(actor.get("system", "")))) in ORGANISATION_SYSTEMS
     ]
     guardians = [
         _person(p, "Consent.performer")
@@ -227,4 +269,22 @@ def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> 
     )
     if isinstance(assessed, str):
         fields["maturityAssessedBy"] = assessed
+    if organisations:
+        fields["organisations"] = organisations
+    process = next(
+        (
+            e.get("valueIdentifier", {}).get("value")
+            for e in resource.get("extension") or []
+            if e.get("url") == CONSENT_PROCESS_EXTENSION
+        ),
+        None,
+    )
+    if isinstance(process, str):
+        fields["processId"] = process
     return fields
+
+
+def is_objection(resource: Mapping[str, Any]) -> bool:
+    """Whether a Consent records the child's objection (``provision.type`` ``deny``)."""
+    provision = resource.get("provision")
+    return isinstance(provision, Mapping) and provision.get("type") == "deny"

@@ -16,6 +16,8 @@ DECISION_ID_SYSTEM = "https://sambus.se/fhir/NamingSystem/protection-decision"
 """``Flag.identifier``: ``<source system>|<decision id>``."""
 
 HIDDEN_RESIDENCE = "hidden-residence"
+SECRET_FROM_GUARDIANS = "secret-from-guardians"  # noqa: S105 - a Flag code, not a password
+"""``Flag.code``: secrecy applies against the child's guardians (OSL 12:3)."""
 
 
 def hidden_residence_flag(
@@ -27,8 +29,13 @@ def hidden_residence_flag(
     end: dt.datetime | None,
     active: bool,
     security: Sequence[Mapping[str, str]] = (),
+    code: str = HIDDEN_RESIDENCE,
+    text: str = "Hemlighållande av vistelseort (LVU 14 §)",
 ) -> dict[str, Any]:
     """The decision: ``active`` while it lasts, ``inactive`` with ``period.end`` once lifted.
+
+    ``code``/``text``: another protection decision of :data:`PROTECTION_SYSTEM` (e.g.
+    :data:`SECRET_FROM_GUARDIANS`) in the same shape.
 
     ``start`` is ``None`` when a lift does not say when the decision took effect: the period then has only its
     end, rather than a start that is not the decision's.
@@ -44,8 +51,8 @@ def hidden_residence_flag(
         "identifier": [{"system": DECISION_ID_SYSTEM, "value": decision_id}],
         "status": "active" if active else "inactive",
         "code": {
-            "coding": [{"system": PROTECTION_SYSTEM, "code": HIDDEN_RESIDENCE}],
-            "text": "Hemlighållande av vistelseort (LVU 14 §)",
+            "coding": [{"system": PROTECTION_SYSTEM, "code": code}],
+            "text": text,
         },
         "subject": {"reference": patient_ref},
         "period": period,

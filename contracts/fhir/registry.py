@@ -20,8 +20,8 @@ from sambus.contracts.fhir.codes import (
     SWEDISH_SECURITY_SYSTEM,
     EventCode,
 )
-from sambus.contracts.fhir.consent import CONSENT_ID_SYSTEM, consent_fields
-from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM
+from sambus.contracts.fhir.consent import CONSENT_ID_SYSTEM, ORGANISATION_SYSTEMS, consent_fields
+from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM, SECRET_FROM_GUARDIANS
 from sambus.contracts.fhir.release import (
     CASE_SYSTEM_USER_SYSTEM,
     RELEASE_ID_SYSTEM,
@@ -30,11 +30,13 @@ from sambus.contracts.fhir.release import (
 )
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 from sambus.contracts.registry_facts import (
+    ChildObjected,
     ConsentGiven,
     ConsentWithdrawn,
     Custody,
     CustodyUpdated,
     GivenBy,
+    GuardianSecrecyDecided,
     HiddenResidenceDecided,
     HiddenResidenceLifted,
     IdentityLevel,
@@ -82,12 +84,64 @@ def _identifier(resource: Mapping[str, Any], system: str, what: str) -> str:
     raise InvalidIntentError(f"{what} has no identifier in {system}")
 
 
-def _consent_given(resources: _Resources) -> tuple[RegistryFact, ...]:
+_FIELD_SYSTEMS = {field: system for system, field in ORGANISATION_SYSTEMS.items()}
+
+
+def _consent_read(resources: _Resources) -> tuple[dict[str, Any], dict[str, Any]]:
     resource = _one(resources, "Consent")
     try:
         fields = consent_fields(resource, child=_child(resources))
     except ValueError as exc:  # consent_fields's messages name the element, never its value
         raise InvalidIntentError(f"the Consent does not follow sambus's profile: {exc}") from exc
+    return resource, fields
+
+
+def _child_objected(resources: _Resources) -> tuple[RegistryFact, ...]:
+    resource, fields = _consent_read(resources)
+    if (resource.get("provision") or {}).get("type") != "deny" or fields["guardians"]:
+        raise InvalidIntentError("a child's objection is a Consent with provision.type deny, by the child")
+    assessed = fields.get("maturityAssessedBy")
+    if not isinstance(assessed, str):
+        raise InvalidIntentError("a child's objection names who heard the child (maturity-assessed-by)")
+    try:
+        purpose = Purpose(fields["purpose"])
+        kinds = frozenset(AgencyKind(kind) for kind in fields["agencyKinds"])
+    except ValueError as exc:
+        raise InvalidIntentError("the objection names a purpose or agency kind sambus does not know") from exc
+    return (
+        ChildObjected(
+            objection_id=fields["consentId"],
+            child=fields["child"]["civicNo"],
+            purpose=purpose,
+            agency_kinds=kinds,
+            assessed_by=assessed,
+            valid_from=_time(fields["validFrom"], "Consent.provision.period.start"),
+            valid_to=_optional_time(fields.get("validTo"), "Consent.provision.period.end"),
+            recorded_at=_time(resource.get("dateTime"), "Consent.dateTime"),
+        ),
+    )
+
+
+def _guardian_secrecy_decided(resources: _Resources) -> tuple[RegistryFact, ...]:
+    flag = _one(resources, "Flag")
+    codes = [c.get("code") for c in (flag.get("code") or {}).get("coding") or []]
+    if SECRET_FROM_GUARDIANS not in codes:
+        raise InvalidIntentError(f"secrecy against the guardians is a Flag coded {SECRET_FROM_GUARDIANS}")
+    period = flag.get("period") or {}
+    return (
+        GuardianSecrecyDecided(
+            decision_id=_identifier(flag, DECISION_ID_SYSTEM, "the Flag"),
+            child=_child(resources),
+            valid_from=_time(period.get("start"), "Flag.period.start"),
+            valid_to=_optional_time(period.get("end"), "Flag.period.end"),
+        ),
+    )
+
+
+def _consent_given(resources: _Resources) -> tuple[RegistryFact, ...]:
+    resource, fields = _consent_read(resources)
+    if (resource.get("provision") or {}).get("type") == "deny":
+        raise InvalidIntentError("a consent-recorded Consent permits; an objection is child-objected")
     try:
         purpose = Purpose(fields["purpose"])
     except ValueError as exc:
@@ -108,6 +162,12 @@ def _consent_given(resources: _Resources) -> tuple[RegistryFact, ...]:
             valid_to=_optional_time(fields.get("validTo"), "Consent.provision.period.end"),
             recorded_at=_time(resource.get("dateTime"), "Consent.dateTime"),
             maturity_assessed_by=fields.get("maturityAssessedBy"),
+            organisations=tuple(
+                (_FIELD_SYSTEMS[name], str(value))
+                for organisation in fields.get("organisations", ())
+                for name, value in organisation.items()
+            ),
+            process_id=fields.get("processId"),
         ),
     )
 
@@ -224,6 +284,8 @@ def identity_levels(resource: Mapping[str, Any]) -> frozenset[IdentityLevel]:
 _READERS: dict[str, Callable[[_Resources], tuple[RegistryFact, ...]]] = {
     EventCode.CONSENT_RECORDED: _consent_given,
     EventCode.CONSENT_WITHDRAWN: _consent_withdrawn,
+    EventCode.CHILD_OBJECTED: _child_objected,
+    EventCode.GUARDIAN_SECRECY_DECIDED: _guardian_secrecy_decided,
     EventCode.CUSTODY_UPDATED: _custody_updated,
     EventCode.HIDDEN_RESIDENCE_DECIDED: _hidden_residence_decided,
     EventCode.HIDDEN_RESIDENCE_LIFTED: _hidden_residence_lifted,

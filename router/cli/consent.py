@@ -313,6 +313,8 @@ def _provision(rule: Rule) -> str:
     if basis.kind == "provision":
         accepted = ", ".join(sorted(basis.assessed_provisions))
         return f"{basis.provision}; only with a professional's assessment ({accepted})"
+    if basis.kind == "answer":
+        return f"{basis.provision}; consent checked again where the request rested on it"
     return basis.provision
 
 

@@ -7,7 +7,9 @@ an organisation the answer itself names (it might name the answering unit, or an
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from sambus.contracts.fhir import EventCode
 
 
 class AskedTasks(Protocol):
@@ -30,3 +32,12 @@ class NoProcessState:
         """Nothing is known."""
         del process_id, answerer, task_id
         return None
+
+
+@runtime_checkable
+class AskedRequests(Protocol):
+    """What a process's request was, so its answers go on its basis (the ``processes`` stage keeps it)."""
+
+    def request_of(self, process_id: str) -> tuple[EventCode, str | None] | None:
+        """The event that started ``process_id`` and the provision assessed for it, or ``None`` if unknown."""
+        ...

@@ -32,7 +32,7 @@ from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.errors import ProcessNotKnownError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_INPUT_SYSTEM
-from sambus.router.routing.asked import AskedTasks, NoProcessState
+from sambus.router.routing.asked import AskedRequests, AskedTasks, NoProcessState
 from sambus.router.routing.care_contacts import CareContacts, NoCareContacts
 from sambus.router.routing.directory import Capability, Recipient, RoutingDirectory
 from sambus.router.routing.projection import TaskEntry
@@ -102,6 +102,8 @@ class Route:
     refused: str | None = None
     answer: bool = False
     """An answer goes back to the Task's requester; the Task keeps its owner (the one who answers)."""
+    request: tuple[EventCode, str | None] | None = None
+    """For an answer: the event that started its process and the provision assessed for it, if known."""
     convene: tuple[Recipient, ...] = ()
     """For a school without Cosmic Link: the invitees the relay (``recipient``) is asked to convene."""
 
@@ -423,7 +425,10 @@ class RoutingRules:
                     f"an answer ({event}) from {answerer.id} names {claimed.id} as the party that asked, "
                     f"but {asker.id} asked in process {process_id}"
                 )
-        return Route(task, asker, self._via(event, asker), rule="answer-to-requester", answer=True)
+        request = self._asked.request_of(process_id) if isinstance(self._asked, AskedRequests) else None
+        return Route(
+            task, asker, self._via(event, asker), rule="answer-to-requester", answer=True, request=request
+        )
 
     def _via(self, event: EventCode, recipient: Recipient) -> Recipient:
         """Who carries a message to ``recipient``: a relay for SIP messages to schools without Cosmic Link."""

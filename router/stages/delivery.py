@@ -12,11 +12,13 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from aiokafka.structs import ConsumerRecord
 
 from sambus.consent import (
+    AnsweredRequest,
     Decider,
     Decision,
     DecisionRequest,
@@ -25,6 +27,7 @@ from sambus.consent import (
     as_delivered,
     header_codes,
     ledger_record,
+    through_relay,
 )
 from sambus.contracts.bounded_json import load_json
 from sambus.contracts.errors import (
@@ -207,6 +210,8 @@ class Delivery(LedgerBatch):
             message = _message_for(bundle, route)
             request = self._request(route, event=event, child=child, message=message, now=now)
             decision = self._decide(route, request)
+            if route.relayed and decision.outcome is not Outcome.DENY:
+                decision = self._relay(route.via, request, decision)
             self._pending.append(ledger_record(request, decision))
             headers = (
                 *base_headers,
@@ -242,7 +247,15 @@ class Delivery(LedgerBatch):
             sender_private=sender.private if sender else False,
             guardian_facing=route.recipient.faces_guardians,
             recipient_identifiers=tuple((i.system, i.value) for i in route.recipient.identifiers),
+            answers=AnsweredRequest(*route.request) if route.request is not None else None,
         )
+
+    def _relay(self, relay: Recipient, request: DecisionRequest, decision: Decision) -> Decision:
+        """Decide for the relay itself (its own consent and secrecy check, its own ledger entry)."""
+        relayed = relay_request(request, relay)
+        relay_decision = self._policy.decide(relayed)
+        self._pending.append(ledger_record(relayed, relay_decision))
+        return through_relay(decision, relay_decision, relay.id)
 
     def _decide(self, route: Route, request: DecisionRequest) -> Decision:
         if route.refused is not None:
@@ -298,6 +311,17 @@ class Delivery(LedgerBatch):
                 headers=headers,
             )
         ]
+
+
+def relay_request(request: DecisionRequest, relay: Recipient) -> DecisionRequest:
+    """The same message, decided for the relay that carries it to its recipient."""
+    return replace(
+        request,
+        recipient_id=relay.id,
+        recipient_kind=relay.kind,
+        guardian_facing=relay.faces_guardians,
+        recipient_identifiers=tuple((i.system, i.value) for i in relay.identifiers),
+    )
 
 
 def labelled_headers(

@@ -22,14 +22,22 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from sambus.consent import Decider, Decision, DecisionRequest, Outcome, as_delivered, ledger_record
+from sambus.consent import (
+    Decider,
+    Decision,
+    DecisionRequest,
+    Outcome,
+    as_delivered,
+    ledger_record,
+    through_relay,
+)
 from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.fhir import EventCode, deterministic_id
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.parked_headers import PARKED_HEADERS, epoch_ms, from_epoch_ms
 from sambus.router.kafka.records import Outgoing
 from sambus.router.kafka.retry import wait_until
-from sambus.router.routing.directory import RoutingDirectory
+from sambus.router.routing.directory import Recipient, RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.rules import RoutingRules
 from sambus.router.stages.delivery import (
@@ -39,6 +47,7 @@ from sambus.router.stages.delivery import (
     header,
     labelled_headers,
     read_intent,
+    relay_request,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,6 +104,12 @@ class ParkedHandler(LedgerBatch):
             recipient_identifiers=tuple((i.system, i.value) for i in recipient.identifiers),
         )
         decision = self._policy.decide(request)
+        relay = self._relay(deliver_to, recipient)
+        relay_decision: tuple[DecisionRequest, Decision] | None = None
+        if relay is not None and decision.outcome is not Outcome.DENY:
+            relayed = relay_request(request, relay)
+            relay_decision = (relayed, self._policy.decide(relayed))
+            decision = through_relay(decision, relay_decision[1], relay.id)
         if decision.outcome is Outcome.AWAIT_CONSENT and now - since < self._expire_after:
             again = headers.without({Header.PARKED_CHECK_AT})
             check_at = min(now + self._recheck, since + self._expire_after)
@@ -117,6 +132,13 @@ class ParkedHandler(LedgerBatch):
         self._pending.append(
             ledger_record(request, decision, message_id=deterministic_id(request.message_id, "parked"))
         )
+        if relay_decision is not None:
+            relayed, relayed_decision = relay_decision
+            self._pending.append(
+                ledger_record(
+                    relayed, relayed_decision, message_id=deterministic_id(request.message_id, "parked")
+                )
+            )
         logger.debug(
             "parked %s for %s: %s (%s)", message.get("id"), recipient.id, decision.outcome, decision.rule_id
         )
@@ -135,6 +157,12 @@ class ParkedHandler(LedgerBatch):
             )
             return [] if notice is None else [notice]
         return [self._release(record, message, decision, deliver_to)]
+
+    def _relay(self, deliver_to: str, recipient: Recipient) -> Recipient | None:
+        """The relay that carries a parked message to ``recipient``, if another organisation does."""
+        if deliver_to == recipient.topic_suffix:
+            return None
+        return next((r for r in self._rules.directory.recipients if r.topic_suffix == deliver_to), None)
 
     def _release(
         self,

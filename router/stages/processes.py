@@ -33,6 +33,7 @@ from aiokafka.structs import ConsumerRecord
 
 from sambus.contracts.errors import InvalidIntentError, RoutingError, map_errors
 from sambus.contracts.fhir import EventCode
+from sambus.contracts.fhir.assessment import secrecy_assessment
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, birth_date
 from sambus.contracts.topics import Header
 from sambus.router.kafka.records import Outgoing
@@ -65,6 +66,12 @@ processes = sa.Table(
     sa.Column("initiator", sa.String(100), nullable=True, comment="directory id of the requester"),
     sa.Column("parties", sa.Text, nullable=False, comment="JSON: recipient id -> its answer"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "request_assessment",
+        sa.String(60),
+        nullable=True,
+        comment="the provision a professional assessed for the request (secrecyAssessment), if any",
+    ),
 )
 
 asked_tasks = sa.Table(
@@ -108,6 +115,9 @@ _KIND_OF_EVENT = {
     EventCode.HIDDEN_RESIDENCE_LIFTED: "hidden-residence-lifted",
 }
 """Events that start a process, and its kind."""
+
+_EVENT_OF_KIND = {kind: event for event, kind in _KIND_OF_EVENT.items()}
+"""The request each kind of process starts with (its answers go on that request's basis)."""
 
 _FACT_KIND = {
     EventCode.SIP_INITIATED: ProcessKind.SIP,
@@ -271,6 +281,21 @@ class ProcessStore:
             ).first()
         return bool(row is not None and row.active)
 
+    def request_of(self, process_id: str) -> tuple[EventCode, str | None] | None:
+        """The event that started ``process_id`` and the provision assessed for it; ``None`` if not known.
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        with map_errors("read the process state"), self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(processes.c.kind, processes.c.request_assessment).where(
+                    processes.c.process_id == process_id
+                )
+            ).first()
+        event = None if row is None else _EVENT_OF_KIND.get(str(row.kind))
+        return None if event is None or row is None else (event, row.request_assessment)
+
     def askers(self, process_id: str, *, answerer: str, task_id: str | None) -> frozenset[str] | None:
         """Who asked ``answerer`` something in ``process_id`` (the requesters of the Tasks it was given).
 
@@ -355,6 +380,9 @@ class ProcessTracker:
                     initiator=initiator,
                     parties=json.dumps(parties),
                     updated_at=at,
+                    request_assessment=assessment.provision
+                    if (assessment := secrecy_assessment(bundle)) is not None
+                    else None,
                 )
             )
             self._start_fact(conn, process_id=process_id, event=event, bundle=bundle, tasks=tasks, at=at)

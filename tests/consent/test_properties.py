@@ -257,9 +257,11 @@ def test_at_18_the_guardians_consent_no_longer_counts(data, family, event, sende
         st.lists(consents(child, guardians, born, by=GivenBy.GUARDIAN), min_size=1, max_size=3)
     )
     registry.apply([custody, *given_])
-    eighteen = dt.datetime(born.year + 18, born.month, min(born.day, 28), tzinfo=dt.UTC) + dt.timedelta(
-        days=1
+    first = dt.date(born.year + 18, born.month, 1)  # the birthday itself may not exist (29 February)
+    birthday = next(
+        first + dt.timedelta(days=n) for n in range(40) if age_on(born, first + dt.timedelta(days=n)) >= 18
     )
+    eighteen = dt.datetime.combine(birthday, dt.time(), tzinfo=dt.UTC)
     at = eighteen + dt.timedelta(days=days_after)
 
     decision = ConsentPolicy(registry, RULES).decide(

@@ -8,7 +8,10 @@ For every decision that delivers a message, two things must hold:
   face the guardians;
 * no consent from someone who is not a current guardian counts: a delivery that rests on consent has a
   consent signed by current guardians (all of them under joint custody), or, from 18, the young person's
-  own; never under unknown custody.
+  own; never under unknown custody;
+* a child's objection blocks every guardian's consent for what it covers;
+* a consent that names organisations releases nothing to another organisation of the same kind;
+* under secrecy against the guardians (OSL 12:3) a guardian-facing recipient gets no content.
 """
 
 # ruff: noqa: PLR0917 - Hypothesis passes each generated value as an argument
@@ -35,9 +38,15 @@ from sambus.consent import (
     as_delivered,
 )
 from sambus.consent.county import age_on
+from sambus.consent.registry import OBJECTION
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.fhir import deterministic_id
-from sambus.contracts.fhir.codes import CONFIDENTIALITY_SYSTEM, PROTECTION_SYSTEM, SWEDISH_SECURITY_SYSTEM
+from sambus.contracts.fhir.codes import (
+    ACT_CODE_SYSTEM,
+    CONFIDENTIALITY_SYSTEM,
+    PROTECTION_SYSTEM,
+    SWEDISH_SECURITY_SYSTEM,
+)
 from sambus.contracts.registry_facts import Custody, IdentityLevel, ResidenceReleased
 from sambus.router.service.schema import upgrade
 
@@ -88,7 +97,22 @@ def routes(draw):
     return event, sender, kind
 
 
-def _consents(child, purpose, kind, signers, *, separate_records, by_child):
+def _objection(child, purpose, kind):
+    REGISTRY.record(
+        ConsentGrant(
+            consent_id="objection",
+            child=child,
+            purpose=purpose,
+            agency_kinds=frozenset({kind}),
+            given_by=OBJECTION,
+            valid_from=AT - dt.timedelta(days=5),
+            maturity_assessed_by="kurator-1",
+        ),
+        now=AT,
+    )
+
+
+def _consents(child, purpose, kind, signers, *, separate_records, by_child, organisations=()):
     if by_child:
         grants = [("own", "child", ())]
     elif separate_records:
@@ -105,6 +129,7 @@ def _consents(child, purpose, kind, signers, *, separate_records, by_child):
                 given_by=given_by,
                 valid_from=AT - dt.timedelta(days=10),
                 guardians=people,
+                organisations=organisations,
             ),
             now=AT,
         )
@@ -147,11 +172,14 @@ def _check_consent(decision, age, custody, signers, *, by_child):
     released=st.booleans(),
     route=routes(),
     guardian_facing=st.booleans(),
+    objected=st.booleans(),
+    named=st.sampled_from(["any", "this", "other"]),
+    secret=st.booleans(),
 )
 @settings(max_examples=10_000, deadline=None, derandomize=True)
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_no_residence_leak_and_no_consent_from_a_non_guardian(
+def test_no_residence_leak_and_no_consent_from_a_non_guardian(  # noqa: C901 - one property, checked in steps
     age,
     custody,
     signers,
@@ -163,6 +191,9 @@ def test_no_residence_leak_and_no_consent_from_a_non_guardian(
     released,
     route,
     guardian_facing,
+    objected,
+    named,
+    secret,
 ):
     event, sender, kind = route
     child = f"child-{next(_counter)}"
@@ -171,13 +202,29 @@ def test_no_residence_leak_and_no_consent_from_a_non_guardian(
     if custody is not None:
         REGISTRY.set_custody(child, custody[0], custody[1], at=AT - dt.timedelta(days=30))
     rule = RULES.find(event, sender, kind)
+    unit = f"SE2321000206-{next(_counter)}"
+    organisations = {"any": (), "this": ((HSA, unit),), "other": ((HSA, f"{unit}9"),)}[named]
     if rule.basis.purpose is not None:
         _consents(
-            child, rule.basis.purpose, kind, signers, separate_records=separate_records, by_child=by_child
+            child,
+            rule.basis.purpose,
+            kind,
+            signers,
+            separate_records=separate_records,
+            by_child=by_child,
+            organisations=organisations,
         )
+        if objected:
+            _objection(child, rule.basis.purpose, kind)
     message = bundle()
     _protections(child, message, level, level_in, hidden=hidden)
-    unit = f"SE2321000206-{next(_counter)}"
+    if secret:
+        REGISTRY.protect(
+            f"secret:{child}",
+            child=child,
+            kind=Protection.SECRET_FROM_GUARDIANS,
+            valid_from=AT - dt.timedelta(1),
+        )
     if released:
         release = ResidenceReleased(
             release_id=f"rel-{child}",
@@ -213,5 +260,15 @@ def test_no_residence_leak_and_no_consent_from_a_non_guardian(
         assert (CONFIDENTIALITY_SYSTEM, "V") in {
             (x["system"], x["code"]) for x in delivered["meta"]["security"]
         }
+    if secret and guardian_facing:
+        assert [e["resource"]["resourceType"] for e in delivered["entry"]] == [
+            "MessageHeader",
+            "Patient",
+            "Task",
+        ]
+        assert (ACT_CODE_SYSTEM, "NOPAT") in {(x["system"], x["code"]) for x in delivered["meta"]["security"]}
     if rule.basis.kind == "consent":
         _check_consent(decision, age_on(born, AT.date()), custody, signers, by_child=by_child)
+        assert named != "other", f"a consent for another organisation counted: {decision.reason}"
+        if objected:
+            assert by_child, f"a guardian's consent counted against the child's objection: {decision.reason}"
