@@ -24,10 +24,10 @@ from sambus.contracts.fhir import (
     message_bundle,
     urn,
 )
-from sambus.contracts.fhir.codes import CONCERN_SYSTEM, TASK_ID_SYSTEM
+from sambus.contracts.fhir.codes import CONCERN_SYSTEM
 from sambus.contracts.fhir.patient import child_patient
 from sambus.contracts.fhir.security import header_labels, security_labels
-from sambus.contracts.fhir.task import coding, consent_input, service_request, task
+from sambus.contracts.fhir.task import coding, consent_input, service_request, task, task_id_for
 from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
 from sambus.contracts.intent import Intent
 
@@ -40,14 +40,6 @@ TASK_STEP = {
     TaskState.COMPLETED: ProcessStep.TASK_COMPLETED,
 }
 """The process step a reported Task state puts in ``businessStatus``."""
-
-
-def task_state_output(task_id: str, status: TaskState) -> dict[str, Any]:
-    """``Task.output``: the FHIR state an answering agency reports for the Task ``task_id`` it received."""
-    return {
-        "type": {"coding": [{"system": "http://hl7.org/fhir/task-status", "code": str(status)}]},
-        "valueReference": {"type": "Task", "identifier": {"system": TASK_ID_SYSTEM, "value": task_id}},
-    }
 
 
 def agency_identifier(agency: Agency | Recipient) -> Identifier:
@@ -132,21 +124,34 @@ class Draft:
     def add_task(
         self,
         *,
-        code: TaskCode,
+        code: TaskCode | None,
         step: ProcessStep,
         owner: Identifier,
         requester: Identifier,
         request: bool = False,
+        update: bool = False,
+        task_id: str | None = None,
         **details: Any,  # noqa: ANN401 - passed on to sambus.contracts.fhir.task.task
     ) -> None:
-        """Add a focal Task for ``owner``; with ``request``, a ServiceRequest it is based on, too.
+        """Add ``owner``'s Task in the process; with ``request``, a ServiceRequest it is based on, too.
+
+        The Task's id is ``owner``'s one Task id in the process (:func:`task_id_for`), or ``task_id`` when the
+        event names the Task it answers. With ``update`` the message reports a later step of a Task asked for
+        before, so it carries no ``authoredOn``; ``lastModified`` is always the event's time.
 
         The ServiceRequest is ``Task.basedOn`` only: ``Task.focus`` is kept for what the Task acts on (a Flag,
         a CarePlan), so the two never name the same resource.
+
+        Raises:
+            InvalidEventError: the event gives one agency two Tasks in one message.
         """
-        task_id = self.id_for("task", str(code), owner["system"], owner["value"])
+        task_id = task_id or task_id_for(self.process, owner)
+        if any(existing["id"] == task_id for existing in self.focus):
+            raise InvalidEventError("the event names the same agency twice; each agency has one Task")
         request_ref = None
         if request:
+            if code is None:  # pragma: no cover - every request names what it asks
+                raise InvalidEventError("a request needs a Task code")
             request_id = self.id_for("request", str(code), owner["system"], owner["value"])
             self.supporting.append(
                 service_request(
@@ -172,7 +177,8 @@ class Draft:
                 owner=owner,
                 requester=requester,
                 patient_ref=self.patient_ref,
-                authored_on=self.envelope.time,
+                modified=self.envelope.time,
+                authored_on=None if update else self.envelope.time,
                 based_on=request_ref,
                 focus=details.pop("focus", None),
                 security=self.security,
@@ -193,7 +199,6 @@ class Draft:
             message_id=self.message_id,
             event=self.event,
             source=self.source,
-            timestamp=self.envelope.time,
             focus=self.focus,
             supporting=[patient, *self.supporting],
         )
@@ -214,7 +219,7 @@ def sip_invitations(
     draft = Draft(envelope, child, EventCode.SIP_INITIATED)
     for invitee in invite:
         draft.add_task(
-            code=TaskCode.SIP_INVITATION,
+            code=TaskCode.SIP_PARTICIPATION,
             step=ProcessStep.SIP_INVITED,
             owner=agency_identifier(invitee),
             requester=requester,
@@ -250,19 +255,22 @@ def task_status_notice(
     answer_to: Agency,
     answerer: Identifier,
 ) -> list[Intent]:
-    """A reported Task state: a Task owned by the answering unit, in that state, for the one that asked.
+    """A reported Task state: the Task ``task_id`` the answering unit received, updated to that state.
 
-    The router sends it to whoever the process state says gave ``answerer`` the Task ``task_id``;
-    ``answer_to`` (the ``requester``) must be that party, or the answer is refused.
+    The answering system may not know what the Task asked, so the update carries no ``code``; the receiver
+    knows the Task by its identifier. The router sends it to whoever the process state says gave
+    ``answerer`` the Task ``task_id``; ``answer_to`` (the ``requester``) must be that party, or the answer
+    is refused.
     """
     draft = Draft(envelope, child, EventCode.TASK_STATUS_CHANGED, process_id=process_id)
     draft.add_task(
-        code=TaskCode.TASK_STATUS,
+        code=None,
         step=TASK_STEP[status],
         owner=answerer,
         requester=agency_identifier(answer_to),
         status=str(status),
-        outputs=[task_state_output(task_id, status)],
+        update=True,
+        task_id=task_id,
     )
     return [draft.intent()]
 

@@ -10,6 +10,7 @@ from sambus.adapters import ehr, school, sip, social
 from sambus.contracts.envelope import Envelope, open_envelope, parse_event
 from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import EVENT_TYPES, EventModel
+from sambus.contracts.fhir.message import Clock, assembled_at, utc_now
 from sambus.contracts.intent import Intent
 from sambus.contracts.topics import KafkaHeaders
 
@@ -82,8 +83,10 @@ CATALOGUE: dict[str, CatalogueEntry] = {
 """Every inbound event type (``se.sambus.<source>.<name>.v1``) with its model and translator."""
 
 
-def translate(envelope: Envelope) -> list[Intent]:
+def translate(envelope: Envelope, *, clock: Clock = utc_now) -> list[Intent]:
     """Validate the envelope's event and translate it into canonical FHIR messages.
+
+    Every message gets ``clock()`` (read once) as its ``Bundle.timestamp``: when it was assembled.
 
     Raises:
         InvalidEventError: the event is not valid; the error names the field and the problem.
@@ -92,13 +95,16 @@ def translate(envelope: Envelope) -> list[Intent]:
     entry = CATALOGUE.get(envelope.type)
     if entry is None:  # pragma: no cover - parse_event rejects unknown types first
         raise InvalidEventError(f"no translation for {envelope.type!r}", field="type")
-    return entry.translator(envelope, event)
+    with assembled_at(clock()):
+        return entry.translator(envelope, event)
 
 
-def translate_message(value: bytes | None, headers: KafkaHeaders = ()) -> list[Intent]:
-    """Translate an inbound Kafka message (plain JSON or CloudEvents binary binding).
+def translate_message(
+    value: bytes | None, headers: KafkaHeaders = (), *, clock: Clock = utc_now
+) -> list[Intent]:
+    """Translate an inbound Kafka message (plain JSON or CloudEvents binary binding); see :func:`translate`.
 
     Raises:
         InvalidEventError: the bytes, the envelope or the event are not valid.
     """
-    return translate(open_envelope(value, headers))
+    return translate(open_envelope(value, headers), clock=clock)

@@ -14,16 +14,15 @@ from sambus.adapters._build import (
     concern_report,
     hsa,
     sip_invitations,
-    task_state_output,
     task_status_notice,
 )
 from sambus.contracts.envelope import Envelope, describe_validation_error
 from sambus.contracts.errors import InvalidEventError
-from sambus.contracts.events import TaskState, ehr
+from sambus.contracts.events import ehr
 from sambus.contracts.events import social as social_events
 from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode
 from sambus.contracts.fhir.care_contact import care_contact
-from sambus.contracts.fhir.codes import STATEMENT_SYSTEM
+from sambus.contracts.fhir.codes import SOURCE_ENDPOINT_PREFIX, STATEMENT_SYSTEM
 from sambus.contracts.fhir.consent import consent_fields, is_objection
 from sambus.contracts.fhir.task import coding
 from sambus.contracts.intent import Intent
@@ -36,37 +35,49 @@ def translate_sip_initiated(envelope: Envelope, event: ehr.SipInitiated) -> list
     )
 
 
-def _statement(document_id: str, kind: str) -> dict[str, Any]:
+def _statement(envelope: Envelope, document_id: str, kind: str) -> dict[str, Any]:
+    """``Task.output``: a statement or record, a DocumentReference by its id in the sending record system."""
     return {
         "type": coding(STATEMENT_SYSTEM, kind),
-        "valueReference": {"type": "DocumentReference", "identifier": {"value": document_id}},
+        "valueReference": {
+            "type": "DocumentReference",
+            "identifier": {"system": f"{SOURCE_ENDPOINT_PREFIX}{envelope.source}", "value": document_id},
+        },
     }
 
 
+_EXAMINATION = {
+    ehr.StatementKind.MENTAL_PHYSICAL: TaskCode.HEALTH_EXAMINATION,
+    ehr.StatementKind.ORAL: TaskCode.DENTAL_EXAMINATION,
+}
+
+
 def translate_health_exam_completed(envelope: Envelope, event: ehr.HealthExamCompleted) -> list[Intent]:
-    """A 2017:209 statement (mental+physical, or oral): the examining unit's completed Task, for the asker."""
+    """A 2017:209 statement (mental+physical, or oral): the examining unit's exam Task, completed with it."""
     draft = Draft(envelope, event.child, EventCode.HEALTH_EXAM_COMPLETED, process_id=event.process_id)
     draft.add_task(
-        code=TaskCode.EXAM_STATEMENT,
+        code=_EXAMINATION[event.statement],
         step=ProcessStep.EXAM_COMPLETED,
         owner=hsa(event.hsa_id),
         requester=agency_identifier(event.answer_to),
         status="completed",
-        outputs=[_statement(event.document_id, str(event.statement))],
+        update=True,
+        outputs=[_statement(envelope, event.document_id, str(event.statement))],
     )
     return [draft.intent()]
 
 
 def translate_lvu32_exam_completed(envelope: Envelope, event: ehr.Lvu32ExamCompleted) -> list[Intent]:
-    """An LVU § 32 exam report: a completed Task of the examining unit, for the ordering social board."""
+    """An LVU § 32 exam report: the examining unit's exam Task, completed with it, for the social board."""
     draft = Draft(envelope, event.child, EventCode.LVU32_EXAM_COMPLETED, process_id=event.process_id)
     draft.add_task(
-        code=TaskCode.EXAM_STATEMENT,
+        code=TaskCode.LVU32_EXAMINATION,
         step=ProcessStep.EXAM_COMPLETED,
         owner=hsa(event.hsa_id),
         requester=agency_identifier(event.answer_to),
         status="completed",
-        outputs=[_statement(event.document_id, "lvu32")],
+        update=True,
+        outputs=[_statement(envelope, event.document_id, "lvu32")],
     )
     return [draft.intent()]
 
@@ -74,24 +85,17 @@ def translate_lvu32_exam_completed(envelope: Envelope, event: ehr.Lvu32ExamCompl
 def translate_investigation_info_provided(
     envelope: Envelope, event: ehr.InvestigationInfoProvided
 ) -> list[Intent]:
-    """Records for a social-services investigation: a completed Task of the unit, for the social services."""
+    """Records for an investigation: the information request ``taskId``, completed with them."""
     draft = Draft(envelope, event.child, EventCode.INVESTIGATION_INFO_PROVIDED, process_id=event.process_id)
     draft.add_task(
-        code=TaskCode.INFORMATION_PROVIDED,
+        code=TaskCode.PROVIDE_INFORMATION,
         step=ProcessStep.INFORMATION_PROVIDED,
         owner=hsa(event.hsa_id),
         requester=agency_identifier(event.answer_to),
         status="completed",
-        outputs=[
-            task_state_output(event.task_id, TaskState.COMPLETED),
-            *(
-                {
-                    "type": coding(STATEMENT_SYSTEM, "records"),
-                    "valueReference": {"type": "DocumentReference", "identifier": {"value": document}},
-                }
-                for document in event.document_ids
-            ),
-        ],
+        update=True,
+        task_id=event.task_id,
+        outputs=[_statement(envelope, document, "records") for document in event.document_ids],
     )
     return [draft.intent()]
 

@@ -37,15 +37,16 @@ def translate_sip_initiated(envelope: Envelope, event: school.SipInitiated) -> l
 
 
 def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> list[Intent]:
-    """The school's answer to a SIP invitation: the school's Task, accepted or rejected, for the inviter."""
+    """The school's answer to a SIP invitation: its SIP Task, accepted or rejected, for the inviter."""
     draft = Draft(envelope, event.child, EventCode.SIP_INVITATION_ANSWERED, process_id=event.process_id)
     accepted = event.answer is school.Answer.ACCEPTED
     draft.add_task(
-        code=TaskCode.SIP_ANSWER,
+        code=TaskCode.SIP_PARTICIPATION,
         step=ProcessStep.SIP_ACCEPTED if accepted else ProcessStep.SIP_DECLINED,
         owner=_school_unit(event.school_unit_code),
         requester=agency_identifier(event.answer_to),
         status="accepted" if accepted else "rejected",
+        update=True,
         intent="proposal",
     )
     return [draft.intent()]

@@ -1,4 +1,10 @@
-"""SIP lifecycle events (meeting, plan, follow-up, closure), translated into canonical FHIR messages."""
+"""SIP lifecycle events (meeting, plan, follow-up, closure), translated into canonical FHIR messages.
+
+Each participant has one SIP Task from the invitation on (:data:`TaskCode.SIP_PARTICIPATION`, the same id in
+every message): ``requested`` when invited, ``accepted`` / ``rejected`` when it answers, ``in-progress`` from
+the meeting on, ``completed`` when the SIP closes (``cancelled`` when it was withdrawn); ``businessStatus``
+names the step.
+"""
 
 from __future__ import annotations
 
@@ -16,37 +22,38 @@ def _each_participant(
     draft: Draft, event: sip.MeetingScheduled | sip.MeetingHeld | sip.FollowedUp | sip.Closed, **task: object
 ) -> None:
     for agency in event.participants:
-        draft.add_task(owner=agency_identifier(agency), requester=agency_identifier(event.organizer), **task)  # type: ignore[arg-type]
+        draft.add_task(
+            code=TaskCode.SIP_PARTICIPATION,
+            owner=agency_identifier(agency),
+            requester=agency_identifier(event.organizer),
+            update=True,
+            intent="proposal",
+            **task,  # type: ignore[arg-type]
+        )
 
 
 def translate_meeting_scheduled(envelope: Envelope, event: sip.MeetingScheduled) -> list[Intent]:
-    """The SIP meeting: a Task per participating agency, due at the meeting."""
+    """The SIP meeting is set: each participant's SIP Task in progress, due at the meeting."""
     draft = Draft(envelope, event.child, EventCode.SIP_MEETING_SCHEDULED, process_id=event.process_id)
     _each_participant(
         draft,
         event,
-        code=TaskCode.SIP_MEETING,
         step=ProcessStep.SIP_MEETING_SCHEDULED,
+        status="in-progress",
         due=event.start.date(),
     )
     return [draft.intent()]
 
 
 def translate_meeting_held(envelope: Envelope, event: sip.MeetingHeld) -> list[Intent]:
-    """The SIP meeting took place: a completed meeting Task per agency that attended."""
+    """The SIP meeting took place: the SIP Task of each agency that attended, still in progress."""
     draft = Draft(envelope, event.child, EventCode.SIP_MEETING_HELD, process_id=event.process_id)
-    _each_participant(
-        draft,
-        event,
-        code=TaskCode.SIP_MEETING,
-        step=ProcessStep.SIP_MEETING_HELD,
-        status="completed",
-    )
+    _each_participant(draft, event, step=ProcessStep.SIP_MEETING_HELD, status="in-progress")
     return [draft.intent()]
 
 
 def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -> list[Intent]:
-    """The SIP plan as a CarePlan, and a Task per participating agency pointing at it."""
+    """The SIP plan as a CarePlan; each participant's SIP Task, in progress, acts on it (``Task.focus``)."""
     draft = Draft(envelope, event.child, EventCode.SIP_PLAN_ESTABLISHED, process_id=event.process_id)
     plan_id = draft.id_for("careplan")
     participants: list[Identifier] = [agency_identifier(a) for a in event.participants]
@@ -65,10 +72,13 @@ def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -
     )
     for owner in participants:
         draft.add_task(
-            code=TaskCode.SIP_PLAN_ACTIVITY,
+            code=TaskCode.SIP_PARTICIPATION,
             step=ProcessStep.SIP_PLAN_ESTABLISHED,
             owner=owner,
             requester=agency_identifier(event.lead_coordinator),
+            status="in-progress",
+            update=True,
+            intent="proposal",
             focus=urn(plan_id),
             due=event.follow_up,
         )
@@ -76,22 +86,22 @@ def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -
 
 
 def translate_followed_up(envelope: Envelope, event: sip.FollowedUp) -> list[Intent]:
-    """The follow-up: a Task per participant; the next follow-up date as its due date."""
+    """The follow-up: each participant's SIP Task, in progress; the next follow-up date as its due date."""
     draft = Draft(envelope, event.child, EventCode.SIP_FOLLOWED_UP, process_id=event.process_id)
     _each_participant(
-        draft, event, code=TaskCode.SIP_FOLLOW_UP, step=ProcessStep.SIP_FOLLOWED_UP, due=event.next_follow_up
+        draft, event, step=ProcessStep.SIP_FOLLOWED_UP, status="in-progress", due=event.next_follow_up
     )
     return [draft.intent()]
 
 
 def translate_closed(envelope: Envelope, event: sip.Closed) -> list[Intent]:
-    """The SIP closed: each participant is told, with the reason."""
+    """The SIP closed: each participant's SIP Task completed (cancelled if withdrawn), with the reason."""
     draft = Draft(envelope, event.child, EventCode.SIP_CLOSED, process_id=event.process_id)
     _each_participant(
         draft,
         event,
-        code=TaskCode.SIP_CLOSURE,
         step=ProcessStep.SIP_CLOSED,
-        reason=coding(SIP_CLOSURE_SYSTEM, str(event.reason)),
+        status="cancelled" if event.reason is sip.ClosureReason.WITHDRAWN else "completed",
+        status_reason=coding(SIP_CLOSURE_SYSTEM, str(event.reason)),
     )
     return [draft.intent()]

@@ -94,21 +94,20 @@ class EventCode(StrEnum):
 class TaskCode(StrEnum):
     """Codes of :data:`TASK_SYSTEM`: what the owner of a Task is asked to do.
 
-    Every message sambus delivers focuses on one Task per recipient, owned by that recipient; a Task that
-    only reports something (an answer, a statement, a placement) asks its owner to take note of it.
+    Every message sambus delivers focuses on one Task per recipient, owned by that recipient. A recipient has
+    one Task per process (:func:`sambus.contracts.fhir.task.task_id_for`): each later message of the process
+    carries that same Task, updated (``status``, ``businessStatus``, ``output``), under the same code. A Task
+    that only reports something (a placement) asks its owner to take note of it.
     """
 
-    SIP_INVITATION = "sip-invitation"
+    SIP_PARTICIPATION = "sip-participation"
+    """Take part in a SIP: answer the invitation, attend the meeting, carry out one's part of the plan (the
+    CarePlan, ``Task.focus``), follow it up. One Task per participant from invitation to closure."""
     SIP_CONVENE = "sip-convene"
     """A school without Cosmic Link asks social services (or health care) to convene its SIP; the invitees and
     the school are ``Task.input`` (``sip-invitee``, ``sip-participant``)."""
-    SIP_ANSWER = "sip-answer"
-    """Take note of an agency's answer to a SIP invitation."""
-    SIP_MEETING = "sip-meeting"
-    SIP_PLAN_ACTIVITY = "sip-plan-activity"
-    """Carry out the agency's actions in an established SIP (``Task.focus`` is the CarePlan)."""
     SIP_FOLLOW_UP = "sip-follow-up"
-    SIP_CLOSURE = "sip-closure"
+    """The SIP plan's follow-up (a ``CarePlan.activity``)."""
     PLACEMENT_NOTICE = "placement-notice"
     """Take note of a placement outside the home (start, change or end)."""
     SUICIDE_RISK_ASSESSMENT = "suicide-risk-assessment"
@@ -116,22 +115,17 @@ class TaskCode(StrEnum):
     """Hidden residence (LVU 14 §): block the guardians' access to the child's record."""
     RESUME_GUARDIAN_ACCESS = "resume-guardian-access"
     HEALTH_EXAMINATION = "health-examination"
-    """Lag (2017:209): examine mental and physical health."""
+    """Lag (2017:209): examine mental and physical health; completed with the statement as output."""
     DENTAL_EXAMINATION = "dental-examination"
-    """Lag (2017:209): examine oral health."""
+    """Lag (2017:209): examine oral health; completed with the statement as output."""
     LVU32_EXAMINATION = "lvu32-examination"
+    """LVU § 32: a medical examination; completed with the report as output."""
     NEWLY_ARRIVED_HEALTH_EXAMINATION = "newly-arrived-health-examination"
     PROVIDE_INFORMATION = "provide-information"
-    """Answer a social-services investigation with the child's records (no consent needed)."""
+    """Answer a social-services investigation with the child's records (completed with them as output)."""
     KONTAKTCENTER_REFERRAL = "kontaktcenter-referral"
     ASSESS_CONCERN = "assess-concern"
     """Orosanmälan: assess a report of concern."""
-    INFORMATION_PROVIDED = "information-provided"
-    """Take note of the records an agency provides to an investigation it was asked to inform."""
-    EXAM_STATEMENT = "exam-statement"
-    """Take note of an examination's statement."""
-    TASK_STATUS = "task-status"
-    """Take note of the status another agency reports for a Task it received."""
 
 
 class ProcessStep(StrEnum):

@@ -354,7 +354,9 @@ def profiles() -> list[dict[str, Any]]:
         _structure(
             resource_id="sambus-task",
             title="sambus Task",
-            description="One recipient's Task in a process: what it is asked to do, the process it belongs "
+            description="One recipient's Task in a process (the same id and identifier in every message of "
+            "the process; a status update from a system that does not know what the Task asked carries no "
+            "code; authoredOn only in the message that asks): what it is asked to do, the process it belongs "
             "to, where the process stands, the child, who asks and who owns it.",
             type_="Task",
             base=f"{core}/Task",
@@ -366,9 +368,9 @@ def profiles() -> list[dict[str, Any]]:
                 _element("Task.groupIdentifier.system", min=1, fixedUri=PROCESS_ID_SYSTEM),
                 _element("Task.groupIdentifier.value", min=1),
                 _element("Task.businessStatus", min=1, **_required(_value_set_of(PROCESS_STEP_SYSTEM))),
-                _element("Task.code", min=1, **_required(task_codes)),
+                _element("Task.code", **_required(task_codes)),
                 _element("Task.for", min=1),
-                _element("Task.authoredOn", min=1),
+                _element("Task.lastModified", min=1),
                 _element("Task.requester", min=1),
                 _element("Task.owner", min=1),
             ],

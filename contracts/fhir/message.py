@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,33 @@ from sambus.contracts.fhir.security import high_water_mark
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 
 _NAMESPACE = uuid.UUID("6f1c1e52-8e59-4b8f-9d55-1d3f3c0a7b11")
+
+Clock = Callable[[], dt.datetime]
+"""Gives the current time (aware); injected where a test or the golden files need a fixed one."""
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC: the clock a running sambus assembles messages by."""
+    return dt.datetime.now(dt.UTC)
+
+
+_ASSEMBLY_TIME: ContextVar[dt.datetime | None] = ContextVar("sambus_assembly_time", default=None)
+
+
+@contextmanager
+def assembled_at(at: dt.datetime) -> Iterator[None]:
+    """Messages built inside the block get ``at`` as ``Bundle.timestamp`` (one instant per inbound event)."""
+    token = _ASSEMBLY_TIME.set(at)
+    try:
+        yield
+    finally:
+        _ASSEMBLY_TIME.reset(token)
+
+
+def assembly_time() -> dt.datetime:
+    """When the message being built is assembled: the instant :func:`assembled_at` set, else now (UTC)."""
+    at = _ASSEMBLY_TIME.get()
+    return utc_now() if at is None else at
 
 
 def deterministic_id(*parts: str) -> str:
@@ -76,15 +105,17 @@ def message_bundle(
     message_id: str,
     event: EventCode,
     source: MessageSource,
-    timestamp: dt.datetime,
     focus: Sequence[Mapping[str, Any]],
     supporting: Sequence[Mapping[str, Any]],
+    timestamp: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """A message Bundle as JSON data: ``MessageHeader`` first, then the focal resources, then supporting ones.
 
     ``MessageHeader.sender`` and ``responsible`` name the organisation that asks, when every focal resource
     has the same ``requester`` and it is an organisation's own identifier (not a routing address).
     ``Bundle.meta.security`` is the high-water mark of the resources' labels (:func:`high_water_mark`).
+    ``Bundle.timestamp`` is when the message was assembled (``timestamp``, else :func:`assembly_time`), not
+    when the event it reports happened (that is in the focal resources, e.g. ``Task.lastModified``).
     The resources must already be validated (the builders in :mod:`sambus.contracts.fhir` do) and have an
     ``id``;
     a resource's ``fullUrl`` is ``urn:uuid:<id>``. The header and the Bundle's own fields are validated
@@ -111,7 +142,7 @@ def message_bundle(
     shell |= {
         "identifier": {"system": SOURCE_EVENT_SYSTEM, "value": f"{source.system}|{source.event_id}"},
         "type": "message",
-        "timestamp": timestamp.isoformat(),
+        "timestamp": (assembly_time() if timestamp is None else timestamp).isoformat(),
     }
     validated(Bundle, {**shell, "entry": [{"fullUrl": urn(r["id"])} for r in resources]})
     return {**shell, "entry": [{"fullUrl": urn(r["id"]), "resource": dict(r)} for r in resources]}

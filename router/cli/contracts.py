@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,9 +28,14 @@ console = Console()
 errors = Console(stderr=True)
 
 
+GOLDEN_ASSEMBLY_TIME = dt.datetime(2027, 1, 1, 12, 0, tzinfo=dt.UTC)
+"""``Bundle.timestamp`` of the golden messages (a fixed assembly time after every example's event), so the
+golden files do not change with the clock; a running sambus stamps the time it assembles each message."""
+
+
 def render_messages(event: bytes) -> str:
-    """The FHIR messages an inbound event becomes, as ``sambus translate`` prints them."""
-    intents = translate_message(event)
+    """The FHIR messages an inbound event becomes, as ``sambus translate`` prints them (golden clock)."""
+    intents = translate_message(event, clock=lambda: GOLDEN_ASSEMBLY_TIME)
     return json.dumps([i.bundle for i in intents], indent=2, ensure_ascii=False) + "\n"
 
 

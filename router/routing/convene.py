@@ -20,7 +20,7 @@ from sambus.contracts.fhir import (
     deterministic_id,
     urn,
 )
-from sambus.contracts.fhir.codes import SIP_INVITEE_INPUT, SIP_PARTICIPANT_INPUT
+from sambus.contracts.fhir.codes import SIP_INVITEE_INPUT, SIP_PARTICIPANT_INPUT, TASK_ID_SYSTEM
 from sambus.router.routing.projection import TaskEntry, for_recipient
 
 Identifier = tuple[str, str]
@@ -65,6 +65,7 @@ def convene_request(
     }
     task.update(
         id=task_id,
+        identifier=[{"system": TASK_ID_SYSTEM, "value": task_id}],
         intent="proposal",
         code={"coding": [{"system": TASK_SYSTEM, "code": str(TaskCode.SIP_CONVENE)}]},
         businessStatus={"coding": [{"system": PROCESS_STEP_SYSTEM, "code": str(ProcessStep.SIP_INVITED)}]},

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sambus.contracts.errors import InvalidIntentError
-from sambus.contracts.fhir import DESTINATION_ENDPOINT_PREFIX, deterministic_id, urn
+from sambus.contracts.fhir import DESTINATION_ENDPOINT_PREFIX, ROUTING_ADDRESS_SYSTEM, deterministic_id, urn
+from sambus.contracts.fhir.codes import TASK_ID_SYSTEM
+from sambus.contracts.fhir.task import task_id_for
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,16 @@ def for_recipient(
     recipient_name: str,
     owner: tuple[str, str] | None = None,
     receiver: tuple[str, str] | None = None,
+    requester: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A message Bundle for one recipient: a header addressed to it, its Task, and what that Task refers to.
 
     Other agencies' Tasks are left out: a recipient learns only of its own invitation. ``owner`` (system,
-    value) replaces the Task owner's identifier, e.g. a routing address by the resolved organisation's own.
-    ``receiver`` (system, value) addresses the header to another organisation than the Task's owner: an
-    answer's Task stays owned by the answering unit and goes to the one that asked.
+    value) replaces the Task owner's identifier, e.g. a routing address by the resolved organisation's own;
+    the Task then gets that organisation's Task id in the process (:func:`task_id_for`), the id its answers
+    name. ``requester`` likewise replaces a routing address as the Task's (and its ServiceRequest's)
+    requester. ``receiver`` (system, value) addresses the header to another organisation than the Task's
+    owner: an answer's Task stays owned by the answering unit and goes to the one that asked.
 
     Nothing in ``bundle`` is changed, but the result shares the parts it does not change with it (copying
     them cost a third of the routing time): treat both as read-only, or deep-copy before changing.
@@ -108,9 +113,47 @@ def for_recipient(
     projected["id"] = message_id
     own_task = dict(task.resource)
     own_task["owner"] = {**task.resource.get("owner", {}), "identifier": {"system": system, "value": value}}
+    full_url = task.full_url
+    process_id = task.resource.get("groupIdentifier", {}).get("value")
+    if owner is not None and isinstance(process_id, str):
+        own_task["id"] = task_id_for(process_id, {"system": system, "value": value})
+        own_task["identifier"] = [{"system": TASK_ID_SYSTEM, "value": own_task["id"]}]
+        full_url = urn(own_task["id"])
+        header["focus"] = [{"reference": full_url}]
+    if requester is not None:
+        own_task["requester"] = _organisation(requester)
+        if "sender" not in header:
+            header["sender"] = header["responsible"] = _organisation(requester)
+    supporting = [_resolved_request(e, owner=owner, requester=requester) for e in supporting]
     projected["entry"] = [
         {"fullUrl": urn(header["id"]), "resource": header},
-        {"fullUrl": task.full_url, "resource": own_task},
+        {"fullUrl": full_url, "resource": own_task},
         *supporting,
     ]
     return projected
+
+
+def _organisation(identifier: tuple[str, str]) -> dict[str, Any]:
+    return {"type": "Organization", "identifier": {"system": identifier[0], "value": identifier[1]}}
+
+
+def _is_routing_address(reference: object) -> bool:
+    return (
+        isinstance(reference, dict)
+        and reference.get("identifier", {}).get("system") == ROUTING_ADDRESS_SYSTEM
+    )
+
+
+def _resolved_request(
+    entry: dict[str, Any], *, owner: tuple[str, str] | None, requester: tuple[str, str] | None
+) -> dict[str, Any]:
+    """A ServiceRequest with the resolved organisations in place of routing addresses (others as they are)."""
+    resource = entry.get("resource", {})
+    if resource.get("resourceType") != "ServiceRequest":
+        return entry
+    changed = dict(resource)
+    if owner is not None and any(_is_routing_address(p) for p in resource.get("performer", ())):
+        changed["performer"] = [_organisation(owner)]
+    if requester is not None and _is_routing_address(resource.get("requester")):
+        changed["requester"] = _organisation(requester)
+    return {**entry, "resource": changed} if changed != resource else entry

@@ -31,7 +31,7 @@ from typing import Any
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.errors import ProcessNotKnownError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
-from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_INPUT_SYSTEM
+from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_ID_SYSTEM, TASK_INPUT_SYSTEM
 from sambus.router.routing.asked import AskedRequests, AskedTasks, NoProcessState
 from sambus.router.routing.care_contacts import CareContacts, NoCareContacts
 from sambus.router.routing.directory import Capability, Recipient, RoutingDirectory
@@ -145,14 +145,24 @@ def has_active_care_contact(task: Mapping[str, Any]) -> bool:
     return False
 
 
-def answered_task_id(task: Mapping[str, Any]) -> str | None:
-    """The id of the Task an answer reports on (``Task.output.valueReference`` to a Task), if it names one."""
+def answered_task_id(task: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """The id of the Task an answer reports on, and whether the answer names it explicitly.
+
+    An answer is the answering unit's Task, updated: its own ``identifier`` (:data:`TASK_ID_SYSTEM`) names
+    it (not explicitly: a unit's Task id derived from its own identifier may differ from the id of a Task
+    it received by routing address or through a relay). A ``Task.output.valueReference`` to a Task (how
+    answers named it before) names it explicitly.
+    """
     for item in task.get("output", ()):
         reference = item.get("valueReference", {}) if isinstance(item, dict) else {}
         value = reference.get("identifier", {}).get("value") if reference.get("type") == "Task" else None
         if isinstance(value, str) and value:
-            return value
-    return None
+            return value, True
+    for identifier in task.get("identifier", ()):
+        value = identifier.get("value") if isinstance(identifier, dict) else None
+        if identifier.get("system") == TASK_ID_SYSTEM and isinstance(value, str) and value:
+            return value, False
+    return None, False
 
 
 class RoutingRules:
@@ -403,8 +413,13 @@ class RoutingRules:
         process_id = task.resource.get("groupIdentifier", {}).get("value")
         if not isinstance(process_id, str) or not process_id:
             raise RoutingError(f"an answer ({event}) must name its process in Task.groupIdentifier")
-        task_id = answered_task_id(task.resource)
+        task_id, explicit = answered_task_id(task.resource)
         askers = self._asked.askers(process_id, answerer=answerer.id, task_id=task_id)
+        if askers is None and task_id is not None and not explicit:
+            # The process state may know the unit's Task under another id (a relay's convene Task): then
+            # the answer goes to whoever asked the unit in the process, as an answer naming no Task does.
+            task_id = None
+            askers = self._asked.askers(process_id, answerer=answerer.id, task_id=None)
         if askers is None:
             what = f"Task {task_id} of process" if task_id else "process"
             raise ProcessNotKnownError(

@@ -49,7 +49,7 @@ from sambus.router.routing.convene import convene_request
 from sambus.router.routing.directory import Recipient, RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.projection import for_recipient, tasks
-from sambus.router.routing.rules import RELAYED_FOR_HEADER, Route, RoutingRules
+from sambus.router.routing.rules import RELAYED_FOR_HEADER, Route, RoutingRules, child_municipality
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class Delivery(LedgerBatch):
             for error in routing.unroutable
         ]
         for route in routing.routes:
-            message = _message_for(bundle, route)
+            message = _message_for(bundle, route, requester=self._resolved_requester(bundle, route))
             request = self._request(route, event=event, child=child, message=message, now=now)
             decision = self._decide(route, request)
             if route.relayed and decision.outcome is not Outcome.DENY:
@@ -256,6 +256,23 @@ class Delivery(LedgerBatch):
         relay_decision = self._policy.decide(relayed)
         self._pending.append(ledger_record(relayed, relay_decision))
         return through_relay(decision, relay_decision, relay.id)
+
+    def _resolved_requester(self, bundle: Mapping[str, Any], route: Route) -> tuple[str, str] | None:
+        """The organisation's own identifier for a requester the Task names by routing address, if found.
+
+        A routing address is sambus's internal way to name "social services of 1980"; the recipient gets
+        the organisation's identifier instead (an answer keeps what it names).
+        """
+        named = route.task.resource.get("requester", {}).get("identifier", {})
+        if route.answer or named.get("system") != ROUTING_ADDRESS_SYSTEM or not named.get("value"):
+            return None
+        try:
+            resolved = self._rules.resolve(
+                ROUTING_ADDRESS_SYSTEM, str(named["value"]), home=child_municipality(bundle)
+            )
+        except RoutingError:
+            return None
+        return _first_identifier(resolved)
 
     def _decide(self, route: Route, request: DecisionRequest) -> Decision:
         if route.refused is not None:
@@ -333,8 +350,13 @@ def labelled_headers(
     return (*kept, (Header.SECURITY, codes.encode("ascii"))) if codes else kept
 
 
-def _message_for(bundle: dict[str, Any], route: Route) -> dict[str, Any]:
-    """What ``route.recipient`` gets of ``bundle``: its own Task, or the relay's request to convene a SIP."""
+def _message_for(
+    bundle: dict[str, Any], route: Route, *, requester: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """What ``route.recipient`` gets of ``bundle``: its own Task, or the relay's request to convene a SIP.
+
+    ``requester``: the organisation's own identifier in place of a routing address as requester.
+    """
     if route.convene:
         school = route.task.resource["requester"]["identifier"]
         return convene_request(
@@ -353,6 +375,7 @@ def _message_for(bundle: dict[str, Any], route: Route) -> dict[str, Any]:
         recipient_name=route.recipient.name,
         owner=_resolved_owner(route),
         receiver=_answer_receiver(route),
+        requester=requester,
     )
 
 

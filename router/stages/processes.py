@@ -32,15 +32,16 @@ import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
 from sambus.contracts.errors import InvalidIntentError, RoutingError, map_errors
-from sambus.contracts.fhir import EventCode
+from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.assessment import secrecy_assessment
+from sambus.contracts.fhir.task import task_id_for
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, birth_date
 from sambus.contracts.topics import Header
 from sambus.router.kafka.records import Outgoing
 from sambus.router.routing.convene import convene_task_id
 from sambus.router.routing.directory import Recipient
 from sambus.router.routing.projection import tasks as focal_tasks
-from sambus.router.routing.rules import ANSWER_EVENTS, RoutingRules, child_municipality
+from sambus.router.routing.rules import ANSWER_EVENTS, Route, RoutingRules, child_municipality
 from sambus.router.stages.deadlines import DeadlineRules, Deadlines
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
@@ -224,10 +225,24 @@ def _is_acute(tasks: list[dict[str, Any]]) -> bool:
 
 
 def _timestamp(bundle: Mapping[str, Any]) -> dt.datetime:
+    """When the event the message reports happened.
+
+    Its Tasks' ``lastModified`` (the latest), else the ``Bundle.timestamp`` (when the message was assembled,
+    moments after the event).
+    """
+    modified = [
+        str(task["lastModified"])
+        for entry in bundle.get("entry", ())[1:]
+        if isinstance(entry, dict)
+        and isinstance(task := entry.get("resource"), dict)
+        and task.get("resourceType") == "Task"
+        and task.get("lastModified")
+    ]
     try:
-        return dt.datetime.fromisoformat(str(bundle.get("timestamp")))
-    except ValueError as exc:
-        raise InvalidIntentError("the message has no valid Bundle.timestamp") from exc
+        times = [dt.datetime.fromisoformat(value) for value in modified]
+        return max(times) if times else dt.datetime.fromisoformat(str(bundle.get("timestamp")))
+    except (TypeError, ValueError) as exc:
+        raise InvalidIntentError("the message has no valid Task.lastModified or Bundle.timestamp") from exc
 
 
 class ProcessStore:
@@ -484,7 +499,7 @@ class ProcessTracker:
             task_id = (
                 convene_task_id(str(bundle.get("id")), route.recipient.id)
                 if route.convene
-                else route.task.resource.get("id")
+                else _delivered_task_id(route)
             )
             if route.refused is None and requester is not None and isinstance(task_id, str):
                 rows.append(
@@ -570,6 +585,19 @@ class ProcessTracker:
     def _party(self, task: Mapping[str, Any], role: str) -> str | None:
         recipient = self._recipient(task, role)
         return None if recipient is None else recipient.id
+
+
+def _delivered_task_id(route: Route) -> object:
+    """The id of the Task as delivered.
+
+    A Task addressed by routing address gets its organisation's id (as
+    :func:`~sambus.router.routing.projection.for_recipient` gives it).
+    """
+    process_id = route.task.resource.get("groupIdentifier", {}).get("value")
+    if route.task.owner_system != ROUTING_ADDRESS_SYSTEM or not isinstance(process_id, str):
+        return route.task.resource.get("id")
+    first = route.recipient.identifiers[0]
+    return task_id_for(process_id, {"system": first.system, "value": first.value})
 
 
 def _date_step(conn: sa.Connection, *, process_id: str, event: EventCode, state: str, on: dt.date) -> None:

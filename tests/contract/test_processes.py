@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -24,9 +25,11 @@ from sambus.contracts.identifiers import (
 )
 from sambus.contracts.intent import Intent
 
+ASSEMBLED = dt.datetime(2027, 1, 1, 12, 0, tzinfo=dt.UTC)
+
 
 def _translate(event: dict[str, Any]) -> Intent:
-    [intent] = translate_message(json.dumps(event).encode())
+    [intent] = translate_message(json.dumps(event).encode(), clock=lambda: ASSEMBLED)
     return intent
 
 
@@ -296,13 +299,16 @@ def test_a_message_without_a_requesting_organisation_names_no_sender(example):
     assert "sender" not in header
 
 
-def test_every_task_carries_its_id_as_a_stable_identifier_and_an_answer_names_the_task_by_it(example):
-    answer = _translate(example("social.task-answered"))
+def test_every_task_carries_its_id_as_a_stable_identifier_and_an_answer_is_that_task_updated(example):
+    answer = _translate(example("social.task-answered", taskId="task-received"))
     [task] = _resources(answer, "Task")
-    [output] = task["output"]
 
-    assert task["identifier"] == [{"system": TASK_ID_SYSTEM, "value": task["id"]}]
-    assert output["valueReference"]["identifier"]["system"] == TASK_ID_SYSTEM
+    assert task["id"] == "task-received"
+    assert task["identifier"] == [{"system": TASK_ID_SYSTEM, "value": "task-received"}]
+    assert task["status"] == "accepted"
+    assert "output" not in task
+    assert "authoredOn" not in task
+    assert task["lastModified"] == example("social.task-answered")["time"]
 
 
 def test_a_lifted_hidden_residence_flag_keeps_the_decisions_start_and_ends_at_the_lift(example):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -51,13 +52,15 @@ def test_translate_prints_the_fhir_message(runner, tmp_path, sip_event):
     path = tmp_path / "event.json"
     path.write_text(json.dumps(sip_event()), encoding="utf-8")
 
+    before = dt.datetime.now(dt.UTC)
     result = runner.invoke(app, ["translate", str(path)])
 
     assert result.exit_code == 0, result.output
-    assert "sip-invitation" in result.output
+    assert "sip-participation" in result.output
     [bundle] = json.loads(result.stdout)
     assert bundle["resourceType"] == "Bundle"
     assert bundle["type"] == "message"
+    assert before <= dt.datetime.fromisoformat(bundle["timestamp"]) <= dt.datetime.now(dt.UTC)
 
 
 @pytest.mark.parametrize(

@@ -67,8 +67,9 @@ def test_binary_binding_envelope_equals_plain_json_envelope(sip_event):
 def test_binary_binding_translates_like_plain_json(sip_event):
     value, headers = _binary(sip_event())
 
-    from_binary = translate_message(value, headers)
-    from_plain = translate_message(_encode(sip_event()))
+    assembled = dt.datetime(2027, 1, 1, 12, 0, tzinfo=dt.UTC)
+    from_binary = translate_message(value, headers, clock=lambda: assembled)
+    from_plain = translate_message(_encode(sip_event()), clock=lambda: assembled)
 
     assert from_binary == from_plain
     assert len(from_binary) == 1

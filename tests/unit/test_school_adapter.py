@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -16,8 +17,11 @@ from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYST
 CHILD = "201203150006"
 
 
+ASSEMBLED = dt.datetime(2027, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+
 def _translate(event: dict) -> list:
-    return translate_message(json.dumps(event).encode("utf-8"))
+    return translate_message(json.dumps(event).encode("utf-8"), clock=lambda: ASSEMBLED)
 
 
 def _resources(bundle: dict, resource_type: str) -> list[dict]:
@@ -87,7 +91,7 @@ def test_one_sip_invitation_task_per_invitee(sip_event, invite):
     for task in tasks:
         assert task["status"] == "requested"
         assert task["code"]["coding"][0]["system"] == TASK_SYSTEM
-        assert task["code"]["coding"][0]["code"] == "sip-invitation"
+        assert task["code"]["coding"][0]["code"] == "sip-participation"
 
 
 @pytest.mark.parametrize(
