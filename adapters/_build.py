@@ -89,6 +89,8 @@ class Draft:
     hidden_residence: bool = False
     address: dict[str, Any] | None = None
     custody: str | None = None
+    sender: Identifier | None = None
+    """The organisation that sends the message when it is not the Tasks' requester (an answer's unit)."""
     focus: list[dict[str, Any]] = field(default_factory=list)
     supporting: list[dict[str, Any]] = field(default_factory=list)
 
@@ -201,6 +203,7 @@ class Draft:
             source=self.source,
             focus=self.focus,
             supporting=[patient, *self.supporting],
+            sender=self.sender,
         )
         return Intent(
             message_id=self.message_id,
@@ -223,7 +226,6 @@ def sip_invitations(
             step=ProcessStep.SIP_INVITED,
             owner=agency_identifier(invitee),
             requester=requester,
-            intent="proposal",
             reason=coding(SIP_REASON_SYSTEM, str(reason)),
         )
     return [draft.intent()]
@@ -262,7 +264,7 @@ def task_status_notice(
     ``answerer`` the Task ``task_id``; ``answer_to`` (the ``requester``) must be that party, or the answer
     is refused.
     """
-    draft = Draft(envelope, child, EventCode.TASK_STATUS_CHANGED, process_id=process_id)
+    draft = Draft(envelope, child, EventCode.TASK_STATUS_CHANGED, process_id=process_id, sender=answerer)
     draft.add_task(
         code=None,
         step=TASK_STEP[status],

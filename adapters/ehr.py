@@ -55,6 +55,7 @@ _EXAMINATION = {
 def translate_health_exam_completed(envelope: Envelope, event: ehr.HealthExamCompleted) -> list[Intent]:
     """A 2017:209 statement (mental+physical, or oral): the examining unit's exam Task, completed with it."""
     draft = Draft(envelope, event.child, EventCode.HEALTH_EXAM_COMPLETED, process_id=event.process_id)
+    draft.sender = hsa(event.hsa_id)
     draft.add_task(
         code=_EXAMINATION[event.statement],
         step=ProcessStep.EXAM_COMPLETED,
@@ -70,6 +71,7 @@ def translate_health_exam_completed(envelope: Envelope, event: ehr.HealthExamCom
 def translate_lvu32_exam_completed(envelope: Envelope, event: ehr.Lvu32ExamCompleted) -> list[Intent]:
     """An LVU § 32 exam report: the examining unit's exam Task, completed with it, for the social board."""
     draft = Draft(envelope, event.child, EventCode.LVU32_EXAM_COMPLETED, process_id=event.process_id)
+    draft.sender = hsa(event.hsa_id)
     draft.add_task(
         code=TaskCode.LVU32_EXAMINATION,
         step=ProcessStep.EXAM_COMPLETED,
@@ -87,6 +89,7 @@ def translate_investigation_info_provided(
 ) -> list[Intent]:
     """Records for an investigation: the information request ``taskId``, completed with them."""
     draft = Draft(envelope, event.child, EventCode.INVESTIGATION_INFO_PROVIDED, process_id=event.process_id)
+    draft.sender = hsa(event.hsa_id)
     draft.add_task(
         code=TaskCode.PROVIDE_INFORMATION,
         step=ProcessStep.INFORMATION_PROVIDED,

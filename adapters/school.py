@@ -39,6 +39,7 @@ def translate_sip_initiated(envelope: Envelope, event: school.SipInitiated) -> l
 def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> list[Intent]:
     """The school's answer to a SIP invitation: its SIP Task, accepted or rejected, for the inviter."""
     draft = Draft(envelope, event.child, EventCode.SIP_INVITATION_ANSWERED, process_id=event.process_id)
+    draft.sender = _school_unit(event.school_unit_code)
     accepted = event.answer is school.Answer.ACCEPTED
     draft.add_task(
         code=TaskCode.SIP_PARTICIPATION,
@@ -47,7 +48,6 @@ def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> lis
         requester=agency_identifier(event.answer_to),
         status="accepted" if accepted else "rejected",
         update=True,
-        intent="proposal",
     )
     return [draft.intent()]
 

@@ -1,9 +1,9 @@
 """SIP lifecycle events (meeting, plan, follow-up, closure), translated into canonical FHIR messages.
 
-Each participant has one SIP Task from the invitation on (:data:`TaskCode.SIP_PARTICIPATION`, the same id in
-every message): ``requested`` when invited, ``accepted`` / ``rejected`` when it answers, ``in-progress`` from
-the meeting on, ``completed`` when the SIP closes (``cancelled`` when it was withdrawn); ``businessStatus``
-names the step.
+Each participant has one SIP Task from the invitation on (:data:`TaskCode.SIP_PARTICIPATION`, the same id
+and ``intent`` ``order`` in every message): ``requested`` when invited, ``accepted`` / ``rejected`` when it
+answers, ``in-progress`` from the meeting on, ``completed`` when the SIP closes (``cancelled`` when it was
+withdrawn); ``businessStatus`` names the step.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ def _each_participant(
             owner=agency_identifier(agency),
             requester=agency_identifier(event.organizer),
             update=True,
-            intent="proposal",
             **task,  # type: ignore[arg-type]
         )
 
@@ -78,7 +77,6 @@ def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -
             requester=agency_identifier(event.lead_coordinator),
             status="in-progress",
             update=True,
-            intent="proposal",
             focus=urn(plan_id),
             due=event.follow_up,
         )

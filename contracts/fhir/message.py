@@ -108,11 +108,13 @@ def message_bundle(
     focus: Sequence[Mapping[str, Any]],
     supporting: Sequence[Mapping[str, Any]],
     timestamp: dt.datetime | None = None,
+    sender: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A message Bundle as JSON data: ``MessageHeader`` first, then the focal resources, then supporting ones.
 
-    ``MessageHeader.sender`` and ``responsible`` name the organisation that asks, when every focal resource
-    has the same ``requester`` and it is an organisation's own identifier (not a routing address).
+    ``MessageHeader.sender`` and ``responsible`` name ``sender`` (an organisation's identifier: the
+    answering unit of an answer), else the organisation that asks, when every focal resource has the same
+    ``requester`` and it is an organisation's own identifier (not a routing address).
     ``Bundle.meta.security`` is the high-water mark of the resources' labels (:func:`high_water_mark`).
     ``Bundle.timestamp`` is when the message was assembled (``timestamp``, else :func:`assembly_time`), not
     when the event it reports happened (that is in the focal resources, e.g. ``Task.lastModified``).
@@ -126,9 +128,9 @@ def message_bundle(
         "id": deterministic_id(message_id, "header"),
         "eventCoding": {"system": EVENT_SYSTEM, "code": str(event)},
     }
-    sender = _sender(focus)
-    if sender is not None:
-        header_data |= {"sender": sender, "responsible": sender}
+    by = _sender(focus) if sender is None else {"type": "Organization", "identifier": dict(sender)}
+    if by is not None:
+        header_data |= {"sender": by, "responsible": by}
     header_data |= {
         "source": {"name": source.system, "endpoint": f"{SOURCE_ENDPOINT_PREFIX}{source.system}"},
         "focus": [{"reference": urn(resource["id"])} for resource in focus],

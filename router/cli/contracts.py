@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -14,11 +15,14 @@ from rich.console import Console
 from sambus import contracts
 from sambus.adapters import translate_message
 from sambus.contracts.export import documents
+from sambus.router.dev.walk import walk
 
 CONTRACTS_DIR = Path(contracts.__file__).parent
 SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
 EXAMPLES_DIR = CONTRACTS_DIR / "examples"
 GOLDEN_DIR = EXAMPLES_DIR / "golden"
+WALKS_DIR = EXAMPLES_DIR / "walks"
+"""Process walks: ``walks/<name>/NN-<step>.json`` agency events in order; ``golden/`` what each becomes."""
 
 contracts_app = typer.Typer(
     help="The published contract: JSON Schemas, AsyncAPI, examples and their golden FHIR output.",
@@ -44,6 +48,25 @@ def golden_documents() -> dict[str, str]:
     return {
         example.name: render_messages(example.read_bytes()) for example in sorted(EXAMPLES_DIR.glob("*.json"))
     }
+
+
+def walk_documents(walk_dir: Path) -> dict[str, str]:
+    """What each event of a process walk delivers, by its path under ``<walk>/golden/``.
+
+    The events go through sambus's own stages in process (:func:`sambus.router.dev.walk.walk`): routed,
+    decided and projected per recipient, with the ``destination`` each recipient gets.
+    """
+    events = sorted(walk_dir.glob("*.json"))
+    steps = asyncio.run(walk([event.read_bytes() for event in events]))
+    return {
+        event.name: json.dumps([d.as_json() for d in step], indent=2, ensure_ascii=False) + "\n"
+        for event, step in zip(events, steps, strict=True)
+    }
+
+
+def walk_dirs() -> list[Path]:
+    """The process walks under ``contracts/examples/walks/``."""
+    return sorted(p for p in WALKS_DIR.iterdir() if p.is_dir()) if WALKS_DIR.exists() else []
 
 
 def _drift(directory: Path, wanted: Mapping[str, str]) -> list[str]:
@@ -85,14 +108,18 @@ def export(
 ) -> None:
     """Write the JSON Schema of every inbound event type and the AsyncAPI document to contracts/schemas/.
 
-    With --examples, also translate every example and write the result to contracts/examples/golden/.
+    With --examples, also translate every example and write the result to contracts/examples/golden/, and
+    walk every process walk (contracts/examples/walks/<name>/) into its golden/ directory.
     """
     targets: list[tuple[Path, dict[str, str]]] = [(SCHEMAS_DIR, documents())]
     if examples or check:
         targets.append((GOLDEN_DIR, golden_documents()))
+        targets += [(walk_dir / "golden", walk_documents(walk_dir)) for walk_dir in walk_dirs()]
     if check:
         problems = [
-            f"{directory.name}/{p}" for directory, wanted in targets for p in _drift(directory, wanted)
+            f"{directory.relative_to(CONTRACTS_DIR)}/{p}"
+            for directory, wanted in targets
+            for p in _drift(directory, wanted)
         ]
         for problem in problems:
             errors.print(f"[bold red]drift:[/] {problem}", highlight=False)

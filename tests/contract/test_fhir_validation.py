@@ -24,6 +24,7 @@ from tests.fhir_validator import Report, errors_of, validate
 pytestmark = pytest.mark.slow
 
 GOLDEN_DIR = Path(__file__).resolve().parents[2] / "contracts" / "examples" / "golden"
+WALKS_DIR = GOLDEN_DIR.parent / "walks"
 _SIP_CLOSED = GOLDEN_DIR / "se.sambus.sip.closed.v1.json"
 _CONSENT = GOLDEN_DIR / "se.sambus.social.consent-recorded.v1.json"
 _INBOUND_CONSENT = GOLDEN_DIR.parent / "se.sambus.ehr.fhir-consent.v1.json"
@@ -92,9 +93,24 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def with_profiles(planted: dict[str, Path]) -> dict[Path, Report]:
-    """One validator run over the golden Bundles and the planted ones, with sambus's conformance resources."""
-    return validate([GOLDEN_DIR, *planted.values()])
+def delivered(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The messages the golden process walks deliver (what recipients get), one file per walk step."""
+    directory = tmp_path_factory.mktemp("delivered")
+    paths = []
+    for step in sorted(WALKS_DIR.glob("*/golden/*.json")):
+        records = json.loads(step.read_text(encoding="utf-8"))
+        if records:
+            path = directory / f"{step.parent.parent.name}-{step.name}"
+            path.write_text(json.dumps([r["message"] for r in records]), encoding="utf-8")
+            paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def with_profiles(planted: dict[str, Path], delivered: list[Path]) -> dict[Path, Report]:
+    """One validator run over the golden Bundles, the walks' deliveries and the planted ones, with sambus's
+    conformance resources."""
+    return validate([GOLDEN_DIR, *delivered, *planted.values()])
 
 
 def test_every_golden_bundle_is_valid_base_r4():
@@ -112,6 +128,16 @@ def test_every_golden_bundle_is_valid_against_sambus_profiles_terminology_and_me
 
     assert len(golden) == len(list(GOLDEN_DIR.glob("*.json")))
     assert errors_of(golden) == []
+
+
+def test_every_message_the_golden_walks_deliver_is_valid_against_sambus_profiles(
+    with_profiles: dict[Path, Report], delivered: list[Path]
+):
+    reports = {path: with_profiles[path] for path in delivered}
+
+    assert len(reports) == 13, "each step of the SIP, LVU 32 and concern walks that delivers something"
+    assert all(report.resources >= 1 for report in reports.values())
+    assert errors_of(reports) == []
 
 
 def test_a_task_without_intent_is_an_error(with_profiles: dict[Path, Report], planted: dict[str, Path]):

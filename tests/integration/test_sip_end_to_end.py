@@ -39,7 +39,7 @@ async def test_consented_recipient_receives_its_sip_invitation(running: Running)
     assert header.eventCoding.code == "sip-initiated"
     assert header.destination[0].endpoint == "urn:sambus:recipient:vasteras-socialtjanst"
     [task] = _resources(bundle, "Task")
-    assert task.code.coding[0].code == "sip-invitation"
+    assert task.code.coding[0].code == "sip-participation"
     assert task.status == "requested"
     assert (task.owner.identifier.system, task.owner.identifier.value) == ("urn:oid:2.5.4.97", "212000-2080")
     [patient] = _resources(bundle, "Patient")
