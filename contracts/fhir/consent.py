@@ -3,13 +3,16 @@
 Profile (what :mod:`sambus.contracts.fhir.registry` reads back, and what an inbound FHIR Consent must carry):
 ``identifier`` (:data:`CONSENT_ID_SYSTEM`) the sender's consent id; ``status`` ``active`` (recorded) or
 ``inactive`` (withdrawn, ``dateTime`` = when); ``patient`` the child; ``category`` LOINC 59284-0 (patient
-consent); ``policy`` the legal ground, OSL 12:2 (R4 invariant ppc-1: a policy or a ``policyRule``);
-``performer`` the guardians (``RelatedPerson`` by personnummer) or the child (``Patient``);
-``provision.purpose`` a code of :data:`PURPOSE_SYSTEM`; ``provision.period`` the validity;
-``provision.actor`` one recipient per agency kind, as a :data:`ROUTING_ADDRESS_SYSTEM` identifier.
+consent); ``policy`` the legal text the consent is given under, OSL (2009:400) as published in SFS, and
+``policyRule`` v3 ActCode ``OPTIN`` (R4 invariant ppc-1 needs one of the two); ``performer`` the guardians
+(``RelatedPerson`` by personnummer) or the child (``Patient``); ``provision.purpose`` a code of
+:data:`PURPOSE_SYSTEM`; ``provision.period`` the validity; ``provision.actor`` the recipients (role
+``IRCP``): every organisation of a kind, as a contained ``Organization`` whose ``type`` is the kind
+(:data:`AGENCY_KIND_SYSTEM`), or one organisation by its HSA-id, organisation number or school unit code.
 
-An inbound Consent may still carry its purpose as a ``category`` code of :data:`PURPOSE_SYSTEM` (the shape
-sambus sent before); one naming two different purposes is refused.
+An inbound Consent may still carry its purpose as a ``category`` code of :data:`PURPOSE_SYSTEM`, and a kind
+as a :data:`ROUTING_ADDRESS_SYSTEM` identifier (the shapes sambus sent before); one naming two different
+purposes is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from fhir.resources.R4B.consent import Consent
 
 from sambus.contracts.fhir._validated import validated
 from sambus.contracts.fhir.codes import (
+    AGENCY_KIND_SYSTEM,
     PROCESS_ID_SYSTEM,
     PURPOSE_SYSTEM,
     ROUTING_ADDRESS_SYSTEM,
@@ -48,7 +52,53 @@ _RECIPIENT_ROLE = {
 _PATIENT_CONSENT = {
     "coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]
 }
-_POLICY = {"uri": "https://sambus.se/fhir/policy/osl-12-2"}
+OSL = "https://rkrattsbaser.gov.se/sfst?bet=2009:400"
+"""Offentlighets- och sekretesslag (2009:400) in Regeringskansliet's legal database (SFS): consent lifts
+secrecy under its 12 kap. 2 § (and 10 kap. 1 §)."""
+
+_POLICY = {"authority": "https://www.riksdagen.se", "uri": OSL}
+_POLICY_RULE = {
+    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}],
+    "text": "Samtycke enligt offentlighets- och sekretesslagen (2009:400) 12 kap. 2 §",
+}
+
+
+def _kind_actor(kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ``provision.actor`` for every organisation of ``kind``, and the contained Organization it names."""
+    organisation = {
+        "resourceType": "Organization",
+        "id": f"kind-{kind.replace('_', '-')}",
+        "type": [{"coding": [{"system": AGENCY_KIND_SYSTEM, "code": kind}]}],
+        "name": f"Every organisation of kind {kind}",
+    }
+    return {"role": _RECIPIENT_ROLE, "reference": {"reference": f"#{organisation['id']}"}}, organisation
+
+
+def _kinds(resource: Mapping[str, Any], provision: Mapping[str, Any]) -> list[str]:
+    """The agency kinds ``provision.actor`` names: contained Organizations by type, or routing addresses."""
+    contained = {
+        f"#{item.get('id')}": item
+        for item in resource.get("contained") or []
+        if isinstance(item, dict) and item.get("resourceType") == "Organization"
+    }
+    kinds: list[str] = []
+    for actor in provision.get("actor") or []:
+        reference = actor.get("reference") or {} if isinstance(actor, dict) else {}
+        identifier = reference.get("identifier") or {}
+        if identifier.get("system") == ROUTING_ADDRESS_SYSTEM:
+            kinds.append(str(identifier.get("value")))
+        elif (organisation := contained.get(str(reference.get("reference")))) is not None:
+            kinds += [str(c.get("code")) for c in _codings(organisation.get("type"), AGENCY_KIND_SYSTEM)]
+    return kinds
+
+
+def _codings(concepts: Any, system: str) -> list[dict[str, Any]]:  # noqa: ANN401 - JSON data
+    return [
+        item
+        for concept in (concepts if isinstance(concepts, list) else [])
+        for item in (concept.get("coding") or [] if isinstance(concept, dict) else [])
+        if isinstance(item, dict) and item.get("system") == system
+    ]
 
 
 MATURITY_EXTENSION = "https://sambus.se/fhir/StructureDefinition/maturity-assessed-by"
@@ -101,6 +151,7 @@ def consent(
         if guardians
         else [{"reference": patient_ref}]
     )
+    by_kind = [_kind_actor(kind) for kind in agency_kinds]
     data: dict[str, Any] = {
         "resourceType": "Consent",
         "id": resource_id,
@@ -112,22 +163,28 @@ def consent(
         "dateTime": recorded.isoformat(),
         "performer": performers,
         "policy": [_POLICY],
+        "policyRule": _POLICY_RULE,
         "provision": {
             "type": "deny" if objection else "permit",
             "period": period,
             "purpose": [{"system": PURPOSE_SYSTEM, "code": purpose}],
             "actor": [
-                {
-                    "role": _RECIPIENT_ROLE,
-                    "reference": {"identifier": {"system": system, "value": value}},
-                }
-                for system, value in (
-                    *((ROUTING_ADDRESS_SYSTEM, kind) for kind in agency_kinds),
-                    *organisations,
-                )
+                *(actor for actor, _ in by_kind),
+                *(
+                    {
+                        "role": _RECIPIENT_ROLE,
+                        "reference": {
+                            "type": "Organization",
+                            "identifier": {"system": system, "value": value},
+                        },
+                    }
+                    for system, value in organisations
+                ),
             ],
         },
     }
+    if by_kind:
+        data = {"resourceType": "Consent", "id": resource_id, "contained": [o for _, o in by_kind], **data}
     extensions: list[dict[str, Any]] = []
     if maturity_assessed_by is not None:
         extensions.append({"url": MATURITY_EXTENSION, "valueString": maturity_assessed_by})
@@ -169,6 +226,7 @@ def consent_withdrawal(
         "patient": {"reference": patient_ref},
         "dateTime": at.isoformat(),
         "policy": [_POLICY],
+        "policyRule": _POLICY_RULE,
     }
     if withdrawn_by is not None:
         data["performer"] = (
@@ -240,8 +298,8 @@ def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> 
     provision = resource.get("provision") or {}
     purpose = _purpose(resource, provision)
     period = provision.get("period") or {}
+    kinds = _kinds(resource, provision)
     actors = [actor.get("reference", {}).get("identifier", {}) for actor in provision.get("actor") or []]
-    kinds = [actor.get("value") for actor in actors if actor.get("system") == ROUTING_ADDRESS_SYSTEM]
     organisations = [
         {ORGANISATION_SYSTEMS[system]: actor.get("value")}
         for actor in actors

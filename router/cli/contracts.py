@@ -69,6 +69,10 @@ def walk_dirs() -> list[Path]:
     return sorted(p for p in WALKS_DIR.iterdir() if p.is_dir()) if WALKS_DIR.exists() else []
 
 
+def _label(directory: Path) -> Path | str:
+    return directory.relative_to(CONTRACTS_DIR) if directory.is_relative_to(CONTRACTS_DIR) else directory.name
+
+
 def _drift(directory: Path, wanted: Mapping[str, str]) -> list[str]:
     present = (
         {str(p.relative_to(directory)) for p in directory.rglob("*.json")} if directory.exists() else set()
@@ -117,9 +121,7 @@ def export(
         targets += [(walk_dir / "golden", walk_documents(walk_dir)) for walk_dir in walk_dirs()]
     if check:
         problems = [
-            f"{directory.relative_to(CONTRACTS_DIR)}/{p}"
-            for directory, wanted in targets
-            for p in _drift(directory, wanted)
+            f"{_label(directory)}/{p}" for directory, wanted in targets for p in _drift(directory, wanted)
         ]
         for problem in problems:
             errors.print(f"[bold red]drift:[/] {problem}", highlight=False)

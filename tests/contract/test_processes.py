@@ -10,7 +10,13 @@ import pytest
 
 from sambus.adapters import translate_message
 from sambus.contracts.errors import InvalidEventError
-from sambus.contracts.fhir import DATA_CATEGORY_SYSTEM, PURPOSE_SYSTEM, ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.contracts.fhir import (
+    AGENCY_KIND_SYSTEM,
+    DATA_CATEGORY_SYSTEM,
+    PURPOSE_SYSTEM,
+    ROUTING_ADDRESS_SYSTEM,
+    EventCode,
+)
 from sambus.contracts.fhir.codes import (
     CONFIDENTIALITY_SYSTEM,
     PROCESS_ID_SYSTEM,
@@ -243,6 +249,7 @@ def test_an_inbound_fhir_consent_naming_two_purposes_is_refused(example):
 def test_an_inbound_fhir_consent_without_policy_or_policy_rule_is_refused(example):
     event = example("ehr.fhir-consent")
     del event["data"]["policy"]
+    del event["data"]["policyRule"]
 
     with pytest.raises(InvalidEventError) as caught:
         _translate(event)
@@ -258,6 +265,43 @@ def test_a_consent_states_its_purpose_in_provision_and_is_categorised_as_patient
     ]
     assert consent["provision"]["purpose"] == [{"system": PURPOSE_SYSTEM, "code": "sip"}]
     assert consent["policy"]
+
+
+def test_a_consent_names_its_recipients_as_organisations_and_its_legal_text(example):
+    [consent] = _resources(_translate(example("social.consent-recorded")), "Consent")
+    kinds = {
+        f"#{o['id']}": o["type"][0]["coding"][0]
+        for o in consent["contained"]
+        if o["resourceType"] == "Organization"
+    }
+
+    assert [kinds[a["reference"]["reference"]]["code"] for a in consent["provision"]["actor"]] == [
+        "school",
+        "bu_halsan",
+        "dental",
+    ]
+    assert {c["system"] for c in kinds.values()} == {AGENCY_KIND_SYSTEM}
+    assert ROUTING_ADDRESS_SYSTEM not in json.dumps(consent)
+    assert consent["policy"] == [
+        {"authority": "https://www.riksdagen.se", "uri": "https://rkrattsbaser.gov.se/sfst?bet=2009:400"}
+    ]
+    assert consent["policyRule"]["coding"] == [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}
+    ]
+
+
+def test_an_inbound_fhir_consent_may_name_a_kind_by_routing_address_as_sambus_did_before(example):
+    event = example("ehr.fhir-consent")
+    del event["data"]["contained"]
+    event["data"]["provision"]["actor"][0]["reference"] = {
+        "identifier": {"system": ROUTING_ADDRESS_SYSTEM, "value": "school"}
+    }
+
+    [consent] = _resources(_translate(event), "Consent")
+    [fresh] = _resources(_translate(example("ehr.fhir-consent")), "Consent")
+
+    assert consent["provision"]["actor"] == fresh["provision"]["actor"]
+    assert consent["contained"] == fresh["contained"]
 
 
 def test_an_inbound_fhir_consent_may_name_people_by_the_older_riv_ta_oid(example):
