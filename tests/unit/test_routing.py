@@ -9,12 +9,15 @@ from typing import Any
 import pytest
 from aiokafka.structs import ConsumerRecord
 
+from sambus.adapters import translate_message
 from sambus.consent import Decision, DecisionRequest, LedgerRecord, Outcome
 from sambus.contracts.errors import ConfigError, ProcessNotKnownError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, SCHOOL_UNIT_SYSTEM, EventCode
-from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_INPUT_SYSTEM
+from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_ID_SYSTEM, TASK_INPUT_SYSTEM
+from sambus.contracts.fhir.task import task_id_for
 from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
 from sambus.contracts.topics import Header, Topics
+from sambus.router.cli.contracts import EXAMPLES_DIR
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.projection import tasks
 from sambus.router.routing.rules import RELAYED_FOR_HEADER, RoutingRules
@@ -669,3 +672,51 @@ async def test_the_relay_gets_one_convene_task_naming_the_invitees_and_the_schoo
     assert "SE2321000206-1001" not in json.dumps(
         [e for e in message["entry"] if e["resource"]["resourceType"] != "Task"]
     )
+
+
+def _translated(example: str, **data: Any) -> tuple[dict[str, Any], EventCode]:
+    event = json.loads((EXAMPLES_DIR / f"se.sambus.{example}.v1.json").read_text(encoding="utf-8"))
+    event["data"] |= data
+    [intent] = translate_message(json.dumps(event).encode())
+    return intent.bundle, intent.event
+
+
+def _delivered(records: list[Any]) -> list[dict[str, Any]]:
+    delivered = [json.loads(record.value) for record in records if record.topic.startswith("t.deliver.")]
+    assert delivered
+    return delivered
+
+
+@pytest.mark.asyncio
+async def test_a_requester_named_by_routing_address_reaches_recipients_as_its_organisation(delivery) -> None:
+    bundle, event = _translated("social.placement-started", child={"civicNo": "20120315-0006"})
+    [requester] = {json.dumps(t["resource"]["requester"]) for t in bundle["entry"][1:4]}
+    assert ROUTING_ADDRESS_SYSTEM in requester  # social_services@1980: the event names no organisation
+
+    for message in _delivered(await delivery(_record(bundle, event))):
+        task = message["entry"][1]["resource"]
+        orgnr = {"system": ORGANISATION_NUMBER_SYSTEM, "value": "212000-2080"}
+        assert task["requester"] == {"type": "Organization", "identifier": orgnr}
+        assert message["entry"][0]["resource"]["sender"] == task["requester"]
+        assert ROUTING_ADDRESS_SYSTEM not in json.dumps(message)
+
+
+@pytest.mark.asyncio
+async def test_an_owner_named_by_routing_address_gets_its_own_task_id_and_request(delivery) -> None:
+    bundle, event = _translated("school.newly-arrived-referral")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["address"] = [{"district": "1980"}]  # where the child lives: the nearest primary care unit
+
+    [message] = _delivered(await delivery(_record(bundle, event)))
+    task = message["entry"][1]["resource"]
+    request = next(
+        e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "ServiceRequest"
+    )
+    unit = {"system": HSA_ID_SYSTEM, "value": "SE2321000206-1006"}
+
+    assert task["owner"]["identifier"] == unit
+    assert request["performer"] == [{"type": "Organization", "identifier": unit}]
+    assert task["id"] == task_id_for(task["groupIdentifier"]["value"], unit)
+    assert task["identifier"] == [{"system": TASK_ID_SYSTEM, "value": task["id"]}]
+    assert message["entry"][0]["resource"]["focus"] == [{"reference": f"urn:uuid:{task['id']}"}]
+    assert ROUTING_ADDRESS_SYSTEM not in json.dumps(message)
