@@ -3,12 +3,12 @@
 Profile (what :mod:`sambus.contracts.fhir.registry` reads back, and what an inbound FHIR Consent must carry):
 ``identifier`` (:data:`CONSENT_ID_SYSTEM`) the sender's consent id; ``status`` ``active`` (recorded) or
 ``inactive`` (withdrawn, ``dateTime`` = when); ``patient`` the child; ``category`` LOINC 59284-0 (patient
-consent); ``policy`` the legal text the consent is given under, OSL (2009:400) as published in SFS, and
-``policyRule`` v3 ActCode ``OPTIN`` (R4 invariant ppc-1 needs one of the two); ``performer`` the guardians
-(``RelatedPerson`` by personnummer) or the child (``Patient``); ``provision.purpose`` a code of
-:data:`PURPOSE_SYSTEM`; ``provision.period`` the validity; ``provision.actor`` the recipients (role
-``IRCP``): every organisation of a kind, as a contained ``Organization`` whose ``type`` is the kind
-(:data:`AGENCY_KIND_SYSTEM`), or one organisation by its HSA-id, organisation number or school unit code.
+consent); ``policy`` the legal text the consent is given under, OSL (2009:400) as published in SFS (R4
+invariant ppc-1 needs a ``policy`` or a ``policyRule``; R4's policy-rule codes have none for Swedish law);
+``performer`` the guardians (``RelatedPerson`` by personnummer) or the child (``Patient``);
+``provision.purpose`` a code of :data:`PURPOSE_SYSTEM`; ``provision.period`` the validity;
+``provision.actor`` the recipients (role ``IRCP``): every organisation of a kind, as a contained
+``Organization`` whose ``type`` is the kind (:data:`AGENCY_KIND_SYSTEM`), never a routing address.
 
 An inbound Consent may still carry its purpose as a ``category`` code of :data:`PURPOSE_SYSTEM`, and a kind
 as a :data:`ROUTING_ADDRESS_SYSTEM` identifier (the shapes sambus sent before); one naming two different
@@ -57,10 +57,6 @@ OSL = "https://rkrattsbaser.gov.se/sfst?bet=2009:400"
 secrecy under its 12 kap. 2 § (and 10 kap. 1 §)."""
 
 _POLICY = {"authority": "https://www.riksdagen.se", "uri": OSL}
-_POLICY_RULE = {
-    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}],
-    "text": "Samtycke enligt offentlighets- och sekretesslagen (2009:400) 12 kap. 2 §",
-}
 
 
 def _kind_actor(kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -163,7 +159,6 @@ def consent(
         "dateTime": recorded.isoformat(),
         "performer": performers,
         "policy": [_POLICY],
-        "policyRule": _POLICY_RULE,
         "provision": {
             "type": "deny" if objection else "permit",
             "period": period,
@@ -226,7 +221,6 @@ def consent_withdrawal(
         "patient": {"reference": patient_ref},
         "dateTime": at.isoformat(),
         "policy": [_POLICY],
-        "policyRule": _POLICY_RULE,
     }
     if withdrawn_by is not None:
         data["performer"] = (

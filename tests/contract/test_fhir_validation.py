@@ -53,7 +53,6 @@ def _planted(directory: Path) -> dict[str, Path]:
     inbound_consent = json.loads(_INBOUND_CONSENT.read_text(encoding="utf-8"))["data"]
     without_policy = copy.deepcopy(inbound_consent)
     del without_policy["policy"]
-    del without_policy["policyRule"]
     at = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
     to = Addressee("vasteras-skola-norra", "Norra skolan", SCHOOL_UNIT_SYSTEM, "19800001")
     about = {"system": PROCESS_ID_SYSTEM, "value": "process-1"}

@@ -249,7 +249,6 @@ def test_an_inbound_fhir_consent_naming_two_purposes_is_refused(example):
 def test_an_inbound_fhir_consent_without_policy_or_policy_rule_is_refused(example):
     event = example("ehr.fhir-consent")
     del event["data"]["policy"]
-    del event["data"]["policyRule"]
 
     with pytest.raises(InvalidEventError) as caught:
         _translate(event)
@@ -284,9 +283,6 @@ def test_a_consent_names_its_recipients_as_organisations_and_its_legal_text(exam
     assert ROUTING_ADDRESS_SYSTEM not in json.dumps(consent)
     assert consent["policy"] == [
         {"authority": "https://www.riksdagen.se", "uri": "https://rkrattsbaser.gov.se/sfst?bet=2009:400"}
-    ]
-    assert consent["policyRule"]["coding"] == [
-        {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}
     ]
 
 
