@@ -720,3 +720,37 @@ async def test_an_owner_named_by_routing_address_gets_its_own_task_id_and_reques
     assert task["identifier"] == [{"system": TASK_ID_SYSTEM, "value": task["id"]}]
     assert message["entry"][0]["resource"]["focus"] == [{"reference": f"urn:uuid:{task['id']}"}]
     assert ROUTING_ADDRESS_SYSTEM not in json.dumps(message)
+
+
+def _updated_task_answer(process: str, task_id: str, *, asker: tuple[str, str] | None) -> dict[str, Any]:
+    """An answer as the adapters make it: the unit's own Task, updated, its identifier naming the Task."""
+    bundle = _answer("accepted", process=process, asker=asker)
+    bundle["entry"][1]["resource"]["identifier"] = [{"system": TASK_ID_SYSTEM, "value": task_id}]
+    return bundle
+
+
+def test_an_answer_that_is_the_updated_task_goes_to_that_tasks_requester() -> None:
+    assert answer_routes(EventCode.TASK_STATUS_CHANGED, _updated_task_answer("twice", "t-2", asker=None)) == [
+        ("vasteras-skola-sodra", "vasteras-skola-sodra")
+    ]
+    assert answer_routes(EventCode.TASK_STATUS_CHANGED, _updated_task_answer("twice", "t-1", asker=None)) == [
+        ("vasteras-socialtjanst", "vasteras-socialtjanst")
+    ]
+
+
+def test_an_updated_task_the_process_state_knows_under_another_id_goes_to_whoever_asked_the_unit() -> None:
+    # e.g. the unit's Task id made from its own identifier, where it got a relay's convene Task
+    bundle = _updated_task_answer("sip", "t-made-by-the-unit", asker=None)
+
+    assert answer_routes(EventCode.SIP_INVITATION_ANSWERED, bundle) == [
+        ("vasteras-skola-sodra", "vasteras-skola-sodra")
+    ]
+    assert "by several" in answer_refused(
+        EventCode.TASK_STATUS_CHANGED, _updated_task_answer("twice", "t-made-by-the-unit", asker=None)
+    )
+    with pytest.raises(ProcessNotKnownError):
+        ANSWERS.route(
+            EventCode.TASK_STATUS_CHANGED,
+            bundle := _updated_task_answer("unknown", "t-1", asker=None),
+            tasks(bundle),
+        )
