@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
-from sambus.contracts.fhir import EVENT_SYSTEM, EventCode
+from sambus.contracts.fhir import EVENT_SYSTEM, ROUTING_ADDRESS_SYSTEM, SCHOOL_UNIT_SYSTEM, EventCode
+from sambus.contracts.fhir.task import task_id_for
 from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
 from sambus.contracts.topics import Header
 from sambus.router.routing.directory import RoutingDirectory
@@ -300,3 +301,35 @@ async def test_a_deadline_reminds_a_unit_the_message_asked_not_one_refused(track
     )
 
     assert deadlines.state("proc-1:adulthood")["responsible"] == "vastmanland-bu-halsan"
+
+
+@pytest.mark.asyncio
+async def test_a_task_sent_by_routing_address_is_kept_under_the_id_its_organisation_receives(
+    tracker, store
+) -> None:
+    concern = bundle(
+        "m1",
+        (ROUTING_ADDRESS_SYSTEM, "social_services@1980"),
+        groupIdentifier={"value": "proc-1"},
+        requester={"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": "19800002"}},
+    )
+    concern["entry"][-1]["resource"]["address"] = [{"district": "1980"}]  # where the child lives
+    await tracker(record(EventCode.CONCERN_REPORTED, concern))
+    received = task_id_for("proc-1", {"system": SOCIAL[0], "value": SOCIAL[1]})
+
+    assert store.tasks_of("proc-1", "vasteras-socialtjanst") == [received]
+    assert store.askers("proc-1", answerer="vasteras-socialtjanst", task_id=received) == {
+        "vasteras-skola-sodra"
+    }
+
+
+@pytest.mark.asyncio
+async def test_the_process_time_is_when_the_event_happened_not_when_the_message_was_assembled(
+    tracker, store
+) -> None:
+    happened = AT - dt.timedelta(days=3)
+    await tracker(record(EventCode.LVU32_EXAM_ORDERED, bundle("m1", VC, lastModified=happened.isoformat())))
+
+    with store.engine.connect() as conn:
+        [updated] = conn.execute(sa.text("select updated_at from processes")).scalars()
+    assert dt.datetime.fromisoformat(str(updated)).replace(tzinfo=dt.UTC) == happened
