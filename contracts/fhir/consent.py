@@ -8,7 +8,8 @@ invariant ppc-1 needs a ``policy`` or a ``policyRule``; R4's policy-rule codes h
 ``performer`` the guardians (``RelatedPerson`` by personnummer) or the child (``Patient``);
 ``provision.purpose`` a code of :data:`PURPOSE_SYSTEM`; ``provision.period`` the validity;
 ``provision.actor`` the recipients (role ``IRCP``): every organisation of a kind, as a contained
-``Organization`` whose ``type`` is the kind (:data:`AGENCY_KIND_SYSTEM`), never a routing address.
+``Organization`` whose ``type`` is the kind (:data:`AGENCY_KIND_SYSTEM`), and the organisations a consent
+is limited to, by HSA-id, organisation number or school unit code; never a routing address.
 
 An inbound Consent may still carry its purpose as a ``category`` code of :data:`PURPOSE_SYSTEM`, and a kind
 as a :data:`ROUTING_ADDRESS_SYSTEM` identifier (the shapes sambus sent before); one naming two different
