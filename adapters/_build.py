@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -11,6 +12,7 @@ from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import Agency, Child, Recipient, TaskState
+from sambus.contracts.events._common import URGENT_RESPONSE_HOURS, SuicideRisk
 from sambus.contracts.events.school import SipReason
 from sambus.contracts.fhir import (
     ROUTING_ADDRESS_SYSTEM,
@@ -24,6 +26,8 @@ from sambus.contracts.fhir import (
     message_bundle,
     urn,
 )
+from sambus.contracts.fhir.assessment import SecrecyAssessment as FhirSecrecyAssessment
+from sambus.contracts.fhir.assessment import assessment_inputs
 from sambus.contracts.fhir.codes import CONCERN_SYSTEM, TASK_ID_SYSTEM
 from sambus.contracts.fhir.patient import child_patient
 from sambus.contracts.fhir.security import header_labels, security_labels
@@ -281,4 +285,43 @@ def kontaktcenter_referral(
         reason=coding(SIP_REASON_SYSTEM, str(reason)),
         inputs=[consent_input(consent_id)],
     )
+    return [draft.intent()]
+
+
+def suicide_risk_alert(envelope: Envelope, event: SuicideRisk, *, requester: Identifier) -> list[Intent]:
+    """Acute suicide risk: one urgent Task to social services where the child lives, one to BUP.
+
+    Both Tasks are ``priority`` ``stat`` and due :data:`URGENT_RESPONSE_HOURS` hours after the event
+    (``restriction.period.end``, a date and time). The assessment (if any) goes on BUP's Task: social
+    services is alerted on the duty to report. The municipality travels only in the routing address, so
+    the message carries no residence data; a named BUP unit is used as it is, else the BUP nearest the home.
+    """
+    draft = Draft(envelope, event.child, EventCode.SUICIDE_RISK_REPORTED)
+    due = envelope.time + dt.timedelta(hours=URGENT_RESPONSE_HOURS)
+    assessment = (
+        []
+        if event.secrecy_assessment is None
+        else assessment_inputs(
+            FhirSecrecyAssessment(
+                provision=event.secrecy_assessment.provision,
+                assessed_by=event.secrecy_assessment.assessed_by,
+            )
+        )
+    )
+    bup = (
+        agency_identifier(event.bup)
+        if event.bup is not None
+        else routing_address(f"{AgencyKind.BUP}@{event.residence_municipality}")
+    )
+    social = routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{event.residence_municipality}")
+    for owner, inputs in ((social, []), (bup, assessment)):
+        draft.add_task(
+            code=TaskCode.ACT_ON_SUICIDE_RISK,
+            step=ProcessStep.SUICIDE_RISK_REPORTED,
+            owner=owner,
+            requester=requester,
+            priority="stat",
+            due=due,
+            inputs=inputs,
+        )
     return [draft.intent()]

@@ -14,6 +14,7 @@ from sambus.adapters._build import (
     concern_report,
     hsa,
     sip_invitations,
+    suicide_risk_alert,
     task_state_output,
     task_status_notice,
 )
@@ -156,3 +157,8 @@ def translate_fhir_consent(envelope: Envelope, event: ehr.FhirConsent) -> list[I
     except ValidationError as exc:
         raise describe_validation_error(exc, prefix="data.") from exc
     return social.translate_consent_recorded(envelope, recorded)
+
+
+def translate_suicide_risk_reported(envelope: Envelope, event: ehr.SuicideRiskReported) -> list[Intent]:
+    """Acute suicide risk: urgent Tasks to social services where the child lives and to BUP."""
+    return suicide_risk_alert(envelope, event, requester=hsa(event.hsa_id))

@@ -12,6 +12,7 @@ from sambus.adapters._build import (
     orgnr,
     routing_address,
     sip_invitations,
+    suicide_risk_alert,
     task_status_notice,
 )
 from sambus.contracts.agencies import AgencyKind
@@ -326,3 +327,8 @@ def translate_task_answered(envelope: Envelope, event: social.TaskAnswered) -> l
         answer_to=event.answer_to,
         answerer=orgnr(event.organisation_number),
     )
+
+
+def translate_suicide_risk_reported(envelope: Envelope, event: social.SuicideRiskReported) -> list[Intent]:
+    """Acute suicide risk: urgent Tasks to social services where the child lives and to BUP."""
+    return suicide_risk_alert(envelope, event, requester=orgnr(event.organisation_number))

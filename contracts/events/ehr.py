@@ -15,6 +15,7 @@ from sambus.contracts.events._common import (
     Kommunkod,
     ProcessId,
     Reference,
+    SuicideRisk,
     TaskState,
 )
 from sambus.contracts.events.school import ConcernCategory, SipReason
@@ -119,6 +120,12 @@ class ConcernReported(EventModel):
     category: ConcernCategory
 
 
+class SuicideRiskReported(SuicideRisk):
+    """A health or dental care unit sees acute suicide risk: social services and BUP are alerted at once."""
+
+    hsa_id: HsaId = Field(alias="hsaId", description="The care unit that saw the risk.")
+
+
 class FhirConsent(EventModel):
     """A FHIR R4 ``Consent`` resource as ``data``, read into the same consent the JSON event gives.
 
@@ -148,5 +155,6 @@ __all__ = [
     "Lvu32ExamCompleted",
     "SipInitiated",
     "StatementKind",
+    "SuicideRiskReported",
     "TaskStatus",
 ]

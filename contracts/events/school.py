@@ -19,6 +19,7 @@ from sambus.contracts.events._common import (
     ProcessId,
     Reference,
     SchoolUnitCode,
+    SuicideRisk,
     TaskState,
 )
 
@@ -92,6 +93,12 @@ class ConcernReported(EventModel):
         alias="residenceMunicipality", description="Kommunkod of the municipality where the child lives."
     )
     category: ConcernCategory
+
+
+class SuicideRiskReported(SuicideRisk):
+    """The school (student health) sees acute suicide risk: social services and BUP are alerted at once."""
+
+    school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
 
 
 class KontaktcenterReferral(EventModel):

@@ -19,6 +19,7 @@ from sambus.contracts.events._common import (
     Reference,
     SchoolUnitCode,
     SecrecyAssessment,
+    SuicideRisk,
     TaskState,
 )
 from sambus.contracts.events.school import SipReason
@@ -214,6 +215,14 @@ class SuicideRiskAssessmentRequested(EventModel):
         alias="secrecyAssessment",
         description="The professional's assessment that a provision (e.g. OSL 26:9) allows the request; "
         "without it the request rests on consent.",
+    )
+
+
+class SuicideRiskReported(SuicideRisk):
+    """Social services sees acute suicide risk: its colleagues where the child lives and BUP are alerted."""
+
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services that saw the risk."
     )
 
 

@@ -51,6 +51,7 @@ def task(
     authored_on: dt.datetime,
     status: str = "requested",
     intent: str = "order",
+    priority: str | None = None,
     reason: Mapping[str, Any] | None = None,
     due: dt.date | None = None,
     based_on: str | None = None,
@@ -59,7 +60,10 @@ def task(
     outputs: Sequence[Mapping[str, Any]] = (),
     security: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
-    """One recipient's Task; ``due`` becomes ``restriction.period.end`` (e.g. the LVU § 32 deadline)."""
+    """One recipient's Task; ``due`` becomes ``restriction.period.end`` (e.g. the LVU § 32 deadline).
+
+    ``due`` may be a date or, for an urgent Task answered within hours, a date and time.
+    """
     data: dict[str, Any] = {
         "resourceType": "Task",
         "id": task_id,
@@ -76,6 +80,8 @@ def task(
     }
     if security:
         data["meta"] = meta(security=security)
+    if priority is not None:
+        data["priority"] = priority
     if reason is not None:
         data["reasonCode"] = dict(reason)
     if due is not None:
