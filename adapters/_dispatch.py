@@ -66,6 +66,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "sip.meeting-scheduled": sip.translate_meeting_scheduled,
     "sip.meeting-held": sip.translate_meeting_held,
     "sip.plan-established": sip.translate_plan_established,
+    "sip.lead-coordinator-changed": sip.translate_lead_coordinator_changed,
     "sip.followed-up": sip.translate_followed_up,
     "sip.closed": sip.translate_closed,
 }

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sambus.adapters._build import Draft, agency_identifier
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.events import sip
 from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode, urn
-from sambus.contracts.fhir.careplan import sip_care_plan
-from sambus.contracts.fhir.codes import SIP_CLOSURE_SYSTEM
+from sambus.contracts.fhir.careplan import coordinator_role, sip_care_plan
+from sambus.contracts.fhir.codes import SIP_CLOSURE_SYSTEM, STAFF_USER_ID_SYSTEM
 from sambus.contracts.fhir.task import Identifier, coding
+from sambus.contracts.identifiers import HSA_ID_SYSTEM
 from sambus.contracts.intent import Intent
 
 
 def _each_participant(
-    draft: Draft, event: sip.MeetingScheduled | sip.MeetingHeld | sip.FollowedUp | sip.Closed, **task: object
+    draft: Draft,
+    event: sip.MeetingScheduled | sip.MeetingHeld | sip.FollowedUp | sip.Closed | sip.LeadCoordinatorChanged,
+    **task: object,
 ) -> None:
     for agency in event.participants:
         draft.add_task(owner=agency_identifier(agency), requester=agency_identifier(event.organizer), **task)  # type: ignore[arg-type]
@@ -45,21 +50,49 @@ def translate_meeting_held(envelope: Envelope, event: sip.MeetingHeld) -> list[I
     return [draft.intent()]
 
 
+def _coordinator(
+    draft: Draft, agency: Identifier, person: sip.CoordinatorPerson | None, since: dt.date | None = None
+) -> str | None:
+    """Add the lead coordinator's PractitionerRole to the message: its ``fullUrl`` (``None``: no person)."""
+    if person is None:
+        return None
+    identifier: Identifier | None = None
+    if person.hsa_id is not None:
+        identifier = {"system": HSA_ID_SYSTEM, "value": person.hsa_id}
+    elif person.user_id is not None:
+        identifier = {"system": STAFF_USER_ID_SYSTEM, "value": f"{agency['value']}|{person.user_id}"}
+    role_id = draft.id_for("lead-coordinator")
+    draft.supporting.append(
+        coordinator_role(
+            resource_id=role_id,
+            agency=agency,
+            role=str(person.role),
+            person=identifier,
+            since=since,
+            security=draft.security,
+        )
+    )
+    return urn(role_id)
+
+
 def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -> list[Intent]:
     """The SIP plan as a CarePlan, and a Task per participating agency pointing at it."""
     draft = Draft(envelope, event.child, EventCode.SIP_PLAN_ESTABLISHED, process_id=event.process_id)
     plan_id = draft.id_for("careplan")
     participants: list[Identifier] = [agency_identifier(a) for a in event.participants]
+    lead = agency_identifier(event.lead_coordinator)
+    coordinator_ref = _coordinator(draft, lead, event.lead_coordinator_person)
     draft.supporting.append(
         sip_care_plan(
             plan_id=plan_id,
             process_id=draft.process,
             patient_ref=draft.patient_ref,
             created=envelope.time,
-            lead_coordinator=agency_identifier(event.lead_coordinator),
+            lead_coordinator=lead,
             participants=participants,
             activities=[(agency_identifier(a.agency), str(a.action)) for a in event.activities],
             follow_up=event.follow_up,
+            coordinator_ref=coordinator_ref,
             security=draft.security,
         )
     )
@@ -72,6 +105,22 @@ def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -
             focus=urn(plan_id),
             due=event.follow_up,
         )
+    return [draft.intent()]
+
+
+def translate_lead_coordinator_changed(envelope: Envelope, event: sip.LeadCoordinatorChanged) -> list[Intent]:
+    """A new lead coordinator: a Task per participant, focused on the new coordinator's PractitionerRole."""
+    draft = Draft(envelope, event.child, EventCode.SIP_LEAD_COORDINATOR_CHANGED, process_id=event.process_id)
+    coordinator_ref = _coordinator(
+        draft, agency_identifier(event.lead_coordinator), event.lead_coordinator_person, event.since
+    )
+    _each_participant(
+        draft,
+        event,
+        code=TaskCode.SIP_LEAD_COORDINATOR,
+        step=ProcessStep.SIP_LEAD_COORDINATOR_CHANGED,
+        focus=coordinator_ref,
+    )
     return [draft.intent()]
 
 

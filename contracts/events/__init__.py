@@ -54,6 +54,7 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "sip.meeting-scheduled": sip.MeetingScheduled,
     "sip.meeting-held": sip.MeetingHeld,
     "sip.plan-established": sip.PlanEstablished,
+    "sip.lead-coordinator-changed": sip.LeadCoordinatorChanged,
     "sip.followed-up": sip.FollowedUp,
     "sip.closed": sip.Closed,
 }

@@ -8,7 +8,8 @@ from enum import StrEnum
 from pydantic import AwareDatetime, Field, model_validator
 
 from sambus.contracts.events._base import EventModel
-from sambus.contracts.events._common import Agencies, Agency, Child, ProcessId
+from sambus.contracts.events._common import Agencies, Agency, Child, ProcessId, Reference
+from sambus.contracts.identifiers import HsaId
 
 
 class _SipEvent(EventModel):
@@ -51,11 +52,54 @@ class PlanActivity(EventModel):
     action: ActionCategory
 
 
+class CoordinatorRole(StrEnum):
+    """The professional role of the person who is lead coordinator (huvudansvarig)."""
+
+    SOCIAL_WORKER = "social_worker"
+    """Socialsekreterare."""
+    SCHOOL_COUNSELLOR = "school_counsellor"
+    """Skolkurator."""
+    SCHOOL_NURSE = "school_nurse"
+    TEACHER = "teacher"
+    HEAD_TEACHER = "head_teacher"
+    """Rektor."""
+    NURSE = "nurse"
+    PHYSICIAN = "physician"
+    PSYCHOLOGIST = "psychologist"
+    OTHER = "other"
+
+
+class CoordinatorPerson(EventModel):
+    """The person who is lead coordinator: a role, and the person by HSA-id or the agency's user id.
+
+    No name: the receiving systems look the person up in their own catalogue (HSA for care staff).
+    """
+
+    role: CoordinatorRole
+    hsa_id: HsaId | None = Field(
+        default=None, alias="hsaId", description="The person's own HSA-id (care staff)."
+    )
+    user_id: Reference | None = Field(
+        default=None, alias="userId", description="The person's user id in the lead agency's system."
+    )
+
+    @model_validator(mode="after")
+    def _at_most_one_identifier(self) -> CoordinatorPerson:
+        if self.hsa_id is not None and self.user_id is not None:
+            raise ValueError("name the person by hsaId or userId, not both")
+        return self
+
+
 class PlanEstablished(_SipEvent):
     """The SIP plan is established: lead coordinator (huvudansvarig), actions per agency, follow-up."""
 
     lead_coordinator: Agency = Field(
-        alias="leadCoordinator", description="Huvudansvarig: the lead coordinator."
+        alias="leadCoordinator", description="Huvudansvarig: the lead coordinator's agency."
+    )
+    lead_coordinator_person: CoordinatorPerson | None = Field(
+        default=None,
+        alias="leadCoordinatorPerson",
+        description="The person at that agency who is huvudansvarig, by role (and id if known).",
     )
     activities: tuple[PlanActivity, ...] = Field(min_length=1, max_length=30)
     follow_up: dt.date = Field(alias="followUp")
@@ -65,6 +109,27 @@ class PlanEstablished(_SipEvent):
         named = {self.lead_coordinator, *(a.agency for a in self.activities)}
         if not named <= set(self.participants):
             raise ValueError("the lead coordinator and every agency with an action must be participants")
+        return self
+
+
+class LeadCoordinatorChanged(_SipEvent):
+    """Another agency or person becomes lead coordinator (huvudansvarig) of the SIP from ``since``.
+
+    Each participant is told; the plan's actions and follow-up stay as they were.
+    """
+
+    lead_coordinator: Agency = Field(
+        alias="leadCoordinator", description="The new lead coordinator's agency."
+    )
+    lead_coordinator_person: CoordinatorPerson = Field(
+        alias="leadCoordinatorPerson", description="The person at that agency who is now huvudansvarig."
+    )
+    since: dt.date
+
+    @model_validator(mode="after")
+    def _coordinator_takes_part(self) -> LeadCoordinatorChanged:
+        if self.lead_coordinator not in self.participants:
+            raise ValueError("the lead coordinator must be a participant")
         return self
 
 

@@ -7,9 +7,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fhir.resources.R4B.careplan import CarePlan
+from fhir.resources.R4B.practitionerrole import PractitionerRole
 
 from sambus.contracts.fhir._validated import validated
-from sambus.contracts.fhir.codes import LEAD_COORDINATOR_EXTENSION, PROCESS_ID_SYSTEM, TASK_SYSTEM, TaskCode
+from sambus.contracts.fhir.codes import (
+    COORDINATOR_ROLE_SYSTEM,
+    LEAD_COORDINATOR_EXTENSION,
+    LEAD_COORDINATOR_PERSON_EXTENSION,
+    PROCESS_ID_SYSTEM,
+    TASK_SYSTEM,
+    TaskCode,
+)
 from sambus.contracts.fhir.security import meta
 from sambus.contracts.fhir.task import Identifier, coding, organisation
 
@@ -32,9 +40,13 @@ def sip_care_plan(
     participants: Sequence[Identifier],
     activities: Sequence[tuple[Identifier, str]],
     follow_up: dt.date,
+    coordinator_ref: str | None = None,
     security: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """The SIP plan.
+
+    ``coordinator_ref`` (the ``fullUrl`` of a :func:`coordinator_role`) names the person who is
+    huvudansvarig, in the :data:`LEAD_COORDINATOR_PERSON_EXTENSION`.
 
     The lead coordinator (*huvudansvarig*) is ``CarePlan.author`` and is also marked by the
     :data:`LEAD_COORDINATOR_EXTENSION`; every participating agency is a ``contributor``; each action is an
@@ -76,6 +88,39 @@ def sip_care_plan(
             }
         ],
     }
+    if coordinator_ref is not None:
+        data["extension"].append(
+            {"url": LEAD_COORDINATOR_PERSON_EXTENSION, "valueReference": {"reference": coordinator_ref}}
+        )
     if security:
         data["meta"] = meta(security=security)
     return validated(CarePlan, data)
+
+
+def coordinator_role(
+    *,
+    resource_id: str,
+    agency: Identifier,
+    role: str,
+    person: Identifier | None,
+    since: dt.date | None = None,
+    security: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """The person who is a SIP's lead coordinator: a ``PractitionerRole`` at ``agency`` with ``role``.
+
+    ``person`` is the person's HSA-id or user id (``identifier``); no name travels. ``since``: from when
+    (``period.start``), for a change of coordinator.
+    """
+    data: dict[str, Any] = {
+        "resourceType": "PractitionerRole",
+        "id": resource_id,
+        "organization": organisation(agency),
+        "code": [coding(COORDINATOR_ROLE_SYSTEM, role)],
+    }
+    if person is not None:
+        data["identifier"] = [dict(person)]
+    if since is not None:
+        data["period"] = {"start": since.isoformat()}
+    if security:
+        data["meta"] = meta(security=security)
+    return validated(PractitionerRole, data)

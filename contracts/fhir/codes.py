@@ -42,6 +42,8 @@ class EventCode(StrEnum):
     SIP_MEETING_HELD = "sip-meeting-held"
     """The SIP meeting took place (scheduling it is not holding it: the follow-up counts held meetings)."""
     SIP_PLAN_ESTABLISHED = "sip-plan-established"
+    SIP_LEAD_COORDINATOR_CHANGED = "sip-lead-coordinator-changed"
+    """Another agency or person becomes the SIP's lead coordinator (huvudansvarig)."""
     SIP_FOLLOWED_UP = "sip-followed-up"
     SIP_CLOSED = "sip-closed"
     # Placement outside the home (SoL / LVU)
@@ -105,6 +107,8 @@ class TaskCode(StrEnum):
     SIP_MEETING = "sip-meeting"
     SIP_PLAN_ACTIVITY = "sip-plan-activity"
     """Carry out the agency's actions in an established SIP (``Task.focus`` is the CarePlan)."""
+    SIP_LEAD_COORDINATOR = "sip-lead-coordinator"
+    """Take note of who is now the SIP's lead coordinator (``Task.focus``: the PractitionerRole)."""
     SIP_FOLLOW_UP = "sip-follow-up"
     SIP_CLOSURE = "sip-closure"
     PLACEMENT_NOTICE = "placement-notice"
@@ -143,6 +147,7 @@ class ProcessStep(StrEnum):
     SIP_MEETING_SCHEDULED = "sip-meeting-scheduled"
     SIP_MEETING_HELD = "sip-meeting-held"
     SIP_PLAN_ESTABLISHED = "sip-plan-established"
+    SIP_LEAD_COORDINATOR_CHANGED = "sip-lead-coordinator-changed"
     SIP_FOLLOWED_UP = "sip-followed-up"
     SIP_CLOSED = "sip-closed"
     PLACEMENT_STARTED = "placement-started"
@@ -219,6 +224,16 @@ The first message of a process uses its own message id; follow-up events name it
 
 LEAD_COORDINATOR_EXTENSION = f"{_BASE}/StructureDefinition/sip-lead-coordinator"
 """Extension on ``CarePlan``: the agency that is *huvudansvarig* (lead coordinator) of a SIP."""
+
+LEAD_COORDINATOR_PERSON_EXTENSION = f"{_BASE}/StructureDefinition/sip-lead-coordinator-person"
+"""Extension on ``CarePlan``: the person (a ``PractitionerRole``: role, HSA-id or user id, agency) who is
+*huvudansvarig*."""
+
+COORDINATOR_ROLE_SYSTEM = f"{_BASE}/CodeSystem/sambus-coordinator-role"
+"""``PractitionerRole.code``: the professional role of a SIP's lead coordinator."""
+
+STAFF_USER_ID_SYSTEM = f"{_BASE}/NamingSystem/staff-user-id"
+"""A professional's user id in the agency's own system (``<organisation id>|<user id>``), where no HSA-id."""
 
 CUSTODY_EXTENSION = f"{_BASE}/StructureDefinition/custody"
 """Extension on ``Patient`` in a custody-updated message: ``joint`` or ``sole`` custody."""

@@ -64,6 +64,7 @@ SIP_EVENTS = frozenset(
         EventCode.SIP_MEETING_SCHEDULED,
         EventCode.SIP_MEETING_HELD,
         EventCode.SIP_PLAN_ESTABLISHED,
+        EventCode.SIP_LEAD_COORDINATOR_CHANGED,
         EventCode.SIP_FOLLOWED_UP,
         EventCode.SIP_CLOSED,
     }
