@@ -12,8 +12,8 @@ from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import Agency, Child, Recipient, TaskState
-from sambus.contracts.events._common import URGENT_RESPONSE_HOURS, SuicideRisk
-from sambus.contracts.events.school import SipReason
+from sambus.contracts.events._common import URGENT_RESPONSE_HOURS, StaffPerson, SuicideRisk
+from sambus.contracts.events.school import Concern, SipReason
 from sambus.contracts.fhir import (
     ROUTING_ADDRESS_SYSTEM,
     SCHOOL_UNIT_SYSTEM,
@@ -28,9 +28,17 @@ from sambus.contracts.fhir import (
 )
 from sambus.contracts.fhir.assessment import SecrecyAssessment as FhirSecrecyAssessment
 from sambus.contracts.fhir.assessment import assessment_inputs
-from sambus.contracts.fhir.codes import CONCERN_SYSTEM, TASK_ID_SYSTEM
+from sambus.contracts.fhir.codes import (
+    CONCERN_CATEGORY_INPUT,
+    CONCERN_SYSTEM,
+    REPORTER_INPUT,
+    STAFF_USER_ID_SYSTEM,
+    TASK_ID_SYSTEM,
+    TASK_SYSTEM,
+)
 from sambus.contracts.fhir.patient import child_patient
 from sambus.contracts.fhir.security import header_labels, security_labels
+from sambus.contracts.fhir.staff import staff_role
 from sambus.contracts.fhir.task import coding, consent_input, service_request, task
 from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
 from sambus.contracts.intent import Intent
@@ -211,6 +219,34 @@ class Draft:
         )
 
 
+def staff_person(
+    draft: Draft, agency: Identifier, person: StaffPerson | None, since: dt.date | None = None
+) -> str | None:
+    """Add a professional's ``PractitionerRole`` to the message: its ``fullUrl`` (``None``: no person).
+
+    A user id is scoped by the agency: ``<agency identifier value>|<user id>``.
+    """
+    if person is None:
+        return None
+    identifier: Identifier | None = None
+    if person.hsa_id is not None:
+        identifier = {"system": HSA_ID_SYSTEM, "value": person.hsa_id}
+    elif person.user_id is not None:
+        identifier = {"system": STAFF_USER_ID_SYSTEM, "value": f"{agency['value']}|{person.user_id}"}
+    role_id = draft.id_for("staff", agency["value"], str(person.role))
+    draft.supporting.append(
+        staff_role(
+            resource_id=role_id,
+            agency=agency,
+            role=str(person.role),
+            person=identifier,
+            since=since,
+            security=draft.security,
+        )
+    )
+    return urn(role_id)
+
+
 def sip_invitations(
     envelope: Envelope, child: Child, invite: tuple[Agency, ...], *, requester: Identifier, reason: SipReason
 ) -> list[Intent]:
@@ -228,18 +264,34 @@ def sip_invitations(
     return [draft.intent()]
 
 
-def concern_report(
-    envelope: Envelope, child: Child, *, municipality: str, requester: Identifier, category: str
-) -> list[Intent]:
-    """A report of concern to social services of the child's municipality, kept in ``Patient.address``."""
-    draft = Draft(envelope, child, EventCode.CONCERN_REPORTED)
+def concern_report(envelope: Envelope, event: Concern, *, requester: Identifier) -> list[Intent]:
+    """A report of concern to social services of the child's municipality, kept in ``Patient.address``.
+
+    The main category is ``Task.reasonCode``; every category is also a ``concern-category`` input, and the
+    reporter (role, id; no name) a ``reporter`` input referring to a ``PractitionerRole``.
+    """
+    draft = Draft(envelope, event.child, EventCode.CONCERN_REPORTED)
+    municipality = event.residence_municipality
     draft.address = {"district": municipality}
+    inputs: list[dict[str, Any]] = [
+        {
+            "type": coding(TASK_SYSTEM, CONCERN_CATEGORY_INPUT),
+            "valueCodeableConcept": coding(CONCERN_SYSTEM, str(category)),
+        }
+        for category in (event.category, *event.additional_categories)
+    ]
+    reporter = staff_person(draft, requester, event.reporter)
+    if reporter is not None:
+        inputs.append(
+            {"type": coding(TASK_SYSTEM, REPORTER_INPUT), "valueReference": {"reference": reporter}}
+        )
     draft.add_task(
         code=TaskCode.ASSESS_CONCERN,
         step=ProcessStep.CONCERN_REPORTED,
         owner=routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{municipality}"),
         requester=requester,
-        reason=coding(CONCERN_SYSTEM, category),
+        reason=coding(CONCERN_SYSTEM, str(event.category)),
+        inputs=inputs,
     )
     return [draft.intent()]
 

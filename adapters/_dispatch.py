@@ -52,6 +52,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "social.custody-updated": social.translate_custody_updated,
     "social.task-answered": social.translate_task_answered,
     "social.suicide-risk-reported": social.translate_suicide_risk_reported,
+    "social.concern-reported": social.translate_concern_reported,
     "ehr.sip-initiated": ehr.translate_sip_initiated,
     "ehr.health-exam-completed": ehr.translate_health_exam_completed,
     "ehr.lvu32-exam-completed": ehr.translate_lvu32_exam_completed,

@@ -128,13 +128,7 @@ def translate_care_contact_stated(envelope: Envelope, event: ehr.CareContactStat
 
 def translate_concern_reported(envelope: Envelope, event: ehr.ConcernReported) -> list[Intent]:
     """A report of concern to social services of the child's municipality."""
-    return concern_report(
-        envelope,
-        event.child,
-        municipality=event.residence_municipality,
-        requester=hsa(event.hsa_id),
-        category=str(event.category),
-    )
+    return concern_report(envelope, event, requester=hsa(event.hsa_id))
 
 
 def translate_fhir_consent(envelope: Envelope, event: ehr.FhirConsent) -> list[Intent]:

@@ -54,13 +54,7 @@ def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> lis
 
 def translate_concern_reported(envelope: Envelope, event: school.ConcernReported) -> list[Intent]:
     """A report of concern goes to social services of the child's municipality (kept in Patient.address)."""
-    return concern_report(
-        envelope,
-        event.child,
-        municipality=event.residence_municipality,
-        requester=_school_unit(event.school_unit_code),
-        category=str(event.category),
-    )
+    return concern_report(envelope, event, requester=_school_unit(event.school_unit_code))
 
 
 def translate_kontaktcenter_referral(envelope: Envelope, event: school.KontaktcenterReferral) -> list[Intent]:

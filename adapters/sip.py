@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from sambus.adapters._build import Draft, agency_identifier
+from sambus.adapters._build import Draft, agency_identifier, staff_person
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.events import sip
 from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode, urn
-from sambus.contracts.fhir.careplan import coordinator_role, sip_care_plan
-from sambus.contracts.fhir.codes import SIP_CLOSURE_SYSTEM, STAFF_USER_ID_SYSTEM
+from sambus.contracts.fhir.careplan import sip_care_plan
+from sambus.contracts.fhir.codes import SIP_CLOSURE_SYSTEM
 from sambus.contracts.fhir.task import Identifier, coding
-from sambus.contracts.identifiers import HSA_ID_SYSTEM
 from sambus.contracts.intent import Intent
 
 
@@ -50,38 +47,13 @@ def translate_meeting_held(envelope: Envelope, event: sip.MeetingHeld) -> list[I
     return [draft.intent()]
 
 
-def _coordinator(
-    draft: Draft, agency: Identifier, person: sip.CoordinatorPerson | None, since: dt.date | None = None
-) -> str | None:
-    """Add the lead coordinator's PractitionerRole to the message: its ``fullUrl`` (``None``: no person)."""
-    if person is None:
-        return None
-    identifier: Identifier | None = None
-    if person.hsa_id is not None:
-        identifier = {"system": HSA_ID_SYSTEM, "value": person.hsa_id}
-    elif person.user_id is not None:
-        identifier = {"system": STAFF_USER_ID_SYSTEM, "value": f"{agency['value']}|{person.user_id}"}
-    role_id = draft.id_for("lead-coordinator")
-    draft.supporting.append(
-        coordinator_role(
-            resource_id=role_id,
-            agency=agency,
-            role=str(person.role),
-            person=identifier,
-            since=since,
-            security=draft.security,
-        )
-    )
-    return urn(role_id)
-
-
 def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -> list[Intent]:
     """The SIP plan as a CarePlan, and a Task per participating agency pointing at it."""
     draft = Draft(envelope, event.child, EventCode.SIP_PLAN_ESTABLISHED, process_id=event.process_id)
     plan_id = draft.id_for("careplan")
     participants: list[Identifier] = [agency_identifier(a) for a in event.participants]
     lead = agency_identifier(event.lead_coordinator)
-    coordinator_ref = _coordinator(draft, lead, event.lead_coordinator_person)
+    coordinator_ref = staff_person(draft, lead, event.lead_coordinator_person)
     draft.supporting.append(
         sip_care_plan(
             plan_id=plan_id,
@@ -111,7 +83,7 @@ def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -
 def translate_lead_coordinator_changed(envelope: Envelope, event: sip.LeadCoordinatorChanged) -> list[Intent]:
     """A new lead coordinator: a Task per participant, focused on the new coordinator's PractitionerRole."""
     draft = Draft(envelope, event.child, EventCode.SIP_LEAD_COORDINATOR_CHANGED, process_id=event.process_id)
-    coordinator_ref = _coordinator(
+    coordinator_ref = staff_person(
         draft, agency_identifier(event.lead_coordinator), event.lead_coordinator_person, event.since
     )
     _each_participant(

@@ -40,6 +40,7 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "social.custody-updated": social.CustodyUpdated,
     "social.task-answered": social.TaskAnswered,
     "social.suicide-risk-reported": social.SuicideRiskReported,
+    "social.concern-reported": social.ConcernReported,
     "ehr.sip-initiated": ehr.SipInitiated,
     "ehr.health-exam-completed": ehr.HealthExamCompleted,
     "ehr.lvu32-exam-completed": ehr.Lvu32ExamCompleted,

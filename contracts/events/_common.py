@@ -145,6 +145,45 @@ class Recipient(EventModel):
         return self
 
 
+class StaffRole(StrEnum):
+    """A professional's role: of a SIP's lead coordinator (huvudansvarig) or of who reports concern."""
+
+    SOCIAL_WORKER = "social_worker"
+    """Socialsekreterare."""
+    SCHOOL_COUNSELLOR = "school_counsellor"
+    """Skolkurator."""
+    SCHOOL_NURSE = "school_nurse"
+    TEACHER = "teacher"
+    HEAD_TEACHER = "head_teacher"
+    """Rektor."""
+    NURSE = "nurse"
+    PHYSICIAN = "physician"
+    PSYCHOLOGIST = "psychologist"
+    PRESCHOOL_TEACHER = "preschool_teacher"
+    OTHER = "other"
+
+
+class StaffPerson(EventModel):
+    """A professional (lead coordinator, reporter): a role, and the person by HSA-id or the agency's user id.
+
+    No name: the receiving systems look the person up in their own catalogue (HSA for care staff).
+    """
+
+    role: StaffRole
+    hsa_id: HsaId | None = Field(
+        default=None, alias="hsaId", description="The person's own HSA-id (care staff)."
+    )
+    user_id: Reference | None = Field(
+        default=None, alias="userId", description="The person's user id in the lead agency's system."
+    )
+
+    @model_validator(mode="after")
+    def _at_most_one_identifier(self) -> StaffPerson:
+        if self.hsa_id is not None and self.user_id is not None:
+            raise ValueError("name the person by hsaId or userId, not both")
+        return self
+
+
 URGENT_RESPONSE_HOURS = 4
 """Suicide risk: social services and BUP must acknowledge within this many hours, or the reporter is told."""
 

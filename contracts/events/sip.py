@@ -8,8 +8,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, Field, model_validator
 
 from sambus.contracts.events._base import EventModel
-from sambus.contracts.events._common import Agencies, Agency, Child, ProcessId, Reference
-from sambus.contracts.identifiers import HsaId
+from sambus.contracts.events._common import Agencies, Agency, Child, ProcessId, StaffPerson
 
 
 class _SipEvent(EventModel):
@@ -52,51 +51,13 @@ class PlanActivity(EventModel):
     action: ActionCategory
 
 
-class CoordinatorRole(StrEnum):
-    """The professional role of the person who is lead coordinator (huvudansvarig)."""
-
-    SOCIAL_WORKER = "social_worker"
-    """Socialsekreterare."""
-    SCHOOL_COUNSELLOR = "school_counsellor"
-    """Skolkurator."""
-    SCHOOL_NURSE = "school_nurse"
-    TEACHER = "teacher"
-    HEAD_TEACHER = "head_teacher"
-    """Rektor."""
-    NURSE = "nurse"
-    PHYSICIAN = "physician"
-    PSYCHOLOGIST = "psychologist"
-    OTHER = "other"
-
-
-class CoordinatorPerson(EventModel):
-    """The person who is lead coordinator: a role, and the person by HSA-id or the agency's user id.
-
-    No name: the receiving systems look the person up in their own catalogue (HSA for care staff).
-    """
-
-    role: CoordinatorRole
-    hsa_id: HsaId | None = Field(
-        default=None, alias="hsaId", description="The person's own HSA-id (care staff)."
-    )
-    user_id: Reference | None = Field(
-        default=None, alias="userId", description="The person's user id in the lead agency's system."
-    )
-
-    @model_validator(mode="after")
-    def _at_most_one_identifier(self) -> CoordinatorPerson:
-        if self.hsa_id is not None and self.user_id is not None:
-            raise ValueError("name the person by hsaId or userId, not both")
-        return self
-
-
 class PlanEstablished(_SipEvent):
     """The SIP plan is established: lead coordinator (huvudansvarig), actions per agency, follow-up."""
 
     lead_coordinator: Agency = Field(
         alias="leadCoordinator", description="Huvudansvarig: the lead coordinator's agency."
     )
-    lead_coordinator_person: CoordinatorPerson | None = Field(
+    lead_coordinator_person: StaffPerson | None = Field(
         default=None,
         alias="leadCoordinatorPerson",
         description="The person at that agency who is huvudansvarig, by role (and id if known).",
@@ -121,7 +82,7 @@ class LeadCoordinatorChanged(_SipEvent):
     lead_coordinator: Agency = Field(
         alias="leadCoordinator", description="The new lead coordinator's agency."
     )
-    lead_coordinator_person: CoordinatorPerson = Field(
+    lead_coordinator_person: StaffPerson = Field(
         alias="leadCoordinatorPerson", description="The person at that agency who is now huvudansvarig."
     )
     since: dt.date

@@ -22,7 +22,7 @@ from sambus.contracts.events._common import (
     SuicideRisk,
     TaskState,
 )
-from sambus.contracts.events.school import SipReason
+from sambus.contracts.events.school import Concern, SipReason
 from sambus.contracts.identifiers import OrganisationNumber, Personnummer
 from sambus.contracts.registry_facts import Custody, GivenBy
 
@@ -223,6 +223,14 @@ class SuicideRiskReported(SuicideRisk):
 
     organisation_number: OrganisationNumber = Field(
         alias="organisationNumber", description="The social services that saw the risk."
+    )
+
+
+class ConcernReported(Concern):
+    """Social services reports concern to social services of another municipality, where the child lives."""
+
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The reporting social services."
     )
 
 

@@ -7,11 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fhir.resources.R4B.careplan import CarePlan
-from fhir.resources.R4B.practitionerrole import PractitionerRole
 
 from sambus.contracts.fhir._validated import validated
 from sambus.contracts.fhir.codes import (
-    COORDINATOR_ROLE_SYSTEM,
     LEAD_COORDINATOR_EXTENSION,
     LEAD_COORDINATOR_PERSON_EXTENSION,
     PROCESS_ID_SYSTEM,
@@ -45,8 +43,8 @@ def sip_care_plan(
 ) -> dict[str, Any]:
     """The SIP plan.
 
-    ``coordinator_ref`` (the ``fullUrl`` of a :func:`coordinator_role`) names the person who is
-    huvudansvarig, in the :data:`LEAD_COORDINATOR_PERSON_EXTENSION`.
+    ``coordinator_ref`` (the ``fullUrl`` of a :func:`sambus.contracts.fhir.staff.staff_role`) names the
+    person who is huvudansvarig, in the :data:`LEAD_COORDINATOR_PERSON_EXTENSION`.
 
     The lead coordinator (*huvudansvarig*) is ``CarePlan.author`` and is also marked by the
     :data:`LEAD_COORDINATOR_EXTENSION`; every participating agency is a ``contributor``; each action is an
@@ -95,32 +93,3 @@ def sip_care_plan(
     if security:
         data["meta"] = meta(security=security)
     return validated(CarePlan, data)
-
-
-def coordinator_role(
-    *,
-    resource_id: str,
-    agency: Identifier,
-    role: str,
-    person: Identifier | None,
-    since: dt.date | None = None,
-    security: Sequence[Mapping[str, str]] = (),
-) -> dict[str, Any]:
-    """The person who is a SIP's lead coordinator: a ``PractitionerRole`` at ``agency`` with ``role``.
-
-    ``person`` is the person's HSA-id or user id (``identifier``); no name travels. ``since``: from when
-    (``period.start``), for a change of coordinator.
-    """
-    data: dict[str, Any] = {
-        "resourceType": "PractitionerRole",
-        "id": resource_id,
-        "organization": organisation(agency),
-        "code": [coding(COORDINATOR_ROLE_SYSTEM, role)],
-    }
-    if person is not None:
-        data["identifier"] = [dict(person)]
-    if since is not None:
-        data["period"] = {"start": since.isoformat()}
-    if security:
-        data["meta"] = meta(security=security)
-    return validated(PractitionerRole, data)

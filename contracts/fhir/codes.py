@@ -229,8 +229,8 @@ LEAD_COORDINATOR_PERSON_EXTENSION = f"{_BASE}/StructureDefinition/sip-lead-coord
 """Extension on ``CarePlan``: the person (a ``PractitionerRole``: role, HSA-id or user id, agency) who is
 *huvudansvarig*."""
 
-COORDINATOR_ROLE_SYSTEM = f"{_BASE}/CodeSystem/sambus-coordinator-role"
-"""``PractitionerRole.code``: the professional role of a SIP's lead coordinator."""
+STAFF_ROLE_SYSTEM = f"{_BASE}/CodeSystem/sambus-staff-role"
+"""``PractitionerRole.code``: a professional's role (a SIP's lead coordinator, who reports concern)."""
 
 STAFF_USER_ID_SYSTEM = f"{_BASE}/NamingSystem/staff-user-id"
 """A professional's user id in the agency's own system (``<organisation id>|<user id>``), where no HSA-id."""
@@ -264,6 +264,13 @@ ACTIVE_CARE_CONTACT = "active-care-contact"
 
 NEW_SCHOOL_UNIT_INPUT = "new-school-unit"
 """``Task.input.type`` code (:data:`TASK_SYSTEM`) of a placed child's new school unit."""
+
+CONCERN_CATEGORY_INPUT = "concern-category"
+"""``Task.input.type`` code (:data:`TASK_SYSTEM`): one category (:data:`CONCERN_SYSTEM`) of a report of
+concern."""
+
+REPORTER_INPUT = "reporter"
+"""``Task.input.type`` code (:data:`TASK_SYSTEM`): who reports concern (a ``PractitionerRole``)."""
 
 SIP_INVITEE_INPUT = "sip-invitee"
 """``Task.input.type`` code (:data:`TASK_SYSTEM`): an agency a SIP relay is asked to invite."""

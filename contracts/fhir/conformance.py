@@ -15,18 +15,19 @@ from enum import StrEnum
 from typing import Any
 
 from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.events._common import StaffRole
 from sambus.contracts.events.ehr import StatementKind
 from sambus.contracts.events.school import ConcernCategory, SipReason
-from sambus.contracts.events.sip import ActionCategory, ClosureReason, CoordinatorRole
+from sambus.contracts.events.sip import ActionCategory, ClosureReason
 from sambus.contracts.events.social import LegalBasis, PlacementForm
 from sambus.contracts.fhir.assessment import ASSESSED_BY, PROVISION
 from sambus.contracts.fhir.careplan import ACTION_SYSTEM
 from sambus.contracts.fhir.codes import (
     ACTIVE_CARE_CONTACT,
     AGENCY_KIND_SYSTEM,
+    CONCERN_CATEGORY_INPUT,
     CONCERN_SYSTEM,
     CONSENT_GIVEN_BY_SYSTEM,
-    COORDINATOR_ROLE_SYSTEM,
     CUSTODY_EXTENSION,
     DATA_CATEGORY_SYSTEM,
     EVENT_SYSTEM,
@@ -39,6 +40,7 @@ from sambus.contracts.fhir.codes import (
     PROCESS_STEP_SYSTEM,
     PROTECTION_SYSTEM,
     PURPOSE_SYSTEM,
+    REPORTER_INPUT,
     RESIDENCE_TAG,
     ROUTING_ADDRESS_SYSTEM,
     SCHOOL_UNIT_SYSTEM,
@@ -48,6 +50,7 @@ from sambus.contracts.fhir.codes import (
     SIP_PARTICIPANT_INPUT,
     SIP_REASON_SYSTEM,
     SOURCE_EVENT_SYSTEM,
+    STAFF_ROLE_SYSTEM,
     STAFF_USER_ID_SYSTEM,
     STATEMENT_SYSTEM,
     TASK_ID_SYSTEM,
@@ -107,11 +110,14 @@ CODE_SYSTEMS = (
         TASK_SYSTEM,
         "sambus tasks",
         "What a Task's owner is asked to do (Task.code, ServiceRequest.code); also the SIP CarePlan category "
-        "(`sip`) and Task input types (`consent`, `new-school-unit`, `sip-invitee`, `sip-participant`).",
+        "(`sip`) and Task input types (`consent`, `new-school-unit`, `sip-invitee`, `sip-participant`, "
+        "`concern-category`, `reporter`).",
         [
             *_codes(TaskCode),
             "sip",
             CONSENT_INPUT,
+            CONCERN_CATEGORY_INPUT,
+            REPORTER_INPUT,
             NEW_SCHOOL_UNIT_INPUT,
             SIP_INVITEE_INPUT,
             SIP_PARTICIPANT_INPUT,
@@ -173,10 +179,10 @@ CODE_SYSTEMS = (
     ),
     Codes(SIP_CLOSURE_SYSTEM, "sambus SIP closure reasons", "Why a SIP was closed.", _codes(ClosureReason)),
     Codes(
-        COORDINATOR_ROLE_SYSTEM,
-        "sambus lead coordinator roles",
-        "The professional role of a SIP's lead coordinator (huvudansvarig): PractitionerRole.code.",
-        _codes(CoordinatorRole),
+        STAFF_ROLE_SYSTEM,
+        "sambus staff roles",
+        "A professional's role (a SIP's lead coordinator, who reports concern): PractitionerRole.code.",
+        _codes(StaffRole),
     ),
     Codes(
         SECRECY_ASSESSMENT_SYSTEM,

@@ -14,8 +14,8 @@ import pytest
 
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.fhir.codes import (
-    COORDINATOR_ROLE_SYSTEM,
     LEAD_COORDINATOR_PERSON_EXTENSION,
+    STAFF_ROLE_SYSTEM,
     STAFF_USER_ID_SYSTEM,
 )
 from sambus.contracts.identifiers import HSA_ID_SYSTEM
@@ -50,7 +50,7 @@ def coordinator(message: dict[str, Any]) -> tuple[str, list[tuple[str, str]], st
     """The coordinator's role, ids, agency and start in a delivered message."""
     role = resource(message, "PractitionerRole")
     [code] = role["code"][0]["coding"]
-    assert code["system"] == COORDINATOR_ROLE_SYSTEM
+    assert code["system"] == STAFF_ROLE_SYSTEM
     return (
         code["code"],
         [(i["system"], i["value"]) for i in role.get("identifier", [])],
@@ -166,6 +166,6 @@ async def test_a_lead_coordinator_outside_the_sip_is_refused_at_the_boundary(run
             },
         ),
     )
-    [dead] = await running.read(running.topics.dlq, count=1, timeout=30)
+    [dead] = await running.read(running.topics.dlq, count=1, timeout=90)
     assert b"lead coordinator must be a participant" in dict(dead.headers)["sambus-dlq-reason"]
     assert await deliveries.who(0) == {}
