@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -11,7 +12,8 @@ from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import Agency, Child, Recipient, TaskState
-from sambus.contracts.events.school import SipReason
+from sambus.contracts.events._common import URGENT_RESPONSE_HOURS, StaffPerson, SuicideRisk
+from sambus.contracts.events.school import Concern, SipReason
 from sambus.contracts.fhir import (
     ROUTING_ADDRESS_SYSTEM,
     SCHOOL_UNIT_SYSTEM,
@@ -24,9 +26,18 @@ from sambus.contracts.fhir import (
     message_bundle,
     urn,
 )
-from sambus.contracts.fhir.codes import CONCERN_SYSTEM
+from sambus.contracts.fhir.assessment import SecrecyAssessment as FhirSecrecyAssessment
+from sambus.contracts.fhir.assessment import assessment_inputs
+from sambus.contracts.fhir.codes import (
+    CONCERN_CATEGORY_INPUT,
+    CONCERN_SYSTEM,
+    REPORTER_INPUT,
+    STAFF_USER_ID_SYSTEM,
+    TASK_SYSTEM,
+)
 from sambus.contracts.fhir.patient import child_patient
 from sambus.contracts.fhir.security import header_labels, security_labels
+from sambus.contracts.fhir.staff import staff_role
 from sambus.contracts.fhir.task import coding, consent_input, service_request, task, task_id_for
 from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
 from sambus.contracts.intent import Intent
@@ -215,6 +226,34 @@ class Draft:
         )
 
 
+def staff_person(
+    draft: Draft, agency: Identifier, person: StaffPerson | None, since: dt.date | None = None
+) -> str | None:
+    """Add a professional's ``PractitionerRole`` to the message: its ``fullUrl`` (``None``: no person).
+
+    A user id is scoped by the agency: ``<agency identifier value>|<user id>``.
+    """
+    if person is None:
+        return None
+    identifier: Identifier | None = None
+    if person.hsa_id is not None:
+        identifier = {"system": HSA_ID_SYSTEM, "value": person.hsa_id}
+    elif person.user_id is not None:
+        identifier = {"system": STAFF_USER_ID_SYSTEM, "value": f"{agency['value']}|{person.user_id}"}
+    role_id = draft.id_for("staff", agency["value"], str(person.role))
+    draft.supporting.append(
+        staff_role(
+            resource_id=role_id,
+            agency=agency,
+            role=str(person.role),
+            person=identifier,
+            since=since,
+            security=draft.security,
+        )
+    )
+    return urn(role_id)
+
+
 def sip_invitations(
     envelope: Envelope, child: Child, invite: tuple[Agency, ...], *, requester: Identifier, reason: SipReason
 ) -> list[Intent]:
@@ -231,18 +270,34 @@ def sip_invitations(
     return [draft.intent()]
 
 
-def concern_report(
-    envelope: Envelope, child: Child, *, municipality: str, requester: Identifier, category: str
-) -> list[Intent]:
-    """A report of concern to social services of the child's municipality, kept in ``Patient.address``."""
-    draft = Draft(envelope, child, EventCode.CONCERN_REPORTED)
+def concern_report(envelope: Envelope, event: Concern, *, requester: Identifier) -> list[Intent]:
+    """A report of concern to social services of the child's municipality, kept in ``Patient.address``.
+
+    The main category is ``Task.reasonCode``; every category is also a ``concern-category`` input, and the
+    reporter (role, id; no name) a ``reporter`` input referring to a ``PractitionerRole``.
+    """
+    draft = Draft(envelope, event.child, EventCode.CONCERN_REPORTED)
+    municipality = event.residence_municipality
     draft.address = {"district": municipality}
+    inputs: list[dict[str, Any]] = [
+        {
+            "type": coding(TASK_SYSTEM, CONCERN_CATEGORY_INPUT),
+            "valueCodeableConcept": coding(CONCERN_SYSTEM, str(category)),
+        }
+        for category in (event.category, *event.additional_categories)
+    ]
+    reporter = staff_person(draft, requester, event.reporter)
+    if reporter is not None:
+        inputs.append(
+            {"type": coding(TASK_SYSTEM, REPORTER_INPUT), "valueReference": {"reference": reporter}}
+        )
     draft.add_task(
         code=TaskCode.ASSESS_CONCERN,
         step=ProcessStep.CONCERN_REPORTED,
         owner=routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{municipality}"),
         requester=requester,
-        reason=coding(CONCERN_SYSTEM, category),
+        reason=coding(CONCERN_SYSTEM, str(event.category)),
+        inputs=inputs,
     )
     return [draft.intent()]
 
@@ -291,4 +346,43 @@ def kontaktcenter_referral(
         reason=coding(SIP_REASON_SYSTEM, str(reason)),
         inputs=[consent_input(consent_id)],
     )
+    return [draft.intent()]
+
+
+def suicide_risk_alert(envelope: Envelope, event: SuicideRisk, *, requester: Identifier) -> list[Intent]:
+    """Acute suicide risk: one urgent Task to social services where the child lives, one to BUP.
+
+    Both Tasks are ``priority`` ``stat`` and due :data:`URGENT_RESPONSE_HOURS` hours after the event
+    (``restriction.period.end``, a date and time). The assessment (if any) goes on BUP's Task: social
+    services is alerted on the duty to report. The municipality travels only in the routing address, so
+    the message carries no residence data; a named BUP unit is used as it is, else the BUP nearest the home.
+    """
+    draft = Draft(envelope, event.child, EventCode.SUICIDE_RISK_REPORTED)
+    due = envelope.time + dt.timedelta(hours=URGENT_RESPONSE_HOURS)
+    assessment = (
+        []
+        if event.secrecy_assessment is None
+        else assessment_inputs(
+            FhirSecrecyAssessment(
+                provision=event.secrecy_assessment.provision,
+                assessed_by=event.secrecy_assessment.assessed_by,
+            )
+        )
+    )
+    bup = (
+        agency_identifier(event.bup)
+        if event.bup is not None
+        else routing_address(f"{AgencyKind.BUP}@{event.residence_municipality}")
+    )
+    social = routing_address(f"{AgencyKind.SOCIAL_SERVICES}@{event.residence_municipality}")
+    for owner, inputs in ((social, []), (bup, assessment)):
+        draft.add_task(
+            code=TaskCode.ACT_ON_SUICIDE_RISK,
+            step=ProcessStep.SUICIDE_RISK_REPORTED,
+            owner=owner,
+            requester=requester,
+            priority="stat",
+            due=due,
+            inputs=inputs,
+        )
     return [draft.intent()]

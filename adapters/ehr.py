@@ -14,6 +14,7 @@ from sambus.adapters._build import (
     concern_report,
     hsa,
     sip_invitations,
+    suicide_risk_alert,
     task_status_notice,
 )
 from sambus.contracts.envelope import Envelope, describe_validation_error
@@ -134,13 +135,7 @@ def translate_care_contact_stated(envelope: Envelope, event: ehr.CareContactStat
 
 def translate_concern_reported(envelope: Envelope, event: ehr.ConcernReported) -> list[Intent]:
     """A report of concern to social services of the child's municipality."""
-    return concern_report(
-        envelope,
-        event.child,
-        municipality=event.residence_municipality,
-        requester=hsa(event.hsa_id),
-        category=str(event.category),
-    )
+    return concern_report(envelope, event, requester=hsa(event.hsa_id))
 
 
 def translate_fhir_consent(envelope: Envelope, event: ehr.FhirConsent) -> list[Intent]:
@@ -169,3 +164,8 @@ def translate_fhir_consent(envelope: Envelope, event: ehr.FhirConsent) -> list[I
     except ValidationError as exc:
         raise describe_validation_error(exc, prefix="data.") from exc
     return social.translate_consent_recorded(envelope, recorded)
+
+
+def translate_suicide_risk_reported(envelope: Envelope, event: ehr.SuicideRiskReported) -> list[Intent]:
+    """Acute suicide risk: urgent Tasks to social services where the child lives and to BUP."""
+    return suicide_risk_alert(envelope, event, requester=hsa(event.hsa_id))

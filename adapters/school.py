@@ -9,6 +9,7 @@ from sambus.adapters._build import (
     kontaktcenter_referral,
     routing_address,
     sip_invitations,
+    suicide_risk_alert,
     task_status_notice,
 )
 from sambus.contracts.agencies import AgencyKind
@@ -54,13 +55,7 @@ def translate_sip_answered(envelope: Envelope, event: school.SipAnswered) -> lis
 
 def translate_concern_reported(envelope: Envelope, event: school.ConcernReported) -> list[Intent]:
     """A report of concern goes to social services of the child's municipality (kept in Patient.address)."""
-    return concern_report(
-        envelope,
-        event.child,
-        municipality=event.residence_municipality,
-        requester=_school_unit(event.school_unit_code),
-        category=str(event.category),
-    )
+    return concern_report(envelope, event, requester=_school_unit(event.school_unit_code))
 
 
 def translate_kontaktcenter_referral(envelope: Envelope, event: school.KontaktcenterReferral) -> list[Intent]:
@@ -98,3 +93,8 @@ def translate_task_status(envelope: Envelope, event: school.TaskStatus) -> list[
         answer_to=event.answer_to,
         answerer=_school_unit(event.school_unit_code),
     )
+
+
+def translate_suicide_risk_reported(envelope: Envelope, event: school.SuicideRiskReported) -> list[Intent]:
+    """Acute suicide risk: urgent Tasks to social services where the child lives and to BUP."""
+    return suicide_risk_alert(envelope, event, requester=_school_unit(event.school_unit_code))

@@ -8,7 +8,7 @@ withdrawn); ``businessStatus`` names the step.
 
 from __future__ import annotations
 
-from sambus.adapters._build import Draft, agency_identifier
+from sambus.adapters._build import Draft, agency_identifier, staff_person
 from sambus.contracts.envelope import Envelope
 from sambus.contracts.events import sip
 from sambus.contracts.fhir import EventCode, ProcessStep, TaskCode, urn
@@ -19,7 +19,9 @@ from sambus.contracts.intent import Intent
 
 
 def _each_participant(
-    draft: Draft, event: sip.MeetingScheduled | sip.MeetingHeld | sip.FollowedUp | sip.Closed, **task: object
+    draft: Draft,
+    event: sip.MeetingScheduled | sip.MeetingHeld | sip.FollowedUp | sip.Closed | sip.LeadCoordinatorChanged,
+    **task: object,
 ) -> None:
     for agency in event.participants:
         draft.add_task(
@@ -56,16 +58,19 @@ def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -
     draft = Draft(envelope, event.child, EventCode.SIP_PLAN_ESTABLISHED, process_id=event.process_id)
     plan_id = draft.id_for("careplan")
     participants: list[Identifier] = [agency_identifier(a) for a in event.participants]
+    lead = agency_identifier(event.lead_coordinator)
+    coordinator_ref = staff_person(draft, lead, event.lead_coordinator_person)
     draft.supporting.append(
         sip_care_plan(
             plan_id=plan_id,
             process_id=draft.process,
             patient_ref=draft.patient_ref,
             created=envelope.time,
-            lead_coordinator=agency_identifier(event.lead_coordinator),
+            lead_coordinator=lead,
             participants=participants,
             activities=[(agency_identifier(a.agency), str(a.action)) for a in event.activities],
             follow_up=event.follow_up,
+            coordinator_ref=coordinator_ref,
             security=draft.security,
         )
     )
@@ -80,6 +85,22 @@ def translate_plan_established(envelope: Envelope, event: sip.PlanEstablished) -
             focus=urn(plan_id),
             due=event.follow_up,
         )
+    return [draft.intent()]
+
+
+def translate_lead_coordinator_changed(envelope: Envelope, event: sip.LeadCoordinatorChanged) -> list[Intent]:
+    """A new lead coordinator: each participant's SIP Task, in progress, focused on the new coordinator."""
+    draft = Draft(envelope, event.child, EventCode.SIP_LEAD_COORDINATOR_CHANGED, process_id=event.process_id)
+    coordinator_ref = staff_person(
+        draft, agency_identifier(event.lead_coordinator), event.lead_coordinator_person, event.since
+    )
+    _each_participant(
+        draft,
+        event,
+        step=ProcessStep.SIP_LEAD_COORDINATOR_CHANGED,
+        status="in-progress",
+        focus=coordinator_ref,
+    )
     return [draft.intent()]
 
 

@@ -8,10 +8,12 @@ from typing import Any
 from sambus.adapters._build import (
     Draft,
     agency_identifier,
+    concern_report,
     kontaktcenter_referral,
     orgnr,
     routing_address,
     sip_invitations,
+    suicide_risk_alert,
     task_status_notice,
 )
 from sambus.contracts.agencies import AgencyKind
@@ -374,3 +376,13 @@ def translate_task_answered(envelope: Envelope, event: social.TaskAnswered) -> l
         answer_to=event.answer_to,
         answerer=orgnr(event.organisation_number),
     )
+
+
+def translate_suicide_risk_reported(envelope: Envelope, event: social.SuicideRiskReported) -> list[Intent]:
+    """Acute suicide risk: urgent Tasks to social services where the child lives and to BUP."""
+    return suicide_risk_alert(envelope, event, requester=orgnr(event.organisation_number))
+
+
+def translate_concern_reported(envelope: Envelope, event: social.ConcernReported) -> list[Intent]:
+    """Social services' report of concern to social services of the municipality where the child lives."""
+    return concern_report(envelope, event, requester=orgnr(event.organisation_number))

@@ -160,6 +160,7 @@ SENDER_SECRECY: dict[AgencyKind, str] = {
     AgencyKind.SCHOOL: _SCHOOL,
     AgencyKind.SOCIAL_SERVICES: "OSL 26:1 (socialtjänst)",
     **dict.fromkeys(_HEALTH_KINDS, _HEALTH),
+    AgencyKind.HLT_TEAM: "OSL 23:1-2, 25:1 and 26:1 (each HLT team member's own agency)",
 }
 """The secrecy each kind of sending authority is under (OSL 23, 25, 26)."""
 

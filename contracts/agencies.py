@@ -25,6 +25,10 @@ class AgencyKind(StrEnum):
     DENTAL = "dental"
     KONTAKTCENTER = "kontaktcenter"
     """Västerbotten's single entry point for children's and young people's mental health."""
+    HLT_TEAM = "hlt_team"
+    """Västerbotten's HLT team (Hälsa, Lärande, Trygghet): key persons from preschool, school, social services
+    and primary care who meet regularly; the HLT meeting is the usual route to coordinated support. A
+    recipient only: it is invited (e.g. to a SIP) and told, on the child's or the guardians' consent."""
 
 
 class Purpose(StrEnum):

@@ -145,6 +145,74 @@ class Recipient(EventModel):
         return self
 
 
+class StaffRole(StrEnum):
+    """A professional's role: of a SIP's lead coordinator (huvudansvarig) or of who reports concern."""
+
+    SOCIAL_WORKER = "social_worker"
+    """Socialsekreterare."""
+    SCHOOL_COUNSELLOR = "school_counsellor"
+    """Skolkurator."""
+    SCHOOL_NURSE = "school_nurse"
+    TEACHER = "teacher"
+    HEAD_TEACHER = "head_teacher"
+    """Rektor."""
+    NURSE = "nurse"
+    PHYSICIAN = "physician"
+    PSYCHOLOGIST = "psychologist"
+    PRESCHOOL_TEACHER = "preschool_teacher"
+    OTHER = "other"
+
+
+class StaffPerson(EventModel):
+    """A professional (lead coordinator, reporter): a role, and the person by HSA-id or the agency's user id.
+
+    No name: the receiving systems look the person up in their own catalogue (HSA for care staff).
+    """
+
+    role: StaffRole
+    hsa_id: HsaId | None = Field(
+        default=None, alias="hsaId", description="The person's own HSA-id (care staff)."
+    )
+    user_id: Reference | None = Field(
+        default=None, alias="userId", description="The person's user id in the lead agency's system."
+    )
+
+    @model_validator(mode="after")
+    def _at_most_one_identifier(self) -> StaffPerson:
+        if self.hsa_id is not None and self.user_id is not None:
+            raise ValueError("name the person by hsaId or userId, not both")
+        return self
+
+
+URGENT_RESPONSE_HOURS = 4
+"""Suicide risk: social services and BUP must acknowledge within this many hours, or the reporter is told."""
+
+
+class SuicideRisk(EventModel):
+    """Acute suicide risk seen by any party: an urgent alert to social services where the child lives and BUP.
+
+    Social services receives it under the duty to report concern (a child at risk of harming itself);
+    BUP under a "får"-provision a professional assessed (e.g. OSL 25:12 from health care, OSL 26:9 from
+    social services), else on consent. Both must acknowledge within :data:`URGENT_RESPONSE_HOURS` hours
+    (``Task.restriction.period.end``); past it the reporter is told who has not.
+    """
+
+    child: Child
+    residence_municipality: Kommunkod = Field(
+        alias="residenceMunicipality",
+        description="Kommunkod of the municipality where the child lives: its social services is alerted.",
+    )
+    bup: Agency | None = Field(
+        default=None, description="The BUP unit to alert, if known; else the BUP nearest the child's home."
+    )
+    secrecy_assessment: SecrecyAssessment | None = Field(
+        default=None,
+        alias="secrecyAssessment",
+        description="The professional's assessment that a provision allows alerting BUP; without it the "
+        "alert to BUP rests on consent (social services is alerted on the duty to report in any case).",
+    )
+
+
 _T = TypeVar("_T")
 
 

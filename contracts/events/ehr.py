@@ -12,12 +12,12 @@ from sambus.contracts.events._common import (
     Agencies,
     Agency,
     Child,
-    Kommunkod,
     ProcessId,
     Reference,
+    SuicideRisk,
     TaskState,
 )
-from sambus.contracts.events.school import ConcernCategory, SipReason
+from sambus.contracts.events.school import Concern, SipReason
 from sambus.contracts.events.social import ConsentRecorded, ConsentWithdrawn
 from sambus.contracts.identifiers import HsaId
 
@@ -110,13 +110,16 @@ class CareContactStated(EventModel):
     at: AwareDatetime = Field(description="Since when the contact is active, or when it ended.")
 
 
-class ConcernReported(EventModel):
+class ConcernReported(Concern):
     """A care unit reports concern (orosanmälan) to social services where the child lives."""
 
-    child: Child
     hsa_id: HsaId = Field(alias="hsaId")
-    residence_municipality: Kommunkod = Field(alias="residenceMunicipality")
-    category: ConcernCategory
+
+
+class SuicideRiskReported(SuicideRisk):
+    """A health or dental care unit sees acute suicide risk: social services and BUP are alerted at once."""
+
+    hsa_id: HsaId = Field(alias="hsaId", description="The care unit that saw the risk.")
 
 
 class FhirConsent(EventModel):
@@ -148,5 +151,6 @@ __all__ = [
     "Lvu32ExamCompleted",
     "SipInitiated",
     "StatementKind",
+    "SuicideRiskReported",
     "TaskStatus",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sambus.contracts.events._base import EventModel
 from sambus.contracts.events._common import (
@@ -19,6 +19,8 @@ from sambus.contracts.events._common import (
     ProcessId,
     Reference,
     SchoolUnitCode,
+    StaffPerson,
+    SuicideRisk,
     TaskState,
 )
 
@@ -60,7 +62,44 @@ class ConcernCategory(StrEnum):
     SEXUAL_ABUSE = "sexual_abuse"
     VIOLENCE_AT_HOME = "violence_at_home"
     OWN_BEHAVIOUR = "own_behaviour"
+    SUBSTANCE_USE = "substance_use"
+    """The child's own use of alcohol, narcotics or other substances."""
+    GAMBLING = "gambling"
+    """The child's gambling for money."""
+    CRIME = "crime"
+    """The child's criminal behaviour."""
+    SELF_HARM = "self_harm"
+    HONOUR_RELATED = "honour_related"
+    """Honour-related violence and oppression."""
+    SCHOOL_ABSENCE = "school_absence"
+    PARENTAL_SUBSTANCE_USE = "parental_substance_use"
     OTHER = "other"
+
+
+class Concern(EventModel):
+    """A report of concern (orosanmälan) to social services where the child lives (no consent needed).
+
+    The reporting duty is personal: ``reporter`` names who reports by role (and HSA-id or user id, no name).
+    """
+
+    child: Child
+    residence_municipality: Kommunkod = Field(
+        alias="residenceMunicipality", description="Kommunkod of the municipality where the child lives."
+    )
+    category: ConcernCategory = Field(description="What the concern is mainly about.")
+    additional_categories: tuple[ConcernCategory, ...] = Field(
+        default=(),
+        alias="additionalCategories",
+        max_length=10,
+        description="What else it is about (e.g. substance use and gambling), each once.",
+    )
+    reporter: StaffPerson | None = Field(default=None, description="Who reports, by role.")
+
+    @model_validator(mode="after")
+    def _each_category_once(self) -> Concern:
+        if len({self.category, *self.additional_categories}) != 1 + len(self.additional_categories):
+            raise ValueError("name each category once (category and additionalCategories)")
+        return self
 
 
 class SipInitiated(EventModel):
@@ -83,15 +122,16 @@ class SipAnswered(EventModel):
     answer_to: Agency = Field(alias="answerTo", description="The agency that sent the invitation.")
 
 
-class ConcernReported(EventModel):
-    """A report of concern (orosanmälan) to social services where the child lives (no consent needed)."""
+class ConcernReported(Concern):
+    """A school or preschool reports concern (orosanmälan) to social services where the child lives."""
 
-    child: Child
     school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
-    residence_municipality: Kommunkod = Field(
-        alias="residenceMunicipality", description="Kommunkod of the municipality where the child lives."
-    )
-    category: ConcernCategory
+
+
+class SuicideRiskReported(SuicideRisk):
+    """The school (student health) sees acute suicide risk: social services and BUP are alerted at once."""
+
+    school_unit_code: SchoolUnitCode = Field(alias="schoolUnitCode")
 
 
 class KontaktcenterReferral(EventModel):

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, Field, model_validator
 
 from sambus.contracts.events._base import EventModel
-from sambus.contracts.events._common import Agencies, Agency, Child, ProcessId
+from sambus.contracts.events._common import Agencies, Agency, Child, ProcessId, StaffPerson
 
 
 class _SipEvent(EventModel):
@@ -55,7 +55,12 @@ class PlanEstablished(_SipEvent):
     """The SIP plan is established: lead coordinator (huvudansvarig), actions per agency, follow-up."""
 
     lead_coordinator: Agency = Field(
-        alias="leadCoordinator", description="Huvudansvarig: the lead coordinator."
+        alias="leadCoordinator", description="Huvudansvarig: the lead coordinator's agency."
+    )
+    lead_coordinator_person: StaffPerson | None = Field(
+        default=None,
+        alias="leadCoordinatorPerson",
+        description="The person at that agency who is huvudansvarig, by role (and id if known).",
     )
     activities: tuple[PlanActivity, ...] = Field(min_length=1, max_length=30)
     follow_up: dt.date = Field(alias="followUp")
@@ -65,6 +70,27 @@ class PlanEstablished(_SipEvent):
         named = {self.lead_coordinator, *(a.agency for a in self.activities)}
         if not named <= set(self.participants):
             raise ValueError("the lead coordinator and every agency with an action must be participants")
+        return self
+
+
+class LeadCoordinatorChanged(_SipEvent):
+    """Another agency or person becomes lead coordinator (huvudansvarig) of the SIP from ``since``.
+
+    Each participant is told; the plan's actions and follow-up stay as they were.
+    """
+
+    lead_coordinator: Agency = Field(
+        alias="leadCoordinator", description="The new lead coordinator's agency."
+    )
+    lead_coordinator_person: StaffPerson = Field(
+        alias="leadCoordinatorPerson", description="The person at that agency who is now huvudansvarig."
+    )
+    since: dt.date
+
+    @model_validator(mode="after")
+    def _coordinator_takes_part(self) -> LeadCoordinatorChanged:
+        if self.lead_coordinator not in self.participants:
+            raise ValueError("the lead coordinator must be a participant")
         return self
 
 

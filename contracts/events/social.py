@@ -19,10 +19,11 @@ from sambus.contracts.events._common import (
     Reference,
     SchoolUnitCode,
     SecrecyAssessment,
+    SuicideRisk,
     TaskState,
     unique,
 )
-from sambus.contracts.events.school import SipReason
+from sambus.contracts.events.school import Concern, SipReason
 from sambus.contracts.identifiers import OrganisationNumber, Personnummer
 from sambus.contracts.registry_facts import Custody, GivenBy
 
@@ -215,6 +216,22 @@ class SuicideRiskAssessmentRequested(EventModel):
         alias="secrecyAssessment",
         description="The professional's assessment that a provision (e.g. OSL 26:9) allows the request; "
         "without it the request rests on consent.",
+    )
+
+
+class SuicideRiskReported(SuicideRisk):
+    """Social services sees acute suicide risk: its colleagues where the child lives and BUP are alerted."""
+
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services that saw the risk."
+    )
+
+
+class ConcernReported(Concern):
+    """Social services reports concern to social services of another municipality, where the child lives."""
+
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The reporting social services."
     )
 
 

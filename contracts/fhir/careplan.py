@@ -9,7 +9,13 @@ from typing import Any
 from fhir.resources.R4B.careplan import CarePlan
 
 from sambus.contracts.fhir._validated import validated
-from sambus.contracts.fhir.codes import LEAD_COORDINATOR_EXTENSION, PROCESS_ID_SYSTEM, TASK_SYSTEM, TaskCode
+from sambus.contracts.fhir.codes import (
+    LEAD_COORDINATOR_EXTENSION,
+    LEAD_COORDINATOR_PERSON_EXTENSION,
+    PROCESS_ID_SYSTEM,
+    TASK_SYSTEM,
+    TaskCode,
+)
 from sambus.contracts.fhir.security import meta
 from sambus.contracts.fhir.task import Identifier, coding, organisation
 
@@ -32,9 +38,13 @@ def sip_care_plan(
     participants: Sequence[Identifier],
     activities: Sequence[tuple[Identifier, str]],
     follow_up: dt.date,
+    coordinator_ref: str | None = None,
     security: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """The SIP plan.
+
+    ``coordinator_ref`` (the ``fullUrl`` of a :func:`sambus.contracts.fhir.staff.staff_role`) names the
+    person who is huvudansvarig, in the :data:`LEAD_COORDINATOR_PERSON_EXTENSION`.
 
     The lead coordinator (*huvudansvarig*) is ``CarePlan.author`` and is also marked by the
     :data:`LEAD_COORDINATOR_EXTENSION`; every participating agency is a ``contributor``; each action is an
@@ -76,6 +86,10 @@ def sip_care_plan(
             }
         ],
     }
+    if coordinator_ref is not None:
+        data["extension"].append(
+            {"url": LEAD_COORDINATOR_PERSON_EXTENSION, "valueReference": {"reference": coordinator_ref}}
+        )
     if security:
         data["meta"] = meta(security=security)
     return validated(CarePlan, data)

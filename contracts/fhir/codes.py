@@ -42,6 +42,8 @@ class EventCode(StrEnum):
     SIP_MEETING_HELD = "sip-meeting-held"
     """The SIP meeting took place (scheduling it is not holding it: the follow-up counts held meetings)."""
     SIP_PLAN_ESTABLISHED = "sip-plan-established"
+    SIP_LEAD_COORDINATOR_CHANGED = "sip-lead-coordinator-changed"
+    """Another agency or person becomes the SIP's lead coordinator (huvudansvarig)."""
     SIP_FOLLOWED_UP = "sip-followed-up"
     SIP_CLOSED = "sip-closed"
     # Placement outside the home (SoL / LVU)
@@ -49,6 +51,8 @@ class EventCode(StrEnum):
     PLACEMENT_CHANGED = "placement-changed"
     PLACEMENT_ENDED = "placement-ended"
     SUICIDE_RISK_ASSESSMENT_REQUESTED = "suicide-risk-assessment-requested"
+    SUICIDE_RISK_REPORTED = "suicide-risk-reported"
+    """Acute suicide risk seen by any party: an urgent alert to social services and BUP, answered in hours."""
     # Hidden residence (LVU 14 §) and what the EHR is told
     HIDDEN_RESIDENCE_DECIDED = "hidden-residence-decided"
     HIDDEN_RESIDENCE_LIFTED = "hidden-residence-lifted"
@@ -111,6 +115,8 @@ class TaskCode(StrEnum):
     PLACEMENT_NOTICE = "placement-notice"
     """Take note of a placement outside the home (start, change or end)."""
     SUICIDE_RISK_ASSESSMENT = "suicide-risk-assessment"
+    ACT_ON_SUICIDE_RISK = "act-on-suicide-risk"
+    """Urgent: act on an acute suicide risk and acknowledge within hours (``Task.priority`` ``stat``)."""
     BLOCK_GUARDIAN_ACCESS = "block-guardian-access"
     """Hidden residence (LVU 14 §): block the guardians' access to the child's record."""
     RESUME_GUARDIAN_ACCESS = "resume-guardian-access"
@@ -137,6 +143,7 @@ class ProcessStep(StrEnum):
     SIP_MEETING_SCHEDULED = "sip-meeting-scheduled"
     SIP_MEETING_HELD = "sip-meeting-held"
     SIP_PLAN_ESTABLISHED = "sip-plan-established"
+    SIP_LEAD_COORDINATOR_CHANGED = "sip-lead-coordinator-changed"
     SIP_FOLLOWED_UP = "sip-followed-up"
     SIP_CLOSED = "sip-closed"
     PLACEMENT_STARTED = "placement-started"
@@ -151,6 +158,7 @@ class ProcessStep(StrEnum):
     INFORMATION_PROVIDED = "information-provided"
     REFERRED = "referred"
     CONCERN_REPORTED = "concern-reported"
+    SUICIDE_RISK_REPORTED = "suicide-risk-reported"
     TASK_ACCEPTED = "task-accepted"
     TASK_REJECTED = "task-rejected"
     TASK_IN_PROGRESS = "task-in-progress"
@@ -213,6 +221,16 @@ The first message of a process uses its own message id; follow-up events name it
 LEAD_COORDINATOR_EXTENSION = f"{_BASE}/StructureDefinition/sip-lead-coordinator"
 """Extension on ``CarePlan``: the agency that is *huvudansvarig* (lead coordinator) of a SIP."""
 
+LEAD_COORDINATOR_PERSON_EXTENSION = f"{_BASE}/StructureDefinition/sip-lead-coordinator-person"
+"""Extension on ``CarePlan``: the person (a ``PractitionerRole``: role, HSA-id or user id, agency) who is
+*huvudansvarig*."""
+
+STAFF_ROLE_SYSTEM = f"{_BASE}/CodeSystem/sambus-staff-role"
+"""``PractitionerRole.code``: a professional's role (a SIP's lead coordinator, who reports concern)."""
+
+STAFF_USER_ID_SYSTEM = f"{_BASE}/NamingSystem/staff-user-id"
+"""A professional's user id in the agency's own system (``<organisation id>|<user id>``), where no HSA-id."""
+
 CUSTODY_EXTENSION = f"{_BASE}/StructureDefinition/custody"
 """Extension on ``Patient`` in a custody-updated message: ``joint`` or ``sole`` custody."""
 
@@ -242,6 +260,13 @@ ACTIVE_CARE_CONTACT = "active-care-contact"
 
 NEW_SCHOOL_UNIT_INPUT = "new-school-unit"
 """``Task.input.type`` code (:data:`TASK_SYSTEM`) of a placed child's new school unit."""
+
+CONCERN_CATEGORY_INPUT = "concern-category"
+"""``Task.input.type`` code (:data:`TASK_SYSTEM`): one category (:data:`CONCERN_SYSTEM`) of a report of
+concern."""
+
+REPORTER_INPUT = "reporter"
+"""``Task.input.type`` code (:data:`TASK_SYSTEM`): who reports concern (a ``PractitionerRole``)."""
 
 SIP_INVITEE_INPUT = "sip-invitee"
 """``Task.input.type`` code (:data:`TASK_SYSTEM`): an agency a SIP relay is asked to invite."""

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.events._common import StaffRole
 from sambus.contracts.events.ehr import StatementKind
 from sambus.contracts.events.school import ConcernCategory, SipReason
 from sambus.contracts.events.sip import ActionCategory, ClosureReason
@@ -24,12 +25,14 @@ from sambus.contracts.fhir.careplan import ACTION_SYSTEM
 from sambus.contracts.fhir.codes import (
     ACTIVE_CARE_CONTACT,
     AGENCY_KIND_SYSTEM,
+    CONCERN_CATEGORY_INPUT,
     CONCERN_SYSTEM,
     CONSENT_GIVEN_BY_SYSTEM,
     CUSTODY_EXTENSION,
     DATA_CATEGORY_SYSTEM,
     EVENT_SYSTEM,
     LEAD_COORDINATOR_EXTENSION,
+    LEAD_COORDINATOR_PERSON_EXTENSION,
     MESSAGE_ID_SYSTEM,
     NEW_SCHOOL_UNIT_INPUT,
     PLACEMENT_SYSTEM,
@@ -37,6 +40,7 @@ from sambus.contracts.fhir.codes import (
     PROCESS_STEP_SYSTEM,
     PROTECTION_SYSTEM,
     PURPOSE_SYSTEM,
+    REPORTER_INPUT,
     RESIDENCE_TAG,
     ROUTING_ADDRESS_SYSTEM,
     SCHOOL_UNIT_SYSTEM,
@@ -46,6 +50,8 @@ from sambus.contracts.fhir.codes import (
     SIP_PARTICIPANT_INPUT,
     SIP_REASON_SYSTEM,
     SOURCE_EVENT_SYSTEM,
+    STAFF_ROLE_SYSTEM,
+    STAFF_USER_ID_SYSTEM,
     STATEMENT_SYSTEM,
     TASK_ID_SYSTEM,
     TASK_INPUT_SYSTEM,
@@ -104,11 +110,14 @@ CODE_SYSTEMS = (
         TASK_SYSTEM,
         "sambus tasks",
         "What a Task's owner is asked to do (Task.code, ServiceRequest.code); also the SIP CarePlan category "
-        "(`sip`) and Task input types (`consent`, `new-school-unit`, `sip-invitee`, `sip-participant`).",
+        "(`sip`) and Task input types (`consent`, `new-school-unit`, `sip-invitee`, `sip-participant`, "
+        "`concern-category`, `reporter`).",
         [
             *_codes(TaskCode),
             "sip",
             CONSENT_INPUT,
+            CONCERN_CATEGORY_INPUT,
+            REPORTER_INPUT,
             NEW_SCHOOL_UNIT_INPUT,
             SIP_INVITEE_INPUT,
             SIP_PARTICIPANT_INPUT,
@@ -170,6 +179,12 @@ CODE_SYSTEMS = (
     ),
     Codes(SIP_CLOSURE_SYSTEM, "sambus SIP closure reasons", "Why a SIP was closed.", _codes(ClosureReason)),
     Codes(
+        STAFF_ROLE_SYSTEM,
+        "sambus staff roles",
+        "A professional's role (a SIP's lead coordinator, who reports concern): PractitionerRole.code.",
+        _codes(StaffRole),
+    ),
+    Codes(
         SECRECY_ASSESSMENT_SYSTEM,
         "sambus secrecy assessments",
         "Task.input types of a professional's assessment that a provision allows a disclosure.",
@@ -197,6 +212,11 @@ NAMING_SYSTEMS = (
     (SCHOOL_UNIT_SYSTEM, "skolenhetskod", "A school unit's code in Skolverket's school unit register."),
     (CONSENT_ID_SYSTEM, "consent-id", "The sender's id of a consent: `<source system>|<consent id>`."),
     (DECISION_ID_SYSTEM, "protection-decision", "The id of a protection decision: `<source system>|<id>`."),
+    (
+        STAFF_USER_ID_SYSTEM,
+        "staff-user-id",
+        "A professional's user id in the agency's own system: `<organisation id>|<user id>`.",
+    ),
 )
 
 
@@ -306,7 +326,7 @@ def _extension(url: str, title: str, description: str, context: str, value: dict
 
 
 def extensions() -> list[dict[str, Any]]:
-    """The extensions sambus defines: custody on Patient, the SIP's lead coordinator on CarePlan."""
+    """The extensions sambus defines: custody on Patient; a SIP lead coordinator (agency, person)."""
     custody = next(c for c in CODE_SYSTEMS if c.url == CUSTODY_SYSTEM)
     return [
         _extension(
@@ -326,6 +346,20 @@ def extensions() -> list[dict[str, Any]]:
                     {
                         "code": "Reference",
                         "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Organization"],
+                    }
+                ]
+            },
+        ),
+        _extension(
+            LEAD_COORDINATOR_PERSON_EXTENSION,
+            "SIP lead coordinator person",
+            "The person who is huvudansvarig (lead coordinator) of a SIP: role, id and agency.",
+            "CarePlan",
+            {
+                "type": [
+                    {
+                        "code": "Reference",
+                        "targetProfile": ["http://hl7.org/fhir/StructureDefinition/PractitionerRole"],
                     }
                 ]
             },

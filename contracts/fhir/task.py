@@ -86,6 +86,7 @@ def task(
     authored_on: dt.datetime | None = None,
     status: str = "requested",
     intent: str = "order",
+    priority: str | None = None,
     reason: Mapping[str, Any] | None = None,
     status_reason: Mapping[str, Any] | None = None,
     due: dt.date | None = None,
@@ -98,7 +99,8 @@ def task(
     """One recipient's Task; ``due`` becomes ``restriction.period.end`` (e.g. the LVU § 32 deadline).
 
     ``code`` is ``None`` in a status update from a system that does not know what the Task asked (the
-    receiver knows the Task by its identifier). ``authored_on`` only in the message that asks.
+    receiver knows the Task by its identifier). ``authored_on`` only in the message that asks. ``due`` may
+    be a date or, for an urgent Task answered within hours, a date and time.
 
     Raises:
         ValueError: ``status`` is not an R4 task status (a bug in an adapter).
@@ -126,6 +128,7 @@ def task(
     }
     if security:
         data["meta"] = meta(security=security)
+    data |= {"priority": priority} if priority is not None else {}
     _optional(data, statusReason=status_reason, reasonCode=reason)
     if due is not None:
         data["restriction"] = {"period": {"end": due.isoformat()}}

@@ -68,6 +68,25 @@ def _references(value: object) -> set[str]:
     return set()
 
 
+def _referred(entries: list[dict[str, Any]], task: TaskEntry) -> list[dict[str, Any]]:
+    """The entries ``task`` refers to, and those they refer to in turn (e.g. a CarePlan's lead coordinator).
+
+    What another Task refers to is not followed: each recipient sees its own Task's references only.
+    """
+    by_url = {e.get("fullUrl"): e for e in entries if e.get("fullUrl") != task.full_url}
+    wanted: set[str] = set()
+    todo = _references(task.resource)
+    while todo:
+        url = todo.pop()
+        entry = by_url.get(url)
+        if url in wanted or entry is None:
+            continue
+        wanted.add(url)
+        if entry.get("resource", {}).get("resourceType") != "Task":
+            todo |= _references(entry.get("resource"))
+    return [e for e in entries if e.get("fullUrl") in wanted]
+
+
 def for_recipient(
     bundle: dict[str, Any],
     task: TaskEntry,
@@ -107,8 +126,7 @@ def for_recipient(
             },
         }
     ]
-    wanted = _references(task.resource)
-    supporting = [e for e in entries[1:] if e.get("fullUrl") in wanted and e.get("fullUrl") != task.full_url]
+    supporting = _referred(entries[1:], task)
     projected = {key: item for key, item in bundle.items() if key != "entry"}
     projected["id"] = message_id
     own_task = dict(task.resource)

@@ -64,6 +64,7 @@ SIP_EVENTS = frozenset(
         EventCode.SIP_MEETING_SCHEDULED,
         EventCode.SIP_MEETING_HELD,
         EventCode.SIP_PLAN_ESTABLISHED,
+        EventCode.SIP_LEAD_COORDINATOR_CHANGED,
         EventCode.SIP_FOLLOWED_UP,
         EventCode.SIP_CLOSED,
     }
@@ -247,8 +248,8 @@ class RoutingRules:
             if len(candidates) == 1:
                 return candidates[0]
             raise RoutingError(
-                "the routing address needs a municipality (in the address or the child's "
-                "Patient.address.district)"
+                f"several organisations of kind {kind} fit and the event names no municipality to choose "
+                "among them: name the unit itself (hsaId, organisationNumber or schoolUnitCode)"
             )
         return self._nearest(candidates, municipality)
 
@@ -480,7 +481,7 @@ class RoutingRules:
         if home is None:
             raise RoutingError(
                 "a report of concern goes to social services where the child lives, "
-                "and the message has no Patient.address.district"
+                "and the event names no residenceMunicipality"
             )
         if len(tasks) != 1:
             raise RoutingError(f"a report of concern must have exactly one focal Task, not {len(tasks)}")

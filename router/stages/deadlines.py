@@ -7,6 +7,8 @@ Rules (from the laws and agreements the processes follow):
   notices' ``restriction.period.end``); reminder three days before. A planned placement opens no deadline.
 * SIP follow-up: due on the plan's follow-up date (the plan Task's ``restriction.period.end``, else six
   months after the plan); reminder two weeks before.
+* Acute suicide risk: social services and BUP each acknowledge within four hours (their Tasks'
+  ``restriction.period.end``); one deadline per unit alerted, closed by that unit's answer; reminder halfway.
 * A child with an active SIP turning 18: a transition-to-adulthood notice six months before the birthday.
 
 A reminder goes to the party that must act: a unit the message asked (a Task's owner, as routed), or the
@@ -46,6 +48,7 @@ from sambus.contracts.errors import (
     StoreUnavailableError,
     map_errors,
 )
+from sambus.contracts.events._common import URGENT_RESPONSE_HOURS
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
@@ -89,6 +92,11 @@ timer_owner = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, comment="its claim lapses then"),
 )
 
+URGENT_RESPONSE = "urgent-response"
+"""The deadline of each unit alerted to an acute suicide risk."""
+_ACKNOWLEDGEMENTS = frozenset({EventCode.TASK_STATUS_CHANGED})
+"""Answers that acknowledge an urgent Task (any reported state: accepted, in progress, even rejected)."""
+
 REMINDER = "reminder"
 ESCALATION = "escalation"
 TIMERS = "deadline-timers"
@@ -105,6 +113,8 @@ class Deadline:
     escalates: bool = True
     owed_by_initiator: bool = False
     """The process's initiator must act (e.g. the placing board's joint planning), not the units it asked."""
+    per_party: bool = False
+    """Each unit the message asked owes it on its own (one deadline each, closed by that unit's answer)."""
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -124,6 +134,26 @@ def _follow_up_date(bundle: Mapping[str, Any]) -> dt.datetime | None:
     return None
 
 
+def _adulthood(at: dt.datetime, birth: dt.date) -> list[Deadline]:
+    """The transition-to-adulthood notice of a child born on ``birth``, unless it is 18 already."""
+    try:
+        eighteen = birth.replace(year=birth.year + 18)
+    except ValueError:  # born on 29 February
+        eighteen = birth.replace(year=birth.year + 18, day=28)
+    due = dt.datetime.combine(eighteen, dt.time(), tzinfo=dt.UTC)
+    if due <= at:
+        return []
+    return [
+        Deadline(
+            "adulthood",
+            due,
+            due - dt.timedelta(days=182),
+            reminder_event=EventCode.TRANSITION_TO_ADULTHOOD,
+            escalates=False,
+        )
+    ]
+
+
 class DeadlineRules:
     """Which deadlines a message opens and which it closes."""
 
@@ -140,32 +170,20 @@ class DeadlineRules:
             # Only an acute placement calls for joint planning within two weeks: its notices carry the due
             # date (``restriction.period.end``); a planned placement's carry none and open nothing.
             acute_due = _follow_up_date(bundle)
-            if acute_due is None:
-                return []
             return [
                 Deadline(
                     "joint-planning", acute_due, acute_due - dt.timedelta(days=3), owed_by_initiator=True
                 )
+                for acute_due in ([acute_due] if acute_due is not None else [])
             ]
+        if event is EventCode.SUICIDE_RISK_REPORTED:
+            due = _follow_up_date(bundle) or at + dt.timedelta(hours=URGENT_RESPONSE_HOURS)
+            return [Deadline(URGENT_RESPONSE, due, at + (due - at) / 2, per_party=True)]
         if event is EventCode.SIP_PLAN_ESTABLISHED:
             due = _follow_up_date(bundle) or at + dt.timedelta(days=182)
             return [Deadline("sip-follow-up", due, due - 2 * week)]
         if event is EventCode.SIP_INITIATED and birth is not None:
-            try:
-                eighteen = birth.replace(year=birth.year + 18)
-            except ValueError:  # born on 29 February
-                eighteen = birth.replace(year=birth.year + 18, day=28)
-            due = dt.datetime.combine(eighteen, dt.time(), tzinfo=dt.UTC)
-            if due > at:
-                return [
-                    Deadline(
-                        "adulthood",
-                        due,
-                        due - dt.timedelta(days=182),
-                        reminder_event=EventCode.TRANSITION_TO_ADULTHOOD,
-                        escalates=False,
-                    )
-                ]
+            return _adulthood(at, birth)
         return []
 
     def closed_for_child_by(self, event: EventCode) -> tuple[str, ...]:
@@ -175,6 +193,10 @@ class DeadlineRules:
         placement's process, so the child ties the two together.
         """
         return ("joint-planning",) if event is EventCode.SIP_INITIATED else ()
+
+    def closed_by_answer(self, event: EventCode) -> tuple[str, ...]:
+        """The per-party deadlines an answer (``event``) closes for the unit that answers."""
+        return (URGENT_RESPONSE,) if event in _ACKNOWLEDGEMENTS else ()
 
     def closed_by(self, event: EventCode) -> tuple[str, ...]:
         """The deadlines ``event`` fulfils (or ends)."""
@@ -199,6 +221,8 @@ class Timer:
     to: str | None
     due_at: dt.datetime
     event: EventCode
+    responsible: str | None = None
+    """The unit that owes the deadline (the escalation of a per-party deadline names it)."""
 
     @property
     def fired_key(self) -> str:
@@ -223,8 +247,13 @@ class Deadlines:
         responsible: str | None,
         escalate_to: str | None,
     ) -> None:
-        """Open a deadline of a process (once: opening it again changes nothing)."""
+        """Open a deadline of a process (once: opening it again changes nothing).
+
+        A per-party deadline is one per ``responsible`` unit: its id names the unit too.
+        """
         deadline_id = f"{process_id}:{deadline.name}"
+        if deadline.per_party:
+            deadline_id = f"{deadline_id}:{responsible}"
         if conn.execute(
             sa.select(deadlines.c.deadline_id).where(deadlines.c.deadline_id == deadline_id)
         ).first():
@@ -244,18 +273,25 @@ class Deadlines:
             )
         )
 
-    def close(self, conn: sa.Connection, *, process_id: str, names: Sequence[str], at: dt.datetime) -> None:
-        """Close a process's open deadlines named ``names``."""
+    def close(
+        self,
+        conn: sa.Connection,
+        *,
+        process_id: str,
+        names: Sequence[str],
+        at: dt.datetime,
+        responsible: str | None = None,
+    ) -> None:
+        """Close a process's open deadlines named ``names`` (with ``responsible``, only that unit's)."""
         if names:
-            conn.execute(
-                deadlines.update()
-                .where(
-                    deadlines.c.process_id == process_id,
-                    deadlines.c.name.in_(names),
-                    deadlines.c.closed_at.is_(None),
-                )
-                .values(closed_at=at)
+            query = deadlines.update().where(
+                deadlines.c.process_id == process_id,
+                deadlines.c.name.in_(names),
+                deadlines.c.closed_at.is_(None),
             )
+            if responsible is not None:
+                query = query.where(deadlines.c.responsible == responsible)
+            conn.execute(query.values(closed_at=at))
 
     def close_for_child(
         self, conn: sa.Connection, *, child: str, names: Sequence[str], at: dt.datetime
@@ -297,6 +333,7 @@ class Deadlines:
                             row.responsible,
                             due_at,
                             event,
+                            row.responsible,
                         )
                     )
                 if row.escalates and row.escalated_at is None and due_at <= now:
@@ -310,6 +347,7 @@ class Deadlines:
                             row.escalate_to,
                             due_at,
                             EventCode.DEADLINE_ESCALATION,
+                            row.responsible,
                         )
                     )
         return timers
@@ -549,10 +587,16 @@ class DeadlineTimers:
         except RoutingError:
             logger.warning("deadline %s: %s is no longer in the directory", timer.deadline_id, timer.to)
             return []
-        when = f"{timer.due_at:%Y-%m-%d}"
+        # A unit's own deadline (urgent suicide risk, due within hours) is told to the minute, and its
+        # escalation names that unit and its Task.
+        per_party = timer.deadline_id != f"{timer.process_id}:{timer.name}"
+        when = f"{timer.due_at:%Y-%m-%d %H:%M} UTC" if per_party else f"{timer.due_at:%Y-%m-%d}"
+        owed_by = timer.responsible if per_party and timer.responsible != recipient.id else None
         text = {
             EventCode.DEADLINE_REMINDER: f"{timer.name} is due on {when}",
-            EventCode.DEADLINE_ESCALATION: f"{timer.name} was due on {when} and has not been done",
+            EventCode.DEADLINE_ESCALATION: f"{timer.name}"
+            + (f" of {owed_by}" if owed_by else "")
+            + f" was due on {when} and has not been done",
             EventCode.TRANSITION_TO_ADULTHOOD: f"the child turns 18 on {when}: plan the move to adult care",
         }[timer.event]
         data = notice(
@@ -562,7 +606,7 @@ class DeadlineTimers:
             text=text,
             at=now,
             key=timer.fired_key,
-            tasks=self._tasks_of(timer.process_id, recipient.id),
+            tasks=self._tasks_of(timer.process_id, owed_by or recipient.id),
         )
         headers = (
             (Header.EVENT_CODE, str(timer.event).encode("ascii")),

@@ -108,6 +108,7 @@ _KIND_OF_EVENT = {
     EventCode.PLACEMENT_CHANGED: "placement-changed",
     EventCode.PLACEMENT_ENDED: "placement-ended",
     EventCode.SUICIDE_RISK_ASSESSMENT_REQUESTED: "suicide-risk-assessment",
+    EventCode.SUICIDE_RISK_REPORTED: "suicide-risk",
     EventCode.INVESTIGATION_INFO_REQUESTED: "investigation",
     EventCode.KONTAKTCENTER_REFERRAL: "kontaktcenter-referral",
     EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL: "newly-arrived-exam",
@@ -149,6 +150,7 @@ _STATE_AFTER = {
     EventCode.LVU32_EXAM_COMPLETED: "completed",
     EventCode.PLACEMENT_STARTED: "placed",
     EventCode.PLACEMENT_ENDED: "ended",
+    EventCode.SUICIDE_RISK_REPORTED: "alerted",
 }
 
 _ANSWERS = {
@@ -423,22 +425,60 @@ class ProcessTracker:
         )
         if row is not None:
             _date_step(conn, process_id=process_id, event=event, state=state, on=at.date())
-        # Reminders go only to parties of the process: a unit this message asked (routed, not refused),
-        # or the initiator; a deadline the initiator owes (joint planning) goes to the initiator alone.
+        self._set_deadlines(
+            conn,
+            process_id=process_id,
+            child=child,
+            event=event,
+            bundle=bundle,
+            parties=(initiator, asked, owners),
+        )
+
+    def _set_deadlines(
+        self,
+        conn: sa.Connection,
+        *,
+        process_id: str,
+        child: str,
+        event: EventCode,
+        bundle: Mapping[str, Any],
+        parties: tuple[str | None, list[str], list[str | None]],
+    ) -> None:
+        """Open the deadlines ``event`` opens and close those it fulfils.
+
+        ``parties``: the process's initiator, the units this message asked, the owners of its Tasks.
+        Reminders go only to parties of the process: a unit this message asked (routed, not refused), or the
+        initiator; a deadline the initiator owes (joint planning) goes to the initiator alone, and a per-party
+        deadline (urgent suicide risk) to each unit asked. An answer closes the answering unit's own.
+        """
+        at = _timestamp(bundle)
+        initiator, asked, owners = parties
         asked_first = asked[0] if asked else None
         for deadline in self._deadline_rules.opened_by(
             event, at=at, bundle=bundle, birth=_birth_date(bundle)
         ):
-            responsible = initiator if deadline.owed_by_initiator else (asked_first or initiator)
-            self._deadlines.open(
+            if deadline.per_party:
+                responsibles: list[str | None] = list(dict.fromkeys(asked))
+            else:
+                responsibles = [initiator if deadline.owed_by_initiator else (asked_first or initiator)]
+            for responsible in responsibles:
+                self._deadlines.open(
+                    conn,
+                    process_id=process_id,
+                    deadline=deadline,
+                    child=child,
+                    responsible=responsible,
+                    escalate_to=initiator or responsible,
+                )
+        self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
+        for owner in {o for o in owners if o} if event in ANSWER_EVENTS else ():
+            self._deadlines.close(
                 conn,
                 process_id=process_id,
-                deadline=deadline,
-                child=child,
-                responsible=responsible,
-                escalate_to=initiator or responsible,
+                names=self._deadline_rules.closed_by_answer(event),
+                at=at,
+                responsible=owner,
             )
-        self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
         self._deadlines.close_for_child(
             conn, child=child, names=self._deadline_rules.closed_for_child_by(event), at=at
         )

@@ -224,7 +224,7 @@ def test_rules_lists_the_shipped_rules(runner):
     result = runner.invoke(app, ["consent", "rules"])
 
     assert result.exit_code == 0, result.output
-    assert "sip-consent@1" in result.output
+    assert "sip-consent@2" in result.output
     assert "LVU 32" in result.output
 
 

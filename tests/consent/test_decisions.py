@@ -86,7 +86,7 @@ def test_sip_with_consent_is_permitted_on_consent(registry, policy, pseudonymize
 
     assert decision.outcome is Outcome.PERMIT
     assert decision.legal_basis.startswith("OSL 12:2")
-    assert (decision.rule_id, decision.rule_version) == ("sip-consent", 1)
+    assert (decision.rule_id, decision.rule_version) == ("sip-consent", 2)
     assert "c-1" in decision.reason
 
 

@@ -2,7 +2,8 @@
 
 A school initiates a SIP itself (no relay: every school is an equal party) and each invited agency's answer
 goes back to the school; a school refers a child to Kontaktcenter after the guardians' consent and
-Kontaktcenter's answer goes back to the school. Every delivery topic is read: nobody else receives anything.
+Kontaktcenter's answer goes back to the school; a school brings a child to the HLT team's meeting. Every
+delivery topic is read: nobody else receives anything.
 """
 
 from __future__ import annotations
@@ -156,3 +157,59 @@ async def test_a_kontaktcenter_referral_and_its_answer_in_vasterbotten(running: 
         ("umea-skola-ersboda", "task-status-changed"): 1,
     }
     await no_dead_letters(running)
+
+
+HLT_TEAM = "SE2120002742-HLT1"
+"""The HLT team of Ersboda (Hälsa, Lärande, Trygghet), Umeå."""
+
+
+async def test_a_school_brings_a_child_to_the_hlt_meeting_and_social_services_in_vasterbotten(
+    running: Running,
+) -> None:
+    """The HLT team is a recipient like any agency: it receives its own invitation on the SIP consent."""
+    running.consent(CHILD, AgencyKind.SOCIAL_SERVICES, AgencyKind.HLT_TEAM, AgencyKind.SCHOOL)
+    deliveries = Deliveries(running)
+
+    await running.send(
+        running.topics.agency_events("school"),
+        event(
+            "school",
+            "sip-initiated",
+            "ersboda-hlt-1",
+            {
+                **SCHOOL,
+                "initiatedBy": "student_health",
+                "reason": "social_situation",
+                "invite": [{"hsaId": HLT_TEAM}, {"organisationNumber": UMEA_SOCIAL}],
+            },
+        ),
+    )
+    assert await deliveries.who(2) == {
+        ("umea-hlt-ersboda", "sip-initiated"): 1,
+        ("umea-socialtjanst", "sip-initiated"): 1,
+    }
+    invitation = await received(deliveries, 2, "umea-hlt-ersboda", "sip-initiated")
+    assert addressed_to(invitation) == ("urn:sambus:recipient:umea-hlt-ersboda", HLT_TEAM)
+    assert task_of(invitation)["owner"]["identifier"]["value"] == HLT_TEAM
+    await no_dead_letters(running)
+
+
+async def test_the_hlt_team_gets_nothing_without_a_consent_that_names_it(running: Running) -> None:
+    running.consent(CHILD, AgencyKind.SOCIAL_SERVICES, AgencyKind.SCHOOL)
+    deliveries = Deliveries(running)
+
+    await running.send(
+        running.topics.agency_events("school"),
+        event(
+            "school",
+            "sip-initiated",
+            "ersboda-hlt-2",
+            {
+                **SCHOOL,
+                "initiatedBy": "student_health",
+                "reason": "social_situation",
+                "invite": [{"hsaId": HLT_TEAM}, {"organisationNumber": UMEA_SOCIAL}],
+            },
+        ),
+    )
+    assert await deliveries.who(1) == {("umea-socialtjanst", "sip-initiated"): 1}

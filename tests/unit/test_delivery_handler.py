@@ -149,7 +149,7 @@ async def test_decision_headers_say_what_was_decided_and_why(delivery, sip_event
         else:
             assert recipient == NOT_CONSENTED
             assert headers[Header.DECISION] == "await_consent"
-        assert headers[Header.DECISION_REASON].startswith("sip-consent@1: ")
+        assert headers[Header.DECISION_REASON].startswith("sip-consent@2: ")
         assert "OSL 12:2" in headers[Header.DECISION_REASON]
 
 

@@ -296,8 +296,17 @@ def test_a_report_of_concern_goes_to_social_services_where_the_child_lives() -> 
 def test_a_report_of_concern_without_the_childs_municipality_is_a_routing_error() -> None:
     bundle = message(address(1, "social_services"), district=None)
 
-    with pytest.raises(RoutingError, match=r"Patient\.address\.district"):
+    with pytest.raises(RoutingError, match="names no residenceMunicipality") as caught:
         RULES.route(EventCode.CONCERN_REPORTED, bundle, tasks(bundle))
+
+    assert "Patient.address" not in str(caught.value), "no inbound event has that field: name the event's"
+
+
+def test_a_routing_address_without_a_municipality_asks_for_the_unit_not_a_fhir_field() -> None:
+    with pytest.raises(RoutingError, match="name the unit itself") as caught:
+        RULES.resolve(ROUTING_ADDRESS_SYSTEM, "social_services")
+
+    assert "Patient.address" not in str(caught.value)
 
 
 # Directory validation
