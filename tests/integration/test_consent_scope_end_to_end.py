@@ -303,7 +303,7 @@ async def test_a_status_answer_after_the_consent_was_withdrawn_is_denied_withdra
 
     [entry] = await ledger(running, "vasteras-skola-sodra", "task-status-changed")
     assert (entry.outcome, entry.rule_id, entry.rule_version) == ("deny", "task-status-answer", 2)
-    assert entry.reason.startswith("answers a sip-initiated request made on sip-consent@1: withdrawn:")
+    assert entry.reason.startswith("answers a sip-initiated request made on sip-consent@2: withdrawn:")
     got = {(r, c) for r, c, _ in await deliveries.all(2)}
     assert got == {
         ("vastmanland-bu-halsan", "sip-initiated"),
