@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sambus.contracts.errors import ConfigError
 from sambus.contracts.topics import Topics
+
+
+def host_instance_id(hostname: str | None = None) -> str:
+    """An instance id from the host name: its first label, other characters as ``-``, at most its last 40.
+
+    The last characters, so that a StatefulSet pod's ordinal (``…-0``, ``…-1``) survives; ``0`` when the
+    name has nothing usable.
+    """
+    label = (hostname if hostname is not None else socket.gethostname()).split(".", 1)[0]
+    return re.sub(r"[^A-Za-z0-9_-]", "-", label)[-40:] or "0"
 
 
 class Settings(BaseSettings):
@@ -67,9 +79,11 @@ class Settings(BaseSettings):
         description="The routing directory (YAML); unset means the example packaged with sambus.",
     )
     instance_id: str = Field(
-        default="0",
+        default="",
+        validate_default=True,
         pattern=r"^[A-Za-z0-9_-]{1,40}$",
-        description="Tells instances apart (transactional ids).",
+        description="Tells instances apart (consumer group members, the deadline timers' owner); unique and "
+        "stable per instance. Unset: the host name (a StatefulSet pod's name, e.g. sambus-delivery-0).",
     )
     local_kafka_port: int = Field(
         default=19092,
@@ -142,6 +156,11 @@ class Settings(BaseSettings):
     )
     web_host: str = Field(default="127.0.0.1", description="Address `sambus serve` listens on.")
     web_port: int = Field(default=8080, ge=1, le=65535, description="Port `sambus serve` listens on.")
+
+    @field_validator("instance_id", mode="before")
+    @classmethod
+    def _host_when_unset(cls, value: object) -> object:
+        return value or host_instance_id()
 
     @model_validator(mode="after")
     def _replicas_fit(self) -> Self:

@@ -52,6 +52,12 @@ def render(snapshot: QueueSnapshot) -> Group:
     for lag in snapshot.lags:
         committed = "-" if lag.committed is None else str(lag.committed)
         lags.add_row(lag.group, lag.topic, str(lag.partition), committed, str(lag.end_offset), str(lag.lag))
+    members = Table(title="Group members (instances)", title_justify="left")
+    for column in ("group", "member", "host", "partitions"):
+        members.add_column(column)
+    for member in snapshot.members:
+        held = ", ".join(f"{topic}[{partition}]" for topic, partition in member.partitions) or "-"
+        members.add_row(member.group, member.client_id, member.host, held)
     overdue = Table(title="Overdue deadlines", title_justify="left")
     for column in ("process", "step", "case", "due"):
         overdue.add_column(column)
@@ -62,7 +68,7 @@ def render(snapshot: QueueSnapshot) -> Group:
         f"overdue deadlines: [bold]{len(snapshot.overdue)}[/]   "
         f"(at {snapshot.taken_at.isoformat(timespec='seconds')})"
     )
-    return Group(topics, lags, overdue, summary)
+    return Group(topics, lags, members, overdue, summary)
 
 
 @queues_app.callback(invoke_without_command=True)

@@ -25,14 +25,15 @@ from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 
 DEMO_CHILD = "20120315-0006"
+"""A made-up personnummer with a valid check digit; no real child."""
 DEMO_GUARDIAN = "198004121235"
 """The demo child's one guardian (sole custody), who consented."""
-"""A made-up personnummer with a valid check digit; no real child."""
 
 _WRONG_CHECK_DIGIT = "20120315-0007"
 
 
-def _sip_event(event_id: str, civic_no: str) -> dict[str, object]:
+def sip_event(event_id: str, civic_no: str) -> dict[str, object]:
+    """A school's SIP initiation for ``civic_no``, inviting social services, BU-hälsan and dental care."""
     return {
         "type": "se.sambus.school.sip-initiated.v1",
         "id": event_id,
@@ -124,6 +125,34 @@ async def _collect(app: Sambus, expected: int, timeout: float) -> list[Received]
     return sorted(received, key=lambda r: (r.topic, r.recipient))
 
 
+def demo_events() -> list[bytes]:
+    """The demo's school events: a SIP for the demo child, and one whose personnummer is wrong."""
+    return [
+        json.dumps(sip_event("demo-1", DEMO_CHILD)).encode(),
+        json.dumps(sip_event("demo-2", _WRONG_CHECK_DIGIT)).encode(),
+    ]
+
+
+def record_demo_consent(app: Sambus) -> None:
+    """The demo child's guardian (sole custody) consents to SIP with social services and BU-hälsan only."""
+    child = app.pseudonymizer.of(DEMO_CHILD.replace("-", ""))
+    now = dt.datetime.now(dt.UTC)
+    guardian = app.pseudonymizer.of(DEMO_GUARDIAN)
+    app.registry.set_custody(child, Custody.SOLE, (guardian,), at=now - dt.timedelta(days=2))
+    app.registry.record(
+        ConsentGrant(
+            consent_id="demo-consent-1",
+            child=child,
+            purpose=Purpose.SIP,
+            agency_kinds=frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN}),
+            given_by="guardian",
+            valid_from=now - dt.timedelta(days=1),
+            guardians=(guardian,),
+        ),
+        now=now,
+    )
+
+
 async def run_demo(*, bootstrap_servers: str, timeout: float = 60.0) -> list[Received]:
     """Run sambus against ``bootstrap_servers`` on fresh topics and a fresh registry; return what arrived."""
     with tempfile.TemporaryDirectory(prefix="sambus-demo-") as workdir:
@@ -137,22 +166,7 @@ async def run_demo(*, bootstrap_servers: str, timeout: float = 60.0) -> list[Rec
         upgrade(engine)  # what `sambus db upgrade` does
         engine.dispose()
         app = bootstrap(settings, bootstrap_servers=bootstrap_servers)
-        child = app.pseudonymizer.of(DEMO_CHILD.replace("-", ""))
-        now = dt.datetime.now(dt.UTC)
-        guardian = app.pseudonymizer.of(DEMO_GUARDIAN)
-        app.registry.set_custody(child, Custody.SOLE, (guardian,), at=now - dt.timedelta(days=2))
-        app.registry.record(
-            ConsentGrant(
-                consent_id="demo-consent-1",
-                child=child,
-                purpose=Purpose.SIP,
-                agency_kinds=frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN}),
-                given_by="guardian",
-                valid_from=now - dt.timedelta(days=1),
-                guardians=(guardian,),
-            ),
-            now=now,
-        )
+        record_demo_consent(app)
         await app.create_topics()
         stop = asyncio.Event()
         service = asyncio.create_task(app.run(stop))
@@ -160,10 +174,8 @@ async def run_demo(*, bootstrap_servers: str, timeout: float = 60.0) -> list[Rec
         await producer.start()
         try:
             school = app.topics.agency_events("school")
-            await producer.send_and_wait(school, json.dumps(_sip_event("demo-1", DEMO_CHILD)).encode())
-            await producer.send_and_wait(
-                school, json.dumps(_sip_event("demo-2", _WRONG_CHECK_DIGIT)).encode()
-            )
+            for event in demo_events():
+                await producer.send_and_wait(school, event)
             return await _collect(app, expected=4, timeout=timeout)
         finally:
             await producer.stop()

@@ -14,6 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.protocol.admin import (
+    DescribeGroupsRequest_v0,
+    DescribeGroupsRequest_v1,
+    DescribeGroupsRequest_v2,
+)
+from aiokafka.protocol.api import Request
 from aiokafka.structs import TopicPartition
 
 from sambus.contracts.topics import Topics
@@ -63,6 +71,18 @@ class PartitionLag:
 
 
 @dataclass(frozen=True)
+class GroupMember:
+    """One member of a consumer group: which instance it is and which partitions it holds now."""
+
+    group: str
+    client_id: str
+    """The member's client id; a sambus stage names it ``<group>-<SAMBUS_INSTANCE_ID>``."""
+    host: str
+    partitions: tuple[tuple[str, int], ...]
+    """(topic, partition) assigned to it; empty while the group rebalances or when it has none."""
+
+
+@dataclass(frozen=True)
 class OverdueDeadline:
     """A process step that should have happened by ``due`` (the case named only by a pseudonymous id)."""
 
@@ -82,6 +102,8 @@ class QueueSnapshot:
     dead_letters: int
     parked: int
     overdue: tuple[OverdueDeadline, ...] = field(default=())
+    members: tuple[GroupMember, ...] = field(default=())
+    """The live members of this sambus's consumer groups (a group with no member is not listed)."""
 
     def lag_by_group(self) -> dict[tuple[str, str], int]:
         """Total lag per (group, topic)."""
@@ -102,6 +124,10 @@ class QueueSnapshot:
             "dead_letters": self.dead_letters,
             "parked": self.parked,
             "overdue": [{**asdict(o), "due": o.due.isoformat()} for o in self.overdue],
+            "members": [
+                {**asdict(m), "partitions": [{"topic": t, "partition": p} for t, p in m.partitions]}
+                for m in self.members
+            ],
         }
 
 
@@ -136,6 +162,51 @@ class _Listing:
     topics: tuple[str, ...]
     partitions: tuple[TopicPartition, ...]
     groups: tuple[str, ...]
+
+
+_DescribeGroupsStructs = DescribeGroupsRequest_v0 | DescribeGroupsRequest_v1 | DescribeGroupsRequest_v2
+
+
+class _DescribeGroups(Request[_DescribeGroupsStructs]):  # type: ignore[misc]
+    """DescribeGroups up to v2.
+
+    aiokafka 0.14's own request negotiates v3 with brokers that have it (Kafka 2.3+) but decodes the answer
+    with v2's schema, which lacks v3's ``authorized_operations``: every answer fails to decode.
+    """
+
+    API_KEY = 15
+
+    def __init__(self, groups: list[str]) -> None:
+        self._groups = groups
+
+    def build(self, request_struct_class: type[DescribeGroupsRequest_v0]) -> DescribeGroupsRequest_v0:
+        return request_struct_class(self._groups)
+
+
+async def _members(admin: AIOKafkaAdminClient, groups: Sequence[str]) -> tuple[GroupMember, ...]:
+    """The members of ``groups`` and the partitions each holds (one DescribeGroups per coordinator)."""
+    by_coordinator: dict[int, list[str]] = {}
+    for group_id in groups:
+        by_coordinator.setdefault(await admin.find_coordinator(group_id), []).append(group_id)
+    responses = await asyncio.gather(
+        *(
+            admin._send_request(_DescribeGroups(ids), node)  # noqa: SLF001 - see _DescribeGroups
+            for node, ids in by_coordinator.items()
+        )
+    )
+    members: list[GroupMember] = []
+    for response in responses:
+        for group in response.groups:
+            error_code, group_id, _state, protocol_type, _protocol, described = group[:6]
+            if error_code != 0 or protocol_type != "consumer":
+                continue
+            for _member_id, client_id, host, _metadata, assignment in described:
+                partitions: tuple[tuple[str, int], ...] = ()
+                if assignment:
+                    decoded = ConsumerProtocolMemberAssignment.decode(assignment)
+                    partitions = tuple(sorted((tp.topic, tp.partition) for tp in decoded.partitions()))
+                members.append(GroupMember(group_id, client_id, host.lstrip("/"), partitions))
+    return tuple(sorted(members, key=lambda m: (m.group, m.client_id)))
 
 
 class QueueMonitor:
@@ -231,6 +302,7 @@ class QueueMonitor:
             lags=tuple(lags),
             dead_letters=dead,
             parked=parked,
+            members=await _members(clients.admin, groups),
         )
 
     @staticmethod

@@ -157,6 +157,7 @@ class TransactionalStage:
             **client_kwargs(bootstrap_servers),
             group_id=group_id,
             group_instance_id=member_id if static_membership else None,
+            client_id=member_id,  # names this instance in the group's description (`sambus queues`)
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",

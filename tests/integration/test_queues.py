@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -18,7 +19,7 @@ from sambus.contracts.topics import Topics
 from sambus.router.cli.main import app
 from sambus.router.kafka.admin import read_topic, run_sync
 from sambus.router.kafka.dead_letters import KafkaDeadLetters, UnknownDeadLetterError
-from sambus.router.ops.queues import NoDeadlines, OverdueDeadline, QueueMonitor
+from sambus.router.ops.queues import GroupMember, NoDeadlines, OverdueDeadline, QueueMonitor
 from tests.database import upgraded
 from tests.integration.conftest import sip_event
 from tests.web.kafka_seed import COMMITTED, DEAD_LETTERS, PARKED, SCHOOL_RECORDS, seed_queues
@@ -184,3 +185,30 @@ async def test_a_caught_up_transactional_stage_shows_no_lag(running):
     [behind] = [lag for lag in delivery if lag.committed is not None]
     assert behind.end_offset > behind.committed, "the commit marker follows the last record"
     assert behind.lag == 0, "a commit marker is not a record to read"
+
+
+@pytest.mark.asyncio
+async def test_snapshot_names_each_stage_instance_and_the_partitions_it_holds(running):
+    monitor = QueueMonitor(
+        bootstrap_servers=running.app.bootstrap_servers,
+        topics=running.topics,
+        deadlines=NoDeadlines(),
+    )
+    instance = running.app.settings.instance_id
+    group = f"{running.topics.prefix}sambus-delivery"
+    intents = tuple((running.topics.intents, p) for p in range(running.app.settings.topic_partitions))
+
+    async def delivery_members() -> list[GroupMember]:
+        return [m for m in (await monitor.snapshot()).members if m.group == group]
+
+    members = await delivery_members()
+    for _ in range(100):  # the group may still be forming: wait until it has assigned every partition
+        if [m.partitions for m in members] == [intents]:
+            break
+        await asyncio.sleep(0.2)
+        members = await delivery_members()
+
+    assert [(m.client_id, m.partitions) for m in members] == [(f"{group}-{instance}", intents)]
+    assert {m.group for m in (await monitor.snapshot()).members} >= {
+        f"{running.topics.prefix}sambus-{stage}" for stage in ("intake", "delivery", "parked", "processes")
+    }

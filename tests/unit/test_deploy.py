@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from sambus.router.service.bootstrap import STAGES
-from sambus.router.settings import Settings
+from sambus.router.settings import Settings, host_instance_id
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -87,11 +88,12 @@ def test_the_kubernetes_manifests_validate_offline():
         assert document["metadata"]["labels"]["app.kubernetes.io/name"] == "sambus", name  # type: ignore[index]
 
 
-def test_a_deployment_per_stage_group_with_probes_limits_and_a_non_root_user():
-    deployments = {d["metadata"]["name"]: d for _, d in _manifests() if d["kind"] == "Deployment"}  # type: ignore[index]
-    assert {f"sambus-{stage}" for stage in STAGES} <= set(deployments)
-    for name, deployment in deployments.items():
-        spec = deployment["spec"]  # type: ignore[index]
+def test_a_statefulset_per_stage_group_with_probes_limits_and_a_non_root_user():
+    groups = {d["metadata"]["name"]: d for _, d in _manifests() if d["kind"] == "StatefulSet"}  # type: ignore[index]
+    assert {f"sambus-{stage}" for stage in STAGES} <= set(groups)
+    web = [d for _, d in _manifests() if d["kind"] == "Deployment"]
+    for name, workload in [*groups.items(), *((d["metadata"]["name"], d) for d in web)]:  # type: ignore[index]
+        spec = workload["spec"]  # type: ignore[index]
         pod = spec["template"]["spec"]
         (container,) = pod["containers"]
         assert spec["replicas"] >= 2, name
@@ -101,6 +103,50 @@ def test_a_deployment_per_stage_group_with_probes_limits_and_a_non_root_user():
         assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
         assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
         assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
+
+
+def test_each_stage_pod_keeps_its_name_as_its_instance_id():
+    services = {d["metadata"]["name"]: d for _, d in _manifests() if d["kind"] == "Service"}  # type: ignore[index]
+    for _, workload in _manifests():
+        if workload["kind"] != "StatefulSet":
+            continue
+        spec = workload["spec"]  # type: ignore[index]
+        assert services[spec["serviceName"]]["spec"]["clusterIP"] == "None", (
+            "a headless Service names the pods"
+        )
+        (container,) = spec["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["SAMBUS_INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+@pytest.mark.parametrize(
+    ("hostname", "instance"),
+    [
+        ("sambus-delivery-1", "sambus-delivery-1"),
+        ("sambus-delivery-0.sambus-stages.sambus.svc.cluster.local", "sambus-delivery-0"),
+        (
+            "a-statefulset-with-a-name-longer-than-forty-characters-12",
+            "h-a-name-longer-than-forty-characters-12",
+        ),
+        ("odd+host name", "odd-host-name"),
+        ("", "0"),
+    ],
+)
+def test_an_unset_instance_id_is_the_host_name(hostname: str, instance: str, monkeypatch):
+    monkeypatch.delenv("SAMBUS_INSTANCE_ID", raising=False)
+    monkeypatch.setattr(socket, "gethostname", lambda: hostname)
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    assert settings.instance_id == instance == host_instance_id(hostname)
+    assert len(settings.instance_id) <= 40
+
+
+def test_a_given_instance_id_wins_over_the_host_name(monkeypatch):
+    monkeypatch.setenv("SAMBUS_INSTANCE_ID", "i7")
+    monkeypatch.setattr(socket, "gethostname", lambda: "sambus-delivery-1")
+
+    assert Settings(_env_file=None).instance_id == "i7"  # type: ignore[call-arg]
 
 
 def test_every_setting_the_manifests_give_is_a_setting():
