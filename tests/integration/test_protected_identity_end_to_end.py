@@ -111,6 +111,27 @@ def reveals_residence(value: bytes) -> bool:
     return tagged or addressed or any(s in text for s in ("Storgatan", "722 11", "19800002", '"1980"'))
 
 
+def dangling_references(value: bytes) -> set[str]:
+    """``urn:uuid:`` references in a delivered Bundle to no entry of it (what redaction left behind)."""
+    bundle = json.loads(value)
+    present = {entry.get("fullUrl") for entry in bundle["entry"]}
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            reference = node.get("reference")
+            if isinstance(reference, str) and reference.startswith("urn:uuid:") and reference not in present:
+                found.add(reference)
+            for item in node.values():
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(bundle)
+    return found
+
+
 def _labels(value: bytes) -> set[tuple[str, str]]:
     security = json.loads(value).get("meta", {}).get("security", ())
     return {(label["system"], label["code"]) for label in security}
@@ -139,6 +160,7 @@ async def test_the_contract_example_delivers_no_address_to_anyone(running: Runni
             value
         ), f"{recipient}'s Bundle lacks the confidentiality label"
         assert any(r["resourceType"] == "Task" for r in _resources(value)), "the placement itself arrives"
+        assert not dangling_references(value), f"{recipient}'s Bundle refers to what redaction removed"
     entries = Compliance(running.app.ledger.engine).select(LedgerQuery())
     placement = [e for e in entries if e.event == "placement-started"]
     assert {e.recipient_id for e in placement} == set(RECIPIENTS)
