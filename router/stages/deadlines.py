@@ -8,6 +8,14 @@ Rules (from the laws and agreements the processes follow):
 * SIP follow-up: due on the plan's follow-up date (the plan Task's ``restriction.period.end``, else six
   months after the plan); reminder two weeks before.
 * A child with an active SIP turning 18: a transition-to-adulthood notice six months before the birthday.
+* Guardian-access block (hidden residence): each care unit told to block the guardians' access must
+  acknowledge it (answer its Task ``accepted`` or ``completed``) within ``SAMBUS_GUARDIAN_ACCESS_ACK_HOURS``
+  (default four hours); the unit is reminded half-way, and the deciding social services are told at the end
+  if it has not (one deadline per unit).
+* LVU placement: LVU 14 § third paragraph (verify) has the board consider at least every three months
+  whether its decisions under 14 § second paragraph (contact restrictions, hidden residence) are still
+  needed: a reminder to the placing social services a week before every third month from the placement,
+  until the placement ends (``placement-ended`` for the child closes it).
 
 A reminder goes to the party that must act: a unit the message asked (a Task's owner, as routed), or the
 initiator for what the initiator owes (joint planning); an escalation to the initiator (the Task's requester).
@@ -26,10 +34,12 @@ owner wakes up mid-scan.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,7 +57,7 @@ from sambus.contracts.errors import (
     map_errors,
 )
 from sambus.contracts.fhir import EventCode
-from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
+from sambus.contracts.fhir.codes import PLACEMENT_SYSTEM, PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.admin import read_topic
@@ -92,6 +102,19 @@ timer_owner = sa.Table(
 REMINDER = "reminder"
 ESCALATION = "escalation"
 TIMERS = "deadline-timers"
+LVU14_REVIEW = "lvu14-review"
+GUARDIAN_ACCESS_ACK = "guardian-access-ack"
+RECURRING_MONTHS = {LVU14_REVIEW: 3}
+"""Deadlines that come back: after each reminder the next period's opens, this many months on."""
+_PERIOD = re.compile(r"(?P<deadline>.+)@(?P<due>\d{4}-\d{2}-\d{2})")
+
+
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """``moment`` ``months`` calendar months on (the last day of a shorter month where the day is missing)."""
+    year, month = divmod(moment.month - 1 + months, 12)
+    year += moment.year
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,8 @@ class Deadline:
     escalates: bool = True
     owed_by_initiator: bool = False
     """The process's initiator must act (e.g. the placing board's joint planning), not the units it asked."""
+    per_party: bool = False
+    """Each unit the message asked owes it on its own (one deadline per unit, closed by its own answer)."""
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -124,8 +149,24 @@ def _follow_up_date(bundle: Mapping[str, Any]) -> dt.datetime | None:
     return None
 
 
+def _lvu(bundle: Mapping[str, Any]) -> bool:
+    """Whether a placement message's Tasks name LVU as the placement's legal basis."""
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        codings = (
+            resource.get("reasonCode", {}).get("coding", []) if resource.get("resourceType") == "Task" else []
+        )
+        if any(c.get("system") == PLACEMENT_SYSTEM and c.get("code") == "lvu" for c in codings):
+            return True
+    return False
+
+
 class DeadlineRules:
     """Which deadlines a message opens and which it closes."""
+
+    def __init__(self, *, guardian_access_ack: dt.timedelta = dt.timedelta(hours=4)) -> None:
+        """Care units acknowledge a guardian-access block within ``guardian_access_ack``."""
+        self._guardian_access_ack = guardian_access_ack
 
     def opened_by(
         self, event: EventCode, *, at: dt.datetime, bundle: Mapping[str, Any], birth: dt.date | None
@@ -136,17 +177,26 @@ class DeadlineRules:
         if event is EventCode.LVU32_EXAM_ORDERED:
             due = at + 4 * week
             return [Deadline("lvu32-exam", due, due - week)]
+        if event is EventCode.HIDDEN_RESIDENCE_DECIDED:
+            due = at + self._guardian_access_ack
+            return [Deadline(GUARDIAN_ACCESS_ACK, due, at + self._guardian_access_ack / 2, per_party=True)]
         if event is EventCode.PLACEMENT_STARTED:
             # Only an acute placement calls for joint planning within two weeks: its notices carry the due
             # date (``restriction.period.end``); a planned placement's carry none and open nothing.
+            opened: list[Deadline] = []
             acute_due = _follow_up_date(bundle)
-            if acute_due is None:
-                return []
-            return [
-                Deadline(
-                    "joint-planning", acute_due, acute_due - dt.timedelta(days=3), owed_by_initiator=True
+            if acute_due is not None:
+                opened.append(
+                    Deadline(
+                        "joint-planning", acute_due, acute_due - dt.timedelta(days=3), owed_by_initiator=True
+                    )
                 )
-            ]
+            if _lvu(bundle):
+                review = add_months(at, RECURRING_MONTHS[LVU14_REVIEW])
+                opened.append(
+                    Deadline(LVU14_REVIEW, review, review - week, escalates=False, owed_by_initiator=True)
+                )
+            return opened
         if event is EventCode.SIP_PLAN_ESTABLISHED:
             due = _follow_up_date(bundle) or at + dt.timedelta(days=182)
             return [Deadline("sip-follow-up", due, due - 2 * week)]
@@ -171,10 +221,14 @@ class DeadlineRules:
     def closed_for_child_by(self, event: EventCode) -> tuple[str, ...]:
         """The deadlines ``event`` fulfils in any process about the same child.
 
-        A SIP started after an acute placement is its joint planning: agency systems cannot name the
-        placement's process, so the child ties the two together.
+        A SIP started after an acute placement is its joint planning, and the end of a placement ends its
+        three-monthly LVU 14 § reviews: agency systems cannot name the placement's process, so the child
+        ties the two together.
         """
-        return ("joint-planning",) if event is EventCode.SIP_INITIATED else ()
+        return {
+            EventCode.SIP_INITIATED: ("joint-planning",),
+            EventCode.PLACEMENT_ENDED: (LVU14_REVIEW,),
+        }.get(event, ())
 
     def closed_by(self, event: EventCode) -> tuple[str, ...]:
         """The deadlines ``event`` fulfils (or ends)."""
@@ -202,8 +256,9 @@ class Timer:
 
     @property
     def fired_key(self) -> str:
-        """The key of this timer on the fired-timers topic."""
-        return f"{self.deadline_id}|{self.kind}"
+        """The key of this timer on the fired-timers topic (a recurring one's names its period's due date)."""
+        period = f"@{self.due_at:%Y-%m-%d}" if self.name in RECURRING_MONTHS else ""
+        return f"{self.deadline_id}{period}|{self.kind}"
 
 
 class Deadlines:
@@ -223,8 +278,13 @@ class Deadlines:
         responsible: str | None,
         escalate_to: str | None,
     ) -> None:
-        """Open a deadline of a process (once: opening it again changes nothing)."""
+        """Open a deadline of a process (once: opening it again changes nothing).
+
+        A per-party deadline is the responsible unit's own: its id ends with the unit's directory id.
+        """
         deadline_id = f"{process_id}:{deadline.name}"
+        if deadline.per_party:
+            deadline_id += f":{responsible}"
         if conn.execute(
             sa.select(deadlines.c.deadline_id).where(deadlines.c.deadline_id == deadline_id)
         ).first():
@@ -256,6 +316,19 @@ class Deadlines:
                 )
                 .values(closed_at=at)
             )
+
+    def close_party(
+        self, conn: sa.Connection, *, process_id: str, name: str, party: str, at: dt.datetime
+    ) -> None:
+        """Close the per-party deadline ``name`` that ``party`` (directory id) owes in a process."""
+        conn.execute(
+            deadlines.update()
+            .where(
+                deadlines.c.deadline_id == f"{process_id}:{name}:{party}",
+                deadlines.c.closed_at.is_(None),
+            )
+            .values(closed_at=at)
+        )
 
     def close_for_child(
         self, conn: sa.Connection, *, child: str, names: Sequence[str], at: dt.datetime
@@ -337,16 +410,44 @@ class Deadlines:
         ]
 
     def mark_fired(self, keys: Sequence[str], at: dt.datetime) -> None:
-        """Mark timers (fired-topic keys) as fired."""
+        """Mark timers (fired-topic keys) as fired; a recurring reminder moves its deadline a period on."""
         with self._engine.begin() as conn:
             for key in keys:
                 deadline_id, _, kind = key.rpartition("|")
+                if (period := _PERIOD.fullmatch(deadline_id)) is not None:
+                    self._next_period(conn, period["deadline"], due=period["due"])
+                    continue
                 column = deadlines.c.reminded_at if kind == REMINDER else deadlines.c.escalated_at
                 conn.execute(
                     deadlines.update()
                     .where(deadlines.c.deadline_id == deadline_id, column.is_(None))
                     .values({column.name: at})
                 )
+
+    @staticmethod
+    def _next_period(conn: sa.Connection, deadline_id: str, *, due: str) -> None:
+        """Move a recurring deadline whose reminder for the period due on ``due`` fired to its next period.
+
+        Only while the deadline is still in that period, so reading the fired-timers topic again at a
+        restart moves nothing twice.
+        """
+        row = conn.execute(
+            sa.select(deadlines.c.name, deadlines.c.due_at, deadlines.c.remind_at).where(
+                deadlines.c.deadline_id == deadline_id
+            )
+        ).first()
+        if row is None or row.name not in RECURRING_MONTHS or f"{_utc(row.due_at):%Y-%m-%d}" != due:
+            return
+        months = RECURRING_MONTHS[row.name]
+        conn.execute(
+            deadlines.update()
+            .where(deadlines.c.deadline_id == deadline_id)
+            .values(
+                due_at=add_months(_utc(row.due_at), months),
+                remind_at=add_months(_utc(row.remind_at), months),
+                reminded_at=None,
+            )
+        )
 
     def claim_owner(self, owner: str, *, now: dt.datetime, lease: dt.timedelta) -> bool:
         """Claim or renew the right to fire timers until ``now + lease``; whether ``owner`` holds it.
@@ -550,9 +651,27 @@ class DeadlineTimers:
             logger.warning("deadline %s: %s is no longer in the directory", timer.deadline_id, timer.to)
             return []
         when = f"{timer.due_at:%Y-%m-%d}"
+        review = (
+            f"LVU 14 §: consider by {when} whether the decisions under 14 § second paragraph (contact "
+            "restrictions, hidden residence) are still needed; due every three months while the LVU "
+            "placement lasts"
+        )
+        if timer.name == GUARDIAN_ACCESS_ACK:
+            unit = timer.deadline_id.rsplit(":", 1)[-1]
+            by = f"{timer.due_at:%Y-%m-%d %H:%M} UTC"
+            review = (
+                f"acknowledge the guardian-access block (hidden residence, LVU 14 §) by {by}: answer the "
+                "block-guardian-access Task accepted or completed"
+                if timer.event is EventCode.DEADLINE_REMINDER
+                else f"{unit} has not acknowledged the guardian-access block (hidden residence, LVU 14 §) "
+                f"due {by}: make sure the guardians cannot see the record"
+            )
+        special = timer.name in {LVU14_REVIEW, GUARDIAN_ACCESS_ACK}
         text = {
-            EventCode.DEADLINE_REMINDER: f"{timer.name} is due on {when}",
-            EventCode.DEADLINE_ESCALATION: f"{timer.name} was due on {when} and has not been done",
+            EventCode.DEADLINE_REMINDER: review if special else f"{timer.name} is due on {when}",
+            EventCode.DEADLINE_ESCALATION: review
+            if timer.name == GUARDIAN_ACCESS_ACK
+            else f"{timer.name} was due on {when} and has not been done",
             EventCode.TRANSITION_TO_ADULTHOOD: f"the child turns 18 on {when}: plan the move to adult care",
         }[timer.event]
         data = notice(

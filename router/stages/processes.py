@@ -41,7 +41,7 @@ from sambus.router.routing.convene import convene_task_id
 from sambus.router.routing.directory import Recipient
 from sambus.router.routing.projection import tasks as focal_tasks
 from sambus.router.routing.rules import ANSWER_EVENTS, RoutingRules, child_municipality
-from sambus.router.stages.deadlines import DeadlineRules, Deadlines
+from sambus.router.stages.deadlines import GUARDIAN_ACCESS_ACK, DeadlineRules, Deadlines
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
     UNKNOWN_COUNTY_PART,
@@ -323,12 +323,19 @@ class ProcessStore:
 class ProcessTracker:
     """The handler of the ``processes`` stage: applies each message to its process once, sets deadlines."""
 
-    def __init__(self, *, store: ProcessStore, deadlines: Deadlines, rules: RoutingRules) -> None:
+    def __init__(
+        self,
+        *,
+        store: ProcessStore,
+        deadlines: Deadlines,
+        rules: RoutingRules,
+        deadline_rules: DeadlineRules | None = None,
+    ) -> None:
         """Track in ``store``, set and close timers in ``deadlines``, resolve parties with ``rules``."""
         self._store = store
         self._deadlines = deadlines
         self._rules = rules
-        self._deadline_rules = DeadlineRules()
+        self._deadline_rules = deadline_rules or DeadlineRules()
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """Apply one message; the stage produces nothing for it.
@@ -408,20 +415,59 @@ class ProcessTracker:
         )
         if row is not None:
             _date_step(conn, process_id=process_id, event=event, state=state, on=at.date())
-        # Reminders go only to parties of the process: a unit this message asked (routed, not refused),
-        # or the initiator; a deadline the initiator owes (joint planning) goes to the initiator alone.
+        self._set_deadlines(
+            conn,
+            process_id=process_id,
+            child=child,
+            event=event,
+            bundle=bundle,
+            initiator=initiator,
+            asked=asked,
+            answered=[
+                owner
+                for task, owner in zip(tasks, owners, strict=True)
+                if owner
+                and event in ANSWER_EVENTS
+                and _ANSWERS.get(str(task.get("status"))) in {"accepted", "completed"}
+            ],
+        )
+
+    def _set_deadlines(
+        self,
+        conn: sa.Connection,
+        *,
+        process_id: str,
+        child: str,
+        event: EventCode,
+        bundle: Mapping[str, Any],
+        initiator: str | None,
+        asked: list[str],
+        answered: list[str],
+    ) -> None:
+        """Open the deadlines ``event`` opens and close those it (or a unit's acceptance, ``answered``) ends.
+
+        Reminders go only to parties of the process: a unit this message asked (routed, not refused), or the
+        initiator; a deadline the initiator owes (joint planning) goes to the initiator alone; a per-party
+        deadline (acknowledging a guardian-access block) is each asked unit's own.
+        """
+        at = _timestamp(bundle)
         asked_first = asked[0] if asked else None
         for deadline in self._deadline_rules.opened_by(
             event, at=at, bundle=bundle, birth=_birth_date(bundle)
         ):
             responsible = initiator if deadline.owed_by_initiator else (asked_first or initiator)
-            self._deadlines.open(
-                conn,
-                process_id=process_id,
-                deadline=deadline,
-                child=child,
-                responsible=responsible,
-                escalate_to=initiator or responsible,
+            for party in dict.fromkeys(asked) if deadline.per_party else (responsible,):
+                self._deadlines.open(
+                    conn,
+                    process_id=process_id,
+                    deadline=deadline,
+                    child=child,
+                    responsible=party,
+                    escalate_to=initiator or party,
+                )
+        for owner in answered:
+            self._deadlines.close_party(
+                conn, process_id=process_id, name=GUARDIAN_ACCESS_ACK, party=owner, at=at
             )
         self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
         self._deadlines.close_for_child(
