@@ -58,8 +58,7 @@ def settings(topics: Topics, tmp_path: Path) -> Settings:
         dlq_encryption_keys=SecretStr(f"test:{secrets.token_hex(32)}"),
         instance_id=secrets.token_hex(4),
         deadline_scan_s=0.2,
-        guardian_access_ack_hours=4,
-    )
+    )  # SAMBUS_GUARDIAN_ACCESS_ACK_HOURS: the default, four hours
 
 
 @asynccontextmanager

@@ -133,7 +133,6 @@ async def test_the_placing_board_is_reminded_every_three_months_until_the_placem
         "placement-1",
         PLACED_AT,
         {
-            "hiddenResidence": True,
             "form": "hvb",
             "start": "2026-11-20",
             "residence": {
