@@ -399,7 +399,13 @@ def process_of(bundle: Mapping[str, Any]) -> str | None:
 
 REASON_MAX = 1000
 """The ledger's ``reason`` column holds this many characters."""
-_SEVERITY = (Outcome.PERMIT, Outcome.PERMIT_REDACTED, Outcome.AWAIT_CONSENT, Outcome.DENY)
+_SEVERITY = (
+    Outcome.PERMIT,
+    Outcome.PERMIT_REDACTED,
+    Outcome.AWAIT_CONSENT,
+    Outcome.AWAIT_ANSWER,
+    Outcome.DENY,
+)
 
 
 def through_relay(decision: Decision, relay: Decision, relay_id: str) -> Decision:
@@ -420,4 +426,5 @@ def through_relay(decision: Decision, relay: Decision, relay_id: str) -> Decisio
         reason=f"{decision.reason}; through relay {relay_id}: {relay.outcome} ({relay.reason})"[:REASON_MAX],
         removed=tuple(dict.fromkeys((*decision.removed, *relay.removed))),
         security=tuple(dict.fromkeys((*decision.security, *relay.security))),
+        waiting_for=decision.waiting_for or relay.waiting_for,
     )
