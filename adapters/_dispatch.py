@@ -44,6 +44,8 @@ _TRANSLATORS: dict[str, Translator] = {
     "social.placement-ended": social.translate_placement,
     "social.hidden-residence-decided": social.translate_hidden_residence,
     "social.hidden-residence-lifted": social.translate_hidden_residence,
+    "social.hidden-residence-not-needed": social.translate_hidden_residence_not_needed,
+    "social.identity-protection-ended": social.translate_identity_protection_ended,
     "social.residence-released": social.translate_residence_released,
     "social.health-exam-requested": social.translate_health_exam_requested,
     "social.lvu32-exam-ordered": social.translate_lvu32_exam_ordered,

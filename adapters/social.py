@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from fhir.resources.R4B.flag import Flag
+
 from sambus.adapters._build import (
     Draft,
     agency_identifier,
@@ -29,11 +31,19 @@ from sambus.contracts.fhir import (
     deterministic_id,
     urn,
 )
+from sambus.contracts.fhir._validated import validated
 from sambus.contracts.fhir.assessment import SecrecyAssessment as FhirSecrecyAssessment
 from sambus.contracts.fhir.assessment import assessment_inputs
-from sambus.contracts.fhir.codes import NEW_SCHOOL_UNIT_INPUT, PLACEMENT_SYSTEM
+from sambus.contracts.fhir.codes import (
+    HIDDEN_RESIDENCE_ANSWER,
+    NEW_SCHOOL_UNIT_INPUT,
+    PLACEMENT_SYSTEM,
+    PROTECTED_IDENTITY,
+    PROTECTION_SYSTEM,
+    TASK_INPUT_SYSTEM,
+)
 from sambus.contracts.fhir.consent import consent, consent_withdrawal
-from sambus.contracts.fhir.flag import SECRET_FROM_GUARDIANS, hidden_residence_flag
+from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM, SECRET_FROM_GUARDIANS, hidden_residence_flag
 from sambus.contracts.fhir.organization import residence_organisation
 from sambus.contracts.fhir.patient import guardian
 from sambus.contracts.fhir.release import residence_release
@@ -72,12 +82,17 @@ def translate_placement(
 
     The residence goes only in ``Patient.address`` and a new school unit only in an Organization tagged
     ``residence``, so redaction can remove both for a recipient who must not learn where the child lives.
+    Social services' answer to the hidden-residence question, when the event has it, is a ``Task.input``
+    (``hidden-residence-answer``); "hidden" also labels the message R + NOPAT.
     An acute placement's Task is due within two weeks (joint planning).
     """
     event_code, step = _PLACEMENT[type(event)]
-    draft = Draft(envelope, event.child, event_code)
+    hidden = getattr(event, "hidden_residence", None)
+    draft = Draft(envelope, event.child, event_code, hidden_residence=hidden is True)
     due = None
     inputs: list[dict[str, Any]] = _assessment(event.secrecy_assessment)
+    if hidden is not None:
+        inputs.append({"type": coding(TASK_INPUT_SYSTEM, HIDDEN_RESIDENCE_ANSWER), "valueBoolean": hidden})
     if isinstance(event, social.PlacementStarted | social.PlacementChanged):
         residence = event.residence
         draft.address = {
@@ -158,6 +173,56 @@ def translate_hidden_residence(
             requester=orgnr(event.organisation_number),
             focus=urn(flag_id),
         )
+    return [draft.intent()]
+
+
+def translate_hidden_residence_not_needed(
+    envelope: Envelope, event: social.HiddenResidenceNotNeeded
+) -> list[Intent]:
+    """The answer "not hidden", for the registry (no Task: nothing is delivered).
+
+    An ``inactive`` hidden-residence Flag whose period starts and ends at the decision: never in force.
+    """
+    draft = Draft(envelope, event.child, EventCode.HIDDEN_RESIDENCE_NOT_NEEDED)
+    draft.focus.append(
+        hidden_residence_flag(
+            decision_id=event.decision_id,
+            resource_id=draft.id_for("flag"),
+            patient_ref=draft.patient_ref,
+            start=event.at,
+            end=event.at,
+            active=False,
+            security=draft.security,
+        )
+    )
+    return [draft.intent()]
+
+
+def translate_identity_protection_ended(
+    envelope: Envelope, event: social.IdentityProtectionEnded
+) -> list[Intent]:
+    """The end of a protected identity, for the registry (no Task: nothing is delivered).
+
+    An ``inactive`` Flag ``protected-identity`` ending at ``at``; the Patient names only this identity.
+    """
+    draft = Draft(envelope, event.child, EventCode.IDENTITY_PROTECTION_ENDED)
+    draft.focus.append(
+        validated(
+            Flag,
+            {
+                "resourceType": "Flag",
+                "id": draft.id_for("flag"),
+                "identifier": [{"system": DECISION_ID_SYSTEM, "value": event.decision_id}],
+                "status": "inactive",
+                "code": {
+                    "coding": [{"system": PROTECTION_SYSTEM, "code": PROTECTED_IDENTITY}],
+                    "text": "Skyddad identitet har upphört",
+                },
+                "subject": {"reference": draft.patient_ref},
+                "period": {"end": event.at.isoformat()},
+            },
+        )
+    )
     return [draft.intent()]
 
 

@@ -37,7 +37,13 @@ AUTHZ_SUBTYPE = "https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType"
 PSEUDONYM_SYSTEM = "https://sambus.se/fhir/NamingSystem/child-pseudonym"
 RECIPIENT_SYSTEM = "https://sambus.se/fhir/NamingSystem/recipient"
 MESSAGE_SYSTEM = "https://sambus.se/fhir/NamingSystem/message-id"
-_OUTCOME_CODE = {"permit": "0", "permit_redacted": "0", "await_consent": "4", "deny": "8"}
+_OUTCOME_CODE = {
+    "permit": "0",
+    "permit_redacted": "0",
+    "await_consent": "4",
+    "await_answer": "4",
+    "deny": "8",
+}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,12 @@ from sambus.consent.residence import guardian_secret_paths, residence_paths
 from sambus.consent.rules import Rule, RuleSet
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.fhir.assessment import SecrecyAssessment, secrecy_assessment
-from sambus.contracts.fhir.codes import EventCode
+from sambus.contracts.fhir.codes import (
+    HIDDEN_RESIDENCE_ANSWER,
+    PLACEMENT_SYSTEM,
+    TASK_INPUT_SYSTEM,
+    EventCode,
+)
 
 CONSENT_BASIS = "OSL 12:2 (samtycke)"
 
@@ -44,6 +49,13 @@ class Outcome(StrEnum):
     PERMIT_REDACTED = "permit_redacted"
     DENY = "deny"
     AWAIT_CONSENT = "await_consent"
+    AWAIT_ANSWER = "await_answer"
+    """The message waits for social services' answer to a question the rules need (hidden residence)."""
+
+    @property
+    def waits(self) -> bool:
+        """Whether the message is parked until something arrives (a consent, an answer)."""
+        return self in {Outcome.AWAIT_CONSENT, Outcome.AWAIT_ANSWER}
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,9 @@ class Decision:
         removed: for ``permit_redacted``, the JSON paths removed from the Bundle (see :func:`redact`).
         security: ``meta.security`` labels (system, code) the delivered Bundle must carry (see
             :func:`sambus.consent.labels.labelled`): every protection in force, whatever the sender put.
+        waiting_for: for ``await_consent`` and ``await_answer``, what the message waits for, as the
+            initiator may be told it (which consent: purpose and kind of recipient; or which answer; no
+            custody, consent ids or other personal data).
     """
 
     outcome: Outcome
@@ -98,6 +113,7 @@ class Decision:
     rule_version: int
     removed: tuple[str, ...] = ()
     security: tuple[Label, ...] = ()
+    waiting_for: str | None = None
 
 
 class Decider(Protocol):
@@ -124,6 +140,48 @@ def _decision(
         removed=removed,
         security=security,
     )
+
+
+_RESIDENCE_EVENTS = frozenset({EventCode.PLACEMENT_STARTED, EventCode.PLACEMENT_CHANGED})
+
+
+def _tasks(bundle: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    entries = bundle.get("entry")
+    return [
+        resource
+        for entry in (entries if isinstance(entries, list) else ())
+        if isinstance(entry, Mapping)
+        and isinstance(resource := entry.get("resource"), Mapping)
+        and resource.get("resourceType") == "Task"
+    ]
+
+
+def _has_coding(element: Any, system: str, code: str) -> bool:  # noqa: ANN401 - JSON data
+    codings = element.get("coding") if isinstance(element, Mapping) else None
+    return isinstance(codings, list) and any(
+        isinstance(c, Mapping) and c.get("system") == system and c.get("code") == code for c in codings
+    )
+
+
+def _carried_answer(bundle: Mapping[str, Any]) -> bool | None:
+    """The hidden-residence answer a placement notice carries (``Task.input``), if it carries one."""
+    for task in _tasks(bundle):
+        for item in task.get("input") or ():
+            if (
+                isinstance(item, Mapping)
+                and _has_coding(item.get("type"), TASK_INPUT_SYSTEM, HIDDEN_RESIDENCE_ANSWER)
+                and isinstance(item.get("valueBoolean"), bool)
+            ):
+                return bool(item["valueBoolean"])
+    return None
+
+
+def _lvu_residence(request: DecisionRequest) -> bool:
+    """An LVU placement notice (start or change) with residence-revealing data in it."""
+    if request.event not in _RESIDENCE_EVENTS or not residence_paths(request.bundle):
+        return False
+    tasks = _tasks(request.bundle)
+    return any(_has_coding(task.get("reasonCode"), PLACEMENT_SYSTEM, "lvu") for task in tasks)
 
 
 class ConsentPolicy:
@@ -215,7 +273,10 @@ class ConsentPolicy:
             if known.consent.consent_id is None and (known.consent.withdrawn or known.consent.objected):
                 return _decision(rule, Outcome.DENY, known.consent.reason)
             if known.consent.consent_id is None:
-                return _decision(rule, Outcome.AWAIT_CONSENT, known.consent.reason)
+                return replace(
+                    _decision(rule, Outcome.AWAIT_CONSENT, known.consent.reason),
+                    waiting_for=f"a consent for {rule.basis.purpose} covering {request.recipient_kind}",
+                )
             reason = f"{known.consent.reason} covers {rule.basis.purpose} with {request.recipient_kind}"
         elif rule.basis.kind == "provision" and assessment is not None:
             reason = (
@@ -226,7 +287,26 @@ class ConsentPolicy:
             reason = f"{rule.basis.provision} allows {route}"
         if age is not None and age >= ADULT_AGE:
             reason += f" (the young person is {age})"
-        return self._protect(request, rule, reason, known.protections | labelled_protections(request.bundle))
+        protections = known.protections | labelled_protections(request.bundle)
+        carried = _carried_answer(request.bundle)
+        if carried is True:
+            protections |= {Protection.HIDDEN_RESIDENCE}
+        if (
+            Protection.HIDDEN_RESIDENCE not in protections
+            and not known.residence_answered
+            and carried is None
+            and _lvu_residence(request)
+        ):
+            return replace(
+                _decision(
+                    rule,
+                    Outcome.AWAIT_ANSWER,
+                    f"{reason}; waits: an LVU placement's residence goes out only when social services has "
+                    "answered whether it is hidden from the guardians (LVU 14 § second paragraph point 2)",
+                ),
+                waiting_for="social services' answer whether the residence is hidden (LVU 14 §)",
+            )
+        return self._protect(request, rule, reason, protections)
 
     def _protect(
         self, request: DecisionRequest, rule: Rule, reason: str, protections: frozenset[Protection]
@@ -319,7 +399,13 @@ def process_of(bundle: Mapping[str, Any]) -> str | None:
 
 REASON_MAX = 1000
 """The ledger's ``reason`` column holds this many characters."""
-_SEVERITY = (Outcome.PERMIT, Outcome.PERMIT_REDACTED, Outcome.AWAIT_CONSENT, Outcome.DENY)
+_SEVERITY = (
+    Outcome.PERMIT,
+    Outcome.PERMIT_REDACTED,
+    Outcome.AWAIT_CONSENT,
+    Outcome.AWAIT_ANSWER,
+    Outcome.DENY,
+)
 
 
 def through_relay(decision: Decision, relay: Decision, relay_id: str) -> Decision:
@@ -340,4 +426,5 @@ def through_relay(decision: Decision, relay: Decision, relay_id: str) -> Decisio
         reason=f"{decision.reason}; through relay {relay_id}: {relay.outcome} ({relay.reason})"[:REASON_MAX],
         removed=tuple(dict.fromkeys((*decision.removed, *relay.removed))),
         security=tuple(dict.fromkeys((*decision.security, *relay.security))),
+        waiting_for=decision.waiting_for or relay.waiting_for,
     )

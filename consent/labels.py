@@ -63,15 +63,18 @@ def _codes(resource: Mapping[str, Any], system: str) -> set[str]:
 
 
 def labelled_protections(bundle: Mapping[str, Any]) -> frozenset[Protection]:
-    """The protected-identity levels a message's labels name (the Bundle's or any resource's).
+    """The protections a message's labels name (the Bundle's or any resource's).
 
     A message labelled very restricted (``V``) without a level is taken as protected identity: fail closed.
+    One labelled ``NOPAT`` (not to the guardians) is taken as hidden residence: the sender says so.
     """
     found: set[Protection] = set()
     very_restricted = False
     for resource in _resources(bundle):
         found.update(Protection(str(level)) for level in identity_levels(resource))
         very_restricted = very_restricted or "V" in _codes(resource, CONFIDENTIALITY_SYSTEM)
+        if NO_DISCLOSURE_TO_GUARDIANS in _codes(resource, ACT_CODE_SYSTEM):
+            found.add(Protection.HIDDEN_RESIDENCE)
     if very_restricted and not found:
         found.add(Protection.PROTECTED_IDENTITY)
     return frozenset(found)

@@ -44,9 +44,10 @@ def redact(bundle: Mapping[str, Any], removed: Iterable[str]) -> dict[str, Any]:
     parsed = sorted((_steps(path) for path in removed), key=lambda s: [(isinstance(x, int), x) for x in s])
     for steps in reversed(parsed):
         parent: Any = result
+        holder: Any = None
         for step in steps[:-1]:
             try:
-                parent = parent[step]
+                holder, parent = parent, parent[step]
             except (KeyError, IndexError, TypeError):
                 parent = None
                 break
@@ -55,4 +56,7 @@ def redact(bundle: Mapping[str, Any], removed: Iterable[str]) -> dict[str, Any]:
             parent.pop(last, None)
         elif isinstance(parent, list) and isinstance(last, int) and last < len(parent):
             del parent[last]
+            if not parent and isinstance(holder, dict) and len(steps) > 1:
+                # FHIR has no empty arrays: the field goes with its last item
+                holder.pop(steps[-2], None)
     return result

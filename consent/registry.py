@@ -32,8 +32,10 @@ from sambus.contracts.registry_facts import (
     GuardianSecrecyDecided,
     HiddenResidenceDecided,
     HiddenResidenceLifted,
+    HiddenResidenceNotNeeded,
     IdentityLevel,
     IdentityProtected,
+    IdentityProtectionEnded,
     RegistryFact,
     ResidenceReleased,
 )
@@ -269,11 +271,17 @@ def _names(joined: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Assessment:
-    """What the registry knows of a child at one moment: age, protections and, when asked, consent."""
+    """What the registry knows of a child at one moment: age, protections and, when asked, consent.
+
+    Attributes:
+        residence_answered: social services answered the hidden-residence question for the child: a
+            decision to hide (in force or lifted) or not to hide is recorded.
+    """
 
     age: int | None
     consent: ConsentAnswer | None
     protections: frozenset[Protection]
+    residence_answered: bool = False
 
 
 def _protections(conn: sa.Connection, child: str, when: dt.datetime) -> frozenset[Protection]:
@@ -458,23 +466,12 @@ class ConsentRegistry:
             elif isinstance(fact, CustodyUpdated):
                 self.record_child(child, birth_date(fact.child))
                 self.set_custody(child, fact.custody, tuple(of(g) for g in fact.guardians), at=fact.at)
-            elif isinstance(fact, HiddenResidenceDecided):
-                self.protect(
-                    fact.decision_id,
-                    child=child,
-                    kind=Protection.HIDDEN_RESIDENCE,
-                    valid_from=fact.valid_from,
-                    valid_to=fact.valid_to,
-                )
-            elif isinstance(fact, HiddenResidenceLifted):
-                self.lift(fact.decision_id, at=fact.at)
+            elif isinstance(fact, HiddenResidenceDecided | HiddenResidenceLifted | HiddenResidenceNotNeeded):
+                self._apply_hidden_residence(fact, child)
             elif isinstance(fact, IdentityProtected):
-                self.protect(
-                    f"identity:{child}:{fact.level}",
-                    child=child,
-                    kind=Protection(str(fact.level)),
-                    valid_from=EARLIEST,
-                )
+                self._protect_identity(child, Protection(str(fact.level)))
+            elif isinstance(fact, IdentityProtectionEnded):
+                self.end_identity_protection(child, at=fact.at)
             elif isinstance(fact, ResidenceReleased):
                 self.record_release(fact, child=child)
 
@@ -507,6 +504,62 @@ class ConsentRegistry:
                 maturity_assessed_by=fact.assessed_by,
             ),
             now=fact.recorded_at,
+        )
+
+    def _protect_identity(self, child: str, level: Protection) -> None:
+        """Keep a protected identity learned from a message's label (once while it is in force).
+
+        The first is in force always (its start is not known); one labelled again after an end is in force
+        from that end on, as a decision of its own, so the end stays in the registry's history.
+        """
+        with map_errors("record the protection decision"), self._engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(protections.c.decision_id, protections.c.lifted_at).where(
+                    protections.c.child == child, protections.c.kind == str(level)
+                )
+            ).all()
+            if any(row.lifted_at is None for row in rows):
+                return
+            ended = max(
+                (lifted for row in rows if (lifted := _aware(row.lifted_at)) is not None), default=None
+            )
+            conn.execute(
+                protections.insert().values(
+                    decision_id=f"identity:{child}:{level}" + (f":{len(rows)}" if rows else ""),
+                    child=child,
+                    kind=str(level),
+                    valid_from=ended or EARLIEST,
+                )
+            )
+
+    def end_identity_protection(self, child: str, *, at: dt.datetime) -> int:
+        """End every protected-identity level held for ``child`` (pseudonym) from ``at``; how many ended."""
+        return self._write(
+            "end the protected identity",
+            protections.update()
+            .where(
+                protections.c.child == child,
+                protections.c.kind.in_([str(p) for p in IDENTITY_PROTECTIONS]),
+                protections.c.lifted_at.is_(None),
+            )
+            .values(lifted_at=_utc(at)),
+        )
+
+    def _apply_hidden_residence(
+        self, fact: HiddenResidenceDecided | HiddenResidenceLifted | HiddenResidenceNotNeeded, child: str
+    ) -> None:
+        if isinstance(fact, HiddenResidenceLifted):
+            self.lift(fact.decision_id, at=fact.at)
+            return
+        # a decision not to hide is kept as a hidden-residence decision whose period is empty: never in
+        # force, but it answers the question (see Assessment.residence_answered)
+        start, end = (
+            (fact.valid_from, fact.valid_to)
+            if isinstance(fact, HiddenResidenceDecided)
+            else (fact.at, fact.at)
+        )
+        self.protect(
+            fact.decision_id, child=child, kind=Protection.HIDDEN_RESIDENCE, valid_from=start, valid_to=end
         )
 
     def _apply_consent(self, fact: ConsentGiven, child: str) -> None:
@@ -735,6 +788,18 @@ class ConsentRegistry:
                     )
                 ).one_or_none()
             protected = _protections(conn, child, when)
+            answered = (
+                conn.execute(
+                    sa.select(protections.c.decision_id)
+                    .where(
+                        protections.c.child == child,
+                        protections.c.kind == str(Protection.HIDDEN_RESIDENCE),
+                        protections.c.valid_from <= when,
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
             rows = (
                 conn.execute(_consents_query(child, purpose, agency_kind, when)).all()
                 if purpose is not None and agency_kind is not None
@@ -768,7 +833,7 @@ class ConsentRegistry:
                     f"({answer.reason})",
                     withdrawn=True,
                 )
-        return Assessment(age=age, consent=answer, protections=protected)
+        return Assessment(age=age, consent=answer, protections=protected, residence_answered=answered)
 
     def consent_in_force(
         self, *, child: str, purpose: Purpose, agency_kind: AgencyKind, at: dt.datetime

@@ -9,7 +9,7 @@ the residence) appears only as ``Patient.address`` or in a whole resource tagged
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,20 +33,55 @@ def _tagged_residence(resource: Mapping[str, Any]) -> bool:
     )
 
 
+def _references(node: Any, urls: frozenset[str], path: str) -> Iterator[str]:  # noqa: ANN401 - JSON data
+    """Paths of what refers to one of ``urls``: the list item holding the reference, else the field.
+
+    ``Task.input`` ``[{"type": ..., "valueReference": {"reference": url}}]`` gives the whole input item, so
+    no half item (a type without a value) is left; ``Task.focus`` ``{"reference": url}`` gives the field.
+    """
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if isinstance(value, Mapping) and value.get("reference") in urls:
+                yield f"{path}.{key}"
+            else:
+                yield from _references(value, urls, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            if isinstance(item, Mapping) and (
+                item.get("reference") in urls
+                or any(isinstance(v, Mapping) and v.get("reference") in urls for v in item.values())
+            ):
+                yield f"{path}[{index}]"
+            else:
+                yield from _references(item, urls, f"{path}[{index}]")
+
+
 def residence_paths(bundle: Mapping[str, Any]) -> tuple[str, ...]:
-    """The redaction paths (see :func:`~sambus.consent.redact`) of each residence-revealing field."""
+    """The redaction paths (see :func:`~sambus.consent.redact`) of each residence-revealing field.
+
+    A whole resource removed takes every reference to it along (e.g. the ``Task.input`` naming the new
+    school unit's Organization), so the redacted Bundle points at nothing that is not there.
+    """
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return ()
     paths: list[str] = []
+    removed_urls: set[str] = set()
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, Mapping) else None
         if not isinstance(resource, Mapping):
             continue
         if _tagged_residence(resource):
             paths.append(f"entry[{index}]")
+            if isinstance(entry.get("fullUrl"), str):
+                removed_urls.add(entry["fullUrl"])
         elif resource.get("resourceType") == "Patient" and "address" in resource:
             paths.append(f"entry[{index}].resource.address")
+    if removed_urls:
+        urls = frozenset(removed_urls)
+        for index, entry in enumerate(entries):
+            if f"entry[{index}]" not in paths and isinstance(entry, Mapping):
+                paths.extend(_references(entry.get("resource"), urls, f"entry[{index}].resource"))
     return tuple(paths)
 
 

@@ -136,6 +136,15 @@ class HiddenResidenceLifted:
     at: dt.datetime
 
 
+@dataclass(frozen=True)
+class HiddenResidenceNotNeeded:
+    """Social services decided at ``at`` not to hide the child's residence (decision ``decision_id``)."""
+
+    decision_id: str
+    child: str
+    at: dt.datetime
+
+
 class IdentityLevel(StrEnum):
     """Skatteverket's three levels of protected identity, mildest first."""
 
@@ -156,6 +165,15 @@ class IdentityProtected:
 
     child: str
     level: IdentityLevel
+
+
+@dataclass(frozen=True)
+class IdentityProtectionEnded:
+    """The child's protected identity (every level held for this identity) ended at ``at``."""
+
+    decision_id: str
+    child: str
+    at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -184,7 +202,9 @@ RegistryFact = (
     | CustodyUpdated
     | HiddenResidenceDecided
     | HiddenResidenceLifted
+    | HiddenResidenceNotNeeded
     | IdentityProtected
+    | IdentityProtectionEnded
     | ResidenceReleased
 )
 """Anything the consent registry records."""

@@ -31,6 +31,8 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "social.placement-ended": social.PlacementEnded,
     "social.hidden-residence-decided": social.HiddenResidenceDecided,
     "social.hidden-residence-lifted": social.HiddenResidenceLifted,
+    "social.hidden-residence-not-needed": social.HiddenResidenceNotNeeded,
+    "social.identity-protection-ended": social.IdentityProtectionEnded,
     "social.residence-released": social.ResidenceReleased,
     "social.health-exam-requested": social.HealthExamRequested,
     "social.lvu32-exam-ordered": social.Lvu32ExamOrdered,

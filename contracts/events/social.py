@@ -15,6 +15,7 @@ from sambus.contracts.events._common import (
     Child,
     Kommunkod,
     ProcessId,
+    Protection,
     Recipient,
     Reference,
     SchoolUnitCode,
@@ -89,9 +90,20 @@ class _Placement(EventModel):
     )
 
 
+HIDDEN_RESIDENCE_DESCRIPTION = (
+    "Social services' answer to whether the child's residence is kept from the guardians (LVU 14 § "
+    "second paragraph point 2), when it is decided already: true labels the notices R + NOPAT and no "
+    "guardian-facing recipient gets the residence. An LVU placement's notices without it wait until the "
+    "question is answered (hidden-residence-decided or hidden-residence-not-needed)."
+)
+
+
 class PlacementStarted(_Placement):
     """A child is placed outside the home (SoL or LVU); an acute one calls for joint planning in 2 weeks."""
 
+    hidden_residence: bool | None = Field(
+        default=None, alias="hiddenResidence", description=HIDDEN_RESIDENCE_DESCRIPTION
+    )
     form: PlacementForm
     acute: bool = False
     start: dt.date
@@ -102,6 +114,9 @@ class PlacementStarted(_Placement):
 class PlacementChanged(_Placement):
     """A placed child moves (re-placement): a new placement form, residence and maybe school unit."""
 
+    hidden_residence: bool | None = Field(
+        default=None, alias="hiddenResidence", description=HIDDEN_RESIDENCE_DESCRIPTION
+    )
     form: PlacementForm
     start: dt.date
     residence: Residence
@@ -153,6 +168,45 @@ class HiddenResidenceLifted(EventModel):
         if valid_from is not None and at is not None and valid_from >= at:
             raise ValueError("must be before at (the lift)")
         return valid_from
+
+
+class HiddenResidenceNotNeeded(EventModel):
+    """Social services considered keeping a placed child's residence from the guardians and decided not to.
+
+    The answer to the hidden-residence question (LVU 14 § second paragraph point 2): an LVU placement's
+    notices that waited for it go out as the rules allow. Nothing is delivered for this event itself.
+    """
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services that decided."
+    )
+    decision_id: Reference = Field(alias="decisionId", description="The id of the decision not to hide.")
+    at: AwareDatetime = Field(description="When it was decided.")
+
+
+class IdentityProtectionEnded(EventModel):
+    """The child's protected identity ended (Skatteverket's decision, as social services records it).
+
+    Every level the registry holds for this identity ends at ``at``: later messages about the child are no
+    longer redacted for it (a message that is still labelled protected protects again). For fingerade
+    personuppgifter the event names only the identity whose protection ended: nothing here, and nothing
+    sambus records, links it to another identity of the same person.
+    """
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services that records it."
+    )
+    decision_id: Reference = Field(alias="decisionId", description="The id of the decision that ended it.")
+    at: AwareDatetime = Field(description="From when the identity is no longer protected.")
+
+    @field_validator("child")
+    @classmethod
+    def _sent_unlabelled(cls, child: Child) -> Child:
+        if child.protection is not Protection.NONE:
+            raise ValueError("the protection has ended: send the child with protection none")
+        return child
 
 
 class ResidenceReleased(EventModel):

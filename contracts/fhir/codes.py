@@ -56,6 +56,8 @@ class EventCode(StrEnum):
     # Hidden residence (LVU 14 §) and what the EHR is told
     HIDDEN_RESIDENCE_DECIDED = "hidden-residence-decided"
     HIDDEN_RESIDENCE_LIFTED = "hidden-residence-lifted"
+    HIDDEN_RESIDENCE_NOT_NEEDED = "hidden-residence-not-needed"
+    """Social services considered hiding a placed child's residence and decided it is not needed."""
     GUARDIAN_ACCESS_BLOCKED = "guardian-access-blocked"
     GUARDIAN_ACCESS_RESUMED = "guardian-access-resumed"
     # Health examinations of placed children
@@ -79,6 +81,8 @@ class EventCode(StrEnum):
     CUSTODY_UPDATED = "custody-updated"
     CARE_CONTACT_STATED = "care-contact-stated"
     """A care unit states whether it has an active care contact with the child (BUP, habilitation: SIP)."""
+    IDENTITY_PROTECTION_ENDED = "identity-protection-ended"
+    """Social services records that the child's protected identity ended: later messages are not redacted."""
     RESIDENCE_RELEASED = "residence-released"
     CHILD_OBJECTED = "child-objected"
     """The child objects to sharing (OSL 12:3): no guardian's consent counts for what it covers."""
@@ -89,6 +93,10 @@ class EventCode(StrEnum):
     TASK_STATUS_CHANGED = "task-status-changed"
     # Made by sambus itself
     DELIVERY_DENIED = "delivery-denied"
+    DELIVERY_WAITING = "delivery-waiting"
+    """A message for one recipient waits (parked): the initiator is told at once what it waits for."""
+    DELIVERY_RELEASED = "delivery-released"
+    """A message that waited was released to its recipient (what it waited for came)."""
     PARKED_EXPIRED = "parked-expired"
     DEADLINE_REMINDER = "deadline-reminder"
     DEADLINE_ESCALATION = "deadline-escalation"
@@ -199,6 +207,9 @@ PROTECTION_SYSTEM = f"{_BASE}/CodeSystem/sambus-protection"
 """``Flag.code`` for protection decisions: ``hidden-residence`` (LVU 14 §); in ``meta.security``,
 ``fingeradePersonuppgifter`` (the third level of protected identity, which HL7 Sweden's labels lack)."""
 
+PROTECTED_IDENTITY = "protected-identity"
+"""Code of :data:`PROTECTION_SYSTEM`: ``Flag.code`` of a protected identity (any level) that ended."""
+
 FINGERADE_PERSONUPPGIFTER = "fingeradePersonuppgifter"
 """Code of :data:`PROTECTION_SYSTEM`: the child lives under fictitious personal data (a new identity)."""
 
@@ -257,6 +268,10 @@ TASK_INPUT_SYSTEM = f"{_BASE}/CodeSystem/sambus-task-input"
 
 ACTIVE_CARE_CONTACT = "active-care-contact"
 """Code of :data:`TASK_INPUT_SYSTEM`: the care unit the child has an active contact with."""
+
+HIDDEN_RESIDENCE_ANSWER = "hidden-residence-answer"
+"""Code of :data:`TASK_INPUT_SYSTEM`: on an LVU placement notice, social services' answer (``valueBoolean``)
+to whether the child's residence is hidden from the guardians (LVU 14 § second paragraph point 2)."""
 
 NEW_SCHOOL_UNIT_INPUT = "new-school-unit"
 """``Task.input.type`` code (:data:`TASK_SYSTEM`) of a placed child's new school unit."""

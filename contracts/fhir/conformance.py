@@ -31,6 +31,8 @@ from sambus.contracts.fhir.codes import (
     CUSTODY_EXTENSION,
     DATA_CATEGORY_SYSTEM,
     EVENT_SYSTEM,
+    FINGERADE_PERSONUPPGIFTER,
+    HIDDEN_RESIDENCE_ANSWER,
     LEAD_COORDINATOR_EXTENSION,
     LEAD_COORDINATOR_PERSON_EXTENSION,
     MESSAGE_ID_SYSTEM,
@@ -38,6 +40,7 @@ from sambus.contracts.fhir.codes import (
     PLACEMENT_SYSTEM,
     PROCESS_ID_SYSTEM,
     PROCESS_STEP_SYSTEM,
+    PROTECTED_IDENTITY,
     PROTECTION_SYSTEM,
     PURPOSE_SYSTEM,
     REPORTER_INPUT,
@@ -140,8 +143,15 @@ CODE_SYSTEMS = (
     Codes(
         PROTECTION_SYSTEM,
         "sambus protection decisions",
-        "Flag.code of a protection decision (LVU 14 §); Basic.code of a named release of residence data.",
-        [HIDDEN_RESIDENCE, SECRET_FROM_GUARDIANS, RESIDENCE_RELEASE],
+        "Flag.code of a protection decision (LVU 14 §) or of a protected identity that ended; Basic.code "
+        "of a named release of residence data; meta.security fingeradePersonuppgifter.",
+        [
+            HIDDEN_RESIDENCE,
+            SECRET_FROM_GUARDIANS,
+            RESIDENCE_RELEASE,
+            PROTECTED_IDENTITY,
+            FINGERADE_PERSONUPPGIFTER,
+        ],
     ),
     Codes(
         CONSENT_GIVEN_BY_SYSTEM,
@@ -191,7 +201,10 @@ CODE_SYSTEMS = (
         [PROVISION, ASSESSED_BY],
     ),
     Codes(
-        TASK_INPUT_SYSTEM, "sambus Task inputs", "Task.input types the router reads.", [ACTIVE_CARE_CONTACT]
+        TASK_INPUT_SYSTEM,
+        "sambus Task inputs",
+        "Task.input types the router reads.",
+        [ACTIVE_CARE_CONTACT, HIDDEN_RESIDENCE_ANSWER],
     ),
 )
 
@@ -502,9 +515,13 @@ FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     EventCode.CUSTODY_UPDATED: (Focus("RelatedPerson", min=0),),
     EventCode.CARE_CONTACT_STATED: (Focus("EpisodeOfCare", max="1"),),
     EventCode.RESIDENCE_RELEASED: (Focus("Basic", max="1"),),
+    EventCode.IDENTITY_PROTECTION_ENDED: (Focus("Flag", max="1"),),
+    EventCode.HIDDEN_RESIDENCE_NOT_NEEDED: _FLAG,
     EventCode.GUARDIAN_ACCESS_BLOCKED: _FLAG,
     EventCode.GUARDIAN_ACCESS_RESUMED: _FLAG,
     EventCode.DELIVERY_DENIED: _NOTICE,
+    EventCode.DELIVERY_WAITING: _NOTICE,
+    EventCode.DELIVERY_RELEASED: _NOTICE,
     EventCode.PARKED_EXPIRED: _NOTICE,
     EventCode.DEADLINE_REMINDER: _NOTICE,
     EventCode.DEADLINE_ESCALATION: _NOTICE,

@@ -1,7 +1,7 @@
 """Messages sambus makes itself and sends to the organisation concerned.
 
-A delivery was denied, a parked message expired, a deadline is near or has passed, a child with a SIP is
-turning 18.
+A delivery was denied, a message waits for consent (or another answer) and later was released or expired,
+a deadline is near or has passed, a child with a SIP is turning 18.
 
 Each is a FHIR message Bundle (``MessageHeader`` first) built and validated with ``fhir.resources``. Its focus
 is a ``Communication`` (category ``notification``) to the organisation, ``about`` the event or process it
@@ -36,6 +36,8 @@ SAMBUS_SOURCE = "sambus"
 NOTICE_EVENTS = frozenset(
     {
         EventCode.DELIVERY_DENIED,
+        EventCode.DELIVERY_WAITING,
+        EventCode.DELIVERY_RELEASED,
         EventCode.PARKED_EXPIRED,
         EventCode.DEADLINE_REMINDER,
         EventCode.DEADLINE_ESCALATION,
@@ -45,6 +47,8 @@ NOTICE_EVENTS = frozenset(
 
 _ISSUE = {
     EventCode.DELIVERY_DENIED: ("error", "forbidden"),
+    EventCode.DELIVERY_WAITING: ("warning", "informational"),
+    EventCode.DELIVERY_RELEASED: ("information", "informational"),
     EventCode.PARKED_EXPIRED: ("error", "expired"),
     EventCode.DEADLINE_REMINDER: ("warning", "informational"),
     EventCode.DEADLINE_ESCALATION: ("error", "business-rule"),

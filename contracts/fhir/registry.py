@@ -39,8 +39,10 @@ from sambus.contracts.registry_facts import (
     GuardianSecrecyDecided,
     HiddenResidenceDecided,
     HiddenResidenceLifted,
+    HiddenResidenceNotNeeded,
     IdentityLevel,
     IdentityProtected,
+    IdentityProtectionEnded,
     RegistryFact,
     ResidenceReleased,
 )
@@ -234,6 +236,32 @@ def _hidden_residence_lifted(resources: _Resources) -> tuple[RegistryFact, ...]:
     )
 
 
+def _hidden_residence_not_needed(resources: _Resources) -> tuple[RegistryFact, ...]:
+    flag = _one(resources, "Flag")
+    if flag.get("status") != "inactive":
+        raise InvalidIntentError("a decision not to hide the residence is an inactive Flag")
+    return (
+        HiddenResidenceNotNeeded(
+            decision_id=_identifier(flag, DECISION_ID_SYSTEM, "the Flag"),
+            child=_child(resources),
+            at=_time((flag.get("period") or {}).get("start"), "Flag.period.start"),
+        ),
+    )
+
+
+def _identity_protection_ended(resources: _Resources) -> tuple[RegistryFact, ...]:
+    flag = _one(resources, "Flag")
+    if flag.get("status") != "inactive":
+        raise InvalidIntentError("an ended protection is an inactive Flag")
+    return (
+        IdentityProtectionEnded(
+            decision_id=_identifier(flag, DECISION_ID_SYSTEM, "the Flag"),
+            child=_child(resources),
+            at=_time((flag.get("period") or {}).get("end"), "Flag.period.end"),
+        ),
+    )
+
+
 def _residence_released(resources: _Resources) -> tuple[RegistryFact, ...]:
     release = _one(resources, "Basic")
     extensions = release.get("extension") or []
@@ -289,7 +317,9 @@ _READERS: dict[str, Callable[[_Resources], tuple[RegistryFact, ...]]] = {
     EventCode.CUSTODY_UPDATED: _custody_updated,
     EventCode.HIDDEN_RESIDENCE_DECIDED: _hidden_residence_decided,
     EventCode.HIDDEN_RESIDENCE_LIFTED: _hidden_residence_lifted,
+    EventCode.HIDDEN_RESIDENCE_NOT_NEEDED: _hidden_residence_not_needed,
     EventCode.RESIDENCE_RELEASED: _residence_released,
+    EventCode.IDENTITY_PROTECTION_ENDED: _identity_protection_ended,
 }
 
 

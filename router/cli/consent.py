@@ -23,6 +23,7 @@ from sambus.consent import (
     verify,
 )
 from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery, audit_event, csv_text
+from sambus.consent.decisions import Outcome
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.errors import ConfigError, SambusError
 from sambus.contracts.identifiers import parse_personnummer, parse_samordningsnummer
@@ -77,7 +78,9 @@ Since = Annotated[
 ]
 Until = Annotated[str | None, typer.Option(help="Decisions before this date or time.")]
 Recipient = Annotated[str | None, typer.Option(help="Only decisions for this recipient id.")]
-OutcomeOption = Annotated[str | None, typer.Option(help="permit, permit_redacted, deny or await_consent.")]
+OutcomeOption = Annotated[
+    str | None, typer.Option(help="permit, permit_redacted, deny, await_consent or await_answer.")
+]
 Basis = Annotated[
     str | None,
     typer.Option(
@@ -101,8 +104,8 @@ def _query(
     basis: str | None,
     limit: int,
 ) -> LedgerQuery:
-    if outcome is not None and outcome not in {"permit", "permit_redacted", "deny", "await_consent"}:
-        raise ValueError("--outcome: one of permit, permit_redacted, deny, await_consent")
+    if outcome is not None and outcome not in {str(o) for o in Outcome}:
+        raise ValueError("--outcome: one of permit, permit_redacted, deny, await_consent, await_answer")
     return LedgerQuery(
         child=_pseudonym(settings, personnummer) if personnummer else None,
         since=_moment(since, "--since"),

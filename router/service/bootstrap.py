@@ -32,7 +32,7 @@ from sambus.router.routing.rules import RoutingRules
 from sambus.router.service.consent_wiring import county_policy, dead_letter_cipher, decision_ledger
 from sambus.router.service.schema import open_database
 from sambus.router.settings import Settings
-from sambus.router.stages.deadlines import Deadlines, DeadlineTimers
+from sambus.router.stages.deadlines import DeadlineRules, Deadlines, DeadlineTimers
 from sambus.router.stages.delivery import Clock, Delivery, utc_now
 from sambus.router.stages.intake import Intake
 from sambus.router.stages.parked import ParkedHandler
@@ -119,6 +119,7 @@ class Sambus:
             park_recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
             asked=self.processes,
             care_contacts=self.processes,
+            protections_of=self.registry.protections_at,
         )
 
     def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
@@ -214,6 +215,9 @@ class Sambus:
                         store=self.processes,
                         deadlines=self.deadlines,
                         rules=RoutingRules(self.directory, care_contacts=self.processes),
+                        deadline_rules=DeadlineRules(
+                            guardian_access_ack=dt.timedelta(hours=self.settings.guardian_access_ack_hours)
+                        ),
                     ),
                     dlq_topic=self.topics.dlq,
                     dlq_cipher=self.dlq_cipher,

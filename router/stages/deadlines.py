@@ -10,6 +10,14 @@ Rules (from the laws and agreements the processes follow):
 * Acute suicide risk: social services and BUP each acknowledge within four hours (their Tasks'
   ``restriction.period.end``); one deadline per unit alerted, closed by that unit's answer; reminder halfway.
 * A child with an active SIP turning 18: a transition-to-adulthood notice six months before the birthday.
+* Guardian-access block (hidden residence): each care unit told to block the guardians' access must
+  acknowledge it (answer its Task ``accepted`` or ``completed``) within ``SAMBUS_GUARDIAN_ACCESS_ACK_HOURS``
+  (default four hours); the unit is reminded half-way, and the deciding social services are told at the end
+  if it has not (one deadline per unit).
+* LVU placement: LVU 14 § third paragraph (verify) has the board consider at least every three months
+  whether its decisions under 14 § second paragraph (contact restrictions, hidden residence) are still
+  needed: a reminder to the placing social services a week before every third month from the placement,
+  until the placement ends (``placement-ended`` for the child closes it).
 
 A reminder goes to the party that must act: a unit the message asked (a Task's owner, as routed), or the
 initiator for what the initiator owes (joint planning); an escalation to the initiator (the Task's requester).
@@ -28,10 +36,12 @@ owner wakes up mid-scan.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,7 +60,7 @@ from sambus.contracts.errors import (
 )
 from sambus.contracts.events._common import URGENT_RESPONSE_HOURS
 from sambus.contracts.fhir import EventCode
-from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
+from sambus.contracts.fhir.codes import PLACEMENT_SYSTEM, PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.admin import read_topic
@@ -100,6 +110,19 @@ _ACKNOWLEDGEMENTS = frozenset({EventCode.TASK_STATUS_CHANGED})
 REMINDER = "reminder"
 ESCALATION = "escalation"
 TIMERS = "deadline-timers"
+LVU14_REVIEW = "lvu14-review"
+GUARDIAN_ACCESS_ACK = "guardian-access-ack"
+RECURRING_MONTHS = {LVU14_REVIEW: 3}
+"""Deadlines that come back: after each reminder the next period's opens, this many months on."""
+_PERIOD = re.compile(r"(?P<deadline>.+)@(?P<due>\d{4}-\d{2}-\d{2})")
+
+
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """``moment`` ``months`` calendar months on (the last day of a shorter month where the day is missing)."""
+    year, month = divmod(moment.month - 1 + months, 12)
+    year += moment.year
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
 
 
 @dataclass(frozen=True)
@@ -154,8 +177,64 @@ def _adulthood(at: dt.datetime, birth: dt.date) -> list[Deadline]:
     ]
 
 
+def _lvu(bundle: Mapping[str, Any]) -> bool:
+    """Whether a placement message's Tasks name LVU as the placement's legal basis."""
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        codings = (
+            resource.get("reasonCode", {}).get("coding", []) if resource.get("resourceType") == "Task" else []
+        )
+        if any(c.get("system") == PLACEMENT_SYSTEM and c.get("code") == "lvu" for c in codings):
+            return True
+    return False
+
+
+def _placement(at: dt.datetime, bundle: Mapping[str, Any]) -> list[Deadline]:
+    """The deadlines a placement opens: joint planning when acute, LVU 14 § reviews when under LVU.
+
+    Only an acute placement calls for joint planning within two weeks: its notices carry the due date
+    (``restriction.period.end``); a planned placement's carry none.
+    """
+    week = dt.timedelta(weeks=1)
+    opened: list[Deadline] = []
+    acute_due = _follow_up_date(bundle)
+    if acute_due is not None:
+        opened.append(
+            Deadline("joint-planning", acute_due, acute_due - dt.timedelta(days=3), owed_by_initiator=True)
+        )
+    if _lvu(bundle):
+        review = add_months(at, RECURRING_MONTHS[LVU14_REVIEW])
+        opened.append(Deadline(LVU14_REVIEW, review, review - week, escalates=False, owed_by_initiator=True))
+    return opened
+
+
+def _special_text(timer: Timer, when: str, owed_by: str | None) -> str | None:
+    """What a reminder or escalation of an LVU 14 § review or a guardian-access acknowledgement says."""
+    if timer.name == LVU14_REVIEW and timer.event is EventCode.DEADLINE_REMINDER:
+        return (
+            f"LVU 14 §: consider by {when} whether the decisions under 14 § second paragraph (contact "
+            "restrictions, hidden residence) are still needed; due every three months while the LVU "
+            "placement lasts"
+        )
+    if timer.name == GUARDIAN_ACCESS_ACK:
+        if timer.event is EventCode.DEADLINE_REMINDER:
+            return (
+                f"acknowledge the guardian-access block (hidden residence, LVU 14 §) by {when}: answer the "
+                "block-guardian-access Task accepted or completed"
+            )
+        return (
+            f"{owed_by or timer.responsible} has not acknowledged the guardian-access block (hidden "
+            f"residence, LVU 14 §) due {when}: make sure the guardians cannot see the record"
+        )
+    return None
+
+
 class DeadlineRules:
     """Which deadlines a message opens and which it closes."""
+
+    def __init__(self, *, guardian_access_ack: dt.timedelta = dt.timedelta(hours=4)) -> None:
+        """Care units acknowledge a guardian-access block within ``guardian_access_ack``."""
+        self._guardian_access_ack = guardian_access_ack
 
     def opened_by(
         self, event: EventCode, *, at: dt.datetime, bundle: Mapping[str, Any], birth: dt.date | None
@@ -163,36 +242,36 @@ class DeadlineRules:
         """The deadlines ``event`` (sent at ``at``) opens."""
         at = _utc(at)
         week = dt.timedelta(weeks=1)
-        if event is EventCode.LVU32_EXAM_ORDERED:
-            due = at + 4 * week
-            return [Deadline("lvu32-exam", due, due - week)]
-        if event is EventCode.PLACEMENT_STARTED:
-            # Only an acute placement calls for joint planning within two weeks: its notices carry the due
-            # date (``restriction.period.end``); a planned placement's carry none and open nothing.
-            acute_due = _follow_up_date(bundle)
-            return [
-                Deadline(
-                    "joint-planning", acute_due, acute_due - dt.timedelta(days=3), owed_by_initiator=True
-                )
-                for acute_due in ([acute_due] if acute_due is not None else [])
-            ]
-        if event is EventCode.SUICIDE_RISK_REPORTED:
-            due = _follow_up_date(bundle) or at + dt.timedelta(hours=URGENT_RESPONSE_HOURS)
-            return [Deadline(URGENT_RESPONSE, due, at + (due - at) / 2, per_party=True)]
-        if event is EventCode.SIP_PLAN_ESTABLISHED:
-            due = _follow_up_date(bundle) or at + dt.timedelta(days=182)
-            return [Deadline("sip-follow-up", due, due - 2 * week)]
-        if event is EventCode.SIP_INITIATED and birth is not None:
-            return _adulthood(at, birth)
-        return []
+        ack = self._guardian_access_ack
+        urgent_due = _follow_up_date(bundle) or at + dt.timedelta(hours=URGENT_RESPONSE_HOURS)
+        follow_up = _follow_up_date(bundle) or at + dt.timedelta(days=182)
+        opens: dict[EventCode, Callable[[], list[Deadline]]] = {
+            EventCode.LVU32_EXAM_ORDERED: lambda: [Deadline("lvu32-exam", at + 4 * week, at + 3 * week)],
+            EventCode.HIDDEN_RESIDENCE_DECIDED: lambda: [
+                Deadline(GUARDIAN_ACCESS_ACK, at + ack, at + ack / 2, per_party=True)
+            ],
+            EventCode.PLACEMENT_STARTED: lambda: _placement(at, bundle),
+            EventCode.SUICIDE_RISK_REPORTED: lambda: [
+                Deadline(URGENT_RESPONSE, urgent_due, at + (urgent_due - at) / 2, per_party=True)
+            ],
+            EventCode.SIP_PLAN_ESTABLISHED: lambda: [
+                Deadline("sip-follow-up", follow_up, follow_up - 2 * week)
+            ],
+            EventCode.SIP_INITIATED: lambda: _adulthood(at, birth) if birth is not None else [],
+        }
+        return opens[event]() if event in opens else []
 
     def closed_for_child_by(self, event: EventCode) -> tuple[str, ...]:
         """The deadlines ``event`` fulfils in any process about the same child.
 
-        A SIP started after an acute placement is its joint planning: agency systems cannot name the
-        placement's process, so the child ties the two together.
+        A SIP started after an acute placement is its joint planning, and the end of a placement ends its
+        three-monthly LVU 14 § reviews: agency systems cannot name the placement's process, so the child
+        ties the two together.
         """
-        return ("joint-planning",) if event is EventCode.SIP_INITIATED else ()
+        return {
+            EventCode.SIP_INITIATED: ("joint-planning",),
+            EventCode.PLACEMENT_ENDED: (LVU14_REVIEW,),
+        }.get(event, ())
 
     def closed_by_answer(self, event: EventCode) -> tuple[str, ...]:
         """The per-party deadlines an answer (``event``) closes for the unit that answers."""
@@ -226,8 +305,9 @@ class Timer:
 
     @property
     def fired_key(self) -> str:
-        """The key of this timer on the fired-timers topic."""
-        return f"{self.deadline_id}|{self.kind}"
+        """The key of this timer on the fired-timers topic (a recurring one's names its period's due date)."""
+        period = f"@{self.due_at:%Y-%m-%d}" if self.name in RECURRING_MONTHS else ""
+        return f"{self.deadline_id}{period}|{self.kind}"
 
 
 class Deadlines:
@@ -375,16 +455,44 @@ class Deadlines:
         ]
 
     def mark_fired(self, keys: Sequence[str], at: dt.datetime) -> None:
-        """Mark timers (fired-topic keys) as fired."""
+        """Mark timers (fired-topic keys) as fired; a recurring reminder moves its deadline a period on."""
         with self._engine.begin() as conn:
             for key in keys:
                 deadline_id, _, kind = key.rpartition("|")
+                if (period := _PERIOD.fullmatch(deadline_id)) is not None:
+                    self._next_period(conn, period["deadline"], due=period["due"])
+                    continue
                 column = deadlines.c.reminded_at if kind == REMINDER else deadlines.c.escalated_at
                 conn.execute(
                     deadlines.update()
                     .where(deadlines.c.deadline_id == deadline_id, column.is_(None))
                     .values({column.name: at})
                 )
+
+    @staticmethod
+    def _next_period(conn: sa.Connection, deadline_id: str, *, due: str) -> None:
+        """Move a recurring deadline whose reminder for the period due on ``due`` fired to its next period.
+
+        Only while the deadline is still in that period, so reading the fired-timers topic again at a
+        restart moves nothing twice.
+        """
+        row = conn.execute(
+            sa.select(deadlines.c.name, deadlines.c.due_at, deadlines.c.remind_at).where(
+                deadlines.c.deadline_id == deadline_id
+            )
+        ).first()
+        if row is None or row.name not in RECURRING_MONTHS or f"{_utc(row.due_at):%Y-%m-%d}" != due:
+            return
+        months = RECURRING_MONTHS[row.name]
+        conn.execute(
+            deadlines.update()
+            .where(deadlines.c.deadline_id == deadline_id)
+            .values(
+                due_at=add_months(_utc(row.due_at), months),
+                remind_at=add_months(_utc(row.remind_at), months),
+                reminded_at=None,
+            )
+        )
 
     def claim_owner(self, owner: str, *, now: dt.datetime, lease: dt.timedelta) -> bool:
         """Claim or renew the right to fire timers until ``now + lease``; whether ``owner`` holds it.
@@ -587,18 +695,22 @@ class DeadlineTimers:
         except RoutingError:
             logger.warning("deadline %s: %s is no longer in the directory", timer.deadline_id, timer.to)
             return []
-        # A unit's own deadline (urgent suicide risk, due within hours) is told to the minute, and its
-        # escalation names that unit and its Task.
+        # A unit's own deadline (urgent suicide risk, a guardian-access acknowledgement: due within hours)
+        # is told to the minute, and its escalation names that unit and its Task.
         per_party = timer.deadline_id != f"{timer.process_id}:{timer.name}"
         when = f"{timer.due_at:%Y-%m-%d %H:%M} UTC" if per_party else f"{timer.due_at:%Y-%m-%d}"
         owed_by = timer.responsible if per_party and timer.responsible != recipient.id else None
-        text = {
-            EventCode.DEADLINE_REMINDER: f"{timer.name} is due on {when}",
-            EventCode.DEADLINE_ESCALATION: f"{timer.name}"
-            + (f" of {owed_by}" if owed_by else "")
-            + f" was due on {when} and has not been done",
-            EventCode.TRANSITION_TO_ADULTHOOD: f"the child turns 18 on {when}: plan the move to adult care",
-        }[timer.event]
+        text = (
+            _special_text(timer, when, owed_by)
+            or {
+                EventCode.DEADLINE_REMINDER: f"{timer.name} is due on {when}",
+                EventCode.DEADLINE_ESCALATION: f"{timer.name}"
+                + (f" of {owed_by}" if owed_by else "")
+                + f" was due on {when} and has not been done",
+                EventCode.TRANSITION_TO_ADULTHOOD: f"the child turns 18 on {when}: plan the move to adult "
+                "care",
+            }[timer.event]
+        )
         data = notice(
             event=timer.event,
             to=addressee(recipient),

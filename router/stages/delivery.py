@@ -29,6 +29,7 @@ from sambus.consent import (
     ledger_record,
     through_relay,
 )
+from sambus.consent.registry import IDENTITY_PROTECTIONS, Protection
 from sambus.contracts.bounded_json import load_json
 from sambus.contracts.errors import (
     InvalidEventError,
@@ -38,6 +39,8 @@ from sambus.contracts.errors import (
     TooLargeError,
 )
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.contracts.fhir.registry import registry_facts
+from sambus.contracts.registry_facts import IdentityProtectionEnded
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import park_headers
@@ -55,6 +58,9 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
 RegistryFeed = Callable[[Mapping[str, Any]], None]
+ProtectionsOf = Callable[[str, dt.datetime], frozenset[Protection]]
+REGISTRY_RECIPIENT = "sambus-registry"
+"""The ledger's recipient id of what the consent registry recorded itself (an ended protected identity)."""
 
 
 def utc_now() -> dt.datetime:
@@ -172,6 +178,7 @@ class Delivery(LedgerBatch):
         park_recheck: dt.timedelta = dt.timedelta(seconds=10),
         asked: AskedTasks | None = None,
         care_contacts: CareContacts | None = None,
+        protections_of: ProtectionsOf | None = None,
     ) -> None:
         """Route with ``directory``, decide with ``policy``, publish on ``topics``, record in ``ledger``.
 
@@ -179,7 +186,9 @@ class Delivery(LedgerBatch):
         ``care_contacts`` says which specialist units stated an active care contact with a child.
 
         ``registry_feed`` is called with every intent's Bundle before it is routed, so consent, custody and
-        hidden-residence messages update the registry. A parked message is checked again every
+        hidden-residence messages update the registry. ``protections_of`` (the registry's protections of a
+        child at a time) lets the ledger say which protected identity an ``identity-protection-ended``
+        message ended. A parked message is checked again every
         ``park_recheck`` (see :mod:`sambus.router.stages.parked`).
         """
         self._park_recheck = park_recheck
@@ -189,10 +198,13 @@ class Delivery(LedgerBatch):
         self._clock = clock
         super().__init__(ledger)
         self._registry_feed = registry_feed
+        self._protections_of = protections_of
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """The records one intent becomes."""
         child, event, bundle = read_intent(record)
+        if event is EventCode.IDENTITY_PROTECTION_ENDED:
+            self._pending.append(self._protection_ended(child, bundle))
         self._registry_feed(bundle)
         try:
             routing = self._rules.route(event, bundle, tasks(bundle), child=child)
@@ -231,6 +243,35 @@ class Delivery(LedgerBatch):
             )
             outgoing.extend(self._records(record, route, message, decision, headers=headers, now=now))
         return outgoing
+
+    def _protection_ended(self, child: str, bundle: Mapping[str, Any]) -> LedgerRecord:
+        """The ledger's record of an ended protected identity: which levels, from when, by which decision.
+
+        Written under the pseudonym of the identity named, and nothing else: an ended fingerade
+        personuppgifter is never linked to another identity of the same person.
+        """
+        [ended] = [f for f in registry_facts(bundle) if isinstance(f, IdentityProtectionEnded)]
+        held = (
+            self._protections_of(child, ended.at - dt.timedelta(microseconds=1)) & IDENTITY_PROTECTIONS
+            if self._protections_of is not None
+            else frozenset()
+        )
+        levels = ", ".join(p.shown for p in sorted(held)) or "none was held for this identity"
+        return LedgerRecord(
+            message_id=str(bundle.get("id")),
+            recipient_id=REGISTRY_RECIPIENT,
+            child=child,
+            event=str(EventCode.IDENTITY_PROTECTION_ENDED),
+            outcome=str(Outcome.PERMIT),
+            rule_id="identity-protection-ended",
+            rule_version=1,
+            legal_basis="Skatteverket's decision, as social services recorded it",
+            reason=(
+                f"protected identity ended ({levels}) from {ended.at.isoformat()} by decision "
+                f"{ended.decision_id}: later messages about this identity are no longer redacted for it"
+            ),
+            decided_at=self._clock(),
+        )
 
     def _request(
         self, route: Route, *, event: EventCode, child: str, message: dict[str, Any], now: dt.datetime
@@ -309,16 +350,28 @@ class Delivery(LedgerBatch):
                 at=now,
             )
             return [] if denied is None else [denied]
-        if decision.outcome is not Outcome.AWAIT_CONSENT:
+        if not decision.outcome.waits:
             message = as_delivered(message, removed=decision.removed, security=decision.security)
             headers = labelled_headers(headers, message)
         value = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        if decision.outcome is Outcome.AWAIT_CONSENT:
+        if decision.outcome.waits:
             parked = park_headers(
                 since=now, check_at=now + self._park_recheck, deliver_to=route.via.topic_suffix
             )
+            waiting = initiator_notice(
+                rules=self._rules,
+                topics=self._topics,
+                event=EventCode.DELIVERY_WAITING,
+                message=message,
+                recipient=route.recipient,
+                text=f"waits, not delivered yet: it needs {decision.waiting_for or 'what the rules ask for'}",
+                key=record.key,
+                correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
+                at=now,
+            )
             return [
-                Outgoing(topic=self._topics.parked, key=record.key, value=value, headers=(*headers, *parked))
+                Outgoing(topic=self._topics.parked, key=record.key, value=value, headers=(*headers, *parked)),
+                *([] if waiting is None else [waiting]),
             ]
         return [
             Outgoing(

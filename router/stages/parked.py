@@ -1,7 +1,8 @@
 """Parked messages wait on ``sambus.parked`` for consent: released when it comes, expired when it does not.
 
 The parked stage reads each parked record when it is due, decides consent again, and in one Kafka
-transaction with the consumed offset either delivers it (consent now given), tells the initiator it was
+transaction with the consumed offset either delivers it (consent now given; the initiator is told,
+``delivery-released``), tells the initiator it was
 denied (``delivery-denied``) or expired (``parked-expired``, after the configured time), or parks it again
 with its next check time on ``sambus.parked.recheck`` (``sambus.parked`` holds each parked message once).
 A consent therefore releases a parked message within one check interval.
@@ -110,7 +111,7 @@ class ParkedHandler(LedgerBatch):
             relayed = relay_request(request, relay)
             relay_decision = (relayed, self._policy.decide(relayed))
             decision = through_relay(decision, relay_decision[1], relay.id)
-        if decision.outcome is Outcome.AWAIT_CONSENT and now - since < self._expire_after:
+        if decision.outcome.waits and now - since < self._expire_after:
             again = headers.without({Header.PARKED_CHECK_AT})
             check_at = min(now + self._recheck, since + self._expire_after)
             return [
@@ -121,10 +122,11 @@ class ParkedHandler(LedgerBatch):
                     (*again, (Header.PARKED_CHECK_AT, epoch_ms(check_at))),
                 )
             ]
-        if decision.outcome is Outcome.AWAIT_CONSENT:
+        if decision.outcome.waits:
+            waited = "no consent" if decision.outcome is Outcome.AWAIT_CONSENT else "no answer"
             decision = Decision(
                 outcome=Outcome.DENY,
-                reason=f"no consent came within {self._expire_after}; the message expired unsent",
+                reason=f"{waited} came within {self._expire_after}; the message expired unsent",
                 legal_basis=decision.legal_basis,
                 rule_id="parked-expired",
                 rule_version=1,
@@ -156,7 +158,21 @@ class ParkedHandler(LedgerBatch):
                 at=now,
             )
             return [] if notice is None else [notice]
-        return [self._release(record, message, decision, deliver_to)]
+        released = initiator_notice(
+            rules=self._rules,
+            topics=self._topics,
+            event=EventCode.DELIVERY_RELEASED,
+            message=message,
+            recipient=recipient,
+            text="delivered: what it waited for came",
+            key=record.key,
+            correlation_id=headers.get(Header.CORRELATION_ID),
+            at=now,
+        )
+        return [
+            self._release(record, message, decision, deliver_to),
+            *([] if released is None else [released]),
+        ]
 
     def _relay(self, deliver_to: str, recipient: Recipient) -> Recipient | None:
         """The relay that carries a parked message to ``recipient``, if another organisation does."""

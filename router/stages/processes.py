@@ -42,7 +42,7 @@ from sambus.router.routing.convene import convene_task_id
 from sambus.router.routing.directory import Recipient
 from sambus.router.routing.projection import tasks as focal_tasks
 from sambus.router.routing.rules import ANSWER_EVENTS, Route, RoutingRules, child_municipality
-from sambus.router.stages.deadlines import DeadlineRules, Deadlines
+from sambus.router.stages.deadlines import GUARDIAN_ACCESS_ACK, DeadlineRules, Deadlines
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
     UNKNOWN_COUNTY_PART,
@@ -340,12 +340,19 @@ class ProcessStore:
 class ProcessTracker:
     """The handler of the ``processes`` stage: applies each message to its process once, sets deadlines."""
 
-    def __init__(self, *, store: ProcessStore, deadlines: Deadlines, rules: RoutingRules) -> None:
+    def __init__(
+        self,
+        *,
+        store: ProcessStore,
+        deadlines: Deadlines,
+        rules: RoutingRules,
+        deadline_rules: DeadlineRules | None = None,
+    ) -> None:
         """Track in ``store``, set and close timers in ``deadlines``, resolve parties with ``rules``."""
         self._store = store
         self._deadlines = deadlines
         self._rules = rules
-        self._deadline_rules = DeadlineRules()
+        self._deadline_rules = deadline_rules or DeadlineRules()
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """Apply one message; the stage produces nothing for it.
@@ -432,6 +439,13 @@ class ProcessTracker:
             event=event,
             bundle=bundle,
             parties=(initiator, asked, owners),
+            answered=[
+                owner
+                for task, owner in zip(tasks, owners, strict=True)
+                if owner
+                and event in ANSWER_EVENTS
+                and _ANSWERS.get(str(task.get("status"))) in {"accepted", "completed"}
+            ],
         )
 
     def _set_deadlines(
@@ -443,13 +457,16 @@ class ProcessTracker:
         event: EventCode,
         bundle: Mapping[str, Any],
         parties: tuple[str | None, list[str], list[str | None]],
+        answered: list[str],
     ) -> None:
         """Open the deadlines ``event`` opens and close those it fulfils.
 
-        ``parties``: the process's initiator, the units this message asked, the owners of its Tasks.
+        ``parties``: the process's initiator, the units this message asked, the owners of its Tasks;
+        ``answered``: the owners that accepted or completed their Task in this message.
         Reminders go only to parties of the process: a unit this message asked (routed, not refused), or the
         initiator; a deadline the initiator owes (joint planning) goes to the initiator alone, and a per-party
-        deadline (urgent suicide risk) to each unit asked. An answer closes the answering unit's own.
+        deadline (urgent suicide risk, acknowledging a guardian-access block) to each unit asked. An answer
+        closes the answering unit's own urgent deadline; an acceptance its guardian-access acknowledgement.
         """
         at = _timestamp(bundle)
         initiator, asked, owners = parties
@@ -478,6 +495,10 @@ class ProcessTracker:
                 names=self._deadline_rules.closed_by_answer(event),
                 at=at,
                 responsible=owner,
+            )
+        for owner in answered:
+            self._deadlines.close(
+                conn, process_id=process_id, names=(GUARDIAN_ACCESS_ACK,), at=at, responsible=owner
             )
         self._deadlines.close_for_child(
             conn, child=child, names=self._deadline_rules.closed_for_child_by(event), at=at

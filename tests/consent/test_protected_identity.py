@@ -21,7 +21,13 @@ from sambus.contracts.fhir.codes import (
     SWEDISH_SECURITY_SYSTEM,
 )
 from sambus.contracts.fhir.registry import registry_facts
-from sambus.contracts.registry_facts import IdentityLevel, IdentityProtected, ResidenceReleased
+from sambus.contracts.registry_facts import (
+    HiddenResidenceNotNeeded,
+    IdentityLevel,
+    IdentityProtected,
+    IdentityProtectionEnded,
+    ResidenceReleased,
+)
 
 from .conftest import person_number
 from .messages import bundle, reveals_residence
@@ -180,3 +186,31 @@ def test_a_release_does_not_lift_hidden_residence_for_a_guardian_facing_recipien
 
     assert decision.outcome is Outcome.PERMIT_REDACTED
     assert (ACT_CODE_SYSTEM, "NOPAT") in decision.security
+
+
+def test_an_ended_protection_stops_redacting_and_a_new_label_protects_again(registry, policy, pseudonymizer):
+    child = pseudonymizer.of(CHILD)
+    registry.apply([IdentityProtected(child=CHILD, level=IdentityLevel.SKYDDAD_FOLKBOKFORING)])
+    assert policy.decide(_request(pseudonymizer, bundle())).outcome is Outcome.PERMIT_REDACTED
+
+    registry.apply([IdentityProtectionEnded(decision_id="skv-1", child=CHILD, at=T0 - dt.timedelta(hours=1))])
+
+    assert registry.protections_at(child, T0) == frozenset()
+    assert registry.protections_at(child, T0 - dt.timedelta(hours=2)) == {Protection.SKYDDAD_FOLKBOKFORING}
+    assert policy.decide(_request(pseudonymizer, bundle())).outcome is Outcome.PERMIT
+    registry.apply([IdentityProtected(child=CHILD, level=IdentityLevel.SKYDDAD_FOLKBOKFORING)])
+    assert registry.protections_at(child, T0) == {Protection.SKYDDAD_FOLKBOKFORING}, "labelled again"
+    assert policy.decide(_request(pseudonymizer, bundle())).outcome is Outcome.PERMIT_REDACTED
+
+
+def test_a_decision_not_to_hide_answers_the_question_but_never_protects(registry, pseudonymizer):
+    child = pseudonymizer.of(CHILD)
+    assert not registry.assess(child=child, at=T0).residence_answered
+
+    registry.apply(
+        [HiddenResidenceNotNeeded(decision_id="beslut-9", child=CHILD, at=T0 - dt.timedelta(hours=1))]
+    )
+
+    known = registry.assess(child=child, at=T0)
+    assert known.residence_answered
+    assert known.protections == frozenset()

@@ -23,6 +23,48 @@ def test_the_patients_address_and_tagged_resources_are_found():
     assert not reveals_residence(redact(message, residence_paths(message)))
 
 
+def test_references_to_a_removed_resource_go_with_it():
+    """The validator's warning: a redacted placement kept a Task.input naming the removed school unit."""
+    message = bundle(tagged=1, plain=1)
+    message["entry"][2]["fullUrl"] = "urn:uuid:school-unit"
+    message["entry"][3]["resource"].update(
+        {
+            "input": [
+                {"type": {"text": "kept"}, "valueString": "x"},
+                {"type": {"text": "school"}, "valueReference": {"reference": "urn:uuid:school-unit"}},
+            ],
+            "focus": {"reference": "urn:uuid:school-unit"},
+        }
+    )
+
+    paths = residence_paths(message)
+    redacted = redact(message, paths)
+
+    assert paths == (
+        "entry[1].resource.address",
+        "entry[2]",
+        "entry[3].resource.input[1]",
+        "entry[3].resource.focus",
+    )
+    [task] = [e["resource"] for e in redacted["entry"] if e["resource"]["resourceType"] == "Task"]
+    assert task["input"] == [{"type": {"text": "kept"}, "valueString": "x"}]
+    assert "focus" not in task
+    assert "urn:uuid:school-unit" not in repr(redacted)
+
+
+def test_a_list_emptied_by_redaction_is_removed():
+    """FHIR has no empty arrays: a Task whose only input named the removed resource loses ``input``."""
+    message = bundle(tagged=1, plain=1)
+    message["entry"][2]["fullUrl"] = "urn:uuid:school-unit"
+    message["entry"][3]["resource"]["input"] = [
+        {"type": {"text": "new-school-unit"}, "valueReference": {"reference": "urn:uuid:school-unit"}}
+    ]
+
+    redacted = redact(message, residence_paths(message))
+
+    assert "input" not in redacted["entry"][2]["resource"]
+
+
 def test_a_bundle_without_residence_data_has_no_paths():
     assert residence_paths(bundle(address=False, tagged=0)) == ()
 

@@ -303,6 +303,7 @@ async def test_a_school_named_by_its_unit_code_gets_the_placement_and_its_answer
             {
                 "placingMunicipality": "1980",
                 "legalBasis": "lvu",
+                "hiddenResidence": False,  # answered: an LVU placement's residence waits for it
                 "notify": [{"schoolUnitCode": "19800002"}],
                 "form": "hvb",
                 "start": "2026-11-20",

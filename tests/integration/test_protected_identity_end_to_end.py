@@ -52,35 +52,39 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
     return settings.model_copy(update={"directory": path})
 
 
-def _event(kind: str, event_id: str, data: dict[str, Any], *, protection: str = "none") -> bytes:
+def _event(
+    kind: str, event_id: str, data: dict[str, Any], *, protection: str = "none", civic_no: str = CHILD
+) -> bytes:
     return json.dumps(
         {
             "type": f"se.sambus.social.{kind}.v1",
             "id": event_id,
             "source": "socialtjanst-vasteras",
             "time": "2026-11-20T08:00:00+01:00",
-            "data": {"child": {"civicNo": CHILD, "protection": protection}, **data},
+            "data": {"child": {"civicNo": civic_no, "protection": protection}, **data},
         }
     ).encode("utf-8")
 
 
-async def _custody_and_consent(running: Running) -> None:
+async def _custody_and_consent(running: Running, civic_no: str = CHILD, key: bytes = CASE_KEY) -> None:
     """Custody and the guardians' consent, as social services' own events (they carry no protection)."""
     social = running.topics.agency_events("social")
+    suffix = "" if civic_no == CHILD else f"-{civic_no}"
     await running.send(
         social,
         _event(
             "custody-updated",
-            "custody-1",
+            f"custody-1{suffix}",
             {"guardians": GUARDIANS, "custody": "joint", "at": "2026-11-01T09:00:00+01:00"},
+            civic_no=civic_no,
         ),
-        key=CASE_KEY,
+        key=key,
     )
     await running.send(
         social,
         _event(
             "consent-recorded",
-            "consent-1",
+            f"consent-1{suffix}",
             {
                 "consentId": "samtycke-1",
                 "purpose": "information_sharing",
@@ -89,8 +93,9 @@ async def _custody_and_consent(running: Running) -> None:
                 "guardians": GUARDIANS,
                 "validFrom": "2026-11-01T09:00:00+01:00",
             },
+            civic_no=civic_no,
         ),
-        key=CASE_KEY,
+        key=key,
     )
 
 
@@ -109,6 +114,27 @@ def reveals_residence(value: bytes) -> bool:
     addressed = any(r["resourceType"] == "Patient" and r.get("address") for r in resources)
     text = value.decode("utf-8")
     return tagged or addressed or any(s in text for s in ("Storgatan", "722 11", "19800002", '"1980"'))
+
+
+def dangling_references(value: bytes) -> set[str]:
+    """``urn:uuid:`` references in a delivered Bundle to no entry of it (what redaction left behind)."""
+    bundle = json.loads(value)
+    present = {entry.get("fullUrl") for entry in bundle["entry"]}
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            reference = node.get("reference")
+            if isinstance(reference, str) and reference.startswith("urn:uuid:") and reference not in present:
+                found.add(reference)
+            for item in node.values():
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(bundle)
+    return found
 
 
 def _labels(value: bytes) -> set[tuple[str, str]]:
@@ -139,6 +165,7 @@ async def test_the_contract_example_delivers_no_address_to_anyone(running: Runni
             value
         ), f"{recipient}'s Bundle lacks the confidentiality label"
         assert any(r["resourceType"] == "Task" for r in _resources(value)), "the placement itself arrives"
+        assert not dangling_references(value), f"{recipient}'s Bundle refers to what redaction removed"
     entries = Compliance(running.app.ledger.engine).select(LedgerQuery())
     placement = [e for e in entries if e.event == "placement-started"]
     assert {e.recipient_id for e in placement} == set(RECIPIENTS)
@@ -197,3 +224,89 @@ async def test_a_named_release_lets_one_recipient_have_the_address(running: Runn
     assert released.outcome == "permit"
     assert "frisl-2026-12" in released.reason
     assert "handlaggare-4711" in released.reason
+
+
+def _unlabelled_change(civic_no: str, event_id: str) -> bytes:
+    """The example's placement as a later change, from a system that sends no protection label."""
+    changed = json.loads(EXAMPLE.read_bytes())
+    changed.update({"type": "se.sambus.social.placement-changed.v1", "id": event_id})
+    changed["data"]["child"] = {"civicNo": civic_no}
+    del changed["data"]["acute"]
+    return json.dumps(changed).encode("utf-8")
+
+
+def _protection_ended(civic_no: str, event_id: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "se.sambus.social.identity-protection-ended.v1",
+            "id": event_id,
+            "source": "socialtjanst-vasteras",
+            "time": "2026-11-20T08:00:00+01:00",
+            "data": {
+                "child": {"civicNo": civic_no},
+                "organisationNumber": "212000-2080",
+                "decisionId": "skv-2026-4411",
+                "at": "2026-11-20T08:30:00+01:00",
+            },
+        }
+    ).encode("utf-8")
+
+
+async def test_an_ended_protection_is_recorded_and_later_messages_carry_the_residence(
+    running: Running,
+) -> None:
+    await _custody_and_consent(running)
+    social = running.topics.agency_events("social")
+    await running.send(social, EXAMPLE.read_bytes(), key=CASE_KEY)
+    await _read_one_each(running)
+
+    await running.send(social, _protection_ended(CHILD, "protection-ended-1"), key=CASE_KEY)
+    await running.send(social, _unlabelled_change(CHILD, "placement-changed-after-end"), key=CASE_KEY)
+
+    for recipient in RECIPIENTS:
+        records = await running.read(running.topics.deliver(recipient), count=2)
+        [later] = [r for r in records if dict(r.headers)[Header.EVENT_CODE] == b"placement-changed"]
+        assert dict(later.headers)[Header.DECISION] == b"permit", f"{recipient}: still redacted after the end"
+        assert reveals_residence(later.value)
+        assert (SWEDISH_SECURITY_SYSTEM, "skyddadFolkbokforing") not in _labels(later.value)
+    [ended] = [
+        e
+        for e in Compliance(running.app.ledger.engine).select(LedgerQuery())
+        if e.event == "identity-protection-ended"
+    ]
+    assert "skyddad folkbokföring" in ended.reason, "the ledger names the protection that ended"
+    assert "skv-2026-4411" in ended.reason, "and the decision it ended by"
+
+
+async def test_ending_a_fictitious_identitys_protection_never_touches_the_old_identity(
+    running: Running,
+) -> None:
+    """Fingerade personuppgifter: the new identity's protection ends; the old one stays protected."""
+    new_identity = "20120315-0006"
+    social = running.topics.agency_events("social")
+    await _custody_and_consent(running)
+    await _custody_and_consent(running, new_identity, key=b"case-new-identity")
+    await running.send(social, EXAMPLE.read_bytes(), key=CASE_KEY)  # the old identity, skyddad folkbokföring
+    await _read_one_each(running)
+    fictitious = json.loads(EXAMPLE.read_bytes())
+    fictitious["id"] = "placement-started-new-identity"
+    fictitious["data"]["child"] = {"civicNo": new_identity, "protection": "fingeradePersonuppgifter"}
+    await running.send(social, json.dumps(fictitious).encode("utf-8"), key=b"case-new-identity")
+
+    await running.send(
+        social, _protection_ended(new_identity, "protection-ended-2"), key=b"case-new-identity"
+    )
+    await running.send(social, _unlabelled_change(CHILD, "old-identity-changed"), key=CASE_KEY)
+
+    for recipient in RECIPIENTS:
+        records = await running.read(running.topics.deliver(recipient), count=3)
+        [old] = [r for r in records if dict(r.headers)[Header.EVENT_CODE] == b"placement-changed"]
+        assert not reveals_residence(old.value), f"{recipient} learned the old identity's residence"
+        assert (SWEDISH_SECURITY_SYSTEM, "skyddadFolkbokforing") in _labels(old.value)
+    entries = Compliance(running.app.ledger.engine).select(LedgerQuery())
+    [ended] = [e for e in entries if e.event == "identity-protection-ended"]
+    assert "fingerade personuppgifter" in ended.reason
+    old_pseudonym = running.app.pseudonymizer.of(CHILD)
+    assert ended.child != old_pseudonym, "the end is recorded for the new identity only"
+    assert CHILD.replace("-", "") not in ended.reason
+    assert old_pseudonym not in ended.reason

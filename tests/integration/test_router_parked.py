@@ -56,6 +56,14 @@ async def test_a_parked_message_is_released_when_consent_arrives(parking: Runnin
     assert dict(parked.headers)[Header.DECISION] == b"await_consent"
     deliver = parking.topics.deliver("vastmanland-folktandvarden")
     assert await parking.read(deliver, count=1, timeout=2) == []
+    [waiting] = await parking.read(parking.topics.deliver(SCHOOL_TOPIC), count=1)
+    event, about, text = _notice(waiting.value)
+    assert event == "delivery-waiting", "the school is told at once that its invitation waits"
+    assert about == json.loads(parked.value)["identifier"]["value"]  # the event the school sent
+    assert "Folktandvården Västmanland" in text
+    assert "a consent for sip covering dental" in text, "the notice names the consent that is missing"
+    assert CHILD not in waiting.value.decode()
+    assert "20120315" not in waiting.value.decode()
 
     parking.consent(CHILD, AgencyKind.DENTAL)
 
@@ -69,14 +77,19 @@ async def test_a_parked_message_is_released_when_consent_arrives(parking: Runnin
         ("vastmanland-folktandvarden", "await_consent", "sip-consent"),
         ("vastmanland-folktandvarden", "permit", "sip-consent"),
     ]
+    told = await parking.read(parking.topics.deliver(SCHOOL_TOPIC), count=2)
+    assert [_notice(r.value)[0] for r in told] == ["delivery-waiting", "delivery-released"]
+    assert "Folktandvården Västmanland" in _notice(told[1].value)[2]
+    assert "guardian" not in told[1].value.decode(), "the release names no consent or custody"
 
 
 async def test_a_parked_message_expires_and_the_initiator_is_told(parking: Running) -> None:
     await parking.send(parking.topics.agency_events("school"), sip_event("p-2", "20120315-0006", DENTAL))
     [parked] = await parking.read(parking.topics.parked, count=1)
 
-    [told] = await parking.read(parking.topics.deliver(SCHOOL_TOPIC), count=1, timeout=30)
+    waiting, told = await parking.read(parking.topics.deliver(SCHOOL_TOPIC), count=2, timeout=30)
 
+    assert _notice(waiting.value)[0] == "delivery-waiting"
     event, about, text = _notice(told.value)
     assert event == "parked-expired"
     assert about == json.loads(parked.value)["identifier"]["value"]  # the event the school sent

@@ -57,6 +57,7 @@ async def test_an_lvu_placement_reaches_health_and_dental_care_on_its_provision(
             {
                 "placingMunicipality": "1980",
                 "legalBasis": "lvu",
+                "hiddenResidence": False,  # answered: an LVU placement's residence waits for it
                 "notify": [{"hsaId": "SE2321000206-1001"}, {"hsaId": "SE2321000206-1003"}],
                 "form": "family_home",
                 "start": "2026-11-19",

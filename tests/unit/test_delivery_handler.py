@@ -67,13 +67,45 @@ def registry(tmp_path):
 
 
 @pytest.fixture
-def delivery(registry) -> Delivery:
+def handler(registry) -> Delivery:
     return Delivery(
         topics=TOPICS,
         directory=RoutingDirectory.load(),
         policy=ConsentPolicy(registry),
         clock=lambda: NOW,
     )
+
+
+class _WithoutWaitingNotices:
+    """The handler, less the notices telling the initiator a message waits (tested on their own below)."""
+
+    def __init__(self, handler: Delivery) -> None:
+        self.handler = handler
+
+    async def __call__(self, record: ConsumerRecord) -> list[Outgoing]:
+        out = await self.handler(record)
+        return [o for o in out if _headers(o).get(Header.EVENT_CODE) != "delivery-waiting"]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.handler, name)
+
+
+@pytest.fixture
+def delivery(handler) -> _WithoutWaitingNotices:
+    return _WithoutWaitingNotices(handler)
+
+
+@pytest.mark.asyncio
+async def test_the_initiator_is_told_at_once_which_consent_a_parked_message_waits_for(handler, sip_event):
+    out = await handler(_intent_record(sip_event()))
+
+    [notice] = [o for o in out if _headers(o)[Header.EVENT_CODE] == "delivery-waiting"]
+    assert notice.topic == "t.deliver.vasteras-skola-sodra", "the school that initiated the SIP is told"
+    text = json.loads(notice.value)["entry"][1]["resource"]["payload"][0]["contentString"]
+    assert "Folktandvården" in text
+    assert "a consent for sip covering dental" in text
+    assert CHILD not in notice.value.decode()
+    assert "guardian" not in text, "no custody or signer is named to the initiator"
 
 
 def _consumer_record(outgoing: Outgoing, *, offset: int = 7) -> ConsumerRecord:
