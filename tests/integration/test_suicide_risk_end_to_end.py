@@ -200,7 +200,7 @@ async def test_without_an_assessment_or_consent_only_social_services_is_alerted(
     running: Running, clock: MovableClock
 ) -> None:
     """A care unit's alert without a professional's assessment and no consent: social services is alerted on
-    the duty to report, BUP is not (its Task waits for a consent that is not there)."""
+    the duty to report, BUP is not (its Task waits for a consent that is not there; the reporter is told)."""
     deliveries = Deliveries(running)
     await running.send(
         running.topics.agency_events("ehr"),
@@ -212,5 +212,8 @@ async def test_without_an_assessment_or_consent_only_social_services_is_alerted(
             at=clock().replace(microsecond=0),
         ),
     )
-    assert await deliveries.who(1) == {("vasteras-socialtjanst", "suicide-risk-reported"): 1}
+    assert await deliveries.who(2) == {
+        ("vasteras-socialtjanst", "suicide-risk-reported"): 1,
+        ("vastmanland-bu-halsan", "delivery-waiting"): 1,  # the reporter is told BUP's Task waits for consent
+    }
     await no_dead_letters(running)
