@@ -113,6 +113,8 @@ async def app(cluster: LocalKafka, postgres_url: str) -> AsyncIterator[Sambus]:
         database_url=postgres_url,
         pseudonym_key=SecretStr(secrets.token_hex(32)),
         deadline_scan_s=1.0,
+        topic_replication_factor=3,
+        topic_min_insync_replicas=2,
     )
     sambus = bootstrap(settings, bootstrap_servers=cluster.bootstrap_servers)
     await sambus.create_topics()
@@ -178,7 +180,8 @@ async def _chaos(
     rng.shuffle(plan)
     for action in plan:
         before = len(progress.records)
-        assert await progress.reaches(min(before + 1, expected), timeout=120), f"no progress before {action}"
+        waited = await progress.reaches(min(before + 1, expected), timeout=300 if not done else 180)
+        assert waited, f"no delivery in the minutes before {action} {sum(done.values()) + 1}"
         await asyncio.sleep(rng.uniform(0.5, 2.0))
         victim = rng.choice(instances)
         if action == "kill":
@@ -191,8 +194,9 @@ async def _chaos(
         else:
             node = rng.choice(cluster.nodes)
             cluster.kill_node(node)
-            await asyncio.sleep(10)
+            await asyncio.sleep(10)  # the others go on without it (replication 3, min.insync.replicas 2)
             cluster.start_node(node)
+            await asyncio.to_thread(cluster.wait_ready, timeout=120)
         done[action] += 1
     return done
 
@@ -221,6 +225,8 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
         "SAMBUS_DATABASE_URL": app.settings.database_url,
         "SAMBUS_PSEUDONYM_KEY": app.settings.require_pseudonym_key().decode(),
         "SAMBUS_DEADLINE_SCAN_S": "1",
+        "SAMBUS_TOPIC_REPLICATION_FACTOR": "3",
+        "SAMBUS_TOPIC_MIN_INSYNC_REPLICAS": "2",
     }
     instances = [Instance(n, env, tmp_path / f"instance-{n}.log") for n in range(INSTANCES)]
     delivered_topics = [app.topics.deliver(r) for r in DELIVERED_TO]
@@ -239,7 +245,11 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
         arrived = await progress.reaches(expected, timeout=600)
         assert arrived, f"{len(progress.records)} of {expected} deliveries arrived; logs in {tmp_path}"
         assert await notices.reaches(TIMERS, timeout=60), f"{len(notices.records)} of {TIMERS} timers fired"
-        await asyncio.sleep(3)  # a duplicate, if any, would show up now
+        for instance in instances:
+            instance.stop()
+        # A duplicate, if any, is committed by now: read each topic to its last committed record.
+        for watcher in (progress, notices):
+            assert await watcher.caught_up(timeout=120), "a transaction stayed open after the end"
     finally:
         for instance in instances:
             instance.stop()
