@@ -201,6 +201,14 @@ async def _chaos(
     return done
 
 
+async def _report(progress: Progress, *, expected: int, started: float) -> None:
+    """Print how far the deliveries are every 15 s (shown with -s, or with a failure's captured output)."""
+    while True:
+        await asyncio.sleep(15)
+        seen = len(progress.records)
+        print(f"{time.monotonic() - started:5.0f} s: {seen} of {expected} deliveries", flush=True)  # noqa: T201
+
+
 def _ledger(database_url: str) -> list[tuple[str, str, str]]:
     engine = sa.create_engine(database_url)
     try:
@@ -238,6 +246,7 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
         instance.start()
     _open_timers(app, within_s=60)
     watching = [asyncio.create_task(p.run()) for p in (progress, notices)]
+    watching.append(asyncio.create_task(_report(progress, expected=expected, started=started)))
     producing = asyncio.create_task(_produce(app, intents))
     try:
         done = await _chaos(instances, cluster, progress, expected=expected)
