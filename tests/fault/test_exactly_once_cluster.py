@@ -49,8 +49,11 @@ from tests.fault.test_exactly_once import (
     _produce,
 )
 
-# Unfinished (issue 11): it has not passed yet: a SIGSTOP sets off a storm of eager rebalances, each closing
-# and re-opening every per-partition producer. `make test` leaves it out; bench/bench_faults.py runs it.
+# Unfinished (issue 11): it has not passed yet. On main a SIGSTOP set off a storm of eager rebalances, each
+# closing and re-opening every per-partition producer (3,513 of 20,000 intents delivered after 14 min, no
+# duplicate). Producers now outlive rebalances and transactions hold at most 100 records, but the runs since
+# were on a host at load 20-40 (three instances delivered ~3-13 records/s even without faults), so it has not
+# been shown to pass. `make test` leaves it out; bench/bench_faults.py runs it.
 pytestmark = [
     pytest.mark.kafka,
     pytest.mark.slow,
