@@ -122,7 +122,7 @@ class TransactionalStage:
         member_id: str,
         handler: RecordHandler,
         dlq_topic: str,
-        max_batch: int = 100,
+        max_batch: int = 500,
         poll_timeout_ms: int = 200,
         retry_pause_s: float = 1.0,
         hooks: Sequence[TransactionHooks] = (),
@@ -137,8 +137,6 @@ class TransactionalStage:
         restarted after a crash takes its partitions back at once instead of after a rebalance; an instance
         that stops for good releases them after the session timeout.
 
-        ``max_batch`` bounds a poll, so a transaction (and a rebalance, which waits for the batch in hand)
-        stays short even on a loaded host.
         ``on_retriable`` turns a record whose handler raised a retriable error into records of the same
         transaction (a retry, see :mod:`sambus.router.kafka.retry`); without it the whole batch is aborted
         and read again.

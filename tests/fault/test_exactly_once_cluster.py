@@ -51,7 +51,7 @@ from tests.fault.test_exactly_once import (
 
 # Unfinished (issue 11): it has not passed yet. On main a SIGSTOP set off a storm of eager rebalances, each
 # closing and re-opening every per-partition producer (3,513 of 20,000 intents delivered after 14 min, no
-# duplicate). Producers now outlive rebalances and transactions hold at most 100 records, but the runs since
+# duplicate). Producers now outlive rebalances, but the runs since
 # were on a host at load 20-40 (three instances delivered ~3-13 records/s even without faults), so it has not
 # been shown to pass at full size. Smaller: 1,000 intents, 3 SIGKILLs, 1 SIGSTOP, 1 broker crash passed; with
 # one transactional id per instance planted, 2,000 intents, 3 SIGSTOPs, 1 SIGKILL failed (408 duplicates, 98
