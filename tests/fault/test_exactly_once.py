@@ -178,7 +178,7 @@ async def app(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIter
     return sambus
 
 
-def _intents(app: Sambus) -> list[tuple[int, bytes, bytes, list[tuple[str, bytes]]]]:
+def _intents(app: Sambus, count: int = INTENTS) -> list[tuple[int, bytes, bytes, list[tuple[str, bytes]]]]:
     """(index, key, value, headers) of every intent: each child's SIP message, re-sent with a new id."""
     intake = Intake(topics=app.topics, pseudonymizer=app.pseudonymizer)
     templates = []
@@ -186,7 +186,7 @@ def _intents(app: Sambus) -> list[tuple[int, bytes, bytes, list[tuple[str, bytes
         [intent] = translate_message(sip_event(personnummer(n)))
         templates.append(intake.intent_record(intent))
     intents = []
-    for i in range(INTENTS):
+    for i in range(count):
         template = templates[i % CHILDREN]
         bundle = json.loads(template.value)
         bundle["id"] = f"fault-message-{i}"

@@ -230,7 +230,7 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
     app: Sambus, cluster: LocalKafka, tmp_path: Path
 ) -> None:
     _consent_all(app)
-    intents = _intents(app)[:INTENTS]
+    intents = _intents(app, INTENTS)  # 20,000 by default
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
