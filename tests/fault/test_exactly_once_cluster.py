@@ -49,13 +49,12 @@ from tests.fault.test_exactly_once import (
     _produce,
 )
 
-# Unfinished (issue 11): it has not passed yet. On main a SIGSTOP set off a storm of eager rebalances, each
-# closing and re-opening every per-partition producer (3,513 of 20,000 intents delivered after 14 min, no
-# duplicate). Producers now outlive rebalances, but the runs since
-# were on a host at load 20-40 (three instances delivered ~3-13 records/s even without faults), so it has not
-# been shown to pass at full size. Smaller: 1,000 intents, 3 SIGKILLs, 1 SIGSTOP, 1 broker crash passed; with
-# one transactional id per instance planted, 2,000 intents, 3 SIGSTOPs, 1 SIGKILL failed (408 duplicates, 98
-# missing, 5,853 of 6,000 ledger entries). `make test` leaves it out; bench/bench_faults.py runs it.
+# Unfinished (issue 11) until it has passed three times in a row. On main a SIGSTOP set off a storm of
+# eager rebalances, each closing and re-opening every per-partition producer (3,513 of 20,000 intents
+# delivered after 14 min, no duplicate). Producers now outlive rebalances: at load 3-8 it passed with
+# 10,000 intents (394 s), then with 20,000 (412 s), 20 SIGKILLs, 3 SIGSTOPs, 1 broker crash each; at load
+# 20-40 it made no progress. With one transactional id per instance planted it fails (2,000 intents:
+# 408 duplicates, 98 missing). `make test` leaves it out; bench/bench_faults.py runs it.
 pytestmark = [
     pytest.mark.kafka,
     pytest.mark.slow,
