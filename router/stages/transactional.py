@@ -6,13 +6,20 @@ consumers downstream never see a record of an aborted batch, and a crash anywher
 the last committed offsets.
 
 Fenced with any number of instances: each input partition has its own transactional producer, with a
-transactional id named after the partition (``<group>-<topic>-<partition>``), made when the consumer group
-assigns the partition and closed when it is revoked. An instance that gets a partition fences the
-producer of whoever had it before, so an instance that was paused past its session timeout (a zombie)
-cannot commit output or offsets for a partition it no longer owns, and never makes a new producer for it
-until the group assigns it again. (aiokafka sends ``TxnOffsetCommit`` v0, without the group generation of
-KIP-447, so fencing by generation is not available; a producer per partition is the fencing Kafka had
-before KIP-447.)
+transactional id named after the partition (``<group>-<topic>-<partition>``). A producer is made when the
+group assigns the partition to this instance and, once it is up (which fences the producer of whoever had the
+partition before and ends that one's open transaction), the partition is read again from its committed
+offset: every transaction starts from what the last owner committed. A zombie (an instance paused past its
+session timeout) cannot commit output or offsets for a partition it no longer owns: its producer was fenced.
+(aiokafka sends ``TxnOffsetCommit`` v0, without the group generation of KIP-447, so fencing by generation is
+not available; a producer per partition is the fencing Kafka had before KIP-447.)
+
+aiokafka rebalances eagerly (every partition is revoked, then assigned again), so producers outlive a
+rebalance: a revocation only waits for the batch in hand, and an assignment closes the producers of the
+partitions that went elsewhere and makes those of the partitions that are new here. A kept producer that
+another instance fenced meanwhile fails on use (:class:`ProducerFenced`) and is replaced: at once if a
+rebalance came after it was made, otherwise after :attr:`TransactionalStage.FENCED_PAUSE_S` (this instance
+may be the zombie, and its consumer learns so at its next heartbeat).
 
 No record can block its topic. A record whose handler fails for good is dead-lettered; one whose output
 would be too large for Kafka is dead-lettered in place of that output; and when Kafka refuses a batch for
@@ -25,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -152,6 +160,10 @@ class TransactionalStage:
         self._bootstrap_servers = bootstrap_servers
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
         self._assigned: set[TopicPartition] = set()  # given by the group, producer not made yet
+        self._owned: set[TopicPartition] = set()  # the group's last assignment
+        self._generation = 0  # assignments seen
+        self._made_in: dict[TopicPartition, int] = {}  # the assignment a producer was made in
+        self._fenced_until: dict[TopicPartition, float] = {}  # fenced in its own assignment: wait
         self._lock = asyncio.Lock()  # a rebalance waits for the batch in hand
         self._consumer = AIOKafkaConsumer(
             **client_kwargs(bootstrap_servers),
@@ -161,7 +173,15 @@ class TransactionalStage:
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",
+            rebalance_timeout_ms=self.REBALANCE_TIMEOUT_MS,
         )
+
+    FENCED_PAUSE_S = 5.0
+    """How long a producer fenced in the assignment it was made in waits before it is made again: longer than
+    a heartbeat (3 s), so a zombie learns it left the group before it fences the partition's new owner."""
+
+    REBALANCE_TIMEOUT_MS = 30_000
+    """How long the group waits for a member to finish its batch in hand and join again in a rebalance."""
 
     def transactional_id(self, partition: TopicPartition) -> str:
         """The transactional id of the producer for ``partition``: the same in every instance."""
@@ -192,21 +212,51 @@ class TransactionalStage:
         logger.warning("stage %s starts a new producer after %s", self.name, type(cause).__name__)
         await self._close_producer(partition)
         self._assigned.add(partition)
-        await self._open_producers()
+        await self._install(await self._start_producers([partition]), rewind=False)  # no other owner
+
+    async def _fenced(self, partition: TopicPartition) -> None:
+        """Another instance fenced ``partition``'s producer: replace it, at once or after a pause."""
+        made_in = self._made_in.get(partition, self._generation)
+        await self._close_producer(partition)
+        if partition not in self._owned:
+            return
+        self._assigned.add(partition)
+        if made_in == self._generation:  # fenced by an owner of a newer generation than ours, maybe
+            self._fenced_until[partition] = time.monotonic() + self.FENCED_PAUSE_S
+            logger.warning(
+                "stage %s: another instance took %s[%d]; waiting %.0f s before taking it back",
+                self.name, partition.topic, partition.partition, self.FENCED_PAUSE_S,
+            )  # fmt: skip
+        else:
+            logger.info(
+                "stage %s: %s[%d] was elsewhere since its producer was made; making a new one",
+                self.name, partition.topic, partition.partition,
+            )  # fmt: skip
 
     async def _close_producer(self, partition: TopicPartition) -> None:
         producer = self._producers.pop(partition, None)
+        self._made_in.pop(partition, None)
         if producer is not None:
             with contextlib.suppress(KafkaError):
                 await producer.stop()
 
-    async def _open_producers(self) -> None:
-        """Make the producers of the partitions the group assigned (each fences the partition's last one)."""
-        wanted = sorted(self._assigned - set(self._producers), key=lambda tp: (tp.topic, tp.partition))
+    def _wanted(self) -> list[TopicPartition]:
+        """Partitions assigned here whose producer is to be made now."""
+        now = time.monotonic()
+        return sorted(
+            (tp for tp in self._assigned - set(self._producers) if self._fenced_until.get(tp, 0.0) <= now),
+            key=lambda tp: (tp.topic, tp.partition),
+        )
+
+    async def _start_producers(
+        self, wanted: Sequence[TopicPartition]
+    ) -> list[tuple[TopicPartition, AIOKafkaProducer]]:
+        """Start producers for ``wanted`` (each fences the partition's last one); returns those started."""
         if not wanted:
-            return
+            return []
         made = {tp: self._new_producer(tp) for tp in wanted}
         started = await asyncio.gather(*(p.start() for p in made.values()), return_exceptions=True)
+        up = []
         for (tp, producer), result in zip(made.items(), started, strict=True):
             if isinstance(result, BaseException):
                 with contextlib.suppress(KafkaError):
@@ -216,22 +266,66 @@ class TransactionalStage:
                     self.name, tp.topic, tp.partition, type(result).__name__,
                 )  # fmt: skip
                 continue
+            up.append((tp, producer))
+        return up
+
+    async def _install(
+        self, up: list[tuple[TopicPartition, AIOKafkaProducer]], *, rewind: bool = True
+    ) -> set[TopicPartition]:
+        """Take the started producers of partitions still assigned here; returns the partitions read again.
+
+        With ``rewind`` each partition is read again from its committed offset, which no earlier owner can
+        move any more.
+        """
+        taken = set()
+        for tp, producer in up:
+            if tp not in self._assigned or tp in self._producers:  # revoked while it started
+                with contextlib.suppress(KafkaError):
+                    await producer.stop()
+                continue
             self._producers[tp] = producer
+            self._made_in[tp] = self._generation
             self._assigned.discard(tp)
+            self._fenced_until.pop(tp, None)
+            taken.add(tp)
+        if not rewind:
+            return set()
+        if taken:
+            await asyncio.gather(*(self._rewind(tp) for tp in taken))
+            owned = self._consumer.assignment()
+            self._consumer.resume(*(tp for tp in taken if tp in owned))
+        return taken
+
+    def _hold(self, partition: TopicPartition) -> None:
+        """Read ``partition`` no further until its producer is up (see :meth:`_install`)."""
+        if partition in self._consumer.assignment():
+            self._consumer.pause(partition)
 
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        """The group gave this instance ``assigned``: their producers are made before the next batch."""
+        """The group gave this instance ``assigned``: producers of partitions new here are made (again).
+
+        A partition that stays here keeps its producer; one that went elsewhere has its producer closed.
+        """
         async with self._lock:
-            self._assigned = set(assigned) - set(self._producers)
-            for partition in set(self._producers) - set(assigned):
+            self._generation += 1
+            for partition in set(self._producers) - assigned:
                 await self._close_producer(partition)
+            for partition in (assigned - self._owned) & set(self._producers):
+                await self._close_producer(partition)  # it was elsewhere meanwhile: fenced, surely
+            self._owned = set(assigned)
+            self._assigned = set(assigned) - set(self._producers)
+            self._fenced_until.clear()
+            waiting = self._assigned & self._consumer.assignment()
+            if waiting:
+                self._consumer.pause(*waiting)  # read once their producers are up
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """The group takes ``revoked`` away: once the batch in hand is done, their producers are closed."""
+        """The group takes ``revoked`` away: once the batch in hand is done (committed or aborted), it is.
+
+        Producers are kept: most partitions come back to the same instance after an eager rebalance.
+        """
         async with self._lock:
-            for partition in revoked:
-                self._assigned.discard(partition)
-                await self._close_producer(partition)
+            self._assigned -= revoked
 
     async def start(self) -> None:
         """Connect the consumer and join the group; producers are made as partitions are assigned.
@@ -260,21 +354,21 @@ class TransactionalStage:
 
     async def step(self) -> int:
         """Poll once and process what came in, a transaction per partition; returns the number of records."""
+        up = await self._start_producers(self._wanted())  # not under the lock: a rebalance need not wait
         max_records = 1 if self._one_by_one else self._max_batch
         batch = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=max_records)
-        if not batch:
-            async with self._lock:
-                await self._open_producers()
-            return 0
         done = 0
         async with self._lock:
-            await self._open_producers()
+            fresh = await self._install(up)
             owned = self._consumer.assignment()
             for partition, records in batch.items():
+                if partition in fresh:  # read again from its committed offset
+                    continue
                 producer = self._producers.get(partition)
                 if producer is None:  # not (or no longer) ours, or its producer is not up: read it later
                     if partition in owned:
                         self._consumer.seek(partition, records[0].offset)
+                        self._hold(partition)
                     continue
                 done += await self._step_partition(partition, records, producer)
         return done
@@ -292,11 +386,9 @@ class TransactionalStage:
             ProducerFenced,
             IllegalOperation,
         ):  # fenced mid-transaction, aiokafka says "not in transaction"
-            logger.warning(
-                "stage %s: another instance took %s[%d]; its batch is left to that instance",
-                self.name, partition.topic, partition.partition,
-            )  # fmt: skip
-            await self._close_producer(partition)  # made again only when the group assigns it again
+            await self._fenced(partition)
+            await self._rewind(partition)
+            self._hold(partition)
             return 0
         except RECORD_REFUSED as exc:
             await self._renew_producer(partition, exc)
@@ -340,7 +432,9 @@ class TransactionalStage:
                 raise ProducerFenced  # noqa: TRY301 - handled below like a fenced commit
             await self._process_with_hooks(producer, partition, [record], outputs={record.offset: [letter]})
         except (ProducerFenced, IllegalOperation):
-            await self._close_producer(partition)
+            await self._fenced(partition)
+            await self._rewind(partition)
+            self._hold(partition)
             return 0
         except KafkaError as again:
             logger.warning(

@@ -138,6 +138,24 @@ class Progress:
         finally:
             await self._consumer.stop()
 
+    async def caught_up(self, timeout: float) -> bool:
+        """Whether, within ``timeout`` seconds, every record committed so far has been seen.
+
+        Under ``read_committed`` the end offsets are the last stable offsets, so an open transaction holds
+        this back until it commits or aborts.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while True:
+                    partitions = self._consumer.assignment()
+                    if partitions:
+                        ends = await self._consumer.end_offsets(list(partitions))
+                        behind = [tp for tp, end in ends.items() if await self._consumer.position(tp) < end]
+                        if not behind:
+                            return True
+                    await asyncio.sleep(0.5)
+        return False
+
     async def reaches(self, count: int, timeout: float) -> bool:
         """Whether at least ``count`` records have been seen within ``timeout`` seconds."""
         with contextlib.suppress(TimeoutError):
@@ -172,7 +190,7 @@ async def app(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> AsyncIter
     return sambus
 
 
-def _intents(app: Sambus) -> list[tuple[int, bytes, bytes, list[tuple[str, bytes]]]]:
+def _intents(app: Sambus, count: int = INTENTS) -> list[tuple[int, bytes, bytes, list[tuple[str, bytes]]]]:
     """(index, key, value, headers) of every intent: each child's SIP message, re-sent with a new id."""
     intake = Intake(topics=app.topics, pseudonymizer=app.pseudonymizer)
     templates = []
@@ -180,7 +198,7 @@ def _intents(app: Sambus) -> list[tuple[int, bytes, bytes, list[tuple[str, bytes
         [intent] = translate_message(sip_event(personnummer(n)))
         templates.append(intake.intent_record(intent))
     intents = []
-    for i in range(INTENTS):
+    for i in range(count):
         template = templates[i % CHILDREN]
         bundle = json.loads(template.value)
         bundle["id"] = f"fault-message-{i}"
