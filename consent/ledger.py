@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from sambus.consent.anchor import Anchor, AnchorSink
 from sambus.consent.decisions import Decision, DecisionRequest
@@ -123,6 +124,24 @@ def entry_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
 def checkpoint_payload(seq: int, hash_: str, signed_at: str) -> bytes:
     """What a checkpoint's signature covers."""
     return canonical({"ledger": "sambus", "seq": seq, "entry_hash": hash_, "signed_at": signed_at})
+
+
+_KEY = ("message_id", "recipient_id")
+_INSERT_NEW: dict[str, sa.Insert] = {
+    "postgresql": postgresql.insert(entries)
+    .on_conflict_do_nothing(index_elements=list(_KEY))
+    .returning(entries.c.seq),
+    "sqlite": sqlite.insert(entries)
+    .on_conflict_do_nothing(index_elements=list(_KEY))
+    .returning(entries.c.seq),
+}
+"""Per dialect: insert the entries whose (message, recipient) is not there yet, returning those inserted.
+
+A duplicate is left out by the unique constraint itself, with no query before the insert."""
+
+
+class _AlreadyThere(Exception):  # noqa: N818 - control flow inside :meth:`DecisionLedger.append`
+    """Some entries of a batch were in the ledger already: the batch is chained again without them."""
 
 
 def _lock_head(conn: sa.Connection) -> tuple[int, str]:
@@ -246,19 +265,38 @@ class DecisionLedger:
         }
 
     def append(self, records: Sequence[LedgerRecord]) -> int:
-        """Append the records not yet in the ledger, in order, in one transaction; returns the number new."""
+        """Append the records not yet in the ledger, in order, in one transaction; returns the number new.
+
+        The batch is chained and inserted at once, a duplicate left out by the unique constraint
+        (``ON CONFLICT DO NOTHING``). When one was (a batch read again after a crash), that transaction is
+        rolled back and the batch is chained again without the entries already there, looked up first.
+        """
         self.last_anchors = ()
         if not records:
             return 0
+        try:
+            made, new = self._append(records, look_first=False)
+        except _AlreadyThere:
+            made, new = self._append(records, look_first=True)
+        self._anchor(made)
+        return new
+
+    def _append(self, records: Sequence[LedgerRecord], *, look_first: bool) -> tuple[list[Anchor], int]:
+        """Chain and insert the records in one transaction; without ``look_first``, raise on a duplicate."""
         made: list[Anchor] = []
         with map_errors("append to the decision ledger"), self._engine.begin() as conn:
+            insert_new = None if look_first else _INSERT_NEW.get(conn.dialect.name)
+            if insert_new is None:
+                look_first = True
             seq, prev = _lock_head(conn)
-            found = conn.execute(
-                sa.select(entries.c.message_id, entries.c.recipient_id).where(
-                    entries.c.message_id.in_({r.message_id for r in records})
+            existing: set[tuple[str, str]] = set()
+            if look_first:
+                found = conn.execute(
+                    sa.select(entries.c.message_id, entries.c.recipient_id).where(
+                        entries.c.message_id.in_({r.message_id for r in records})
+                    )
                 )
-            )
-            existing = {(str(message_id), str(recipient_id)) for message_id, recipient_id in found}
+                existing = {(str(message_id), str(recipient_id)) for message_id, recipient_id in found}
             rows = []
             for record in records:
                 key = (record.message_id, record.recipient_id)
@@ -272,11 +310,13 @@ class DecisionLedger:
                 row["entry_hash"] = prev = entry_hash(prev, row)
                 rows.append(row)
             if rows:
-                conn.execute(entries.insert(), rows)
+                if insert_new is None:
+                    conn.execute(entries.insert(), rows)
+                elif len(conn.execute(insert_new, rows).all()) < len(rows):
+                    raise _AlreadyThere  # rolls this transaction back; the caller chains again
                 conn.execute(head.update().where(head.c.id == 1).values(seq=seq, entry_hash=prev))
                 made += self._maybe_checkpoint(conn, seq, prev)
-        self._anchor(made)
-        return len(rows)
+        return made, len(rows)
 
     def _anchor(self, made: Sequence[Anchor]) -> None:
         """Hand committed checkpoints to the anchors.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -72,6 +73,33 @@ def test_a_replayed_batch_writes_only_what_is_new(ledger):
 
     assert ledger.append([record(1), record(2), record(2)]) == 1
     assert ledger.count() == 2
+
+
+def test_a_batch_partly_in_the_ledger_is_chained_without_gaps(ledger, engine, signer):
+    ledger.append([record(1), record(2)])
+
+    assert ledger.append([record(3), record(2), record(4)]) == 2  # a batch read again after a crash
+
+    rows = _rows(engine)
+    assert [(r["seq"], r["message_id"]) for r in rows] == [(1, "m1"), (2, "m2"), (3, "m3"), (4, "m4")]
+    assert all(b["prev_hash"] == a["entry_hash"] for a, b in itertools.pairwise(rows))
+    result = verify(engine, {signer.key_id: signer.public})
+    assert result.ok, result.problems
+
+
+def test_a_new_batch_is_appended_without_looking_for_duplicates_first(ledger, engine):
+    ledger.append([record(1)])
+    statements: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def seen(*args) -> None:  # conn, cursor, statement, parameters, context, executemany
+        statements.append(" ".join(args[2].split()))
+
+    assert ledger.append([record(2), record(3)]) == 2
+
+    reads = [s for s in statements if s.startswith("SELECT") and "FROM ledger_entries" in s]
+    assert reads == []  # the unique constraint leaves duplicates out (ON CONFLICT DO NOTHING)
+    assert any("ON CONFLICT" in s for s in statements)
 
 
 def test_the_same_message_for_another_recipient_is_another_entry(ledger):
