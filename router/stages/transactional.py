@@ -87,7 +87,8 @@ class TransactionHooks(Protocol):
         """Called after every record of the batch is sent, before the transaction commits.
 
         Write what must exist whenever the batch's output does (e.g. ledger entries, idempotently):
-        raising a retriable error aborts the batch, which is read again.
+        raising a retriable error aborts the batch, which is read again. Runs in a worker thread, so the
+        stage's event loop goes on polling Kafka meanwhile: it must touch only the hook's own state.
         """
 
     def after_commit(self) -> None:
@@ -479,8 +480,8 @@ class TransactionalStage:
                 sends.extend([await self._send(producer, out) for out in made])
             await asyncio.gather(*sends)
             await producer.send_offsets_to_transaction({partition: records[-1].offset + 1}, self._group_id)
-            for hook in self._hooks:
-                hook.before_commit()
+            for hook in self._hooks:  # database writes (the ledger): off the loop that polls Kafka
+                await asyncio.to_thread(hook.before_commit)
         for hook in self._hooks:
             hook.after_commit()
 
