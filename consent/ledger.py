@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -234,6 +235,7 @@ class DecisionLedger:
         self._checkpoint_every = checkpoint_every
         self._anchors = tuple(anchors)
         self.last_anchors: tuple[Anchor, ...] = ()
+        self._appending = threading.Lock()
 
     @property
     def engine(self) -> sa.Engine:
@@ -271,14 +273,16 @@ class DecisionLedger:
         (``ON CONFLICT DO NOTHING``). When one was (a batch read again after a crash), that transaction is
         rolled back and the batch is chained again without the entries already there, looked up first.
         """
-        self.last_anchors = ()
         if not records:
+            self.last_anchors = ()
             return 0
-        try:
-            made, new = self._append(records, look_first=False)
-        except _AlreadyThere:
-            made, new = self._append(records, look_first=True)
-        self._anchor(made)
+        with self._appending:  # stages append from worker threads: anchors are written in chain order
+            self.last_anchors = ()
+            try:
+                made, new = self._append(records, look_first=False)
+            except _AlreadyThere:
+                made, new = self._append(records, look_first=True)
+            self._anchor(made)
         return new
 
     def _append(self, records: Sequence[LedgerRecord], *, look_first: bool) -> tuple[list[Anchor], int]:
