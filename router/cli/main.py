@@ -120,7 +120,7 @@ def demo(
     ] = False,
 ) -> None:
     """Start what is needed, run a small SIP scenario and show what each agency received."""
-    from sambus.router.dev.demo import run_demo  # noqa: PLC0415 - keeps `sambus --help` fast
+    from sambus.router.dev.demo import DEMO_RECORDS, run_demo  # noqa: PLC0415 - keeps `sambus --help` fast
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # start-up chatter while topics appear
@@ -150,7 +150,7 @@ def demo(
         if local is not None and started and not keep_broker:
             local.stop()
     table = Table(title="What arrived where", show_lines=True)
-    for column in ("topic", "decision", "owner of the Task", "child", "why"):
+    for column in ("topic", "decision", "to (Task owner, or notice recipient)", "child", "why"):
         table.add_column(column, overflow="fold")
     for r in received:
         table.add_row(r.topic, r.decision, r.owner, r.subject, r.reason)
@@ -158,8 +158,8 @@ def demo(
     keys = sorted({r.key for r in received if r.key != "-"})
     console.print(f"Kafka key of every record about the child: {', '.join(keys)}")
     console.print("The Kafka key is a keyed pseudonym of the child, never the personnummer.")
-    if len(received) < 4:  # noqa: PLR2004 - two deliveries, one parked, one dead letter
-        errors.print(f"[bold red]error:[/] expected 4 records, saw {len(received)}")
+    if len(received) < DEMO_RECORDS:
+        errors.print(f"[bold red]error:[/] expected {DEMO_RECORDS} records, saw {len(received)}")
         raise typer.Exit(code=1)
     if local is not None and keep_broker:
         console.print(f"The local broker keeps running at {servers}; stop it with `sambus kafka down`.")

@@ -67,6 +67,11 @@ class Received:
     key: str
 
 
+DEMO_RECORDS = 5
+"""What the demo must see: two deliveries, the parked message for dental care, the school told that it waits
+(``delivery-waiting``), and the dead letter."""
+
+
 def _mask(value: str) -> str:
     return f"{value[:8]}-****" if len(value) >= 12 else "****"  # noqa: PLR2004 - a 12-digit personnummer
 
@@ -76,17 +81,23 @@ def _describe(topic: str, key: bytes | None, value: bytes, headers: dict[str, st
         return Received(topic, "-", "dead letter", headers[Header.DLQ_REASON], "-", "-", "-", "-")
     bundle = json.loads(value)
     resources = [entry["resource"] for entry in bundle["entry"]]
-    task = next(r for r in resources if r["resourceType"] == "Task")
-    patient = next(r for r in resources if r["resourceType"] == "Patient")
-    subject = next(i["value"] for i in patient["identifier"] if i["system"] == PERSONNUMMER_SYSTEM)
+    by_type = {r["resourceType"]: r for r in reversed(resources)}  # the first of each type
+    if "Task" in by_type:
+        task = by_type["Task"]
+        code, owner = task["code"]["coding"][0]["code"], task["owner"]["identifier"]["value"]
+    else:  # a notice from sambus itself (e.g. "your message waits for consent"): a Communication
+        code = by_type["MessageHeader"]["eventCoding"]["code"]
+        owner = by_type["Communication"]["recipient"][0]["identifier"]["value"]
+    patient = by_type.get("Patient", {"identifier": []})
+    subject = next((i["value"] for i in patient["identifier"] if i["system"] == PERSONNUMMER_SYSTEM), "")
     return Received(
         topic=topic,
         recipient=headers.get(Header.RECIPIENT, "?"),
-        decision=headers.get(Header.DECISION, "?"),
+        decision=headers.get(Header.DECISION, "?" if "Task" in by_type else "notice"),
         reason=_short_reason(headers.get(Header.DECISION_REASON, "")),
-        task_code=task["code"]["coding"][0]["code"],
-        owner=task["owner"]["identifier"]["value"],
-        subject=_mask(subject),
+        task_code=code,
+        owner=owner,
+        subject=_mask(subject) if subject else "-",
         key=f"{(key or b'').decode()[:12]}…",
     )
 
@@ -176,7 +187,7 @@ async def run_demo(*, bootstrap_servers: str, timeout: float = 60.0) -> list[Rec
             school = app.topics.agency_events("school")
             for event in demo_events():
                 await producer.send_and_wait(school, event)
-            return await _collect(app, expected=4, timeout=timeout)
+            return await _collect(app, expected=DEMO_RECORDS, timeout=timeout)
         finally:
             await producer.stop()
             stop.set()
