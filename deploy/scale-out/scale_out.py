@@ -267,13 +267,34 @@ async def read_all(app: Sambus, topics: list[str]) -> list[Any]:
         await consumer.stop()
 
 
-def queues_json(env: dict[str, str]) -> dict[str, Any]:
-    """What ``sambus queues --json`` shows now."""
-    shown = subprocess.run(  # noqa: S603 - our own command
-        [str(SAMBUS), "queues", "--json"], env=env, capture_output=True, check=True, timeout=120
-    )
-    report: dict[str, Any] = json.loads(shown.stdout)
-    return report
+def queues_json(env: dict[str, str], *, attempts: int = 10) -> dict[str, Any]:
+    """What ``sambus queues --json`` shows now.
+
+    Asked while consumer groups form or rebalance, the command can fail once; it is asked again (every
+    two seconds, ``attempts`` times) before the run ends with what it said.
+
+    Raises:
+        RuntimeError: it failed every time.
+    """
+    said = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(2)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            shown = subprocess.run(  # noqa: S603 - our own command
+                [str(SAMBUS), "queues", "--json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+            )
+            if shown.returncode == 0:
+                report: dict[str, Any] = json.loads(shown.stdout)
+                return report
+            said = f"exit {shown.returncode}: {shown.stderr[-2000:]}"
+            _say(f"`sambus queues --json` failed ({said.splitlines()[0] if said else ''}); asking again")
+    raise RuntimeError(f"`sambus queues --json` failed {attempts} times; the last said {said}")
 
 
 def members_of(snapshot: QueueSnapshot | dict[str, Any], prefix: str) -> dict[str, dict[str, list[str]]]:
