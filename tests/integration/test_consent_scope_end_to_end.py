@@ -231,7 +231,10 @@ async def test_a_consent_for_one_school_releases_nothing_to_another(running: Run
         ),
     )
 
-    assert await deliveries.who(1) == {("vasteras-skola-sodra", "sip-initiated"): 1}
+    assert await deliveries.who(2) == {
+        ("vasteras-skola-sodra", "sip-initiated"): 1,
+        ("vastmanland-bu-halsan", "delivery-waiting"): 1,  # the initiator is told the other school waits
+    }
     [other] = await ledger(running, "vasteras-skola-norra", "sip-initiated")
     assert other.outcome == "await_consent"
     assert other.reason.startswith("no consent in force for sip covering school")
@@ -260,8 +263,10 @@ async def test_the_relay_for_a_school_without_cosmic_link_is_decided_for_itself(
     assert relay.message_id == school.message_id
     assert school.outcome == "await_consent"
     assert "through relay vasteras-socialtjanst: await_consent" in school.reason
-    quiet = await running.read(*Deliveries(running)._topics, count=1, timeout=6)  # noqa: SLF001
-    assert [(r.topic, dict(r.headers)[Header.EVENT_CODE]) for r in quiet] == []
+    told = await running.read(*Deliveries(running)._topics, count=2, timeout=6)  # noqa: SLF001
+    assert [(r.topic.rsplit(".", 1)[-1], dict(r.headers)[Header.EVENT_CODE]) for r in told] == [
+        ("vastmanland-bu-halsan", b"delivery-waiting")  # only the initiator, told that the message waits
+    ]
     del deliveries
 
 

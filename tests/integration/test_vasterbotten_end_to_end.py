@@ -212,4 +212,7 @@ async def test_the_hlt_team_gets_nothing_without_a_consent_that_names_it(running
             },
         ),
     )
-    assert await deliveries.who(1) == {("umea-socialtjanst", "sip-initiated"): 1}
+    assert await deliveries.who(2) == {
+        ("umea-socialtjanst", "sip-initiated"): 1,
+        ("umea-skola-ersboda", "delivery-waiting"): 1,  # the school is told the HLT team's copy waits
+    }
