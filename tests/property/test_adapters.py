@@ -76,17 +76,17 @@ def person_numbers(draw: st.DrawFn, *, samordning: bool = False) -> str:
 
 @st.composite
 def valid_events(draw: st.DrawFn) -> dict[str, Any]:
-    """An example for another child (any protection), from another source system and event id."""
+    """An example for another child (any protection it may have), from another source system and event id."""
     event = copy.deepcopy(EXAMPLES[draw(st.sampled_from(sorted(EXAMPLES)))])
     child = draw(person_numbers(samordning=draw(st.booleans())))
     event["id"] = draw(st.text(min_size=1, max_size=40).filter(lambda s: s.strip()))
     event["source"] = draw(st.text(min_size=1, max_size=40).filter(lambda s: s.strip()))
     data = event["data"]
     if "child" in data:
-        data["child"] = {
-            "civicNo": child,
-            "protection": draw(st.sampled_from(["none", "sekretessmarkering", "skyddadFolkbokforing"])),
-        }
+        # the event that ends a protected identity is valid only for a child sent without a label
+        ended = event["type"].endswith(".identity-protection-ended.v1")
+        labels = ["none"] if ended else ["none", "sekretessmarkering", "skyddadFolkbokforing"]
+        data["child"] = {"civicNo": child, "protection": draw(st.sampled_from(labels))}
     else:
         data["patient"]["identifier"]["value"] = child
     return event
