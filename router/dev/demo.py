@@ -38,7 +38,7 @@ def sip_event(event_id: str, civic_no: str) -> dict[str, object]:
         "type": "se.sambus.school.sip-initiated.v1",
         "id": event_id,
         "source": "demo-skolsystem",
-        "time": "2026-11-20T09:00:00+01:00",
+        "time": dt.datetime.now(dt.UTC).isoformat(),  # present time: no deadline of it is already due
         "data": {
             "child": {"civicNo": civic_no},
             "schoolUnitCode": "19800002",
