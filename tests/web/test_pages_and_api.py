@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from fastapi.testclient import TestClient
 
 from sambus.consent.compliance import CSV_COLUMNS
 from sambus.router.web.auth import Role
@@ -14,6 +21,45 @@ from tests.web.conftest import CHILD, OTHER_CHILD, Site
 from tests.web.kafka_seed import COMMITTED, DEAD_LETTERS, SCHOOL_RECORDS, Seeded
 
 pytestmark = pytest.mark.kafka
+
+
+@contextmanager
+def live_member(servers: str, group: str, client_id: str, topic: str) -> Iterator[list[tuple[str, int]]]:
+    """A consumer group member (in its own thread and loop) while the block runs; yields its assignment."""
+    assigned: list[tuple[str, int]] = []
+    joined, leave = threading.Event(), threading.Event()
+
+    async def member() -> None:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=servers, group_id=group, client_id=client_id)
+        await consumer.start()
+        try:
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=200)
+            assigned.extend(sorted((tp.topic, tp.partition) for tp in consumer.assignment()))
+            joined.set()
+            while not leave.is_set():
+                await consumer.getmany(timeout_ms=200)  # polls, so it stays a member
+        finally:
+            await consumer.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(member(),), daemon=True)
+    thread.start()
+    assert joined.wait(60), "the consumer did not join its group within 60 s"
+    try:
+        yield assigned
+    finally:
+        leave.set()
+        thread.join(30)
+
+
+def client_get_until(client: TestClient, path: str, text: str, *, within: float = 30.0) -> str:
+    """GET ``path`` until its page contains ``text`` (the broker reports a new member a little later)."""
+    deadline = time.monotonic() + within
+    while True:
+        page = client.get(path).text
+        if text in page or time.monotonic() > deadline:
+            return page
+        time.sleep(0.5)
 
 
 def test_operators_see_queues_and_dead_letters_but_no_personal_data(site: Site, seeded: Seeded):
@@ -127,3 +173,16 @@ def test_ready_without_a_token_when_broker_and_database_answer(site: Site):
 
     assert response.status_code == 200
     assert response.json() == {"ready": True, "checks": {"broker": True, "database": True}, "missing": []}
+
+
+def test_operators_see_which_instance_holds_which_partitions(
+    site: Site, seeded: Seeded, kafka_bootstrap: str
+):
+    client_id = f"{seeded.group}-instance-7"
+    with live_member(kafka_bootstrap, seeded.group, client_id, seeded.school) as assigned:
+        page = client_get_until(site.client(Role.OPERATOR), "/operations", client_id)
+
+    [row] = [line for line in page.split("<tr>") if client_id in line]
+    assert seeded.group in row
+    for topic, partition in assigned:
+        assert f"{topic}[{partition}]" in row
