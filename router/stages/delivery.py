@@ -50,7 +50,7 @@ from sambus.router.routing.asked import AskedTasks
 from sambus.router.routing.care_contacts import CareContacts
 from sambus.router.routing.convene import convene_request
 from sambus.router.routing.directory import Recipient, RoutingDirectory
-from sambus.router.routing.notices import initiator_notice
+from sambus.router.routing.notices import denied_answer_told, initiator_notice, unanswered_notice
 from sambus.router.routing.projection import for_recipient, tasks
 from sambus.router.routing.rules import RELAYED_FOR_HEADER, Route, RoutingRules, child_municipality
 
@@ -224,6 +224,8 @@ class Delivery(LedgerBatch):
             decision = self._decide(route, request)
             if route.relayed and decision.outcome is not Outcome.DENY:
                 decision = self._relay(route.via, request, decision)
+            if route.answer and decision.outcome is Outcome.DENY:
+                decision = replace(decision, reason=decision.reason + denied_answer_told(decision.lapsed))
             self._pending.append(ledger_record(request, decision))
             headers = (
                 *base_headers,
@@ -349,7 +351,23 @@ class Delivery(LedgerBatch):
                 correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
                 at=now,
             )
-            return [] if denied is None else [denied]
+            unanswered = (
+                unanswered_notice(
+                    topics=self._topics,
+                    answer=message,
+                    requester=route.recipient,
+                    answerer=answerer,
+                    lapsed=decision.lapsed,
+                    key=record.key,
+                    correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
+                    at=now,
+                )
+                if route.answer
+                and decision.lapsed is not None
+                and (answerer := self._rules.initiator(message)) is not None
+                else None
+            )
+            return [notice for notice in (denied, unanswered) if notice is not None]
         if not decision.outcome.waits:
             message = as_delivered(message, removed=decision.removed, security=decision.security)
             headers = labelled_headers(headers, message)

@@ -309,13 +309,31 @@ async def test_a_status_answer_after_the_consent_was_withdrawn_is_denied_withdra
     [entry] = await ledger(running, "vasteras-skola-sodra", "task-status-changed")
     assert (entry.outcome, entry.rule_id, entry.rule_version) == ("deny", "task-status-answer", 2)
     assert entry.reason.startswith("answers a sip-initiated request made on sip-consent@2: withdrawn:")
-    got = {(r, c) for r, c, _ in await deliveries.all(2)}
-    assert got == {
+    assert entry.reason.endswith(
+        "; the answering unit is told why; the requester is told that its request will not be answered "
+        "through sambus (the consent it rested on was withdrawn), without the answer"
+    )
+    got = await deliveries.all(3)
+    assert {(r, c) for r, c, _ in got} == {
         ("vastmanland-bu-halsan", "sip-initiated"),
         ("vastmanland-bu-halsan", "delivery-denied"),
-    }, "the school must not learn that BU-hälsan accepted; BU-hälsan is told why"
-    [(_, _, notice)] = [d for d in await deliveries.all(2) if d[1] == "delivery-denied"]
-    assert "withdrawn" in json.dumps(notice, ensure_ascii=False)
+        ("vasteras-skola-sodra", "delivery-denied"),
+    }, "BU-hälsan is told why its answer was denied; the school that waits for it, that none will come"
+    [told_answerer] = [m for r, c, m in got if (r, c) == ("vastmanland-bu-halsan", "delivery-denied")]
+    assert "withdrawn" in json.dumps(told_answerer, ensure_ascii=False)
+    [told_school] = [m for r, c, m in got if (r, c) == ("vasteras-skola-sodra", "delivery-denied")]
+    [communication] = [
+        e["resource"] for e in told_school["entry"] if e["resource"]["resourceType"] == "Communication"
+    ]
+    text = communication["payload"][0]["contentString"]
+    assert text == (
+        "Region Västmanland, BU-hälsan Västerås (vastmanland-bu-halsan): no answer to this request will be "
+        "delivered through sambus: the consent it rested on was withdrawn"
+    )
+    assert {"type": "Task", "identifier": task_of(invitation)["identifier"][0]} in communication["about"]
+    school_sees = json.dumps(told_school, ensure_ascii=False)
+    assert "accepted" not in school_sees, "the school must not learn what BU-hälsan answered"
+    assert "samtycke-sip-1" not in school_sees
 
 
 async def test_a_status_answer_to_a_statutory_request_goes_on_that_requests_provision(
