@@ -552,6 +552,7 @@ FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     EventCode.CONSENT_WITHDRAWN: _CONSENT,
     EventCode.CHILD_OBJECTED: _CONSENT,
     EventCode.GUARDIAN_SECRECY_DECIDED: _FLAG,
+    EventCode.GUARDIAN_SECRECY_LIFTED: _FLAG,
     EventCode.CUSTODY_UPDATED: (Focus("RelatedPerson", min=0),),
     EventCode.CARE_CONTACT_STATED: (Focus("EpisodeOfCare", max="1"),),
     EventCode.RESIDENCE_RELEASED: (Focus("Basic", max="1"),),

@@ -40,7 +40,7 @@ from sambus.contracts.errors import (
 )
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.registry import registry_facts
-from sambus.contracts.registry_facts import IdentityProtectionEnded
+from sambus.contracts.registry_facts import GuardianSecrecyLifted, IdentityProtectionEnded
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import park_headers
@@ -205,6 +205,8 @@ class Delivery(LedgerBatch):
         child, event, bundle = read_intent(record)
         if event is EventCode.IDENTITY_PROTECTION_ENDED:
             self._pending.append(self._protection_ended(child, bundle))
+        elif event is EventCode.GUARDIAN_SECRECY_LIFTED:
+            self._pending.append(self._secrecy_lifted(child, bundle))
         self._registry_feed(bundle)
         try:
             routing = self._rules.route(event, bundle, tasks(bundle), child=child)
@@ -271,6 +273,26 @@ class Delivery(LedgerBatch):
             reason=(
                 f"protected identity ended ({levels}) from {ended.at.isoformat()} by decision "
                 f"{ended.decision_id}: later messages about this identity are no longer redacted for it"
+            ),
+            decided_at=self._clock(),
+        )
+
+    def _secrecy_lifted(self, child: str, bundle: Mapping[str, Any]) -> LedgerRecord:
+        """The ledger's record of secrecy against the guardians lifted early: which decision, from when."""
+        [lifted] = [f for f in registry_facts(bundle) if isinstance(f, GuardianSecrecyLifted)]
+        return LedgerRecord(
+            message_id=str(bundle.get("id")),
+            recipient_id=REGISTRY_RECIPIENT,
+            child=child,
+            event=str(EventCode.GUARDIAN_SECRECY_LIFTED),
+            outcome=str(Outcome.PERMIT),
+            rule_id="guardian-secrecy-lifted",
+            rule_version=1,
+            legal_basis="OSL 12:3, as a professional assessed (the sender's decision)",
+            reason=(
+                f"secrecy against the guardians (decision {lifted.decision_id}) lifted from "
+                f"{lifted.at.isoformat()}: later messages reach guardian-facing recipients with their "
+                "content; nothing delivered before is sent again, and no recipient is told of the lift"
             ),
             decided_at=self._clock(),
         )

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery
+from sambus.consent.registry import Protection
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.topics import Header
 from tests.integration.conftest import Running
@@ -208,6 +209,77 @@ async def test_secrecy_against_the_guardians_gives_a_guardian_facing_school_no_c
         entry.reason
     )
     assert "entry[1].resource.reasonCode" in entry.removed
+
+
+async def test_secrecy_against_the_guardians_lifted_early_lets_later_messages_carry_their_content(
+    running: Running,
+) -> None:
+    await custody_and_consent(running, "school", "bu_halsan")
+    child = running.app.pseudonymizer.of(CHILD)
+    ehr = running.topics.agency_events("ehr")
+    await running.send(
+        ehr,
+        event(
+            "ehr",
+            "guardian-secrecy-decided",
+            "secrecy-2",
+            {
+                "decisionId": "sekretess-vh-2",
+                "assessedBy": "bup-lakare-3",
+                "validFrom": FROM,
+                "validTo": "2027-11-01T09:00:00+01:00",
+            },
+        ),
+    )
+    await until(
+        "the secrecy is recorded",
+        lambda: (
+            Protection.SECRET_FROM_GUARDIANS
+            in running.app.registry.protections_at(child, dt.datetime.now(dt.UTC))
+        ),
+    )
+    deliveries = Deliveries(running)
+    lifted_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    await running.send(
+        ehr,
+        event(
+            "ehr",
+            "guardian-secrecy-lifted",
+            "secrecy-2-lifted",
+            {"decisionId": "sekretess-vh-2", "assessedBy": "bup-lakare-3", "at": lifted_at.isoformat()},
+        ),
+    )
+    await until(
+        "the lift is recorded",
+        lambda: (
+            Protection.SECRET_FROM_GUARDIANS
+            not in running.app.registry.protections_at(child, dt.datetime.now(dt.UTC))
+        ),
+    )
+    await running.send(
+        ehr,
+        event(
+            "ehr",
+            "sip-initiated",
+            "sip-7",
+            {"hsaId": BU_HALSAN, "unitKind": "bu_halsan", "reason": "mental_health", "invite": [SODRA]},
+        ),
+    )
+
+    assert [(r, c) for r, c, _ in await deliveries.all(1)] == [("vasteras-skola-sodra", "sip-initiated")], (
+        "the school gets the SIP invitation; nobody is told of the lift itself"
+    )
+    school = await received(deliveries, 1, "vasteras-skola-sodra", "sip-initiated")
+    assert "reasonCode" in task_of(school)
+    assert "NOPAT" not in {c["code"] for c in school.get("meta", {}).get("security", [])}
+    records = await running.read(running.topics.deliver("vasteras-skola-sodra"), count=1)
+    assert dict(records[0].headers)[Header.DECISION] == b"permit"
+    [lift] = await ledger(running, "sambus-registry", "guardian-secrecy-lifted")
+    assert (lift.outcome, lift.rule_id) == ("permit", "guardian-secrecy-lifted")
+    assert lift.reason.startswith(
+        f"secrecy against the guardians (decision sekretess-vh-2) lifted from {lifted_at.isoformat()}"
+    )
+    assert lift.child == child
 
 
 async def test_a_consent_for_one_school_releases_nothing_to_another(running: Running) -> None:
