@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from sambus.adapters import translate_message
 from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery
 from sambus.consent.registry import Protection
 from sambus.contracts.agencies import AgencyKind, Purpose
@@ -313,6 +314,30 @@ async def test_a_consent_for_one_school_releases_nothing_to_another(running: Run
     [sodra] = await ledger(running, "vasteras-skola-sodra", "sip-initiated")
     assert sodra.outcome == "permit"
     assert "samtycke-sip-1" in sodra.reason
+
+
+async def test_a_consent_for_one_process_releases_nothing_in_another(running: Running) -> None:
+    invite = {"hsaId": BU_HALSAN, "unitKind": "bu_halsan", "reason": "mental_health", "invite": [SODRA]}
+    first, second = (
+        event("ehr", "sip-initiated", "sip-8", invite),
+        event("ehr", "sip-initiated", "sip-9", invite),
+    )
+    [intent] = translate_message(first)
+    await custody_and_consent(running, "school", extra={"processId": intent.correlation_id})
+    deliveries = Deliveries(running)
+
+    await running.send(running.topics.agency_events("ehr"), first)
+    await running.send(running.topics.agency_events("ehr"), second)
+
+    got = await deliveries.all(2)
+    assert {(r, c) for r, c, _ in got} == {
+        ("vasteras-skola-sodra", "sip-initiated"),
+        ("vastmanland-bu-halsan", "delivery-waiting"),
+    }, "the school gets the SIP the consent names; the other waits, and BU-hälsan is told"
+    [school] = [m for r, c, m in got if c == "sip-initiated"]
+    assert task_of(school)["groupIdentifier"]["value"] == intent.correlation_id
+    entries = await ledger(running, "vasteras-skola-sodra", "sip-initiated", count=2)
+    assert sorted(e.outcome for e in entries) == ["await_consent", "permit"]
 
 
 async def test_the_relay_for_a_school_without_cosmic_link_is_decided_for_itself(running: Running) -> None:
