@@ -398,6 +398,30 @@ def translate_guardian_secrecy_decided(
     return [draft.intent()]
 
 
+def translate_guardian_secrecy_lifted(
+    envelope: Envelope, event: social.GuardianSecrecyLifted
+) -> list[Intent]:
+    """The end of secrecy against the guardians, for the registry (no Task: nothing is delivered).
+
+    An ``inactive`` Flag ``secret-from-guardians`` naming the decision, its period ending at ``at``.
+    """
+    draft = Draft(envelope, event.child, EventCode.GUARDIAN_SECRECY_LIFTED)
+    draft.focus.append(
+        hidden_residence_flag(
+            decision_id=event.decision_id,
+            resource_id=draft.id_for("flag"),
+            patient_ref=draft.patient_ref,
+            start=None,
+            end=event.at,
+            active=False,
+            security=draft.security,
+            code=SECRET_FROM_GUARDIANS,
+            text=f"Sekretess mot vårdnadshavarna (OSL 12:3) upphävd, bedömd av {event.assessed_by}",
+        )
+    )
+    return [draft.intent()]
+
+
 def translate_consent_withdrawn(envelope: Envelope, event: social.ConsentWithdrawn) -> list[Intent]:
     """A withdrawal for the registry: an ``inactive`` Consent from ``at`` on."""
     draft = Draft(envelope, event.child, EventCode.CONSENT_WITHDRAWN)

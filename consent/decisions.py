@@ -104,6 +104,9 @@ class Decision:
         waiting_for: for ``await_consent`` and ``await_answer``, what the message waits for, as the
             initiator may be told it (which consent: purpose and kind of recipient; or which answer; no
             custody, consent ids or other personal data).
+        lapsed: for a ``deny`` because the consent the sharing rested on no longer holds, how it lapsed
+            (``withdrawn`` or ``objected``): for a denied answer, the requester is told that its request
+            will not be answered through sambus (see :mod:`sambus.router.stages.delivery`).
     """
 
     outcome: Outcome
@@ -114,6 +117,7 @@ class Decision:
     removed: tuple[str, ...] = ()
     security: tuple[Label, ...] = ()
     waiting_for: str | None = None
+    lapsed: str | None = None
 
 
 class Decider(Protocol):
@@ -271,7 +275,10 @@ class ConsentPolicy:
             )
         if known.consent is not None:
             if known.consent.consent_id is None and (known.consent.withdrawn or known.consent.objected):
-                return _decision(rule, Outcome.DENY, known.consent.reason)
+                return replace(
+                    _decision(rule, Outcome.DENY, known.consent.reason),
+                    lapsed="objected" if known.consent.objected else "withdrawn",
+                )
             if known.consent.consent_id is None:
                 return replace(
                     _decision(rule, Outcome.AWAIT_CONSENT, known.consent.reason),

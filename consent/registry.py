@@ -30,6 +30,7 @@ from sambus.contracts.registry_facts import (
     CustodyUpdated,
     GivenBy,
     GuardianSecrecyDecided,
+    GuardianSecrecyLifted,
     HiddenResidenceDecided,
     HiddenResidenceLifted,
     HiddenResidenceNotNeeded,
@@ -430,6 +431,15 @@ def _answer(
     return _guardians_answer(rows, custodians, county)
 
 
+_CHILDS_VOICE = (ConsentGiven, ChildObjected, GuardianSecrecyDecided, GuardianSecrecyLifted)
+"""Facts about the child's own voice: consents, objections, secrecy against the guardians."""
+
+
+def guardian_secrecy_id(child: str, decision_id: str) -> str:
+    """The registry's id of a guardian-secrecy decision (decision ids are the senders' own, per child)."""
+    return f"guardian-secrecy:{child}:{decision_id}"
+
+
 class ConsentRegistry:
     """Records and looks up consents, custody and protections (tables made by ``sambus db upgrade``)."""
 
@@ -459,7 +469,7 @@ class ConsentRegistry:
         of = self._pseudonymizer.of
         for fact in facts:
             child = of(fact.child)
-            if isinstance(fact, ConsentGiven | ChildObjected | GuardianSecrecyDecided):
+            if isinstance(fact, _CHILDS_VOICE):
                 self._apply_childs_voice(fact, child)
             elif isinstance(fact, ConsentWithdrawn):
                 self.withdraw(fact.consent_id, at=fact.at, child=child)
@@ -476,15 +486,24 @@ class ConsentRegistry:
                 self.record_release(fact, child=child)
 
     def _apply_childs_voice(
-        self, fact: ConsentGiven | ChildObjected | GuardianSecrecyDecided, child: str
+        self,
+        fact: ConsentGiven | ChildObjected | GuardianSecrecyDecided | GuardianSecrecyLifted,
+        child: str,
     ) -> None:
-        """Record a consent, a child's objection (beside the consents) or secrecy against the guardians."""
+        """Record a consent, a child's objection (beside the consents) or secrecy against the guardians.
+
+        Secrecy against the guardians lifted early ends at the lift; a lift read before its decision ends
+        nothing, and the decision then holds to its ``valid_to`` (fails closed).
+        """
         if isinstance(fact, ConsentGiven):
             self._apply_consent(fact, child)
             return
+        if isinstance(fact, GuardianSecrecyLifted):
+            self.lift(guardian_secrecy_id(child, fact.decision_id), at=fact.at)
+            return
         if isinstance(fact, GuardianSecrecyDecided):
             self.protect(
-                f"guardian-secrecy:{child}:{fact.decision_id}",
+                guardian_secrecy_id(child, fact.decision_id),
                 child=child,
                 kind=Protection.SECRET_FROM_GUARDIANS,
                 valid_from=fact.valid_from,

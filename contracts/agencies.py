@@ -25,6 +25,10 @@ class AgencyKind(StrEnum):
     DENTAL = "dental"
     KONTAKTCENTER = "kontaktcenter"
     """Västerbotten's single entry point for children's and young people's mental health."""
+    CARE_PROVIDER = "care_provider"
+    """Vårdgivare: the region or company that runs care units (HSL 2 kap.). Guardians' e-access to the
+    record is set per care provider, not per unit, so a guardian-access block goes to it as well; a
+    recipient only of those blocks."""
     HLT_TEAM = "hlt_team"
     """Västerbotten's HLT team (Hälsa, Lärande, Trygghet): key persons from preschool, school, social services
     and primary care who meet regularly; the HLT meeting is the usual route to coordinated support. A

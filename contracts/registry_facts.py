@@ -99,6 +99,15 @@ class GuardianSecrecyDecided:
 
 
 @dataclass(frozen=True)
+class GuardianSecrecyLifted:
+    """Secrecy against the guardians (decision ``decision_id``) ended at ``at``, before its ``valid_to``."""
+
+    decision_id: str
+    child: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class ConsentWithdrawn:
     """A consent withdrawn from ``at`` on: no delivery resting on it happens after that."""
 
@@ -198,6 +207,7 @@ RegistryFact = (
     ConsentGiven
     | ChildObjected
     | GuardianSecrecyDecided
+    | GuardianSecrecyLifted
     | ConsentWithdrawn
     | CustodyUpdated
     | HiddenResidenceDecided

@@ -107,8 +107,9 @@ class Settings(BaseSettings):
     guardian_access_ack_hours: float = Field(
         default=4.0,
         gt=0,
-        description="Within how many hours each care unit must acknowledge a guardian-access block (hidden "
-        "residence) before the deciding social services are told it was not.",
+        description="Within how many hours each care unit and its care provider (vårdgivare) must "
+        "acknowledge a guardian-access block (hidden residence) before the deciding social services are told "
+        "it was not.",
     )
     parked_recheck_s: float = Field(
         default=10.0, gt=0, le=45, description="How often a parked message's consent is decided again."

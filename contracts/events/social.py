@@ -406,6 +406,24 @@ class GuardianSecrecyDecided(EventModel):
         return _after_valid_from(valid_to, info)
 
 
+class GuardianSecrecyLifted(EventModel):
+    """Secrecy against the guardians (decision ``decisionId``) no longer applies from ``at``.
+
+    A professional assessed that the child's secrecy no longer holds against the guardians (the child is
+    no longer at risk, or the child now agrees): it ends before its ``validTo``. Later messages reach
+    guardian-facing recipients with their content; nothing already delivered is sent again, and nothing is
+    delivered for this event itself (telling a guardian-facing recipient that secrecy was lifted would tell
+    the guardians that there was any).
+    """
+
+    child: Child
+    decision_id: Reference = Field(alias="decisionId", description="The guardian-secrecy decision that ends.")
+    assessed_by: Reference = Field(
+        alias="assessedBy", description="The professional who assessed that it ends (user id, no name)."
+    )
+    at: AwareDatetime = Field(description="From when secrecy no longer applies against the guardians.")
+
+
 class ConsentWithdrawn(EventModel):
     """The consent ``consentId`` is withdrawn from ``at`` on, by the guardians named or by the child."""
 

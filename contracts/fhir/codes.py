@@ -84,11 +84,13 @@ class EventCode(StrEnum):
     IDENTITY_PROTECTION_ENDED = "identity-protection-ended"
     """Social services records that the child's protected identity ended: later messages are not redacted."""
     RESIDENCE_RELEASED = "residence-released"
+    """Social services releases one message's residence data about a protected child to named recipients."""
     CHILD_OBJECTED = "child-objected"
     """The child objects to sharing (OSL 12:3): no guardian's consent counts for what it covers."""
     GUARDIAN_SECRECY_DECIDED = "guardian-secrecy-decided"
     """Secrecy applies against the child's guardians (OSL 12:3): guardian-facing recipients get no content."""
-    """Social services releases one message's residence data about a protected child to named recipients."""
+    GUARDIAN_SECRECY_LIFTED = "guardian-secrecy-lifted"
+    """Secrecy against the guardians ended before its ``validTo``: later messages carry their content."""
     # Answers
     TASK_STATUS_CHANGED = "task-status-changed"
     # Made by sambus itself

@@ -1,10 +1,10 @@
 """sambus's FHIR conformance resources, made from the code's own enums and constants so they cannot drift.
 
-CodeSystems and their ValueSets, NamingSystems, the two extensions, profiles of the focal resources and one
-MessageDefinition per event code. :func:`resources` renders them; ``sambus contracts export`` writes them
-under ``contracts/schemas/fhir/`` beside the JSON Schemas and ``--check`` fails when a checked-in copy drifts.
-The FHIR validation tests check every golden and every delivered Bundle against them (and HL7 Sweden's base
-profiles, vendored in ``contracts/fhir/vendor/``) with HAPI FHIR's validator.
+CodeSystems and their ValueSets, NamingSystems, every extension sambus emits, profiles of the focal resources
+and one MessageDefinition per event code. :func:`resources` renders them; ``sambus contracts export`` writes
+them under ``contracts/schemas/fhir/`` beside the JSON Schemas and ``--check`` fails when a checked-in copy
+drifts. The FHIR validation tests check every golden and every delivered Bundle against them (and HL7
+Sweden's base profiles, vendored in ``contracts/fhir/vendor/``) with HAPI FHIR's validator.
 """
 
 from __future__ import annotations
@@ -63,9 +63,13 @@ from sambus.contracts.fhir.codes import (
     ProcessStep,
     TaskCode,
 )
-from sambus.contracts.fhir.consent import CONSENT_ID_SYSTEM
+from sambus.contracts.fhir.consent import CONSENT_ID_SYSTEM, CONSENT_PROCESS_EXTENSION, MATURITY_EXTENSION
 from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM, HIDDEN_RESIDENCE, SECRET_FROM_GUARDIANS
-from sambus.contracts.fhir.release import RESIDENCE_RELEASE
+from sambus.contracts.fhir.release import (
+    RELEASED_MESSAGE_EXTENSION,
+    RELEASED_TO_EXTENSION,
+    RESIDENCE_RELEASE,
+)
 from sambus.contracts.fhir.task import CONSENT_INPUT
 from sambus.contracts.registry_facts import Custody, GivenBy
 
@@ -339,7 +343,13 @@ def _extension(url: str, title: str, description: str, context: str, value: dict
 
 
 def extensions() -> list[dict[str, Any]]:
-    """The extensions sambus defines: custody on Patient; a SIP lead coordinator (agency, person)."""
+    """Every extension sambus emits, so a validator checks each one's place and value type.
+
+    Custody on Patient; a SIP lead coordinator (agency, person) on CarePlan; who assessed a child's maturity
+    and the one process a consent is for, on Consent; the released message and its recipients on a
+    residence release (Basic). ``tests/contract/test_fhir_validation.py`` checks that every extension URL in
+    the golden Bundles and the walks' deliveries is declared here.
+    """
     custody = next(c for c in CODE_SYSTEMS if c.url == CUSTODY_SYSTEM)
     return [
         _extension(
@@ -376,6 +386,36 @@ def extensions() -> list[dict[str, Any]]:
                     }
                 ]
             },
+        ),
+        _extension(
+            MATURITY_EXTENSION,
+            "Maturity assessed by",
+            "On a child's own consent or objection: the professional who heard the child and assessed it "
+            "mature enough (OSL 12:3, FB 6:11), as the case system's user id (no name).",
+            "Consent",
+            {"type": [{"code": "string"}]},
+        ),
+        _extension(
+            CONSENT_PROCESS_EXTENSION,
+            "Consent process",
+            "The one process (Task.groupIdentifier) a consent is for; without it the consent covers every "
+            "process of its purpose.",
+            "Consent",
+            {"type": [{"code": "Identifier"}]},
+        ),
+        _extension(
+            RELEASED_MESSAGE_EXTENSION,
+            "Released message",
+            "On a residence release: the id of the one sambus message whose residence data is released.",
+            "Basic",
+            {"type": [{"code": "string"}]},
+        ),
+        _extension(
+            RELEASED_TO_EXTENSION,
+            "Released to",
+            "On a residence release, once per recipient: an organisation that may have the residence data.",
+            "Basic",
+            {"type": [{"code": "Identifier"}]},
         ),
     ]
 
@@ -512,6 +552,7 @@ FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     EventCode.CONSENT_WITHDRAWN: _CONSENT,
     EventCode.CHILD_OBJECTED: _CONSENT,
     EventCode.GUARDIAN_SECRECY_DECIDED: _FLAG,
+    EventCode.GUARDIAN_SECRECY_LIFTED: _FLAG,
     EventCode.CUSTODY_UPDATED: (Focus("RelatedPerson", min=0),),
     EventCode.CARE_CONTACT_STATED: (Focus("EpisodeOfCare", max="1"),),
     EventCode.RESIDENCE_RELEASED: (Focus("Basic", max="1"),),

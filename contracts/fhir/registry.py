@@ -37,6 +37,7 @@ from sambus.contracts.registry_facts import (
     CustodyUpdated,
     GivenBy,
     GuardianSecrecyDecided,
+    GuardianSecrecyLifted,
     HiddenResidenceDecided,
     HiddenResidenceLifted,
     HiddenResidenceNotNeeded,
@@ -136,6 +137,22 @@ def _guardian_secrecy_decided(resources: _Resources) -> tuple[RegistryFact, ...]
             child=_child(resources),
             valid_from=_time(period.get("start"), "Flag.period.start"),
             valid_to=_optional_time(period.get("end"), "Flag.period.end"),
+        ),
+    )
+
+
+def _guardian_secrecy_lifted(resources: _Resources) -> tuple[RegistryFact, ...]:
+    flag = _one(resources, "Flag")
+    codes = [c.get("code") for c in (flag.get("code") or {}).get("coding") or []]
+    if SECRET_FROM_GUARDIANS not in codes or flag.get("status") != "inactive":
+        raise InvalidIntentError(
+            f"lifted secrecy against the guardians is an inactive Flag coded {SECRET_FROM_GUARDIANS}"
+        )
+    return (
+        GuardianSecrecyLifted(
+            decision_id=_identifier(flag, DECISION_ID_SYSTEM, "the Flag"),
+            child=_child(resources),
+            at=_time((flag.get("period") or {}).get("end"), "Flag.period.end"),
         ),
     )
 
@@ -314,6 +331,7 @@ _READERS: dict[str, Callable[[_Resources], tuple[RegistryFact, ...]]] = {
     EventCode.CONSENT_WITHDRAWN: _consent_withdrawn,
     EventCode.CHILD_OBJECTED: _child_objected,
     EventCode.GUARDIAN_SECRECY_DECIDED: _guardian_secrecy_decided,
+    EventCode.GUARDIAN_SECRECY_LIFTED: _guardian_secrecy_lifted,
     EventCode.CUSTODY_UPDATED: _custody_updated,
     EventCode.HIDDEN_RESIDENCE_DECIDED: _hidden_residence_decided,
     EventCode.HIDDEN_RESIDENCE_LIFTED: _hidden_residence_lifted,

@@ -273,6 +273,7 @@ def config_check() -> None:
         settings = Settings()
         directory = RoutingDirectory.load(settings.directory)
         directory.check_county(settings.county)
+        directory.check_care_providers()
         settings.require_pseudonym_key()
         rules = RuleSet.load(settings.rules)
     except SambusError as exc:

@@ -46,6 +46,19 @@ class Capability(StrEnum):
     """The health care unit examines children placed outside the home (lag 2017:209)."""
 
 
+CARE_UNIT_KINDS = frozenset(
+    {
+        AgencyKind.BVC,
+        AgencyKind.BU_HALSAN,
+        AgencyKind.YOUTH_CLINIC,
+        AgencyKind.PRIMARY_CARE,
+        AgencyKind.BUP,
+        AgencyKind.HABILITATION,
+        AgencyKind.DENTAL,
+    }
+)
+"""Care units whose record a guardian-access block closes to the guardians: each names its care provider."""
+
 GUARDIAN_FACING_KINDS = frozenset({AgencyKind.PRESCHOOL, AgencyKind.SCHOOL, AgencyKind.BVC})
 """Kinds that reach guardians through their portals (schools, preschools, child health centres): they count
 as guardian-facing unless the directory says otherwise."""
@@ -84,6 +97,13 @@ class Recipient(BaseModel):
         default=False,
         description="A private provider (independent school, private care or dental unit), not an authority: "
         "professional confidentiality (tystnadsplikt) binds it in place of OSL, and the ledger says so.",
+    )
+    care_provider: str | None = Field(
+        default=None,
+        pattern=_TOPIC_SUFFIX,
+        description="The id (in this directory) of the vårdgivare (kind care_provider) that runs this care "
+        "unit: guardians' e-access to the record is set per care provider, so a guardian-access block "
+        "goes to it as well as to the unit.",
     )
     guardian_facing: bool | None = Field(
         default=None,
@@ -152,6 +172,42 @@ class RoutingDirectory(BaseModel):
             if not codes or any(len(code) != 4 or not code.isdigit() for code in codes):  # noqa: PLR2004
                 raise ValueError(f"county part {name!r} must list four-digit kommunkoder")
         return self
+
+    @model_validator(mode="after")
+    def _care_providers_known(self) -> RoutingDirectory:
+        kinds = {r.id: r.kind for r in self.recipients}
+        for recipient in self.recipients:
+            if recipient.care_provider is None:
+                continue
+            if kinds.get(recipient.care_provider) is not AgencyKind.CARE_PROVIDER:
+                raise ValueError(
+                    f"recipient {recipient.id}: care_provider {recipient.care_provider!r} is not a recipient "
+                    "of kind care_provider in this directory"
+                )
+            if recipient.kind is AgencyKind.CARE_PROVIDER:
+                raise ValueError(f"recipient {recipient.id}: a care provider names no care_provider")
+        return self
+
+    def check_care_providers(self) -> None:
+        """Refuse a directory where a care unit that takes guardian-access blocks names no care provider.
+
+        Guardians' e-access to the record is set per care provider (vårdgivare), so a block sent only to
+        the unit may leave the access open: every unit of :data:`CARE_UNIT_KINDS` must name its care
+        provider (``care_provider``).
+
+        Raises:
+            ConfigError: the units without one, by id.
+        """
+        missing = [r.id for r in self.recipients if r.kind in CARE_UNIT_KINDS and r.care_provider is None]
+        if missing:
+            raise ConfigError(
+                f"the routing directory names no care_provider (vårdgivare) for {', '.join(missing)}: a "
+                "guardian-access block (hidden residence) must reach the care provider as well as the unit"
+            )
+
+    def care_provider_of(self, recipient: Recipient) -> Recipient | None:
+        """The care provider (vårdgivare) that runs ``recipient``, when the directory names one."""
+        return None if recipient.care_provider is None else self.by_id(recipient.care_provider)
 
     @classmethod
     def load(cls, path: Path | None = None) -> RoutingDirectory:

@@ -1,4 +1,8 @@
-"""Telling an initiator what became of its message: delivery denied, parked message expired."""
+"""Notices: what became of an initiator's message; a request that will get no answer through sambus.
+
+An initiator is told when its message is denied, waits, is released or expires; a requester is told when
+the answer to its request is denied because the consent the request rested on lapsed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sambus.contracts.fhir import EventCode
-from sambus.contracts.fhir.codes import MESSAGE_ID_SYSTEM
+from sambus.contracts.fhir.codes import MESSAGE_ID_SYSTEM, PROCESS_ID_SYSTEM, TASK_ID_SYSTEM
 from sambus.contracts.fhir.notices import Addressee, notice
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.records import Outgoing
@@ -67,6 +71,93 @@ def initiator_notice(
         headers.append((Header.CORRELATION_ID, correlation_id))
     return Outgoing(
         topic=topics.deliver(initiator.topic_suffix),
+        key=key,
+        value=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        headers=tuple(headers),
+    )
+
+
+LAPSED_TEXT = {
+    "withdrawn": "the consent it rested on was withdrawn",
+    "objected": "the child objected to the sharing it rested on",
+}
+"""Why a consent no longer holds, as a requester is told it (the registry's words name ids and persons)."""
+
+
+def denied_answer_told(lapsed: str | None) -> str:
+    """What the ledger adds to a denied answer's reason: who is told what.
+
+    The answering unit sent the message, so it is told why it was denied. The requester is told only when
+    the consent its request rested on lapsed (``lapsed``), and then only that no answer will come, never
+    the answer (its status, its content): that is what secrecy now covers.
+    """
+    if lapsed is None:
+        return (
+            "; the answering unit is told why; the requester is not told (nothing of the answer may reach it)"
+        )
+    return (
+        "; the answering unit is told why; the requester is told that its request will not be answered "
+        f"through sambus ({LAPSED_TEXT.get(lapsed, lapsed)}), without the answer"
+    )
+
+
+def unanswered_notice(
+    *,
+    topics: Topics,
+    answer: Mapping[str, Any],
+    requester: Recipient,
+    answerer: Recipient,
+    lapsed: str,
+    key: bytes | None,
+    correlation_id: bytes | None,
+    at: dt.datetime,
+) -> Outgoing | None:
+    """A ``delivery-denied`` notice to ``requester``: its request to ``answerer`` gets no answer via sambus.
+
+    About the process and the requester's own Task (by identifier); it says why the consent lapsed and
+    nothing of the answer. ``None`` when the answer names no process or Task.
+    """
+    task = next(
+        (
+            entry["resource"]
+            for entry in answer.get("entry", [])
+            if isinstance(entry, Mapping) and (entry.get("resource") or {}).get("resourceType") == "Task"
+        ),
+        None,
+    )
+    if not isinstance(task, Mapping):
+        return None
+    process = (task.get("groupIdentifier") or {}).get("value")
+    task_ids = [
+        str(i["value"])
+        for i in task.get("identifier") or []
+        if isinstance(i, Mapping) and i.get("system") == TASK_ID_SYSTEM and i.get("value")
+    ]
+    if not process or not task_ids:
+        return None
+    event = EventCode.DELIVERY_DENIED
+    data = notice(
+        event=event,
+        to=addressee(requester),
+        about={"system": PROCESS_ID_SYSTEM, "value": str(process)},
+        tasks=task_ids,
+        text=(
+            f"{answerer.name} ({answerer.id}): no answer to this request will be delivered through sambus: "
+            f"{LAPSED_TEXT.get(lapsed, lapsed)}"
+        ),
+        at=at,
+        key=f"unanswered:{answerer.id}:{task_ids[0]}",
+    )
+    headers = [
+        (Header.EVENT_CODE, str(event).encode("ascii")),
+        (Header.MESSAGE_ID, str(data["id"]).encode("ascii")),
+        (Header.SCHEMA_VERSION, SCHEMA_VERSION.encode("ascii")),
+        (Header.RECIPIENT, requester.id.encode("ascii")),
+    ]
+    if correlation_id is not None:
+        headers.append((Header.CORRELATION_ID, correlation_id))
+    return Outgoing(
+        topic=topics.deliver(requester.topic_suffix),
         key=key,
         value=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
         headers=tuple(headers),

@@ -16,6 +16,9 @@ The rules come from the regional agreements:
   enough);
 * a 2017:209 health-examination request goes to health care *and* dental care of the child's region;
 * a report of concern goes to social services of the municipality where the child lives;
+* a hidden-residence decision (or its lift) goes to each care unit named and to the care provider
+  (vårdgivare) the directory says runs it, which gets a Task of its own: guardians' e-access to the record
+  is set per care provider;
 * an answer (Task status changed, invitation answered, examination completed, information provided) goes
   back to the organisation that asked the answering unit, as the process state recorded it
   (:class:`sambus.router.routing.asked.AskedTasks`); an answer that names someone else as the asker, or
@@ -30,8 +33,9 @@ from typing import Any
 
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.errors import ProcessNotKnownError, RoutingError
-from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
+from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode, urn
 from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_ID_SYSTEM, TASK_INPUT_SYSTEM
+from sambus.contracts.fhir.task import task_id_for
 from sambus.router.routing.asked import AskedRequests, AskedTasks, NoProcessState
 from sambus.router.routing.care_contacts import CareContacts, NoCareContacts
 from sambus.router.routing.directory import Capability, Recipient, RoutingDirectory
@@ -80,6 +84,9 @@ ANSWER_EVENTS = frozenset(
 )
 """Answers from recipients (Task status, statements): the Task's owner is the answering unit; the message goes
 back to the organisation that asked it (from the process state), named as the Task's requester."""
+GUARDIAN_ACCESS_EVENTS = frozenset({EventCode.HIDDEN_RESIDENCE_DECIDED, EventCode.HIDDEN_RESIDENCE_LIFTED})
+"""Messages that tell care units to block (or resume) the guardians' record access: their care providers
+(vårdgivare) are told too."""
 _KOMMUNKOD_LENGTH = 4
 
 
@@ -224,7 +231,36 @@ class RoutingRules:
                 if exc.retriable:
                     raise
                 result.unroutable.append(exc)
+        if event in GUARDIAN_ACCESS_EVENTS:
+            result.routes.extend(self._care_providers(result.routes))
         return result
+
+    def _care_providers(self, routes: Sequence[Route]) -> list[Route]:
+        """The care provider (vårdgivare) of each unit told to block or resume the guardians' access.
+
+        Guardians' e-access to the record is set per care provider: each care provider of the units named
+        gets a Task of its own (the unit's Task, owned by the care provider, with its own id in the
+        process), once, unless it was named itself.
+        """
+        named = {route.recipient.id for route in routes}
+        added: list[Route] = []
+        for route in routes:
+            provider = self._directory.care_provider_of(route.recipient)
+            if provider is None or provider.id in named:
+                continue
+            named.add(provider.id)
+            first = provider.identifiers[0]
+            owner = {"system": first.system, "value": first.value}
+            resource = dict(route.task.resource)
+            process_id = resource.get("groupIdentifier", {}).get("value")
+            if not isinstance(process_id, str):
+                continue
+            resource["id"] = task_id_for(process_id, owner)
+            resource["identifier"] = [{"system": TASK_ID_SYSTEM, "value": resource["id"]}]
+            resource["owner"] = {**resource.get("owner", {}), "identifier": owner}
+            task = TaskEntry(urn(resource["id"]), resource, first.system, first.value)
+            added.append(Route(task, provider, provider, rule="care-provider-of-unit"))
+        return added
 
     def resolve(
         self, system: str, value: str, *, home: str | None = None, capability: Capability | None = None

@@ -267,12 +267,14 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
 
     Raises:
         ConfigError: the pseudonym key, the routing directory or the retry delays are missing or invalid, or
-            the directory holds no organisation in the configured county.
+            the directory holds no organisation in the configured county, or a care unit in it names no
+            care provider (vårdgivare).
         SchemaNotCurrentError: the database's schema is not at the newest revision (run `sambus db upgrade`).
         StoreUnavailableError: the database cannot be reached.
     """
     directory = RoutingDirectory.load(settings.directory)
     directory.check_county(settings.county)
+    directory.check_care_providers()
     pseudonymizer = Pseudonymizer(settings.require_pseudonym_key())
     try:
         retry_policy = RetryPolicy(delays_s=settings.retry_delays_s)

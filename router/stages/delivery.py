@@ -40,7 +40,7 @@ from sambus.contracts.errors import (
 )
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.registry import registry_facts
-from sambus.contracts.registry_facts import IdentityProtectionEnded
+from sambus.contracts.registry_facts import GuardianSecrecyLifted, IdentityProtectionEnded
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import park_headers
@@ -50,7 +50,7 @@ from sambus.router.routing.asked import AskedTasks
 from sambus.router.routing.care_contacts import CareContacts
 from sambus.router.routing.convene import convene_request
 from sambus.router.routing.directory import Recipient, RoutingDirectory
-from sambus.router.routing.notices import initiator_notice
+from sambus.router.routing.notices import denied_answer_told, initiator_notice, unanswered_notice
 from sambus.router.routing.projection import for_recipient, tasks
 from sambus.router.routing.rules import RELAYED_FOR_HEADER, Route, RoutingRules, child_municipality
 
@@ -205,6 +205,8 @@ class Delivery(LedgerBatch):
         child, event, bundle = read_intent(record)
         if event is EventCode.IDENTITY_PROTECTION_ENDED:
             self._pending.append(self._protection_ended(child, bundle))
+        elif event is EventCode.GUARDIAN_SECRECY_LIFTED:
+            self._pending.append(self._secrecy_lifted(child, bundle))
         self._registry_feed(bundle)
         try:
             routing = self._rules.route(event, bundle, tasks(bundle), child=child)
@@ -224,6 +226,8 @@ class Delivery(LedgerBatch):
             decision = self._decide(route, request)
             if route.relayed and decision.outcome is not Outcome.DENY:
                 decision = self._relay(route.via, request, decision)
+            if route.answer and decision.outcome is Outcome.DENY:
+                decision = replace(decision, reason=decision.reason + denied_answer_told(decision.lapsed))
             self._pending.append(ledger_record(request, decision))
             headers = (
                 *base_headers,
@@ -269,6 +273,26 @@ class Delivery(LedgerBatch):
             reason=(
                 f"protected identity ended ({levels}) from {ended.at.isoformat()} by decision "
                 f"{ended.decision_id}: later messages about this identity are no longer redacted for it"
+            ),
+            decided_at=self._clock(),
+        )
+
+    def _secrecy_lifted(self, child: str, bundle: Mapping[str, Any]) -> LedgerRecord:
+        """The ledger's record of secrecy against the guardians lifted early: which decision, from when."""
+        [lifted] = [f for f in registry_facts(bundle) if isinstance(f, GuardianSecrecyLifted)]
+        return LedgerRecord(
+            message_id=str(bundle.get("id")),
+            recipient_id=REGISTRY_RECIPIENT,
+            child=child,
+            event=str(EventCode.GUARDIAN_SECRECY_LIFTED),
+            outcome=str(Outcome.PERMIT),
+            rule_id="guardian-secrecy-lifted",
+            rule_version=1,
+            legal_basis="OSL 12:3, as a professional assessed (the sender's decision)",
+            reason=(
+                f"secrecy against the guardians (decision {lifted.decision_id}) lifted from "
+                f"{lifted.at.isoformat()}: later messages reach guardian-facing recipients with their "
+                "content; nothing delivered before is sent again, and no recipient is told of the lift"
             ),
             decided_at=self._clock(),
         )
@@ -349,7 +373,23 @@ class Delivery(LedgerBatch):
                 correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
                 at=now,
             )
-            return [] if denied is None else [denied]
+            unanswered = (
+                unanswered_notice(
+                    topics=self._topics,
+                    answer=message,
+                    requester=route.recipient,
+                    answerer=answerer,
+                    lapsed=decision.lapsed,
+                    key=record.key,
+                    correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
+                    at=now,
+                )
+                if route.answer
+                and decision.lapsed is not None
+                and (answerer := self._rules.initiator(message)) is not None
+                else None
+            )
+            return [notice for notice in (denied, unanswered) if notice is not None]
         if not decision.outcome.waits:
             message = as_delivered(message, removed=decision.removed, security=decision.security)
             headers = labelled_headers(headers, message)

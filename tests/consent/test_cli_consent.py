@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 
 from sambus.consent import CheckpointSigner, ConsentRegistry, DecisionLedger, Pseudonymizer
 from sambus.consent.compliance import Compliance
+from sambus.consent.rules import RuleSet
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.registry_facts import Custody, CustodyUpdated
+from sambus.router.cli import consent as consent_cli
 from sambus.router.cli.main import app
 from tests.database import upgraded
 
@@ -226,6 +228,21 @@ def test_rules_lists_the_shipped_rules(runner):
     assert result.exit_code == 0, result.output
     assert "sip-consent@2" in result.output
     assert "LVU 32" in result.output
+
+
+def test_rules_prints_for_each_rule_the_secrecy_broken_and_the_provision_breaking_it(runner, monkeypatch):
+    monkeypatch.setattr(consent_cli.console, "width", 2000)  # one line per rule
+    rules = RuleSet.load()
+
+    result = runner.invoke(app, ["consent", "rules"])
+
+    assert result.exit_code == 0, result.output
+    for rule in rules.rules:
+        [row] = [line for line in result.output.splitlines() if f" {rule.id}@{rule.version} " in line]
+        cells = [cell.strip() for cell in row.split("│")[1:-1]]
+        assert cells[1] == rules.broken_secrecy(rule), rule.id
+        assert cells[1].startswith(("OSL ", "skollagen", "PSL")), rule.id
+        assert cells[2].startswith(rule.basis.provision), rule.id
 
 
 def test_rules_reports_a_bad_rule_file(runner, monkeypatch, tmp_path):

@@ -147,6 +147,13 @@ def test_a_new_consent_after_a_withdrawal_counts(registry, policy, pseudonymizer
             "investigation-info",
             "SoL 2001:453 14:1",
         ),
+        (
+            EventCode.CONCERN_REPORTED,
+            AgencyKind.SOCIAL_SERVICES,
+            AgencyKind.SOCIAL_SERVICES,
+            "report-of-concern",
+            "SoL 2001:453 14:1",
+        ),
     ],
 )
 def test_no_consent_processes_are_permitted_on_their_duty(  # noqa: PLR0917 - one case per parameter
@@ -167,6 +174,9 @@ def test_no_consent_processes_are_permitted_on_their_duty(  # noqa: PLR0917 - on
         (EventCode.LVU32_EXAM_ORDERED, AgencyKind.SCHOOL, AgencyKind.BU_HALSAN),
         (EventCode.LVU32_EXAM_ORDERED, AgencyKind.SOCIAL_SERVICES, AgencyKind.SCHOOL),
         (EventCode.HEALTH_EXAM_REQUESTED, AgencyKind.SOCIAL_SERVICES, AgencyKind.SCHOOL),
+        (EventCode.INVESTIGATION_INFO_REQUESTED, AgencyKind.BUP, AgencyKind.PRIMARY_CARE),
+        (EventCode.INVESTIGATION_INFO_REQUESTED, AgencyKind.SOCIAL_SERVICES, AgencyKind.SOCIAL_SERVICES),
+        (EventCode.INVESTIGATION_INFO_PROVIDED, AgencyKind.BUP, AgencyKind.PRIMARY_CARE),
     ],
 )
 def test_a_duty_does_not_reach_beyond_its_agencies(policy, pseudonymizer, event, sender, kind):

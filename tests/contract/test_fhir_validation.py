@@ -18,6 +18,8 @@ import pytest
 from sambus.consent.residence import GuardianAccessNotice, guardian_access_message
 from sambus.contracts.fhir import SCHOOL_UNIT_SYSTEM, EventCode
 from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
+from sambus.contracts.fhir.conformance import resources
+from sambus.contracts.fhir.consent import CONSENT_PROCESS_EXTENSION, MATURITY_EXTENSION
 from sambus.contracts.fhir.notices import NOTICE_EVENTS, Addressee, notice
 from tests.fhir_validator import Report, errors_of, validate
 
@@ -69,7 +71,19 @@ def _planted(directory: Path) -> dict[str, Path]:
         )
         for event in (EventCode.GUARDIAN_ACCESS_BLOCKED, EventCode.GUARDIAN_ACCESS_RESUMED)
     ]
+    scoped_consent = _first_bundle(_CONSENT)
+    _first(scoped_consent, "Consent")["extension"] = [
+        {"url": MATURITY_EXTENSION, "valueString": "user-1"},
+        {"url": CONSENT_PROCESS_EXTENSION, "valueIdentifier": {"system": PROCESS_ID_SYSTEM, "value": "p-1"}},
+    ]
+    mistyped_extensions = copy.deepcopy(scoped_consent)
+    _first(mistyped_extensions, "Consent")["extension"] = [
+        {"url": MATURITY_EXTENSION, "valueInteger": 16},
+        {"url": CONSENT_PROCESS_EXTENSION, "valueString": "p-1"},
+    ]
     files: dict[str, object] = {
+        "scoped-consent": scoped_consent,
+        "mistyped-extensions": mistyped_extensions,
         "notices": notices,
         "guardian-access": guardian_access,
         "no-intent": no_intent,
@@ -185,3 +199,39 @@ def test_the_guardian_access_messages_sambus_makes_are_valid(
 
     assert report.resources == 2
     assert report.errors == []
+
+
+def _extension_urls(node: object) -> set[str]:
+    if isinstance(node, dict):
+        found = {str(e["url"]) for e in node.get("extension", []) if isinstance(e, dict) and "url" in e}
+        return found.union(*(_extension_urls(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_extension_urls(v) for v in node))
+    return set()
+
+
+def test_every_extension_sambus_emits_is_declared_in_its_conformance_resources():
+    emitted = set()
+    for path in [*GOLDEN_DIR.glob("*.json"), *WALKS_DIR.glob("*/golden/*.json")]:
+        emitted |= _extension_urls(json.loads(path.read_text(encoding="utf-8")))
+    declared = {r["url"] for r in resources().values() if r.get("type") == "Extension"}
+    sambus_urls = {url for url in emitted if url.startswith("https://sambus.se/")}
+
+    assert {MATURITY_EXTENSION, CONSENT_PROCESS_EXTENSION} <= declared
+    assert sambus_urls, "the golden Bundles carry sambus extensions"
+    assert sambus_urls <= declared, sorted(sambus_urls - declared)
+
+
+def test_a_consent_with_maturity_and_process_extensions_is_valid(
+    with_profiles: dict[Path, Report], planted: dict[str, Path]
+):
+    assert with_profiles[planted["scoped-consent"]].errors == []
+
+
+def test_a_mistyped_maturity_or_process_extension_is_an_error(
+    with_profiles: dict[Path, Report], planted: dict[str, Path]
+):
+    errors = [str(e) for e in with_profiles[planted["mistyped-extensions"]].errors]
+
+    assert any("maturity-assessed-by" in e or "valueInteger" in e for e in errors), errors
+    assert any("consent-process" in e or "valueString" in e for e in errors), errors

@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
+from sambus.adapters import translate_message
 from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery
+from sambus.consent.registry import Protection
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.topics import Header
 from tests.integration.conftest import Running
@@ -210,6 +212,77 @@ async def test_secrecy_against_the_guardians_gives_a_guardian_facing_school_no_c
     assert "entry[1].resource.reasonCode" in entry.removed
 
 
+async def test_secrecy_against_the_guardians_lifted_early_lets_later_messages_carry_their_content(
+    running: Running,
+) -> None:
+    await custody_and_consent(running, "school", "bu_halsan")
+    child = running.app.pseudonymizer.of(CHILD)
+    ehr = running.topics.agency_events("ehr")
+    await running.send(
+        ehr,
+        event(
+            "ehr",
+            "guardian-secrecy-decided",
+            "secrecy-2",
+            {
+                "decisionId": "sekretess-vh-2",
+                "assessedBy": "bup-lakare-3",
+                "validFrom": FROM,
+                "validTo": "2027-11-01T09:00:00+01:00",
+            },
+        ),
+    )
+    await until(
+        "the secrecy is recorded",
+        lambda: (
+            Protection.SECRET_FROM_GUARDIANS
+            in running.app.registry.protections_at(child, dt.datetime.now(dt.UTC))
+        ),
+    )
+    deliveries = Deliveries(running)
+    lifted_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    await running.send(
+        ehr,
+        event(
+            "ehr",
+            "guardian-secrecy-lifted",
+            "secrecy-2-lifted",
+            {"decisionId": "sekretess-vh-2", "assessedBy": "bup-lakare-3", "at": lifted_at.isoformat()},
+        ),
+    )
+    await until(
+        "the lift is recorded",
+        lambda: (
+            Protection.SECRET_FROM_GUARDIANS
+            not in running.app.registry.protections_at(child, dt.datetime.now(dt.UTC))
+        ),
+    )
+    await running.send(
+        ehr,
+        event(
+            "ehr",
+            "sip-initiated",
+            "sip-7",
+            {"hsaId": BU_HALSAN, "unitKind": "bu_halsan", "reason": "mental_health", "invite": [SODRA]},
+        ),
+    )
+
+    assert [(r, c) for r, c, _ in await deliveries.all(1)] == [("vasteras-skola-sodra", "sip-initiated")], (
+        "the school gets the SIP invitation; nobody is told of the lift itself"
+    )
+    school = await received(deliveries, 1, "vasteras-skola-sodra", "sip-initiated")
+    assert "reasonCode" in task_of(school)
+    assert "NOPAT" not in {c["code"] for c in school.get("meta", {}).get("security", [])}
+    records = await running.read(running.topics.deliver("vasteras-skola-sodra"), count=1)
+    assert dict(records[0].headers)[Header.DECISION] == b"permit"
+    [lift] = await ledger(running, "sambus-registry", "guardian-secrecy-lifted")
+    assert (lift.outcome, lift.rule_id) == ("permit", "guardian-secrecy-lifted")
+    assert lift.reason.startswith(
+        f"secrecy against the guardians (decision sekretess-vh-2) lifted from {lifted_at.isoformat()}"
+    )
+    assert lift.child == child
+
+
 async def test_a_consent_for_one_school_releases_nothing_to_another(running: Running) -> None:
     named = [SODRA, {"hsaId": BU_HALSAN}, {"organisationNumber": SOCIAL}]
     await custody_and_consent(
@@ -241,6 +314,30 @@ async def test_a_consent_for_one_school_releases_nothing_to_another(running: Run
     [sodra] = await ledger(running, "vasteras-skola-sodra", "sip-initiated")
     assert sodra.outcome == "permit"
     assert "samtycke-sip-1" in sodra.reason
+
+
+async def test_a_consent_for_one_process_releases_nothing_in_another(running: Running) -> None:
+    invite = {"hsaId": BU_HALSAN, "unitKind": "bu_halsan", "reason": "mental_health", "invite": [SODRA]}
+    first, second = (
+        event("ehr", "sip-initiated", "sip-8", invite),
+        event("ehr", "sip-initiated", "sip-9", invite),
+    )
+    [intent] = translate_message(first)
+    await custody_and_consent(running, "school", extra={"processId": intent.correlation_id})
+    deliveries = Deliveries(running)
+
+    await running.send(running.topics.agency_events("ehr"), first)
+    await running.send(running.topics.agency_events("ehr"), second)
+
+    got = await deliveries.all(2)
+    assert {(r, c) for r, c, _ in got} == {
+        ("vasteras-skola-sodra", "sip-initiated"),
+        ("vastmanland-bu-halsan", "delivery-waiting"),
+    }, "the school gets the SIP the consent names; the other waits, and BU-hälsan is told"
+    [school] = [m for r, c, m in got if c == "sip-initiated"]
+    assert task_of(school)["groupIdentifier"]["value"] == intent.correlation_id
+    entries = await ledger(running, "vasteras-skola-sodra", "sip-initiated", count=2)
+    assert sorted(e.outcome for e in entries) == ["await_consent", "permit"]
 
 
 async def test_the_relay_for_a_school_without_cosmic_link_is_decided_for_itself(running: Running) -> None:
@@ -307,15 +404,33 @@ async def test_a_status_answer_after_the_consent_was_withdrawn_is_denied_withdra
     )
 
     [entry] = await ledger(running, "vasteras-skola-sodra", "task-status-changed")
-    assert (entry.outcome, entry.rule_id, entry.rule_version) == ("deny", "task-status-answer", 2)
+    assert (entry.outcome, entry.rule_id, entry.rule_version) == ("deny", "task-status-answer", 3)
     assert entry.reason.startswith("answers a sip-initiated request made on sip-consent@2: withdrawn:")
-    got = {(r, c) for r, c, _ in await deliveries.all(2)}
-    assert got == {
+    assert entry.reason.endswith(
+        "; the answering unit is told why; the requester is told that its request will not be answered "
+        "through sambus (the consent it rested on was withdrawn), without the answer"
+    )
+    got = await deliveries.all(3)
+    assert {(r, c) for r, c, _ in got} == {
         ("vastmanland-bu-halsan", "sip-initiated"),
         ("vastmanland-bu-halsan", "delivery-denied"),
-    }, "the school must not learn that BU-hälsan accepted; BU-hälsan is told why"
-    [(_, _, notice)] = [d for d in await deliveries.all(2) if d[1] == "delivery-denied"]
-    assert "withdrawn" in json.dumps(notice, ensure_ascii=False)
+        ("vasteras-skola-sodra", "delivery-denied"),
+    }, "BU-hälsan is told why its answer was denied; the school that waits for it, that none will come"
+    [told_answerer] = [m for r, c, m in got if (r, c) == ("vastmanland-bu-halsan", "delivery-denied")]
+    assert "withdrawn" in json.dumps(told_answerer, ensure_ascii=False)
+    [told_school] = [m for r, c, m in got if (r, c) == ("vasteras-skola-sodra", "delivery-denied")]
+    [communication] = [
+        e["resource"] for e in told_school["entry"] if e["resource"]["resourceType"] == "Communication"
+    ]
+    text = communication["payload"][0]["contentString"]
+    assert text == (
+        "Region Västmanland, BU-hälsan Västerås (vastmanland-bu-halsan): no answer to this request will be "
+        "delivered through sambus: the consent it rested on was withdrawn"
+    )
+    assert {"type": "Task", "identifier": task_of(invitation)["identifier"][0]} in communication["about"]
+    school_sees = json.dumps(told_school, ensure_ascii=False)
+    assert "accepted" not in school_sees, "the school must not learn what BU-hälsan answered"
+    assert "samtycke-sip-1" not in school_sees
 
 
 async def test_a_status_answer_to_a_statutory_request_goes_on_that_requests_provision(
@@ -353,7 +468,7 @@ async def test_a_status_answer_to_a_statutory_request_goes_on_that_requests_prov
         ("vasteras-socialtjanst", "task-status-changed"): 1,
     }
     [entry] = await ledger(running, "vasteras-socialtjanst", "task-status-changed")
-    assert (entry.outcome, entry.rule_id, entry.rule_version) == ("permit", "task-status-answer", 2)
+    assert (entry.outcome, entry.rule_id, entry.rule_version) == ("permit", "task-status-answer", 3)
     assert "investigation-info-requested request made on investigation-info@2" in entry.reason
     assert entry.legal_basis.startswith("OSL 10:28 with SoL (2025:400) uppgiftsskyldighet")
     assert "breaks OSL 25:1" in entry.legal_basis

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sambus.router.cli.main import app
-from sambus.router.routing.directory import PACKAGED_VASTERBOTTEN_DIRECTORY
+from sambus.router.routing.directory import PACKAGED_DIRECTORY, PACKAGED_VASTERBOTTEN_DIRECTORY
 
 CHILD = "201203150006"
 SETTINGS_ENV = (
@@ -127,7 +127,7 @@ def test_config_check_with_a_key_exits_0_and_counts_recipients(runner, monkeypat
     result = runner.invoke(app, ["config", "check"])
 
     assert result.exit_code == 0, result.output
-    assert "Configuration is valid: 10 recipients" in result.output
+    assert "Configuration is valid: 11 recipients" in result.output
     assert key not in result.output
 
 
@@ -151,6 +151,45 @@ def test_config_check_accepts_vasterbotten_with_its_own_directory(runner, monkey
 
     assert result.exit_code == 0, result.output
     assert "county vasterbotten" in result.output
+
+
+def test_config_check_refuses_a_care_unit_without_its_care_provider(runner, monkeypatch, tmp_path):
+    packaged = PACKAGED_DIRECTORY.read_text(encoding="utf-8")
+    without = packaged.replace("    care_provider: region-vastmanland\n", "", 2)
+    assert (
+        without.count("care_provider: region-vastmanland")
+        == packaged.count("care_provider: region-vastmanland") - 2
+    )
+    directory = tmp_path / "directory.yaml"
+    directory.write_text(without, encoding="utf-8")
+    monkeypatch.setenv("SAMBUS_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("SAMBUS_DIRECTORY", str(directory))
+
+    result = runner.invoke(app, ["config", "check"])
+
+    assert result.exit_code == 2, result.output
+    assert "names no care_provider (vårdgivare) for vastmanland-bu-halsan, vastmanland-bup" in " ".join(
+        result.output.split()
+    )
+
+
+def test_config_check_refuses_a_care_provider_that_is_not_one(runner, monkeypatch, tmp_path):
+    directory = tmp_path / "directory.yaml"
+    directory.write_text(
+        PACKAGED_DIRECTORY.read_text(encoding="utf-8").replace(
+            "care_provider: region-vastmanland", "care_provider: vastmanland-bup", 1
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SAMBUS_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("SAMBUS_DIRECTORY", str(directory))
+
+    result = runner.invoke(app, ["config", "check"])
+
+    assert result.exit_code == 2, result.output
+    assert "care_provider 'vastmanland-bup' is not a recipient of kind care_provider" in " ".join(
+        result.output.split()
+    )
 
 
 def test_config_check_with_a_missing_directory_exits_2(runner, monkeypatch, tmp_path):

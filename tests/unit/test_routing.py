@@ -763,3 +763,51 @@ def test_an_updated_task_the_process_state_knows_under_another_id_goes_to_whoeve
             bundle := _updated_task_answer("unknown", "t-1", asker=None),
             tasks(bundle),
         )
+
+
+# The care provider (vårdgivare) of a unit told to block the guardians' record access
+
+
+def _block(*units: str) -> dict[str, Any]:
+    owners = [_task(n, HSA_ID_SYSTEM, unit) for n, unit in enumerate(units, start=1)]
+    for task in owners:
+        task["groupIdentifier"] = {"value": "process-1"}
+        task["focus"] = {"reference": "urn:uuid:flag"}
+    return message(*owners)
+
+
+@pytest.mark.parametrize("event", [EventCode.HIDDEN_RESIDENCE_DECIDED, EventCode.HIDDEN_RESIDENCE_LIFTED])
+def test_a_block_reaches_the_care_provider_of_the_units_once(event: EventCode) -> None:
+    bundle = _block("SE2321000206-1001", "SE2321000206-1003")  # BU-hälsan and Folktandvården
+
+    routing = RULES.route(event, bundle, tasks(bundle))
+
+    assert [(r.recipient.id, r.via.id, r.refused) for r in routing.routes] == [
+        ("vastmanland-bu-halsan", "vastmanland-bu-halsan", None),
+        ("vastmanland-folktandvarden", "vastmanland-folktandvarden", None),
+        ("region-vastmanland", "region-vastmanland", None),
+    ]
+    provider = routing.routes[-1].task.resource
+    owner = {"system": HSA_ID_SYSTEM, "value": "SE2321000206-E00000000001"}
+    assert provider["owner"]["identifier"] == owner
+    assert provider["id"] == task_id_for("process-1", owner)
+    assert provider["identifier"] == [{"system": TASK_ID_SYSTEM, "value": provider["id"]}]
+    assert provider["focus"] == {"reference": "urn:uuid:flag"}
+    assert bundle["entry"][1]["resource"]["owner"]["identifier"]["value"] == "SE2321000206-1001", (
+        "the intent itself is not changed"
+    )
+
+
+def test_a_care_provider_named_itself_gets_one_task() -> None:
+    bundle = _block("SE2321000206-1001", "SE2321000206-E00000000001")
+
+    assert [r for r, _, _ in routes(EventCode.HIDDEN_RESIDENCE_DECIDED, bundle)] == [
+        "vastmanland-bu-halsan",
+        "region-vastmanland",
+    ]
+
+
+def test_other_messages_to_care_units_do_not_reach_the_care_provider() -> None:
+    bundle = _block("SE2321000206-1001")
+
+    assert [r for r, _, _ in routes(EventCode.PLACEMENT_STARTED, bundle)] == ["vastmanland-bu-halsan"]
