@@ -120,6 +120,7 @@ class Sambus:
             asked=self.processes,
             care_contacts=self.processes,
             protections_of=self.registry.protections_at,
+            batch_facts=self.registry if self.policy is None else None,
         )
 
     def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
@@ -156,6 +157,7 @@ class Sambus:
                     dlq_topic=self.topics.dlq,
                     dlq_cipher=self.dlq_cipher,
                     hooks=[delivery],
+                    prepare=delivery.prepare,
                     on_retriable=retries.failed,
                     keys_are_pseudonyms=True,
                 )

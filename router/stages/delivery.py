@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -77,6 +77,18 @@ class LedgerSink(Protocol):
 
     def append(self, records: Sequence[LedgerRecord]) -> int:
         """Append the records not yet there; returns how many were new."""
+        ...
+
+
+class BatchFacts(Protocol):
+    """Where decisions read their facts a batch at a time: :class:`sambus.consent.ConsentRegistry`."""
+
+    def load_batch(self, wanted: Iterable[str]) -> None:
+        """Read every fact about the ``wanted`` children (pseudonyms) for the decisions that follow."""
+        ...
+
+    def end_batch(self) -> None:
+        """Forget them: decisions read the database again."""
         ...
 
 
@@ -179,6 +191,7 @@ class Delivery(LedgerBatch):
         asked: AskedTasks | None = None,
         care_contacts: CareContacts | None = None,
         protections_of: ProtectionsOf | None = None,
+        batch_facts: BatchFacts | None = None,
     ) -> None:
         """Route with ``directory``, decide with ``policy``, publish on ``topics``, record in ``ledger``.
 
@@ -190,7 +203,11 @@ class Delivery(LedgerBatch):
         child at a time) lets the ledger say which protected identity an ``identity-protection-ended``
         message ended. A parked message is checked again every
         ``park_recheck`` (see :mod:`sambus.router.stages.parked`).
+
+        With ``batch_facts`` (the registry ``policy`` decides by), :meth:`prepare` reads the facts of every
+        child in a batch at once, and they are forgotten when the batch commits or aborts.
         """
+        self._batch_facts = batch_facts
         self._park_recheck = park_recheck
         self._topics = topics
         self._rules = RoutingRules(directory, asked=asked, care_contacts=care_contacts)
@@ -199,6 +216,25 @@ class Delivery(LedgerBatch):
         super().__init__(ledger)
         self._registry_feed = registry_feed
         self._protections_of = protections_of
+
+    def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Before a batch is handled: read the registry's facts of every child in it (one query per table)."""
+        if self._batch_facts is not None:
+            self._batch_facts.load_batch(
+                {record.key.decode("ascii", errors="replace") for record in records if record.key}
+            )
+
+    def after_commit(self) -> None:
+        """The batch is out: start the next one empty, its facts read again."""
+        super().after_commit()
+        if self._batch_facts is not None:
+            self._batch_facts.end_batch()
+
+    def after_abort(self) -> None:
+        """The batch will be read again: forget its decisions and the facts read for it."""
+        super().after_abort()
+        if self._batch_facts is not None:
+            self._batch_facts.end_batch()
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """The records one intent becomes."""
