@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -43,6 +43,22 @@ from sambus.router.stages.transactional import TransactionalStage
 STAGES = ("intake", "delivery", "retry", "parked", "processes")
 """The stages ``sambus run --stage`` can run on their own (``retry`` runs every retry level; ``processes``
 tracks process state and fires deadline timers)."""
+
+STAGE_GROUPS: dict[str, tuple[str, ...]] = {
+    "intake": ("intake",),
+    "delivery": ("delivery", "retry"),
+    "state": ("parked", "processes"),
+}
+"""The processes ``sambus run`` starts, each running these stages on its own core and event loop."""
+
+Only = str | Collection[str] | None
+"""Which stages: all (``None``), one by name, or several."""
+
+
+def _wanted(only: Only) -> frozenset[str]:
+    if only is None:
+        return frozenset(STAGES)
+    return frozenset({only} if isinstance(only, str) else only)
 
 
 @dataclass
@@ -123,13 +139,14 @@ class Sambus:
             batch_facts=self.registry if self.policy is None else None,
         )
 
-    def build_stages(self, only: str | None = None) -> list[TransactionalStage]:
-        """Make the stages (all, or only the one named), not yet connected."""
+    def build_stages(self, only: Only = None) -> list[TransactionalStage]:
+        """Make the stages (all, only the one named, or those named), not yet connected."""
+        wanted = _wanted(only)
         prefix = f"{self.settings.topic_prefix}sambus"
         instance = self.settings.instance_id
         retries = Retries(topics=self.topics, policy=self.retry_policy, clock=self.clock)
         made: list[TransactionalStage] = []
-        if only in {None, "intake"}:
+        if "intake" in wanted:
             seen = SeenEvents(self.engine)
             made.append(
                 TransactionalStage(
@@ -144,7 +161,7 @@ class Sambus:
                     hooks=[seen],
                 )
             )
-        if only in {None, "delivery"}:
+        if "delivery" in wanted:
             delivery = self.delivery()
             made.append(
                 TransactionalStage(
@@ -162,7 +179,7 @@ class Sambus:
                     keys_are_pseudonyms=True,
                 )
             )
-        if only in {None, "retry"}:
+        if "retry" in wanted:
             for level in self.retry_policy.levels:
                 delivery = self.delivery()
                 made.append(
@@ -180,7 +197,7 @@ class Sambus:
                         keys_are_pseudonyms=True,
                     )
                 )
-        if only in {None, "parked"}:
+        if "parked" in wanted:
             parked = ParkedHandler(
                 topics=self.topics,
                 directory=self.directory,
@@ -205,7 +222,7 @@ class Sambus:
                     keys_are_pseudonyms=True,
                 )
             )
-        if only in {None, "processes"}:
+        if "processes" in wanted:
             made.append(
                 TransactionalStage(
                     name="processes",
@@ -244,11 +261,12 @@ class Sambus:
             owner=self.settings.instance_id,
         )
 
-    async def run(self, stop: asyncio.Event, *, only: str | None = None) -> None:
-        """Create topics, start the stages and process until ``stop`` is set."""
-        await self.create_topics()
+    async def run(self, stop: asyncio.Event, *, only: Only = None, create_topics: bool = True) -> None:
+        """Create topics (unless told not to), start the stages and process until ``stop`` is set."""
+        if create_topics:
+            await self.create_topics()
         stages: list[TransactionalStage | DeadlineTimers] = [*self.build_stages(only)]
-        if only in {None, "processes"}:
+        if "processes" in _wanted(only):
             stages.append(self.deadline_timers())
         started: list[TransactionalStage | DeadlineTimers] = []
         try:
