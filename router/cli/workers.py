@@ -14,6 +14,7 @@ import contextlib
 import logging
 import multiprocessing
 import signal
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -71,8 +72,9 @@ def stop_groups(processes: Sequence[BaseProcess], *, grace_s: float = STOP_GRACE
         if process.is_alive() and process.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 process.terminate()
+    deadline = time.monotonic() + grace_s
     for process in processes:
-        process.join(grace_s)
+        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             logger.warning("stage group %s did not stop in %.0f s; killing it", process.name, grace_s)
             process.kill()
