@@ -573,8 +573,20 @@ class ConsentRegistry:
         :meth:`apply` records for a child meanwhile reads that child's facts again, so a later message of
         the batch sees it.
         """
+        self.hold_batch(self.read_batch(wanted))
+
+    def read_batch(self, wanted: Iterable[str]) -> dict[str, ChildFacts]:
+        """Every fact about the ``wanted`` children, one query per table (blocking: any thread may call it).
+
+        Raises:
+            StoreUnavailableError: the registry cannot be read (retriable).
+        """
         with map_errors("read the consent registry"), self._engine.connect() as conn:
-            self._batch.set(load_facts(conn, wanted))
+            return load_facts(conn, wanted)
+
+    def hold_batch(self, facts: dict[str, ChildFacts]) -> None:
+        """Answer questions about the children in ``facts`` (read by :meth:`read_batch`) from them."""
+        self._batch.set(facts)
 
     def end_batch(self) -> None:
         """Forget the facts :meth:`load_batch` read: questions go to the database again."""

@@ -223,23 +223,26 @@ class Sambus:
                 )
             )
         if "processes" in wanted:
+            tracker = ProcessTracker(
+                store=self.processes,
+                deadlines=self.deadlines,
+                rules=RoutingRules(self.directory, care_contacts=self.processes),
+                deadline_rules=DeadlineRules(
+                    guardian_access_ack=dt.timedelta(hours=self.settings.guardian_access_ack_hours)
+                ),
+            )
             made.append(
                 TransactionalStage(
-                    name="processes",
+                    name="processes",  # one database transaction per batch, a savepoint per message
                     bootstrap_servers=self.kafka,
                     topics=[self.topics.intents],
                     group_id=self.group_id("processes"),
                     member_id=f"{prefix}-processes-{instance}",
-                    handler=ProcessTracker(
-                        store=self.processes,
-                        deadlines=self.deadlines,
-                        rules=RoutingRules(self.directory, care_contacts=self.processes),
-                        deadline_rules=DeadlineRules(
-                            guardian_access_ack=dt.timedelta(hours=self.settings.guardian_access_ack_hours)
-                        ),
-                    ),
+                    handler=tracker,
                     dlq_topic=self.topics.dlq,
                     dlq_cipher=self.dlq_cipher,
+                    hooks=[tracker],
+                    prepare=tracker.prepare,
                     keys_are_pseudonyms=True,
                 )
             )

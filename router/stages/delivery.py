@@ -8,12 +8,13 @@ recipient), so a batch read again after a crash writes nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiokafka.structs import ConsumerRecord
 
@@ -80,11 +81,18 @@ class LedgerSink(Protocol):
         ...
 
 
-class BatchFacts(Protocol):
+Facts = TypeVar("Facts")
+
+
+class BatchFacts(Protocol[Facts]):
     """Where decisions read their facts a batch at a time: :class:`sambus.consent.ConsentRegistry`."""
 
-    def load_batch(self, wanted: Iterable[str]) -> None:
-        """Read every fact about the ``wanted`` children (pseudonyms) for the decisions that follow."""
+    def read_batch(self, wanted: Iterable[str]) -> Facts:
+        """Read every fact about the ``wanted`` children (pseudonyms); blocking, thread-safe."""
+        ...
+
+    def hold_batch(self, facts: Facts) -> None:
+        """Decide by ``facts`` (what :meth:`read_batch` read) until :meth:`end_batch`."""
         ...
 
     def end_batch(self) -> None:
@@ -191,7 +199,7 @@ class Delivery(LedgerBatch):
         asked: AskedTasks | None = None,
         care_contacts: CareContacts | None = None,
         protections_of: ProtectionsOf | None = None,
-        batch_facts: BatchFacts | None = None,
+        batch_facts: BatchFacts[Any] | None = None,
     ) -> None:
         """Route with ``directory``, decide with ``policy``, publish on ``topics``, record in ``ledger``.
 
@@ -217,12 +225,14 @@ class Delivery(LedgerBatch):
         self._registry_feed = registry_feed
         self._protections_of = protections_of
 
-    def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        """Before a batch is handled: read the registry's facts of every child in it (one query per table)."""
+    async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Before a batch is handled: read the registry's facts of every child in it (one query per table).
+
+        They are read in a worker thread, so the event loop goes on polling Kafka meanwhile.
+        """
         if self._batch_facts is not None:
-            self._batch_facts.load_batch(
-                {record.key.decode("ascii", errors="replace") for record in records if record.key}
-            )
+            wanted = {record.key.decode("ascii", errors="replace") for record in records if record.key}
+            self._batch_facts.hold_batch(await asyncio.to_thread(self._batch_facts.read_batch, wanted))
 
     def after_commit(self) -> None:
         """The batch is out: start the next one empty, its facts read again."""

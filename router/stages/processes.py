@@ -13,6 +13,12 @@ A process is named by its correlation id (``sambus-correlation-id``, also ``Task
 tracker reads ``sambus.intents`` in a consumer group of its own; each message changes state once: the ids of
 messages already applied are stored with the state, in the same database transaction.
 
+In its stage the tracker writes a batch of messages in one database transaction, each message in a savepoint
+of its own (:meth:`ProcessStore.begin_batch`): a message that fails rolls back only its own changes and is
+dead-lettered, the others commit together just before the batch's Kafka transaction does. One commit per
+batch, not per message: on SQLite each commit waits for the disk and holds the write lock the ledger waits
+for.
+
 The same transaction keeps the process's anonymous follow-up fact (``followup_facts``, read by
 ``sambus stats``) up to date: its kind, the child's sex and age band (derived from the personnummer in the
 first message's Patient, which is then dropped), the county part of the requesting (else owning)
@@ -21,10 +27,13 @@ organisation, and the dates of its steps. No personnummer, pseudonym or name is 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,15 +262,90 @@ class ProcessStore:
     def __init__(self, engine: sa.Engine) -> None:
         """Keep processes in ``engine``'s database."""
         self._engine = engine
+        self._batch: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
+            f"process-batch-{id(self)}", default=None
+        )
 
     @property
     def engine(self) -> sa.Engine:
         """The database engine."""
         return self._engine
 
+    # Batches (the processes stage): one transaction, a savepoint per message
+
+    def open_batch(self) -> sa.Connection:
+        """A connection in a new transaction that holds the write lock from its start (SQLite).
+
+        SQLite's ``BEGIN IMMEDIATE`` waits (up to the busy timeout) for the write lock at once: a transaction
+        that read first and wrote later would fail outright if another process (the ledger) wrote between.
+        Blocking: call it off the event loop, then :meth:`hold` it there.
+
+        Raises:
+            StoreUnavailableError: the database cannot be written (retriable).
+        """
+        with map_errors("begin a batch of process updates"):
+            conn = self._engine.connect()
+            try:
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    conn.begin()
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def hold(self, conn: sa.Connection) -> None:
+        """Write and read through ``conn`` until :meth:`end_batch`, in this asyncio task (or thread) only."""
+        self._batch.set(conn)
+
+    def begin_batch(self) -> None:
+        """:meth:`open_batch` and :meth:`hold` it (blocking)."""
+        self.hold(self.open_batch())
+
+    def commit_batch(self) -> None:
+        """Commit the batch's transaction (nothing when none is held).
+
+        Raises:
+            StoreUnavailableError: the commit failed (retriable: the batch is read again).
+        """
+        conn = self._batch.get()
+        if conn is not None:
+            with map_errors("commit the process updates"):
+                conn.commit()
+
+    def end_batch(self) -> None:
+        """Give the batch's connection back; what was not committed is rolled back."""
+        conn = self._batch.get()
+        self._batch.set(None)
+        if conn is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.close()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A transaction for one message: a savepoint of the batch's transaction, else one of its own."""
+        held = self._batch.get()
+        if held is None:
+            with self._engine.begin() as conn:
+                yield conn
+            return
+        with held.begin_nested():
+            yield held
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        """A connection to read with: the batch's own (it sees the batch's writes so far), else a new one."""
+        held = self._batch.get()
+        if held is not None:
+            yield held
+            return
+        with self._engine.connect() as conn:
+            yield conn
+
     def get(self, process_id: str) -> Process | None:
         """A process by its id, or ``None``."""
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
         if row is None:
             return None
@@ -281,7 +365,7 @@ class ProcessStore:
             )
             .order_by(asked_tasks.c.task_id)
         )
-        with map_errors("read the process state"), self._engine.connect() as conn:
+        with map_errors("read the process state"), self._reading() as conn:
             return list(dict.fromkeys(conn.execute(query).scalars()))
 
     def active(self, child: str, unit: str) -> bool:
@@ -290,7 +374,7 @@ class ProcessStore:
         Raises:
             StoreUnavailableError: the database cannot be read (retriable).
         """
-        with map_errors("read the care contacts"), self._engine.connect() as conn:
+        with map_errors("read the care contacts"), self._reading() as conn:
             row = conn.execute(
                 sa.select(care_contacts.c.active).where(
                     care_contacts.c.child == child, care_contacts.c.unit == unit
@@ -304,7 +388,7 @@ class ProcessStore:
         Raises:
             StoreUnavailableError: the database cannot be read (retriable).
         """
-        with map_errors("read the process state"), self._engine.connect() as conn:
+        with map_errors("read the process state"), self._reading() as conn:
             row = conn.execute(
                 sa.select(processes.c.kind, processes.c.request_assessment).where(
                     processes.c.process_id == process_id
@@ -322,7 +406,7 @@ class ProcessStore:
         Raises:
             StoreUnavailableError: the database cannot be read (retriable).
         """
-        with map_errors("read the process state"), self._engine.connect() as conn:
+        with map_errors("read the process state"), self._reading() as conn:
             known = conn.execute(
                 sa.select(processes.c.process_id).where(processes.c.process_id == process_id)
             ).first()
@@ -348,11 +432,32 @@ class ProcessTracker:
         rules: RoutingRules,
         deadline_rules: DeadlineRules | None = None,
     ) -> None:
-        """Track in ``store``, set and close timers in ``deadlines``, resolve parties with ``rules``."""
+        """Track in ``store``, set and close timers in ``deadlines``, resolve parties with ``rules``.
+
+        Give it to its stage as ``prepare`` and as a hook too: a batch is then written in one transaction
+        (see :meth:`prepare`); without them each message commits on its own.
+        """
         self._store = store
         self._deadlines = deadlines
         self._rules = rules
         self._deadline_rules = deadline_rules or DeadlineRules()
+
+    async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Before a batch: begin its transaction (off the event loop: it may wait for the write lock)."""
+        del records
+        self._store.hold(await asyncio.to_thread(self._store.open_batch))
+
+    def before_commit(self) -> None:
+        """Every message of the batch is handled: commit their changes before the Kafka transaction."""
+        self._store.commit_batch()
+
+    def after_commit(self) -> None:
+        """The batch is out: give its connection back."""
+        self._store.end_batch()
+
+    def after_abort(self) -> None:
+        """The batch will be read again: roll its changes back."""
+        self._store.end_batch()
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """Apply one message; the stage produces nothing for it.
@@ -370,7 +475,7 @@ class ProcessTracker:
             )
             return []
         message_id = str(bundle.get("id"))
-        with map_errors("update the process state"), self._store.engine.begin() as conn:
+        with map_errors("update the process state"), self._store.writing() as conn:
             if conn.execute(
                 sa.select(applied.c.message_id).where(applied.c.message_id == message_id)
             ).first():

@@ -61,7 +61,7 @@ from sambus.router.ops.tracing import traced
 logger = logging.getLogger(__name__)
 
 RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[list[Outgoing]]]
-BatchPreparer = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], None]
+BatchPreparer = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 FailureHandler = Callable[[ConsumerRecord[bytes, bytes], SambusError], list[Outgoing]]
 
 RECORD_REFUSED: tuple[type[KafkaError], ...] = (
@@ -480,7 +480,7 @@ class TransactionalStage:
         """One transaction for ``records`` of ``partition``; ``outputs`` (by offset) replaces the handler."""
         async with producer.transaction():
             if outputs is None and self._prepare is not None:
-                self._prepare(records)
+                await self._prepare(records)
             sends = []
             for record in records:
                 made = outputs[record.offset] if outputs is not None else await self._handle(record)

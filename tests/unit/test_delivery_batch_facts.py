@@ -85,7 +85,7 @@ def _delivery(registry: ConsentRegistry, ledger: Ledger | None = None) -> Delive
 
 async def _batch(delivery: Delivery, batch: list[ConsumerRecord]) -> list[list[Outgoing]]:
     """Handle ``batch`` as the stage does: prepare, each record, then the hooks of a commit."""
-    delivery.prepare(batch)
+    await delivery.prepare(batch)
     made = [await delivery(record) for record in batch]
     delivery.before_commit()
     delivery.after_commit()
@@ -176,7 +176,7 @@ async def test_a_batch_reads_each_registry_table_once_whatever_its_size(registry
     def seen(*args) -> None:
         statements.append(args[2])
 
-    delivery.prepare(batch)
+    await delivery.prepare(batch)
     read_at_start = len(statements)
     for record in batch:
         await delivery(record)
