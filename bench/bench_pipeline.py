@@ -2,6 +2,7 @@
 pass-through of the same events on the same broker, in the same run, printed as ratios.
 
     .venv/bin/python bench/bench_pipeline.py [--events 10000] [--rate 50] [--seconds 20] [--runs 3]
+        [--timeout 600] [--profile DIR]
 
 Each run makes fresh topics and a fresh SQLite database, and:
 
@@ -56,6 +57,7 @@ DELIVERED_TO = ("vasteras-socialtjanst", "vastmanland-bu-halsan")  # consented; 
 SENT_AT = "bench-sent-ns"
 RSS_LIMIT_MB = 250
 SAMBUS = Path(sys.executable).with_name("sambus")
+PROFILED = "import cProfile; from sambus.router.cli.main import main; cProfile.run('main()', 'OUT')"
 
 
 def personnummer(n: int) -> str:
@@ -117,8 +119,12 @@ class Reader:
         for partition in self._consumer.assignment():
             await self._consumer.position(partition)
 
-    async def read(self, count: int, sent: dict[str, int] | None = None) -> tuple[float, list[float]]:
-        """Read ``count`` records: (seconds from the first to the last, each one's latency in ms).
+    async def read(
+        self, count: int, sent: dict[str, int] | None = None, *, timeout_s: float = 600.0
+    ) -> tuple[float, list[float], int]:
+        """Read ``count`` records: (seconds from the first to the last, each one's latency in ms, how many).
+
+        Stops after ``timeout_s`` with what it saw, so a run that cannot keep up ends.
 
         A record's send time is its ``SENT_AT`` header (the baseline keeps it), else ``sent`` by its
         correlation id (sambus makes new headers; the correlation id is the event's message id).
@@ -126,8 +132,9 @@ class Reader:
         seen = 0
         first = last = 0.0
         latencies: list[float] = []
+        deadline = time.monotonic() + timeout_s
         try:
-            while seen < count:
+            while seen < count and time.monotonic() < deadline:
                 batch = await self._consumer.getmany(timeout_ms=200)
                 now = time.time_ns()
                 if batch:
@@ -144,7 +151,7 @@ class Reader:
                             latencies.append((now - int(stamp)) / 1e6)
         finally:
             await self._consumer.stop()
-        return last - first, latencies
+        return last - first, latencies, seen
 
 
 async def pass_through(servers: str, source: str, sink: str, stop: asyncio.Event) -> None:
@@ -231,15 +238,24 @@ async def measure_baseline(
     await reader.start()
     stop = asyncio.Event()
     baseline = asyncio.create_task(pass_through(servers, base_in, base_out, stop))
-    elapsed, _ = await reader.read(len(backlog))
+    elapsed, _, _ = await reader.read(len(backlog))
     reader = Reader(servers, [base_out])
     await reader.start()
     reading = asyncio.create_task(reader.read(len(paced)))
     await produce(servers, base_in, paced, rate=rate)
-    _, latencies = await reading
+    _, latencies, _ = await reading
     stop.set()
     await baseline
     return len(backlog) / elapsed, latencies
+
+
+def service_command(profile_dir: str | None, number: int) -> list[str]:
+    """``sambus run``; with ``profile_dir``, every stage in one process under cProfile (written on stop)."""
+    if not profile_dir:
+        return [str(SAMBUS), "run"]
+    profile = Path(profile_dir).resolve() / f"run-{number}.prof"
+    script = f"import sys; sys.argv = ['sambus', 'run', '--one-process']; {PROFILED}"
+    return [sys.executable, "-c", script.replace("OUT", str(profile))]
 
 
 async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: Path) -> Run:
@@ -281,15 +297,24 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
     reader = Reader(servers, deliveries)
     await reader.start()
     log = (workdir / f"run-{number}.log").open("wb")
-    service = subprocess.Popen([str(SAMBUS), "run"], env=env, stdout=log, stderr=log)  # noqa: ASYNC220, S603
+    command = service_command(args.profile, number)
+    service = subprocess.Popen(command, env=env, stdout=log, stderr=log)  # noqa: ASYNC220, S603
     try:
-        elapsed, _ = await reader.read(len(backlog) * len(DELIVERED_TO))
-        sambus_eps = len(backlog) / elapsed
+        wanted = len(backlog) * len(DELIVERED_TO)
+        elapsed, _, seen = await reader.read(wanted, timeout_s=args.timeout)
+        sambus_eps = seen / len(DELIVERED_TO) / elapsed if elapsed else 0.0
+        if seen < wanted:
+            print(f"run {number}: sambus run drained {seen} of {wanted} deliveries in {args.timeout:.0f} s")
         reader = Reader(servers, deliveries)
         await reader.start()
-        reading = asyncio.create_task(reader.read(len(paced) * len(DELIVERED_TO), sent))
+        paced_wanted = len(paced) * len(DELIVERED_TO)
+        reading = asyncio.create_task(reader.read(paced_wanted, sent, timeout_s=args.timeout))
         await produce_stamped(servers, source, paced, sent, rate=args.rate)
-        _, sambus_latencies = await reading
+        _, sambus_latencies, paced_seen = await reading
+        if paced_seen < paced_wanted:
+            print(
+                f"run {number}: {paced_seen} of {paced_wanted} paced deliveries seen in {args.timeout:.0f} s"
+            )
         peaks = peak_rss_mb(service.pid)
     finally:
         service.send_signal(signal.SIGTERM)
@@ -363,6 +388,12 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=50.0, help="offered load (events/s) for latency")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the load is offered")
     parser.add_argument("--runs", type=int, default=3, help="how many times everything is measured")
+    parser.add_argument("--timeout", type=float, default=600.0, help="longest wait per phase (seconds)")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run sambus --one-process under cProfile, a run-N.prof per run in DIR",
+    )
     arguments = parser.parse_args()
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))

@@ -14,10 +14,10 @@ tracker reads ``sambus.intents`` in a consumer group of its own; each message ch
 messages already applied are stored with the state, in the same database transaction.
 
 In its stage the tracker writes a batch of messages in one database transaction, each message in a savepoint
-of its own (:meth:`ProcessStore.begin_batch`): a message that fails rolls back only its own changes and is
-dead-lettered, the others commit together just before the batch's Kafka transaction does. One commit per
-batch, not per message: on SQLite each commit waits for the disk and holds the write lock the ledger waits
-for.
+of its own (:meth:`ProcessTracker.prepare`, in a worker thread): a message that fails rolls back only its own
+changes and is dead-lettered, the others commit together before the batch's Kafka transaction does (a batch
+read again skips them by message id). One commit per batch, not per message: on SQLite each commit waits for
+the disk and holds the write lock the ledger waits for.
 
 The same transaction keeps the process's anonymous follow-up fact (``followup_facts``, read by
 ``sambus stats``) up to date: its kind, the child's sex and age band (derived from the personnummer in the
@@ -40,7 +40,7 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
-from sambus.contracts.errors import InvalidIntentError, RoutingError, map_errors
+from sambus.contracts.errors import InvalidIntentError, RoutingError, SambusError, map_errors
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.assessment import secrecy_assessment
 from sambus.contracts.fhir.task import task_id_for
@@ -278,7 +278,7 @@ class ProcessStore:
 
         SQLite's ``BEGIN IMMEDIATE`` waits (up to the busy timeout) for the write lock at once: a transaction
         that read first and wrote later would fail outright if another process (the ledger) wrote between.
-        Blocking: call it off the event loop, then :meth:`hold` it there.
+        Blocking: :meth:`ProcessTracker.prepare` calls it in a worker thread.
 
         Raises:
             StoreUnavailableError: the database cannot be written (retriable).
@@ -296,12 +296,8 @@ class ProcessStore:
         return conn
 
     def hold(self, conn: sa.Connection) -> None:
-        """Write and read through ``conn`` until :meth:`end_batch`, in this asyncio task (or thread) only."""
+        """Write and read through ``conn`` until :meth:`end_batch`, in this thread (or asyncio task) only."""
         self._batch.set(conn)
-
-    def begin_batch(self) -> None:
-        """:meth:`open_batch` and :meth:`hold` it (blocking)."""
-        self.hold(self.open_batch())
 
     def commit_batch(self) -> None:
         """Commit the batch's transaction (nothing when none is held).
@@ -421,6 +417,13 @@ class ProcessStore:
         return frozenset(row.requester for row in rows if row.owner == answerer)
 
 
+_Offset = tuple[str, int, int]
+
+
+def _offset(record: ConsumerRecord[bytes, bytes]) -> _Offset:
+    return (record.topic, record.partition, record.offset)
+
+
 class ProcessTracker:
     """The handler of the ``processes`` stage: applies each message to its process once, sets deadlines."""
 
@@ -435,36 +438,78 @@ class ProcessTracker:
         """Track in ``store``, set and close timers in ``deadlines``, resolve parties with ``rules``.
 
         Give it to its stage as ``prepare`` and as a hook too: a batch is then written in one transaction
-        (see :meth:`prepare`); without them each message commits on its own.
+        (see :meth:`prepare`); without them each message commits on its own when it is handled.
         """
         self._store = store
         self._deadlines = deadlines
         self._rules = rules
         self._deadline_rules = deadline_rules or DeadlineRules()
+        self._outcomes: dict[_Offset, Exception | None] = {}
 
     async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        """Before a batch: begin its transaction (off the event loop: it may wait for the write lock)."""
-        del records
-        self._store.hold(await asyncio.to_thread(self._store.open_batch))
+        """Apply the whole batch in a worker thread, one database transaction, before it is handled.
+
+        The handler then answers each record from what happened to it here. The event loop goes on
+        polling meanwhile, and the transaction never waits for the loop: a stage on the same loop that
+        writes (the deadline timers) cannot hold the write lock the batch needs while it waits for it.
+        """
+        self._outcomes = await asyncio.to_thread(self._apply_batch, records)
+
+    def _apply_batch(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> dict[_Offset, Exception | None]:
+        """Apply ``records`` in one transaction, each in a savepoint; what failed, by record.
+
+        A record whose error is retriable ends the batch there: the records before it commit, and the stage
+        reads the batch again from it (as it did when each record committed on its own).
+
+        Raises:
+            StoreUnavailableError: the transaction could not begin or commit (the batch is read again).
+        """
+        outcomes: dict[_Offset, Exception | None] = {}
+        self._store.hold(self._store.open_batch())
+        try:
+            for record in records:
+                try:
+                    self._apply_record(record)
+                except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
+                    outcomes[_offset(record)] = exc
+                    if isinstance(exc, SambusError) and exc.retriable:
+                        break
+                else:
+                    outcomes[_offset(record)] = None
+            self._store.commit_batch()
+        finally:
+            self._store.end_batch()
+        return outcomes
 
     def before_commit(self) -> None:
-        """Every message of the batch is handled: commit their changes before the Kafka transaction."""
-        self._store.commit_batch()
+        """Nothing: :meth:`prepare` committed the batch's changes (before the Kafka transaction, as ever)."""
 
     def after_commit(self) -> None:
-        """The batch is out: give its connection back."""
-        self._store.end_batch()
+        """The batch is out: forget what happened to its records."""
+        self._outcomes = {}
 
     def after_abort(self) -> None:
-        """The batch will be read again: roll its changes back."""
-        self._store.end_batch()
+        """The batch will be read again: its records already applied are skipped then (by message id)."""
+        self._outcomes = {}
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
-        """Apply one message; the stage produces nothing for it.
+        """Apply one message (unless :meth:`prepare` did); the stage produces nothing for it.
 
         A record that is not a valid intent is skipped: the delivery stage, reading the same topic, already
         dead-letters it, and a second dead letter would only confuse.
         """
+        key = _offset(record)
+        if key in self._outcomes:
+            failed = self._outcomes[key]
+            if failed is not None:
+                raise failed
+            return []
+        self._apply_record(record)
+        return []
+
+    def _apply_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:
             child, event, bundle = read_intent(record)
             process_id = header(record, Header.CORRELATION_ID)
@@ -473,16 +518,15 @@ class ProcessTracker:
             logger.info(
                 "processes skip %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc.code
             )
-            return []
+            return
         message_id = str(bundle.get("id"))
         with map_errors("update the process state"), self._store.writing() as conn:
             if conn.execute(
                 sa.select(applied.c.message_id).where(applied.c.message_id == message_id)
             ).first():
-                return []
+                return
             conn.execute(applied.insert().values(message_id=message_id, process_id=process_id))
             self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
-        return []
 
     def _apply(
         self, conn: sa.Connection, *, process_id: str, child: str, event: EventCode, bundle: Mapping[str, Any]

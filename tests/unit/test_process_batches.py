@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,58 +95,61 @@ def _care_contact(message_id: str) -> dict[str, Any]:
 
 
 def _batch() -> list[ConsumerRecord]:
-    return [
+    return _offsets(
         record(EventCode.SIP_INITIATED, bundle("m1", SOCIAL, BU_HALSAN)),
         record(EventCode.SIP_INVITATION_ANSWERED, bundle("m2", BU_HALSAN, status="accepted")),
         record(EventCode.SIP_MEETING_SCHEDULED, bundle("m3", BU_HALSAN)),
-    ]
+    )
+
+
+def _offsets(*records: ConsumerRecord) -> list[ConsumerRecord]:
+    """The records one after the other in their partition."""
+    return [dataclasses.replace(one, offset=n) for n, one in enumerate(records)]
+
+
+async def _stage(tracker: ProcessTracker, batch: list[ConsumerRecord]) -> list[BaseException | None]:
+    """Handle ``batch`` as the stage does (prepare, each record, commit hooks): what each record raised."""
+    raised: list[BaseException | None] = []
+    await tracker.prepare(batch)
+    for message in batch:
+        try:
+            assert await tracker(message) == []
+        except Exception as exc:  # noqa: BLE001 - the stage dead-letters it; the test looks at it
+            raised.append(exc)
+        else:
+            raised.append(None)
+    tracker.before_commit()
+    tracker.after_commit()
+    return raised
 
 
 @pytest.mark.asyncio
-async def test_a_batch_commits_once_and_others_see_it_only_when_it_has(tracker, engine, other) -> None:
+async def test_a_batch_commits_once(tracker, engine, other) -> None:
     commits = _commits(engine)
-    batch = _batch()
 
-    await tracker.prepare(batch)
-    for message in batch:
-        assert await tracker(message) == []
-    seen_before = other.get("proc-1")
-    tracker.before_commit()
-    tracker.after_commit()
+    assert await _stage(tracker, _batch()) == [None, None, None]
 
-    assert seen_before is None  # nothing shows before the batch commits
     assert len(commits) == 1  # one commit for three messages (each committed on its own before)
     assert other.get("proc-1").state == "meeting-scheduled"
     assert _applied(other) == {"m1", "m2", "m3"}
 
 
 class FailingDeadlines(Deadlines):
-    """Fails while ``failing``, after the tracker wrote the message's state and parties (as a bug would)."""
-
-    failing = False
+    """Fails while the answer ``m2`` is applied, after its state and parties were written (as a bug would)."""
 
     def close(self, conn: sa.Connection, **kwargs: Any) -> None:
-        if self.failing:
+        if "m2" in set(conn.scalars(sa.select(applied.c.message_id))):
             raise RuntimeError("a bug")
         super().close(conn, **kwargs)
 
 
 @pytest.mark.asyncio
-async def test_a_message_that_fails_rolls_back_only_itself(store, engine) -> None:
-    deadlines = FailingDeadlines(engine)
-    tracker = ProcessTracker(store=store, deadlines=deadlines, rules=RoutingRules(DIRECTORY))
-    batch = _batch()
+async def test_a_message_that_fails_rolls_back_only_itself_and_is_raised_for_it(store, engine) -> None:
+    tracker = ProcessTracker(store=store, deadlines=FailingDeadlines(engine), rules=RoutingRules(DIRECTORY))
 
-    await tracker.prepare(batch)
-    await tracker(batch[0])
-    deadlines.failing = True
-    with pytest.raises(RuntimeError):  # the stage dead-letters it
-        await tracker(batch[1])
-    deadlines.failing = False
-    await tracker(batch[2])
-    tracker.before_commit()
-    tracker.after_commit()
+    raised = await _stage(tracker, _batch())
 
+    assert [type(exc).__name__ if exc else None for exc in raised] == [None, "RuntimeError", None]
     assert _applied(store) == {"m1", "m3"}
     assert store.get("proc-1").parties == {
         "vasteras-socialtjanst": "invited",
@@ -155,23 +159,19 @@ async def test_a_message_that_fails_rolls_back_only_itself(store, engine) -> Non
 
 
 @pytest.mark.asyncio
-async def test_an_aborted_batch_writes_nothing_and_is_applied_when_read_again(tracker, store) -> None:
+async def test_a_batch_read_again_after_an_abort_changes_the_state_once(tracker, store) -> None:
     batch = _batch()
-
     await tracker.prepare(batch)
     for message in batch:
         await tracker(message)
-    tracker.after_abort()  # e.g. Kafka refused the transaction
+    tracker.after_abort()  # e.g. Kafka refused the transaction: the batch is read again
 
-    assert _applied(store) == set()
-    assert store.get("proc-1") is None
-
-    await tracker.prepare(batch)
-    for message in batch:
-        await tracker(message)
-    tracker.before_commit()
-    tracker.after_commit()
-    assert store.get("proc-1").state == "meeting-scheduled"
+    assert await _stage(tracker, batch) == [None, None, None]
+    assert _applied(store) == {"m1", "m2", "m3"}
+    assert store.get("proc-1").parties == {
+        "vasteras-socialtjanst": "invited",
+        "vastmanland-bu-halsan": "accepted",
+    }
 
 
 @pytest.mark.asyncio
@@ -179,16 +179,11 @@ async def test_a_care_contact_stated_earlier_in_a_batch_counts_for_a_later_messa
     tracker, store
 ) -> None:
     sip = record(EventCode.SIP_INITIATED, bundle("m2", SOCIAL, BUP), process="proc-2")
-    batch = [record(EventCode.CARE_CONTACT_STATED, _care_contact("m1"), process="care-1"), sip]
+    batch = _offsets(record(EventCode.CARE_CONTACT_STATED, _care_contact("m1"), process="care-1"), sip)
 
-    await tracker.prepare(batch)
-    await tracker(batch[0])
-    stated = store.active("child", "vastmanland-bup")  # as the routing rules ask, inside the batch
-    await tracker(batch[1])
-    tracker.before_commit()
-    tracker.after_commit()
+    assert await _stage(tracker, batch) == [None, None]
 
-    assert stated
+    assert store.active("child", "vastmanland-bup")
     assert store.tasks_of("proc-2", "vastmanland-bup")  # BUP was asked: the rules saw its care contact
 
 
