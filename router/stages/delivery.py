@@ -100,6 +100,34 @@ class BatchFacts(Protocol[Facts]):
         ...
 
 
+class FactsForBatch:
+    """Reads the registry's facts of every child in a batch before it is handled, forgets them after.
+
+    Give it to a stage as ``prepare`` and as a hook (the parked stage: its decisions then read from memory;
+    :class:`Delivery` does the same for itself, refreshing a child's facts when a message records one).
+    """
+
+    def __init__(self, facts: BatchFacts[Any]) -> None:
+        """Read from ``facts`` (the registry the stage's policy decides by)."""
+        self._facts = facts
+
+    async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Read the facts of every child (record key) in ``records``, in a worker thread."""
+        wanted = {record.key.decode("ascii", errors="replace") for record in records if record.key}
+        self._facts.hold_batch(await asyncio.to_thread(self._facts.read_batch, wanted))
+
+    def before_commit(self) -> None:
+        """Nothing to write."""
+
+    def after_commit(self) -> None:
+        """The batch is out: the next one reads its own facts."""
+        self._facts.end_batch()
+
+    def after_abort(self) -> None:
+        """The batch will be read again, with its facts read again."""
+        self._facts.end_batch()
+
+
 class NoLedger:
     """A ledger that keeps nothing (for tools that route without recording)."""
 
@@ -215,7 +243,7 @@ class Delivery(LedgerBatch):
         With ``batch_facts`` (the registry ``policy`` decides by), :meth:`prepare` reads the facts of every
         child in a batch at once, and they are forgotten when the batch commits or aborts.
         """
-        self._batch_facts = batch_facts
+        self._batch_facts = None if batch_facts is None else FactsForBatch(batch_facts)
         self._park_recheck = park_recheck
         self._topics = topics
         self._rules = RoutingRules(directory, asked=asked, care_contacts=care_contacts)
@@ -231,20 +259,19 @@ class Delivery(LedgerBatch):
         They are read in a worker thread, so the event loop goes on polling Kafka meanwhile.
         """
         if self._batch_facts is not None:
-            wanted = {record.key.decode("ascii", errors="replace") for record in records if record.key}
-            self._batch_facts.hold_batch(await asyncio.to_thread(self._batch_facts.read_batch, wanted))
+            await self._batch_facts.prepare(records)
 
     def after_commit(self) -> None:
         """The batch is out: start the next one empty, its facts read again."""
         super().after_commit()
         if self._batch_facts is not None:
-            self._batch_facts.end_batch()
+            self._batch_facts.after_commit()
 
     def after_abort(self) -> None:
         """The batch will be read again: forget its decisions and the facts read for it."""
         super().after_abort()
         if self._batch_facts is not None:
-            self._batch_facts.end_batch()
+            self._batch_facts.after_abort()
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """The records one intent becomes."""
