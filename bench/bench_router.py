@@ -1,12 +1,15 @@
 """Router benchmark: throughput and end-to-end latency of the delivery stage, next to a bare aiokafka
 consume→produce pass-through on the same broker, measured in the same run, printed as ratios.
 
-    .venv/bin/python bench/bench_router.py [--intents 5000] [--rate 200] [--seconds 10]
+    .venv/bin/python bench/bench_router.py [--intents 5000] [--rate 50] [--seconds 10] [--runs 3]
+        [--timeout 300]
 
 Uses KAFKA_BOOTSTRAP_SERVERS, else starts the local broker from deploy/kafka/ on SAMBUS_BENCH_KAFKA_PORT
 (default 19394) and stops it afterwards. Throughput: a backlog of intents is drained, intents/s (the router
 makes three records of each: two deliveries and one parked). Latency: intents are offered at a fixed rate and
-timed from send to the moment a read_committed consumer sees the result.
+timed from send to the moment a read_committed consumer sees the result. Each phase waits at most --timeout
+seconds (a run that cannot keep up prints what it drained by then); every ratio is printed per run, then
+as min / median / max over the runs.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -96,28 +100,45 @@ async def produce(servers: str, topic: str, records: list[Record], *, rate: floa
         await producer.stop()
 
 
-async def collect(servers: str, topics: list[str], count: int, latencies: list[float]) -> float:
-    """Read ``count`` committed records, noting each one's latency; returns first-to-last seconds."""
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=servers, isolation_level="read_committed")
-    await consumer.start()
-    seen = 0
-    first = last = 0.0
-    try:
-        await consumer.seek_to_end()
-        while seen < count:
-            batch = await consumer.getmany(timeout_ms=200)
-            now = time.time_ns()
-            if batch:
-                first, last = first or time.perf_counter(), time.perf_counter()
-            for records in batch.values():
-                for r in records:
-                    sent = dict(r.headers).get(SENT_AT)
-                    if sent is not None:
-                        latencies.append((now - int(sent)) / 1e6)
-                    seen += 1
-    finally:
-        await consumer.stop()
-    return last - first
+class Reader:
+    """A read_committed consumer positioned at the end of ``topics`` before anything is sent.
+
+    Reads stop at a deadline, so a run that cannot keep up ends with what it saw instead of hanging.
+    """
+
+    def __init__(self, servers: str, topics: list[str]) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=servers, isolation_level="read_committed"
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        while not self._consumer.assignment():  # noqa: ASYNC110 - aiokafka has no event for it
+            await asyncio.sleep(0.05)
+        await self._consumer.seek_to_end()
+        for partition in self._consumer.assignment():
+            await self._consumer.position(partition)  # resolved now, not when the first fetch happens
+
+    async def read(self, count: int, latencies: list[float], *, timeout_s: float) -> tuple[float, int]:
+        """Read up to ``count`` records, noting each one's latency: (first-to-last seconds, how many)."""
+        seen = 0
+        first = last = 0.0
+        deadline = time.monotonic() + timeout_s
+        try:
+            while seen < count and time.monotonic() < deadline:
+                batch = await self._consumer.getmany(timeout_ms=200)
+                now = time.time_ns()
+                if batch:
+                    first, last = first or time.perf_counter(), time.perf_counter()
+                for records in batch.values():
+                    for r in records:
+                        sent = dict(r.headers).get(SENT_AT)
+                        if sent is not None:
+                            latencies.append((now - int(sent)) / 1e6)
+                        seen += 1
+        finally:
+            await self._consumer.stop()
+        return last - first, seen
 
 
 async def pass_through(servers: str, source: str, sink: str, stop: asyncio.Event) -> None:
@@ -153,6 +174,13 @@ async def router(app: Sambus, stop: asyncio.Event) -> None:
     await app.run(stop, only="delivery")
 
 
+@dataclass
+class Measured:
+    throughput: float
+    latencies: list[float]
+    finished: bool
+
+
 async def measure(
     label: str,
     *,
@@ -164,101 +192,155 @@ async def measure(
     backlog: list[Record],
     paced: list[Record],
     rate: float,
-) -> tuple[float, list[float]]:
-    """(inputs/s draining ``backlog``, latencies in ms of ``paced`` offered at ``rate``/s)."""
+    timeout_s: float,
+) -> Measured:
+    """Inputs/s draining ``backlog`` and latencies in ms of ``paced`` offered at ``rate``/s.
+
+    Each phase ends after ``timeout_s`` at the latest: throughput is then what was seen by then.
+    """
     await produce(servers, source, backlog)
     drained: list[float] = []
     stop = asyncio.Event()
-    reader = asyncio.create_task(collect(servers, outputs, len(backlog) * per_input, drained))
-    await asyncio.sleep(1.0)  # the reader is positioned at the end of the outputs
+    reader = Reader(servers, outputs)
+    await reader.start()
     service = asyncio.create_task(runner(stop))
-    throughput = len(backlog) / await reader  # from the first output to the last: start-up is not counted
-    latencies: list[float] = []
-    reader = asyncio.create_task(collect(servers, outputs, len(paced) * per_input, latencies))
-    await asyncio.sleep(1.0)
-    await produce(servers, source, paced, rate=rate)
-    await reader
-    stop.set()
-    with contextlib.suppress(asyncio.CancelledError):
-        await service
+    try:
+        wanted = len(backlog) * per_input
+        elapsed, seen = await reader.read(wanted, drained, timeout_s=timeout_s)
+        throughput = seen / per_input / elapsed if elapsed > 0 else 0.0  # start-up is not counted
+        finished = seen >= wanted
+        latencies: list[float] = []
+        reader = Reader(servers, outputs)
+        await reader.start()
+        reading = asyncio.create_task(reader.read(len(paced) * per_input, latencies, timeout_s=timeout_s))
+        await produce(servers, source, paced, rate=rate)
+        _, paced_seen = await reading
+        finished = finished and paced_seen >= len(paced) * per_input
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(service, 120)
     p50, p99 = pct(latencies, 50), pct(latencies, 99)
-    print(f"{label:<26} {throughput:>9.0f} intents/s   p50 {p50:>7.1f} ms   p99 {p99:>7.1f} ms")
-    return throughput, latencies
+    note = "" if finished else f"  (did not finish in {timeout_s:.0f} s: {seen} of {wanted} drained)"
+    print(f"  {label:<26} {throughput:>9.0f} intents/s   p50 {p50:>7.1f} ms   p99 {p99:>7.1f} ms{note}")
+    return Measured(throughput, latencies, finished)
 
 
 def pct(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else float("nan")
 
 
+@dataclass
+class Run:
+    base: Measured
+    router: Measured
+
+    @property
+    def ratio(self) -> float:
+        return self.router.throughput / self.base.throughput
+
+    def latency_ratio(self, p: int) -> float:
+        return pct(self.router.latencies, p) / pct(self.base.latencies, p)
+
+
+async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: Path) -> Run:
+    settings = Settings(
+        topic_prefix=f"bench-{secrets.token_hex(4)}.",
+        database_url=f"sqlite:///{workdir / f'bench-{number}.db'}",
+        pseudonym_key=SecretStr(secrets.token_hex(32)),
+        instance_id=secrets.token_hex(4),
+    )
+    engine = create_engine(settings.database_url)
+    upgrade(engine)  # what `sambus db upgrade` does
+    engine.dispose()
+    app = bootstrap(settings, bootstrap_servers=servers)
+    now = dt.datetime.now(dt.UTC)
+    for n in range(CHILDREN):
+        kinds = frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN})
+        child = app.pseudonymizer.of(personnummer(n))
+        app.registry.set_custody(child, Custody.SOLE, ("guardian",), at=now - dt.timedelta(days=2))
+        grant = ConsentGrant(
+            consent_id=f"c{n}", child=child, purpose=Purpose.SIP, agency_kinds=kinds,
+            given_by="guardian", guardians=("guardian",), valid_from=now - dt.timedelta(days=1),
+        )  # fmt: skip
+        app.registry.record(grant, now=now)
+    await app.create_topics()
+    base_in, base_out = f"{settings.topic_prefix}baseline.in", f"{settings.topic_prefix}baseline.out"
+    await ensure_topics(servers, [TopicSpec(base_in), TopicSpec(base_out)])
+    paced_count = int(args.rate * args.seconds)
+    backlog, paced = intents(app, args.intents, "backlog"), intents(app, paced_count, "paced")
+
+    async def baseline(stop: asyncio.Event) -> None:
+        await pass_through(servers, base_in, base_out, stop)
+
+    async def sambus(stop: asyncio.Event) -> None:
+        await router(app, stop)
+
+    common = {"servers": servers, "backlog": backlog, "paced": paced, "rate": args.rate}
+    print(f"run {number}:")
+    base = await measure(
+        "bare aiokafka pass-through",
+        runner=baseline,
+        source=base_in,
+        outputs=[base_out],
+        per_input=1,
+        timeout_s=args.timeout,
+        **common,
+    )
+    outputs = [
+        app.topics.deliver("vasteras-socialtjanst"),
+        app.topics.deliver("vastmanland-bu-halsan"),
+        app.topics.parked,
+    ]
+    routed = await measure(
+        "sambus delivery stage",
+        runner=sambus,
+        source=app.topics.intents,
+        outputs=outputs,
+        per_input=3,
+        timeout_s=args.timeout,
+        **common,
+    )
+    app.engine.dispose()
+    run = Run(base, routed)
+    below = "below" if args.rate < routed.throughput else "NOT below"
+    print(
+        f"  ratio router/baseline: throughput {run.ratio:.3f}x, p50 latency {run.latency_ratio(50):.2f}x, "
+        f"p99 latency {run.latency_ratio(99):.2f}x ({args.rate:.0f}/s is {below} the router's capacity)"
+    )
+    return run
+
+
+def summary(label: str, values: list[float], unit: str, fmt: str = ".3f") -> None:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    print(f"{label:<48} min {low:{fmt}}  median {mid:{fmt}}  max {high:{fmt}} {unit}")
+
+
 async def main(args: argparse.Namespace, servers: str) -> None:
+    paced_count = int(args.rate * args.seconds)
+    print(
+        f"{args.intents} intents drained, then {paced_count} offered at {args.rate:.0f}/s, {args.runs} runs "
+        f"({servers})"
+    )
     with tempfile.TemporaryDirectory(prefix="sambus-bench-") as workdir:
-        settings = Settings(
-            topic_prefix=f"bench-{secrets.token_hex(4)}.",
-            database_url=f"sqlite:///{Path(workdir) / 'bench.db'}",
-            pseudonym_key=SecretStr(secrets.token_hex(32)),
-            instance_id=secrets.token_hex(4),
-        )
-        engine = create_engine(settings.database_url)
-        upgrade(engine)  # what `sambus db upgrade` does
-        engine.dispose()
-        app = bootstrap(settings, bootstrap_servers=servers)
-        now = dt.datetime.now(dt.UTC)
-        for n in range(CHILDREN):
-            kinds = frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN})
-            child = app.pseudonymizer.of(personnummer(n))
-            app.registry.set_custody(child, Custody.SOLE, ("guardian",), at=now - dt.timedelta(days=2))
-            grant = ConsentGrant(
-                consent_id=f"c{n}", child=child, purpose=Purpose.SIP, agency_kinds=kinds,
-                given_by="guardian", guardians=("guardian",), valid_from=now - dt.timedelta(days=1),
-            )  # fmt: skip
-            app.registry.record(grant, now=now)
-        await app.create_topics()
-        base_in, base_out = f"{settings.topic_prefix}baseline.in", f"{settings.topic_prefix}baseline.out"
-        await ensure_topics(servers, [TopicSpec(base_in), TopicSpec(base_out)])
-        paced_count = int(args.rate * args.seconds)
-        backlog, paced = intents(app, args.intents, "backlog"), intents(app, paced_count, "paced")
-        print(f"{args.intents} intents drained, then {paced_count} offered at {args.rate:.0f}/s ({servers})")
-
-        async def baseline(stop: asyncio.Event) -> None:
-            await pass_through(servers, base_in, base_out, stop)
-
-        async def sambus(stop: asyncio.Event) -> None:
-            await router(app, stop)
-
-        common = {"servers": servers, "backlog": backlog, "paced": paced, "rate": args.rate}
-        base_tp, base_lat = await measure(
-            "bare aiokafka pass-through",
-            runner=baseline,
-            source=base_in,
-            outputs=[base_out],
-            per_input=1,
-            **common,
-        )
-        outputs = [
-            app.topics.deliver("vasteras-socialtjanst"),
-            app.topics.deliver("vastmanland-bu-halsan"),
-            app.topics.parked,
-        ]
-        router_tp, router_lat = await measure(
-            "sambus delivery stage",
-            runner=sambus,
-            source=app.topics.intents,
-            outputs=outputs,
-            per_input=3,
-            **common,
-        )
-        print(
-            f"ratio router/baseline: throughput {router_tp / base_tp:.2f}x, "
-            f"p50 latency {pct(router_lat, 50) / pct(base_lat, 50):.2f}x, "
-            f"p99 latency {pct(router_lat, 99) / pct(base_lat, 99):.2f}x"
-        )
+        runs = [await one_run(args, servers, n + 1, Path(workdir)) for n in range(args.runs)]
+    unfinished = sum(not (r.base.finished and r.router.finished) for r in runs)
+    summary("bare pass-through intents/s", [r.base.throughput for r in runs], "", ".0f")
+    summary("delivery stage intents/s", [r.router.throughput for r in runs], "", ".0f")
+    summary("throughput ratio router/baseline (goal >= 0.5)", [r.ratio for r in runs], "x")
+    summary("p50 latency ratio router/baseline", [r.latency_ratio(50) for r in runs], "x", ".2f")
+    summary("p99 latency ratio router/baseline (goal <= 3)", [r.latency_ratio(99) for r in runs], "x", ".2f")
+    if unfinished:
+        print(f"{unfinished} of {len(runs)} runs did not finish within --timeout: their figures are partial")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intents", type=int, default=5000, help="backlog drained for throughput")
-    parser.add_argument("--rate", type=float, default=200.0, help="offered load (intents/s) for latency")
+    parser.add_argument("--rate", type=float, default=50.0, help="offered load (intents/s) for latency")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long the load is offered")
+    parser.add_argument("--runs", type=int, default=3, help="how many times everything is measured")
+    parser.add_argument("--timeout", type=float, default=300.0, help="longest wait per phase (seconds)")
     arguments = parser.parse_args()
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))

@@ -8,8 +8,9 @@ child's keyed pseudonym and birth date (for the 18-year rule) and the guardians'
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -285,38 +286,170 @@ class Assessment:
     residence_answered: bool = False
 
 
-def _protections(conn: sa.Connection, child: str, when: dt.datetime) -> frozenset[Protection]:
-    query = sa.select(protections.c.kind).where(
-        protections.c.child == child,
-        protections.c.valid_from <= when,
-        sa.or_(protections.c.valid_to.is_(None), protections.c.valid_to > when),
-        sa.or_(protections.c.lifted_at.is_(None), protections.c.lifted_at > when),
-    )
-    return frozenset(_protection(kind) for kind in conn.scalars(query))
-
-
-def _consents_query(
-    child: str, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime
-) -> sa.Select[Any]:
+def _in_force(
+    valid_from: dt.datetime, valid_to: dt.datetime | None, ended: dt.datetime | None, when: dt.datetime
+) -> bool:
+    """Whether a fact valid from ``valid_from`` (until ``valid_to``, unless ``ended``) holds at ``when``."""
     return (
-        sa.select(
-            consents.c.consent_id,
-            consents.c.given_by,
-            consents.c.guardians,
-            consents.c.maturity_assessed_by,
-            consents.c.organisations,
-            consents.c.process_id,
-        )
-        .where(
-            consents.c.child == child,
-            consents.c.purpose == str(purpose),
-            consents.c.agency_kind == str(agency_kind),
-            consents.c.valid_from <= when,
-            sa.or_(consents.c.valid_to.is_(None), consents.c.valid_to > when),
-            sa.or_(consents.c.withdrawn_at.is_(None), consents.c.withdrawn_at > when),
-        )
-        .order_by(consents.c.consent_id)
+        (_aware(valid_from) or when) <= when
+        and (valid_to is None or (_aware(valid_to) or when) > when)
+        and (ended is None or (_aware(ended) or when) > when)
     )
+
+
+@dataclass(frozen=True)
+class ChildFacts:
+    """Every registry row about one child, read once: decisions filter them by time in memory.
+
+    Attributes:
+        known: ``(birth_date, custody, guardians)`` of the child as one row, ``None`` when the registry knows
+            neither its birth date nor its custody.
+        consents: every consent row of the child, in the database's ``consent_id`` order.
+        protections: every protection row of the child.
+        releases: every residence release of the child in ``release_id`` order; ``None`` when not loaded
+            (:meth:`ConsentRegistry.release_for` then asks the database).
+    """
+
+    known: Known | None = None
+    consents: tuple[sa.Row[Any], ...] = ()
+    protections: tuple[sa.Row[Any], ...] = ()
+    releases: tuple[sa.Row[Any], ...] | None = None
+
+    def protections_at(self, when: dt.datetime) -> frozenset[Protection]:
+        """The protection decisions in force at ``when``."""
+        return frozenset(
+            _protection(row.kind)
+            for row in self.protections
+            if _in_force(row.valid_from, row.valid_to, row.lifted_at, when)
+        )
+
+    def consents_at(self, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime) -> list[sa.Row[Any]]:
+        """The consent rows in force at ``when`` for this purpose and agency kind, in ``consent_id`` order."""
+        return [
+            row
+            for row in self.consents
+            if row.purpose == str(purpose)
+            and row.agency_kind == str(agency_kind)
+            and _in_force(row.valid_from, row.valid_to, row.withdrawn_at, when)
+        ]
+
+    def withdrawn_by(self, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime) -> list[sa.Row[Any]]:
+        """Consents (not objections) for this purpose and agency kind withdrawn by ``when``, latest first."""
+        withdrawn = [
+            row
+            for row in self.consents
+            if row.purpose == str(purpose)
+            and row.agency_kind == str(agency_kind)
+            and row.given_by != OBJECTION
+            and row.withdrawn_at is not None
+            and (_aware(row.withdrawn_at) or when) <= when
+        ]
+        return sorted(withdrawn, key=lambda row: _aware(row.withdrawn_at) or when, reverse=True)
+
+    def residence_answered(self, when: dt.datetime) -> bool:
+        """Whether a hidden-residence decision (to hide, lifted or not to hide) was made by ``when``."""
+        return any(
+            row.kind == str(Protection.HIDDEN_RESIDENCE) and (_aware(row.valid_from) or when) <= when
+            for row in self.protections
+        )
+
+
+_CHILDREN: sa.BindParameter[Any] = sa.bindparam("children", expanding=True)
+_BORN_STATEMENT = sa.select(children.c.child, children.c.birth_date).where(children.c.child.in_(_CHILDREN))
+_CUSTODY_STATEMENT = sa.select(custody.c.child, custody.c.custody, custody.c.guardians).where(
+    custody.c.child.in_(_CHILDREN)
+)
+_PROTECTIONS_STATEMENT = sa.select(
+    protections.c.child,
+    protections.c.kind,
+    protections.c.valid_from,
+    protections.c.valid_to,
+    protections.c.lifted_at,
+).where(protections.c.child.in_(_CHILDREN))
+_CONSENTS_STATEMENT = (
+    sa.select(
+        consents.c.child,
+        consents.c.consent_id,
+        consents.c.purpose,
+        consents.c.agency_kind,
+        consents.c.given_by,
+        consents.c.guardians,
+        consents.c.maturity_assessed_by,
+        consents.c.organisations,
+        consents.c.process_id,
+        consents.c.valid_from,
+        consents.c.valid_to,
+        consents.c.withdrawn_at,
+    )
+    .where(consents.c.child.in_(_CHILDREN))
+    .order_by(consents.c.child, consents.c.consent_id)
+)
+_RELEASES_STATEMENT = (
+    sa.select(
+        releases.c.child,
+        releases.c.release_id,
+        releases.c.message_id,
+        releases.c.recipients,
+        releases.c.released_by,
+    )
+    .where(releases.c.child.in_(_CHILDREN))
+    .order_by(releases.c.child, releases.c.release_id)
+)
+"""Built once: SQLAlchemy compiles each of them once (its compiled cache), and each reads one table for all
+the children of a batch."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """The child's birth date and custody, as far as the registry knows them."""
+
+    birth_date: dt.date | None
+    custody: str | None
+    guardians: str | None
+
+
+def _known(born: dt.date | None, custody_form: tuple[str, str] | None) -> Known | None:
+    if born is None and custody_form is None:
+        return None
+    return Known(
+        birth_date=born,
+        custody=None if custody_form is None else custody_form[0],
+        guardians=None if custody_form is None else custody_form[1],
+    )
+
+
+def _by_child(rows: Iterable[Any]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for row in rows:
+        found.setdefault(str(row.child), []).append(row)
+    return found
+
+
+def load_facts(
+    conn: sa.Connection, wanted: Iterable[str], *, releases_too: bool = True
+) -> dict[str, ChildFacts]:
+    """Every registry row about the ``wanted`` children, one query per table (none: empty facts)."""
+    names = sorted(set(wanted))
+    if not names:
+        return {}
+    params = {"children": names}
+    born = {str(row.child): row.birth_date for row in conn.execute(_BORN_STATEMENT, params)}
+    forms = {
+        str(row.child): (str(row.custody), str(row.guardians))
+        for row in conn.execute(_CUSTODY_STATEMENT, params)
+    }
+    protected = _by_child(conn.execute(_PROTECTIONS_STATEMENT, params))
+    consented = _by_child(conn.execute(_CONSENTS_STATEMENT, params))
+    released = _by_child(conn.execute(_RELEASES_STATEMENT, params)) if releases_too else None
+    return {
+        child: ChildFacts(
+            known=_known(born.get(child), forms.get(child)),
+            consents=tuple(consented.get(child, ())),
+            protections=tuple(protected.get(child, ())),
+            releases=None if released is None else tuple(released.get(child, ())),
+        )
+        for child in names
+    }
 
 
 @dataclass(frozen=True)
@@ -369,24 +502,6 @@ def _guardians_answer(
     if strangers:
         why += "; a consent signed by someone who is not a current guardian counts for nothing"
     return ConsentAnswer(None, why)
-
-
-def _withdrawn_query(
-    child: str, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime
-) -> sa.Select[Any]:
-    """A consent for this purpose and agency kind that was withdrawn by ``when`` (the latest first)."""
-    return (
-        sa.select(consents.c.consent_id, consents.c.organisations, consents.c.process_id)
-        .where(
-            consents.c.child == child,
-            consents.c.purpose == str(purpose),
-            consents.c.agency_kind == str(agency_kind),
-            consents.c.given_by != OBJECTION,
-            consents.c.withdrawn_at.is_not(None),
-            consents.c.withdrawn_at <= when,
-        )
-        .order_by(consents.c.withdrawn_at.desc())
-    )
 
 
 def _answer(
@@ -454,6 +569,53 @@ class ConsentRegistry:
         self._engine = engine
         self._pseudonymizer = pseudonymizer
         self.county = county
+        self._batch: contextvars.ContextVar[dict[str, ChildFacts] | None] = contextvars.ContextVar(
+            f"registry-batch-{id(self)}", default=None
+        )
+
+    # Batches
+
+    def load_batch(self, wanted: Iterable[str]) -> None:
+        """Read every fact about the ``wanted`` children (one query per table) for the decisions that follow.
+
+        Until :meth:`end_batch`, questions about these children are answered from memory, in this asyncio
+        task (or thread) only: other stages sharing the registry keep asking the database. A fact
+        :meth:`apply` records for a child meanwhile reads that child's facts again, so a later message of
+        the batch sees it.
+        """
+        self.hold_batch(self.read_batch(wanted))
+
+    def read_batch(self, wanted: Iterable[str]) -> dict[str, ChildFacts]:
+        """Every fact about the ``wanted`` children, one query per table (blocking: any thread may call it).
+
+        Raises:
+            StoreUnavailableError: the registry cannot be read (retriable).
+        """
+        with map_errors("read the consent registry"), self._engine.connect() as conn:
+            return load_facts(conn, wanted)
+
+    def hold_batch(self, facts: dict[str, ChildFacts]) -> None:
+        """Answer questions about the children in ``facts`` (read by :meth:`read_batch`) from them."""
+        self._batch.set(facts)
+
+    def end_batch(self) -> None:
+        """Forget the facts :meth:`load_batch` read: questions go to the database again."""
+        self._batch.set(None)
+
+    def _refresh(self, child: str) -> None:
+        """After a write about ``child``: read its facts again if a batch holds them."""
+        batch = self._batch.get()
+        if batch is not None and child in batch:
+            with map_errors("read the consent registry"), self._engine.connect() as conn:
+                batch.update(load_facts(conn, [child]))
+
+    def _facts(self, child: str) -> ChildFacts:
+        """The child's facts: from the batch in hand, else read now."""
+        batch = self._batch.get()
+        if batch is not None and child in batch:
+            return batch[child]
+        with map_errors("read the consent registry"), self._engine.connect() as conn:
+            return load_facts(conn, [child], releases_too=False)[child]
 
     # Facts
 
@@ -469,21 +631,27 @@ class ConsentRegistry:
         of = self._pseudonymizer.of
         for fact in facts:
             child = of(fact.child)
-            if isinstance(fact, _CHILDS_VOICE):
-                self._apply_childs_voice(fact, child)
-            elif isinstance(fact, ConsentWithdrawn):
-                self.withdraw(fact.consent_id, at=fact.at, child=child)
-            elif isinstance(fact, CustodyUpdated):
-                self.record_child(child, birth_date(fact.child))
-                self.set_custody(child, fact.custody, tuple(of(g) for g in fact.guardians), at=fact.at)
-            elif isinstance(fact, HiddenResidenceDecided | HiddenResidenceLifted | HiddenResidenceNotNeeded):
-                self._apply_hidden_residence(fact, child)
-            elif isinstance(fact, IdentityProtected):
-                self._protect_identity(child, Protection(str(fact.level)))
-            elif isinstance(fact, IdentityProtectionEnded):
-                self.end_identity_protection(child, at=fact.at)
-            elif isinstance(fact, ResidenceReleased):
-                self.record_release(fact, child=child)
+            try:
+                self._apply_one(fact, child, of)
+            finally:  # also after a fact refused half-way (its child's birth date may be in)
+                self._refresh(child)
+
+    def _apply_one(self, fact: RegistryFact, child: str, of: Callable[[str], str]) -> None:
+        if isinstance(fact, _CHILDS_VOICE):
+            self._apply_childs_voice(fact, child)
+        elif isinstance(fact, ConsentWithdrawn):
+            self.withdraw(fact.consent_id, at=fact.at, child=child)
+        elif isinstance(fact, CustodyUpdated):
+            self.record_child(child, birth_date(fact.child))
+            self.set_custody(child, fact.custody, tuple(of(g) for g in fact.guardians), at=fact.at)
+        elif isinstance(fact, HiddenResidenceDecided | HiddenResidenceLifted | HiddenResidenceNotNeeded):
+            self._apply_hidden_residence(fact, child)
+        elif isinstance(fact, IdentityProtected):
+            self._protect_identity(child, Protection(str(fact.level)))
+        elif isinstance(fact, IdentityProtectionEnded):
+            self.end_identity_protection(child, at=fact.at)
+        elif isinstance(fact, ResidenceReleased):
+            self.record_release(fact, child=child)
 
     def _apply_childs_voice(
         self,
@@ -689,17 +857,12 @@ class ConsentRegistry:
         the released message's id and ``recipient_id``); ``identifiers`` are the recipient's own.
         """
         wanted = {f"{normalise_system(s)}|{v}" for s, v in identifiers}
-        with map_errors("read the consent registry"), self._engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    releases.c.release_id,
-                    releases.c.message_id,
-                    releases.c.recipients,
-                    releases.c.released_by,
-                )
-                .where(releases.c.child == child)
-                .order_by(releases.c.release_id)
-            ).all()
+        batch = self._batch.get()
+        cached = batch.get(child) if batch is not None else None
+        rows = cached.releases if cached is not None else None
+        if rows is None:
+            with map_errors("read the consent registry"), self._engine.connect() as conn:
+                rows = tuple(conn.execute(_RELEASES_STATEMENT, {"children": [child]}))
         for row in rows:
             same_message = message_id in {row.message_id, deterministic_id(row.message_id, recipient_id)}
             if same_message and wanted & _names(row.recipients):
@@ -770,14 +933,13 @@ class ConsentRegistry:
 
     def age(self, child: str, at: dt.datetime) -> int | None:
         """The child's age at ``at``, or ``None`` when the registry has no birth date for it."""
-        with map_errors("read the consent registry"), self._engine.connect() as conn:
-            born = conn.scalar(sa.select(children.c.birth_date).where(children.c.child == child))
+        known = self._facts(child).known
+        born = None if known is None else known.birth_date
         return None if born is None else age_on(born, _utc(at).date())
 
     def protections_at(self, child: str, at: dt.datetime) -> frozenset[Protection]:
         """The protection decisions in force for the child at ``at``."""
-        with map_errors("read the consent registry"), self._engine.connect() as conn:
-            return _protections(conn, child, _utc(at))
+        return self._facts(child).protections_at(_utc(at))
 
     def assess(
         self,
@@ -788,51 +950,25 @@ class ConsentRegistry:
         agency_kind: AgencyKind | None = None,
         scope: Scope | None = None,
     ) -> Assessment:
-        """Everything one decision needs to know of the child at ``at``, read in one connection.
+        """All one decision needs to know of the child at ``at``: from the batch in hand, else read now.
 
         The consent answer is there when ``purpose`` and ``agency_kind`` are given. With ``scope``, a consent
         (or objection) that names other organisations, or another process, does not count.
         """
         when = _utc(at)
-        with map_errors("read the consent registry"), self._engine.connect() as conn:
-            known = conn.execute(
-                sa.select(children.c.birth_date, custody.c.custody, custody.c.guardians)
-                .select_from(children.outerjoin(custody, children.c.child == custody.c.child))
-                .where(children.c.child == child)
-            ).one_or_none()
-            if known is None:
-                known = conn.execute(
-                    sa.select(sa.null().label("birth_date"), custody.c.custody, custody.c.guardians).where(
-                        custody.c.child == child
-                    )
-                ).one_or_none()
-            protected = _protections(conn, child, when)
-            answered = (
-                conn.execute(
-                    sa.select(protections.c.decision_id)
-                    .where(
-                        protections.c.child == child,
-                        protections.c.kind == str(Protection.HIDDEN_RESIDENCE),
-                        protections.c.valid_from <= when,
-                    )
-                    .limit(1)
-                ).first()
-                is not None
-            )
-            rows = (
-                conn.execute(_consents_query(child, purpose, agency_kind, when)).all()
-                if purpose is not None and agency_kind is not None
-                else None
-            )
-            withdrawn_rows = (
-                conn.execute(_withdrawn_query(child, purpose, agency_kind, when)).all()
-                if purpose is not None and agency_kind is not None
-                else []
-            )
+        facts = self._facts(child)
+        known = facts.known
+        protected = facts.protections_at(when)
+        answered = facts.residence_answered(when)
+        rows = None
+        withdrawn_rows: list[sa.Row[Any]] = []
+        if purpose is not None and agency_kind is not None:
+            rows = facts.consents_at(purpose, agency_kind, when)
+            withdrawn_rows = facts.withdrawn_by(purpose, agency_kind, when)
         born = None if known is None else known.birth_date
         age = None if born is None else age_on(born, when.date())
         custodians = (
-            Custodians(form=Custody(str(known.custody)), guardians=_names(known.guardians))
+            Custodians(form=Custody(str(known.custody)), guardians=_names(known.guardians or ""))
             if known is not None and known.custody is not None
             else None
         )

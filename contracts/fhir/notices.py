@@ -3,7 +3,8 @@
 A delivery was denied, a message waits for consent (or another answer) and later was released or expired,
 a deadline is near or has passed, a child with a SIP is turning 18.
 
-Each is a FHIR message Bundle (``MessageHeader`` first) built and validated with ``fhir.resources``. Its focus
+Each is a FHIR message Bundle (``MessageHeader`` first) built as JSON data, validated with ``fhir.resources``
+when validation is on (see :mod:`sambus.contracts.fhir._validated`; the tests run with it). Its focus
 is a ``Communication`` (category ``notification``) to the organisation, ``about`` the event or process it
 concerns by identifier, with the text as payload and an ``OperationOutcome`` (severity, issue type) beside
 it. It names the organisation and the reason, never the child. A notice is not a response to a message the
@@ -21,6 +22,7 @@ from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.messageheader import MessageHeader
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from sambus.contracts.fhir._validated import validated
 from sambus.contracts.fhir.codes import (
     DESTINATION_ENDPOINT_PREFIX,
     EVENT_SYSTEM,
@@ -108,14 +110,17 @@ def notice(
     header_id = deterministic_id(message_id, "header")
     communication_id = deterministic_id(message_id, "communication")
     receiver = {"type": "Organization", "identifier": {"system": to.system, "value": to.value}}
-    outcome = OperationOutcome.model_validate(
+    sent = _instant(at)
+    outcome = validated(
+        OperationOutcome,
         {
             "resourceType": "OperationOutcome",
             "id": outcome_id,
             "issue": [{"severity": severity, "code": code, "diagnostics": text}],
-        }
+        },
     )
-    communication = Communication.model_validate(
+    communication = validated(
+        Communication,
         {
             "resourceType": "Communication",
             "id": communication_id,
@@ -126,17 +131,17 @@ def notice(
                 {"identifier": {"system": about["system"], "value": about["value"]}},
                 *({"type": "Task", "identifier": {"system": TASK_ID_SYSTEM, "value": t}} for t in tasks),
             ],
-            "sent": at,
+            "sent": sent,
             "recipient": [receiver],
             "payload": [{"contentString": text}, {"contentReference": {"reference": urn(outcome_id)}}],
-        }
+        },
     )
-    header = MessageHeader.model_validate(
+    header = validated(
+        MessageHeader,
         {
             "resourceType": "MessageHeader",
             "id": header_id,
             "eventCoding": {"system": EVENT_SYSTEM, "code": str(event)},
-            "source": {"name": SAMBUS_SOURCE, "endpoint": f"{SOURCE_ENDPOINT_PREFIX}{SAMBUS_SOURCE}"},
             "destination": [
                 {
                     "name": to.name,
@@ -144,21 +149,17 @@ def notice(
                     "receiver": receiver,
                 }
             ],
+            "source": {"name": SAMBUS_SOURCE, "endpoint": f"{SOURCE_ENDPOINT_PREFIX}{SAMBUS_SOURCE}"},
             "focus": [{"reference": urn(communication_id)}],
-        }
+        },
     )
-    bundle = Bundle.model_validate(
-        {
-            "resourceType": "Bundle",
-            "id": message_id,
-            "type": "message",
-            "timestamp": at,
-            "entry": [
-                {"fullUrl": urn(header_id), "resource": header},
-                {"fullUrl": urn(communication_id), "resource": communication},
-                {"fullUrl": urn(outcome_id), "resource": outcome},
-            ],
-        }
-    )
-    data: dict[str, object] = bundle.model_dump(mode="json", exclude_none=True)
-    return data
+    entries = [(header_id, header), (communication_id, communication), (outcome_id, outcome)]
+    shell = {"resourceType": "Bundle", "id": message_id, "type": "message", "timestamp": sent}
+    validated(Bundle, {**shell, "entry": [{"fullUrl": urn(entry_id)} for entry_id, _ in entries]})
+    return {**shell, "entry": [{"fullUrl": urn(entry_id), "resource": data} for entry_id, data in entries]}
+
+
+def _instant(at: dt.datetime) -> str:
+    """``at`` as FHIR ``instant`` text, written as ``fhir.resources`` writes it (UTC as ``Z``)."""
+    text = at.isoformat()
+    return text.removesuffix("+00:00") + "Z" if at.utcoffset() == dt.timedelta(0) else text

@@ -27,6 +27,7 @@ from sambus.router.cli.dlq import dlq_app
 from sambus.router.cli.queues import queues_app
 from sambus.router.cli.serve import run_with_web, serve_app
 from sambus.router.cli.stats import stats_app
+from sambus.router.cli.workers import start_groups, supervise
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics, metadata_answers, run_sync
 from sambus.router.ops.logs import LOG_FORMATS, configure_logging
@@ -83,8 +84,19 @@ def run(
     log_format: Annotated[
         str, typer.Option("--log-format", help=f"One of {', '.join(LOG_FORMATS)}.")
     ] = "text",
+    one_process: Annotated[
+        bool,
+        typer.Option(
+            "--one-process",
+            help="Run every stage in this one process (with --web this is always so: one /metrics).",
+        ),
+    ] = False,
 ) -> None:
-    """Run the service (every stage in one process, or one stage) until interrupted."""
+    """Run the service until interrupted, by default as one process per group of stages.
+
+    The groups: intake | delivery and retries | parked and processes. --one-process (and --web) run every
+    stage in this process; --stage runs one.
+    """
     if log_format not in LOG_FORMATS:
         errors.print(
             f"[bold red]error:[/] unknown log format {log_format!r}; expected one of {', '.join(LOG_FORMATS)}"
@@ -100,17 +112,25 @@ def run(
     except SambusError as exc:
         raise _fail(exc) from exc
 
-    async def serve() -> None:
+    groups = stage is None and not web and not one_process
+
+    async def serve() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        if groups:
+            await sambus.create_topics()
+            return await supervise(start_groups(log_format), stop)
         await (run_with_web(sambus, stop, only=stage) if web else sambus.run(stop, only=stage))
+        return 0
 
     try:
-        asyncio.run(serve())
+        status = asyncio.run(serve())
     except SambusError as exc:
         raise _fail(exc) from exc
+    if status:
+        raise typer.Exit(code=status)
 
 
 @app.command()

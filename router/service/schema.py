@@ -64,7 +64,27 @@ def create_engine(database_url: str, *, pooled: bool = True) -> sa.Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in {None, "", ":memory:"}:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url) if pooled else sa.create_engine(url, poolclass=NullPool)
+    engine = sa.create_engine(url) if pooled else sa.create_engine(url, poolclass=NullPool)
+    if url.get_backend_name() == "sqlite" and url.database not in {None, "", ":memory:"}:
+        sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
+    return engine
+
+
+def _sqlite_write_ahead_log(connection: Any, _record: object) -> None:  # noqa: ANN401 - a DB-API connection
+    """SQLite in write-ahead-log mode: readers never wait for a writer, a commit appends to the log.
+
+    sambus's stages (one process per group, see ``sambus run``) share the file; in the default
+    rollback-journal mode every reader waits while any of them commits. ``synchronous`` stays FULL: a commit
+    is on disk when it returns (the ledger is written before the Kafka transaction commits). Writers still
+    take turns, waiting up to ``busy_timeout`` ms.
+    """
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
 
 
 def alembic_config(connection: sa.Connection | None = None, *, target: Sequence[sa.MetaData] = ()) -> Config:

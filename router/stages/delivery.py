@@ -8,12 +8,13 @@ recipient), so a batch read again after a crash writes nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiokafka.structs import ConsumerRecord
 
@@ -78,6 +79,53 @@ class LedgerSink(Protocol):
     def append(self, records: Sequence[LedgerRecord]) -> int:
         """Append the records not yet there; returns how many were new."""
         ...
+
+
+Facts = TypeVar("Facts")
+
+
+class BatchFacts(Protocol[Facts]):
+    """Where decisions read their facts a batch at a time: :class:`sambus.consent.ConsentRegistry`."""
+
+    def read_batch(self, wanted: Iterable[str]) -> Facts:
+        """Read every fact about the ``wanted`` children (pseudonyms); blocking, thread-safe."""
+        ...
+
+    def hold_batch(self, facts: Facts) -> None:
+        """Decide by ``facts`` (what :meth:`read_batch` read) until :meth:`end_batch`."""
+        ...
+
+    def end_batch(self) -> None:
+        """Forget them: decisions read the database again."""
+        ...
+
+
+class FactsForBatch:
+    """Reads the registry's facts of every child in a batch before it is handled, forgets them after.
+
+    Give it to a stage as ``prepare`` and as a hook (the parked stage: its decisions then read from memory;
+    :class:`Delivery` does the same for itself, refreshing a child's facts when a message records one).
+    """
+
+    def __init__(self, facts: BatchFacts[Any]) -> None:
+        """Read from ``facts`` (the registry the stage's policy decides by)."""
+        self._facts = facts
+
+    async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Read the facts of every child (record key) in ``records``, in a worker thread."""
+        wanted = {record.key.decode("ascii", errors="replace") for record in records if record.key}
+        self._facts.hold_batch(await asyncio.to_thread(self._facts.read_batch, wanted))
+
+    def before_commit(self) -> None:
+        """Nothing to write."""
+
+    def after_commit(self) -> None:
+        """The batch is out: the next one reads its own facts."""
+        self._facts.end_batch()
+
+    def after_abort(self) -> None:
+        """The batch will be read again, with its facts read again."""
+        self._facts.end_batch()
 
 
 class NoLedger:
@@ -179,6 +227,7 @@ class Delivery(LedgerBatch):
         asked: AskedTasks | None = None,
         care_contacts: CareContacts | None = None,
         protections_of: ProtectionsOf | None = None,
+        batch_facts: BatchFacts[Any] | None = None,
     ) -> None:
         """Route with ``directory``, decide with ``policy``, publish on ``topics``, record in ``ledger``.
 
@@ -190,7 +239,11 @@ class Delivery(LedgerBatch):
         child at a time) lets the ledger say which protected identity an ``identity-protection-ended``
         message ended. A parked message is checked again every
         ``park_recheck`` (see :mod:`sambus.router.stages.parked`).
+
+        With ``batch_facts`` (the registry ``policy`` decides by), :meth:`prepare` reads the facts of every
+        child in a batch at once, and they are forgotten when the batch commits or aborts.
         """
+        self._batch_facts = None if batch_facts is None else FactsForBatch(batch_facts)
         self._park_recheck = park_recheck
         self._topics = topics
         self._rules = RoutingRules(directory, asked=asked, care_contacts=care_contacts)
@@ -199,6 +252,26 @@ class Delivery(LedgerBatch):
         super().__init__(ledger)
         self._registry_feed = registry_feed
         self._protections_of = protections_of
+
+    async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Before a batch is handled: read the registry's facts of every child in it (one query per table).
+
+        They are read in a worker thread, so the event loop goes on polling Kafka meanwhile.
+        """
+        if self._batch_facts is not None:
+            await self._batch_facts.prepare(records)
+
+    def after_commit(self) -> None:
+        """The batch is out: start the next one empty, its facts read again."""
+        super().after_commit()
+        if self._batch_facts is not None:
+            self._batch_facts.after_commit()
+
+    def after_abort(self) -> None:
+        """The batch will be read again: forget its decisions and the facts read for it."""
+        super().after_abort()
+        if self._batch_facts is not None:
+            self._batch_facts.after_abort()
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """The records one intent becomes."""

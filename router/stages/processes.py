@@ -13,6 +13,12 @@ A process is named by its correlation id (``sambus-correlation-id``, also ``Task
 tracker reads ``sambus.intents`` in a consumer group of its own; each message changes state once: the ids of
 messages already applied are stored with the state, in the same database transaction.
 
+In its stage the tracker writes a batch of messages in one database transaction, each message in a savepoint
+of its own (:meth:`ProcessTracker.prepare`, in a worker thread): a message that fails rolls back only its own
+changes and is dead-lettered, the others commit together before the batch's Kafka transaction does (a batch
+read again skips them by message id). One commit per batch, not per message: on SQLite each commit waits for
+the disk and holds the write lock the ledger waits for.
+
 The same transaction keeps the process's anonymous follow-up fact (``followup_facts``, read by
 ``sambus stats``) up to date: its kind, the child's sex and age band (derived from the personnummer in the
 first message's Patient, which is then dropped), the county part of the requesting (else owning)
@@ -21,17 +27,20 @@ organisation, and the dates of its steps. No personnummer, pseudonym or name is 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
-from sambus.contracts.errors import InvalidIntentError, RoutingError, map_errors
+from sambus.contracts.errors import InvalidIntentError, RoutingError, SambusError, map_errors
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.assessment import secrecy_assessment
 from sambus.contracts.fhir.task import task_id_for
@@ -253,15 +262,86 @@ class ProcessStore:
     def __init__(self, engine: sa.Engine) -> None:
         """Keep processes in ``engine``'s database."""
         self._engine = engine
+        self._batch: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
+            f"process-batch-{id(self)}", default=None
+        )
 
     @property
     def engine(self) -> sa.Engine:
         """The database engine."""
         return self._engine
 
+    # Batches (the processes stage): one transaction, a savepoint per message
+
+    def open_batch(self) -> sa.Connection:
+        """A connection in a new transaction that holds the write lock from its start (SQLite).
+
+        SQLite's ``BEGIN IMMEDIATE`` waits (up to the busy timeout) for the write lock at once: a transaction
+        that read first and wrote later would fail outright if another process (the ledger) wrote between.
+        Blocking: :meth:`ProcessTracker.prepare` calls it in a worker thread.
+
+        Raises:
+            StoreUnavailableError: the database cannot be written (retriable).
+        """
+        with map_errors("begin a batch of process updates"):
+            conn = self._engine.connect()
+            try:
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    conn.begin()
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def hold(self, conn: sa.Connection) -> None:
+        """Write and read through ``conn`` until :meth:`end_batch`, in this thread (or asyncio task) only."""
+        self._batch.set(conn)
+
+    def commit_batch(self) -> None:
+        """Commit the batch's transaction (nothing when none is held).
+
+        Raises:
+            StoreUnavailableError: the commit failed (retriable: the batch is read again).
+        """
+        conn = self._batch.get()
+        if conn is not None:
+            with map_errors("commit the process updates"):
+                conn.commit()
+
+    def end_batch(self) -> None:
+        """Give the batch's connection back; what was not committed is rolled back."""
+        conn = self._batch.get()
+        self._batch.set(None)
+        if conn is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.close()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A transaction for one message: a savepoint of the batch's transaction, else one of its own."""
+        held = self._batch.get()
+        if held is None:
+            with self._engine.begin() as conn:
+                yield conn
+            return
+        with held.begin_nested():
+            yield held
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        """A connection to read with: the batch's own (it sees the batch's writes so far), else a new one."""
+        held = self._batch.get()
+        if held is not None:
+            yield held
+            return
+        with self._engine.connect() as conn:
+            yield conn
+
     def get(self, process_id: str) -> Process | None:
         """A process by its id, or ``None``."""
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
         if row is None:
             return None
@@ -281,7 +361,7 @@ class ProcessStore:
             )
             .order_by(asked_tasks.c.task_id)
         )
-        with map_errors("read the process state"), self._engine.connect() as conn:
+        with map_errors("read the process state"), self._reading() as conn:
             return list(dict.fromkeys(conn.execute(query).scalars()))
 
     def active(self, child: str, unit: str) -> bool:
@@ -290,7 +370,7 @@ class ProcessStore:
         Raises:
             StoreUnavailableError: the database cannot be read (retriable).
         """
-        with map_errors("read the care contacts"), self._engine.connect() as conn:
+        with map_errors("read the care contacts"), self._reading() as conn:
             row = conn.execute(
                 sa.select(care_contacts.c.active).where(
                     care_contacts.c.child == child, care_contacts.c.unit == unit
@@ -304,7 +384,7 @@ class ProcessStore:
         Raises:
             StoreUnavailableError: the database cannot be read (retriable).
         """
-        with map_errors("read the process state"), self._engine.connect() as conn:
+        with map_errors("read the process state"), self._reading() as conn:
             row = conn.execute(
                 sa.select(processes.c.kind, processes.c.request_assessment).where(
                     processes.c.process_id == process_id
@@ -322,7 +402,7 @@ class ProcessStore:
         Raises:
             StoreUnavailableError: the database cannot be read (retriable).
         """
-        with map_errors("read the process state"), self._engine.connect() as conn:
+        with map_errors("read the process state"), self._reading() as conn:
             known = conn.execute(
                 sa.select(processes.c.process_id).where(processes.c.process_id == process_id)
             ).first()
@@ -337,6 +417,13 @@ class ProcessStore:
         return frozenset(row.requester for row in rows if row.owner == answerer)
 
 
+_Offset = tuple[str, int, int]
+
+
+def _offset(record: ConsumerRecord[bytes, bytes]) -> _Offset:
+    return (record.topic, record.partition, record.offset)
+
+
 class ProcessTracker:
     """The handler of the ``processes`` stage: applies each message to its process once, sets deadlines."""
 
@@ -348,18 +435,81 @@ class ProcessTracker:
         rules: RoutingRules,
         deadline_rules: DeadlineRules | None = None,
     ) -> None:
-        """Track in ``store``, set and close timers in ``deadlines``, resolve parties with ``rules``."""
+        """Track in ``store``, set and close timers in ``deadlines``, resolve parties with ``rules``.
+
+        Give it to its stage as ``prepare`` and as a hook too: a batch is then written in one transaction
+        (see :meth:`prepare`); without them each message commits on its own when it is handled.
+        """
         self._store = store
         self._deadlines = deadlines
         self._rules = rules
         self._deadline_rules = deadline_rules or DeadlineRules()
+        self._outcomes: dict[_Offset, Exception | None] = {}
+
+    async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply the whole batch in a worker thread, one database transaction, before it is handled.
+
+        The handler then answers each record from what happened to it here. The event loop goes on
+        polling meanwhile, and the transaction never waits for the loop: a stage on the same loop that
+        writes (the deadline timers) cannot hold the write lock the batch needs while it waits for it.
+        """
+        self._outcomes = await asyncio.to_thread(self._apply_batch, records)
+
+    def _apply_batch(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> dict[_Offset, Exception | None]:
+        """Apply ``records`` in one transaction, each in a savepoint; what failed, by record.
+
+        A record whose error is retriable ends the batch there: the records before it commit, and the stage
+        reads the batch again from it (as it did when each record committed on its own).
+
+        Raises:
+            StoreUnavailableError: the transaction could not begin or commit (the batch is read again).
+        """
+        outcomes: dict[_Offset, Exception | None] = {}
+        self._store.hold(self._store.open_batch())
+        try:
+            for record in records:
+                try:
+                    self._apply_record(record)
+                except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
+                    outcomes[_offset(record)] = exc
+                    if isinstance(exc, SambusError) and exc.retriable:
+                        break
+                else:
+                    outcomes[_offset(record)] = None
+            self._store.commit_batch()
+        finally:
+            self._store.end_batch()
+        return outcomes
+
+    def before_commit(self) -> None:
+        """Nothing: :meth:`prepare` committed the batch's changes (before the Kafka transaction, as ever)."""
+
+    def after_commit(self) -> None:
+        """The batch is out: forget what happened to its records."""
+        self._outcomes = {}
+
+    def after_abort(self) -> None:
+        """The batch will be read again: its records already applied are skipped then (by message id)."""
+        self._outcomes = {}
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
-        """Apply one message; the stage produces nothing for it.
+        """Apply one message (unless :meth:`prepare` did); the stage produces nothing for it.
 
         A record that is not a valid intent is skipped: the delivery stage, reading the same topic, already
         dead-letters it, and a second dead letter would only confuse.
         """
+        key = _offset(record)
+        if key in self._outcomes:
+            failed = self._outcomes[key]
+            if failed is not None:
+                raise failed
+            return []
+        self._apply_record(record)
+        return []
+
+    def _apply_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:
             child, event, bundle = read_intent(record)
             process_id = header(record, Header.CORRELATION_ID)
@@ -368,16 +518,15 @@ class ProcessTracker:
             logger.info(
                 "processes skip %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc.code
             )
-            return []
+            return
         message_id = str(bundle.get("id"))
-        with map_errors("update the process state"), self._store.engine.begin() as conn:
+        with map_errors("update the process state"), self._store.writing() as conn:
             if conn.execute(
                 sa.select(applied.c.message_id).where(applied.c.message_id == message_id)
             ).first():
-                return []
+                return
             conn.execute(applied.insert().values(message_id=message_id, process_id=process_id))
             self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
-        return []
 
     def _apply(
         self, conn: sa.Connection, *, process_id: str, child: str, event: EventCode, bundle: Mapping[str, Any]

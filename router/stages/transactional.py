@@ -61,6 +61,7 @@ from sambus.router.ops.tracing import traced
 logger = logging.getLogger(__name__)
 
 RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[list[Outgoing]]]
+BatchPreparer = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 FailureHandler = Callable[[ConsumerRecord[bytes, bytes], SambusError], list[Outgoing]]
 
 RECORD_REFUSED: tuple[type[KafkaError], ...] = (
@@ -131,6 +132,7 @@ class TransactionalStage:
         on_retriable: FailureHandler | None = None,
         keys_are_pseudonyms: bool = False,
         dlq_cipher: FieldCipher | None = None,
+        prepare: BatchPreparer | None = None,
     ) -> None:
         """Describe the stage; nothing connects until :meth:`start`.
 
@@ -144,7 +146,10 @@ class TransactionalStage:
         ``keys_are_pseudonyms`` keeps a dead-lettered record's key (the child's pseudonym) for replay.
         Every record for ``dlq_topic`` is sealed with ``dlq_cipher`` as it is sent (see
         :func:`sambus.router.kafka.dead_letters.seal`): without a cipher its original is not kept.
+        ``prepare`` is given each batch's records before the handler sees the first of them (e.g. to read
+        what they need from the database at once); a retriable error it raises aborts the batch.
         """
+        self._prepare = prepare
         self._dlq_cipher = dlq_cipher
         self._on_retriable = on_retriable
         self._keys_are_pseudonyms = keys_are_pseudonyms
@@ -474,6 +479,8 @@ class TransactionalStage:
     ) -> None:
         """One transaction for ``records`` of ``partition``; ``outputs`` (by offset) replaces the handler."""
         async with producer.transaction():
+            if outputs is None and self._prepare is not None:
+                await self._prepare(records)
             sends = []
             for record in records:
                 made = outputs[record.offset] if outputs is not None else await self._handle(record)

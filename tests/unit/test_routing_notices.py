@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -34,6 +35,19 @@ def test_each_notice_is_a_valid_fhir_message_addressed_to_the_organisation(event
     assert communication.recipient[0].identifier.value == "19800001"
     assert communication.payload[0].contentString == "why it happened"
     assert outcome.issue[0].diagnostics == "why it happened"
+
+
+@pytest.mark.parametrize("event", sorted(NOTICE_EVENTS))
+@pytest.mark.parametrize(
+    "at",
+    [AT, AT.replace(microsecond=5), AT.astimezone(dt.timezone(dt.timedelta(hours=1)))],
+    ids=["utc", "microseconds", "plus-one-hour"],
+)
+def test_a_notice_is_written_as_fhir_resources_would_write_it(event: EventCode, at: dt.datetime) -> None:
+    data = notice(event=event, to=TO, about=ABOUT, text="why", at=at, tasks=("task-1",))  # built as JSON
+
+    written = Bundle.model_validate(data).model_dump(mode="json", exclude_none=True)
+    assert json.dumps(data) == json.dumps(written)  # the same bytes, keys in the same order
 
 
 def test_notice_ids_are_deterministic_and_differ_by_key() -> None:

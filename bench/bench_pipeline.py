@@ -1,0 +1,405 @@
+"""Pipeline benchmark: the whole ``sambus run`` (every stage, its own processes) next to a bare aiokafka
+pass-through of the same events on the same broker, in the same run, printed as ratios.
+
+    .venv/bin/python bench/bench_pipeline.py [--events 10000] [--rate 50] [--seconds 20] [--runs 3]
+        [--timeout 600] [--profile DIR]
+
+Each run makes fresh topics and a fresh SQLite database, and:
+
+* throughput: ``--events`` realistic school events (a SIP invitation to three agencies, 50 children, the
+  guardians consented to two of them) wait on the school topic; ``sambus run`` is started and timed from its
+  first delivery to the moment every delivery (two per event) is visible to a ``read_committed`` consumer.
+  The baseline drains the same event bytes through a consume-produce loop of bare aiokafka;
+* latency: events are offered at ``--rate`` per second for ``--seconds``, a load below capacity, and each
+  delivery is timed from its event's send to when it is seen ``read_committed`` (p50, p99);
+* memory: the peak resident size (VmHWM) of every ``sambus run`` process, which must stay at most 250 MB.
+
+Every figure is printed per run, then as min / median / max over the runs. Uses KAFKA_BOOTSTRAP_SERVERS,
+else starts the local broker from deploy/kafka/ on SAMBUS_BENCH_KAFKA_PORT (default 19394).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sambus.adapters import translate_message
+from sambus.consent import ConsentGrant
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.registry_facts import Custody
+from sambus.contracts.topics import Header, TopicSpec
+from sambus.router.dev.local_kafka import LocalKafka
+from sambus.router.kafka.admin import ensure_topics
+from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.service.schema import create_engine, upgrade
+from sambus.router.settings import Settings
+
+CHILDREN = 50
+DELIVERED_TO = ("vasteras-socialtjanst", "vastmanland-bu-halsan")  # consented; dental care is parked
+SENT_AT = "bench-sent-ns"
+RSS_LIMIT_MB = 250
+SAMBUS = Path(sys.executable).with_name("sambus")
+PROFILED = "import cProfile; from sambus.router.cli.main import main; cProfile.run('main()', 'OUT')"
+
+
+def personnummer(n: int) -> str:
+    digits = f"120315{n:03d}"
+    total = sum((d - 9 if d > 9 else d) for d in (int(c) * (2 - i % 2) for i, c in enumerate(digits)))  # noqa: PLR2004
+    return f"20{digits}{(10 - total % 10) % 10}"
+
+
+def sip_event(event_id: str, child: str) -> bytes:
+    invite = [
+        {"organisationNumber": "212000-2080"},
+        {"hsaId": "SE2321000206-1001"},
+        {"hsaId": "SE2321000206-1003"},
+    ]
+    data = {"child": {"civicNo": child}, "schoolUnitCode": "19800002", "initiatedBy": "student_health"}
+    data |= {"reason": "mental_health", "invite": invite}
+    event = {"type": "se.sambus.school.sip-initiated.v1", "id": event_id, "source": "skolsystem-bench"}
+    event |= {"time": "2026-11-20T09:00:00+01:00", "data": data}
+    return json.dumps(event).encode()
+
+
+def events(count: int, tag: str) -> list[bytes]:
+    return [sip_event(f"{tag}-{i}", personnummer(i % CHILDREN)) for i in range(count)]
+
+
+def pct(values: list[float], p: int) -> float:
+    return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else float("nan")
+
+
+async def produce(servers: str, topic: str, values: list[bytes], *, rate: float | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all")
+    await producer.start()
+    try:
+        start = time.perf_counter()
+        sends = []
+        for i, value in enumerate(values):
+            if rate is not None:
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            headers = [(SENT_AT, str(time.time_ns()).encode())]
+            sends.append(await producer.send(topic, value, headers=headers))
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+class Reader:
+    """A read_committed consumer positioned at the end of ``topics`` before anything is sent."""
+
+    def __init__(self, servers: str, topics: list[str]) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=servers, isolation_level="read_committed"
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        while not self._consumer.assignment():  # noqa: ASYNC110 - aiokafka has no event for it
+            await asyncio.sleep(0.05)
+        await self._consumer.seek_to_end()
+        for partition in self._consumer.assignment():
+            await self._consumer.position(partition)
+
+    async def read(
+        self, count: int, sent: dict[str, int] | None = None, *, timeout_s: float = 600.0
+    ) -> tuple[float, list[float], int]:
+        """Read ``count`` records: (seconds from the first to the last, each one's latency in ms, how many).
+
+        Stops after ``timeout_s`` with what it saw, so a run that cannot keep up ends.
+
+        A record's send time is its ``SENT_AT`` header (the baseline keeps it), else ``sent`` by its
+        correlation id (sambus makes new headers; the correlation id is the event's message id).
+        """
+        seen = 0
+        first = last = 0.0
+        latencies: list[float] = []
+        deadline = time.monotonic() + timeout_s
+        try:
+            while seen < count and time.monotonic() < deadline:
+                batch = await self._consumer.getmany(timeout_ms=200)
+                now = time.time_ns()
+                if batch:
+                    first, last = first or time.perf_counter(), time.perf_counter()
+                for records in batch.values():
+                    for record in records:
+                        seen += 1
+                        headers = dict(record.headers)
+                        stamp = headers.get(SENT_AT)
+                        correlation = headers.get(Header.CORRELATION_ID, b"")
+                        if stamp is None and sent is not None:
+                            stamp = str(sent.get(correlation.decode(), 0)).encode()
+                        if stamp is not None and int(stamp):
+                            latencies.append((now - int(stamp)) / 1e6)
+        finally:
+            await self._consumer.stop()
+        return last - first, latencies, seen
+
+
+async def pass_through(servers: str, source: str, sink: str, stop: asyncio.Event) -> None:
+    """The baseline: consume, produce each record unchanged, commit offsets — bare aiokafka."""
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=servers,
+        group_id=f"bench-{secrets.token_hex(4)}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all")
+    await consumer.start()
+    await producer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            sends = [
+                await producer.send(sink, r.value, key=r.key, headers=list(r.headers))
+                for records in batch.values()
+                for r in records
+            ]
+            await asyncio.gather(*sends)
+            if batch:
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            lines = status.read_text().splitlines()
+            found.extend(int(status.parent.name) for line in lines if line.split() == ["PPid:", str(pid)])
+    return found
+
+
+def peak_rss_mb(pid: int) -> dict[str, float]:
+    """The peak resident size of ``pid`` and its children, by process name."""
+    peaks = {}
+    for one in [pid, *_children(pid)]:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{one}/status").read_text().splitlines()
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+            name = (Path(f"/proc/{one}/cmdline").read_bytes().replace(b"\0", b" ")[-60:]).decode(
+                errors="replace"
+            )
+            peaks[f"{one} {name.strip()}"] = int(fields["VmHWM"].split()[0]) / 1024
+    return peaks
+
+
+@dataclass
+class Run:
+    base_eps: float
+    sambus_eps: float
+    base_p50: float
+    base_p99: float
+    sambus_p50: float
+    sambus_p99: float
+    max_rss_mb: float
+
+
+def _seed(app: Sambus) -> None:
+    now = dt.datetime.now(dt.UTC)
+    for n in range(CHILDREN):
+        child = app.pseudonymizer.of(personnummer(n))
+        app.registry.set_custody(child, Custody.SOLE, ("guardian",), at=now - dt.timedelta(days=2))
+        grant = ConsentGrant(
+            consent_id=f"c{n}", child=child, purpose=Purpose.SIP,
+            agency_kinds=frozenset({AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN}),
+            given_by="guardian", guardians=("guardian",), valid_from=now - dt.timedelta(days=1),
+        )  # fmt: skip
+        app.registry.record(grant, now=now)
+
+
+async def measure_baseline(
+    servers: str, base_in: str, base_out: str, *, backlog: list[bytes], paced: list[bytes], rate: float
+) -> tuple[float, list[float]]:
+    """The same bytes through bare aiokafka: (events/s draining ``backlog``, latencies of ``paced``)."""
+    await produce(servers, base_in, backlog)
+    reader = Reader(servers, [base_out])
+    await reader.start()
+    stop = asyncio.Event()
+    baseline = asyncio.create_task(pass_through(servers, base_in, base_out, stop))
+    elapsed, _, _ = await reader.read(len(backlog))
+    reader = Reader(servers, [base_out])
+    await reader.start()
+    reading = asyncio.create_task(reader.read(len(paced)))
+    await produce(servers, base_in, paced, rate=rate)
+    _, latencies, _ = await reading
+    stop.set()
+    await baseline
+    return len(backlog) / elapsed, latencies
+
+
+def service_command(profile_dir: str | None, number: int) -> list[str]:
+    """``sambus run``; with ``profile_dir``, every stage in one process under cProfile (written on stop)."""
+    if not profile_dir:
+        return [str(SAMBUS), "run"]
+    profile = Path(profile_dir).resolve() / f"run-{number}.prof"
+    script = f"import sys; sys.argv = ['sambus', 'run', '--one-process']; {PROFILED}"
+    return [sys.executable, "-c", script.replace("OUT", str(profile))]
+
+
+async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: Path) -> Run:
+    key = secrets.token_hex(32)
+    settings = Settings(
+        topic_prefix=f"benchp-{secrets.token_hex(4)}.",
+        database_url=f"sqlite:///{workdir / f'pipeline-{number}.db'}",
+        pseudonym_key=SecretStr(key),
+        instance_id=secrets.token_hex(4),
+    )
+    engine = create_engine(settings.database_url)
+    upgrade(engine)  # what `sambus db upgrade` does
+    engine.dispose()
+    app = bootstrap(settings, bootstrap_servers=servers)
+    _seed(app)
+    await app.create_topics()
+    source = app.topics.agency_events("school")
+    base_in, base_out = f"{settings.topic_prefix}baseline.in", f"{settings.topic_prefix}baseline.out"
+    await ensure_topics(servers, [TopicSpec(base_in), TopicSpec(base_out)])
+    backlog = events(args.events, f"r{number}-backlog")
+    paced = events(int(args.rate * args.seconds), f"r{number}-paced")
+    sent: dict[str, int] = {}
+    deliveries = [app.topics.deliver(name) for name in DELIVERED_TO]
+
+    base_eps, base_latencies = await measure_baseline(
+        servers, base_in, base_out, backlog=backlog, paced=paced, rate=args.rate
+    )
+
+    # sambus run: the whole service, as an operator starts it.
+    await produce(servers, source, backlog)
+    env = {
+        **os.environ,
+        "SAMBUS_KAFKA_BOOTSTRAP_SERVERS": servers,
+        "SAMBUS_TOPIC_PREFIX": settings.topic_prefix,
+        "SAMBUS_PSEUDONYM_KEY": key,
+        "SAMBUS_DATABASE_URL": settings.database_url,
+        "SAMBUS_INSTANCE_ID": settings.instance_id,
+    }
+    reader = Reader(servers, deliveries)
+    await reader.start()
+    log = (workdir / f"run-{number}.log").open("wb")
+    command = service_command(args.profile, number)
+    service = subprocess.Popen(command, env=env, stdout=log, stderr=log)  # noqa: ASYNC220, S603
+    try:
+        wanted = len(backlog) * len(DELIVERED_TO)
+        elapsed, _, seen = await reader.read(wanted, timeout_s=args.timeout)
+        sambus_eps = seen / len(DELIVERED_TO) / elapsed if elapsed else 0.0
+        if seen < wanted:
+            print(f"run {number}: sambus run drained {seen} of {wanted} deliveries in {args.timeout:.0f} s")
+        reader = Reader(servers, deliveries)
+        await reader.start()
+        paced_wanted = len(paced) * len(DELIVERED_TO)
+        reading = asyncio.create_task(reader.read(paced_wanted, sent, timeout_s=args.timeout))
+        await produce_stamped(servers, source, paced, sent, rate=args.rate)
+        _, sambus_latencies, paced_seen = await reading
+        if paced_seen < paced_wanted:
+            print(
+                f"run {number}: {paced_seen} of {paced_wanted} paced deliveries seen in {args.timeout:.0f} s"
+            )
+        peaks = peak_rss_mb(service.pid)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(service.wait, 120)
+        log.close()
+    app.engine.dispose()
+    run = Run(
+        base_eps=base_eps,
+        sambus_eps=sambus_eps,
+        base_p50=pct(base_latencies, 50),
+        base_p99=pct(base_latencies, 99),
+        sambus_p50=pct(sambus_latencies, 50),
+        sambus_p99=pct(sambus_latencies, 99),
+        max_rss_mb=max(peaks.values()),
+    )
+    print(
+        f"run {number}: baseline {run.base_eps:8.0f} events/s, sambus run {run.sambus_eps:7.0f} events/s "
+        f"(ratio {run.sambus_eps / run.base_eps:.4f}); at {args.rate:.0f}/s p50 {run.sambus_p50:.0f} ms "
+        f"(baseline {run.base_p50:.1f}), p99 {run.sambus_p99:.0f} ms (baseline {run.base_p99:.1f})"
+    )
+    for name, peak in sorted(peaks.items()):
+        print(f"    peak RSS {peak:6.1f} MB  {name}")
+    return run
+
+
+async def produce_stamped(
+    servers: str, topic: str, values: list[bytes], sent: dict[str, int], *, rate: float
+) -> None:
+    """Offer ``values`` at ``rate`` per second, noting each one's send time by its correlation id."""
+    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all")
+    ids = [translate_message(value)[0].correlation_id for value in values]
+    await producer.start()
+    try:
+        start = time.perf_counter()
+        sends = []
+        for i, value in enumerate(values):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            sent[ids[i]] = time.time_ns()
+            sends.append(await producer.send(topic, value))
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+def summary(label: str, values: list[float], unit: str, fmt: str = ".4f") -> None:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    print(f"{label:<44} min {low:{fmt}}  median {mid:{fmt}}  max {high:{fmt}} {unit}")
+
+
+async def main(args: argparse.Namespace, servers: str) -> None:
+    print(
+        f"{args.events} events drained, then {int(args.rate * args.seconds)} offered at {args.rate:.0f}/s, "
+        f"{args.runs} runs ({servers})"
+    )
+    with tempfile.TemporaryDirectory(prefix="sambus-bench-pipeline-") as workdir:
+        runs = [await one_run(args, servers, n + 1, Path(workdir)) for n in range(args.runs)]
+    summary("baseline events/s", [r.base_eps for r in runs], "", ".0f")
+    summary("sambus run events/s", [r.sambus_eps for r in runs], "", ".0f")
+    summary("throughput ratio sambus/baseline (goal >= 0.1)", [r.sambus_eps / r.base_eps for r in runs], "x")
+    summary("baseline p50 latency", [r.base_p50 for r in runs], "ms", ".1f")
+    summary("baseline p99 latency", [r.base_p99 for r in runs], "ms", ".1f")
+    summary("sambus run p50 latency", [r.sambus_p50 for r in runs], "ms", ".1f")
+    summary("sambus run p99 latency", [r.sambus_p99 for r in runs], "ms", ".1f")
+    summary("p99 latency ratio sambus/baseline", [r.sambus_p99 / r.base_p99 for r in runs], "x", ".1f")
+    summary(f"max RSS of a sambus process (<= {RSS_LIMIT_MB} MB)", [r.max_rss_mb for r in runs], "MB", ".1f")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000, help="backlog drained for throughput")
+    parser.add_argument("--rate", type=float, default=50.0, help="offered load (events/s) for latency")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long the load is offered")
+    parser.add_argument("--runs", type=int, default=3, help="how many times everything is measured")
+    parser.add_argument("--timeout", type=float, default=600.0, help="longest wait per phase (seconds)")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run sambus --one-process under cProfile, a run-N.prof per run in DIR",
+    )
+    arguments = parser.parse_args()
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))
+    started = local.ensure_running() if local else False
+    try:
+        asyncio.run(main(arguments, configured or (local.bootstrap_servers if local else "")))
+    finally:
+        if local is not None and started:
+            local.stop()

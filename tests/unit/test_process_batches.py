@@ -1,0 +1,198 @@
+"""The processes stage writes a batch in one database transaction, each message in a savepoint of its own."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka.structs import ConsumerRecord
+from tests.unit.test_routing_processes import AT, BU_HALSAN, DIRECTORY, SOCIAL, bundle, record
+
+from sambus.contracts.fhir import EVENT_SYSTEM, EventCode
+from sambus.contracts.identifiers import HSA_ID_SYSTEM
+from sambus.router.routing.rules import RoutingRules
+from sambus.router.service.schema import create_engine, upgrade
+from sambus.router.stages.deadlines import Deadlines
+from sambus.router.stages.processes import ProcessStore, ProcessTracker, applied
+
+BUP = (HSA_ID_SYSTEM, "SE2321000206-1002")  # vastmanland-bup in the packaged directory
+
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'p.db'}"
+
+
+@pytest.fixture
+def engine(url) -> Iterator[sa.Engine]:
+    made = create_engine(url)  # as sambus makes it: write-ahead log, busy timeout
+    upgrade(made)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def other(url, engine) -> Iterator[ProcessStore]:
+    """The same database as another process (the delivery stage, an operator) sees it."""
+    del engine  # made and upgraded first
+    made = create_engine(url)
+    yield ProcessStore(made)
+    made.dispose()
+
+
+@pytest.fixture
+def store(engine) -> ProcessStore:
+    return ProcessStore(engine)
+
+
+@pytest.fixture
+def tracker(store, engine) -> ProcessTracker:
+    return ProcessTracker(
+        store=store, deadlines=Deadlines(engine), rules=RoutingRules(DIRECTORY, care_contacts=store)
+    )
+
+
+def _applied(store: ProcessStore) -> set[str]:
+    with store.engine.connect() as conn:
+        return set(conn.scalars(sa.select(applied.c.message_id)))
+
+
+def _commits(engine: sa.Engine) -> list[int]:
+    counted: list[int] = []
+    sa.event.listen(engine, "commit", lambda _conn: counted.append(1))
+    return counted
+
+
+def _care_contact(message_id: str) -> dict[str, Any]:
+    """A care-contact-stated message: BUP states an active care contact with the child."""
+    return {
+        "resourceType": "Bundle",
+        "id": message_id,
+        "type": "message",
+        "timestamp": AT.isoformat(),
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:h",
+                "resource": {
+                    "resourceType": "MessageHeader",
+                    "eventCoding": {"system": EVENT_SYSTEM, "code": str(EventCode.CARE_CONTACT_STATED)},
+                },
+            },
+            {
+                "fullUrl": "urn:uuid:e",
+                "resource": {
+                    "resourceType": "EpisodeOfCare",
+                    "status": "active",
+                    "managingOrganization": {"identifier": {"system": BUP[0], "value": BUP[1]}},
+                    "period": {"start": AT.isoformat()},
+                },
+            },
+        ],
+    }
+
+
+def _batch() -> list[ConsumerRecord]:
+    return _offsets(
+        record(EventCode.SIP_INITIATED, bundle("m1", SOCIAL, BU_HALSAN)),
+        record(EventCode.SIP_INVITATION_ANSWERED, bundle("m2", BU_HALSAN, status="accepted")),
+        record(EventCode.SIP_MEETING_SCHEDULED, bundle("m3", BU_HALSAN)),
+    )
+
+
+def _offsets(*records: ConsumerRecord) -> list[ConsumerRecord]:
+    """The records one after the other in their partition."""
+    return [dataclasses.replace(one, offset=n) for n, one in enumerate(records)]
+
+
+async def _stage(tracker: ProcessTracker, batch: list[ConsumerRecord]) -> list[BaseException | None]:
+    """Handle ``batch`` as the stage does (prepare, each record, commit hooks): what each record raised."""
+    raised: list[BaseException | None] = []
+    await tracker.prepare(batch)
+    for message in batch:
+        try:
+            assert await tracker(message) == []
+        except Exception as exc:  # noqa: BLE001 - the stage dead-letters it; the test looks at it
+            raised.append(exc)
+        else:
+            raised.append(None)
+    tracker.before_commit()
+    tracker.after_commit()
+    return raised
+
+
+@pytest.mark.asyncio
+async def test_a_batch_commits_once(tracker, engine, other) -> None:
+    commits = _commits(engine)
+
+    assert await _stage(tracker, _batch()) == [None, None, None]
+
+    assert len(commits) == 1  # one commit for three messages (each committed on its own before)
+    assert other.get("proc-1").state == "meeting-scheduled"
+    assert _applied(other) == {"m1", "m2", "m3"}
+
+
+class FailingDeadlines(Deadlines):
+    """Fails while the answer ``m2`` is applied, after its state and parties were written (as a bug would)."""
+
+    def close(self, conn: sa.Connection, **kwargs: Any) -> None:
+        if "m2" in set(conn.scalars(sa.select(applied.c.message_id))):
+            raise RuntimeError("a bug")
+        super().close(conn, **kwargs)
+
+
+@pytest.mark.asyncio
+async def test_a_message_that_fails_rolls_back_only_itself_and_is_raised_for_it(store, engine) -> None:
+    tracker = ProcessTracker(store=store, deadlines=FailingDeadlines(engine), rules=RoutingRules(DIRECTORY))
+
+    raised = await _stage(tracker, _batch())
+
+    assert [type(exc).__name__ if exc else None for exc in raised] == [None, "RuntimeError", None]
+    assert _applied(store) == {"m1", "m3"}
+    assert store.get("proc-1").parties == {
+        "vasteras-socialtjanst": "invited",
+        "vastmanland-bu-halsan": "invited",
+    }
+    assert store.get("proc-1").state == "meeting-scheduled"
+
+
+@pytest.mark.asyncio
+async def test_a_batch_read_again_after_an_abort_changes_the_state_once(tracker, store) -> None:
+    batch = _batch()
+    await tracker.prepare(batch)
+    for message in batch:
+        await tracker(message)
+    tracker.after_abort()  # e.g. Kafka refused the transaction: the batch is read again
+
+    assert await _stage(tracker, batch) == [None, None, None]
+    assert _applied(store) == {"m1", "m2", "m3"}
+    assert store.get("proc-1").parties == {
+        "vasteras-socialtjanst": "invited",
+        "vastmanland-bu-halsan": "accepted",
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_care_contact_stated_earlier_in_a_batch_counts_for_a_later_message_of_it(
+    tracker, store
+) -> None:
+    sip = record(EventCode.SIP_INITIATED, bundle("m2", SOCIAL, BUP), process="proc-2")
+    batch = _offsets(record(EventCode.CARE_CONTACT_STATED, _care_contact("m1"), process="care-1"), sip)
+
+    assert await _stage(tracker, batch) == [None, None]
+
+    assert store.active("child", "vastmanland-bup")
+    assert store.tasks_of("proc-2", "vastmanland-bup")  # BUP was asked: the rules saw its care contact
+
+
+@pytest.mark.asyncio
+async def test_a_message_handled_outside_a_batch_commits_on_its_own(tracker, store, engine) -> None:
+    commits = _commits(engine)
+
+    for message in _batch():
+        await tracker(message)
+
+    assert len(commits) == 3
+    assert store.get("proc-1").state == "meeting-scheduled"
