@@ -10,7 +10,7 @@ Which test walks which process of each agreement (DOMAIN.md "Processes"; the see
 Västmanland (``directory.yaml``):
 
 - SIP, social services initiates, to closure:
-  ``test_agreement_walks.py::test_vastmanland_sip_from_initiative_to_closure``
+  ``test_walks_vastmanland.py::test_vastmanland_sip_from_initiative_to_closure``
 - SIP, health care initiates, social services answers: ``test_answers_end_to_end.py::
   test_social_services_answer_to_a_care_sip_goes_to_the_inviting_unit``
 - SIP, a school without Cosmic Link convenes through social services: ``test_school_convenes_end_to_end.py::
@@ -20,14 +20,15 @@ Västmanland (``directory.yaml``):
 - Specialist care invited only with a stated care contact: ``test_answers_end_to_end.py::
   test_bup_is_invited_to_a_school_sip_only_once_it_stated_a_care_contact``
 - Placement, started, changed, ended, each unit's status back to the placing board:
-  ``test_agreement_walks.py::test_vastmanland_placement_from_start_to_end``
+  ``test_walks_vastmanland.py::test_vastmanland_placement_from_start_to_end``
   (the placement notice answer alone: ``test_answers_end_to_end.py::
   test_a_placement_notice_status_goes_back_to_the_placing_social_services``; to a school named by its unit
   code: ``…::test_a_school_named_by_its_unit_code_gets_the_placement_and_its_answer_goes_back``; LVU
   placement on its provision: ``test_statutory_end_to_end.py::
   test_an_lvu_placement_reaches_health_and_dental_care_on_its_provision``)
-- Acute placement and its joint planning within two weeks (a SIP under the placement):
-  ``test_agreement_walks.py::test_vastmanland_acute_placement_to_its_joint_planning``
+- Acute LVU placement on a professional's assessment, each unit's status back, and the joint planning
+  within two weeks (a SIP for the child):
+  ``test_walks_vastmanland.py::test_vastmanland_acute_placement_to_its_joint_planning``
 - Hidden residence, decided, acknowledged, lifted: ``test_hidden_residence_end_to_end.py::
   test_the_guardian_facing_school_never_sees_the_hidden_residence``,
   ``test_guardian_access_ack_end_to_end.py::
@@ -46,22 +47,23 @@ Västmanland (``directory.yaml``):
 - Report of concern: ``test_concern_end_to_end.py::
   test_a_report_of_concern_carries_its_categories_and_reporter_to_the_home_municipality_only``
 - Suicide risk (urgent): ``test_suicide_risk_end_to_end.py`` (two tests); suicide-risk assessment asked of BUP
-  before a placement, and BUP's answer: ``test_agreement_walks.py::
+  before a placement, and BUP's answer: ``test_walks_vastmanland.py::
   test_vastmanland_suicide_risk_assessment_before_a_placement``
 - Follow-up statistics: ``test_stats_from_processes.py`` (two tests)
 
 Västerbotten (``directory-vasterbotten.yaml``, ``SAMBUS_COUNTY=vasterbotten``):
 
 - SIP, a school initiates itself (no relay), to closure:
-  ``test_agreement_walks.py::test_vasterbotten_school_sip_from_initiative_to_closure``
+  ``test_walks_vasterbotten.py::test_vasterbotten_school_sip_from_initiative_to_closure``
   (to the first answers: ``test_vasterbotten_end_to_end.py::
   test_a_school_sip_in_vasterbotten_from_initiative_to_every_answer``)
 - HLT team meeting: ``test_vasterbotten_end_to_end.py::
   test_a_school_brings_a_child_to_the_hlt_meeting_and_social_services_in_vasterbotten``
 - Kontaktcenter referral and its answer: ``test_vasterbotten_end_to_end.py::
   test_a_kontaktcenter_referral_and_its_answer_in_vasterbotten``
-- 2017:209 examination: ``test_agreement_walks.py::test_vasterbotten_2017_209_examination``
-- Report of concern to the home municipality: ``test_agreement_walks.py::test_vasterbotten_report_of_concern``
+- 2017:209 examination: ``test_walks_vasterbotten.py::test_vasterbotten_2017_209_examination``
+- Report of concern to the home municipality, and its answer: ``test_walks_vasterbotten.py::
+  test_vasterbotten_report_of_concern``
 
 Not walked here: children without personnummer and their examination, newly arrived children's referral,
 transition to adult care (another helper's part of issue 14).
