@@ -152,3 +152,17 @@ def test_a_missing_included_file_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"cannot read the routing directory .*gone\.yaml"):
         RoutingDirectory.load(main)
+
+
+def test_in_one_county_the_units_nearest_the_childs_home_examine() -> None:
+    """Västerås places a child in Köping: Köping's health centre (the one in that municipality) examines."""
+    bundle = _exam_request(residenceMunicipality="1983")
+
+    routing = RoutingRules(RoutingDirectory.load()).route(
+        EventCode.HEALTH_EXAM_REQUESTED, bundle, tasks(bundle)
+    )
+
+    assert [r.recipient.id for r in routing.routes] == [
+        "vastmanland-vc-kopings",
+        "vastmanland-folktandvarden",
+    ]
