@@ -20,7 +20,7 @@ from sambus.router.routing.directory import PACKAGED_VASTERBOTTEN_DIRECTORY
 from sambus.router.settings import Settings
 from tests.database import upgraded
 from tests.integration.conftest import Running
-from tests.integration.test_answers_end_to_end import CHILD, addressed_to
+from tests.integration.test_answers_end_to_end import CHILD, addressed_to, task_of
 from tests.integration.walks import Walk, process_of
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
@@ -205,4 +205,97 @@ async def test_vasterbotten_report_of_concern(running: Running) -> None:
         },
     )
     await walk.expect({("umea-skola-ersboda", "task-status-changed"): 1})
+    await walk.no_dead_letters()
+
+
+BUP_UMEA = "SE2321000222-2002"
+
+
+async def test_vasterbotten_suicide_risk_from_alert_to_both_answers(running: Running) -> None:
+    """Student health sees acute suicide risk: Umeå social services and BUP Umeå are alerted at once (the
+    school nurse assessed OSL 25:12); both acknowledge within the hours, and both answers go to the school."""
+    walk = Walk(running)
+
+    await walk.send(
+        "school",
+        "suicide-risk-reported",
+        "ersboda-risk",
+        {
+            "schoolUnitCode": SCHOOL,
+            "residenceMunicipality": "2480",
+            "secrecyAssessment": {"provision": "OSL 25:12", "assessedBy": "skolskoterska-ersboda-1"},
+        },
+    )
+    await walk.expect(
+        {
+            ("umea-socialtjanst", "suicide-risk-reported"): 1,
+            ("vasterbotten-bup-umea", "suicide-risk-reported"): 1,
+        }
+    )
+    social_alert = walk.task("umea-socialtjanst", "suicide-risk-reported")
+    bup_alert = walk.task("vasterbotten-bup-umea", "suicide-risk-reported")
+    assert social_alert["priority"] == bup_alert["priority"] == "stat"
+
+    await walk.send(
+        "social",
+        "task-answered",
+        "umea-acts",
+        {
+            "processId": process_of(social_alert),
+            "taskId": social_alert["id"],
+            "status": "in-progress",
+            "organisationNumber": UMEA_SOCIAL,
+            "answerTo": {"schoolUnitCode": SCHOOL},
+        },
+    )
+    await walk.send(
+        "ehr",
+        "task-status",
+        "bup-acts",
+        {
+            "processId": process_of(bup_alert),
+            "taskId": bup_alert["id"],
+            "status": "accepted",
+            "hsaId": BUP_UMEA,
+            "answerTo": {"schoolUnitCode": SCHOOL},
+        },
+    )
+    await walk.expect({("umea-skola-ersboda", "task-status-changed"): 2})
+    answers = walk.messages("umea-skola-ersboda", "task-status-changed")
+    owners = {task_of(m)["owner"]["identifier"]["value"] for m in answers}
+    assert owners == {UMEA_SOCIAL, BUP_UMEA}
+    await walk.no_dead_letters()
+
+
+async def test_vasterbotten_information_to_a_social_services_investigation(running: Running) -> None:
+    """Umeå social services asks the health centre and BUP for records (no consent); each answers it."""
+    walk = Walk(running)
+
+    await walk.send(
+        "social",
+        "investigation-info-requested",
+        "umea-utredning",
+        {"organisationNumber": UMEA_SOCIAL, "recipients": [{"hsaId": HEALTH_CENTRE}, {"hsaId": BUP_UMEA}]},
+    )
+    await walk.expect(
+        {
+            ("vasterbotten-hc-umea", "investigation-info-requested"): 1,
+            ("vasterbotten-bup-umea", "investigation-info-requested"): 1,
+        }
+    )
+    for unit, recipient in ((HEALTH_CENTRE, "vasterbotten-hc-umea"), (BUP_UMEA, "vasterbotten-bup-umea")):
+        request = walk.task(recipient, "investigation-info-requested")
+        await walk.send(
+            "ehr",
+            "investigation-info-provided",
+            f"records-{unit}",
+            {
+                "processId": process_of(request),
+                "hsaId": unit,
+                "taskId": request["id"],
+                "documentIds": [f"journal-{unit}"],
+                "answerTo": {"organisationNumber": UMEA_SOCIAL},
+            },
+        )
+    await walk.expect({("umea-socialtjanst", "investigation-info-provided"): 2})
     await walk.no_dead_letters()
