@@ -299,3 +299,63 @@ async def test_vasterbotten_information_to_a_social_services_investigation(runni
         )
     await walk.expect({("umea-socialtjanst", "investigation-info-provided"): 2})
     await walk.no_dead_letters()
+
+
+HEALTH_CENTRE_SKELLEFTEA = "SE2321000222-2004"
+
+
+async def test_vasterbotten_placement_from_start_to_end(running: Running) -> None:
+    """Umeå places a child in Skellefteå: the health centre there is told and answers Umeå; then the end."""
+    running.consent(
+        CHILD, AgencyKind.PRIMARY_CARE, AgencyKind.SOCIAL_SERVICES, purpose=Purpose.INFORMATION_SHARING
+    )
+    walk = Walk(running)
+    today = dt.datetime.now(dt.UTC).date()
+    placement = {
+        "placingMunicipality": "2480",
+        "legalBasis": "sol",
+        "notify": [{"hsaId": HEALTH_CENTRE_SKELLEFTEA}],
+    }
+
+    await walk.send(
+        "social",
+        "placement-started",
+        "umea-placerar",
+        {
+            **placement,
+            "form": "family_home",
+            "start": today.isoformat(),
+            "residence": {
+                "line": ["Storgatan 2"],
+                "postalCode": "931 30",
+                "city": "Skellefteå",
+                "municipality": "2482",
+            },
+        },
+    )
+    await walk.expect({("vasterbotten-hc-skelleftea", "placement-started"): 1})
+    notice = walk.task("vasterbotten-hc-skelleftea", "placement-started")
+    assert notice["requester"]["identifier"]["value"] == UMEA_SOCIAL
+
+    await walk.send(
+        "ehr",
+        "task-status",
+        "hc-skelleftea-accepts",
+        {
+            "processId": process_of(notice),
+            "taskId": notice["id"],
+            "status": "accepted",
+            "hsaId": HEALTH_CENTRE_SKELLEFTEA,
+            "answerTo": {"organisationNumber": UMEA_SOCIAL},
+        },
+    )
+    await walk.expect({("umea-socialtjanst", "task-status-changed"): 1})
+
+    await walk.send(
+        "social",
+        "placement-ended",
+        "umea-avslutar",
+        {**placement, "end": (today + dt.timedelta(days=120)).isoformat()},
+    )
+    await walk.expect({("vasterbotten-hc-skelleftea", "placement-ended"): 1})
+    await walk.no_dead_letters()

@@ -64,14 +64,15 @@ Västerbotten (``directory-vasterbotten.yaml``, ``SAMBUS_COUNTY=vasterbotten``):
 - 2017:209 examination: ``test_walks_vasterbotten.py::test_vasterbotten_2017_209_examination``
 - Report of concern to the home municipality, and its answer: ``test_walks_vasterbotten.py::
   test_vasterbotten_report_of_concern``
+- Placement in another municipality of the county, the unit's status back, the end:
+  ``test_walks_vasterbotten.py::test_vasterbotten_placement_from_start_to_end``
 - Suicide risk (urgent) to social services and BUP, both answers: ``test_walks_vasterbotten.py::
   test_vasterbotten_suicide_risk_from_alert_to_both_answers``
 - Information to a social-services investigation (combined assessment of the child's health):
   ``test_walks_vasterbotten.py::test_vasterbotten_information_to_a_social_services_investigation``
 
 Not walked here: children without personnummer and their examination, newly arrived children's referral,
-transition to adult care (another helper's part of issue 14); in Västerbotten, placement notices (the
-Västmanland walk covers the flow; the directories differ only in their units).
+transition to adult care (another helper's part of issue 14).
 """
 
 from __future__ import annotations
