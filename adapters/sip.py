@@ -113,14 +113,18 @@ def translate_followed_up(envelope: Envelope, event: sip.FollowedUp) -> list[Int
     return [draft.intent()]
 
 
+_CANCELLED = frozenset({sip.ClosureReason.WITHDRAWN, sip.ClosureReason.DECLINED})
+"""Closure reasons that end the SIP without its plan carried out."""
+
+
 def translate_closed(envelope: Envelope, event: sip.Closed) -> list[Intent]:
-    """The SIP closed: each participant's SIP Task completed (cancelled if withdrawn), with the reason."""
+    """The SIP closed: each participant's SIP Task completed (cancelled if withdrawn or declined), why."""
     draft = Draft(envelope, event.child, EventCode.SIP_CLOSED, process_id=event.process_id)
     _each_participant(
         draft,
         event,
         step=ProcessStep.SIP_CLOSED,
-        status="cancelled" if event.reason is sip.ClosureReason.WITHDRAWN else "completed",
+        status="cancelled" if event.reason in _CANCELLED else "completed",
         status_reason=coding(SIP_CLOSURE_SYSTEM, str(event.reason)),
     )
     return [draft.intent()]

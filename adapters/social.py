@@ -250,15 +250,22 @@ def translate_residence_released(envelope: Envelope, event: social.ResidenceRele
 def translate_health_exam_requested(envelope: Envelope, event: social.HealthExamRequested) -> list[Intent]:
     """Lag (2017:209): two requests, each a Task + ServiceRequest, to health care and to dental care.
 
-    Both carry the same process id (``Task.groupIdentifier``, ``ServiceRequest.requisition``).
+    Both carry the same process id (``Task.groupIdentifier``, ``ServiceRequest.requisition``). A unit not
+    named is a routing address near the municipality where the child lives, when the event names it (a
+    child placed in another county is examined by that region); the municipality travels nowhere else.
     """
     draft = Draft(envelope, event.child, EventCode.HEALTH_EXAM_REQUESTED)
+    near = f"@{event.residence_municipality}" if event.residence_municipality else ""
     health = (
         agency_identifier(event.health_care)
         if event.health_care
-        else routing_address(AgencyKind.PRIMARY_CARE)
+        else routing_address(f"{AgencyKind.PRIMARY_CARE}{near}")
     )
-    dental = agency_identifier(event.dental_care) if event.dental_care else routing_address(AgencyKind.DENTAL)
+    dental = (
+        agency_identifier(event.dental_care)
+        if event.dental_care
+        else routing_address(f"{AgencyKind.DENTAL}{near}")
+    )
     for code, owner in ((TaskCode.HEALTH_EXAMINATION, health), (TaskCode.DENTAL_EXAMINATION, dental)):
         draft.add_task(
             code=code,

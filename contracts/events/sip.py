@@ -112,6 +112,8 @@ class ClosureReason(StrEnum):
     """Why a SIP closed."""
 
     GOALS_MET = "goals_met"
+    DECLINED = "declined"
+    """The child or the guardians declined the SIP offered: no plan was made."""
     WITHDRAWN = "withdrawn"
     RENEWED = "renewed"
     """Closed and replaced by a new SIP."""

@@ -232,11 +232,22 @@ class ResidenceReleased(EventModel):
 class HealthExamRequested(EventModel):
     """Lag (2017:209): social services asks the region to examine a placed child's health and oral health.
 
-    Becomes two requests, one to health care and one to dental care; name the units if known.
+    Becomes two requests, one to health care and one to dental care; name the units if known. A child placed
+    in another municipality (another county, even) is examined by the region where it lives now: name
+    ``residenceMunicipality`` and the units nearest it are asked, while the placing municipality
+    (``organisationNumber``) stays the requester and receives both statements.
     """
 
     child: Child
-    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The placing municipality's social services: the requester."
+    )
+    residence_municipality: Kommunkod | None = Field(
+        default=None,
+        alias="residenceMunicipality",
+        description="Kommunkod of the municipality where the placed child lives now: health care and dental "
+        "care near it are asked (units not named otherwise). It travels only in the routing address.",
+    )
     health_care: Agency | None = Field(default=None, alias="healthCare")
     dental_care: Agency | None = Field(default=None, alias="dentalCare")
 

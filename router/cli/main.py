@@ -300,9 +300,10 @@ def config_check() -> None:
         raise _fail(exc) from exc
     where_directory = settings.directory or f"the example packaged with sambus ({PACKAGED_DIRECTORY})"
     where_rules = settings.rules or f"the rules packaged with sambus ({PACKAGED_RULES})"
+    counties = ", ".join(sorted(directory.counties))
     console.print(
-        f"Configuration is valid: {len(directory.recipients)} recipients in {where_directory}, "
-        f"county {settings.county}."
+        f"Configuration is valid: {len(directory.recipients)} recipients in {where_directory} "
+        f"(län {counties}), county {settings.county}."
     )
     console.print(f"Secrecy rules are valid: {len(rules.rules)} rules in {where_rules}.")
 

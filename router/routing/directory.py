@@ -4,6 +4,11 @@ Each recipient has identifiers (HSA-id, organisation number, school unit code), 
 social services, or a health care unit kind such as BVC, BU-hälsan or BUP), a municipality (kommunkod), a
 county (länskod, the first two digits of a kommunkod) and optionally a county part, capabilities (e.g.
 ``cosmic_link``: the school takes part in SIP through the region's Cosmic Link) and its delivery topic.
+
+One directory may hold several counties: a file may ``include`` other directory files (paths relative to
+it), whose county parts and recipients it adds to its own. A child placed across a county border is then
+routed to the region where it lives (a routing address resolves near the child's home municipality), while
+the placing municipality stays the requester.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ _TOPIC_SUFFIX = r"^[a-z0-9][a-z0-9-]{0,98}$"
 COUNTY_CODES = {"vastmanland": "19", "vasterbotten": "24"}
 """The counties sambus has agreements for (``SAMBUS_COUNTY``) and their länskoder."""
 
-PACKAGED_DIRECTORY: Traversable = files("sambus.router.routing") / "defaults" / "directory.yaml"
-PACKAGED_VASTERBOTTEN_DIRECTORY: Traversable = (
-    files("sambus.router.routing") / "defaults" / "directory-vasterbotten.yaml"
-)
-"""The Västerbotten example directory, packaged beside the (Västmanland) default."""
+_DEFAULTS: Traversable = files("sambus.router.routing") / "defaults"
+PACKAGED_DIRECTORY: Traversable = _DEFAULTS / "directory.yaml"
 """The example directory packaged with sambus (read with importlib.resources), used when none is set."""
+PACKAGED_VASTERBOTTEN_DIRECTORY: Traversable = _DEFAULTS / "directory-vasterbotten.yaml"
+"""The Västerbotten example directory, packaged beside the (Västmanland) default."""
+PACKAGED_TWO_COUNTY_DIRECTORY: Traversable = _DEFAULTS / "directory-two-counties.yaml"
+"""Both example directories in one (it includes them): children placed across the county border."""
+MAX_INCLUDE_DEPTH = 4
+"""How deep directory files may include one another (a cycle is refused long before)."""
 
 
 class Capability(StrEnum):
@@ -210,19 +218,19 @@ class RoutingDirectory(BaseModel):
         return None if recipient.care_provider is None else self.by_id(recipient.care_provider)
 
     @classmethod
-    def load(cls, path: Path | None = None) -> RoutingDirectory:
+    def load(cls, path: Path | Traversable | None = None) -> RoutingDirectory:
         """Read and validate a directory file (YAML); without ``path``, the example packaged with sambus.
 
+        The file may ``include`` other directory files (paths relative to its folder): their county parts
+        and recipients join its own, and the whole is validated as one directory (an id, topic or
+        identifier named twice is refused, as is a county part two files define differently).
+
         Raises:
-            ConfigError: the file is missing or invalid; the message names the place.
+            ConfigError: a file is missing or invalid, or the files include one another in a cycle; the
+                message names the place.
         """
         source: Traversable = PACKAGED_DIRECTORY if path is None else path
-        try:
-            raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read the routing directory {source}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"the routing directory {source} is not valid YAML: {exc}") from exc
+        raw = _read_with_includes(source, folder=_folder_of(source), seen=())
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
@@ -282,3 +290,52 @@ class RoutingDirectory(BaseModel):
             if municipality in codes:
                 return name
         return None
+
+
+def _folder_of(source: Traversable) -> Traversable:
+    """The folder a directory file's includes are relative to."""
+    if isinstance(source, Path):
+        return source.parent
+    return _DEFAULTS  # a packaged directory includes packaged ones
+
+
+def _read_with_includes(source: Traversable, *, folder: Traversable, seen: tuple[str, ...]) -> object:
+    """A directory file's YAML with the county parts and recipients of the files it includes merged in."""
+    name = str(source)
+    if name in seen or len(seen) > MAX_INCLUDE_DEPTH:
+        chain = " -> ".join((*seen, name))
+        raise ConfigError(f"the routing directory includes itself or nests too deep: {chain}")
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the routing directory {source}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the routing directory {source} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or "include" not in raw:
+        return raw
+    includes = raw.pop("include")
+    if not isinstance(includes, list) or not all(isinstance(i, str) and i for i in includes):
+        raise ConfigError(f"the routing directory {source}: include must be a list of file paths")
+    parts: dict[str, object] = dict(raw.get("county_parts") or {})
+    recipients: list[object] = list(raw.get("recipients") or [])
+    for relative in includes:
+        included = folder / relative
+        sub = _read_with_includes(included, folder=_folder_of_included(folder, relative), seen=(*seen, name))
+        if not isinstance(sub, dict):
+            raise ConfigError(f"the routing directory {included} (included by {source}) is not a mapping")
+        for part, codes in (sub.get("county_parts") or {}).items():
+            if part in parts and parts[part] != codes:
+                raise ConfigError(
+                    f"the routing directory {source}: county part {part!r} is defined differently in "
+                    f"{included}"
+                )
+            parts[part] = codes
+        recipients += list(sub.get("recipients") or [])
+    return {**raw, "county_parts": parts, "recipients": recipients}
+
+
+def _folder_of_included(folder: Traversable, relative: str) -> Traversable:
+    """The folder of an included file (its own includes are relative to it)."""
+    for part in Path(relative).parts[:-1]:
+        folder = folder / part
+    return folder

@@ -41,8 +41,10 @@ import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 
 from sambus.contracts.errors import InvalidIntentError, RoutingError, SambusError, map_errors
+from sambus.contracts.events.sip import ClosureReason
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.assessment import secrecy_assessment
+from sambus.contracts.fhir.codes import SIP_CLOSURE_SYSTEM, STATEMENT_SYSTEM
 from sambus.contracts.fhir.task import task_id_for
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, birth_date
 from sambus.contracts.topics import Header
@@ -224,10 +226,9 @@ def _sex_and_age_band(bundle: Mapping[str, Any], on: dt.date) -> tuple[str, str]
     if number is None:
         return None
     try:
-        born = birth_date(number)
+        return sex_of(number), age_band(age_on(birth_date(number), on))
     except ValueError:
-        return None
-    return sex_of(number), age_band(age_on(born, on))
+        return None  # not a valid number, or a person no agreement follows up
 
 
 def _is_acute(tasks: list[dict[str, Any]]) -> bool:
@@ -581,6 +582,7 @@ class ProcessTracker:
         )
         if row is not None:
             _date_step(conn, process_id=process_id, event=event, state=state, on=at.date())
+            _date_outcomes(conn, process_id=process_id, event=event, tasks=tasks, on=at.date())
         self._set_deadlines(
             conn,
             process_id=process_id,
@@ -754,7 +756,11 @@ class ProcessTracker:
             return
         child = _sex_and_age_band(bundle, at.date())
         if child is None:
-            logger.info("process %s has no valid child identifier: no follow-up fact", process_id)
+            logger.info(
+                "process %s has no valid child identifier or a child outside the ages followed up: "
+                "no follow-up fact",
+                process_id,
+            )
             return
         sex, band = child
         conn.execute(
@@ -829,6 +835,63 @@ def _date_step(conn: sa.Connection, *, process_id: str, event: EventCode, state:
         )
         .values({column: on})
     )
+
+
+_STATEMENT_DATE = {"mental_physical": "medical_on", "oral": "oral_on"}
+"""A 2017:209 statement kind (``Task.output.type``) -> the fact's column it dates."""
+
+
+def _codes(items: list[Any], system: str) -> set[str]:
+    """The codes of ``system`` in a list of CodeableConcepts."""
+    return {
+        str(coding.get("code"))
+        for item in items
+        if isinstance(item, dict)
+        for coding in item.get("coding", ())
+        if isinstance(coding, dict) and coding.get("system") == system
+    }
+
+
+def _date_outcomes(
+    conn: sa.Connection,
+    *,
+    process_id: str,
+    event: EventCode,
+    tasks: list[dict[str, Any]],
+    on: dt.date,
+) -> None:
+    """Date each 2017:209 statement (medical, oral) as it comes, and keep a SIP's closure reason.
+
+    The first message of each dates it; the codes are the adapters' (no free text is stored).
+    """
+    values: dict[str, object] = {}
+    kind = None
+    if event is EventCode.HEALTH_EXAM_COMPLETED:
+        kind = ProcessKind.EXAM_2017_209
+        for task in tasks:
+            if task.get("status") != "completed":
+                continue
+            outputs = [item.get("type", {}) for item in task.get("output", ()) if isinstance(item, dict)]
+            for statement in _codes(outputs, STATEMENT_SYSTEM):
+                if statement in _STATEMENT_DATE:
+                    values[_STATEMENT_DATE[statement]] = on
+    elif event is EventCode.SIP_CLOSED:
+        kind = ProcessKind.SIP
+        reasons = {str(r) for r in ClosureReason}.intersection(
+            *(_codes([t.get("statusReason", {})], SIP_CLOSURE_SYSTEM) for t in tasks)
+        )
+        if len(reasons) == 1 and tasks:
+            values = {"closed_on": on, "closure_reason": reasons.pop()}
+    for column, value in values.items():
+        conn.execute(
+            followup_facts.update()
+            .where(
+                followup_facts.c.process_id == process_id,
+                followup_facts.c.kind == str(kind),
+                followup_facts.c[column].is_(None),
+            )
+            .values({column: value})
+        )
 
 
 def _joint_planning(conn: sa.Connection, *, child: str, on: dt.date) -> None:

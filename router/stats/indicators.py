@@ -1,7 +1,8 @@
 """Follow-up indicators of the regional agreements, by sex, age band and county part.
 
-The facts are anonymous: a process kind, the child's sex, age band and county part, and the dates of
-its steps. No identity is stored, and small cells are suppressed so no child can be singled out:
+The facts are anonymous: a process kind, the child's sex, age band and county part, the dates of
+its steps and how a SIP ended (its closure reason). No identity is stored, and small cells are suppressed
+so no child can be singled out:
 a count below :data:`MIN_CELL` is hidden, and so is a count whose complement is (those of the same
 process and category it does not count); when a split then hides exactly one category, the next smallest
 is hidden too (secondary suppression), so the total cannot give the hidden one back.
@@ -22,12 +23,17 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from sambus.contracts.errors import map_errors
+from sambus.contracts.events.sip import ClosureReason
 
 MIN_CELL = 5
 """Counts below this (and above zero) are suppressed."""
 
 SEXES = ("girl", "boy", "other")
-AGE_BANDS = ("0-5", "6-12", "13-17")
+AGE_BANDS = ("0-5", "6-12", "13-17", "18-21")
+"""The last band holds young people placed outside the home, whom both agreements follow past 18 (to 20 in
+Västmanland, to 21 in Västerbotten)."""
+OLDEST_FOLLOWED_UP = 21
+"""The oldest age any agreement follows up (Västerbotten: placed before 18, up to 21)."""
 
 
 class ProcessKind(StrEnum):
@@ -56,7 +62,16 @@ class ProcessFact:
     plan_on: dt.date | None = None
     """SIP plan established."""
     completed_on: dt.date | None = None
-    """Examination completed, or joint planning held (acute placement)."""
+    """Examination completed (both statements, for 2017:209), or joint planning held (acute placement)."""
+    medical_on: dt.date | None = None
+    """2017:209: health care's statement on mental and physical health came."""
+    oral_on: dt.date | None = None
+    """2017:209: dental care's statement on oral health came."""
+    closed_on: dt.date | None = None
+    """SIP closed."""
+    closure_reason: str | None = None
+    """Why the SIP closed (a :class:`~sambus.contracts.events.sip.ClosureReason`); ``declined``: the child
+    or the guardians declined the SIP offered."""
 
     def days_to_completion(self) -> int | None:
         """Days from start to completion, when completed."""
@@ -84,10 +99,18 @@ def age_on(birth: dt.date, day: dt.date) -> int:
 
 
 def age_band(age: int) -> str:
-    """The age band of an age in whole years."""
+    """The age band of an age in whole years.
+
+    Raises:
+        ValueError: the age is below zero or above :data:`OLDEST_FOLLOWED_UP` (no agreement follows it up).
+    """
+    if age < 0 or age > OLDEST_FOLLOWED_UP:
+        raise ValueError(f"age {age} is outside the ages the agreements follow up (0-{OLDEST_FOLLOWED_UP})")
     if age < 6:  # noqa: PLR2004
         return AGE_BANDS[0]
-    return AGE_BANDS[1] if age < 13 else AGE_BANDS[2]  # noqa: PLR2004
+    if age < 13:  # noqa: PLR2004
+        return AGE_BANDS[1]
+    return AGE_BANDS[2] if age < 18 else AGE_BANDS[3]  # noqa: PLR2004
 
 
 @dataclass(frozen=True)
@@ -152,6 +175,10 @@ followup_facts = sa.Table(
     sa.Column("held_on", sa.Date),
     sa.Column("plan_on", sa.Date),
     sa.Column("completed_on", sa.Date),
+    sa.Column("medical_on", sa.Date, comment="2017:209: the mental and physical health statement came"),
+    sa.Column("oral_on", sa.Date, comment="2017:209: the oral health statement came"),
+    sa.Column("closed_on", sa.Date, comment="SIP closed"),
+    sa.Column("closure_reason", sa.String(40), comment="why the SIP closed"),
     comment="anonymous: no identity, no pseudonym",
 )
 
@@ -174,6 +201,8 @@ class SqlStatsFacts:
         for fact in facts:
             if fact.sex not in SEXES or fact.age_band not in AGE_BANDS:
                 raise ValueError(f"sex must be one of {SEXES} and age band one of {AGE_BANDS}")
+            if fact.closure_reason is not None and fact.closure_reason not in set(ClosureReason):
+                raise ValueError(f"closure reason must be one of {sorted(ClosureReason)}")
             rows.append({**asdict(fact), "kind": str(fact.kind)})
         if not rows:
             return 0
@@ -195,6 +224,8 @@ class SqlStatsFacts:
             ProcessFact(
                 kind=ProcessKind(r.kind), sex=r.sex, age_band=r.age_band, county_part=r.county_part,
                 started_on=r.started_on, held_on=r.held_on, plan_on=r.plan_on, completed_on=r.completed_on,
+                medical_on=r.medical_on, oral_on=r.oral_on, closed_on=r.closed_on,
+                closure_reason=r.closure_reason,
             )
             for r in rows
         ]  # fmt: skip
@@ -218,13 +249,42 @@ def _within(days: int) -> Callable[[ProcessFact], bool]:
     return check
 
 
+def _closed_with(reason: ClosureReason) -> Callable[[ProcessFact], bool]:
+    return lambda fact: fact.closure_reason == reason
+
+
+_CLOSURE_LABELS = {
+    ClosureReason.GOALS_MET: "SIPs closed with their goals met",
+    ClosureReason.WITHDRAWN: "SIPs withdrawn",
+    ClosureReason.RENEWED: "SIPs closed and renewed",
+    ClosureReason.TRANSITION_TO_ADULTHOOD: "SIPs closed at the transition to adulthood",
+}
+"""The result of a SIP, by closure reason (a declined offer is counted apart, as ``sip_declined``)."""
+
 INDICATORS = (
-    Indicator("sip_initiated", "SIPs initiated", ProcessKind.SIP, lambda _: True),
+    Indicator("sip_initiated", "SIPs offered (initiated)", ProcessKind.SIP, lambda _: True),
+    Indicator(
+        "sip_declined", "SIPs declined by the child or guardians", ProcessKind.SIP,
+        _closed_with(ClosureReason.DECLINED),
+    ),
     Indicator("sip_held", "SIPs held", ProcessKind.SIP, lambda f: f.held_on is not None),
     Indicator("sip_with_plan", "SIPs with a plan", ProcessKind.SIP, lambda f: f.plan_on is not None),
+    Indicator("sip_closed", "SIPs closed", ProcessKind.SIP, lambda f: f.closure_reason is not None),
+    *(
+        Indicator(f"sip_closed_{reason}", label, ProcessKind.SIP, _closed_with(reason))
+        for reason, label in _CLOSURE_LABELS.items()
+    ),
     Indicator("exam_requested", "2017:209 examinations requested", ProcessKind.EXAM_2017_209, lambda _: True),
     Indicator(
-        "exam_completed", "2017:209 examinations completed", ProcessKind.EXAM_2017_209,
+        "exam_medical_completed", "2017:209 medical examinations (mental and physical health) completed",
+        ProcessKind.EXAM_2017_209, lambda f: f.medical_on is not None,
+    ),
+    Indicator(
+        "exam_oral_completed", "2017:209 oral examinations completed", ProcessKind.EXAM_2017_209,
+        lambda f: f.oral_on is not None,
+    ),
+    Indicator(
+        "exam_completed", "2017:209 examinations completed (both statements)", ProcessKind.EXAM_2017_209,
         lambda f: f.completed_on is not None,
     ),
     Indicator("lvu32_total", "LVU § 32 examinations", ProcessKind.LVU_32, lambda _: True),

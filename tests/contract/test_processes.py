@@ -59,7 +59,14 @@ def test_health_exam_request_becomes_two_correlated_task_and_service_request_pai
     tasks = _resources(intent, "Task")
     requests = _by_url(intent)
 
-    assert _owners(intent) == [(ROUTING_ADDRESS_SYSTEM, "primary_care"), (ROUTING_ADDRESS_SYSTEM, "dental")]
+    # The child lives in Köping (1983): the units near it are asked; the municipality is in no other field.
+    assert _owners(intent) == [
+        (ROUTING_ADDRESS_SYSTEM, "primary_care@1983"),
+        (ROUTING_ADDRESS_SYSTEM, "dental@1983"),
+    ]
+    assert "1983" not in json.dumps(
+        [e for e in intent.bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+    )
     assert [t["code"]["coding"][0]["code"] for t in tasks] == ["health-examination", "dental-examination"]
     assert {t["groupIdentifier"]["value"] for t in tasks} == {intent.message_id}
     for task in tasks:

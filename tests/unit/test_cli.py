@@ -9,7 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from sambus.router.cli.main import app
-from sambus.router.routing.directory import PACKAGED_DIRECTORY, PACKAGED_VASTERBOTTEN_DIRECTORY
+from sambus.router.routing.directory import (
+    PACKAGED_DIRECTORY,
+    PACKAGED_TWO_COUNTY_DIRECTORY,
+    PACKAGED_VASTERBOTTEN_DIRECTORY,
+)
 
 CHILD = "201203150006"
 SETTINGS_ENV = (
@@ -190,6 +194,18 @@ def test_config_check_refuses_a_care_provider_that_is_not_one(runner, monkeypatc
     assert "care_provider 'vastmanland-bup' is not a recipient of kind care_provider" in " ".join(
         result.output.split()
     )
+
+
+def test_config_check_accepts_a_directory_of_two_counties_and_lists_them(runner, monkeypatch):
+    monkeypatch.setenv("SAMBUS_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("SAMBUS_COUNTY", "vastmanland")
+    monkeypatch.setenv("SAMBUS_DIRECTORY", str(PACKAGED_TWO_COUNTY_DIRECTORY))
+
+    result = runner.invoke(app, ["config", "check"])
+
+    assert result.exit_code == 0, result.output
+    assert "recipients in" in result.output
+    assert "(län 19, 24), county vastmanland" in result.output
 
 
 def test_config_check_with_a_missing_directory_exits_2(runner, monkeypatch, tmp_path):

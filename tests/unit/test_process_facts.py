@@ -130,6 +130,10 @@ async def test_a_sip_fact_follows_initiation_meeting_and_plan(tracker, engine) -
             "held_on": None,
             "plan_on": None,
             "completed_on": None,
+            "medical_on": None,
+            "oral_on": None,
+            "closed_on": None,
+            "closure_reason": None,
         }
     ]
 
@@ -205,7 +209,8 @@ async def test_no_identity_is_stored_in_the_facts(tracker, engine) -> None:
     assert PSEUDONYM not in stored
     assert set(followup_facts.c.keys()) == {
         "id", "process_id", "kind", "sex", "age_band", "county_part",
-        "started_on", "held_on", "plan_on", "completed_on",
+        "started_on", "held_on", "plan_on", "completed_on", "medical_on", "oral_on", "closed_on",
+        "closure_reason",
     }  # fmt: skip
 
 
@@ -269,15 +274,82 @@ async def test_a_2017_209_examination_is_completed_when_both_statements_are_in(t
         event_id="s2",
         processId=requested.correlation_id,
         hsaId=DENTAL["hsaId"],
+        statement="oral",
     )
     await tracker(record(health))
     assert facts(engine)[0]["completed_on"] is None
+    assert (facts(engine)[0]["medical_on"], facts(engine)[0]["oral_on"]) == (dt.date(2026, 12, 1), None)
 
     await tracker(record(dental))
 
     [fact] = facts(engine)
     assert (fact["kind"], fact["county_part"]) == ("exam_2017_209", "ostra-vastmanland")
     assert fact["completed_on"] == dt.date(2026, 12, 8)
+    assert (fact["medical_on"], fact["oral_on"]) == (dt.date(2026, 12, 1), dt.date(2026, 12, 8))
+
+
+@pytest.mark.asyncio
+async def test_an_oral_statement_alone_dates_only_the_oral_examination(tracker, engine) -> None:
+    requested = intent("social.health-exam-requested", healthCare=HEALTH, dentalCare=DENTAL)
+    await tracker(record(requested))
+    dental = intent(
+        "ehr.health-exam-completed",
+        time="2026-12-08T09:00:00+01:00",
+        event_id="s2",
+        processId=requested.correlation_id,
+        hsaId=DENTAL["hsaId"],
+        statement="oral",
+    )
+    await tracker(record(dental))
+    await tracker(record(dental))  # sent again: dated once
+
+    [fact] = facts(engine)
+    assert (fact["medical_on"], fact["oral_on"], fact["completed_on"]) == (None, dt.date(2026, 12, 8), None)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("reason", ["declined", "goals_met", "transition_to_adulthood"])
+async def test_a_closed_sip_keeps_its_closure_reason(tracker, engine, reason) -> None:
+    started = intent("school.sip-initiated")
+    await tracker(record(started))
+    closed = intent(
+        "sip.closed",
+        time="2027-02-01T10:00:00+01:00",
+        event_id="closed",
+        processId=started.correlation_id,
+        reason=reason,
+    )
+    await tracker(record(closed))
+
+    [fact] = facts(engine)
+    assert (fact["closed_on"], fact["closure_reason"]) == (dt.date(2027, 2, 1), reason)
+
+
+@pytest.mark.asyncio
+async def test_a_placed_young_person_of_19_is_in_the_18_21_band_not_13_17(tracker, engine) -> None:
+    requested = intent(
+        "social.health-exam-requested",
+        healthCare=HEALTH,
+        dentalCare=DENTAL,
+        child={"civicNo": "20070512-0020"},  # 19 years old in November 2026
+    )
+    await tracker(record(requested))
+
+    [fact] = facts(engine)
+    assert (fact["kind"], fact["age_band"]) == ("exam_2017_209", "18-21")
+
+
+@pytest.mark.asyncio
+async def test_a_person_older_than_21_gets_no_fact(tracker, engine) -> None:
+    requested = intent(
+        "social.health-exam-requested",
+        healthCare=HEALTH,
+        dentalCare=DENTAL,
+        child={"civicNo": "20030101-0013"},  # 23 years old
+    )
+    await tracker(record(requested))
+
+    assert facts(engine) == []
 
 
 @pytest.mark.asyncio

@@ -252,6 +252,83 @@ def test_age_bands():
     assert [age_band(a) for a in (0, 5, 6, 12, 13, 17)] == ["0-5", "0-5", "6-12", "6-12", "13-17", "13-17"]
 
 
+def test_placed_young_people_from_18_to_21_have_a_band_of_their_own():
+    assert [age_band(a) for a in (18, 20, 21)] == ["18-21", "18-21", "18-21"]
+    for outside in (-1, 22):
+        with pytest.raises(ValueError, match="outside the ages the agreements follow up"):
+            age_band(outside)
+
+
+def _outcomes() -> list[ProcessFact]:
+    """Placed young people (18-21) and children: 2017:209 statements apart, SIPs offered, declined, closed.
+
+    Exams: 14 medical statements and 9 oral ones among 20 exams, 8 with both (completed). SIPs: 20 offered,
+    6 declined, 8 closed with their goals met, 6 still open; 11 of the 20 are 18-21 years old.
+    """
+    exams = [
+        ProcessFact(
+            ProcessKind.EXAM_2017_209, "girl" if i % 2 else "boy", "18-21" if i < 8 else "13-17", "Norra",
+            START,
+            medical_on=START + dt.timedelta(days=9) if i < 14 else None,
+            oral_on=START + dt.timedelta(days=12) if 6 <= i < 15 else None,
+            completed_on=START + dt.timedelta(days=12) if 6 <= i < 14 else None,
+        )
+        for i in range(20)
+    ]  # fmt: skip
+    reasons = ["declined"] * 6 + ["goals_met"] * 8 + [None] * 6
+    sips = [
+        ProcessFact(
+            ProcessKind.SIP, "girl" if i % 2 else "boy", "18-21" if i < 11 else "13-17", "Västerås", START,
+            closed_on=START + dt.timedelta(days=40) if reason else None, closure_reason=reason,
+        )
+        for i, reason in enumerate(reasons)
+    ]  # fmt: skip
+    return exams + sips
+
+
+def test_oral_and_medical_examinations_are_counted_apart():
+    table = indicators(ListFacts(_outcomes()), H1)
+
+    assert table.value("exam_requested") == 20
+    assert table.value("exam_medical_completed") == 14
+    assert table.value("exam_oral_completed") == 9
+    assert table.value("exam_completed") == 8
+    assert table.value("exam_requested", "age_band", "18-21") == 8
+    assert table.value("exam_requested", "age_band", "13-17") == 12
+
+
+def test_sips_offered_declined_and_their_results():
+    table = indicators(ListFacts(_outcomes()), H1)
+
+    assert table.value("sip_initiated") == 20
+    assert table.value("sip_declined") == 6
+    assert table.value("sip_closed") == 14
+    assert table.value("sip_closed_goals_met") == 8
+    assert table.value("sip_closed_withdrawn") == 0
+    assert table.value("sip_initiated", "age_band", "18-21") == 11
+    assert table.value("sip_initiated", "age_band", "13-17") == 9
+
+
+def test_a_small_number_of_declined_sips_is_suppressed():
+    facts = [f for f in _outcomes() if f.kind is ProcessKind.SIP][3:]  # 3 declined of 17
+
+    table = indicators(ListFacts(facts), H1)
+
+    assert table.value("sip_initiated") == 17
+    assert table.value("sip_declined") is None
+    assert table.value("sip_declined", "sex", "girl") is None
+
+
+def test_an_unknown_closure_reason_is_not_stored(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'facts.db'}")
+    upgrade(engine)
+
+    with pytest.raises(ValueError, match="closure reason must be one of"):
+        SqlStatsFacts(engine).add(
+            [ProcessFact(ProcessKind.SIP, "girl", "6-12", "Norra", START, closure_reason="bored")]
+        )
+
+
 def test_csv_and_json_say_what_is_suppressed(table):
     rows = table.to_csv().splitlines()
 
@@ -273,7 +350,8 @@ def test_sql_facts_store_no_identity_and_round_trip(tmp_path, population):
     columns = {column["name"] for column in sa.inspect(engine).get_columns("followup_facts")}
     # process_id is the process's UUID (the processes stage's key), never a person's.
     assert columns == {"id", "process_id", "kind", "sex", "age_band", "county_part", "started_on", "held_on",
-                       "plan_on", "completed_on"}  # fmt: skip
+                       "plan_on", "completed_on", "medical_on", "oral_on", "closed_on",
+                       "closure_reason"}  # fmt: skip
     assert indicators(store, H1) == indicators(ListFacts(facts), H1)
     with pytest.raises(ValueError, match="sex must be one of"):
         store.add([ProcessFact(ProcessKind.SIP, "unknown", "6-12", "Norra", START)])

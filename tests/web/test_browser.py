@@ -110,7 +110,7 @@ def test_an_operator_sees_queues_and_replays_a_dead_letter_but_no_ledger(
     assert CHILD not in page.content(), "operators never see personal data"
     page.fill("#period", "2026H1")
     page.click("#show-period")
-    sips = page.get_by_role("img", name="SIPs initiated")
+    sips = page.get_by_role("img", name="SIPs offered (initiated)")
     expect(sips).to_contain_text("12")  # girls
     expect(sips).to_contain_text("<5")  # 2 "other" and, secondarily, the 9 boys
     expect(sips).not_to_contain_text("9")

@@ -1,0 +1,361 @@
+"""Västerbotten's processes walked on the real broker, first event to last answer (its own directory).
+
+Each step asserts every delivery of the walk so far on every delivery topic: who received which message, and
+that nobody else received anything (:mod:`tests.integration.walks` lists which test walks which process).
+Events happen now, so no deadline falls due while a walk reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.topics import Topics
+from sambus.router.routing.directory import PACKAGED_VASTERBOTTEN_DIRECTORY
+from sambus.router.settings import Settings
+from tests.database import upgraded
+from tests.integration.conftest import Running
+from tests.integration.test_answers_end_to_end import CHILD, addressed_to, task_of
+from tests.integration.walks import Walk, process_of
+
+pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
+
+SCHOOL = "24800001"
+"""Ersbodaskolan, Umeå: an equal SIP party without a relay."""
+UMEA_SOCIAL = "212000-2742"
+SKELLEFTEA_SOCIAL = "212000-2759"
+HEALTH_CENTRE = "SE2321000222-2001"
+DENTAL = "SE2321000222-2003"
+PARTICIPANTS = [{"schoolUnitCode": SCHOOL}, {"organisationNumber": UMEA_SOCIAL}, {"hsaId": HEALTH_CENTRE}]
+EVERY_PARTICIPANT = ("umea-skola-ersboda", "umea-socialtjanst", "vasterbotten-hc-umea")
+
+
+@pytest.fixture
+def settings(topics: Topics, tmp_path: Path) -> Settings:
+    """Västerbotten: its directory and its county agreement."""
+    return Settings(
+        topic_prefix=topics.prefix,
+        database_url=upgraded(f"sqlite:///{tmp_path / 'registry.db'}"),
+        pseudonym_key=SecretStr(secrets.token_hex(32)),
+        instance_id=secrets.token_hex(4),
+        directory=Path(str(PACKAGED_VASTERBOTTEN_DIRECTORY)),
+        county="vasterbotten",
+    )
+
+
+def _each(code: str) -> dict[tuple[str, str], int]:
+    return dict.fromkeys(((r, code) for r in EVERY_PARTICIPANT), 1)
+
+
+async def test_vasterbotten_school_sip_from_initiative_to_closure(running: Running) -> None:
+    """SIP Barnets plan: the school offers it; social services and the health centre accept and answer the
+    school; social services holds the meeting, the plan names a coordinator at the school; closed."""
+    running.consent(CHILD, AgencyKind.SOCIAL_SERVICES, AgencyKind.PRIMARY_CARE, AgencyKind.SCHOOL)
+    walk = Walk(running)
+
+    await walk.send(
+        "school",
+        "sip-initiated",
+        "ersboda-sip",
+        {
+            "schoolUnitCode": SCHOOL,
+            "initiatedBy": "student_health",
+            "reason": "school_attendance",
+            "invite": [{"organisationNumber": UMEA_SOCIAL}, {"hsaId": HEALTH_CENTRE}],
+        },
+    )
+    await walk.expect(
+        {("umea-socialtjanst", "sip-initiated"): 1, ("vasterbotten-hc-umea", "sip-initiated"): 1}
+    )
+    social_task = walk.task("umea-socialtjanst", "sip-initiated")
+    care_task = walk.task("vasterbotten-hc-umea", "sip-initiated")
+    process_id = process_of(social_task)
+
+    await walk.send(
+        "social",
+        "task-answered",
+        "umea-accepts",
+        {
+            "processId": process_id,
+            "taskId": social_task["id"],
+            "status": "accepted",
+            "organisationNumber": UMEA_SOCIAL,
+            "answerTo": {"schoolUnitCode": SCHOOL},
+        },
+    )
+    await walk.send(
+        "ehr",
+        "task-status",
+        "hc-accepts",
+        {
+            "processId": process_id,
+            "taskId": care_task["id"],
+            "status": "accepted",
+            "hsaId": HEALTH_CENTRE,
+            "answerTo": {"schoolUnitCode": SCHOOL},
+        },
+    )
+    await walk.expect({("umea-skola-ersboda", "task-status-changed"): 2})
+    answers = walk.messages("umea-skola-ersboda", "task-status-changed")
+    assert {addressed_to(m) for m in answers} == {("urn:sambus:recipient:umea-skola-ersboda", SCHOOL)}
+
+    sip = {
+        "processId": process_id,
+        "organizer": {"organisationNumber": UMEA_SOCIAL},
+        "participants": PARTICIPANTS,
+    }
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    await walk.send("sip:social", "meeting-scheduled", "meeting-set", {**sip, "start": soon.isoformat()})
+    await walk.expect(_each("sip-meeting-scheduled"))
+    await walk.send("sip:social", "meeting-held", "meeting-held", {**sip, "heldAt": soon.isoformat()})
+    await walk.expect(_each("sip-meeting-held"))
+    await walk.send(
+        "sip:social",
+        "plan-established",
+        "plan",
+        {
+            **sip,
+            "leadCoordinator": {"schoolUnitCode": SCHOOL},
+            "leadCoordinatorPerson": {"role": "school_counsellor", "userId": "kurator-ersboda-2"},
+            "activities": [
+                {"agency": {"schoolUnitCode": SCHOOL}, "action": "school_support"},
+                {"agency": {"hsaId": HEALTH_CENTRE}, "action": "assessment"},
+                {"agency": {"organisationNumber": UMEA_SOCIAL}, "action": "family_support"},
+            ],
+            "followUp": (soon + dt.timedelta(days=60)).date().isoformat(),
+        },
+    )
+    await walk.expect(_each("sip-plan-established"))
+    await walk.send("sip:social", "followed-up", "followed-up", {**sip, "outcome": "revised"})
+    await walk.expect(_each("sip-followed-up"))
+    await walk.send("sip:social", "closed", "closed", {**sip, "reason": "goals_met"})
+    await walk.expect(_each("sip-closed"))
+    await walk.no_dead_letters()
+
+
+async def test_vasterbotten_2017_209_examination(running: Running) -> None:
+    """Umeå social services asks for a placed child's examination; both statements come back to it."""
+    running.consent(CHILD, AgencyKind.SOCIAL_SERVICES, purpose=Purpose.INFORMATION_SHARING)
+    walk = Walk(running)
+
+    await walk.send(
+        "social",
+        "health-exam-requested",
+        "umea-exam",
+        {"organisationNumber": UMEA_SOCIAL, "residenceMunicipality": "2480"},
+    )
+    await walk.expect(
+        {
+            ("vasterbotten-hc-umea", "health-exam-requested"): 1,
+            ("vasterbotten-folktandvarden-umea", "health-exam-requested"): 1,
+        }
+    )
+    request = walk.task("vasterbotten-hc-umea", "health-exam-requested")
+    for unit, statement in ((HEALTH_CENTRE, "mental_physical"), (DENTAL, "oral")):
+        await walk.send(
+            "ehr",
+            "health-exam-completed",
+            f"statement-{statement}",
+            {
+                "processId": process_of(request),
+                "hsaId": unit,
+                "statement": statement,
+                "documentId": f"utlatande-{statement}",
+                "answerTo": {"organisationNumber": UMEA_SOCIAL},
+            },
+        )
+    await walk.expect({("umea-socialtjanst", "health-exam-completed"): 2})
+    await walk.no_dead_letters()
+
+
+async def test_vasterbotten_report_of_concern(running: Running) -> None:
+    """An Umeå school reports concern for a child living in Skellefteå: Skellefteå's social services only,
+    whose answer goes back to the school (no consent needed)."""
+    walk = Walk(running)
+
+    await walk.send(
+        "school",
+        "concern-reported",
+        "ersboda-oro",
+        {
+            "schoolUnitCode": SCHOOL,
+            "residenceMunicipality": "2482",
+            "category": "neglect",
+            "reporter": {"role": "teacher", "userId": "larare-ersboda-9"},
+        },
+    )
+    await walk.expect({("skelleftea-socialtjanst", "concern-reported"): 1})
+    report = walk.task("skelleftea-socialtjanst", "concern-reported")
+
+    await walk.send(
+        "social",
+        "task-answered",
+        "skelleftea-tar-emot",
+        {
+            "processId": process_of(report),
+            "taskId": report["id"],
+            "status": "accepted",
+            "organisationNumber": SKELLEFTEA_SOCIAL,
+            "answerTo": {"schoolUnitCode": SCHOOL},
+        },
+    )
+    await walk.expect({("umea-skola-ersboda", "task-status-changed"): 1})
+    await walk.no_dead_letters()
+
+
+BUP_UMEA = "SE2321000222-2002"
+
+
+async def test_vasterbotten_suicide_risk_from_alert_to_both_answers(running: Running) -> None:
+    """Student health sees acute suicide risk: Umeå social services and BUP Umeå are alerted at once (the
+    school nurse assessed OSL 25:12); both acknowledge within the hours, and both answers go to the school."""
+    walk = Walk(running)
+
+    await walk.send(
+        "school",
+        "suicide-risk-reported",
+        "ersboda-risk",
+        {
+            "schoolUnitCode": SCHOOL,
+            "residenceMunicipality": "2480",
+            "secrecyAssessment": {"provision": "OSL 25:12", "assessedBy": "skolskoterska-ersboda-1"},
+        },
+    )
+    await walk.expect(
+        {
+            ("umea-socialtjanst", "suicide-risk-reported"): 1,
+            ("vasterbotten-bup-umea", "suicide-risk-reported"): 1,
+        }
+    )
+    social_alert = walk.task("umea-socialtjanst", "suicide-risk-reported")
+    bup_alert = walk.task("vasterbotten-bup-umea", "suicide-risk-reported")
+    assert social_alert["priority"] == bup_alert["priority"] == "stat"
+
+    await walk.send(
+        "social",
+        "task-answered",
+        "umea-acts",
+        {
+            "processId": process_of(social_alert),
+            "taskId": social_alert["id"],
+            "status": "in-progress",
+            "organisationNumber": UMEA_SOCIAL,
+            "answerTo": {"schoolUnitCode": SCHOOL},
+        },
+    )
+    await walk.send(
+        "ehr",
+        "task-status",
+        "bup-acts",
+        {
+            "processId": process_of(bup_alert),
+            "taskId": bup_alert["id"],
+            "status": "accepted",
+            "hsaId": BUP_UMEA,
+            "answerTo": {"schoolUnitCode": SCHOOL},
+        },
+    )
+    await walk.expect({("umea-skola-ersboda", "task-status-changed"): 2})
+    answers = walk.messages("umea-skola-ersboda", "task-status-changed")
+    owners = {task_of(m)["owner"]["identifier"]["value"] for m in answers}
+    assert owners == {UMEA_SOCIAL, BUP_UMEA}
+    await walk.no_dead_letters()
+
+
+async def test_vasterbotten_information_to_a_social_services_investigation(running: Running) -> None:
+    """Umeå social services asks the health centre and BUP for records (no consent); each answers it."""
+    walk = Walk(running)
+
+    await walk.send(
+        "social",
+        "investigation-info-requested",
+        "umea-utredning",
+        {"organisationNumber": UMEA_SOCIAL, "recipients": [{"hsaId": HEALTH_CENTRE}, {"hsaId": BUP_UMEA}]},
+    )
+    await walk.expect(
+        {
+            ("vasterbotten-hc-umea", "investigation-info-requested"): 1,
+            ("vasterbotten-bup-umea", "investigation-info-requested"): 1,
+        }
+    )
+    for unit, recipient in ((HEALTH_CENTRE, "vasterbotten-hc-umea"), (BUP_UMEA, "vasterbotten-bup-umea")):
+        request = walk.task(recipient, "investigation-info-requested")
+        await walk.send(
+            "ehr",
+            "investigation-info-provided",
+            f"records-{unit}",
+            {
+                "processId": process_of(request),
+                "hsaId": unit,
+                "taskId": request["id"],
+                "documentIds": [f"journal-{unit}"],
+                "answerTo": {"organisationNumber": UMEA_SOCIAL},
+            },
+        )
+    await walk.expect({("umea-socialtjanst", "investigation-info-provided"): 2})
+    await walk.no_dead_letters()
+
+
+HEALTH_CENTRE_SKELLEFTEA = "SE2321000222-2004"
+
+
+async def test_vasterbotten_placement_from_start_to_end(running: Running) -> None:
+    """Umeå places a child in Skellefteå: the health centre there is told and answers Umeå; then the end."""
+    running.consent(
+        CHILD, AgencyKind.PRIMARY_CARE, AgencyKind.SOCIAL_SERVICES, purpose=Purpose.INFORMATION_SHARING
+    )
+    walk = Walk(running)
+    today = dt.datetime.now(dt.UTC).date()
+    placement = {
+        "placingMunicipality": "2480",
+        "legalBasis": "sol",
+        "notify": [{"hsaId": HEALTH_CENTRE_SKELLEFTEA}],
+    }
+
+    await walk.send(
+        "social",
+        "placement-started",
+        "umea-placerar",
+        {
+            **placement,
+            "form": "family_home",
+            "start": today.isoformat(),
+            "residence": {
+                "line": ["Storgatan 2"],
+                "postalCode": "931 30",
+                "city": "Skellefteå",
+                "municipality": "2482",
+            },
+        },
+    )
+    await walk.expect({("vasterbotten-hc-skelleftea", "placement-started"): 1})
+    notice = walk.task("vasterbotten-hc-skelleftea", "placement-started")
+    assert notice["requester"]["identifier"]["value"] == UMEA_SOCIAL
+
+    await walk.send(
+        "ehr",
+        "task-status",
+        "hc-skelleftea-accepts",
+        {
+            "processId": process_of(notice),
+            "taskId": notice["id"],
+            "status": "accepted",
+            "hsaId": HEALTH_CENTRE_SKELLEFTEA,
+            "answerTo": {"organisationNumber": UMEA_SOCIAL},
+        },
+    )
+    await walk.expect({("umea-socialtjanst", "task-status-changed"): 1})
+
+    await walk.send(
+        "social",
+        "placement-ended",
+        "umea-avslutar",
+        {**placement, "end": (today + dt.timedelta(days=120)).isoformat()},
+    )
+    await walk.expect({("vasterbotten-hc-skelleftea", "placement-ended"): 1})
+    await walk.no_dead_letters()
