@@ -52,7 +52,13 @@ from aiokafka.errors import (
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from sambus.consent.keys import FieldCipher
-from sambus.contracts.errors import BrokerUnavailableError, OutputTooLargeError, SambusError, map_errors
+from sambus.contracts.errors import (
+    BrokerUnavailableError,
+    OutputTooLargeError,
+    SambusError,
+    cause_chain,
+    map_errors,
+)
 from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.dead_letters import dead_letter, seal
 from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
@@ -410,7 +416,7 @@ class TransactionalStage:
         except (KafkaError, SambusError) as exc:
             logger.warning(
                 "stage %s aborted a batch of %d records (%s); reading it again",
-                self.name, count, type(exc).__name__,
+                self.name, count, cause_chain(exc),  # types and database codes: no message, no parameters
             )  # fmt: skip
             if isinstance(exc, PRODUCER_BROKEN):
                 await self._renew_producer(partition, exc)
@@ -477,18 +483,33 @@ class TransactionalStage:
         *,
         outputs: dict[int, list[Outgoing]] | None = None,
     ) -> None:
-        """One transaction for ``records`` of ``partition``; ``outputs`` (by offset) replaces the handler."""
-        async with producer.transaction():
-            if outputs is None and self._prepare is not None:
-                await self._prepare(records)
-            sends = []
-            for record in records:
-                made = outputs[record.offset] if outputs is not None else await self._handle(record)
-                sends.extend([await self._send(producer, out) for out in made])
-            await asyncio.gather(*sends)
-            await producer.send_offsets_to_transaction({partition: records[-1].offset + 1}, self._group_id)
-            for hook in self._hooks:  # database writes (the ledger): off the loop that polls Kafka
-                await asyncio.to_thread(hook.before_commit)
+        """One transaction for ``records`` of ``partition``; ``outputs`` (by offset) replaces the handler.
+
+        The event loop gets a turn after each record: handlers read the database synchronously, and a batch
+        of 500 that held the loop throughout starved the consumers' heartbeats on a loaded machine (their
+        sessions expired every half minute, each expiry a rebalance that aborted the batches in hand).
+        """
+        sends: list[asyncio.Future[object]] = []
+        try:
+            async with producer.transaction():
+                if outputs is None and self._prepare is not None:
+                    await self._prepare(records)
+                for record in records:
+                    made = outputs[record.offset] if outputs is not None else await self._handle(record)
+                    for out in made:
+                        sends.append(await self._send(producer, out))  # noqa: PERF401 - kept if one raises
+                    await asyncio.sleep(0)  # heartbeats and fetches go on between records
+                await asyncio.gather(*sends)
+                await producer.send_offsets_to_transaction(
+                    {partition: records[-1].offset + 1}, self._group_id
+                )
+                for hook in self._hooks:  # database writes (the ledger): off the loop that polls Kafka
+                    await asyncio.to_thread(hook.before_commit)
+        except BaseException:
+            # The batch failed as a whole and is read again; its sends fail with it (a fenced producer fails
+            # every one), and nobody awaits them now.
+            forget_failures(sends)
+            raise
         for hook in self._hooks:
             hook.after_commit()
 
@@ -548,6 +569,21 @@ class TransactionalStage:
             await self._consumer.seek_to_beginning(partition)
         else:
             self._consumer.seek(partition, committed)
+
+
+def forget_failures(futures: Sequence[asyncio.Future[object]]) -> None:
+    """Mark the failures of ``futures`` (sends of an aborted transaction) as seen, now or when they come.
+
+    Else asyncio logs "Future exception was never retrieved" for each send of a batch that another instance
+    fenced: noise that hides real errors.
+    """
+    for future in futures:
+        future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
