@@ -177,6 +177,7 @@ class TransactionalStage:
         self._made_in: dict[TopicPartition, int] = {}  # the assignment a producer was made in
         self._fenced_until: dict[TopicPartition, float] = {}  # fenced in its own assignment: wait
         self._lock = asyncio.Lock()  # a rebalance waits for the batch in hand
+        self._revoking = False  # ... which then ends after the record in hand
         self._consumer = AIOKafkaConsumer(
             **client_kwargs(bootstrap_servers),
             group_id=group_id,
@@ -336,8 +337,12 @@ class TransactionalStage:
 
         Producers are kept: most partitions come back to the same instance after an eager rebalance.
         """
-        async with self._lock:
-            self._assigned -= revoked
+        self._revoking = True  # the batch in hand commits what it has handled so far
+        try:
+            async with self._lock:
+                self._assigned -= revoked
+        finally:
+            self._revoking = False
 
     async def start(self) -> None:
         """Connect the consumer and join the group; producers are made as partitions are assigned.
@@ -377,6 +382,10 @@ class TransactionalStage:
                 if partition in fresh:  # read again from its committed offset
                     continue
                 producer = self._producers.get(partition)
+                if self._revoking:  # a rebalance waits: the rest of the batch after it
+                    if partition in owned:
+                        self._consumer.seek(partition, records[0].offset)
+                    continue
                 if producer is None:  # not (or no longer) ours, or its producer is not up: read it later
                     if partition in owned:
                         self._consumer.seek(partition, records[0].offset)
@@ -393,7 +402,7 @@ class TransactionalStage:
     ) -> int:
         count = len(records)
         try:
-            await self._process_with_hooks(producer, partition, records)
+            handled = await self._process_with_hooks(producer, partition, records)
         except (
             ProducerFenced,
             IllegalOperation,
@@ -423,8 +432,12 @@ class TransactionalStage:
             await self._rewind(partition)
             await asyncio.sleep(self._retry_pause_s)
             return 0
-        self._one_by_one = max(0, self._one_by_one - count)
-        return count
+        if handled < count and partition in self._consumer.assignment():
+            self._consumer.seek(
+                partition, records[handled].offset
+            )  # cut short by a rebalance: the rest later
+        self._one_by_one = max(0, self._one_by_one - handled)
+        return handled
 
     async def _refused(
         self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes], exc: KafkaError
@@ -467,9 +480,9 @@ class TransactionalStage:
         records: list[ConsumerRecord[bytes, bytes]],
         *,
         outputs: dict[int, list[Outgoing]] | None = None,
-    ) -> None:
+    ) -> int:
         try:
-            await self._process(producer, partition, records, outputs=outputs)
+            return await self._process(producer, partition, records, outputs=outputs)
         except BaseException:
             for hook in self._hooks:
                 hook.after_abort()
@@ -482,14 +495,17 @@ class TransactionalStage:
         records: list[ConsumerRecord[bytes, bytes]],
         *,
         outputs: dict[int, list[Outgoing]] | None = None,
-    ) -> None:
-        """One transaction for ``records`` of ``partition``; ``outputs`` (by offset) replaces the handler.
+    ) -> int:
+        """One transaction for ``records`` of ``partition``; returns how many of them it holds.
 
-        The event loop gets a turn after each record: handlers read the database synchronously, and a batch
-        of 500 that held the loop throughout starved the consumers' heartbeats on a loaded machine (their
-        sessions expired every half minute, each expiry a rebalance that aborted the batches in hand).
+        ``outputs`` (by offset) replaces the handler. The event loop gets a turn after each record: handlers
+        read the database synchronously, and a batch of 500 that held the loop throughout starved the
+        consumers' heartbeats on a loaded machine (their sessions expired every half minute, each expiry a
+        rebalance that aborted the batches in hand). A rebalance waits for the batch in hand, so the batch
+        ends after the record in hand and commits the records handled so far; the rest is read again.
         """
         sends: list[asyncio.Future[object]] = []
+        handled = 0
         try:
             async with producer.transaction():
                 if outputs is None and self._prepare is not None:
@@ -498,10 +514,13 @@ class TransactionalStage:
                     made = outputs[record.offset] if outputs is not None else await self._handle(record)
                     for out in made:
                         sends.append(await self._send(producer, out))  # noqa: PERF401 - kept if one raises
+                    handled += 1
                     await asyncio.sleep(0)  # heartbeats and fetches go on between records
+                    if self._revoking:
+                        break
                 await asyncio.gather(*sends)
                 await producer.send_offsets_to_transaction(
-                    {partition: records[-1].offset + 1}, self._group_id
+                    {partition: records[handled - 1].offset + 1}, self._group_id
                 )
                 for hook in self._hooks:  # database writes (the ledger): off the loop that polls Kafka
                     await asyncio.to_thread(hook.before_commit)
@@ -512,6 +531,7 @@ class TransactionalStage:
             raise
         for hook in self._hooks:
             hook.after_commit()
+        return handled
 
     async def _send(self, producer: AIOKafkaProducer, out: Outgoing) -> asyncio.Future[object]:
         if out.topic == self._dlq_topic:

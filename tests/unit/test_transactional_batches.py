@@ -146,3 +146,24 @@ async def test_an_aborted_batch_is_logged_with_the_cause_of_its_error_but_not_th
     assert "StoreUnavailableError <- OperationalError <- OperationalError [SQLITE_ERROR]" in line
     assert PERSONNUMMER not in caplog.text
     assert "processes" not in line.split("(", 1)[1], "no table, no statement"
+
+
+async def test_a_rebalance_ends_the_batch_after_the_record_in_hand_which_commits_what_it_handled() -> None:
+    """A rebalance waits for the batch in hand; a long batch kept the whole group waiting (up to 30 s)."""
+    revoking: list[asyncio.Task[None]] = []
+    handled: list[int] = []
+
+    async def handler(record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+        handled.append(record.offset)
+        if record.offset == 2:  # the group starts a rebalance while the third record is handled
+            revoking.append(asyncio.create_task(stage.partitions_revoked({P0})))
+        return []
+
+    stage, consumer, made = await _stage(handler)
+    log = made[0]._log  # noqa: SLF001 - the stand-ins' shared log
+    log.clear()
+    consumer.batch = {P0: [_record(P0, n) for n in range(10)]}
+    assert await stage.step() == 3
+    await revoking[0]
+    assert handled == [0, 1, 2]
+    assert log == ["commit 0@3", "seek 0@3"], "the three handled commit; the rest is read again"
