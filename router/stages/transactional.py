@@ -193,6 +193,11 @@ class TransactionalStage:
     """How long a producer fenced in the assignment it was made in waits before it is made again: longer than
     a heartbeat (3 s), so a zombie learns it left the group before it fences the partition's new owner."""
 
+    BATCH_BUDGET_S = 10.0
+    """How long a batch takes in records before it commits those it has: well inside the transaction timeout
+    (aiokafka's 60 s). A batch of 500 that read the database per record took longer on a loaded machine, and
+    the coordinator aborted it (``ProducerFenced``) again and again: nothing got through."""
+
     REBALANCE_TIMEOUT_MS = 30_000
     """How long the group waits for a member to finish its batch in hand and join again in a rebalance."""
 
@@ -502,10 +507,12 @@ class TransactionalStage:
         read the database synchronously, and a batch of 500 that held the loop throughout starved the
         consumers' heartbeats on a loaded machine (their sessions expired every half minute, each expiry a
         rebalance that aborted the batches in hand). A rebalance waits for the batch in hand, so the batch
-        ends after the record in hand and commits the records handled so far; the rest is read again.
+        ends after the record in hand and commits the records handled so far; the rest is read again. So
+        does a batch that has taken :attr:`BATCH_BUDGET_S`.
         """
         sends: list[asyncio.Future[object]] = []
         handled = 0
+        budget_ends = time.monotonic() + self.BATCH_BUDGET_S
         try:
             async with producer.transaction():
                 if outputs is None and self._prepare is not None:
@@ -516,7 +523,7 @@ class TransactionalStage:
                         sends.append(await self._send(producer, out))  # noqa: PERF401 - kept if one raises
                     handled += 1
                     await asyncio.sleep(0)  # heartbeats and fetches go on between records
-                    if self._revoking:
+                    if self._revoking or time.monotonic() > budget_ends:
                         break
                 await asyncio.gather(*sends)
                 await producer.send_offsets_to_transaction(

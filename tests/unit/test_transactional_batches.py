@@ -167,3 +167,20 @@ async def test_a_rebalance_ends_the_batch_after_the_record_in_hand_which_commits
     await revoking[0]
     assert handled == [0, 1, 2]
     assert log == ["commit 0@3", "seek 0@3"], "the three handled commit; the rest is read again"
+
+
+async def test_a_batch_that_took_its_time_budget_commits_what_it_handled_and_reads_the_rest_again() -> None:
+    """On a loaded machine a batch of 500 outlived the transaction timeout and was aborted again and again."""
+
+    async def slow(_record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+        time.sleep(0.02)  # a synchronous query  # noqa: ASYNC251
+        return []
+
+    stage, consumer, made = await _stage(slow)
+    stage.BATCH_BUDGET_S = 0.1
+    log = made[0]._log  # noqa: SLF001 - the stand-ins' shared log
+    log.clear()
+    consumer.batch = {P0: [_record(P0, n) for n in range(100)]}
+    handled = await stage.step()
+    assert 0 < handled < 100
+    assert log == [f"commit 0@{handled}", f"seek 0@{handled}"]
