@@ -512,11 +512,12 @@ class TransactionalStage:
         """
         sends: list[asyncio.Future[object]] = []
         handled = 0
-        budget_ends = time.monotonic() + self.BATCH_BUDGET_S
         try:
             async with producer.transaction():
                 if outputs is None and self._prepare is not None:
                     await self._prepare(records)
+                # After ``prepare`` (no send yet): the broker's timer starts at the first send.
+                budget_ends = time.monotonic() + self.BATCH_BUDGET_S
                 for record in records:
                     made = outputs[record.offset] if outputs is not None else await self._handle(record)
                     for out in made:
