@@ -109,6 +109,28 @@ def map_errors(doing: str) -> Iterator[None]:
         raise mapped from exc
 
 
+_ERROR_CODES = ("sqlstate", "pgcode", "sqlite_errorname")
+"""Attributes naming a database error's kind: psycopg's SQLSTATE, sqlite3's ``SQLITE_BUSY`` and the like."""
+
+
+def cause_chain(exc: BaseException, *, limit: int = 6) -> str:
+    """What led to ``exc``, for a log line: each exception's type and database error code, never a message.
+
+    ``StoreUnavailableError <- OperationalError <- SerializationFailure [40001]``. A database error's text
+    may quote the statement's parameters (a personnummer); its type and code say why without them.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(parts) < limit:
+        seen.add(id(current))
+        codes = [getattr(current, name, None) for name in _ERROR_CODES]
+        code = next((c for c in codes if isinstance(c, str) and c), None)
+        parts.append(f"{type(current).__name__} [{code}]" if code else type(current).__name__)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return " <- ".join(parts)
+
+
 class ProcessNotKnownError(RoutingError):
     """An answer names a process (or a Task in it) the process state does not hold yet.
 

@@ -69,6 +69,7 @@ from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.queues import OverdueDeadline
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.notices import addressee
+from sambus.router.stages.transactional import forget_failures
 
 logger = logging.getLogger(__name__)
 
@@ -663,15 +664,7 @@ class DeadlineTimers:
         if not timers:
             return []
         try:
-            async with self._producer.transaction():
-                for timer in timers:
-                    for out in self._notices(timer, now):
-                        await self._producer.send(
-                            out.topic, out.value, key=out.key, headers=list(out.headers)
-                        )
-                    await self._producer.send(
-                        self._topics.timers_fired, now.isoformat().encode(), key=timer.fired_key.encode()
-                    )
+            await self._fire(self._producer, timers, now)
         except (
             ProducerFenced,
             IllegalOperation,
@@ -685,6 +678,26 @@ class DeadlineTimers:
         self._deadlines.mark_fired([t.fired_key for t in timers], now)
         logger.info("fired %d deadline timer(s)", len(timers))
         return timers
+
+    async def _fire(self, producer: AIOKafkaProducer, timers: list[Timer], now: dt.datetime) -> None:
+        """Send ``timers``' notices and their fired marks in one transaction."""
+        sends: list[asyncio.Future[object]] = []
+        try:
+            async with producer.transaction():
+                for timer in timers:
+                    outs = [
+                        *self._notices(timer, now),
+                        Outgoing(
+                            self._topics.timers_fired, now.isoformat().encode(), timer.fired_key.encode()
+                        ),
+                    ]
+                    for out in outs:
+                        sends.append(  # noqa: PERF401 - kept if a later send raises
+                            await producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
+                        )
+        except BaseException:
+            forget_failures(sends)  # the transaction failed as a whole, and so did each of its sends
+            raise
 
     def _notices(self, timer: Timer, now: dt.datetime) -> list[Outgoing]:
         if timer.to is None:

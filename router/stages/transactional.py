@@ -52,7 +52,13 @@ from aiokafka.errors import (
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from sambus.consent.keys import FieldCipher
-from sambus.contracts.errors import BrokerUnavailableError, OutputTooLargeError, SambusError, map_errors
+from sambus.contracts.errors import (
+    BrokerUnavailableError,
+    OutputTooLargeError,
+    SambusError,
+    cause_chain,
+    map_errors,
+)
 from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.dead_letters import dead_letter, seal
 from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
@@ -171,6 +177,7 @@ class TransactionalStage:
         self._made_in: dict[TopicPartition, int] = {}  # the assignment a producer was made in
         self._fenced_until: dict[TopicPartition, float] = {}  # fenced in its own assignment: wait
         self._lock = asyncio.Lock()  # a rebalance waits for the batch in hand
+        self._revoking = False  # ... which then ends after the record in hand
         self._consumer = AIOKafkaConsumer(
             **client_kwargs(bootstrap_servers),
             group_id=group_id,
@@ -185,6 +192,11 @@ class TransactionalStage:
     FENCED_PAUSE_S = 5.0
     """How long a producer fenced in the assignment it was made in waits before it is made again: longer than
     a heartbeat (3 s), so a zombie learns it left the group before it fences the partition's new owner."""
+
+    BATCH_BUDGET_S = 10.0
+    """How long a batch takes in records before it commits those it has: well inside the transaction timeout
+    (aiokafka's 60 s). A batch of 500 that read the database per record took longer on a loaded machine, and
+    the coordinator aborted it (``ProducerFenced``) again and again: nothing got through."""
 
     REBALANCE_TIMEOUT_MS = 30_000
     """How long the group waits for a member to finish its batch in hand and join again in a rebalance."""
@@ -330,8 +342,12 @@ class TransactionalStage:
 
         Producers are kept: most partitions come back to the same instance after an eager rebalance.
         """
-        async with self._lock:
-            self._assigned -= revoked
+        self._revoking = True  # the batch in hand commits what it has handled so far
+        try:
+            async with self._lock:
+                self._assigned -= revoked
+        finally:
+            self._revoking = False
 
     async def start(self) -> None:
         """Connect the consumer and join the group; producers are made as partitions are assigned.
@@ -371,6 +387,10 @@ class TransactionalStage:
                 if partition in fresh:  # read again from its committed offset
                     continue
                 producer = self._producers.get(partition)
+                if self._revoking:  # a rebalance waits: the rest of the batch after it
+                    if partition in owned:
+                        self._consumer.seek(partition, records[0].offset)
+                    continue
                 if producer is None:  # not (or no longer) ours, or its producer is not up: read it later
                     if partition in owned:
                         self._consumer.seek(partition, records[0].offset)
@@ -387,7 +407,7 @@ class TransactionalStage:
     ) -> int:
         count = len(records)
         try:
-            await self._process_with_hooks(producer, partition, records)
+            handled = await self._process_with_hooks(producer, partition, records)
         except (
             ProducerFenced,
             IllegalOperation,
@@ -410,15 +430,19 @@ class TransactionalStage:
         except (KafkaError, SambusError) as exc:
             logger.warning(
                 "stage %s aborted a batch of %d records (%s); reading it again",
-                self.name, count, type(exc).__name__,
+                self.name, count, cause_chain(exc),  # types and database codes: no message, no parameters
             )  # fmt: skip
             if isinstance(exc, PRODUCER_BROKEN):
                 await self._renew_producer(partition, exc)
             await self._rewind(partition)
             await asyncio.sleep(self._retry_pause_s)
             return 0
-        self._one_by_one = max(0, self._one_by_one - count)
-        return count
+        if handled < count and partition in self._consumer.assignment():
+            self._consumer.seek(
+                partition, records[handled].offset
+            )  # cut short by a rebalance: the rest later
+        self._one_by_one = max(0, self._one_by_one - handled)
+        return handled
 
     async def _refused(
         self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes], exc: KafkaError
@@ -461,9 +485,9 @@ class TransactionalStage:
         records: list[ConsumerRecord[bytes, bytes]],
         *,
         outputs: dict[int, list[Outgoing]] | None = None,
-    ) -> None:
+    ) -> int:
         try:
-            await self._process(producer, partition, records, outputs=outputs)
+            return await self._process(producer, partition, records, outputs=outputs)
         except BaseException:
             for hook in self._hooks:
                 hook.after_abort()
@@ -476,21 +500,46 @@ class TransactionalStage:
         records: list[ConsumerRecord[bytes, bytes]],
         *,
         outputs: dict[int, list[Outgoing]] | None = None,
-    ) -> None:
-        """One transaction for ``records`` of ``partition``; ``outputs`` (by offset) replaces the handler."""
-        async with producer.transaction():
-            if outputs is None and self._prepare is not None:
-                await self._prepare(records)
-            sends = []
-            for record in records:
-                made = outputs[record.offset] if outputs is not None else await self._handle(record)
-                sends.extend([await self._send(producer, out) for out in made])
-            await asyncio.gather(*sends)
-            await producer.send_offsets_to_transaction({partition: records[-1].offset + 1}, self._group_id)
-            for hook in self._hooks:  # database writes (the ledger): off the loop that polls Kafka
-                await asyncio.to_thread(hook.before_commit)
+    ) -> int:
+        """One transaction for ``records`` of ``partition``; returns how many of them it holds.
+
+        ``outputs`` (by offset) replaces the handler. The event loop gets a turn after each record: handlers
+        read the database synchronously, and a batch of 500 that held the loop throughout starved the
+        consumers' heartbeats on a loaded machine (their sessions expired every half minute, each expiry a
+        rebalance that aborted the batches in hand). A rebalance waits for the batch in hand, so the batch
+        ends after the record in hand and commits the records handled so far; the rest is read again. So
+        does a batch that has taken :attr:`BATCH_BUDGET_S`.
+        """
+        sends: list[asyncio.Future[object]] = []
+        handled = 0
+        try:
+            async with producer.transaction():
+                if outputs is None and self._prepare is not None:
+                    await self._prepare(records)
+                # After ``prepare`` (no send yet): the broker's timer starts at the first send.
+                budget_ends = time.monotonic() + self.BATCH_BUDGET_S
+                for record in records:
+                    made = outputs[record.offset] if outputs is not None else await self._handle(record)
+                    for out in made:
+                        sends.append(await self._send(producer, out))  # noqa: PERF401 - kept if one raises
+                    handled += 1
+                    await asyncio.sleep(0)  # heartbeats and fetches go on between records
+                    if self._revoking or time.monotonic() > budget_ends:
+                        break
+                await asyncio.gather(*sends)
+                await producer.send_offsets_to_transaction(
+                    {partition: records[handled - 1].offset + 1}, self._group_id
+                )
+                for hook in self._hooks:  # database writes (the ledger): off the loop that polls Kafka
+                    await asyncio.to_thread(hook.before_commit)
+        except BaseException:
+            # The batch failed as a whole and is read again; its sends fail with it (a fenced producer fails
+            # every one), and nobody awaits them now.
+            forget_failures(sends)
+            raise
         for hook in self._hooks:
             hook.after_commit()
+        return handled
 
     async def _send(self, producer: AIOKafkaProducer, out: Outgoing) -> asyncio.Future[object]:
         if out.topic == self._dlq_topic:
@@ -548,6 +597,21 @@ class TransactionalStage:
             await self._consumer.seek_to_beginning(partition)
         else:
             self._consumer.seek(partition, committed)
+
+
+def forget_failures(futures: Sequence[asyncio.Future[object]]) -> None:
+    """Mark the failures of ``futures`` (sends of an aborted transaction) as seen, now or when they come.
+
+    Else asyncio logs "Future exception was never retrieved" for each send of a batch that another instance
+    fenced: noise that hides real errors.
+    """
+    for future in futures:
+        future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -49,21 +49,24 @@ from tests.fault.test_exactly_once import (
     _produce,
 )
 
-# Unfinished (issue 11) until it has passed three times in a row. On main a SIGSTOP set off a storm of
-# eager rebalances, each closing and re-opening every per-partition producer (3,513 of 20,000 intents
-# delivered after 14 min, no duplicate). Producers now outlive rebalances: at load 3-8 it passed with
-# 10,000 intents (394 s), then with 20,000 (412 s), 20 SIGKILLs, 3 SIGSTOPs, 1 broker crash each; at load
-# 20-40 it made no progress. With one transactional id per instance planted it fails (2,000 intents:
-# 408 duplicates, 98 missing). `make test` leaves it out; bench/bench_faults.py runs it.
+# On main a SIGSTOP set off a storm of eager rebalances, each closing and re-opening every per-partition
+# producer (3,513 of 20,000 intents delivered after 14 min, no duplicate); producers now outlive rebalances.
+# Under load 8 the handlers' database reads held each instance's event loop past the session timeout
+# (3,920 of 40,000 deliveries in 10 min); the stage now gives the loop a turn after every record. With one
+# transactional id per instance planted it fails (2,000 intents: 408 duplicates, 98 missing).
+# The waits are bounded by conditions (a delivery keeps coming), not by the machine's speed.
+# Unfinished until it has passed three times (issue 11): it passed once at load 3-8 (412 s). The third
+# session's runs at load 10-21 were too slow to finish (the last: 8,874 of 40,000 in 26 min, no duplicate
+# among those read, 40 timers -> 40 notices) and were stopped. `make test` leaves it out.
+INTENTS = int(os.environ.get("SAMBUS_FAULT_INTENTS", "20000"))
 pytestmark = [
     pytest.mark.kafka,
     pytest.mark.slow,
     pytest.mark.asyncio,
-    pytest.mark.timeout(1800),
+    pytest.mark.timeout(max(2400, INTENTS // 10)),  # 100,000 intents (bench/bench_faults.py): 10,000 s
     pytest.mark.unfinished,
 ]
 
-INTENTS = int(os.environ.get("SAMBUS_FAULT_INTENTS", "20000"))
 KILLS = int(os.environ.get("SAMBUS_FAULT_KILLS", "20"))
 STOPS = int(os.environ.get("SAMBUS_FAULT_STOPS", "3"))
 TIMERS = int(os.environ.get("SAMBUS_FAULT_TIMERS", "40"))
@@ -71,6 +74,7 @@ BROKER_CRASHES = int(os.environ.get("SAMBUS_FAULT_BROKER", "1"))
 INSTANCES = 3
 SESSION_TIMEOUT_S = 10.0  # aiokafka's default session_timeout_ms
 CLUSTER_PORT = int(os.environ.get("SAMBUS_TEST_FAULT_CLUSTER_PORT", "29500"))
+STALLED_S = 300.0  # no delivery for this long after the faults: stuck (a slow machine still delivers)
 TIMER_RECIPIENT = "vastmanland-folktandvarden"  # gets no deliveries here (it is parked): only notices
 
 
@@ -184,7 +188,7 @@ async def _chaos(
     rng.shuffle(plan)
     for action in plan:
         before = len(progress.records)
-        waited = await progress.reaches(min(before + 1, expected), timeout=300 if not done else 180)
+        waited = await progress.reaches(min(before + 1, expected), timeout=STALLED_S)
         assert waited, f"no delivery in the minutes before {action} {sum(done.values()) + 1}"
         await asyncio.sleep(rng.uniform(0.5, 2.0))
         victim = rng.choice(instances)
@@ -255,9 +259,14 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
     try:
         done = await _chaos(instances, cluster, progress, expected=expected)
         await producing
-        arrived = await progress.reaches(expected, timeout=600)
-        assert arrived, f"{len(progress.records)} of {expected} deliveries arrived; logs in {tmp_path}"
-        assert await notices.reaches(TIMERS, timeout=60), f"{len(notices.records)} of {TIMERS} timers fired"
+        arrived = await progress.keeps_coming_until(expected, stalled_after=STALLED_S)
+        assert arrived, (
+            f"{len(progress.records)} of {expected} deliveries, none in the last {STALLED_S:.0f} s; "
+            f"logs in {tmp_path}"
+        )
+        assert await notices.reaches(TIMERS, timeout=STALLED_S), (
+            f"{len(notices.records)} of {TIMERS} timers fired"
+        )
         for instance in instances:
             instance.stop()
         # A duplicate, if any, is committed by now: read each topic to its last committed record.

@@ -13,6 +13,7 @@ from sambus.contracts.errors import (
     BrokerUnavailableError,
     InvalidEventError,
     StoreUnavailableError,
+    cause_chain,
     map_errors,
 )
 
@@ -64,3 +65,24 @@ def test_importing_the_mapping_imports_neither_library():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
 
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_cause_chain_names_each_type_and_database_code_but_no_message():
+    engine = sa.create_engine("sqlite://")
+    with pytest.raises(StoreUnavailableError) as caught, map_errors("read"), engine.connect() as conn:
+        conn.execute(sa.text("SELECT * FROM children WHERE pnr = :p"), {"p": PERSONNUMMER})
+    engine.dispose()
+
+    chain = cause_chain(caught.value)
+
+    assert chain == "StoreUnavailableError <- OperationalError <- OperationalError [SQLITE_ERROR]"
+    assert PERSONNUMMER in str(caught.value.__cause__), "the cause's text quotes it; the chain does not"
+
+
+def test_a_cause_chain_follows_implicit_context_and_stops_at_a_cycle():
+    first = ValueError(PERSONNUMMER)
+    second = KeyError("x")
+    second.__context__ = first
+    first.__context__ = second
+
+    assert cause_chain(second) == "KeyError <- ValueError"
