@@ -6,10 +6,10 @@ consume→produce pass-through on the same broker, measured in the same run, pri
 
 Uses KAFKA_BOOTSTRAP_SERVERS, else starts the local broker from deploy/kafka/ on SAMBUS_BENCH_KAFKA_PORT
 (default 19394) and stops it afterwards. Throughput: a backlog of intents is drained, intents/s (the router
-makes three records of each: two deliveries and one parked). Latency: intents are offered at a fixed rate and
-timed from send to the moment a read_committed consumer sees the result. Each phase waits at most --timeout
-seconds (a run that cannot keep up prints what it drained by then); every ratio is printed per run, then
-as min / median / max over the runs.
+makes four records of each: two deliveries, one parked, the school's delivery-waiting notice). Latency:
+intents are offered at a fixed rate and timed from send to the moment a read_committed consumer sees the
+result. Each phase waits at most --timeout seconds (a run that cannot keep up prints what it drained by
+then); every ratio is printed per run, then as min / median / max over the runs.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def sip_event(child: str) -> bytes:
         {"hsaId": "SE2321000206-1001"},
         {"hsaId": "SE2321000206-1003"},
     ]
-    data = {"child": {"civicNo": child}, "schoolUnitCode": "19800001", "initiatedBy": "student_health"}
+    # Södra skolan takes SIP messages itself (Cosmic Link): its invitations go to each agency, not as one
+    # convening Task to social services, as a school without it would send them
+    data = {"child": {"civicNo": child}, "schoolUnitCode": "19800002", "initiatedBy": "student_health"}
     data |= {"reason": "mental_health", "invite": invite}
     event = {"type": "se.sambus.school.sip-initiated.v1", "id": f"b-{child}", "source": "bench"}
     event |= {"time": "2026-11-20T09:00:00+01:00", "data": data}
@@ -290,14 +292,15 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
     outputs = [
         app.topics.deliver("vasteras-socialtjanst"),
         app.topics.deliver("vastmanland-bu-halsan"),
-        app.topics.parked,
+        app.topics.parked,  # dental care has no consent: parked,
+        app.topics.deliver("vasteras-skola-sodra"),  # and the school is told it waits (delivery-waiting)
     ]
     routed = await measure(
         "sambus delivery stage",
         runner=sambus,
         source=app.topics.intents,
         outputs=outputs,
-        per_input=3,
+        per_input=len(outputs),
         timeout_s=args.timeout,
         **common,
     )

@@ -34,7 +34,7 @@ from sambus.router.service.consent_wiring import county_policy, dead_letter_ciph
 from sambus.router.service.schema import open_database
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import DeadlineRules, Deadlines, DeadlineTimers
-from sambus.router.stages.delivery import Clock, Delivery, FactsForBatch, utc_now
+from sambus.router.stages.delivery import Clock, Delivery, utc_now
 from sambus.router.stages.intake import Intake
 from sambus.router.stages.parked import ParkedHandler
 from sambus.router.stages.processes import ProcessStore, ProcessTracker
@@ -199,8 +199,6 @@ class Sambus:
                     )
                 )
         if "parked" in wanted:
-            # decided from the facts of the batch's children, read at once (with the registry's own policy)
-            facts = [FactsForBatch(self.registry)] if self.policy is None else []
             parked = ParkedHandler(
                 topics=self.topics,
                 directory=self.directory,
@@ -220,8 +218,7 @@ class Sambus:
                     handler=parked,
                     dlq_topic=self.topics.dlq,
                     dlq_cipher=self.dlq_cipher,
-                    hooks=[parked, *facts],
-                    prepare=facts[0].prepare if facts else None,
+                    hooks=[parked],
                     max_batch=50,
                     keys_are_pseudonyms=True,
                 )

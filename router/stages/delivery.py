@@ -103,8 +103,8 @@ class BatchFacts(Protocol[Facts]):
 class FactsForBatch:
     """Reads the registry's facts of every child in a batch before it is handled, forgets them after.
 
-    Give it to a stage as ``prepare`` and as a hook (the parked stage: its decisions then read from memory;
-    :class:`Delivery` does the same for itself, refreshing a child's facts when a message records one).
+    :class:`Delivery` uses it for its batches. Not for the parked stage: it decides each record when it is
+    due, waiting for it within the batch, and must read the facts as they are then.
     """
 
     def __init__(self, facts: BatchFacts[Any]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
+from tests.consent.conftest import _postgres_engine as postgres_engine
 from tests.unit.test_routing_processes import AT, BU_HALSAN, DIRECTORY, SOCIAL, bundle, record
 
 from sambus.contracts.fhir import EVENT_SYSTEM, EventCode
@@ -21,26 +22,26 @@ from sambus.router.stages.processes import ProcessStore, ProcessTracker, applied
 BUP = (HSA_ID_SYSTEM, "SE2321000206-1002")  # vastmanland-bup in the packaged directory
 
 
-@pytest.fixture
-def url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'p.db'}"
-
-
-@pytest.fixture
-def engine(url) -> Iterator[sa.Engine]:
-    made = create_engine(url)  # as sambus makes it: write-ahead log, busy timeout
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path) -> Iterator[sa.Engine]:
+    """A database made by the migrations: an SQLite file as sambus makes it, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        made = create_engine(f"sqlite:///{tmp_path / 'p.db'}")  # write-ahead log, busy timeout
+        upgrade(made)
+        yield made
+        made.dispose()
+        return
+    postgres = postgres_engine()
+    made = next(postgres)
     upgrade(made)
     yield made
-    made.dispose()
+    next(postgres, None)
 
 
 @pytest.fixture
-def other(url, engine) -> Iterator[ProcessStore]:
-    """The same database as another process (the delivery stage, an operator) sees it."""
-    del engine  # made and upgraded first
-    made = create_engine(url)
-    yield ProcessStore(made)
-    made.dispose()
+def other(engine) -> ProcessStore:
+    """The same database as another reader sees it (a connection of its own for every question)."""
+    return ProcessStore(engine)
 
 
 @pytest.fixture
