@@ -154,6 +154,7 @@ _HEALTH_KINDS = (
     AgencyKind.HABILITATION,
     AgencyKind.DENTAL,
     AgencyKind.KONTAKTCENTER,
+    AgencyKind.CARE_PROVIDER,
 )
 SENDER_SECRECY: dict[AgencyKind, str] = {
     AgencyKind.PRESCHOOL: _SCHOOL,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.pool import StaticPool
 
@@ -42,6 +42,17 @@ PSEUDONYMS = Pseudonymizer(b"h" * 32)
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DELIVERED = {Outcome.PERMIT, Outcome.PERMIT_REDACTED}
 CONSENT_EVENTS = sorted({e for r in RULES.rules if r.basis.kind == "consent" for e in r.events})
+
+
+def _rests_on_consent(event: EventCode, sender: AgencyKind, kind: AgencyKind) -> bool:
+    """Whether the rule that decides ``event`` from ``sender`` to ``kind`` rests on consent (or denies).
+
+    An event some rule shares on consent may go on a duty between other kinds (suicide risk to social
+    services): no withdrawal or age stops that, so the properties about consent leave it out.
+    """
+    rule = RULES.find(event, sender, kind)
+    return rule.outcome == "deny" or rule.basis.kind == "consent"
+
 
 births = st.dates(min_value=dt.date(2005, 1, 1), max_value=dt.date(2025, 12, 31))
 moments = st.integers(min_value=0, max_value=3 * 365 * 24).map(lambda h: START + dt.timedelta(hours=h))
@@ -224,6 +235,7 @@ def test_a_lifted_decision_stops_hiding_and_a_guardian_facing_recipient_is_never
 def test_nothing_resting_on_consent_is_delivered_after_every_consent_is_withdrawn(
     data, family, event, sender, kind, message, after
 ):
+    assume(_rests_on_consent(event, sender, kind))
     born, child, guardians, custody = family
     registry = _registry()
     given_ = data.draw(st.lists(consents(child, guardians, born), min_size=1, max_size=3))
@@ -251,6 +263,7 @@ def test_nothing_resting_on_consent_is_delivered_after_every_consent_is_withdraw
     days_after=st.integers(0, 3 * 365),
 )
 def test_at_18_the_guardians_consent_no_longer_counts(data, family, event, sender, kind, message, days_after):
+    assume(_rests_on_consent(event, sender, kind))
     born, child, guardians, custody = family
     registry = _registry()
     given_ = data.draw(
