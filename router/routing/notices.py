@@ -26,6 +26,32 @@ def addressee(recipient: Recipient) -> Addressee:
     return Addressee(recipient_id=recipient.id, name=recipient.name, system=first.system, value=first.value)
 
 
+def _record(
+    topics: Topics,
+    to: Recipient,
+    event: EventCode,
+    data: Mapping[str, Any],
+    *,
+    key: bytes | None,
+    correlation_id: bytes | None,
+) -> Outgoing:
+    """The Kafka record that carries notice ``data`` to ``to``: its delivery topic and sambus's headers."""
+    headers = [
+        (Header.EVENT_CODE, str(event).encode("ascii")),
+        (Header.MESSAGE_ID, str(data["id"]).encode("ascii")),
+        (Header.SCHEMA_VERSION, SCHEMA_VERSION.encode("ascii")),
+        (Header.RECIPIENT, to.id.encode("ascii")),
+    ]
+    if correlation_id is not None:
+        headers.append((Header.CORRELATION_ID, correlation_id))
+    return Outgoing(
+        topic=topics.deliver(to.topic_suffix),
+        key=key,
+        value=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        headers=tuple(headers),
+    )
+
+
 def _sent_event(message: Mapping[str, Any]) -> dict[str, str]:
     """What the initiator knows its message by: the event it sent (``Bundle.identifier``), else its id."""
     identifier = message.get("identifier")
@@ -61,20 +87,7 @@ def initiator_notice(
         at=at,
         key=recipient.id,
     )
-    headers = [
-        (Header.EVENT_CODE, str(event).encode("ascii")),
-        (Header.MESSAGE_ID, str(data["id"]).encode("ascii")),
-        (Header.SCHEMA_VERSION, SCHEMA_VERSION.encode("ascii")),
-        (Header.RECIPIENT, initiator.id.encode("ascii")),
-    ]
-    if correlation_id is not None:
-        headers.append((Header.CORRELATION_ID, correlation_id))
-    return Outgoing(
-        topic=topics.deliver(initiator.topic_suffix),
-        key=key,
-        value=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-        headers=tuple(headers),
-    )
+    return _record(topics, initiator, event, data, key=key, correlation_id=correlation_id)
 
 
 LAPSED_TEXT = {
@@ -148,17 +161,4 @@ def unanswered_notice(
         at=at,
         key=f"unanswered:{answerer.id}:{task_ids[0]}",
     )
-    headers = [
-        (Header.EVENT_CODE, str(event).encode("ascii")),
-        (Header.MESSAGE_ID, str(data["id"]).encode("ascii")),
-        (Header.SCHEMA_VERSION, SCHEMA_VERSION.encode("ascii")),
-        (Header.RECIPIENT, requester.id.encode("ascii")),
-    ]
-    if correlation_id is not None:
-        headers.append((Header.CORRELATION_ID, correlation_id))
-    return Outgoing(
-        topic=topics.deliver(requester.topic_suffix),
-        key=key,
-        value=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-        headers=tuple(headers),
-    )
+    return _record(topics, requester, event, data, key=key, correlation_id=correlation_id)
