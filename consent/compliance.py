@@ -108,6 +108,28 @@ the rule catalogue is one of dozens, a recipient one of hundreds but each with m
 five."""
 
 
+_READ = tuple(
+    entries.c[name]
+    for name in (
+        "seq",
+        "message_id",
+        "recipient_id",
+        "child",
+        "event",
+        "outcome",
+        "rule_id",
+        "rule_version",
+        "legal_basis",
+        "reason",
+        "removed",
+        "decided_at",
+        "entry_hash",
+    )
+)
+"""The columns a :class:`LedgerEntry` is made of, in :meth:`Compliance.select`'s order (not the encrypted
+identity)."""
+
+
 def seek_columns(query: LedgerQuery) -> tuple[str, ...]:
     """The columns of the index a query seeks its entries in, before decision time (none: the period's)."""
     given = {name for name in _FILTERS if getattr(query, name) is not None}
@@ -159,7 +181,7 @@ class Compliance:
         def column(name: str) -> sa.ColumnElement[Any]:
             return entries.c[name] if name in seek else entries.c[name].concat("")
 
-        statement = sa.select(entries).order_by(entries.c.decided_at, entries.c.seq).limit(query.limit)
+        statement = sa.select(*_READ).order_by(entries.c.decided_at, entries.c.seq).limit(query.limit)
         for name in _FILTERS:
             if (value := getattr(query, name)) is not None:
                 statement = statement.where(column(name) == value)
@@ -177,24 +199,38 @@ class Compliance:
         """
         statement = self.statement(query, self._engine.dialect.name)
         with map_errors("read the decision ledger"), self._engine.connect() as conn:
-            rows = conn.execute(statement).mappings().all()
+            rows = conn.execute(statement).all()
         return [
             LedgerEntry(
-                seq=int(r["seq"]),
-                message_id=r["message_id"],
-                recipient_id=r["recipient_id"],
-                child=r["child"],
-                event=r["event"],
-                outcome=r["outcome"],
-                rule_id=r["rule_id"],
-                rule_version=int(r["rule_version"]),
-                legal_basis=r["legal_basis"],
-                reason=r["reason"],
-                removed=tuple(json.loads(r["removed"] or "[]")),
-                decided_at=dt.datetime.fromisoformat(r["decided_at"]).astimezone(dt.UTC),
-                entry_hash=r["entry_hash"],
+                seq=int(seq),
+                message_id=message_id,
+                recipient_id=recipient_id,
+                child=child,
+                event=event,
+                outcome=outcome,
+                rule_id=rule_id,
+                rule_version=int(rule_version),
+                legal_basis=legal_basis,
+                reason=reason,
+                removed=() if removed in {"[]", "", None} else tuple(json.loads(removed)),
+                decided_at=dt.datetime.fromisoformat(decided_at).astimezone(dt.UTC),
+                entry_hash=entry_hash,
             )
-            for r in rows
+            for (
+                seq,
+                message_id,
+                recipient_id,
+                child,
+                event,
+                outcome,
+                rule_id,
+                rule_version,
+                legal_basis,
+                reason,
+                removed,
+                decided_at,
+                entry_hash,
+            ) in rows
         ]
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
