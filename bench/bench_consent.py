@@ -47,7 +47,7 @@ from sambus.contracts.registry_facts import (
     GivenBy,
     HiddenResidenceDecided,
 )
-from sambus.router.service.schema import upgrade
+from sambus.router.service.schema import create_engine, upgrade
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 CHILDREN = 200
@@ -264,7 +264,7 @@ def main() -> None:
     runs = []
     for run in range(args.runs):  # each in a database of its own
         with tempfile.TemporaryDirectory() as folder:
-            engine = sa.create_engine("sqlite:///" + str(Path(folder) / "bench.db"))
+            engine = create_engine("sqlite:///" + str(Path(folder) / "bench.db"))  # as sambus opens it: WAL
             runs.append(bench(engine, **sizes))
             engine.dispose()
         _report(f"SQLite, run {run + 1}", runs[-1])
