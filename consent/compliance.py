@@ -96,6 +96,7 @@ _FILTERS = {
 """The equality filters of a :class:`LedgerQuery`: attribute, column."""
 _SEEK_ORDER = (
     ("child",),
+    ("recipient_id", "legal_basis"),
     ("recipient_id", "outcome"),
     ("legal_basis", "outcome"),
     ("legal_basis",),
@@ -103,9 +104,9 @@ _SEEK_ORDER = (
     ("outcome",),
 )
 """The equality filters that lead an index (see :data:`sambus.consent.ledger.entries`), most narrowing first:
-a child has few decisions; a recipient's refusals or one legal basis's refusals few more; a legal basis from
-the rule catalogue is one of dozens, a recipient one of hundreds but each with many; an outcome one of
-five."""
+a child has few decisions; what one recipient got under one legal basis, a recipient's refusals or one legal
+basis's refusals few more; a legal basis from the rule catalogue is one of dozens, a recipient one of
+hundreds but each with many; an outcome one of five."""
 
 
 _READ = tuple(

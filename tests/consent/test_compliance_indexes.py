@@ -49,7 +49,7 @@ SOUGHT_IN = {
     "child and outcome": "child_decided",  # not the outcome's: every permit would be read for one child's
     "recipient and outcome": "recipient_outcome_decided",
     "legal basis and outcome": "legal_basis_outcome_decided",
-    "recipient and legal basis": "legal_basis_decided",
+    "recipient and legal basis": "recipient_legal_basis_decided",
     "everything": "child_decided",
 }
 
