@@ -63,7 +63,7 @@ entries = sa.Table(
     sa.Index("ix_ledger_entries_recipient_decided", "recipient_id", "decided_at", "seq"),
     sa.Index("ix_ledger_entries_outcome_decided", "outcome", "decided_at", "seq"),
     sa.Index("ix_ledger_entries_legal_basis_decided", "legal_basis", "decided_at", "seq"),
-    # And for the filters offered together whose entries one of the above would have to sift (0009).
+    # And for the filters offered together whose entries one of the above would have to sift (0010).
     sa.Index("ix_ledger_entries_recipient_outcome_decided", "recipient_id", "outcome", "decided_at", "seq"),
     sa.Index(
         "ix_ledger_entries_recipient_legal_basis_decided", "recipient_id", "legal_basis", "decided_at", "seq"

@@ -7,8 +7,8 @@ until it has found enough of the other: at 10 M entries, hundreds of thousands (
 recipient and a rare basis). These lead with both filters, in the queries' order (decision time, then seq), so
 the query reads only the entries it returns.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Created: 2026-11-29 22:20:00
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
