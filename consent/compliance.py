@@ -87,6 +87,56 @@ class LedgerEntry(LedgerDecision):
         return {**asdict(self), "decided_at": iso(self.decided_at), "removed": list(self.removed)}
 
 
+_FILTERS = {
+    "child": "child",
+    "recipient_id": "recipient_id",
+    "outcome": "outcome",
+    "legal_basis": "legal_basis",
+}
+"""The equality filters of a :class:`LedgerQuery`: attribute, column."""
+_SEEK_ORDER = (
+    ("child",),
+    ("recipient_id", "legal_basis"),
+    ("recipient_id", "outcome"),
+    ("legal_basis", "outcome"),
+    ("legal_basis",),
+    ("recipient_id",),
+    ("outcome",),
+)
+"""The equality filters that lead an index (see :data:`sambus.consent.ledger.entries`), most narrowing first:
+a child has few decisions; what one recipient got under one legal basis, a recipient's refusals or one legal
+basis's refusals few more; a legal basis from the rule catalogue is one of dozens, a recipient one of
+hundreds but each with many; an outcome one of five."""
+
+
+_READ = tuple(
+    entries.c[name]
+    for name in (
+        "seq",
+        "message_id",
+        "recipient_id",
+        "child",
+        "event",
+        "outcome",
+        "rule_id",
+        "rule_version",
+        "legal_basis",
+        "reason",
+        "removed",
+        "decided_at",
+        "entry_hash",
+    )
+)
+"""The columns a :class:`LedgerEntry` is made of, in :meth:`Compliance.select`'s order (not the encrypted
+identity)."""
+
+
+def seek_columns(query: LedgerQuery) -> tuple[str, ...]:
+    """The columns of the index a query seeks its entries in, before decision time (none: the period's)."""
+    given = {name for name in _FILTERS if getattr(query, name) is not None}
+    return next((columns for columns in _SEEK_ORDER if given.issuperset(columns)), ())
+
+
 class Compliance:
     """Answers compliance officers' questions about the ledger, and logs each question."""
 
@@ -119,21 +169,27 @@ class Compliance:
         return found
 
     @staticmethod
-    def statement(query: LedgerQuery) -> sa.Select[Any]:
-        """The SELECT that :meth:`select` runs for ``query``."""
-        statement = sa.select(entries).order_by(entries.c.decided_at, entries.c.seq).limit(query.limit)
-        if query.child is not None:
-            statement = statement.where(entries.c.child == query.child)
+    def statement(query: LedgerQuery, dialect: str | None = None) -> sa.Select[Any]:
+        """The SELECT that :meth:`select` runs for ``query`` (on a database of ``dialect``).
+
+        On SQLite, which keeps no statistics (sambus does not ANALYZE), the index is chosen here: the one led
+        by the filters most likely to narrow the ledger (:func:`seek_columns`); the other filters are written
+        so that no index can serve them (``column || ''``), and SQLite cannot pick an index that would have
+        it sift, say, every permit for one child's entries. PostgreSQL's planner has statistics and chooses.
+        """
+        seek = set(seek_columns(query)) if dialect == "sqlite" else set(_FILTERS)
+
+        def column(name: str) -> sa.ColumnElement[Any]:
+            return entries.c[name] if name in seek else entries.c[name].concat("")
+
+        statement = sa.select(*_READ).order_by(entries.c.decided_at, entries.c.seq).limit(query.limit)
+        for name in _FILTERS:
+            if (value := getattr(query, name)) is not None:
+                statement = statement.where(column(name) == value)
         if query.since is not None:
             statement = statement.where(entries.c.decided_at >= iso(query.since))
         if query.until is not None:
             statement = statement.where(entries.c.decided_at < iso(query.until))
-        if query.recipient_id is not None:
-            statement = statement.where(entries.c.recipient_id == query.recipient_id)
-        if query.outcome is not None:
-            statement = statement.where(entries.c.outcome == query.outcome)
-        if query.legal_basis is not None:
-            statement = statement.where(entries.c.legal_basis == query.legal_basis)
         return statement
 
     def select(self, query: LedgerQuery) -> list[LedgerEntry]:
@@ -142,26 +198,40 @@ class Compliance:
         Oldest by decision time, then by ledger order: each filter has an index in that order (see
         :data:`sambus.consent.ledger.entries`), so a query reads only the entries it returns.
         """
-        statement = self.statement(query)
+        statement = self.statement(query, self._engine.dialect.name)
         with map_errors("read the decision ledger"), self._engine.connect() as conn:
-            rows = conn.execute(statement).mappings().all()
+            rows = conn.execute(statement).all()
         return [
             LedgerEntry(
-                seq=int(r["seq"]),
-                message_id=r["message_id"],
-                recipient_id=r["recipient_id"],
-                child=r["child"],
-                event=r["event"],
-                outcome=r["outcome"],
-                rule_id=r["rule_id"],
-                rule_version=int(r["rule_version"]),
-                legal_basis=r["legal_basis"],
-                reason=r["reason"],
-                removed=tuple(json.loads(r["removed"] or "[]")),
-                decided_at=dt.datetime.fromisoformat(r["decided_at"]).astimezone(dt.UTC),
-                entry_hash=r["entry_hash"],
+                seq=int(seq),
+                message_id=message_id,
+                recipient_id=recipient_id,
+                child=child,
+                event=event,
+                outcome=outcome,
+                rule_id=rule_id,
+                rule_version=int(rule_version),
+                legal_basis=legal_basis,
+                reason=reason,
+                removed=() if removed in {"[]", "", None} else tuple(json.loads(removed)),
+                decided_at=dt.datetime.fromisoformat(decided_at).astimezone(dt.UTC),
+                entry_hash=entry_hash,
             )
-            for r in rows
+            for (
+                seq,
+                message_id,
+                recipient_id,
+                child,
+                event,
+                outcome,
+                rule_id,
+                rule_version,
+                legal_basis,
+                reason,
+                removed,
+                decided_at,
+                entry_hash,
+            ) in rows
         ]
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:

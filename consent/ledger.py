@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from sambus.consent.anchor import Anchor, AnchorSink
 from sambus.consent.decisions import Decision, DecisionRequest
@@ -64,6 +63,12 @@ entries = sa.Table(
     sa.Index("ix_ledger_entries_recipient_decided", "recipient_id", "decided_at", "seq"),
     sa.Index("ix_ledger_entries_outcome_decided", "outcome", "decided_at", "seq"),
     sa.Index("ix_ledger_entries_legal_basis_decided", "legal_basis", "decided_at", "seq"),
+    # And for the filters offered together whose entries one of the above would have to sift (0010).
+    sa.Index("ix_ledger_entries_recipient_outcome_decided", "recipient_id", "outcome", "decided_at", "seq"),
+    sa.Index(
+        "ix_ledger_entries_recipient_legal_basis_decided", "recipient_id", "legal_basis", "decided_at", "seq"
+    ),
+    sa.Index("ix_ledger_entries_legal_basis_outcome_decided", "legal_basis", "outcome", "decided_at", "seq"),
 )
 
 checkpoints = sa.Table(
@@ -111,15 +116,31 @@ def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""Made once: ``json.dumps`` with options makes a new encoder per call."""
+
+
 def canonical(value: Mapping[str, Any]) -> bytes:
     """The canonical encoding hashed and signed: compact JSON with sorted keys, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def entry_body(row: Mapping[str, Any]) -> bytes:
+    """The canonical encoding of an entry's hashed columns: what its hash covers after the previous hash.
+
+    It does not depend on the chain, so an appender makes it before it takes the ledger's write lock.
+    """
+    return canonical({name: row[name] for name in HASHED})
+
+
+def chain_hash(prev_hash: str, body: bytes) -> str:
+    """SHA-256 over the previous hash and an entry's body (see :func:`entry_body`)."""
+    return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
 
 
 def entry_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     """The hash of an entry: SHA-256 over the previous hash and the entry's hashed columns."""
-    body = {name: row[name] for name in HASHED}
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical(body)).hexdigest()
+    return chain_hash(prev_hash, entry_body(row))
 
 
 def checkpoint_payload(seq: int, hash_: str, signed_at: str) -> bytes:
@@ -127,29 +148,20 @@ def checkpoint_payload(seq: int, hash_: str, signed_at: str) -> bytes:
     return canonical({"ledger": "sambus", "seq": seq, "entry_hash": hash_, "signed_at": signed_at})
 
 
-_KEY = ("message_id", "recipient_id")
-_INSERT_NEW: dict[str, sa.Insert] = {
-    "postgresql": postgresql.insert(entries)
-    .on_conflict_do_nothing(index_elements=list(_KEY))
-    .returning(entries.c.seq),
-    "sqlite": sqlite.insert(entries)
-    .on_conflict_do_nothing(index_elements=list(_KEY))
-    .returning(entries.c.seq),
-}
-"""Per dialect: insert the entries whose (message, recipient) is not there yet, returning those inserted.
-
-A duplicate is left out by the unique constraint itself, with no query before the insert."""
+# The statements an append runs, built once (SQLAlchemy then finds them compiled in its cache).
+_LOCK_HEAD = (
+    head.update().where(head.c.id == 1).values(seq=head.c.seq).returning(head.c.seq, head.c.entry_hash)
+)
+"""Takes the ledger's write lock (concurrent appenders chain one after another) and reads its head."""
+_MOVE_HEAD = head.update().where(head.c.id == 1).values(seq=sa.bindparam("s"), entry_hash=sa.bindparam("h"))
+_INSERT = entries.insert()
+"""A plain insert: the unique constraint on (message, recipient) refuses an entry already there, and the
+whole batch with it; there is no query before the insert."""
+_LAST_CHECKPOINT = sa.select(sa.func.max(checkpoints.c.seq), sa.func.count()).select_from(checkpoints)
 
 
 class _AlreadyThere(Exception):  # noqa: N818 - control flow inside :meth:`DecisionLedger.append`
     """Some entries of a batch were in the ledger already: the batch is chained again without them."""
-
-
-def _lock_head(conn: sa.Connection) -> tuple[int, str]:
-    """Take the ledger's write lock (so concurrent appenders chain one after another) and read its head."""
-    conn.execute(head.update().where(head.c.id == 1).values(seq=head.c.seq))
-    seq, hash_ = conn.execute(sa.select(head.c.seq, head.c.entry_hash).where(head.c.id == 1)).one()
-    return int(seq), str(hash_)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,6 +248,8 @@ class DecisionLedger:
         self._anchors = tuple(anchors)
         self.last_anchors: tuple[Anchor, ...] = ()
         self._appending = threading.Lock()
+        self._last_checkpoint = 0
+        """The latest checkpoint this ledger made or read: never later than the database's latest."""
 
     @property
     def engine(self) -> sa.Engine:
@@ -269,58 +283,67 @@ class DecisionLedger:
     def append(self, records: Sequence[LedgerRecord]) -> int:
         """Append the records not yet in the ledger, in order, in one transaction; returns the number new.
 
-        The batch is chained and inserted at once, a duplicate left out by the unique constraint
-        (``ON CONFLICT DO NOTHING``). When one was (a batch read again after a crash), that transaction is
-        rolled back and the batch is chained again without the entries already there, looked up first.
+        Each entry's body (what its hash covers besides the previous hash) is made before the ledger's write
+        lock is taken; under it, only the chain hashes are computed and the batch inserted at once. A
+        duplicate is refused by the unique constraint on (message, recipient), which fails the whole insert:
+        that transaction is rolled back and the batch chained again without the entries already there,
+        looked up first (a batch read again after a crash).
         """
         if not records:
             self.last_anchors = ()
             return 0
+        rows = [self._row(record) for record in records]
+        bodies = [entry_body(row) for row in rows]
         with self._appending:  # stages append from worker threads: anchors are written in chain order
             self.last_anchors = ()
             try:
-                made, new = self._append(records, look_first=False)
+                made, new = self._append(rows, bodies, look_first=False)
             except _AlreadyThere:
-                made, new = self._append(records, look_first=True)
+                made, new = self._append(rows, bodies, look_first=True)
             self._anchor(made)
         return new
 
-    def _append(self, records: Sequence[LedgerRecord], *, look_first: bool) -> tuple[list[Anchor], int]:
-        """Chain and insert the records in one transaction; without ``look_first``, raise on a duplicate."""
+    def _append(
+        self, rows: Sequence[dict[str, Any]], bodies: Sequence[bytes], *, look_first: bool
+    ) -> tuple[list[Anchor], int]:
+        """Chain and insert the rows in one transaction; without ``look_first``, raise on a duplicate."""
         made: list[Anchor] = []
-        with map_errors("append to the decision ledger"), self._engine.begin() as conn:
-            insert_new = None if look_first else _INSERT_NEW.get(conn.dialect.name)
-            if insert_new is None:
-                look_first = True
-            seq, prev = _lock_head(conn)
-            existing: set[tuple[str, str]] = set()
-            if look_first:
-                found = conn.execute(
-                    sa.select(entries.c.message_id, entries.c.recipient_id).where(
-                        entries.c.message_id.in_({r.message_id for r in records})
-                    )
-                )
-                existing = {(str(message_id), str(recipient_id)) for message_id, recipient_id in found}
-            rows = []
-            for record in records:
-                key = (record.message_id, record.recipient_id)
-                if key in existing:
-                    continue
-                existing.add(key)
-                row = self._row(record)
-                seq += 1
-                row["seq"] = seq
-                row["prev_hash"] = prev
-                row["entry_hash"] = prev = entry_hash(prev, row)
-                rows.append(row)
-            if rows:
-                if insert_new is None:
-                    conn.execute(entries.insert(), rows)
-                elif len(conn.execute(insert_new, rows).all()) < len(rows):
-                    raise _AlreadyThere  # rolls this transaction back; the caller chains again
-                conn.execute(head.update().where(head.c.id == 1).values(seq=seq, entry_hash=prev))
-                made += self._maybe_checkpoint(conn, seq, prev)
-        return made, len(rows)
+        with map_errors("append to the decision ledger"):
+            try:
+                with self._engine.begin() as conn:
+                    seq, prev = conn.execute(_LOCK_HEAD).one()
+                    seq = int(seq)
+                    existing: set[tuple[str, str]] = set()
+                    if look_first:
+                        found = conn.execute(
+                            sa.select(entries.c.message_id, entries.c.recipient_id).where(
+                                entries.c.message_id.in_({row["message_id"] for row in rows})
+                            )
+                        )
+                        existing = {
+                            (str(message_id), str(recipient_id)) for message_id, recipient_id in found
+                        }
+                    chained = []
+                    for row, body in zip(rows, bodies, strict=True):
+                        key = (row["message_id"], row["recipient_id"])
+                        if key in existing:  # looked up, or earlier in this batch
+                            continue
+                        existing.add(key)
+                        seq += 1
+                        hash_ = chain_hash(prev, body)
+                        chained.append({**row, "seq": seq, "prev_hash": prev, "entry_hash": hash_})
+                        prev = hash_
+                    if chained:
+                        conn.execute(_INSERT, chained)
+                        conn.execute(_MOVE_HEAD, {"s": seq, "h": prev})
+                        made += self._maybe_checkpoint(conn, seq, prev)
+            except sa.exc.IntegrityError:
+                if look_first:
+                    raise  # not a duplicate of an entry looked up: let it surface
+                raise _AlreadyThere from None  # rolled back; the caller chains again
+        if made:
+            self._last_checkpoint = made[-1].seq
+        return made, len(chained)
 
     def _anchor(self, made: Sequence[Anchor]) -> None:
         """Hand committed checkpoints to the anchors.
@@ -334,12 +357,19 @@ class DecisionLedger:
     def _maybe_checkpoint(
         self, conn: sa.Connection, seq: int, hash_: str, *, force: bool = False
     ) -> list[Anchor]:
+        """Sign the head when ``checkpoint_every`` entries have come since the last checkpoint (or ``force``).
+
+        The last checkpoint this ledger made or saw is remembered: another process may have signed one
+        since, so the remembered one is never later than the real one, and when it says none is due, none
+        is. Only when it says one may be due are the checkpoints read (under the write lock).
+        """
         if self._signer is None:
             return []
-        last, count = conn.execute(
-            sa.select(sa.func.max(checkpoints.c.seq), sa.func.count()).select_from(checkpoints)
-        ).one()
-        last = last or 0
+        if not force and seq - self._last_checkpoint < self._checkpoint_every:
+            return []
+        last, count = conn.execute(_LAST_CHECKPOINT).one()
+        last = int(last or 0)
+        self._last_checkpoint = max(self._last_checkpoint, last)
         if seq <= last or (seq - last < self._checkpoint_every and not force):
             return []
         signed_at = iso(dt.datetime.now(dt.UTC))
@@ -363,12 +393,14 @@ class DecisionLedger:
         if self._signer is None:
             raise ValueError("the ledger has no signing key")
         made: list[Anchor] = []
-        with map_errors("sign a ledger checkpoint"), self._engine.begin() as conn:
-            conn.execute(head.update().where(head.c.id == 1).values(seq=head.c.seq))
-            seq, hash_ = conn.execute(sa.select(head.c.seq, head.c.entry_hash).where(head.c.id == 1)).one()
-            if seq:
-                made = self._maybe_checkpoint(conn, int(seq), str(hash_), force=True)
-        self._anchor(made)
+        with self._appending:
+            with map_errors("sign a ledger checkpoint"), self._engine.begin() as conn:
+                seq, hash_ = conn.execute(_LOCK_HEAD).one()
+                if seq:
+                    made = self._maybe_checkpoint(conn, int(seq), str(hash_), force=True)
+            if made:
+                self._last_checkpoint = made[-1].seq
+            self._anchor(made)
         return int(seq)
 
     def reveal(self, message_id: str, recipient_id: str) -> str | None:

@@ -154,3 +154,40 @@ def test_a_forged_checkpoint_signature_is_caught(engine, signer):
 
     assert (result.first.kind, result.first.seq) == (Tamper.CHECKPOINT, 3)
     assert "signature" in str(result.first)
+
+
+# The fast append (no look-up before the insert, entry bodies made before the write lock, the last
+# checkpoint remembered between appends) must not hide a tampered entry: appending more on top of it, or
+# replaying a batch that holds it, leaves the evidence for verify.
+
+
+@pytest.mark.parametrize("seq", [1, 3, N])
+def test_a_changed_entry_stays_named_after_a_replayed_batch_that_holds_it(engine, signer, ledger, seq):
+    _sql(engine, "UPDATE ledger_entries SET outcome = 'deny' WHERE seq = :s", s=seq)
+
+    # the replayed entry is refused by the unique constraint, not rewritten
+    assert ledger.append([record(seq), record(N + 1), record(N + 2)]) == 2
+
+    result = _check(engine, signer)
+    assert not result.ok
+    assert (result.first.kind, result.first.seq) == (Tamper.CHANGED, seq)
+    assert _row(engine, seq)["outcome"] == "deny"
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["same appender", "another appender"])
+def test_entries_appended_on_a_forged_head_still_fail_the_signed_checkpoint(engine, signer, ledger, fresh):
+    # The forger rewrites the last entry with its hash and the head, so the chain is consistent; the ledger
+    # then chains new entries (and checkpoints) on the forged hash.
+    _sql(engine, "UPDATE ledger_entries SET outcome = 'deny' WHERE seq = :s", s=N)
+    row = _row(engine, N)
+    forged = entry_hash(row["prev_hash"], row)
+    _sql(engine, "UPDATE ledger_entries SET entry_hash = :h WHERE seq = :s", h=forged, s=N)
+    _sql(engine, "UPDATE ledger_head SET entry_hash = :h", h=forged)
+    appender = DecisionLedger(engine, signer=signer, checkpoint_every=2) if fresh else ledger
+
+    appender.append([record(N + 1), record(N + 2)])
+    appender.append([record(N + 3)])
+
+    result = _check(engine, signer)
+    assert not result.ok
+    assert (result.first.kind, result.first.seq) == (Tamper.CHECKPOINT, N)
