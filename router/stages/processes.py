@@ -211,9 +211,21 @@ def _child_number(bundle: Mapping[str, Any], *systems: str) -> str | None:
 
 
 def _birth_date(bundle: Mapping[str, Any]) -> dt.date | None:
+    """The child's birth date: from its personnummer, else ``Patient.birthDate`` (LMA number, reservnr)."""
     number = _child_number(bundle, PERSONNUMMER_SYSTEM)
     if number is None:
-        return None
+        sent = next(
+            (
+                entry["resource"].get("birthDate")
+                for entry in bundle.get("entry", [])
+                if entry.get("resource", {}).get("resourceType") == "Patient"
+            ),
+            None,
+        )
+        try:
+            return dt.date.fromisoformat(str(sent)) if sent is not None else None
+        except ValueError:
+            return None
     try:
         return birth_date(number)
     except ValueError:
