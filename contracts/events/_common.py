@@ -6,7 +6,14 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.events._base import EventModel
@@ -17,6 +24,7 @@ from sambus.contracts.identifiers import (
     LmaNumber,
     OrganisationNumber,
     PersonIdentity,
+    birth_date,
     child_key,
     parse_reserve_number,
     parse_reserve_number_system,
@@ -302,3 +310,50 @@ def unique(items: tuple[_T, ...]) -> tuple[_T, ...]:
 
 Agencies = Annotated[tuple[Agency, ...], Field(min_length=1, max_length=10), AfterValidator(unique)]
 """One to ten agencies, each named once."""
+
+
+ADULT_AGE = 18
+"""The age at which a young person leaves child and youth care for adult care."""
+
+
+def eighteenth_birthday(born: dt.date) -> dt.date:
+    """The day a child born on ``born`` turns 18 (28 February for one born on 29 February)."""
+    try:
+        return born.replace(year=born.year + ADULT_AGE)
+    except ValueError:
+        return born.replace(year=born.year + ADULT_AGE, day=28)
+
+
+class HandoverMeetingCalled(EventModel):
+    """A joint hand-over meeting before the young person turns 18: the move to adult care.
+
+    Both agreements: when the child turns 18 the young person gets new contacts; the transition is
+    secured in a joint meeting with those involved, SIP recommended (Västmanland "Övergång från barn till
+    vuxen"; Västerbotten's agreement on the move from child and youth habilitation to adult habilitation).
+    Each invited agency (adult psychiatry, the adult unit of social services, adult habilitation, and the
+    child's current units) gets a Task due on the meeting day; its answers go back to the caller.
+    """
+
+    child: Child
+    caller: Agency = Field(description="The unit calling the meeting (e.g. BUP, social services).")
+    meeting: AwareDatetime = Field(
+        description="When the hand-over meeting is held: before the 18th birthday."
+    )
+    invite: tuple[Recipient, ...] = Field(
+        min_length=1,
+        max_length=10,
+        description="The agencies invited: the adult units taking over (adult_psychiatry, "
+        "adult_social_services, adult_habilitation: by identifier, or by kind and municipality) and the "
+        "child's current units.",
+    )
+
+    @model_validator(mode="after")
+    def _before_eighteen(self) -> HandoverMeetingCalled:
+        born = birth_date(self.child.civic_no) if self.child.civic_no is not None else self.child.birth_date
+        if born is not None and self.meeting.date() >= eighteenth_birthday(born):
+            raise ValueError(
+                "the hand-over meeting is held before the young person turns 18 (from 18 adult care "
+                "and the young person's own consent decide)"
+            )
+        unique(self.invite)
+        return self

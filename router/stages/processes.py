@@ -118,6 +118,7 @@ _KIND_OF_EVENT = {
     EventCode.PLACEMENT_STARTED: "placement",
     EventCode.PLACEMENT_CHANGED: "placement-changed",
     EventCode.PLACEMENT_ENDED: "placement-ended",
+    EventCode.HANDOVER_MEETING_CALLED: "handover-meeting",
     EventCode.SUICIDE_RISK_ASSESSMENT_REQUESTED: "suicide-risk-assessment",
     EventCode.SUICIDE_RISK_REPORTED: "suicide-risk",
     EventCode.INVESTIGATION_INFO_REQUESTED: "investigation",
@@ -161,6 +162,7 @@ _STATE_AFTER = {
     EventCode.LVU32_EXAM_COMPLETED: "completed",
     EventCode.PLACEMENT_STARTED: "placed",
     EventCode.PLACEMENT_ENDED: "ended",
+    EventCode.HANDOVER_MEETING_CALLED: "meeting-called",
     EventCode.SUICIDE_RISK_REPORTED: "alerted",
 }
 
