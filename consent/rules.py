@@ -156,6 +156,7 @@ _HEALTH_KINDS = (
     AgencyKind.KONTAKTCENTER,
     AgencyKind.ADULT_PSYCHIATRY,
     AgencyKind.ADULT_HABILITATION,
+    AgencyKind.CARE_PROVIDER,
 )
 SENDER_SECRECY: dict[AgencyKind, str] = {
     AgencyKind.PRESCHOOL: _SCHOOL,
