@@ -202,7 +202,8 @@ class Draft:
     def intent(self) -> Intent:
         """The finished message, validated by ``fhir.resources``."""
         patient = child_patient(
-            person_number=self.child.civic_no,
+            identifier=self.child.identifier,
+            birth_date=self.child.birth_date,
             resource_id=self.id_for("patient"),
             security=self.security,
             address=self.address,
@@ -220,7 +221,7 @@ class Draft:
             message_id=self.message_id,
             event=self.event,
             correlation_id=self.process,
-            child_personnummer=self.child.civic_no,
+            child_personnummer=self.child.key,
             bundle=bundle,
             security=header_labels(self.security),
         )

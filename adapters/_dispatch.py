@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sambus.adapters import ehr, school, sip, social
+from sambus.adapters.handover import translate_handover_meeting_called
 from sambus.contracts.envelope import Envelope, open_envelope, parse_event
 from sambus.contracts.errors import InvalidEventError
 from sambus.contracts.events import EVENT_TYPES, EventModel
@@ -61,6 +62,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "social.custody-updated": social.translate_custody_updated,
     "social.task-answered": social.translate_task_answered,
     "social.suicide-risk-reported": social.translate_suicide_risk_reported,
+    "social.handover-meeting-called": translate_handover_meeting_called,
     "social.concern-reported": social.translate_concern_reported,
     "ehr.sip-initiated": ehr.translate_sip_initiated,
     "ehr.health-exam-completed": ehr.translate_health_exam_completed,
@@ -76,6 +78,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "ehr.concern-reported": ehr.translate_concern_reported,
     "ehr.care-contact-stated": ehr.translate_care_contact_stated,
     "ehr.suicide-risk-reported": ehr.translate_suicide_risk_reported,
+    "ehr.handover-meeting-called": translate_handover_meeting_called,
     "sip.meeting-scheduled": sip.translate_meeting_scheduled,
     "sip.meeting-held": sip.translate_meeting_held,
     "sip.plan-established": sip.translate_plan_established,

@@ -23,7 +23,11 @@ class Pseudonymizer:
         self._key = key
 
     def of(self, person_number: str) -> str:
-        """The pseudonym of a validated 12-digit personnummer or samordningsnummer, as 64 hex digits."""
+        """The pseudonym of a child's key, as 64 hex digits.
+
+        The key (``identifiers.child_key``) is a validated 12-digit personnummer or samordningsnummer, or an
+        LMA number's or reservnummer's ``<system>|<value>``.
+        """
         return hmac.new(self._key, person_number.encode("ascii"), hashlib.sha256).hexdigest()
 
     def __repr__(self) -> str:

@@ -642,7 +642,7 @@ class ConsentRegistry:
         elif isinstance(fact, ConsentWithdrawn):
             self.withdraw(fact.consent_id, at=fact.at, child=child)
         elif isinstance(fact, CustodyUpdated):
-            self.record_child(child, birth_date(fact.child))
+            self._record_born(child, fact)
             self.set_custody(child, fact.custody, tuple(of(g) for g in fact.guardians), at=fact.at)
         elif isinstance(fact, HiddenResidenceDecided | HiddenResidenceLifted | HiddenResidenceNotNeeded):
             self._apply_hidden_residence(fact, child)
@@ -678,7 +678,7 @@ class ConsentRegistry:
                 valid_to=fact.valid_to,
             )
             return
-        self.record_child(child, birth_date(fact.child))
+        self._record_born(child, fact)
         self.record(
             ConsentGrant(
                 consent_id=fact.objection_id,
@@ -753,10 +753,15 @@ class ConsentRegistry:
         if self._pseudonymizer is None:  # pragma: no cover - apply checks it first
             raise ConfigError("the consent registry needs the pseudonym key to record facts")
         of = self._pseudonymizer.of
-        born = birth_date(fact.child)
-        self.record_child(child, born)
+        born = self._record_born(child, fact)
+        if fact.given_by is GivenBy.CHILD and born is None:
+            raise InvalidEventError(
+                "a child's own consent needs the child's age: send birthDate with a child named by "
+                "lmaNumber or reserveNumber",
+                field="child.birthDate",
+            )
         if fact.given_by is GivenBy.CHILD and (
-            age_on(born, fact.valid_from.date()) < self.county.child_consent_from_age
+            born is not None and age_on(born, fact.valid_from.date()) < self.county.child_consent_from_age
         ):
             raise InvalidEventError(
                 f"in {self.county.county} a child's own consent is recorded from age "
@@ -782,6 +787,19 @@ class ConsentRegistry:
         with map_errors(f"{what}"), self._engine.begin() as conn:
             result = conn.execute(statement, rows) if rows is not None else conn.execute(statement)
             return int(result.rowcount)
+
+    def _record_born(self, child: str, fact: ConsentGiven | ChildObjected | CustodyUpdated) -> dt.date | None:
+        """Keep the child's birth date: from its personnummer or samordningsnummer, else as sent (if sent).
+
+        A child known by LMA number or reservnummer without a birth date has no age in the registry, which
+        fails closed: only its guardians' consent counts, never its own.
+        """
+        born = fact.born
+        if born is None and fact.child.isdigit():
+            born = birth_date(fact.child)
+        if born is not None:
+            self.record_child(child, born)
+        return born
 
     def record_child(self, child: str, born: dt.date) -> None:
         """Keep the child's birth date (for the 18-year rule) under its pseudonym."""

@@ -154,12 +154,15 @@ _HEALTH_KINDS = (
     AgencyKind.HABILITATION,
     AgencyKind.DENTAL,
     AgencyKind.KONTAKTCENTER,
+    AgencyKind.ADULT_PSYCHIATRY,
+    AgencyKind.ADULT_HABILITATION,
     AgencyKind.CARE_PROVIDER,
 )
 SENDER_SECRECY: dict[AgencyKind, str] = {
     AgencyKind.PRESCHOOL: _SCHOOL,
     AgencyKind.SCHOOL: _SCHOOL,
     AgencyKind.SOCIAL_SERVICES: "OSL 26:1 (socialtjänst)",
+    AgencyKind.ADULT_SOCIAL_SERVICES: "OSL 26:1 (socialtjänst)",
     **dict.fromkeys(_HEALTH_KINDS, _HEALTH),
     AgencyKind.HLT_TEAM: "OSL 23:1-2, 25:1 and 26:1 (each HLT team member's own agency)",
 }

@@ -29,6 +29,12 @@ class AgencyKind(StrEnum):
     """Vårdgivare: the region or company that runs care units (HSL 2 kap.). Guardians' e-access to the
     record is set per care provider, not per unit, so a guardian-access block goes to it as well; a
     recipient only of those blocks."""
+    ADULT_PSYCHIATRY = "adult_psychiatry"
+    """Vuxenpsykiatri: adult psychiatry, which takes over from BUP at 18."""
+    ADULT_SOCIAL_SERVICES = "adult_social_services"
+    """Socialtjänstens vuxenenhet: the municipality's social services for adults (vuxenenhet)."""
+    ADULT_HABILITATION = "adult_habilitation"
+    """Vuxenhabilitering: habilitation for adults, which takes over from child and youth habilitation."""
     HLT_TEAM = "hlt_team"
     """Västerbotten's HLT team (Hälsa, Lärande, Trygghet): key persons from preschool, school, social services
     and primary care who meet regularly; the HLT meeting is the usual route to coordinated support. A

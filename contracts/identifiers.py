@@ -14,6 +14,10 @@ from pydantic import AfterValidator, WithJsonSchema
 
 PERSONNUMMER_SYSTEM = "http://electronichealth.se/identifier/personnummer"
 SAMORDNINGSNUMMER_SYSTEM = "http://electronichealth.se/identifier/samordningsnummer"
+LMA_NUMBER_SYSTEM = "http://electronichealth.se/identifier/LMA-nummer"
+"""Migrationsverket's LMA number (dossiernummer) of an asylum seeker (HL7 Sweden SEBaseLMANummer)."""
+NATIONAL_RESERVE_NUMBER_SYSTEM = "http://electronichealth.se/identifier/nationelltReservnummer"
+"""The national reservnummer (HL7 Sweden base NamingSystem ``SE-NationelltReservnummer``)."""
 HSA_ID_SYSTEM = "urn:oid:1.2.752.29.4.19"
 ORGANISATION_NUMBER_SYSTEM = "urn:oid:2.5.4.97"
 
@@ -200,3 +204,95 @@ PersonIdentity = Annotated[
     ),
 ]
 """A validated personnummer or samordningsnummer, normalised to 12 digits."""
+
+
+_LMA_NUMBER = re.compile(r"^(\d{2})-?(\d{6})$")
+_RESERVE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,29}$")
+_OID_SYSTEM = re.compile(r"^urn:oid:[0-2](\.(0|[1-9]\d*))+$")
+PERSON_NUMBER_SYSTEMS = frozenset({PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM})
+"""Skatteverket's identity numbers: a child is known inside sambus by the bare 12 digits of these."""
+
+
+def parse_lma_number(value: str) -> str:
+    """Validate an LMA number (eight digits, written NN-NNNNNN) and return it as NN-NNNNNN.
+
+    Raises:
+        ValueError: with a message that names the problem but not the number.
+    """
+    match = _LMA_NUMBER.match(value.strip())
+    if match is None:
+        raise ValueError("an LMA number has eight digits, NN-NNNNNN (as on the LMA card)")
+    return f"{match.group(1)}-{match.group(2)}"
+
+
+def parse_reserve_number(value: str) -> str:
+    """Validate the shape of a reservnummer (3 to 30 letters, digits and '-'; issuers' formats differ).
+
+    Raises:
+        ValueError: with a message that names the problem but not the number.
+    """
+    if not _RESERVE_NUMBER.match(value):
+        raise ValueError("a reservnummer has 3 to 30 letters, digits or '-', starting with a letter or digit")
+    return value
+
+
+def parse_reserve_number_system(system: str) -> str:
+    """Validate a reservnummer's issuing system: the national one, or a region's as ``urn:oid:``.
+
+    Raises:
+        ValueError: the system is not a reservnummer system (e.g. personnummer's or the LMA number's).
+    """
+    if system == NATIONAL_RESERVE_NUMBER_SYSTEM:
+        return system
+    normalised = normalise_system(system)
+    if normalised in {*PERSON_NUMBER_SYSTEMS, LMA_NUMBER_SYSTEM, HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM}:
+        raise ValueError("a reservnummer's system cannot be that of another kind of identifier")
+    if not _OID_SYSTEM.match(system):
+        raise ValueError(
+            f"a reservnummer's system is {NATIONAL_RESERVE_NUMBER_SYSTEM} or the issuing region's urn:oid:..."
+        )
+    return system
+
+
+def child_key(system: str, value: str) -> str:
+    """The one string a child is known by inside sambus, before it is pseudonymised.
+
+    A personnummer or samordningsnummer is its bare 12 digits (the two never collide: a samordningsnummer's
+    day is 61-91). Any other identifier (LMA number, reservnummer) is ``<system>|<value>``: it never equals
+    a 12-digit number, nor another system's identifier with the same value, so two identifier kinds are
+    never taken for one child. A child who later gets a personnummer has a new key: nothing is linked by
+    guessing (consents given under the LMA number do not follow; the registry fails closed).
+
+    Raises:
+        ValueError: ``system`` is not a child identifier system sambus knows.
+    """
+    system = normalise_system(system)
+    if system in PERSON_NUMBER_SYSTEMS:
+        return value
+    if system == LMA_NUMBER_SYSTEM:
+        return f"{system}|{parse_lma_number(value)}"
+    return f"{parse_reserve_number_system(system)}|{parse_reserve_number(value)}"
+
+
+def child_identifier(key: str) -> tuple[str, str]:
+    """The FHIR ``(system, value)`` of a child known inside sambus by ``key`` (see :func:`child_key`)."""
+    system, separator, value = key.rpartition("|")
+    if separator:
+        return system, value
+    return person_identity_system(key), key
+
+
+LmaNumber = Annotated[
+    str,
+    AfterValidator(parse_lma_number),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _LMA_NUMBER.pattern,
+            "description": "LMA number (Migrationsverket's dossiernummer, on the LMA card): eight digits, "
+            "NN-NNNNNN.",
+            "examples": ["12-345678"],
+        }
+    ),
+]
+"""A validated LMA number, normalised to NN-NNNNNN."""

@@ -16,8 +16,10 @@ class Intent:
         message_id: the Bundle's id, deterministic for a given source event.
         event: the MessageHeader event code.
         correlation_id: ties together the messages of one process instance.
-        child_personnummer: used by the router to compute the Kafka key (a keyed pseudonym);
-            never written to a key, a header or a log.
+        child_personnummer: what the child is known by (its 12-digit personnummer or samordningsnummer,
+            else ``<system>|<value>`` of its LMA number or reservnummer: ``identifiers.child_key``); used
+            by the router to compute the Kafka key (a keyed pseudonym); never written to a key, a header
+            or a log.
         bundle: the message Bundle as JSON-ready data, already validated by ``fhir.resources``.
         security: confidentiality and protected-identity labels, for the ``sambus-security`` header.
     """

@@ -68,6 +68,8 @@ class ConsentGiven:
     """``(system, value)`` of each organisation the consent names; empty: every organisation of the kinds."""
     process_id: str | None = None
     """The one process the consent is for; ``None``: any process of its purpose."""
+    born: dt.date | None = None
+    """A child without personnummer or samordningsnummer: its birth date as sent (``Patient.birthDate``)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class ChildObjected:
     valid_from: dt.datetime
     valid_to: dt.datetime | None
     recorded_at: dt.datetime
+    born: dt.date | None = None
+    """A child without personnummer or samordningsnummer: its birth date as sent (``Patient.birthDate``)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ class CustodyUpdated:
     guardians: tuple[str, ...]
     custody: Custody
     at: dt.datetime
+    born: dt.date | None = None
+    """A child without personnummer or samordningsnummer: its birth date as sent (``Patient.birthDate``)."""
 
 
 @dataclass(frozen=True)

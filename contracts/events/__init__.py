@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from sambus.contracts.events import ehr, school, sip, social
 from sambus.contracts.events._base import EventModel
-from sambus.contracts.events._common import Agency, Child, Protection, Recipient, TaskState
+from sambus.contracts.events._common import (
+    Agency,
+    Child,
+    HandoverMeetingCalled,
+    Protection,
+    Recipient,
+    TaskState,
+)
 from sambus.contracts.events.school import Invitee, SipInitiated, SipInitiator, SipReason
 
 _PREFIX = "se.sambus."
@@ -48,6 +55,7 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "social.guardian-secrecy-lifted": social.GuardianSecrecyLifted,
     "social.task-answered": social.TaskAnswered,
     "social.suicide-risk-reported": social.SuicideRiskReported,
+    "social.handover-meeting-called": HandoverMeetingCalled,
     "social.concern-reported": social.ConcernReported,
     "ehr.sip-initiated": ehr.SipInitiated,
     "ehr.health-exam-completed": ehr.HealthExamCompleted,
@@ -63,6 +71,7 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "ehr.concern-reported": ehr.ConcernReported,
     "ehr.care-contact-stated": ehr.CareContactStated,
     "ehr.suicide-risk-reported": ehr.SuicideRiskReported,
+    "ehr.handover-meeting-called": HandoverMeetingCalled,
     "sip.meeting-scheduled": sip.MeetingScheduled,
     "sip.meeting-held": sip.MeetingHeld,
     "sip.plan-established": sip.PlanEstablished,
@@ -79,6 +88,7 @@ __all__ = [
     "Agency",
     "Child",
     "EventModel",
+    "HandoverMeetingCalled",
     "Invitee",
     "Protection",
     "Recipient",

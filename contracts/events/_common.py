@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.events._base import EventModel
-from sambus.contracts.identifiers import HsaId, OrganisationNumber, PersonIdentity
+from sambus.contracts.identifiers import (
+    LMA_NUMBER_SYSTEM,
+    NATIONAL_RESERVE_NUMBER_SYSTEM,
+    HsaId,
+    LmaNumber,
+    OrganisationNumber,
+    PersonIdentity,
+    birth_date,
+    child_key,
+    parse_reserve_number,
+    parse_reserve_number_system,
+    person_identity_system,
+)
 
 
 def _kommunkod(value: str) -> str:
@@ -66,17 +86,82 @@ class TaskState(StrEnum):
     COMPLETED = "completed"
 
 
-class Child(EventModel):
-    """The child the event is about, identified as in SS 12000 (``civicNo``)."""
+class ReserveNumber(EventModel):
+    """A reservnummer: the national one, or one a region issued (its system an ``urn:oid:``)."""
 
-    civic_no: PersonIdentity = Field(
-        alias="civicNo", description="The child's personnummer or samordningsnummer (12 digits)."
+    system: Annotated[str, AfterValidator(parse_reserve_number_system)] = Field(
+        default=NATIONAL_RESERVE_NUMBER_SYSTEM,
+        max_length=200,
+        description=f"{NATIONAL_RESERVE_NUMBER_SYSTEM} (the default), or the issuing region's reservnummer "
+        "system as urn:oid:...; a number is only the same child's within the same system.",
+    )
+    value: Annotated[str, AfterValidator(parse_reserve_number)] = Field(
+        max_length=30, description="The reservnummer: 3 to 30 letters, digits or '-'."
+    )
+
+
+class Child(EventModel):
+    """The child the event is about, identified as in SS 12000 (``civicNo``) or, lacking one, otherwise.
+
+    Exactly one identifier: a personnummer or samordningsnummer (``civicNo``), or, for a newly arrived or
+    asylum-seeking child who has neither, the LMA number (``lmaNumber``) or a reservnummer
+    (``reserveNumber``). Different kinds of identifier are never taken for the same child.
+    """
+
+    civic_no: PersonIdentity | None = Field(
+        default=None,
+        alias="civicNo",
+        description="The child's personnummer or samordningsnummer (12 digits).",
+    )
+    lma_number: LmaNumber | None = Field(
+        default=None,
+        alias="lmaNumber",
+        description="An asylum-seeking child's LMA number, when the child has no personnummer or "
+        "samordningsnummer.",
+    )
+    reserve_number: ReserveNumber | None = Field(
+        default=None,
+        alias="reserveNumber",
+        description="A reservnummer, when the child has no personnummer, samordningsnummer or LMA number.",
+    )
+    birth_date: dt.date | None = Field(
+        default=None,
+        alias="birthDate",
+        description="The birth date (as far as known) of a child named by lmaNumber or reserveNumber: "
+        "age-bound steps (the transition to adult care, age bands) need it. A civicNo carries its own.",
     )
     protection: Protection = Field(
         default=Protection.NONE,
         description="Protected personal data (Skatteverket's three levels); the messages are labelled "
         "accordingly, and no residence-revealing data reaches anyone unless social services releases it.",
     )
+
+    @model_validator(mode="after")
+    def _exactly_one_identifier(self) -> Child:
+        named = [x for x in (self.civic_no, self.lma_number, self.reserve_number) if x is not None]
+        if len(named) != 1:
+            raise ValueError("name the child by exactly one of civicNo, lmaNumber or reserveNumber")
+        if self.civic_no is not None and self.birth_date is not None:
+            raise ValueError(
+                "birthDate goes with lmaNumber or reserveNumber (a civicNo carries the birth date)"
+            )
+        return self
+
+    @property
+    def identifier(self) -> tuple[str, str]:
+        """The FHIR ``(system, value)`` of the child's identifier (HL7 Sweden base systems)."""
+        if self.civic_no is not None:
+            return person_identity_system(self.civic_no), self.civic_no
+        if self.lma_number is not None:
+            return LMA_NUMBER_SYSTEM, self.lma_number
+        if self.reserve_number is None:  # the validator let no child without an identifier through
+            raise ValueError("the child has no identifier")
+        return self.reserve_number.system, self.reserve_number.value
+
+    @property
+    def key(self) -> str:
+        """What sambus knows the child by before pseudonymising it (:func:`child_key`)."""
+        return child_key(*self.identifier)
 
 
 class SecrecyAssessment(EventModel):
@@ -225,3 +310,50 @@ def unique(items: tuple[_T, ...]) -> tuple[_T, ...]:
 
 Agencies = Annotated[tuple[Agency, ...], Field(min_length=1, max_length=10), AfterValidator(unique)]
 """One to ten agencies, each named once."""
+
+
+ADULT_AGE = 18
+"""The age at which a young person leaves child and youth care for adult care."""
+
+
+def eighteenth_birthday(born: dt.date) -> dt.date:
+    """The day a child born on ``born`` turns 18 (28 February for one born on 29 February)."""
+    try:
+        return born.replace(year=born.year + ADULT_AGE)
+    except ValueError:
+        return born.replace(year=born.year + ADULT_AGE, day=28)
+
+
+class HandoverMeetingCalled(EventModel):
+    """A joint hand-over meeting before the young person turns 18: the move to adult care.
+
+    Both agreements: when the child turns 18 the young person gets new contacts; the transition is
+    secured in a joint meeting with those involved, SIP recommended (Västmanland "Övergång från barn till
+    vuxen"; Västerbotten's agreement on the move from child and youth habilitation to adult habilitation).
+    Each invited agency (adult psychiatry, the adult unit of social services, adult habilitation, and the
+    child's current units) gets a Task due on the meeting day; its answers go back to the caller.
+    """
+
+    child: Child
+    caller: Agency = Field(description="The unit calling the meeting (e.g. BUP, social services).")
+    meeting: AwareDatetime = Field(
+        description="When the hand-over meeting is held: before the 18th birthday."
+    )
+    invite: tuple[Recipient, ...] = Field(
+        min_length=1,
+        max_length=10,
+        description="The agencies invited: the adult units taking over (adult_psychiatry, "
+        "adult_social_services, adult_habilitation: by identifier, or by kind and municipality) and the "
+        "child's current units.",
+    )
+
+    @model_validator(mode="after")
+    def _before_eighteen(self) -> HandoverMeetingCalled:
+        born = birth_date(self.child.civic_no) if self.child.civic_no is not None else self.child.birth_date
+        if born is not None and self.meeting.date() >= eighteenth_birthday(born):
+            raise ValueError(
+                "the hand-over meeting is held before the young person turns 18 (from 18 adult care "
+                "and the young person's own consent decide)"
+            )
+        unique(self.invite)
+        return self

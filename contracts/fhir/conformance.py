@@ -513,7 +513,8 @@ def profiles() -> list[dict[str, Any]]:
         _structure(
             resource_id="sambus-patient",
             title="sambus Patient",
-            description="The child, named by personnummer or samordningsnummer (HL7 Sweden base patient).",
+            description="The child, named by personnummer or samordningsnummer, else by LMA number or "
+            "reservnummer (HL7 Sweden base patient and identifier systems).",
             type_="Patient",
             base=f"{SE_BASE}/SEBasePatient",
             elements=[_element("Patient.identifier", min=1)],

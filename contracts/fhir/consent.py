@@ -35,9 +35,11 @@ from sambus.contracts.fhir.codes import (
 from sambus.contracts.fhir.security import meta
 from sambus.contracts.identifiers import (
     HSA_ID_SYSTEM,
+    LMA_NUMBER_SYSTEM,
     ORGANISATION_NUMBER_SYSTEM,
     PERSONNUMMER_SYSTEM,
     SAMORDNINGSNUMMER_SYSTEM,
+    child_key,
     normalise_system,
 )
 
@@ -271,13 +273,33 @@ def _person(reference: Any, where: str) -> str:  # noqa: ANN401 - JSON data
     return str(identifier["value"])
 
 
-def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> dict[str, Any]:
+def _child_fields(identifier: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The event's ``child`` for a child's FHIR identifier: any identifier kind a child may have."""
+    system = normalise_system(str(identifier.get("system", "")))
+    value = identifier.get("value")
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where} must name the child by identifier")
+    if system in {PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM}:
+        return {"civicNo": value}
+    if system == LMA_NUMBER_SYSTEM:
+        return {"lmaNumber": value}
+    try:
+        child_key(system, value)
+    except ValueError:
+        raise ValueError(
+            f"{where} must name the child by personnummer, samordningsnummer, LMA number or reservnummer"
+        ) from None
+    return {"reserveNumber": {"system": system, "value": value}}
+
+
+def consent_fields(resource: Mapping[str, Any], *, child: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Read a Consent of sambus's profile into the fields of a consent-recorded event (aliases as keys).
 
     Args:
         resource: the Consent as JSON data (already valid FHIR).
-        child: the child's personnummer when the message's Patient carries it; otherwise it is read from
-            ``patient.identifier`` (an inbound Consent names the child by identifier).
+        child: the child's identifier (``system``, ``value``) when the message's Patient carries it;
+            otherwise it is read from ``patient.identifier`` (an inbound Consent names the child by
+            identifier: personnummer, samordningsnummer, LMA number or reservnummer).
 
     Raises:
         ValueError: something the profile needs is missing; the message names it, never a value.
@@ -287,7 +309,7 @@ def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> 
     if consent_id is None:
         raise ValueError(f"Consent.identifier needs a value in system {CONSENT_ID_SYSTEM}")
     if child is None:
-        child = _person(resource.get("patient"), "Consent.patient")
+        child = (resource.get("patient") or {}).get("identifier") or {}
     if not resource.get("policy") and not resource.get("policyRule"):
         raise ValueError("Consent needs a policy or a policyRule (FHIR R4 invariant ppc-1)")
     provision = resource.get("provision") or {}
@@ -306,7 +328,7 @@ def consent_fields(resource: Mapping[str, Any], *, child: str | None = None) -> 
         if p.get("type") == "RelatedPerson"
     ]
     fields: dict[str, Any] = {
-        "child": {"civicNo": child},
+        "child": _child_fields(child, "Consent.patient"),
         "consentId": consent_id,
         "purpose": purpose,
         "agencyKinds": kinds,

@@ -12,7 +12,7 @@ from fhir.resources.R4B.relatedperson import RelatedPerson
 from sambus.contracts.fhir._validated import validated
 from sambus.contracts.fhir.codes import CUSTODY_EXTENSION
 from sambus.contracts.fhir.security import meta
-from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, person_identity_system
+from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 
 GUARDIAN_ROLE = {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "GUARD"}
 """``RelatedPerson.relationship`` of a guardian (vårdnadshavare)."""
@@ -20,13 +20,18 @@ GUARDIAN_ROLE = {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", 
 
 def child_patient(
     *,
-    person_number: str,
+    identifier: tuple[str, str],
     resource_id: str,
+    birth_date: dt.date | None = None,
     security: Sequence[Mapping[str, str]] = (),
     address: Mapping[str, Any] | None = None,
     custody: str | None = None,
 ) -> dict[str, Any]:
     """The child: identifier only, plus (when a message needs it) an address and the custody form.
+
+    ``identifier`` is the ``(system, value)`` of a personnummer, samordningsnummer, LMA number or
+    reservnummer (HL7 Sweden base systems); ``birth_date`` is given only for a child without a personnummer
+    or samordningsnummer (which carry their own).
 
     ``address`` is the only place residence-revealing data goes (redaction removes ``Patient.address``);
     a report of concern carries just the residence municipality, as ``address.district`` (kommunkod).
@@ -34,8 +39,10 @@ def child_patient(
     data: dict[str, Any] = {
         "resourceType": "Patient",
         "id": resource_id,
-        "identifier": [{"system": person_identity_system(person_number), "value": person_number}],
+        "identifier": [{"system": identifier[0], "value": identifier[1]}],
     }
+    if birth_date is not None:
+        data["birthDate"] = birth_date.isoformat()
     if security:
         data["meta"] = meta(security=security)
     if address is not None:

@@ -28,7 +28,7 @@ from sambus.contracts.fhir.release import (
     RELEASED_MESSAGE_EXTENSION,
     RELEASED_TO_EXTENSION,
 )
-from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
+from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, child_key
 from sambus.contracts.registry_facts import (
     ChildObjected,
     ConsentGiven,
@@ -73,11 +73,26 @@ def _one(resources: _Resources, kind: str) -> dict[str, Any]:
 
 
 def _child(resources: _Resources) -> str:
+    """What the registry knows the child by: ``child_key`` of the Patient's identifier, kind and all."""
     identifiers = _one(resources, "Patient").get("identifier") or [{}]
     value = identifiers[0].get("value")
     if not isinstance(value, str) or not value:
         raise InvalidIntentError("the Patient has no identifier value")
-    return value
+    try:
+        return child_key(str(identifiers[0].get("system", "")), value)
+    except ValueError as exc:  # child_key's messages name the problem, never the value
+        raise InvalidIntentError(f"the Patient's identifier: {exc}") from exc
+
+
+def _born(resources: _Resources) -> dt.date | None:
+    """``Patient.birthDate`` (sent for a child named by LMA number or reservnummer), if any."""
+    value = _one(resources, "Patient").get("birthDate")
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidIntentError("the Patient's birthDate is not a date (YYYY-MM-DD)") from exc
 
 
 def _identifier(resource: Mapping[str, Any], system: str, what: str) -> str:
@@ -93,7 +108,7 @@ _FIELD_SYSTEMS = {field: system for system, field in ORGANISATION_SYSTEMS.items(
 def _consent_read(resources: _Resources) -> tuple[dict[str, Any], dict[str, Any]]:
     resource = _one(resources, "Consent")
     try:
-        fields = consent_fields(resource, child=_child(resources))
+        fields = consent_fields(resource, child=(_one(resources, "Patient").get("identifier") or [{}])[0])
     except ValueError as exc:  # consent_fields's messages name the element, never its value
         raise InvalidIntentError(f"the Consent does not follow sambus's profile: {exc}") from exc
     return resource, fields
@@ -114,13 +129,14 @@ def _child_objected(resources: _Resources) -> tuple[RegistryFact, ...]:
     return (
         ChildObjected(
             objection_id=fields["consentId"],
-            child=fields["child"]["civicNo"],
+            child=_child(resources),
             purpose=purpose,
             agency_kinds=kinds,
             assessed_by=assessed,
             valid_from=_time(fields["validFrom"], "Consent.provision.period.start"),
             valid_to=_optional_time(fields.get("validTo"), "Consent.provision.period.end"),
             recorded_at=_time(resource.get("dateTime"), "Consent.dateTime"),
+            born=_born(resources),
         ),
     )
 
@@ -172,7 +188,7 @@ def _consent_given(resources: _Resources) -> tuple[RegistryFact, ...]:
     return (
         ConsentGiven(
             consent_id=fields["consentId"],
-            child=fields["child"]["civicNo"],
+            child=_child(resources),
             purpose=purpose,
             agency_kinds=kinds,
             given_by=GivenBy(fields["givenBy"]),
@@ -187,6 +203,7 @@ def _consent_given(resources: _Resources) -> tuple[RegistryFact, ...]:
                 for name, value in organisation.items()
             ),
             process_id=fields.get("processId"),
+            born=_born(resources),
         ),
     )
 
@@ -225,6 +242,7 @@ def _custody_updated(resources: _Resources) -> tuple[RegistryFact, ...]:
             guardians=tuple(_identifier(g, PERSONNUMMER_SYSTEM, "a guardian") for g in guardians),
             custody=form,
             at=_time((guardians[0].get("period") or {}).get("start"), "RelatedPerson.period.start"),
+            born=_born(resources),
         ),
     )
 

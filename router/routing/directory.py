@@ -63,6 +63,8 @@ CARE_UNIT_KINDS = frozenset(
         AgencyKind.BUP,
         AgencyKind.HABILITATION,
         AgencyKind.DENTAL,
+        AgencyKind.ADULT_PSYCHIATRY,
+        AgencyKind.ADULT_HABILITATION,
     }
 )
 """Care units whose record a guardian-access block closes to the guardians: each names its care provider."""

@@ -9,7 +9,8 @@ Rules (from the laws and agreements the processes follow):
   months after the plan); reminder two weeks before.
 * Acute suicide risk: social services and BUP each acknowledge within four hours (their Tasks'
   ``restriction.period.end``); one deadline per unit alerted, closed by that unit's answer; reminder halfway.
-* A child with an active SIP turning 18: a transition-to-adulthood notice six months before the birthday.
+* A child with an active SIP turning 18: a transition-to-adulthood notice six months before the birthday,
+  unless a hand-over meeting to adult care (``handover-meeting-called``, for the same child) was called.
 * Guardian-access block (hidden residence): each care unit told to block the guardians' access must
   acknowledge it (answer its Task ``accepted`` or ``completed``) within ``SAMBUS_GUARDIAN_ACCESS_ACK_HOURS``
   (default four hours); the unit is reminded half-way, and the deciding social services are told at the end
@@ -113,6 +114,8 @@ ESCALATION = "escalation"
 TIMERS = "deadline-timers"
 LVU14_REVIEW = "lvu14-review"
 GUARDIAN_ACCESS_ACK = "guardian-access-ack"
+ADULTHOOD = "adulthood"
+"""A child with a SIP turning 18: the transition notice six months before; a hand-over meeting closes it."""
 RECURRING_MONTHS = {LVU14_REVIEW: 3}
 """Deadlines that come back: after each reminder the next period's opens, this many months on."""
 _PERIOD = re.compile(r"(?P<deadline>.+)@(?P<due>\d{4}-\d{2}-\d{2})")
@@ -169,7 +172,7 @@ def _adulthood(at: dt.datetime, birth: dt.date) -> list[Deadline]:
         return []
     return [
         Deadline(
-            "adulthood",
+            ADULTHOOD,
             due,
             due - dt.timedelta(days=182),
             reminder_event=EventCode.TRANSITION_TO_ADULTHOOD,
@@ -272,6 +275,7 @@ class DeadlineRules:
         return {
             EventCode.SIP_INITIATED: ("joint-planning",),
             EventCode.PLACEMENT_ENDED: (LVU14_REVIEW,),
+            EventCode.HANDOVER_MEETING_CALLED: (ADULTHOOD,),
         }.get(event, ())
 
     def closed_by_answer(self, event: EventCode) -> tuple[str, ...]:
@@ -284,7 +288,7 @@ class DeadlineRules:
             EventCode.LVU32_EXAM_COMPLETED: ("lvu32-exam",),
             EventCode.SIP_INITIATED: ("joint-planning",),
             EventCode.SIP_FOLLOWED_UP: ("sip-follow-up",),
-            EventCode.SIP_CLOSED: ("sip-follow-up", "adulthood"),
+            EventCode.SIP_CLOSED: ("sip-follow-up", ADULTHOOD),
             EventCode.PLACEMENT_ENDED: ("joint-planning",),
         }.get(event, ())
 
@@ -720,8 +724,8 @@ class DeadlineTimers:
                 EventCode.DEADLINE_ESCALATION: f"{timer.name}"
                 + (f" of {owed_by}" if owed_by else "")
                 + f" was due on {when} and has not been done",
-                EventCode.TRANSITION_TO_ADULTHOOD: f"the child turns 18 on {when}: plan the move to adult "
-                "care",
+                EventCode.TRANSITION_TO_ADULTHOOD: f"the child turns 18 on {when}: call the hand-over "
+                "meeting to adult care (handover-meeting-called) before then",
             }[timer.event]
         )
         data = notice(

@@ -118,6 +118,7 @@ _KIND_OF_EVENT = {
     EventCode.PLACEMENT_STARTED: "placement",
     EventCode.PLACEMENT_CHANGED: "placement-changed",
     EventCode.PLACEMENT_ENDED: "placement-ended",
+    EventCode.HANDOVER_MEETING_CALLED: "handover-meeting",
     EventCode.SUICIDE_RISK_ASSESSMENT_REQUESTED: "suicide-risk-assessment",
     EventCode.SUICIDE_RISK_REPORTED: "suicide-risk",
     EventCode.INVESTIGATION_INFO_REQUESTED: "investigation",
@@ -161,6 +162,7 @@ _STATE_AFTER = {
     EventCode.LVU32_EXAM_COMPLETED: "completed",
     EventCode.PLACEMENT_STARTED: "placed",
     EventCode.PLACEMENT_ENDED: "ended",
+    EventCode.HANDOVER_MEETING_CALLED: "meeting-called",
     EventCode.SUICIDE_RISK_REPORTED: "alerted",
 }
 
@@ -211,9 +213,21 @@ def _child_number(bundle: Mapping[str, Any], *systems: str) -> str | None:
 
 
 def _birth_date(bundle: Mapping[str, Any]) -> dt.date | None:
+    """The child's birth date: from its personnummer, else ``Patient.birthDate`` (LMA number, reservnr)."""
     number = _child_number(bundle, PERSONNUMMER_SYSTEM)
     if number is None:
-        return None
+        sent = next(
+            (
+                entry["resource"].get("birthDate")
+                for entry in bundle.get("entry", [])
+                if entry.get("resource", {}).get("resourceType") == "Patient"
+            ),
+            None,
+        )
+        try:
+            return dt.date.fromisoformat(str(sent)) if sent is not None else None
+        except ValueError:
+            return None
     try:
         return birth_date(number)
     except ValueError:

@@ -79,7 +79,7 @@ def test_a_ledger_entry_keeps_the_rule_version_it_was_decided_under() -> None:
     assert entries["m-before"].legal_basis.startswith(
         "OSL 10:28 with the provision of the request it answers"
     )
-    assert (entries["m-after"].rule_id, entries["m-after"].rule_version) == ("task-status-answer", 3)
+    assert (entries["m-after"].rule_id, entries["m-after"].rule_version) == ("task-status-answer", 4)
     assert entries["m-after"].legal_basis.startswith("OSL 10:28 with SoL (2025:400) uppgiftsskyldighet")
     assert "investigation-info@2" in entries["m-after"].reason
     assert verify(engine).ok

@@ -14,14 +14,19 @@ from sambus.contracts.events import EVENT_TYPES
 from sambus.router.cli.contracts import EXAMPLES_DIR, GOLDEN_DIR, render_messages
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
+VARIANTS = [p for p in EXAMPLES if "--" in p.name]
+"""Further examples of one event type, ``<type>--<variant>.json`` (e.g. a child without a personnummer)."""
 
 
 def test_every_event_type_has_an_example_and_a_golden_output():
-    names = {p.name.removesuffix(".json") for p in EXAMPLES}
+    names = {p.name.removesuffix(".json") for p in EXAMPLES if p not in VARIANTS}
     golden = {p.name.removesuffix(".json") for p in GOLDEN_DIR.glob("*.json")}
 
     assert names == set(EVENT_TYPES)
-    assert golden == set(EVENT_TYPES)
+    assert golden == {p.name.removesuffix(".json") for p in EXAMPLES}
+    for variant in VARIANTS:
+        event_type = json.loads(variant.read_text(encoding="utf-8"))["type"]
+        assert variant.name.startswith(f"{event_type}--"), "a variant is named after its event type"
     assert set(CATALOGUE) == set(EVENT_TYPES)
 
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from sambus.adapters import translate_message
 from sambus.contracts.errors import InvalidEventError
-from sambus.contracts.identifiers import luhn_valid
+from sambus.contracts.events._common import eighteenth_birthday
+from sambus.contracts.identifiers import birth_date, luhn_valid, person_identity_system
 from sambus.router.cli.contracts import EXAMPLES_DIR
 
 EXAMPLES = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES_DIR.glob("*.json"))}
@@ -87,8 +88,13 @@ def valid_events(draw: st.DrawFn) -> dict[str, Any]:
         ended = event["type"].endswith(".identity-protection-ended.v1")
         labels = ["none"] if ended else ["none", "sekretessmarkering", "skyddadFolkbokforing"]
         data["child"] = {"civicNo": child, "protection": draw(st.sampled_from(labels))}
+        if event["type"].endswith(".handover-meeting-called.v1"):  # held before the child turns 18
+            eighteen = eighteenth_birthday(birth_date(child))
+            day_before = eighteen - dt.timedelta(days=1)
+            data["meeting"] = dt.datetime.combine(day_before, dt.time(12), tzinfo=dt.UTC).isoformat()
     else:
-        data["patient"]["identifier"]["value"] = child
+        # the child by personnummer or samordningsnummer, also where the example names it otherwise (LMA)
+        data["patient"]["identifier"] = {"system": person_identity_system(child), "value": child}
     return event
 
 

@@ -131,7 +131,7 @@ def test_config_check_with_a_key_exits_0_and_counts_recipients(runner, monkeypat
     result = runner.invoke(app, ["config", "check"])
 
     assert result.exit_code == 0, result.output
-    assert "Configuration is valid: 11 recipients" in result.output
+    assert "Configuration is valid: 14 recipients" in result.output
     assert key not in result.output
 
 

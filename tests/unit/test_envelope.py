@@ -11,6 +11,7 @@ from sambus.adapters import translate_message
 from sambus.contracts.envelope import Envelope, open_envelope, parse_event
 from sambus.contracts.errors import InvalidEventError, SambusError
 from sambus.contracts.events import SipInitiated
+from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 
 CHILD = "201203150006"
 
@@ -162,7 +163,15 @@ def test_unknown_event_type_is_named(sip_event):
         ({"child": {"civicNo": "20120230-0006"}}, "data.child.civicNo"),
         ({"child": {"civicNo": "2012031500"}}, "data.child.civicNo"),
         ({"child": {"civicNo": 201203150006}}, "data.child.civicNo"),
-        ({"child": {}}, "data.child.civicNo"),
+        ({"child": {}}, "data.child"),
+        ({"child": {"civicNo": CHILD, "lmaNumber": "12-345678"}}, "data.child"),
+        ({"child": {"lmaNumber": "12-34567"}}, "data.child.lmaNumber"),
+        ({"child": {"reserveNumber": {"value": "x"}}}, "data.child.reserveNumber.value"),
+        (
+            {"child": {"reserveNumber": {"system": PERSONNUMMER_SYSTEM, "value": CHILD}}},
+            "data.child.reserveNumber.system",
+        ),
+        ({"child": {"civicNo": CHILD, "birthDate": "2012-03-15"}}, "data.child"),
         ({"child": {"civicNo": CHILD, "name": "Alva"}}, "data.child.<key>"),
         ({"invite": []}, "data.invite"),
         ({"invite": [{}]}, "data.invite.0"),

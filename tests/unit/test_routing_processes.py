@@ -333,3 +333,35 @@ async def test_the_process_time_is_when_the_event_happened_not_when_the_message_
     with store.engine.connect() as conn:
         [updated] = conn.execute(sa.text("select updated_at from processes")).scalars()
     assert dt.datetime.fromisoformat(str(updated)).replace(tzinfo=dt.UTC) == happened
+
+
+@pytest.mark.asyncio
+async def test_a_hand_over_meeting_to_adult_care_closes_the_adulthood_notice_of_the_childs_sip(
+    tracker, deadlines, store
+) -> None:
+    await tracker(record(EventCode.SIP_INITIATED, bundle("m1", BU_HALSAN)))
+    assert [t.name for t in deadlines.due(dt.datetime(2029, 10, 1, tzinfo=dt.UTC))] == ["adulthood"]
+
+    psychiatry = (HSA_ID_SYSTEM, "SE2321000206-1007")
+    await tracker(record(EventCode.HANDOVER_MEETING_CALLED, bundle("m2", psychiatry), process="proc-2"))
+
+    handover = store.get("proc-2")
+    assert (handover.kind, handover.state) == ("handover-meeting", "meeting-called")
+    assert handover.parties == {"vastmanland-vuxenpsykiatri": "invited"}
+    assert deadlines.due(dt.datetime(2029, 10, 1, tzinfo=dt.UTC)) == [], "the meeting is the transition"
+
+
+@pytest.mark.asyncio
+async def test_a_birth_date_sent_for_a_child_without_personnummer_opens_its_adulthood_deadline(
+    tracker, deadlines
+) -> None:
+    data = bundle("m1", BU_HALSAN)
+    data["entry"][-1]["resource"] = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "http://electronichealth.se/identifier/LMA-nummer", "value": "12-345678"}],
+        "birthDate": "2013-05-02",
+    }
+
+    await tracker(record(EventCode.SIP_INITIATED, data))
+
+    assert deadlines.state("proc-1:adulthood")["due_at"].date() == dt.date(2031, 5, 2)
