@@ -404,7 +404,7 @@ async def test_a_status_answer_after_the_consent_was_withdrawn_is_denied_withdra
     )
 
     [entry] = await ledger(running, "vasteras-skola-sodra", "task-status-changed")
-    assert (entry.outcome, entry.rule_id, entry.rule_version) == ("deny", "task-status-answer", 3)
+    assert (entry.outcome, entry.rule_id, entry.rule_version) == ("deny", "task-status-answer", 4)
     assert entry.reason.startswith("answers a sip-initiated request made on sip-consent@2: withdrawn:")
     assert entry.reason.endswith(
         "; the answering unit is told why; the requester is told that its request will not be answered "
@@ -468,7 +468,7 @@ async def test_a_status_answer_to_a_statutory_request_goes_on_that_requests_prov
         ("vasteras-socialtjanst", "task-status-changed"): 1,
     }
     [entry] = await ledger(running, "vasteras-socialtjanst", "task-status-changed")
-    assert (entry.outcome, entry.rule_id, entry.rule_version) == ("permit", "task-status-answer", 3)
+    assert (entry.outcome, entry.rule_id, entry.rule_version) == ("permit", "task-status-answer", 4)
     assert "investigation-info-requested request made on investigation-info@2" in entry.reason
     assert entry.legal_basis.startswith("OSL 10:28 with SoL (2025:400) uppgiftsskyldighet")
     assert "breaks OSL 25:1" in entry.legal_basis
