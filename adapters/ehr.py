@@ -149,6 +149,10 @@ def translate_fhir_consent(envelope: Envelope, event: ehr.FhirConsent) -> list[I
         Consent.model_validate(resource)
     except ValidationError as exc:
         raise describe_validation_error(exc, prefix="data.") from exc
+    except (TypeError, LookupError) as exc:  # fhir.resources on a resourceType it cannot look up
+        raise InvalidEventError(
+            "not a valid FHIR Consent: a resource in it has a missing or unknown resourceType", field="data"
+        ) from exc
     if is_objection(resource):
         raise InvalidEventError(
             "a Consent with provision.type deny is the child's objection: send ehr.child-objected, which "

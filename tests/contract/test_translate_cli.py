@@ -47,6 +47,11 @@ def test_translate_prints_the_golden_messages(name):
         ("ehr.task-status", {"status": "done"}, "data.status: Input should be"),
         ("sip.plan-established", {"followUp": None}, "data.followUp"),
         ("social.custody-updated", {"custody": "sole"}, "sole custody names 1 different guardian"),
+        (  # fhir.resources raised TypeError here: a traceback, and "internal error" in the service
+            "ehr.fhir-consent",
+            {"contained": [{"resourceType": None, "id": "kind-school"}]},
+            "data: not a valid FHIR Consent: a resource in it has a missing or unknown resourceType",
+        ),
     ],
 )
 def test_translate_of_an_invalid_event_names_the_field_and_exits_1(tmp_path, name, change, expected):
