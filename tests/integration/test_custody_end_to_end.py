@@ -163,3 +163,43 @@ async def test_a_withdrawal_denies_the_next_message_and_tells_the_initiator(runn
     outcomes = [outcome for outcome, _ in _reasons(running)]
     assert outcomes == ["permit", "deny"]
     assert _reasons(running)[1][1].startswith("withdrawn: consent samtycke-mor")
+
+
+async def test_with_custody_unknown_a_parents_consent_releases_nothing(running: Running) -> None:
+    """No custody event has reached sambus: a consent signed by the mother does not count (fails closed)."""
+    await running.send(
+        running.topics.agency_events("social"), _consent("samtycke-okand", MOTHER), key=CASE_KEY
+    )
+    await _registry_says(running, "custody is not known")
+    await running.send(running.topics.agency_events("school"), sip_event("sip-4", CHILD, BU_HALSAN))
+
+    [parked] = await running.read(running.topics.parked, count=1)
+    assert dict(parked.headers)[Header.DECISION] == b"await_consent"
+    await asyncio.sleep(2)
+    assert await running.read(running.topics.deliver("vastmanland-bu-halsan"), count=1, timeout=2) == []
+    [(outcome, reason)] = _reasons(running)[:1]
+    assert outcome == "await_consent"
+    assert "custody is not known" in reason
+
+
+async def test_a_specially_appointed_guardian_consents_and_the_parent_no_longer_does(
+    running: Running,
+) -> None:
+    """Särskilt förordnad vårdnadshavare: the appointed guardian replaces the parents and consents."""
+    social = running.topics.agency_events("social")
+    deliver = running.topics.deliver("vastmanland-bu-halsan")
+    await _custody(running, "specially_appointed", FOSTER_PARENT)
+    await running.send(social, _consent("samtycke-mor-ersatt", MOTHER), key=CASE_KEY)
+    await _registry_says(running, "not a current guardian")
+    await running.send(running.topics.agency_events("school"), sip_event("sip-5", CHILD, BU_HALSAN))
+    await running.read(running.topics.parked, count=1)
+    await asyncio.sleep(1.5)
+    assert await running.read(deliver, count=1, timeout=1) == [], (
+        "the replaced parent's consent counts for nothing"
+    )
+
+    await running.send(social, _consent("samtycke-forordnad", FOSTER_PARENT), key=CASE_KEY)
+
+    [delivered] = await running.read(deliver, count=1, timeout=30)
+    assert dict(delivered.headers)[Header.DECISION] == b"permit"
+    assert any("samtycke-forordnad" in reason for outcome, reason in _reasons(running) if outcome == "permit")
