@@ -33,7 +33,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from sambus.consent.compliance import Compliance, LedgerQuery
-from sambus.consent.ledger import entries
+from sambus.consent.ledger import HASHED, entries
 from sambus.router.service.schema import upgrade
 
 CHECKPOINTS = (100_000, 1_000_000, 10_000_000)
@@ -55,24 +55,7 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-_COLUMNS = (
-    "seq",
-    "message_id",
-    "recipient_id",
-    "child",
-    "identity_key_id",
-    "identity",
-    "event",
-    "outcome",
-    "rule_id",
-    "rule_version",
-    "legal_basis",
-    "reason",
-    "removed",
-    "decided_at",
-    "prev_hash",
-    "entry_hash",
-)
+_COLUMNS = ("seq", *HASHED, "prev_hash", "entry_hash")
 _NO_HASH = "0" * 64
 
 
