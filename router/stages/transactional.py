@@ -38,8 +38,11 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
     CorruptRecordException,
+    GroupAuthorizationFailedError,
     IllegalOperation,
+    InvalidSessionTimeoutError,
     InvalidTopicError,
     KafkaError,
     MessageSizeTooLargeError,
@@ -47,7 +50,11 @@ from aiokafka.errors import (
     ProducerFenced,
     RecordListTooLargeError,
     RecordTooLargeError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
     UnknownProducerId,
+    UnsupportedVersionError,
 )
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
@@ -80,6 +87,16 @@ RECORD_REFUSED: tuple[type[KafkaError], ...] = (
 """Kafka errors that refuse a record for what it is: sending it again can never succeed."""
 
 PRODUCER_BROKEN: tuple[type[KafkaError], ...] = (OutOfOrderSequenceNumber, UnknownProducerId)
+KAFKA_FATAL: tuple[type[KafkaError], ...] = (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    InvalidSessionTimeoutError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+    UnsupportedVersionError,
+)
+"""Kafka's answers that no retry mends: the stage ends with them at once."""
 """Errors after which the producer's sequence numbers are lost: it is replaced by a new one (same id)."""
 
 
@@ -197,6 +214,10 @@ class TransactionalStage:
     """How long a batch takes in records before it commits those it has: well inside the transaction timeout
     (aiokafka's 60 s). A batch of 500 that read the database per record took longer on a loaded machine, and
     the coordinator aborted it (``ProducerFenced``) again and again: nothing got through."""
+
+    KAFKA_FAILING_S = 300.0
+    """How long Kafka may keep failing the stage's polls before the stage gives up (a broker restarts in
+    well under a minute; a coordinator moves in seconds)."""
 
     REBALANCE_TIMEOUT_MS = 30_000
     """How long the group waits for a member to finish its batch in hand and join again in a rebalance."""
@@ -370,9 +391,56 @@ class TransactionalStage:
             await self._close_producer(partition)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Process batches until ``stop`` is set."""
+        """Process batches until ``stop`` is set.
+
+        Kafka's passing failures do not end the stage. aiokafka hands a coordination failure (a broker's
+        ``UnknownError`` to a JoinGroup while a broker restarts, an unreachable coordinator) to the next
+        poll, and its consumer goes on afterwards; such a failure, or one while the stage reads its committed
+        offsets, closes this instance's producers and starts its partitions again from their committed
+        offsets, as after a rebalance. It ends the stage (and so the instance, for its supervisor to restart)
+        only when Kafka keeps failing for :attr:`KAFKA_FAILING_S`, or at once when only an operator can mend
+        it (:data:`KAFKA_FATAL`).
+
+        Raises:
+            BrokerUnavailableError: Kafka kept failing, or refused this stage for good.
+        """
+        failing_since: float | None = None
         while not stop.is_set():
-            await self.step()
+            try:
+                await self.step()
+            except KAFKA_FATAL as exc:
+                raise BrokerUnavailableError(
+                    f"stage {self.name}: Kafka refuses it ({type(exc).__name__}); see the broker's ACLs "
+                    "and settings"
+                ) from exc
+            except KafkaError as exc:
+                now = time.monotonic()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since > self.KAFKA_FAILING_S:
+                    raise BrokerUnavailableError(
+                        f"stage {self.name}: Kafka kept failing for {now - failing_since:.0f} s "
+                        f"({type(exc).__name__})"
+                    ) from exc
+                logger.warning(
+                    "stage %s: Kafka failed (%s); its partitions start again from their committed offsets",
+                    self.name, type(exc).__name__,
+                )  # fmt: skip
+                await self._start_again()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._retry_pause_s)
+            else:
+                failing_since = None
+
+    async def _start_again(self) -> None:
+        """Close every producer; the partitions still owned get new ones and are read from their commits."""
+        async with self._lock:
+            for partition in list(self._producers):
+                await self._close_producer(partition)
+            self._assigned = set(self._owned)
+            self._fenced_until.clear()
+            waiting = self._assigned & self._consumer.assignment()
+            if waiting:
+                self._consumer.pause(*waiting)  # read again once their producers are up
 
     async def step(self) -> int:
         """Poll once and process what came in, a transaction per partition; returns the number of records."""

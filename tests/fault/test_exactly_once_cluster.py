@@ -20,6 +20,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -39,6 +40,7 @@ from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadline
+from tests.conftest import _no_broker
 from tests.database import upgraded
 from tests.fault.test_exactly_once import (
     DELIVERED_TO,
@@ -87,10 +89,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     try:
         local.ensure_running(timeout=180)
     except BrokerUnavailableError as exc:
-        pytest.skip(f"no local three-broker cluster: {exc}")
+        _no_broker(f"no local three-broker cluster: {exc}")
     try:
         yield local
     finally:
+        local.stop()
+        # The brokers' own logs outlive the cluster: a stalled run is read from them afterwards.
+        kept = tmp_path_factory.mktemp("cluster-logs")
+        for node in local.nodes:
+            logs = node.state_dir / "logs"
+            if logs.is_dir():
+                shutil.copytree(logs, kept / node.state_dir.name)
+        print(f"\nthe brokers' logs are kept in {kept}", flush=True)  # noqa: T201
         local.reset()
 
 

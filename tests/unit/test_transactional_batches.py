@@ -17,11 +17,18 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka.errors import IllegalOperation, ProducerFenced
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    IllegalOperation,
+    KafkaError,
+    NodeNotReadyError,
+    ProducerFenced,
+    UnknownError,
+)
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from tests.unit.test_transactional_rebalance import FakeConsumer, FakeProducer, _record
 
-from sambus.contracts.errors import map_errors
+from sambus.contracts.errors import BrokerUnavailableError, map_errors
 from sambus.router.kafka.records import Outgoing
 from sambus.router.stages.transactional import RecordHandler, TransactionalStage
 
@@ -184,3 +191,70 @@ async def test_a_batch_that_took_its_time_budget_commits_what_it_handled_and_rea
     handled = await stage.step()
     assert 0 < handled < 100
     assert log == [f"commit 0@{handled}", f"seek 0@{handled}"]
+
+
+class FailingPolls:
+    """Wraps a stand-in consumer: its next polls raise what aiokafka hands a poll after a failed JoinGroup."""
+
+    def __init__(
+        self, consumer: Any, failures: list[KafkaError], then: dict[TopicPartition, list[Any]]
+    ) -> None:
+        self._consumer = consumer
+        self._failures = failures
+        self._then = then
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._consumer, name)
+
+    async def getmany(self, **limits: int) -> dict[TopicPartition, list[Any]]:
+        await asyncio.sleep(0)
+        if self._failures:
+            raise self._failures.pop(0)
+        if self._then and not self._consumer.paused:  # what the consumer fetches once it reads again
+            self._consumer.batch, self._then = self._then, {}
+        return await self._consumer.getmany(**limits)
+
+
+async def _run_until(stage: TransactionalStage, done: asyncio.Event) -> None:
+    await asyncio.wait_for(stage.run(done), timeout=30)
+
+
+async def test_a_failed_poll_starts_the_partitions_again_from_their_commits_and_the_stage_goes_on() -> None:
+    """A broker's UnknownError to a JoinGroup (a broker restarting) ended the stage and its instance."""
+    handled: list[int] = []
+    done = asyncio.Event()
+
+    async def handler(record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+        handled.append(record.offset)
+        if len(handled) == 2:
+            done.set()
+        return []
+
+    stage, consumer, made = await _stage(handler)
+    consumer.committed_offsets[P0] = 7
+    then = {P0: [_record(P0, 7), _record(P0, 8)]}
+    stage._consumer = FailingPolls(consumer, [UnknownError(), NodeNotReadyError()], then)  # noqa: SLF001
+    log = made[0]._log  # noqa: SLF001 - the stand-ins' shared log
+    log.clear()
+    await _run_until(stage, done)
+    assert handled == [7, 8]
+    assert len(made) == 3, "after each failed poll the producer in hand was closed and a new one made"
+    assert "seek 0@7" in log, "read again from its committed offset"
+    assert log[-1] == "commit 0@9"
+
+
+async def test_kafka_failing_for_good_or_refusing_the_stage_ends_it_with_the_reason() -> None:
+    stage, consumer, _ = await _stage(_nothing)
+    stage._consumer = FailingPolls(consumer, [GroupAuthorizationFailedError()], {})  # noqa: SLF001
+    with pytest.raises(BrokerUnavailableError, match="Kafka refuses it \\(GroupAuthorizationFailedError\\)"):
+        await _run_until(stage, asyncio.Event())
+
+    stage, consumer, _ = await _stage(_nothing)
+    stage.KAFKA_FAILING_S = 0.0
+    stage._consumer = FailingPolls(consumer, [UnknownError(), UnknownError()], {})  # noqa: SLF001
+    with pytest.raises(BrokerUnavailableError, match="Kafka kept failing for 0 s \\(UnknownError\\)"):
+        await _run_until(stage, asyncio.Event())
+
+
+async def _nothing(_record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+    return []
