@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import wait
@@ -31,8 +34,37 @@ STOP_GRACE_S = 30.0
 """How long a group has to finish its batch and leave its consumer group before it is killed."""
 
 
-def run_group(group: str, log_format: str) -> None:
-    """A group's process: wire sambus from the same settings and run the group's stages until signalled."""
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal this process gets when its parent dies (Linux)."""
+
+
+def _end_with_parent(parent: int) -> None:
+    """Have this process told (SIGTERM) when ``parent``, the ``sambus run`` that started it, dies.
+
+    A SIGKILLed or OOM-killed ``sambus run`` had left its stage groups running without a supervisor, and the
+    ``sambus run`` started in its place then ran beside them. On Linux the kernel signals the group; elsewhere
+    :func:`_watch_parent` sees the parent gone within a second.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        if os.getppid() != parent:
+            logger.error("sambus run (pid %d) is gone; its stage groups stop", parent)
+            stop.set()
+        await asyncio.sleep(1.0)
+
+
+def run_group(group: str, log_format: str, parent: int) -> None:
+    """A group's process: wire sambus from the same settings and run the group's stages until signalled.
+
+    It also stops when ``parent`` (the ``sambus run`` that started it) dies, however it died.
+    """
     configure_logging(log_format)
     try:
         settings = Settings()
@@ -46,7 +78,12 @@ def run_group(group: str, log_format: str) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await sambus.run(stop, only=STAGE_GROUPS[group], create_topics=False)
+        _end_with_parent(parent)
+        watching = asyncio.create_task(_watch_parent(parent, stop))
+        try:
+            await sambus.run(stop, only=STAGE_GROUPS[group], create_topics=False)
+        finally:
+            watching.cancel()
 
     try:
         asyncio.run(serve())
@@ -60,7 +97,9 @@ def start_groups(log_format: str, groups: Sequence[str] = tuple(STAGE_GROUPS)) -
     context = multiprocessing.get_context("spawn")
     started: list[BaseProcess] = []
     for group in groups:
-        process = context.Process(target=run_group, args=(group, log_format), name=f"sambus-{group}")
+        process = context.Process(
+            target=run_group, args=(group, log_format, os.getpid()), name=f"sambus-{group}"
+        )
         process.start()
         started.append(process)
     return started

@@ -150,25 +150,32 @@ class Instance:
 
     def start(self) -> None:
         with self._log.open("ab") as log:
-            self.process = subprocess.Popen([str(SAMBUS), "run"], env=self._env, stdout=log, stderr=log)
+            self.process = subprocess.Popen(
+                [str(SAMBUS), "run"], env=self._env, stdout=log, stderr=log, start_new_session=True
+            )
 
     def signal(self, sig: signal.Signals) -> None:
+        """Signal the whole instance, ``sambus run`` and its stage groups: a crash, or a paused machine."""
         assert self.process is not None
         assert self.process.poll() is None, f"an instance died by itself; see {self._log}"
-        self.process.send_signal(sig)
+        os.killpg(self.process.pid, sig)
         if sig is signal.SIGKILL:
             self.process.wait()
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGCONT)
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGCONT)
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        with contextlib.suppress(ProcessLookupError):  # nothing of it outlives the test
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def _open_timers(app: Sambus, *, within_s: float) -> None:

@@ -126,3 +126,39 @@ async def test_run_starts_a_process_per_stage_group_and_stops_them_all(
 
     assert service.returncode == 0, log.read_text()[-3000:]
     assert not [pid for pid in groups if _alive(pid)]
+
+
+async def test_stage_groups_stop_when_their_sambus_run_is_killed(kafka_bootstrap, topics: Topics, tmp_path):
+    """A SIGKILLed (or OOM-killed) ``sambus run`` left its stage groups running without a supervisor."""
+    database = f"sqlite:///{tmp_path / 'sambus.db'}"
+    env = {
+        **os.environ,
+        "SAMBUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "SAMBUS_TOPIC_PREFIX": topics.prefix,
+        "SAMBUS_PSEUDONYM_KEY": secrets.token_hex(32),
+        "SAMBUS_DATABASE_URL": database,
+        "SAMBUS_INSTANCE_ID": secrets.token_hex(4),
+    }
+    subprocess.run([SAMBUS, "db", "upgrade"], env=env, cwd=tmp_path, check=True, timeout=120)  # noqa: ASYNC221 - before anything runs
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        service = subprocess.Popen([SAMBUS, "run"], env=env, cwd=tmp_path, stdout=out, stderr=out)  # noqa: ASYNC220
+    groups: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(service.pid)) < len(STAGE_GROUPS) and time.monotonic() < deadline:
+            assert service.poll() is None, log.read_text()
+            await asyncio.sleep(0.2)
+        groups = _children(service.pid)
+        assert len(groups) == len(STAGE_GROUPS), log.read_text()
+        service.kill()
+        service.wait(timeout=30)
+        deadline = time.monotonic() + 120  # each finishes its batch in hand and leaves its consumer groups
+        while any(_alive(pid) for pid in groups) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling /proc
+            await asyncio.sleep(0.2)
+        assert not [pid for pid in groups if _alive(pid)], "stage groups outlived their sambus run"
+    finally:
+        service.kill()
+        for pid in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
