@@ -113,10 +113,17 @@ class Router:
 
 
 class Progress:
-    """Counts committed deliveries as they appear (it may see a record twice only if exactly-once fails)."""
+    """Counts committed deliveries as they appear (it may see a message twice only if exactly-once fails).
+
+    A record is one offset of one partition: should the reader fetch an offset again (after a broker's
+    failover), that is the same record and is counted once (in :attr:`fetched_again`); the same message at
+    two offsets is a duplicate delivery.
+    """
 
     def __init__(self, bootstrap_servers: str, topics: list[str]) -> None:
         self.records: list[Any] = []
+        self.fetched_again = 0
+        self._offsets: set[tuple[str, int, int]] = set()
         self._changed = asyncio.Condition()
         self._consumer = AIOKafkaConsumer(
             *topics,
@@ -133,7 +140,13 @@ class Progress:
                 batch = await self._consumer.getmany(timeout_ms=200)
                 async with self._changed:
                     for records in batch.values():
-                        self.records.extend(records)
+                        for record in records:
+                            at = (record.topic, record.partition, record.offset)
+                            if at in self._offsets:
+                                self.fetched_again += 1
+                                continue
+                            self._offsets.add(at)
+                            self.records.append(record)
                     self._changed.notify_all()
         finally:
             await self._consumer.stop()

@@ -310,8 +310,13 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
         f"{sum(n - 1 for n in ids.values())} duplicates, {len(wanted - set(ids))} missing\n"
         f"ledger: {len(ledger)} entries, {len(pairs)} distinct (message, recipient), "
         f"{len(intents) * 3} expected\n"
-        f"timers: {TIMERS} due, {len(notices.records)} notices, {len(fired)} distinct"
+        f"timers: {TIMERS} due, {len(notices.records)} notices, {len(fired)} distinct\n"
+        f"offsets the reader fetched again (not deliveries): {progress.fetched_again + notices.fetched_again}"
     )
+    twice = [i for i, n in ids.items() if n > 1]
+    for record in (r for r in progress.records if json.loads(r.value)["id"] in twice[:5]):
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
+        print(f"duplicate {json.loads(record.value)['id'][:8]}: {where}")  # noqa: T201 - which transactions
     assert done == +Counter({"kill": KILLS, "stop": STOPS, "broker": BROKER_CRASHES})
     assert set(ids) == wanted, "a delivery is missing or unexpected"
     assert all(n == 1 for n in ids.values()), "a delivery was seen twice"
