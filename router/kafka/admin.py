@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
+import time
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ from sambus.contracts.topics import TopicSpec
 from sambus.router.kafka.connection import Broker, client_kwargs, kafka_errors
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -39,13 +42,38 @@ async def metadata_answers(bootstrap_servers: Broker, *, timeout_ms: int = 3000,
         await client.close()
 
 
-async def ensure_topics(bootstrap_servers: Broker, specs: Iterable[TopicSpec]) -> list[str]:
+PARTIAL_OUTAGE_S = 90.0
+"""How long topic creation waits while the cluster answers but one of its brokers does not (restarting)."""
+
+
+async def ensure_topics(
+    bootstrap_servers: Broker, specs: Iterable[TopicSpec], *, patience_s: float = PARTIAL_OUTAGE_S
+) -> list[str]:
     """Create the topics that do not exist yet; returns the names it created.
+
+    While the cluster answers but the broker asked is not ready (one broker of three restarting), it asks
+    again for up to ``patience_s``: an instance restarted during a broker's restart must not die of it. A
+    cluster that does not answer at all fails at once.
 
     Raises:
         ConfigError: the broker refuses a topic as specified (e.g. more replicas than brokers).
         BrokerUnavailableError: the broker cannot be reached, or cannot create a topic now.
     """
+    wanted = list(specs)
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return await _ensure_topics(bootstrap_servers, wanted)
+        except BrokerUnavailableError as exc:
+            cause = exc.__cause__
+            partial = isinstance(cause, KafkaError) and cause.retriable
+            if not partial or time.monotonic() >= deadline or not await metadata_answers(bootstrap_servers):
+                raise
+            logger.warning("cannot create topics yet (%s); asking again", type(cause).__name__)
+            await asyncio.sleep(2.0)
+
+
+async def _ensure_topics(bootstrap_servers: Broker, specs: Sequence[TopicSpec]) -> list[str]:
     admin = AIOKafkaAdminClient(**client_kwargs(bootstrap_servers), request_timeout_ms=15000)
     try:
         async with kafka_errors(f"create topics on {bootstrap_servers}", bootstrap_servers):
