@@ -323,13 +323,14 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     registry = ConsentRegistry(engine, pseudonymizer, county=county_policy(settings))
     ledger = decision_ledger(settings, engine)
     processes = ProcessStore(engine)
-    deadlines = Deadlines(engine)
+    dlq_cipher = dead_letter_cipher(settings)
+    deadlines = Deadlines(engine, cipher=dlq_cipher)
     return Sambus(
         settings=settings,
         bootstrap_servers=bootstrap_servers,
         engine=engine,
         topics=settings.topics(),
-        dlq_cipher=dead_letter_cipher(settings),
+        dlq_cipher=dlq_cipher,
         directory=directory,
         registry=registry,
         rules=rules,

@@ -22,9 +22,14 @@ Rules (from the laws and agreements the processes follow):
 
 A reminder goes to the party that must act: a unit the message asked (a Task's owner, as routed), or the
 initiator for what the initiator owes (joint planning); an escalation to the initiator (the Task's requester).
-Nobody outside the process is reminded. Timers live in the database; each firing is also written, in the same
-Kafka transaction as its notice, to the compacted topic ``sambus.timers.fired``, which is read back at start
-so a timer whose notice went out just before a crash is not fired again.
+Nobody outside the process is reminded. Each names the child (a ``Patient`` with its identifier only) and the
+Tasks the addressee holds. The table keeps the child as its pseudonym and, to name it, its identifier
+encrypted with the dead-letter keys (``SAMBUS_DLQ_ENCRYPTION_KEYS``, AES-GCM bound to the deadline); a
+deadline opened without the keys, or before it kept an identifier, reminds without the Patient and says so.
+
+Timers live in the database; each firing is also written, in the same Kafka transaction as its notice, to
+the compacted topic ``sambus.timers.fired``, which is read back at start so a timer whose notice
+went out just before a crash is not fired again.
 
 With several instances, one fires timers at a time: the owner, named in the ``timer_owner`` row, which it
 claims with a conditional update (one row changed, or it is not the owner) and renews at every scan. A claim
@@ -52,6 +57,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from sambus.consent.keys import FieldCipher, LedgerKeyError
 from sambus.contracts.errors import (
     BrokerUnavailableError,
     RoutingError,
@@ -63,6 +69,7 @@ from sambus.contracts.events._common import URGENT_RESPONSE_HOURS
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.fhir.codes import PLACEMENT_SYSTEM, PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
+from sambus.contracts.identifiers import child_identifier
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.admin import read_topic
 from sambus.router.kafka.connection import Broker, client_kwargs
@@ -85,6 +92,13 @@ deadlines = sa.Table(
     sa.Column("process_id", sa.String(100), nullable=False, index=True),
     sa.Column("name", sa.String(40), nullable=False),
     sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
+    sa.Column("child_identity_key_id", sa.String(40), nullable=True),
+    sa.Column(
+        "child_identity",
+        sa.String(400),
+        nullable=True,
+        comment="the child's identifier for its reminders: AES-GCM, base64(nonce + ciphertext)",
+    ),
     sa.Column("responsible", sa.String(100), nullable=True),
     sa.Column("escalate_to", sa.String(100), nullable=True),
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
@@ -233,6 +247,18 @@ def _special_text(timer: Timer, when: str, owed_by: str | None) -> str | None:
     return None
 
 
+UNNAMED_CHILD = (
+    "the child is not named here: this deadline kept no readable identifier (opened before reminders named "
+    "the child, or without SAMBUS_DLQ_ENCRYPTION_KEYS); the Tasks named identify the child"
+)
+"""What a reminder or escalation without the child's Patient says about it."""
+
+
+def _patient(timer: Timer) -> tuple[str, str] | None:
+    """The FHIR ``(system, value)`` of the child a timer is about, if its deadline kept it."""
+    return None if timer.identity is None else child_identifier(timer.identity)
+
+
 class DeadlineRules:
     """Which deadlines a message opens and which it closes."""
 
@@ -307,6 +333,9 @@ class Timer:
     event: EventCode
     responsible: str | None = None
     """The unit that owes the deadline (the escalation of a per-party deadline names it)."""
+    identity: str | None = None
+    """What sambus knows the child by (``identifiers.child_key``), opened from the table; ``None`` when the
+    deadline kept none (opened without the keys, or before v0011) or it cannot be opened."""
 
     @property
     def fired_key(self) -> str:
@@ -318,9 +347,38 @@ class Timer:
 class Deadlines:
     """The deadline table."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        """Keep deadlines in ``engine``'s database."""
+    def __init__(self, engine: sa.Engine, *, cipher: FieldCipher | None = None) -> None:
+        """Keep deadlines in ``engine``'s database; the child's identifier sealed with ``cipher``.
+
+        Without a cipher no identifier is kept, and reminders go out without the child's Patient.
+        """
         self._engine = engine
+        self._cipher = cipher
+
+    @staticmethod
+    def _aad(deadline_id: str, child: str) -> bytes:
+        """What a sealed identifier is bound to: its deadline and the child's pseudonym."""
+        return f"sambus-deadline|{deadline_id}|{child}".encode()
+
+    def _seal(self, identity: str | None, *, deadline_id: str, child: str) -> tuple[str | None, str | None]:
+        if identity is None or self._cipher is None:
+            return None, None
+        return self._cipher.encrypt(identity, aad=self._aad(deadline_id, child))
+
+    def _open(self, row: Any) -> str | None:  # noqa: ANN401 - a SQLAlchemy row
+        """The child's identifier a deadline row keeps, or ``None`` (none kept, or it cannot be opened)."""
+        if row.child_identity is None or row.child_identity_key_id is None:
+            return None
+        if self._cipher is None:
+            logger.warning("deadline %s: no key to open the child's identifier", row.deadline_id)
+            return None
+        try:
+            return self._cipher.decrypt(
+                row.child_identity_key_id, row.child_identity, aad=self._aad(row.deadline_id, row.child)
+            )
+        except LedgerKeyError:
+            logger.warning("deadline %s: the child's identifier does not open with the keys", row.deadline_id)
+            return None
 
     def open(
         self,
@@ -331,8 +389,12 @@ class Deadlines:
         child: str,
         responsible: str | None,
         escalate_to: str | None,
+        identity: str | None = None,
     ) -> None:
         """Open a deadline of a process (once: opening it again changes nothing).
+
+        ``identity`` is what sambus knows the child by (``identifiers.child_key``), kept sealed so that the
+        reminders can name the child; without a cipher it is not kept.
 
         A per-party deadline is one per ``responsible`` unit: its id names the unit too.
         """
@@ -343,12 +405,15 @@ class Deadlines:
             sa.select(deadlines.c.deadline_id).where(deadlines.c.deadline_id == deadline_id)
         ).first():
             return
+        key_id, sealed = self._seal(identity, deadline_id=deadline_id, child=child)
         conn.execute(
             deadlines.insert().values(
                 deadline_id=deadline_id,
                 process_id=process_id,
                 name=deadline.name,
                 child=child,
+                child_identity_key_id=key_id,
+                child_identity=sealed,
                 responsible=responsible,
                 escalate_to=escalate_to,
                 due_at=deadline.due_at,
@@ -419,6 +484,7 @@ class Deadlines:
                             due_at,
                             event,
                             row.responsible,
+                            self._open(row),
                         )
                     )
                 if row.escalates and row.escalated_at is None and due_at <= now:
@@ -433,6 +499,7 @@ class Deadlines:
                             due_at,
                             EventCode.DEADLINE_ESCALATION,
                             row.responsible,
+                            self._open(row),
                         )
                     )
         return timers
@@ -728,6 +795,9 @@ class DeadlineTimers:
                 "meeting to adult care (handover-meeting-called) before then",
             }[timer.event]
         )
+        patient = _patient(timer)
+        if patient is None:
+            text += f"; {UNNAMED_CHILD}"
         data = notice(
             event=timer.event,
             to=addressee(recipient),
@@ -736,6 +806,7 @@ class DeadlineTimers:
             at=now,
             key=timer.fired_key,
             tasks=self._tasks_of(timer.process_id, owed_by or recipient.id),
+            patient=patient,
         )
         headers = (
             (Header.EVENT_CODE, str(timer.event).encode("ascii")),

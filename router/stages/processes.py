@@ -46,7 +46,12 @@ from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.assessment import secrecy_assessment
 from sambus.contracts.fhir.codes import SIP_CLOSURE_SYSTEM, STATEMENT_SYSTEM
 from sambus.contracts.fhir.task import task_id_for
-from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, birth_date
+from sambus.contracts.identifiers import (
+    PERSONNUMMER_SYSTEM,
+    SAMORDNINGSNUMMER_SYSTEM,
+    birth_date,
+    child_key,
+)
 from sambus.contracts.topics import Header
 from sambus.router.kafka.records import Outgoing
 from sambus.router.routing.convene import convene_task_id
@@ -209,6 +214,18 @@ def _child_number(bundle: Mapping[str, Any], *systems: str) -> str | None:
         for identifier in resource.get("identifier", []):
             if identifier.get("system") in systems and identifier.get("value"):
                 return str(identifier["value"])
+    return None
+
+
+def _child_key(bundle: Mapping[str, Any]) -> str | None:
+    """What sambus knows the message's child by (``identifiers.child_key`` of its Patient's identifier)."""
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") != "Patient":
+            continue
+        for identifier in resource.get("identifier", []):
+            with contextlib.suppress(ValueError):
+                return child_key(str(identifier.get("system", "")), str(identifier.get("value", "")))
     return None
 
 
@@ -636,6 +653,7 @@ class ProcessTracker:
         at = _timestamp(bundle)
         initiator, asked, owners = parties
         asked_first = asked[0] if asked else None
+        identity = _child_key(bundle)
         for deadline in self._deadline_rules.opened_by(
             event, at=at, bundle=bundle, birth=_birth_date(bundle)
         ):
@@ -651,6 +669,7 @@ class ProcessTracker:
                     child=child,
                     responsible=responsible,
                     escalate_to=initiator or responsible,
+                    identity=identity,
                 )
         self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
         for owner in {o for o in owners if o} if event in ANSWER_EVENTS else ():
