@@ -16,6 +16,9 @@ The rules come from the regional agreements:
   enough);
 * a 2017:209 health-examination request goes to health care *and* dental care of the child's region;
 * a report of concern goes to social services of the municipality where the child lives;
+* a newly arrived child's referral for the health examination (lag 2008:344) goes to primary care where the
+  child lives, and, since the school does not know where an asylum-seeking child is registered (the child
+  often is not), otherwise to primary care in the referring school's municipality;
 * a hidden-residence decision (or its lift) goes to each care unit named and to the care provider
   (vårdgivare) the directory says runs it, which gets a Task of its own: guardians' e-access to the record
   is set per care provider;
@@ -215,6 +218,8 @@ class RoutingRules:
             ProcessNotKnownError: an answer's process or Task is not in the process state yet (retriable).
         """
         home = child_municipality(bundle)
+        if event is EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL and home is None:
+            home = self._requester_municipality(tasks)
         if event is EventCode.CONCERN_REPORTED:
             return Routing(self._concern(tasks, home))
         if event is EventCode.SIP_INITIATED and (school := self._school_without_cosmic_link(tasks)):
@@ -234,6 +239,16 @@ class RoutingRules:
         if event in GUARDIAN_ACCESS_EVENTS:
             result.routes.extend(self._care_providers(result.routes))
         return result
+
+    def _requester_municipality(self, tasks: Sequence[TaskEntry]) -> str | None:
+        """The municipality of the organisation that sent the Tasks, if the directory places it in one."""
+        requester = tasks[0].resource.get("requester", {}).get("identifier", {}) if tasks else {}
+        if not requester.get("system") or not requester.get("value"):
+            return None
+        try:
+            return self.resolve(str(requester["system"]), str(requester["value"])).municipality
+        except RoutingError:
+            return None
 
     def _care_providers(self, routes: Sequence[Route]) -> list[Route]:
         """The care provider (vårdgivare) of each unit told to block or resume the guardians' access.

@@ -238,6 +238,27 @@ def test_specialist_care_that_stated_an_active_care_contact_is_invited_by_anyone
         assert (route.refused is not None) is refused
 
 
+# A newly arrived child's health examination (lag 2008:344)
+
+
+@pytest.mark.parametrize(
+    ("district", "school", "unit"),
+    [
+        (None, "19800001", "vastmanland-vc-vasteras"),  # not registered anywhere: near the school
+        ("1983", "19800001", "vastmanland-vc-kopings"),  # where the child lives, when the message says so
+    ],
+)
+def test_a_newly_arrived_childs_referral_goes_to_primary_care_where_it_lives_else_near_the_school(
+    district, school, unit
+) -> None:
+    referral = address(1, "primary_care")
+    referral["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": school}}
+
+    assert routes(EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL, message(referral, district=district)) == [
+        (unit, unit, None)
+    ]
+
+
 # Lag (2017:209): health care and dental care of the region
 
 
