@@ -151,7 +151,7 @@ async def test_the_placing_board_is_reminded_every_three_months_until_the_placem
 
     assert "LVU 14 §" in _text(first.value)
     assert "2027-02-20" in _text(first.value)
-    assert CHILD.replace("-", "") not in first.value.decode()
+    assert CHILD.replace("-", "") not in first.key.decode(), "the key is the child's pseudonym"
 
     clock.now = dt.datetime(2027, 5, 14, 9, 0, tzinfo=dt.UTC)  # the next period, after a restart
     async with running(settings, kafka_bootstrap, clock) as app:
