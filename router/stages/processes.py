@@ -127,6 +127,7 @@ _KIND_OF_EVENT = {
     EventCode.SUICIDE_RISK_ASSESSMENT_REQUESTED: "suicide-risk-assessment",
     EventCode.SUICIDE_RISK_REPORTED: "suicide-risk",
     EventCode.INVESTIGATION_INFO_REQUESTED: "investigation",
+    EventCode.CONSULTATION_REQUESTED: "consultation",
     EventCode.KONTAKTCENTER_REFERRAL: "kontaktcenter-referral",
     EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL: "newly-arrived-exam",
     EventCode.CONCERN_REPORTED: "concern",

@@ -7,6 +7,7 @@ Events happen now, so no deadline falls due while a walk reads.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from pathlib import Path
@@ -472,4 +473,56 @@ async def test_vasterbotten_handover_to_adult_care(running: Running) -> None:
         (ADULT_PSYCHIATRY, "accepted"),
         (ADULT_PSYCHIATRY, "completed"),
     ]
+    await walk.no_dead_letters()
+
+
+async def test_vasterbotten_consultation_of_the_childs_current_care_contacts(running: Running) -> None:
+    """During its investigation Umeå's social services consults the child's current care contacts
+    ("Konsultation och hälsoundersökningar på begäran av socialtjänsten"): the health centre, which stated an
+    active care contact, gets the consultation and answers it with its combined assessment of the child's
+    health, to social services alone; BUP, which stated none, gets nothing (social services is told)."""
+    walk = Walk(running)
+    await walk.send(
+        "ehr",
+        "care-contact-stated",
+        "hc-contact",
+        {"hsaId": HEALTH_CENTRE, "active": True, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+    )
+    pseudonym = running.app.pseudonymizer.of(CHILD)
+    for _ in range(300):  # the processes stage records the care contact on its own consumer
+        if running.app.processes.active(pseudonym, "vasterbotten-hc-umea"):
+            break
+        await asyncio.sleep(0.2)
+    assert running.app.processes.active(pseudonym, "vasterbotten-hc-umea")
+    await walk.expect({})
+
+    await walk.send(
+        "social",
+        "consultation-requested",
+        "umea-konsultation",
+        {"organisationNumber": UMEA_SOCIAL, "careContacts": [HEALTH_CENTRE, BUP]},
+    )
+    await walk.expect(
+        {("vasterbotten-hc-umea", "consultation-requested"): 1, ("umea-socialtjanst", "delivery-denied"): 1}
+    )
+    consultation = walk.task("vasterbotten-hc-umea", "consultation-requested")
+    assert consultation["code"]["coding"][0]["code"] == "consultation"
+    assert consultation["requester"]["identifier"]["value"] == UMEA_SOCIAL
+
+    await walk.send(
+        "ehr",
+        "consultation-answered",
+        "hc-assessment",
+        {
+            "processId": process_of(consultation),
+            "hsaId": HEALTH_CENTRE,
+            "taskId": consultation["id"],
+            "documentId": "samlad-bedomning-1",
+            "answerTo": {"organisationNumber": UMEA_SOCIAL},
+        },
+    )
+    await walk.expect({("umea-socialtjanst", "consultation-answered"): 1})
+    answered = walk.task("umea-socialtjanst", "consultation-answered")
+    assert answered["status"] == "completed"
+    assert answered["output"][0]["type"]["coding"][0]["code"] == "combined-assessment"
     await walk.no_dead_letters()

@@ -78,6 +78,9 @@ Västerbotten (``directory-vasterbotten.yaml``, ``SAMBUS_COUNTY=vasterbotten``):
   test_vasterbotten_suicide_risk_from_alert_to_both_answers``
 - Information to a social-services investigation (combined assessment of the child's health):
   ``test_walks_vasterbotten.py::test_vasterbotten_information_to_a_social_services_investigation``
+- Consultation of the child's current care contacts (only a unit that stated an active care contact) and
+  the combined assessment back to social services: ``test_walks_vasterbotten.py::
+  test_vasterbotten_consultation_of_the_childs_current_care_contacts``
 - Newly arrived child known by an LMA number, referred by student health for the health examination
   (lag 2008:344), accepted and completed by the health centre, each answer to the school:
   ``test_walks_vasterbotten.py::test_vasterbotten_newly_arrived_child_referred_by_student_health``
