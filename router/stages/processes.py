@@ -21,7 +21,8 @@ the disk and holds the write lock the ledger waits for.
 
 The same transaction keeps the process's anonymous follow-up fact (``followup_facts``, read by
 ``sambus stats``) up to date: its kind, the child's sex and age band (derived from the personnummer in the
-first message's Patient, which is then dropped), the county part of the requesting (else owning)
+first message's Patient, which is then dropped; for a child without one from its Patient's ``birthDate`` and
+``gender``, the sex ``not-stated`` when no gender is given), the county part of the requesting (else owning)
 organisation, and the dates of its steps. No personnummer, pseudonym or name is stored there.
 """
 
@@ -61,6 +62,7 @@ from sambus.router.routing.rules import ANSWER_EVENTS, Route, RoutingRules, chil
 from sambus.router.stages.deadlines import GUARDIAN_ACCESS_ACK, DeadlineRules, Deadlines
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
+    SEX_NOT_STATED,
     UNKNOWN_COUNTY_PART,
     ProcessKind,
     age_band,
@@ -252,15 +254,39 @@ def _birth_date(bundle: Mapping[str, Any]) -> dt.date | None:
         return None
 
 
+_SEX_OF_GENDER = {"female": "girl", "male": "boy", "other": "other"}
+"""``Patient.gender`` (FHIR administrative gender) -> the follow-up's sex; ``unknown`` or none: not stated."""
+
+
 def _sex_and_age_band(bundle: Mapping[str, Any], on: dt.date) -> tuple[str, str] | None:
-    """The child's sex and age band on ``on``, from its personnummer or samordningsnummer (not kept)."""
+    """The child's sex and age band on ``on`` (neither is kept beyond the band), or ``None``.
+
+    From its personnummer or samordningsnummer; a child named otherwise (LMA number, reservnummer) by its
+    Patient's ``birthDate`` and ``gender``: without a birth date there is no age band (``None``), without a
+    gender the sex is ``not-stated``. Nothing is guessed.
+    """
     number = _child_number(bundle, PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM)
-    if number is None:
+    if number is not None:
+        try:
+            return sex_of(number), age_band(age_on(birth_date(number), on))
+        except ValueError:
+            return None  # not a valid number, or a person no agreement follows up
+    patient = next(
+        (
+            entry["resource"]
+            for entry in bundle.get("entry", [])
+            if entry.get("resource", {}).get("resourceType") == "Patient"
+        ),
+        None,
+    )
+    born = _birth_date(bundle)
+    if patient is None or born is None:
         return None
     try:
-        return sex_of(number), age_band(age_on(birth_date(number), on))
+        band = age_band(age_on(born, on))
     except ValueError:
-        return None  # not a valid number, or a person no agreement follows up
+        return None  # born after the event, or a person no agreement follows up
+    return _SEX_OF_GENDER.get(str(patient.get("gender")), SEX_NOT_STATED), band
 
 
 def _is_acute(tasks: list[dict[str, Any]]) -> bool:
