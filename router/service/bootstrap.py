@@ -229,7 +229,8 @@ class Sambus:
                 deadlines=self.deadlines,
                 rules=RoutingRules(self.directory, care_contacts=self.processes),
                 deadline_rules=DeadlineRules(
-                    guardian_access_ack=dt.timedelta(hours=self.settings.guardian_access_ack_hours)
+                    guardian_access_ack=dt.timedelta(hours=self.settings.guardian_access_ack_hours),
+                    health_exam_request=dt.timedelta(days=self.rules.deadlines.health_exam_request.days),
                 ),
             )
             made.append(

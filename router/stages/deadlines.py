@@ -15,6 +15,12 @@ Rules (from the laws and agreements the processes follow):
   acknowledge it (answer its Task ``accepted`` or ``completed``) within ``SAMBUS_GUARDIAN_ACCESS_ACK_HOURS``
   (default four hours); the unit is reminded half-way, and the deciding social services are told at the end
   if it has not (one deadline per unit).
+* A placed child's 2017:209 health-examination request: the law (the notice "when a child is placed") and
+  the agreements give no deadline, so the rule file sets one (``deadlines.health_exam_request``, default
+  14 days after the placement, marked (verify)); the placing social services is reminded if no
+  ``health-exam-requested`` for the same child came by then (failing closed: a reminder rather than
+  silence). The request closes it, and so does the end of the placement; it does not escalate (the
+  placing social services is the party that owes it and the one an escalation would go to).
 * LVU placement: LVU 14 § third paragraph (verify) has the board consider at least every three months
   whether its decisions under 14 § second paragraph (contact restrictions, hidden residence) are still
   needed: a reminder to the placing social services a week before every third month from the placement,
@@ -58,6 +64,7 @@ from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sambus.consent.keys import FieldCipher, LedgerKeyError
+from sambus.consent.rules import HEALTH_EXAM_REQUEST as HEALTH_EXAM_REQUEST_TERM
 from sambus.contracts.errors import (
     BrokerUnavailableError,
     RoutingError,
@@ -128,8 +135,12 @@ ESCALATION = "escalation"
 TIMERS = "deadline-timers"
 LVU14_REVIEW = "lvu14-review"
 GUARDIAN_ACCESS_ACK = "guardian-access-ack"
+HEALTH_EXAM_REQUEST = "health-exam-request"
+"""A placed child's 2017:209 examination request, owed by the placing social services."""
 ADULTHOOD = "adulthood"
 """A child with a SIP turning 18: the transition notice six months before; a hand-over meeting closes it."""
+HEALTH_EXAM_REQUEST_DAYS = HEALTH_EXAM_REQUEST_TERM.days
+"""The default term of the 2017:209 request (the rule file's ``deadlines.health_exam_request.days``)."""
 RECURRING_MONTHS = {LVU14_REVIEW: 3}
 """Deadlines that come back: after each reminder the next period's opens, this many months on."""
 _PERIOD = re.compile(r"(?P<deadline>.+)@(?P<due>\d{4}-\d{2}-\d{2})")
@@ -207,14 +218,22 @@ def _lvu(bundle: Mapping[str, Any]) -> bool:
     return False
 
 
-def _placement(at: dt.datetime, bundle: Mapping[str, Any]) -> list[Deadline]:
-    """The deadlines a placement opens: joint planning when acute, LVU 14 § reviews when under LVU.
+def _placement(at: dt.datetime, bundle: Mapping[str, Any], *, exam_request: dt.timedelta) -> list[Deadline]:
+    """The deadlines a placement opens: the 2017:209 request, joint planning when acute, LVU 14 § reviews.
 
     Only an acute placement calls for joint planning within two weeks: its notices carry the due date
     (``restriction.period.end``); a planned placement's carry none.
     """
     week = dt.timedelta(weeks=1)
-    opened: list[Deadline] = []
+    opened: list[Deadline] = [
+        Deadline(
+            HEALTH_EXAM_REQUEST,
+            at + exam_request,
+            at + exam_request,
+            escalates=False,
+            owed_by_initiator=True,
+        )
+    ]
     acute_due = _follow_up_date(bundle)
     if acute_due is not None:
         opened.append(
@@ -233,6 +252,12 @@ def _special_text(timer: Timer, when: str, owed_by: str | None) -> str | None:
             f"LVU 14 §: consider by {when} whether the decisions under 14 § second paragraph (contact "
             "restrictions, hidden residence) are still needed; due every three months while the LVU "
             "placement lasts"
+        )
+    if timer.name == HEALTH_EXAM_REQUEST:
+        return (
+            "lag (2017:209): no health-examination request (health-exam-requested) has reached sambus for "
+            f"the child placed in this process, due by {when}: notify health care and dental care of the "
+            "region, unless an equivalent examination has been done"
         )
     if timer.name == GUARDIAN_ACCESS_ACK:
         if timer.event is EventCode.DEADLINE_REMINDER:
@@ -262,9 +287,19 @@ def _patient(timer: Timer) -> tuple[str, str] | None:
 class DeadlineRules:
     """Which deadlines a message opens and which it closes."""
 
-    def __init__(self, *, guardian_access_ack: dt.timedelta = dt.timedelta(hours=4)) -> None:
-        """Care units acknowledge a guardian-access block within ``guardian_access_ack``."""
+    def __init__(
+        self,
+        *,
+        guardian_access_ack: dt.timedelta = dt.timedelta(hours=4),
+        health_exam_request: dt.timedelta = dt.timedelta(days=HEALTH_EXAM_REQUEST_DAYS),
+    ) -> None:
+        """The terms of the deadlines a county sets.
+
+        Care units acknowledge a guardian-access block within ``guardian_access_ack``; the placing social
+        services sends a placed child's 2017:209 request within ``health_exam_request``.
+        """
         self._guardian_access_ack = guardian_access_ack
+        self._health_exam_request = health_exam_request
 
     def opened_by(
         self, event: EventCode, *, at: dt.datetime, bundle: Mapping[str, Any], birth: dt.date | None
@@ -280,7 +315,9 @@ class DeadlineRules:
             EventCode.HIDDEN_RESIDENCE_DECIDED: lambda: [
                 Deadline(GUARDIAN_ACCESS_ACK, at + ack, at + ack / 2, per_party=True)
             ],
-            EventCode.PLACEMENT_STARTED: lambda: _placement(at, bundle),
+            EventCode.PLACEMENT_STARTED: lambda: _placement(
+                at, bundle, exam_request=self._health_exam_request
+            ),
             EventCode.SUICIDE_RISK_REPORTED: lambda: [
                 Deadline(URGENT_RESPONSE, urgent_due, at + (urgent_due - at) / 2, per_party=True)
             ],
@@ -294,14 +331,15 @@ class DeadlineRules:
     def closed_for_child_by(self, event: EventCode) -> tuple[str, ...]:
         """The deadlines ``event`` fulfils in any process about the same child.
 
-        A SIP started after an acute placement is its joint planning, and the end of a placement ends its
-        three-monthly LVU 14 § reviews: agency systems cannot name the placement's process, so the child
-        ties the two together.
+        A SIP started after an acute placement is its joint planning, a 2017:209 request is the placement's
+        examination request, and the end of a placement ends its three-monthly LVU 14 § reviews (and the wait
+        for its request): agency systems cannot name the placement's process, so the child ties them together.
         """
         return {
             EventCode.SIP_INITIATED: ("joint-planning",),
-            EventCode.PLACEMENT_ENDED: (LVU14_REVIEW,),
+            EventCode.PLACEMENT_ENDED: (LVU14_REVIEW, HEALTH_EXAM_REQUEST),
             EventCode.HANDOVER_MEETING_CALLED: (ADULTHOOD,),
+            EventCode.HEALTH_EXAM_REQUESTED: (HEALTH_EXAM_REQUEST,),
         }.get(event, ())
 
     def closed_by_answer(self, event: EventCode) -> tuple[str, ...]:
