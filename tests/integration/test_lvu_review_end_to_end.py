@@ -206,7 +206,19 @@ async def test_the_placing_board_is_reminded_once_when_no_2017_209_request_follo
     clock = Clock(PLACED_AT)
     social = topics.deliver(SOCIAL_TOPIC)
     placement = _event(
-        "placement-started", "placement-2", PLACED_AT, {"form": "family_home", "start": "2026-11-20"}
+        "placement-started",
+        "placement-2",
+        PLACED_AT,
+        {
+            "form": "family_home",
+            "start": "2026-11-20",
+            "residence": {
+                "line": ["Storgatan 1"],
+                "postalCode": "722 11",
+                "city": "Västerås",
+                "municipality": "1980",
+            },
+        },
     )
     async with running(settings, kafka_bootstrap, clock) as app:
         await _send(app, placement)

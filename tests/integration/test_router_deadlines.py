@@ -222,7 +222,7 @@ async def test_reminder_before_and_escalation_after_a_deadline_across_a_restart(
     )
     assert _tasks_about(escalation.value) == ["t"], "social services sent that Task"
     assert _patient(escalation.value) == CHILD_PATIENT
-    assert CHILD not in b"".join(v for _, v in escalation.headers), "the child is in no header"
+    assert CHILD.encode() not in b"".join(v for _, v in escalation.headers), "the child is in no header"
     assert app.pseudonymizer.of(CHILD).encode() == escalation.key, "the key is the pseudonym"
     reminders = await read_committed(kafka_bootstrap, [bu_halsan], count=2, timeout=3)
     assert len(reminders) == 1, "the reminder fired once, though the database had forgotten it"
