@@ -202,7 +202,7 @@ def test_the_inbound_fhir_consent_example_is_valid_and_without_a_policy_breaks_p
 def test_every_notice_sambus_makes_is_valid(with_profiles: dict[Path, Report], planted: dict[str, Path]):
     report = with_profiles[planted["notices"]]
 
-    assert report.resources == len(NOTICE_EVENTS)
+    assert report.resources == len(NOTICE_EVENTS) + 6, "and the reminders and escalations naming a child"
     assert report.errors == []
 
 
