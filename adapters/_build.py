@@ -204,6 +204,7 @@ class Draft:
         patient = child_patient(
             identifier=self.child.identifier,
             birth_date=self.child.birth_date,
+            gender=None if self.child.gender is None else str(self.child.gender),
             resource_id=self.id_for("patient"),
             security=self.security,
             address=self.address,

@@ -104,6 +104,23 @@ def translate_investigation_info_provided(
     return [draft.intent()]
 
 
+def translate_consultation_answered(envelope: Envelope, event: ehr.ConsultationAnswered) -> list[Intent]:
+    """A care contact's answer to a consultation: its consultation Task, completed with the assessment."""
+    draft = Draft(envelope, event.child, EventCode.CONSULTATION_ANSWERED, process_id=event.process_id)
+    draft.sender = hsa(event.hsa_id)
+    draft.add_task(
+        code=TaskCode.CONSULTATION,
+        step=ProcessStep.CONSULTATION_ANSWERED,
+        owner=hsa(event.hsa_id),
+        requester=agency_identifier(event.answer_to),
+        status="completed",
+        update=True,
+        task_id=event.task_id,
+        outputs=[_statement(envelope, event.document_id, "combined-assessment")],
+    )
+    return [draft.intent()]
+
+
 def translate_task_status(envelope: Envelope, event: ehr.TaskStatus) -> list[Intent]:
     """A care unit's Task status, as a Task for the sending agency to take note of."""
     return task_status_notice(

@@ -11,6 +11,7 @@ from sambus.adapters._build import (
     Draft,
     agency_identifier,
     concern_report,
+    hsa,
     kontaktcenter_referral,
     orgnr,
     routing_address,
@@ -319,6 +320,20 @@ def translate_investigation_info_requested(
             code=TaskCode.PROVIDE_INFORMATION,
             step=ProcessStep.INFORMATION_REQUESTED,
             owner=agency_identifier(recipient),
+            requester=orgnr(event.organisation_number),
+            due=event.answer_by,
+        )
+    return [draft.intent()]
+
+
+def translate_consultation_requested(envelope: Envelope, event: social.ConsultationRequested) -> list[Intent]:
+    """A consultation of the child's current care contacts: one Task per care contact (no consent needed)."""
+    draft = Draft(envelope, event.child, EventCode.CONSULTATION_REQUESTED)
+    for care_contact in event.care_contacts:
+        draft.add_task(
+            code=TaskCode.CONSULTATION,
+            step=ProcessStep.CONSULTATION_REQUESTED,
+            owner=hsa(care_contact),
             requester=orgnr(event.organisation_number),
             due=event.answer_by,
         )

@@ -171,16 +171,49 @@ SENDER_SECRECY: dict[AgencyKind, str] = {
 UNKNOWN_SENDER_SECRECY = "the sender's secrecy (sender not in the directory)"
 
 
+class OpenTerm(BaseModel):
+    """A deadline the law and the agreements leave open, set by the county: how many days, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    days: int = Field(ge=1, le=365)
+    basis: str = Field(min_length=3, description="Where the term comes from; '(verify)' until a lawyer has.")
+
+
+HEALTH_EXAM_REQUEST = OpenTerm(
+    days=14,
+    basis="no deadline in lag (2017:209), SoL or either agreement (verify): two weeks after the placement, "
+    "as the joint planning after an acute placement",
+)
+"""The default term of a placed child's 2017:209 health-examination request (see :class:`DeadlineTerms`)."""
+
+
+class DeadlineTerms(BaseModel):
+    """Terms of the deadlines the agreements leave open (``deadlines:`` in the rule file).
+
+    Attributes:
+        health_exam_request: how long after a placement starts the placing social services has to send the
+            region the 2017:209 health-examination request before it is reminded (the law says "when a child
+            is placed" and gives no time).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    health_exam_request: OpenTerm = HEALTH_EXAM_REQUEST
+
+
 class RuleSet(BaseModel):
     """The rules, in file order; the first that applies decides.
 
     Attributes:
+        deadlines: the terms of deadlines the agreements leave open (without the section, the defaults).
         private_secrecy: what the ledger names as broken when the sender is a private provider.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rules: tuple[Rule, ...] = Field(min_length=1)
+    deadlines: DeadlineTerms = DeadlineTerms()
     private_secrecy: str = PRIVATE_SECRECY
     sender_secrecy: dict[AgencyKind, str] = Field(default_factory=lambda: dict(SENDER_SECRECY))
 

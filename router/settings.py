@@ -142,8 +142,9 @@ class Settings(BaseSettings):
     )
     dlq_encryption_keys: SecretStr | None = Field(
         default=None,
-        description="AES-256 keys that seal dead letters' originals: id1:<64 hex>,id2:<64 hex> (new ones "
-        "use the last). Without them a dead letter keeps no content and cannot be replayed.",
+        description="AES-256 keys that seal dead letters' originals and the child's identifier an open "
+        "deadline keeps for its reminders: id1:<64 hex>,id2:<64 hex> (new ones use the last). Without them a "
+        "dead letter keeps no content and cannot be replayed, and reminders do not name the child.",
     )
     dlq_encryption_key_id: str | None = Field(
         default=None, description="The key id new dead letters are sealed with (default: the last)."

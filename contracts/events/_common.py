@@ -77,6 +77,14 @@ class Protection(StrEnum):
     """Fingerade personuppgifter: a new identity; the old and the new must never be linked."""
 
 
+class Gender(StrEnum):
+    """A child's administrative gender as a sending system records it (FHIR ``AdministrativeGender``)."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+
+
 class TaskState(StrEnum):
     """The FHIR Task states a recipient reports."""
 
@@ -130,6 +138,12 @@ class Child(EventModel):
         description="The birth date (as far as known) of a child named by lmaNumber or reserveNumber: "
         "age-bound steps (the transition to adult care, age bands) need it. A civicNo carries its own.",
     )
+    gender: Gender | None = Field(
+        default=None,
+        description="The gender the sending system records for a child named by lmaNumber or reserveNumber, "
+        "if it records one (the follow-up statistics split by it; without it the child is counted under "
+        "'sex not stated', never guessed). A civicNo carries its own.",
+    )
     protection: Protection = Field(
         default=Protection.NONE,
         description="Protected personal data (Skatteverket's three levels); the messages are labelled "
@@ -145,6 +159,8 @@ class Child(EventModel):
             raise ValueError(
                 "birthDate goes with lmaNumber or reserveNumber (a civicNo carries the birth date)"
             )
+        if self.civic_no is not None and self.gender is not None:
+            raise ValueError("gender goes with lmaNumber or reserveNumber (a civicNo carries the sex)")
         return self
 
     @property

@@ -87,6 +87,23 @@ class InvestigationInfoProvided(EventModel):
     answer_to: Agency = Field(alias="answerTo")
 
 
+class ConsultationAnswered(EventModel):
+    """A care contact answers a consultation with its combined assessment of the child's health.
+
+    The assessment is a document named by id (its content stays in the record system); the answer goes to the
+    social services that asked (no consent needed).
+    """
+
+    process_id: ProcessId = Field(alias="processId")
+    child: Child
+    hsa_id: HsaId = Field(alias="hsaId", description="The care contact that answers.")
+    task_id: Reference = Field(alias="taskId", description="The id of the consultation Task answered.")
+    document_id: Reference = Field(
+        alias="documentId", description="The combined assessment of the child's health."
+    )
+    answer_to: Agency = Field(alias="answerTo")
+
+
 class TaskStatus(EventModel):
     """A care unit reports the state of a Task it received, to the agency that sent it."""
 
@@ -145,6 +162,7 @@ __all__ = [
     "ConcernReported",
     "ConsentRecorded",
     "ConsentWithdrawn",
+    "ConsultationAnswered",
     "FhirConsent",
     "HealthExamCompleted",
     "InvestigationInfoProvided",

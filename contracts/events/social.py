@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.events._base import EventModel
@@ -25,7 +26,7 @@ from sambus.contracts.events._common import (
     unique,
 )
 from sambus.contracts.events.school import Concern, SipReason
-from sambus.contracts.identifiers import OrganisationNumber, Personnummer
+from sambus.contracts.identifiers import HsaId, OrganisationNumber, Personnummer
 from sambus.contracts.registry_facts import Custody, GivenBy
 
 LVU32_MAX_DAYS = 28
@@ -306,6 +307,29 @@ class InvestigationInfoRequested(EventModel):
     child: Child
     organisation_number: OrganisationNumber = Field(alias="organisationNumber")
     recipients: tuple[Recipient, ...] = Field(min_length=1, max_length=10)
+    answer_by: dt.date | None = Field(default=None, alias="answerBy")
+
+
+class ConsultationRequested(EventModel):
+    """Social services consults the child's current care contacts during its investigation (barnutredning).
+
+    Västerbotten's "Konsultation och hälsoundersökningar på begäran av socialtjänsten": the consultation is
+    held with the child's current care contacts (health care and dental care) and gives a combined assessment
+    of the child's health. Each care contact named gets a Task; one that has stated no active care contact
+    with the child (``ehr.care-contact-stated``) is refused. No consent is needed (the duty to provide
+    information to the social board's investigation).
+    """
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The social services whose investigation consults."
+    )
+    care_contacts: Annotated[tuple[HsaId, ...], AfterValidator(unique)] = Field(
+        alias="careContacts",
+        min_length=1,
+        max_length=10,
+        description="The child's current care contacts consulted, by HSA-id (health care and dental care).",
+    )
     answer_by: dt.date | None = Field(default=None, alias="answerBy")
 
 

@@ -175,8 +175,9 @@ CODE_SYSTEMS = (
     Codes(
         STATEMENT_SYSTEM,
         "sambus examination statements",
-        "Kinds of statements: examination statements, the LVU § 32 result, records for an investigation.",
-        [*_codes(StatementKind), "lvu32", "records"],
+        "Kinds of statements: examination statements, the LVU § 32 result, records for an investigation, a "
+        "consultation's combined assessment of the child's health.",
+        [*_codes(StatementKind), "lvu32", "records", "combined-assessment"],
     ),
     Codes(
         CONCERN_SYSTEM,

@@ -7,8 +7,10 @@ Each is a FHIR message Bundle (``MessageHeader`` first) built as JSON data, vali
 when validation is on (see :mod:`sambus.contracts.fhir._validated`; the tests run with it). Its focus
 is a ``Communication`` (category ``notification``) to the organisation, ``about`` the event or process it
 concerns by identifier, with the text as payload and an ``OperationOutcome`` (severity, issue type) beside
-it. It names the organisation and the reason, never the child. A notice is not a response to a message the
-organisation sent, so ``MessageHeader.response`` is not used.
+it. It names the organisation and the reason; only a deadline's reminder or escalation, which goes to a
+party of the process, also names the child: a ``Patient`` with its identifier alone (no name, address or
+birth date), the ``Communication.subject``. A notice is not a response to a message the organisation sent, so
+``MessageHeader.response`` is not used.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sambus.contracts.fhir.codes import (
     EventCode,
 )
 from sambus.contracts.fhir.message import deterministic_id, urn
+from sambus.contracts.fhir.patient import child_patient
 
 SAMBUS_SOURCE = "sambus"
 """``MessageHeader.source.name`` of every message sambus makes itself."""
@@ -84,6 +87,7 @@ def notice(
     at: dt.datetime,
     key: str = "",
     tasks: Sequence[str] = (),
+    patient: tuple[str, str] | None = None,
 ) -> dict[str, object]:
     """A notice Bundle as JSON data.
 
@@ -98,6 +102,8 @@ def notice(
             child): also in ``Communication.about``, by Task identifier, so no personal data is repeated.
         key: anything that makes the notice unique beside ``event`` and ``about`` (e.g. the recipient a
             denial concerns, a deadline's name); the ids are deterministic in all three.
+        patient: the ``(system, value)`` of the child's identifier, for a notice to a party of the child's
+            process (a deadline's reminder or escalation): a ``Patient`` entry, ``Communication.subject``.
 
     Raises:
         ValueError: ``event`` is not a notice event.
@@ -111,6 +117,8 @@ def notice(
     communication_id = deterministic_id(message_id, "communication")
     receiver = {"type": "Organization", "identifier": {"system": to.system, "value": to.value}}
     sent = _instant(at)
+    patient_id = deterministic_id(message_id, "patient")
+    child = None if patient is None else child_patient(identifier=patient, resource_id=patient_id)
     outcome = validated(
         OperationOutcome,
         {
@@ -127,6 +135,7 @@ def notice(
             "status": "completed",
             "category": [_NOTIFICATION],
             "priority": "urgent" if severity == "error" else "routine",
+            **({} if child is None else {"subject": {"reference": urn(patient_id)}}),
             "about": [
                 {"identifier": {"system": about["system"], "value": about["value"]}},
                 *({"type": "Task", "identifier": {"system": TASK_ID_SYSTEM, "value": t}} for t in tasks),
@@ -154,6 +163,8 @@ def notice(
         },
     )
     entries = [(header_id, header), (communication_id, communication), (outcome_id, outcome)]
+    if child is not None:
+        entries.append((patient_id, child))
     shell = {"resourceType": "Bundle", "id": message_id, "type": "message", "timestamp": sent}
     validated(Bundle, {**shell, "entry": [{"fullUrl": urn(entry_id)} for entry_id, _ in entries]})
     return {**shell, "entry": [{"fullUrl": urn(entry_id), "resource": data} for entry_id, data in entries]}

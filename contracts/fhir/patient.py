@@ -23,6 +23,7 @@ def child_patient(
     identifier: tuple[str, str],
     resource_id: str,
     birth_date: dt.date | None = None,
+    gender: str | None = None,
     security: Sequence[Mapping[str, str]] = (),
     address: Mapping[str, Any] | None = None,
     custody: str | None = None,
@@ -30,8 +31,8 @@ def child_patient(
     """The child: identifier only, plus (when a message needs it) an address and the custody form.
 
     ``identifier`` is the ``(system, value)`` of a personnummer, samordningsnummer, LMA number or
-    reservnummer (HL7 Sweden base systems); ``birth_date`` is given only for a child without a personnummer
-    or samordningsnummer (which carry their own).
+    reservnummer (HL7 Sweden base systems); ``birth_date`` and ``gender`` (FHIR administrative gender) are
+    given only for a child without a personnummer or samordningsnummer (which carry their own).
 
     ``address`` is the only place residence-revealing data goes (redaction removes ``Patient.address``);
     a report of concern carries just the residence municipality, as ``address.district`` (kommunkod).
@@ -41,6 +42,8 @@ def child_patient(
         "id": resource_id,
         "identifier": [{"system": identifier[0], "value": identifier[1]}],
     }
+    if gender is not None:
+        data["gender"] = gender
     if birth_date is not None:
         data["birthDate"] = birth_date.isoformat()
     if security:

@@ -15,14 +15,20 @@ The rules come from the regional agreements:
   :data:`ACTIVE_CARE_CONTACT` with ``valueBoolean`` true (a school's or social services' claim is not
   enough);
 * a 2017:209 health-examination request goes to health care *and* dental care of the child's region;
+* a consultation (Västerbotten: social services' investigation consults the child's current care contacts
+  for a combined assessment of its health) goes only to a unit that stated an active care contact with the
+  child itself (``care-contact-stated``);
 * a report of concern goes to social services of the municipality where the child lives;
+* a newly arrived child's referral for the health examination (lag 2008:344) goes to primary care where the
+  child lives, and, since the school does not know where an asylum-seeking child is registered (the child
+  often is not), otherwise to primary care in the referring school's municipality;
 * a hidden-residence decision (or its lift) goes to each care unit named and to the care provider
   (vårdgivare) the directory says runs it, which gets a Task of its own: guardians' e-access to the record
   is set per care provider;
-* an answer (Task status changed, invitation answered, examination completed, information provided) goes
-  back to the organisation that asked the answering unit, as the process state recorded it
-  (:class:`sambus.router.routing.asked.AskedTasks`); an answer that names someone else as the asker, or
-  whose answering unit was asked nothing in the process, is refused.
+* an answer (Task status changed, invitation answered, examination completed, information provided, a
+  consultation answered) goes back to the organisation that asked the answering unit, as the process state
+  recorded it (:class:`sambus.router.routing.asked.AskedTasks`); an answer that names someone else as the
+  asker, or whose answering unit was asked nothing in the process, is refused.
 """
 
 from __future__ import annotations
@@ -80,6 +86,7 @@ ANSWER_EVENTS = frozenset(
         EventCode.HEALTH_EXAM_COMPLETED,
         EventCode.LVU32_EXAM_COMPLETED,
         EventCode.INVESTIGATION_INFO_PROVIDED,
+        EventCode.CONSULTATION_ANSWERED,
     }
 )
 """Answers from recipients (Task status, statements): the Task's owner is the answering unit; the message goes
@@ -215,6 +222,8 @@ class RoutingRules:
             ProcessNotKnownError: an answer's process or Task is not in the process state yet (retriable).
         """
         home = child_municipality(bundle)
+        if event is EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL and home is None:
+            home = self._requester_municipality(tasks)
         if event is EventCode.CONCERN_REPORTED:
             return Routing(self._concern(tasks, home))
         if event is EventCode.SIP_INITIATED and (school := self._school_without_cosmic_link(tasks)):
@@ -234,6 +243,16 @@ class RoutingRules:
         if event in GUARDIAN_ACCESS_EVENTS:
             result.routes.extend(self._care_providers(result.routes))
         return result
+
+    def _requester_municipality(self, tasks: Sequence[TaskEntry]) -> str | None:
+        """The municipality of the organisation that sent the Tasks, if the directory places it in one."""
+        requester = tasks[0].resource.get("requester", {}).get("identifier", {}) if tasks else {}
+        if not requester.get("system") or not requester.get("value"):
+            return None
+        try:
+            return self.resolve(str(requester["system"]), str(requester["value"])).municipality
+        except RoutingError:
+            return None
 
     def _care_providers(self, routes: Sequence[Route]) -> list[Route]:
         """The care provider (vårdgivare) of each unit told to block or resume the guardians' access.
@@ -368,6 +387,17 @@ class RoutingRules:
                     "inviter has stated one",
                 )
             return Route(task, recipient, recipient, rule="specialist-with-care-contact")
+        if event is EventCode.CONSULTATION_REQUESTED:
+            if child is None or not self._care_contacts.active(child, recipient.id):
+                return Route(
+                    task,
+                    recipient,
+                    recipient,
+                    rule="consultation-needs-care-contact",
+                    refused="a consultation is held with the child's current care contacts, and "
+                    f"{recipient.id} has stated no active care contact with the child",
+                )
+            return Route(task, recipient, recipient, rule="consultation-with-care-contact")
         via = self._via(event, recipient)
         return Route(
             task, recipient, via, rule="direct" if via == recipient else "school-relay-without-cosmic-link"

@@ -229,7 +229,8 @@ class Sambus:
                 deadlines=self.deadlines,
                 rules=RoutingRules(self.directory, care_contacts=self.processes),
                 deadline_rules=DeadlineRules(
-                    guardian_access_ack=dt.timedelta(hours=self.settings.guardian_access_ack_hours)
+                    guardian_access_ack=dt.timedelta(hours=self.settings.guardian_access_ack_hours),
+                    health_exam_request=dt.timedelta(days=self.rules.deadlines.health_exam_request.days),
                 ),
             )
             made.append(
@@ -323,13 +324,14 @@ def bootstrap(settings: Settings, *, bootstrap_servers: str, clock: Clock = utc_
     registry = ConsentRegistry(engine, pseudonymizer, county=county_policy(settings))
     ledger = decision_ledger(settings, engine)
     processes = ProcessStore(engine)
-    deadlines = Deadlines(engine)
+    dlq_cipher = dead_letter_cipher(settings)
+    deadlines = Deadlines(engine, cipher=dlq_cipher)
     return Sambus(
         settings=settings,
         bootstrap_servers=bootstrap_servers,
         engine=engine,
         topics=settings.topics(),
-        dlq_cipher=dead_letter_cipher(settings),
+        dlq_cipher=dlq_cipher,
         directory=directory,
         registry=registry,
         rules=rules,

@@ -15,6 +15,12 @@ Rules (from the laws and agreements the processes follow):
   acknowledge it (answer its Task ``accepted`` or ``completed``) within ``SAMBUS_GUARDIAN_ACCESS_ACK_HOURS``
   (default four hours); the unit is reminded half-way, and the deciding social services are told at the end
   if it has not (one deadline per unit).
+* A placed child's 2017:209 health-examination request: the law (the notice "when a child is placed") and
+  the agreements give no deadline, so the rule file sets one (``deadlines.health_exam_request``, default
+  14 days after the placement, marked (verify)); the placing social services is reminded if no
+  ``health-exam-requested`` for the same child came by then (failing closed: a reminder rather than
+  silence). The request closes it, and so does the end of the placement; it does not escalate (the
+  placing social services is the party that owes it and the one an escalation would go to).
 * LVU placement: LVU 14 § third paragraph (verify) has the board consider at least every three months
   whether its decisions under 14 § second paragraph (contact restrictions, hidden residence) are still
   needed: a reminder to the placing social services a week before every third month from the placement,
@@ -22,9 +28,14 @@ Rules (from the laws and agreements the processes follow):
 
 A reminder goes to the party that must act: a unit the message asked (a Task's owner, as routed), or the
 initiator for what the initiator owes (joint planning); an escalation to the initiator (the Task's requester).
-Nobody outside the process is reminded. Timers live in the database; each firing is also written, in the same
-Kafka transaction as its notice, to the compacted topic ``sambus.timers.fired``, which is read back at start
-so a timer whose notice went out just before a crash is not fired again.
+Nobody outside the process is reminded. Each names the child (a ``Patient`` with its identifier only) and the
+Tasks the addressee holds. The table keeps the child as its pseudonym and, to name it, its identifier
+encrypted with the dead-letter keys (``SAMBUS_DLQ_ENCRYPTION_KEYS``, AES-GCM bound to the deadline); a
+deadline opened without the keys, or before it kept an identifier, reminds without the Patient and says so.
+
+Timers live in the database; each firing is also written, in the same Kafka transaction as its notice, to
+the compacted topic ``sambus.timers.fired``, which is read back at start so a timer whose notice
+went out just before a crash is not fired again.
 
 With several instances, one fires timers at a time: the owner, named in the ``timer_owner`` row, which it
 claims with a conditional update (one row changed, or it is not the owner) and renews at every scan. A claim
@@ -52,6 +63,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from sambus.consent.keys import FieldCipher, LedgerKeyError
+from sambus.consent.rules import HEALTH_EXAM_REQUEST as HEALTH_EXAM_REQUEST_TERM
 from sambus.contracts.errors import (
     BrokerUnavailableError,
     RoutingError,
@@ -63,6 +76,7 @@ from sambus.contracts.events._common import URGENT_RESPONSE_HOURS
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.fhir.codes import PLACEMENT_SYSTEM, PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import notice
+from sambus.contracts.identifiers import child_identifier
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.admin import read_topic
 from sambus.router.kafka.connection import Broker, client_kwargs
@@ -85,6 +99,13 @@ deadlines = sa.Table(
     sa.Column("process_id", sa.String(100), nullable=False, index=True),
     sa.Column("name", sa.String(40), nullable=False),
     sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
+    sa.Column("child_identity_key_id", sa.String(40), nullable=True),
+    sa.Column(
+        "child_identity",
+        sa.String(400),
+        nullable=True,
+        comment="the child's identifier for its reminders: AES-GCM, base64(nonce + ciphertext)",
+    ),
     sa.Column("responsible", sa.String(100), nullable=True),
     sa.Column("escalate_to", sa.String(100), nullable=True),
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
@@ -114,8 +135,12 @@ ESCALATION = "escalation"
 TIMERS = "deadline-timers"
 LVU14_REVIEW = "lvu14-review"
 GUARDIAN_ACCESS_ACK = "guardian-access-ack"
+HEALTH_EXAM_REQUEST = "health-exam-request"
+"""A placed child's 2017:209 examination request, owed by the placing social services."""
 ADULTHOOD = "adulthood"
 """A child with a SIP turning 18: the transition notice six months before; a hand-over meeting closes it."""
+HEALTH_EXAM_REQUEST_DAYS = HEALTH_EXAM_REQUEST_TERM.days
+"""The default term of the 2017:209 request (the rule file's ``deadlines.health_exam_request.days``)."""
 RECURRING_MONTHS = {LVU14_REVIEW: 3}
 """Deadlines that come back: after each reminder the next period's opens, this many months on."""
 _PERIOD = re.compile(r"(?P<deadline>.+)@(?P<due>\d{4}-\d{2}-\d{2})")
@@ -193,14 +218,22 @@ def _lvu(bundle: Mapping[str, Any]) -> bool:
     return False
 
 
-def _placement(at: dt.datetime, bundle: Mapping[str, Any]) -> list[Deadline]:
-    """The deadlines a placement opens: joint planning when acute, LVU 14 § reviews when under LVU.
+def _placement(at: dt.datetime, bundle: Mapping[str, Any], *, exam_request: dt.timedelta) -> list[Deadline]:
+    """The deadlines a placement opens: the 2017:209 request, joint planning when acute, LVU 14 § reviews.
 
     Only an acute placement calls for joint planning within two weeks: its notices carry the due date
     (``restriction.period.end``); a planned placement's carry none.
     """
     week = dt.timedelta(weeks=1)
-    opened: list[Deadline] = []
+    opened: list[Deadline] = [
+        Deadline(
+            HEALTH_EXAM_REQUEST,
+            at + exam_request,
+            at + exam_request,
+            escalates=False,
+            owed_by_initiator=True,
+        )
+    ]
     acute_due = _follow_up_date(bundle)
     if acute_due is not None:
         opened.append(
@@ -220,6 +253,12 @@ def _special_text(timer: Timer, when: str, owed_by: str | None) -> str | None:
             "restrictions, hidden residence) are still needed; due every three months while the LVU "
             "placement lasts"
         )
+    if timer.name == HEALTH_EXAM_REQUEST:
+        return (
+            "lag (2017:209): no health-examination request (health-exam-requested) has reached sambus for "
+            f"the child placed in this process, due by {when}: notify health care and dental care of the "
+            "region, unless an equivalent examination has been done"
+        )
     if timer.name == GUARDIAN_ACCESS_ACK:
         if timer.event is EventCode.DEADLINE_REMINDER:
             return (
@@ -233,12 +272,34 @@ def _special_text(timer: Timer, when: str, owed_by: str | None) -> str | None:
     return None
 
 
+UNNAMED_CHILD = (
+    "the child is not named here: this deadline kept no readable identifier (opened before reminders named "
+    "the child, or without SAMBUS_DLQ_ENCRYPTION_KEYS); the Tasks named identify the child"
+)
+"""What a reminder or escalation without the child's Patient says about it."""
+
+
+def _patient(timer: Timer) -> tuple[str, str] | None:
+    """The FHIR ``(system, value)`` of the child a timer is about, if its deadline kept it."""
+    return None if timer.identity is None else child_identifier(timer.identity)
+
+
 class DeadlineRules:
     """Which deadlines a message opens and which it closes."""
 
-    def __init__(self, *, guardian_access_ack: dt.timedelta = dt.timedelta(hours=4)) -> None:
-        """Care units acknowledge a guardian-access block within ``guardian_access_ack``."""
+    def __init__(
+        self,
+        *,
+        guardian_access_ack: dt.timedelta = dt.timedelta(hours=4),
+        health_exam_request: dt.timedelta = dt.timedelta(days=HEALTH_EXAM_REQUEST_DAYS),
+    ) -> None:
+        """The terms of the deadlines a county sets.
+
+        Care units acknowledge a guardian-access block within ``guardian_access_ack``; the placing social
+        services sends a placed child's 2017:209 request within ``health_exam_request``.
+        """
         self._guardian_access_ack = guardian_access_ack
+        self._health_exam_request = health_exam_request
 
     def opened_by(
         self, event: EventCode, *, at: dt.datetime, bundle: Mapping[str, Any], birth: dt.date | None
@@ -254,7 +315,9 @@ class DeadlineRules:
             EventCode.HIDDEN_RESIDENCE_DECIDED: lambda: [
                 Deadline(GUARDIAN_ACCESS_ACK, at + ack, at + ack / 2, per_party=True)
             ],
-            EventCode.PLACEMENT_STARTED: lambda: _placement(at, bundle),
+            EventCode.PLACEMENT_STARTED: lambda: _placement(
+                at, bundle, exam_request=self._health_exam_request
+            ),
             EventCode.SUICIDE_RISK_REPORTED: lambda: [
                 Deadline(URGENT_RESPONSE, urgent_due, at + (urgent_due - at) / 2, per_party=True)
             ],
@@ -268,14 +331,15 @@ class DeadlineRules:
     def closed_for_child_by(self, event: EventCode) -> tuple[str, ...]:
         """The deadlines ``event`` fulfils in any process about the same child.
 
-        A SIP started after an acute placement is its joint planning, and the end of a placement ends its
-        three-monthly LVU 14 § reviews: agency systems cannot name the placement's process, so the child
-        ties the two together.
+        A SIP started after an acute placement is its joint planning, a 2017:209 request is the placement's
+        examination request, and the end of a placement ends its three-monthly LVU 14 § reviews (and the wait
+        for its request): agency systems cannot name the placement's process, so the child ties them together.
         """
         return {
             EventCode.SIP_INITIATED: ("joint-planning",),
-            EventCode.PLACEMENT_ENDED: (LVU14_REVIEW,),
+            EventCode.PLACEMENT_ENDED: (LVU14_REVIEW, HEALTH_EXAM_REQUEST),
             EventCode.HANDOVER_MEETING_CALLED: (ADULTHOOD,),
+            EventCode.HEALTH_EXAM_REQUESTED: (HEALTH_EXAM_REQUEST,),
         }.get(event, ())
 
     def closed_by_answer(self, event: EventCode) -> tuple[str, ...]:
@@ -307,6 +371,9 @@ class Timer:
     event: EventCode
     responsible: str | None = None
     """The unit that owes the deadline (the escalation of a per-party deadline names it)."""
+    identity: str | None = None
+    """What sambus knows the child by (``identifiers.child_key``), opened from the table; ``None`` when the
+    deadline kept none (opened without the keys, or before v0011) or it cannot be opened."""
 
     @property
     def fired_key(self) -> str:
@@ -318,9 +385,38 @@ class Timer:
 class Deadlines:
     """The deadline table."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        """Keep deadlines in ``engine``'s database."""
+    def __init__(self, engine: sa.Engine, *, cipher: FieldCipher | None = None) -> None:
+        """Keep deadlines in ``engine``'s database; the child's identifier sealed with ``cipher``.
+
+        Without a cipher no identifier is kept, and reminders go out without the child's Patient.
+        """
         self._engine = engine
+        self._cipher = cipher
+
+    @staticmethod
+    def _aad(deadline_id: str, child: str) -> bytes:
+        """What a sealed identifier is bound to: its deadline and the child's pseudonym."""
+        return f"sambus-deadline|{deadline_id}|{child}".encode()
+
+    def _seal(self, identity: str | None, *, deadline_id: str, child: str) -> tuple[str | None, str | None]:
+        if identity is None or self._cipher is None:
+            return None, None
+        return self._cipher.encrypt(identity, aad=self._aad(deadline_id, child))
+
+    def _open(self, row: Any) -> str | None:  # noqa: ANN401 - a SQLAlchemy row
+        """The child's identifier a deadline row keeps, or ``None`` (none kept, or it cannot be opened)."""
+        if row.child_identity is None or row.child_identity_key_id is None:
+            return None
+        if self._cipher is None:
+            logger.warning("deadline %s: no key to open the child's identifier", row.deadline_id)
+            return None
+        try:
+            return self._cipher.decrypt(
+                row.child_identity_key_id, row.child_identity, aad=self._aad(row.deadline_id, row.child)
+            )
+        except LedgerKeyError:
+            logger.warning("deadline %s: the child's identifier does not open with the keys", row.deadline_id)
+            return None
 
     def open(
         self,
@@ -331,8 +427,12 @@ class Deadlines:
         child: str,
         responsible: str | None,
         escalate_to: str | None,
+        identity: str | None = None,
     ) -> None:
         """Open a deadline of a process (once: opening it again changes nothing).
+
+        ``identity`` is what sambus knows the child by (``identifiers.child_key``), kept sealed so that the
+        reminders can name the child; without a cipher it is not kept.
 
         A per-party deadline is one per ``responsible`` unit: its id names the unit too.
         """
@@ -343,12 +443,15 @@ class Deadlines:
             sa.select(deadlines.c.deadline_id).where(deadlines.c.deadline_id == deadline_id)
         ).first():
             return
+        key_id, sealed = self._seal(identity, deadline_id=deadline_id, child=child)
         conn.execute(
             deadlines.insert().values(
                 deadline_id=deadline_id,
                 process_id=process_id,
                 name=deadline.name,
                 child=child,
+                child_identity_key_id=key_id,
+                child_identity=sealed,
                 responsible=responsible,
                 escalate_to=escalate_to,
                 due_at=deadline.due_at,
@@ -419,6 +522,7 @@ class Deadlines:
                             due_at,
                             event,
                             row.responsible,
+                            self._open(row),
                         )
                     )
                 if row.escalates and row.escalated_at is None and due_at <= now:
@@ -433,6 +537,7 @@ class Deadlines:
                             due_at,
                             EventCode.DEADLINE_ESCALATION,
                             row.responsible,
+                            self._open(row),
                         )
                     )
         return timers
@@ -728,6 +833,9 @@ class DeadlineTimers:
                 "meeting to adult care (handover-meeting-called) before then",
             }[timer.event]
         )
+        patient = _patient(timer)
+        if patient is None:
+            text += f"; {UNNAMED_CHILD}"
         data = notice(
             event=timer.event,
             to=addressee(recipient),
@@ -736,6 +844,7 @@ class DeadlineTimers:
             at=now,
             key=timer.fired_key,
             tasks=self._tasks_of(timer.process_id, owed_by or recipient.id),
+            patient=patient,
         )
         headers = (
             (Header.EVENT_CODE, str(timer.event).encode("ascii")),

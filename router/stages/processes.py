@@ -21,7 +21,8 @@ the disk and holds the write lock the ledger waits for.
 
 The same transaction keeps the process's anonymous follow-up fact (``followup_facts``, read by
 ``sambus stats``) up to date: its kind, the child's sex and age band (derived from the personnummer in the
-first message's Patient, which is then dropped), the county part of the requesting (else owning)
+first message's Patient, which is then dropped; for a child without one from its Patient's ``birthDate`` and
+``gender``, the sex ``not-stated`` when no gender is given), the county part of the requesting (else owning)
 organisation, and the dates of its steps. No personnummer, pseudonym or name is stored there.
 """
 
@@ -46,7 +47,12 @@ from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode
 from sambus.contracts.fhir.assessment import secrecy_assessment
 from sambus.contracts.fhir.codes import SIP_CLOSURE_SYSTEM, STATEMENT_SYSTEM
 from sambus.contracts.fhir.task import task_id_for
-from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM, birth_date
+from sambus.contracts.identifiers import (
+    PERSONNUMMER_SYSTEM,
+    SAMORDNINGSNUMMER_SYSTEM,
+    birth_date,
+    child_key,
+)
 from sambus.contracts.topics import Header
 from sambus.router.kafka.records import Outgoing
 from sambus.router.routing.convene import convene_task_id
@@ -56,6 +62,7 @@ from sambus.router.routing.rules import ANSWER_EVENTS, Route, RoutingRules, chil
 from sambus.router.stages.deadlines import GUARDIAN_ACCESS_ACK, DeadlineRules, Deadlines
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
+    SEX_NOT_STATED,
     UNKNOWN_COUNTY_PART,
     ProcessKind,
     age_band,
@@ -122,6 +129,7 @@ _KIND_OF_EVENT = {
     EventCode.SUICIDE_RISK_ASSESSMENT_REQUESTED: "suicide-risk-assessment",
     EventCode.SUICIDE_RISK_REPORTED: "suicide-risk",
     EventCode.INVESTIGATION_INFO_REQUESTED: "investigation",
+    EventCode.CONSULTATION_REQUESTED: "consultation",
     EventCode.KONTAKTCENTER_REFERRAL: "kontaktcenter-referral",
     EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL: "newly-arrived-exam",
     EventCode.CONCERN_REPORTED: "concern",
@@ -212,6 +220,18 @@ def _child_number(bundle: Mapping[str, Any], *systems: str) -> str | None:
     return None
 
 
+def _child_key(bundle: Mapping[str, Any]) -> str | None:
+    """What sambus knows the message's child by (``identifiers.child_key`` of its Patient's identifier)."""
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") != "Patient":
+            continue
+        for identifier in resource.get("identifier", []):
+            with contextlib.suppress(ValueError):
+                return child_key(str(identifier.get("system", "")), str(identifier.get("value", "")))
+    return None
+
+
 def _birth_date(bundle: Mapping[str, Any]) -> dt.date | None:
     """The child's birth date: from its personnummer, else ``Patient.birthDate`` (LMA number, reservnr)."""
     number = _child_number(bundle, PERSONNUMMER_SYSTEM)
@@ -234,15 +254,39 @@ def _birth_date(bundle: Mapping[str, Any]) -> dt.date | None:
         return None
 
 
+_SEX_OF_GENDER = {"female": "girl", "male": "boy", "other": "other"}
+"""``Patient.gender`` (FHIR administrative gender) -> the follow-up's sex; ``unknown`` or none: not stated."""
+
+
 def _sex_and_age_band(bundle: Mapping[str, Any], on: dt.date) -> tuple[str, str] | None:
-    """The child's sex and age band on ``on``, from its personnummer or samordningsnummer (not kept)."""
+    """The child's sex and age band on ``on`` (neither is kept beyond the band), or ``None``.
+
+    From its personnummer or samordningsnummer; a child named otherwise (LMA number, reservnummer) by its
+    Patient's ``birthDate`` and ``gender``: without a birth date there is no age band (``None``), without a
+    gender the sex is ``not-stated``. Nothing is guessed.
+    """
     number = _child_number(bundle, PERSONNUMMER_SYSTEM, SAMORDNINGSNUMMER_SYSTEM)
-    if number is None:
+    if number is not None:
+        try:
+            return sex_of(number), age_band(age_on(birth_date(number), on))
+        except ValueError:
+            return None  # not a valid number, or a person no agreement follows up
+    patient = next(
+        (
+            entry["resource"]
+            for entry in bundle.get("entry", [])
+            if entry.get("resource", {}).get("resourceType") == "Patient"
+        ),
+        None,
+    )
+    born = _birth_date(bundle)
+    if patient is None or born is None:
         return None
     try:
-        return sex_of(number), age_band(age_on(birth_date(number), on))
+        band = age_band(age_on(born, on))
     except ValueError:
-        return None  # not a valid number, or a person no agreement follows up
+        return None  # born after the event, or a person no agreement follows up
+    return _SEX_OF_GENDER.get(str(patient.get("gender")), SEX_NOT_STATED), band
 
 
 def _is_acute(tasks: list[dict[str, Any]]) -> bool:
@@ -636,6 +680,7 @@ class ProcessTracker:
         at = _timestamp(bundle)
         initiator, asked, owners = parties
         asked_first = asked[0] if asked else None
+        identity = _child_key(bundle)
         for deadline in self._deadline_rules.opened_by(
             event, at=at, bundle=bundle, birth=_birth_date(bundle)
         ):
@@ -651,6 +696,7 @@ class ProcessTracker:
                     child=child,
                     responsible=responsible,
                     escalate_to=initiator or responsible,
+                    identity=identity,
                 )
         self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
         for owner in {o for o in owners if o} if event in ANSWER_EVENTS else ():

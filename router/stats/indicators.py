@@ -28,7 +28,10 @@ from sambus.contracts.events.sip import ClosureReason
 MIN_CELL = 5
 """Counts below this (and above zero) are suppressed."""
 
-SEXES = ("girl", "boy", "other")
+SEXES = ("girl", "boy", "other", "not-stated")
+"""``not-stated``: a child without personnummer or samordningsnummer whose sending system states no gender
+(the sex is never guessed)."""
+SEX_NOT_STATED = SEXES[3]
 AGE_BANDS = ("0-5", "6-12", "13-17", "18-21")
 """The last band holds young people placed outside the home, whom both agreements follow past 18 (to 20 in
 Västmanland, to 21 in Västerbotten)."""

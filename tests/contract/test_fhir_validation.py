@@ -21,6 +21,11 @@ from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.conformance import resources
 from sambus.contracts.fhir.consent import CONSENT_PROCESS_EXTENSION, MATURITY_EXTENSION
 from sambus.contracts.fhir.notices import NOTICE_EVENTS, Addressee, notice
+from sambus.contracts.identifiers import (
+    LMA_NUMBER_SYSTEM,
+    NATIONAL_RESERVE_NUMBER_SYSTEM,
+    PERSONNUMMER_SYSTEM,
+)
 from tests.fhir_validator import Report, errors_of, validate
 
 pytestmark = pytest.mark.slow
@@ -61,6 +66,15 @@ def _planted(directory: Path) -> dict[str, Path]:
     notices = [
         notice(event=event, to=to, about=about, text="what happened", at=at)
         for event in sorted(NOTICE_EVENTS)
+    ]
+    notices += [  # a deadline's reminder and escalation name the child (SE base identifier systems)
+        notice(event=event, to=to, about=about, text="what is due", at=at, tasks=["t-1"], patient=child)
+        for event in (EventCode.DEADLINE_REMINDER, EventCode.DEADLINE_ESCALATION)
+        for child in (
+            (PERSONNUMMER_SYSTEM, "201203150006"),
+            (LMA_NUMBER_SYSTEM, "12-345678"),
+            (NATIONAL_RESERVE_NUMBER_SYSTEM, "990001-1234"),
+        )
     ]
     guardian_access = [
         guardian_access_message(
@@ -188,7 +202,7 @@ def test_the_inbound_fhir_consent_example_is_valid_and_without_a_policy_breaks_p
 def test_every_notice_sambus_makes_is_valid(with_profiles: dict[Path, Report], planted: dict[str, Path]):
     report = with_profiles[planted["notices"]]
 
-    assert report.resources == len(NOTICE_EVENTS)
+    assert report.resources == len(NOTICE_EVENTS) + 6, "and the reminders and escalations naming a child"
     assert report.errors == []
 
 

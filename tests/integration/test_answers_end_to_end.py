@@ -30,6 +30,9 @@ VC = "SE2321000206-1006"
 """Västerås vårdcentral Centrum: examines placed children (lag 2017:209)."""
 QUIET_S = 6.0
 """How long a topic must stay quiet after the expected records before "nobody else" is believed."""
+DELIVERY_WAIT_S = 90.0
+"""The longest wait for the expected deliveries: the read ends as soon as they are in, so only a failing
+test waits this long; a loaded machine (stages joining their groups, new topics) can take over 30 s."""
 
 
 def event(kind: str, name: str, event_id: str, data: dict[str, Any]) -> bytes:
@@ -56,7 +59,7 @@ class Deliveries:
 
     async def all(self, expected: int) -> list[tuple[str, str, dict[str, Any]]]:
         """(recipient, event code, message) of every delivery, once ``expected`` and a quiet spell passed."""
-        records = await self._running.read(*self._topics, count=expected, timeout=30)
+        records = await self._running.read(*self._topics, count=expected, timeout=DELIVERY_WAIT_S)
         assert len(records) == expected, f"{len(records)} deliveries, expected {expected}"
         more = await self._running.read(*self._topics, count=expected + 1, timeout=QUIET_S)
         return [

@@ -190,7 +190,17 @@ async def test_a_unit_that_does_not_acknowledge_the_block_is_reminded_then_escal
         texts = " | ".join(text for _, text in told)
         assert "vastmanland-folktandvarden has not acknowledged the guardian-access block" in texts
         assert "region-vastmanland has not acknowledged the guardian-access block" in texts
-        assert all(CHILD.replace("-", "") not in e.value.decode() for e in escalations)
+        for escalation in escalations:  # the child is named to social services by its identifier alone
+            [patient] = [
+                e["resource"]
+                for e in json.loads(escalation.value)["entry"]
+                if e["resource"]["resourceType"] == "Patient"
+            ]
+            assert sorted(patient) == ["id", "identifier", "resourceType"], "no address, no name"
+            assert patient["identifier"][0]["value"] == CHILD.replace("-", "")
+            assert CHILD.replace("-", "").encode() not in escalation.key + b"".join(
+                v for _, v in escalation.headers
+            )
 
         await asyncio.sleep(1)  # several scans: nothing fires twice
         assert len(await read_committed(kafka_bootstrap, [social, dental, region], count=5, timeout=2)) == 4

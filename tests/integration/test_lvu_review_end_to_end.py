@@ -96,6 +96,23 @@ def _event(kind: str, event_id: str, time: dt.datetime, data: dict[str, object])
     ).encode("utf-8")
 
 
+def _exam_requested(event_id: str, time: dt.datetime) -> bytes:
+    """The placing social services' 2017:209 request for the child (closes the wait for it)."""
+    return json.dumps(
+        {
+            "type": "se.sambus.social.health-exam-requested.v1",
+            "id": event_id,
+            "source": "socialtjanst-vasteras",
+            "time": time.isoformat(),
+            "data": {
+                "child": {"civicNo": CHILD},
+                "organisationNumber": "212000-2080",
+                "residenceMunicipality": "1980",
+            },
+        }
+    ).encode("utf-8")
+
+
 async def _send(app: Sambus, event: bytes) -> None:
     """What the intake stage makes of a social services event, on the intents topic."""
     intake = Intake(topics=app.topics, pseudonymizer=app.pseudonymizer)
@@ -145,13 +162,14 @@ async def test_the_placing_board_is_reminded_every_three_months_until_the_placem
     )
     async with running(settings, kafka_bootstrap, clock) as app:
         await _send(app, placement)
-        await _until(lambda: any(p.kind == "placement" for p in _processes(app)))
+        await _send(app, _exam_requested("exam-1", PLACED_AT + dt.timedelta(days=2)))
+        await _until(lambda: any(p.kind == "health-exam-2017-209" for p in _processes(app)))
         clock.now = dt.datetime(2027, 2, 14, 9, 0, tzinfo=dt.UTC)  # a week before three months
         [first] = await read_committed(kafka_bootstrap, [social], count=1, timeout=20)
 
     assert "LVU 14 §" in _text(first.value)
     assert "2027-02-20" in _text(first.value)
-    assert CHILD.replace("-", "") not in first.value.decode()
+    assert CHILD.replace("-", "") not in first.key.decode(), "the key is the child's pseudonym"
 
     clock.now = dt.datetime(2027, 5, 14, 9, 0, tzinfo=dt.UTC)  # the next period, after a restart
     async with running(settings, kafka_bootstrap, clock) as app:
@@ -178,3 +196,48 @@ async def test_the_placing_board_is_reminded_every_three_months_until_the_placem
 def _processes(app: Sambus) -> list[sa.Row[tuple[str]]]:
     with app.processes.engine.connect() as conn:
         return list(conn.execute(sa.select(processes.c.kind)).all())
+
+
+async def test_the_placing_board_is_reminded_once_when_no_2017_209_request_follows_a_placement(
+    settings: Settings, kafka_bootstrap: str, topics: Topics
+) -> None:
+    """No deadline in the law or the agreements: the rule file's term (14 days, marked verify) after the
+    placement; the placing social services, and nobody else, is reminded once, naming the child."""
+    clock = Clock(PLACED_AT)
+    social = topics.deliver(SOCIAL_TOPIC)
+    placement = _event(
+        "placement-started",
+        "placement-2",
+        PLACED_AT,
+        {
+            "form": "family_home",
+            "start": "2026-11-20",
+            "residence": {
+                "line": ["Storgatan 1"],
+                "postalCode": "722 11",
+                "city": "Västerås",
+                "municipality": "1980",
+            },
+        },
+    )
+    async with running(settings, kafka_bootstrap, clock) as app:
+        await _send(app, placement)
+        await _until(lambda: any(p.kind == "placement" for p in _processes(app)))
+        clock.now = PLACED_AT + dt.timedelta(days=13, hours=23)
+        assert await read_committed(kafka_bootstrap, [social], count=1, timeout=2) == [], "not yet due"
+        clock.now = PLACED_AT + dt.timedelta(days=14, hours=1)
+        [reminder] = await read_committed(kafka_bootstrap, [social], count=1, timeout=20)
+        await asyncio.sleep(1)  # several scans: it fires once
+        assert len(await read_committed(kafka_bootstrap, [social], count=2, timeout=2)) == 1
+
+    text = _text(reminder.value)
+    assert text.startswith("lag (2017:209): no health-examination request (health-exam-requested)"), text
+    assert "2026-12-04" in text
+    [patient] = [
+        e["resource"]
+        for e in json.loads(reminder.value)["entry"]
+        if e["resource"]["resourceType"] == "Patient"
+    ]
+    assert patient["identifier"][0]["value"] == CHILD.replace("-", "")
+    for recipient in RECIPIENTS:
+        assert await read_committed(kafka_bootstrap, [topics.deliver(recipient)], count=1, timeout=1) == []

@@ -24,6 +24,7 @@ from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYST
 from sambus.contracts.topics import Header, Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
+from sambus.router.stages.deadlines import UNNAMED_CHILD
 from tests.database import upgraded
 from tests.integration.conftest import read_committed
 
@@ -150,9 +151,25 @@ async def _tracked(app: Sambus) -> None:
 
 def _read_notice(value: bytes) -> tuple[str, str]:
     bundle = Bundle.model_validate(json.loads(value))
-    header, communication, outcome = (entry.resource for entry in bundle.entry)
+    header, communication, outcome = (entry.resource for entry in bundle.entry[:3])
     assert communication.about[0].identifier.value == PROCESS
     return header.eventCoding.code, outcome.issue[0].diagnostics
+
+
+def _patient(value: bytes) -> dict[str, object] | None:
+    """The child's Patient a notice names (``Communication.subject``), if any."""
+    entries = json.loads(value)["entry"]
+    communication = entries[1]["resource"]
+    patients = [e for e in entries if e["resource"]["resourceType"] == "Patient"]
+    if "subject" not in communication:
+        assert patients == [], "a Patient only as the Communication's subject"
+        return None
+    [patient] = patients
+    assert communication["subject"] == {"reference": patient["fullUrl"]}
+    return {k: v for k, v in patient["resource"].items() if k != "id"}
+
+
+CHILD_PATIENT = {"resourceType": "Patient", "identifier": [{"system": PERSONNUMMER_SYSTEM, "value": CHILD}]}
 
 
 def _tasks_about(value: bytes) -> list[str]:
@@ -185,6 +202,7 @@ async def test_reminder_before_and_escalation_after_a_deadline_across_a_restart(
 
     assert _read_notice(reminder.value) == ("deadline-reminder", "lvu32-exam is due on 2026-11-30")
     assert _tasks_about(reminder.value) == ["t"], "the reminder names the Task BU-hälsan holds"
+    assert _patient(reminder.value) == CHILD_PATIENT, "and the child"
     assert dict(reminder.headers)[Header.CORRELATION_ID] == PROCESS.encode()
     # A crash right after the reminder's transaction committed, before the database noted it:
     with sa.create_engine(settings.database_url).begin() as conn:
@@ -203,7 +221,9 @@ async def test_reminder_before_and_escalation_after_a_deadline_across_a_restart(
         "lvu32-exam was due on 2026-11-30 and has not been done",
     )
     assert _tasks_about(escalation.value) == ["t"], "social services sent that Task"
-    assert CHILD[2:] not in escalation.value.decode()
+    assert _patient(escalation.value) == CHILD_PATIENT
+    assert CHILD.encode() not in b"".join(v for _, v in escalation.headers), "the child is in no header"
+    assert app.pseudonymizer.of(CHILD).encode() == escalation.key, "the key is the pseudonym"
     reminders = await read_committed(kafka_bootstrap, [bu_halsan], count=2, timeout=3)
     assert len(reminders) == 1, "the reminder fired once, though the database had forgotten it"
     escalations = await read_committed(kafka_bootstrap, [social], count=2, timeout=2)
@@ -242,3 +262,26 @@ async def test_a_completed_examination_closes_its_deadline(
     assert app.processes.get(PROCESS).parties == {"vastmanland-bu-halsan": "completed"}
     topics_told = [topics.deliver("vastmanland-bu-halsan"), topics.deliver("vasteras-socialtjanst")]
     assert await read_committed(kafka_bootstrap, topics_told, count=1, timeout=2) == []
+
+
+async def test_a_deadline_opened_before_it_kept_the_child_reminds_without_the_patient_and_says_so(
+    settings: Settings, kafka_bootstrap: str, topics: Topics
+) -> None:
+    clock = Clock(ORDERED_AT)
+    bu_halsan = topics.deliver("vastmanland-bu-halsan")
+    async with running(settings, kafka_bootstrap, clock) as app:
+        await _send_order(app)
+        await _until(lambda: app.deadlines.state(f"{PROCESS}:lvu32-exam") is not None)
+        # As a deadline opened before migration 0011 (or without SAMBUS_DLQ_ENCRYPTION_KEYS) is:
+        with sa.create_engine(settings.database_url).begin() as conn:
+            conn.execute(sa.text("UPDATE deadlines SET child_identity = NULL, child_identity_key_id = NULL"))
+        clock.now = ORDERED_AT + dt.timedelta(days=22)
+        [reminder] = await read_committed(kafka_bootstrap, [bu_halsan], count=1, timeout=20)
+
+    event, text = _read_notice(reminder.value)
+    assert event == "deadline-reminder"
+    assert text == f"lvu32-exam is due on 2026-11-30; {UNNAMED_CHILD}"
+    assert "the child is not named here" in text
+    assert _patient(reminder.value) is None
+    assert _tasks_about(reminder.value) == ["t"], "the Task still identifies the child to BU-hälsan"
+    assert CHILD[2:] not in reminder.value.decode()

@@ -7,6 +7,7 @@ Events happen now, so no deadline falls due while a walk reads.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.identifiers import LMA_NUMBER_SYSTEM, child_key
 from sambus.contracts.topics import Topics
 from sambus.router.routing.directory import PACKAGED_VASTERBOTTEN_DIRECTORY
 from sambus.router.settings import Settings
@@ -358,4 +360,169 @@ async def test_vasterbotten_placement_from_start_to_end(running: Running) -> Non
         {**placement, "end": (today + dt.timedelta(days=120)).isoformat()},
     )
     await walk.expect({("vasterbotten-hc-skelleftea", "placement-ended"): 1})
+    await walk.no_dead_letters()
+
+
+LMA_CHILD = {"lmaNumber": "12-345678", "birthDate": "2013-05-02"}
+"""A newly arrived asylum-seeking child: an LMA number, no personnummer or samordningsnummer."""
+
+
+async def test_vasterbotten_newly_arrived_child_referred_by_student_health(running: Running) -> None:
+    """Student health at Ersbodaskolan refers a newly arrived child who was not health-examined (lag
+    2008:344) to the health centre in Umeå, which accepts and then completes: each answer to the school."""
+    running.consent(
+        child_key(LMA_NUMBER_SYSTEM, "12-345678"),
+        AgencyKind.PRIMARY_CARE,
+        AgencyKind.SCHOOL,
+        purpose=Purpose.INFORMATION_SHARING,
+    )
+    walk = Walk(running, child=LMA_CHILD)
+
+    await walk.send("school", "newly-arrived-referral", "referral-1", {"schoolUnitCode": SCHOOL})
+    await walk.expect({("vasterbotten-hc-umea", "newly-arrived-health-referral"): 1})
+    referral = walk.message("vasterbotten-hc-umea", "newly-arrived-health-referral")
+    [patient] = [e["resource"] for e in referral["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert patient["identifier"] == [{"system": LMA_NUMBER_SYSTEM, "value": "12-345678"}]
+    task = task_of(referral)
+    assert task["requester"]["identifier"]["value"] == SCHOOL
+
+    for step, status in (("exam-accepted", "accepted"), ("exam-done", "completed")):
+        await walk.send(
+            "ehr",
+            "task-status",
+            step,
+            {
+                "processId": process_of(task),
+                "taskId": task["id"],
+                "status": status,
+                "hsaId": HEALTH_CENTRE,
+                "answerTo": {"schoolUnitCode": SCHOOL},
+            },
+        )
+        await walk.expect({("umea-skola-ersboda", "task-status-changed"): 1})
+    answers = walk.messages("umea-skola-ersboda", "task-status-changed")
+    assert sorted(task_of(m)["status"] for m in answers) == ["accepted", "completed"]
+    assert {addressed_to(m) for m in answers} == {("urn:sambus:recipient:umea-skola-ersboda", SCHOOL)}
+    await walk.no_dead_letters()
+
+
+ADULT_PSYCHIATRY = "SE2321000222-2006"
+BUP = "SE2321000222-2002"
+
+
+async def test_vasterbotten_handover_to_adult_care(running: Running) -> None:
+    """A young person placed before 18 (Västerbotten follows them to 21) is handed over to adult care: Umeå's
+    social services call the meeting before the 18th birthday; the adult unit of social services (by kind
+    and municipality), adult psychiatry and BUP each get a Task; the care units' answers go to social
+    services alone."""
+    young = "20101224-5674"  # turns 18 on 2028-12-24
+    running.consent(
+        young.replace("-", ""),
+        AgencyKind.ADULT_SOCIAL_SERVICES,
+        AgencyKind.ADULT_PSYCHIATRY,
+        AgencyKind.BUP,
+        AgencyKind.SOCIAL_SERVICES,
+        purpose=Purpose.INFORMATION_SHARING,
+    )
+    walk = Walk(running, child=young)
+    meeting = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)
+
+    await walk.send(
+        "social",
+        "handover-meeting-called",
+        "handover-1",
+        {
+            "caller": {"organisationNumber": UMEA_SOCIAL},
+            "meeting": meeting.isoformat(),
+            "invite": [
+                {"kind": "adult_social_services", "municipality": "2480"},
+                {"hsaId": ADULT_PSYCHIATRY},
+                {"hsaId": BUP},
+            ],
+        },
+    )
+    invited = ("umea-vuxenenhet", "vasterbotten-vuxenpsykiatri-umea", "vasterbotten-bup-umea")
+    await walk.expect(dict.fromkeys(((r, "handover-meeting-called") for r in invited), 1))
+    for recipient in invited:
+        task = walk.task(recipient, "handover-meeting-called")
+        assert task["restriction"]["period"]["end"].startswith(meeting.date().isoformat())
+        assert task["requester"]["identifier"]["value"] == UMEA_SOCIAL
+
+    for recipient, hsa_id, step, status in (
+        ("vasterbotten-vuxenpsykiatri-umea", ADULT_PSYCHIATRY, "psychiatry-accepts", "accepted"),
+        ("vasterbotten-bup-umea", BUP, "bup-accepts", "accepted"),
+        ("vasterbotten-vuxenpsykiatri-umea", ADULT_PSYCHIATRY, "psychiatry-took-over", "completed"),
+    ):
+        task = walk.task(recipient, "handover-meeting-called")
+        await walk.send(
+            "ehr",
+            "task-status",
+            step,
+            {
+                "processId": process_of(task),
+                "taskId": task["id"],
+                "status": status,
+                "hsaId": hsa_id,
+                "answerTo": {"organisationNumber": UMEA_SOCIAL},
+            },
+        )
+        await walk.expect({("umea-socialtjanst", "task-status-changed"): 1})
+    answers = walk.messages("umea-socialtjanst", "task-status-changed")
+    assert sorted((task_of(m)["owner"]["identifier"]["value"], task_of(m)["status"]) for m in answers) == [
+        (BUP, "accepted"),
+        (ADULT_PSYCHIATRY, "accepted"),
+        (ADULT_PSYCHIATRY, "completed"),
+    ]
+    await walk.no_dead_letters()
+
+
+async def test_vasterbotten_consultation_of_the_childs_current_care_contacts(running: Running) -> None:
+    """During its investigation Umeå's social services consults the child's current care contacts
+    ("Konsultation och hälsoundersökningar på begäran av socialtjänsten"): the health centre, which stated an
+    active care contact, gets the consultation and answers it with its combined assessment of the child's
+    health, to social services alone; BUP, which stated none, gets nothing (social services is told)."""
+    walk = Walk(running)
+    await walk.send(
+        "ehr",
+        "care-contact-stated",
+        "hc-contact",
+        {"hsaId": HEALTH_CENTRE, "active": True, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+    )
+    pseudonym = running.app.pseudonymizer.of(CHILD)
+    for _ in range(300):  # the processes stage records the care contact on its own consumer
+        if running.app.processes.active(pseudonym, "vasterbotten-hc-umea"):
+            break
+        await asyncio.sleep(0.2)
+    assert running.app.processes.active(pseudonym, "vasterbotten-hc-umea")
+    await walk.expect({})
+
+    await walk.send(
+        "social",
+        "consultation-requested",
+        "umea-konsultation",
+        {"organisationNumber": UMEA_SOCIAL, "careContacts": [HEALTH_CENTRE, BUP]},
+    )
+    await walk.expect(
+        {("vasterbotten-hc-umea", "consultation-requested"): 1, ("umea-socialtjanst", "delivery-denied"): 1}
+    )
+    consultation = walk.task("vasterbotten-hc-umea", "consultation-requested")
+    assert consultation["code"]["coding"][0]["code"] == "consultation"
+    assert consultation["requester"]["identifier"]["value"] == UMEA_SOCIAL
+
+    await walk.send(
+        "ehr",
+        "consultation-answered",
+        "hc-assessment",
+        {
+            "processId": process_of(consultation),
+            "hsaId": HEALTH_CENTRE,
+            "taskId": consultation["id"],
+            "documentId": "samlad-bedomning-1",
+            "answerTo": {"organisationNumber": UMEA_SOCIAL},
+        },
+    )
+    await walk.expect({("umea-socialtjanst", "consultation-answered"): 1})
+    answered = walk.task("umea-socialtjanst", "consultation-answered")
+    assert answered["status"] == "completed"
+    assert answered["output"][0]["type"]["coding"][0]["code"] == "combined-assessment"
     await walk.no_dead_letters()

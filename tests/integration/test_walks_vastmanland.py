@@ -12,6 +12,7 @@ import datetime as dt
 import pytest
 
 from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.identifiers import LMA_NUMBER_SYSTEM, child_key
 from tests.integration.conftest import Running
 from tests.integration.test_answers_end_to_end import (
     BU_HALSAN,
@@ -285,4 +286,121 @@ async def test_vastmanland_suicide_risk_assessment_before_a_placement(running: R
     await walk.expect({("vasteras-socialtjanst", "task-status-changed"): 1})
     answer = walk.task("vasteras-socialtjanst", "task-status-changed")
     assert (answer["status"], answer["owner"]["identifier"]["value"]) == ("completed", BUP)
+    await walk.no_dead_letters()
+
+
+LMA_CHILD = {"lmaNumber": "12-345678", "birthDate": "2013-05-02"}
+"""A newly arrived asylum-seeking child: an LMA number, no personnummer or samordningsnummer."""
+NORRA_SKOLAN = "19800001"
+HEALTH_CENTRE = "SE2321000206-1006"
+"""Västerås vårdcentral Centrum (primary care where the school is)."""
+
+
+async def test_vastmanland_newly_arrived_child_referred_by_student_health(running: Running) -> None:
+    """Student health refers a newly arrived child who was not health-examined (lag 2008:344); the health
+    centre accepts and, after the examination, completes its Task: each answer goes to the school alone."""
+    running.consent(
+        child_key(LMA_NUMBER_SYSTEM, "12-345678"),
+        AgencyKind.PRIMARY_CARE,
+        AgencyKind.SCHOOL,
+        purpose=Purpose.INFORMATION_SHARING,
+    )
+    walk = Walk(running, child=LMA_CHILD)
+
+    await walk.send("school", "newly-arrived-referral", "referral-1", {"schoolUnitCode": NORRA_SKOLAN})
+    await walk.expect({("vastmanland-vc-vasteras", "newly-arrived-health-referral"): 1})
+    referral = walk.message("vastmanland-vc-vasteras", "newly-arrived-health-referral")
+    [patient] = [e["resource"] for e in referral["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert patient["identifier"] == [{"system": LMA_NUMBER_SYSTEM, "value": "12-345678"}]
+    assert patient["birthDate"] == "2013-05-02"
+    task = task_of(referral)
+    assert task["code"]["coding"][0]["code"] == "newly-arrived-health-examination"
+    assert task["requester"]["identifier"]["value"] == NORRA_SKOLAN
+
+    for step, status in (("exam-accepted", "accepted"), ("exam-done", "completed")):
+        await walk.send(
+            "ehr",
+            "task-status",
+            step,
+            {
+                "processId": process_of(task),
+                "taskId": task["id"],
+                "status": status,
+                "hsaId": HEALTH_CENTRE,
+                "answerTo": {"schoolUnitCode": NORRA_SKOLAN},
+            },
+        )
+        await walk.expect({("vasteras-skola-norra", "task-status-changed"): 1})
+    answers = walk.messages("vasteras-skola-norra", "task-status-changed")
+    assert sorted(task_of(m)["status"] for m in answers) == ["accepted", "completed"]
+    assert {addressed_to(m) for m in answers} == {("urn:sambus:recipient:vasteras-skola-norra", NORRA_SKOLAN)}
+    await walk.no_dead_letters()
+
+
+ADULT_PSYCHIATRY = "SE2321000206-1007"
+
+
+async def test_vastmanland_handover_to_adult_care(running: Running) -> None:
+    """Before the 18th birthday social services call the hand-over meeting: adult social services (by kind
+    and municipality), adult psychiatry and BUP each get a Task due on the meeting day; the care units accept
+    and adult psychiatry completes after the meeting, each answer to social services alone."""
+    young = "20101224-5674"  # turns 18 on 2028-12-24
+    running.consent(
+        young.replace("-", ""),
+        AgencyKind.ADULT_SOCIAL_SERVICES,
+        AgencyKind.ADULT_PSYCHIATRY,
+        AgencyKind.BUP,
+        AgencyKind.SOCIAL_SERVICES,
+        purpose=Purpose.INFORMATION_SHARING,
+    )
+    walk = Walk(running, child=young)
+    meeting = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)
+
+    await walk.send(
+        "social",
+        "handover-meeting-called",
+        "handover-1",
+        {
+            "caller": {"organisationNumber": SOCIAL},
+            "meeting": meeting.isoformat(),
+            "invite": [
+                {"kind": "adult_social_services", "municipality": "1980"},
+                {"hsaId": ADULT_PSYCHIATRY},
+                {"hsaId": BUP},
+            ],
+        },
+    )
+    invited = ("vasteras-vuxenenhet", "vastmanland-vuxenpsykiatri", "vastmanland-bup")
+    await walk.expect(dict.fromkeys(((r, "handover-meeting-called") for r in invited), 1))
+    for recipient in invited:
+        task = walk.task(recipient, "handover-meeting-called")
+        assert task["code"]["coding"][0]["code"] == "handover-meeting"
+        assert task["restriction"]["period"]["end"].startswith(meeting.date().isoformat())
+        assert task["requester"]["identifier"]["value"] == SOCIAL
+
+    for recipient, hsa_id, step, status in (
+        ("vastmanland-vuxenpsykiatri", ADULT_PSYCHIATRY, "psychiatry-accepts", "accepted"),
+        ("vastmanland-bup", BUP, "bup-accepts", "accepted"),
+        ("vastmanland-vuxenpsykiatri", ADULT_PSYCHIATRY, "psychiatry-took-over", "completed"),
+    ):
+        task = walk.task(recipient, "handover-meeting-called")
+        await walk.send(
+            "ehr",
+            "task-status",
+            step,
+            {
+                "processId": process_of(task),
+                "taskId": task["id"],
+                "status": status,
+                "hsaId": hsa_id,
+                "answerTo": {"organisationNumber": SOCIAL},
+            },
+        )
+        await walk.expect({("vasteras-socialtjanst", "task-status-changed"): 1})
+    answers = walk.messages("vasteras-socialtjanst", "task-status-changed")
+    assert sorted((task_of(m)["owner"]["identifier"]["value"], task_of(m)["status"]) for m in answers) == [
+        (BUP, "accepted"),
+        (ADULT_PSYCHIATRY, "accepted"),
+        (ADULT_PSYCHIATRY, "completed"),
+    ]
     await walk.no_dead_letters()

@@ -49,6 +49,14 @@ Västmanland (``directory.yaml``):
 - Suicide risk (urgent): ``test_suicide_risk_end_to_end.py`` (two tests); suicide-risk assessment asked of BUP
   before a placement, and BUP's answer: ``test_walks_vastmanland.py::
   test_vastmanland_suicide_risk_assessment_before_a_placement``
+- Newly arrived child known by an LMA number (no personnummer), referred by student health for the health
+  examination (lag 2008:344), accepted and completed by the health centre, each answer to the school:
+  ``test_walks_vastmanland.py::test_vastmanland_newly_arrived_child_referred_by_student_health``; such a
+  child placed and examined under 2017:209: ``test_child_without_personnummer_end_to_end.py``
+- Hand-over to adult care before 18, called by social services, each invited unit's answer back to it:
+  ``test_walks_vastmanland.py::test_vastmanland_handover_to_adult_care`` (a meeting on or after the 18th
+  birthday refused: ``test_handover_to_adult_care_end_to_end.py``; the meeting closes the adulthood
+  reminder: ``tests/unit/test_routing_processes.py``)
 - Follow-up statistics: ``test_stats_from_processes.py`` (two tests)
 
 Västerbotten (``directory-vasterbotten.yaml``, ``SAMBUS_COUNTY=vasterbotten``):
@@ -70,9 +78,14 @@ Västerbotten (``directory-vasterbotten.yaml``, ``SAMBUS_COUNTY=vasterbotten``):
   test_vasterbotten_suicide_risk_from_alert_to_both_answers``
 - Information to a social-services investigation (combined assessment of the child's health):
   ``test_walks_vasterbotten.py::test_vasterbotten_information_to_a_social_services_investigation``
-
-Not walked here: children without personnummer and their examination, newly arrived children's referral,
-transition to adult care (another helper's part of issue 14).
+- Consultation of the child's current care contacts (only a unit that stated an active care contact) and
+  the combined assessment back to social services: ``test_walks_vasterbotten.py::
+  test_vasterbotten_consultation_of_the_childs_current_care_contacts``
+- Newly arrived child known by an LMA number, referred by student health for the health examination
+  (lag 2008:344), accepted and completed by the health centre, each answer to the school:
+  ``test_walks_vasterbotten.py::test_vasterbotten_newly_arrived_child_referred_by_student_health``
+- Hand-over to adult care before 18, called by social services, each invited unit's answer back to it:
+  ``test_walks_vasterbotten.py::test_vasterbotten_handover_to_adult_care``
 """
 
 from __future__ import annotations
@@ -89,7 +102,12 @@ Who = tuple[str, str]
 """(recipient id, event code) of a delivery."""
 
 
-def now_event(kind: str, name: str, event_id: str, data: dict[str, Any], *, child: str = CHILD) -> bytes:
+Child = str | dict[str, Any]
+"""A child as an event names it: a personnummer (``civicNo``), or the whole ``child`` object (an LMA number
+or reservnummer with its birth date)."""
+
+
+def now_event(kind: str, name: str, event_id: str, data: dict[str, Any], *, child: Child = CHILD) -> bytes:
     """An agency event as the bytes its system would send, happening now."""
     return json.dumps(
         {
@@ -97,7 +115,7 @@ def now_event(kind: str, name: str, event_id: str, data: dict[str, Any], *, chil
             "id": event_id,
             "source": f"{kind}-test",
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "data": {"child": {"civicNo": child}, **data},
+            "data": {"child": child if isinstance(child, dict) else {"civicNo": child}, **data},
         }
     ).encode()
 
@@ -105,7 +123,7 @@ def now_event(kind: str, name: str, event_id: str, data: dict[str, Any], *, chil
 class Walk:
     """One process walked step by step; each step's deliveries are asserted with all earlier ones."""
 
-    def __init__(self, running: Running, *, child: str = CHILD) -> None:
+    def __init__(self, running: Running, *, child: Child = CHILD) -> None:
         """Walk on ``running``'s topics for ``child``."""
         self._running = running
         self._child = child

@@ -432,3 +432,39 @@ async def test_a_facts_table_made_before_it_had_process_ids_gets_them(engine) ->
                 county_part="x", started_on=dt.date(2026, 11, 20),
             )
         )  # fmt: skip
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("child", "expected"),
+    [
+        ({"lmaNumber": "12-345678", "birthDate": "2013-05-02", "gender": "female"}, ("girl", "13-17")),
+        ({"lmaNumber": "12-345678", "birthDate": "2021-01-09", "gender": "male"}, ("boy", "0-5")),
+        ({"reserveNumber": {"value": "RN-2012-0042"}, "birthDate": "2015-06-30"}, ("not-stated", "6-12")),
+        (
+            {"reserveNumber": {"value": "RN-2012-0042"}, "birthDate": "2008-01-01", "gender": "other"},
+            ("other", "18-21"),
+        ),
+    ],
+)
+async def test_a_child_without_personnummer_is_followed_up_by_its_stated_birth_date_and_gender(
+    tracker, engine, child, expected
+) -> None:
+    await tracker(record(intent("social.health-exam-requested", child=child)))
+
+    [fact] = facts(engine)
+    assert (fact["kind"], fact["sex"], fact["age_band"]) == ("exam_2017_209", *expected)
+
+
+@pytest.mark.asyncio
+async def test_a_child_without_personnummer_or_birth_date_gets_no_fact_rather_than_a_guessed_one(
+    tracker, engine
+) -> None:
+    await tracker(record(intent("social.health-exam-requested", child={"lmaNumber": "12-345678"})))
+
+    assert facts(engine) == []
+
+
+def test_a_gender_goes_only_with_an_lma_number_or_reservnummer() -> None:
+    with pytest.raises(Exception, match="gender goes with lmaNumber or reserveNumber"):
+        intent("social.health-exam-requested", child={"civicNo": GIRL, "gender": "female"})

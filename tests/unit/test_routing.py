@@ -238,6 +238,60 @@ def test_specialist_care_that_stated_an_active_care_contact_is_invited_by_anyone
         assert (route.refused is not None) is refused
 
 
+# A newly arrived child's health examination (lag 2008:344)
+
+
+@pytest.mark.parametrize(
+    ("district", "school", "unit"),
+    [
+        (None, "19800001", "vastmanland-vc-vasteras"),  # not registered anywhere: near the school
+        ("1983", "19800001", "vastmanland-vc-kopings"),  # where the child lives, when the message says so
+    ],
+)
+def test_a_newly_arrived_childs_referral_goes_to_primary_care_where_it_lives_else_near_the_school(
+    district, school, unit
+) -> None:
+    referral = address(1, "primary_care")
+    referral["requester"] = {"identifier": {"system": SCHOOL_UNIT_SYSTEM, "value": school}}
+
+    assert routes(EventCode.NEWLY_ARRIVED_HEALTH_REFERRAL, message(referral, district=district)) == [
+        (unit, unit, None)
+    ]
+
+
+# Consultation (Västerbotten): only the child's current care contacts
+
+
+def test_a_consultation_reaches_only_units_that_stated_an_active_care_contact_with_the_child() -> None:
+    rules = RoutingRules(
+        DIRECTORY,
+        care_contacts=_CareContacts(("child-a", "vastmanland-vc-vasteras"), ("child-b", "vastmanland-bup")),
+    )
+    bundle = message(
+        _task(1, HSA_ID_SYSTEM, "SE2321000206-1006"),  # vårdcentral: a care contact of child-a
+        _task(2, HSA_ID_SYSTEM, "SE2321000206-1002"),  # BUP: of child-b only
+        _task(3, HSA_ID_SYSTEM, "SE2321000206-1003", care_contact=True),  # a claim in a request: not enough
+    )
+
+    routing = rules.route(EventCode.CONSULTATION_REQUESTED, bundle, tasks(bundle), child="child-a")
+
+    assert [(r.recipient.id, r.rule, r.refused is None) for r in routing.routes] == [
+        ("vastmanland-vc-vasteras", "consultation-with-care-contact", True),
+        ("vastmanland-bup", "consultation-needs-care-contact", False),
+        ("vastmanland-folktandvarden", "consultation-needs-care-contact", False),
+    ]
+    assert "stated no active care contact" in str(routing.routes[1].refused)
+
+
+def test_a_consultation_for_a_child_sambus_cannot_name_reaches_nobody() -> None:
+    rules = RoutingRules(DIRECTORY, care_contacts=_CareContacts(("child-a", "vastmanland-vc-vasteras")))
+    bundle = message(_task(1, HSA_ID_SYSTEM, "SE2321000206-1006"))
+
+    [route] = rules.route(EventCode.CONSULTATION_REQUESTED, bundle, tasks(bundle)).routes
+
+    assert route.refused is not None
+
+
 # Lag (2017:209): health care and dental care of the region
 
 

@@ -195,10 +195,10 @@ def test_deadline_rules(event, name, due, remind) -> None:
 def test_an_acute_placement_opens_joint_planning_due_when_its_notices_say() -> None:
     acute = bundle("m1", BU_HALSAN, restriction={"period": {"end": "2026-11-16"}})
 
-    [deadline] = DeadlineRules().opened_by(EventCode.PLACEMENT_STARTED, at=AT, bundle=acute, birth=None)
+    opened = DeadlineRules().opened_by(EventCode.PLACEMENT_STARTED, at=AT, bundle=acute, birth=None)
 
-    assert (deadline.name, deadline.due_at, deadline.remind_at) == (
-        "joint-planning",
+    [deadline] = [d for d in opened if d.name == "joint-planning"]
+    assert (deadline.due_at, deadline.remind_at) == (
         dt.datetime(2026, 11, 16, tzinfo=dt.UTC),
         dt.datetime(2026, 11, 13, tzinfo=dt.UTC),
     )
@@ -207,7 +207,45 @@ def test_an_acute_placement_opens_joint_planning_due_when_its_notices_say() -> N
 def test_a_planned_placement_opens_no_joint_planning_deadline() -> None:
     planned = bundle("m1", BU_HALSAN)
 
-    assert DeadlineRules().opened_by(EventCode.PLACEMENT_STARTED, at=AT, bundle=planned, birth=None) == []
+    opened = DeadlineRules().opened_by(EventCode.PLACEMENT_STARTED, at=AT, bundle=planned, birth=None)
+    assert [d.name for d in opened] == ["health-exam-request"], "only the 2017:209 request is owed"
+
+
+@pytest.mark.parametrize("days", [14, 30])
+def test_every_placement_waits_for_its_2017_209_request_by_the_term_the_rules_set(days) -> None:
+    rules = DeadlineRules(health_exam_request=dt.timedelta(days=days))
+
+    [deadline] = rules.opened_by(
+        EventCode.PLACEMENT_STARTED, at=AT, bundle=bundle("m1", BU_HALSAN), birth=None
+    )
+
+    assert (deadline.name, deadline.due_at - AT, deadline.remind_at - AT) == (
+        "health-exam-request",
+        dt.timedelta(days=days),
+        dt.timedelta(days=days),
+    )
+    assert (deadline.owed_by_initiator, deadline.escalates) == (True, False)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("then", [EventCode.HEALTH_EXAM_REQUESTED, EventCode.PLACEMENT_ENDED])
+async def test_a_missing_2017_209_request_is_reminded_until_it_is_sent_or_the_placement_ends(
+    tracker, deadlines, then
+) -> None:
+    await tracker(record(EventCode.PLACEMENT_STARTED, bundle("m1", BU_HALSAN)))
+    reminded = AT + dt.timedelta(days=14)
+
+    [due] = deadlines.due(reminded)
+    assert (due.name, due.to, due.event) == (
+        "health-exam-request",
+        "vasteras-socialtjanst",
+        EventCode.DEADLINE_REMINDER,
+    )
+    assert deadlines.due(reminded - dt.timedelta(minutes=1)) == []
+
+    await tracker(record(then, bundle("m2", BU_HALSAN), process="proc-2"))  # another process, the same child
+
+    assert deadlines.due(reminded) == []
 
 
 def test_a_sip_follow_up_date_in_the_plan_sets_the_deadline() -> None:
