@@ -241,16 +241,23 @@ def _consent_all(app: Sambus) -> None:
 
 
 async def _produce(app: Sambus, intents: list[tuple[int, bytes, bytes, list[tuple[str, bytes]]]]) -> None:
-    """Publish the intents in small bursts over some seconds, so the kills fall while they flow."""
-    producer = AIOKafkaProducer(bootstrap_servers=app.bootstrap_servers, acks="all", enable_idempotence=True)
+    """Publish the intents in small bursts over some seconds, so the kills fall while they flow.
+
+    Each burst is a transaction, so the input holds every intent exactly once whatever the producer's
+    retries do when a broker dies under it: a duplicate delivery is then the router's.
+    """
+    producer = AIOKafkaProducer(
+        bootstrap_servers=app.bootstrap_servers, transactional_id=f"fault-input-{secrets.token_hex(4)}"
+    )
     await producer.start()
     try:
         for start in range(0, len(intents), 250):
-            sends = [
-                await producer.send(app.topics.intents, value, key=key, headers=headers)
-                for _, key, value, headers in intents[start : start + 250]
-            ]
-            await asyncio.gather(*sends)
+            async with producer.transaction():
+                sends = [
+                    await producer.send(app.topics.intents, value, key=key, headers=headers)
+                    for _, key, value, headers in intents[start : start + 250]
+                ]
+                await asyncio.gather(*sends)
             await asyncio.sleep(0.5)
     finally:
         await producer.stop()

@@ -37,6 +37,7 @@ from sambus.consent.ledger import entries
 from sambus.contracts.errors import BrokerUnavailableError
 from sambus.contracts.fhir import deterministic_id
 from sambus.router.dev.local_kafka import LocalKafka
+from sambus.router.kafka.admin import read_topic
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
 from sambus.router.stages.deadlines import Deadline
@@ -304,8 +305,12 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
     fired = Counter((record.key, json.loads(record.value)["id"]) for record in notices.records)
     ledger = _ledger(app.settings.database_url)
     pairs = Counter((m, r) for m, r, _ in ledger)
+    given = Counter(
+        json.loads(r.value)["id"] for r in await read_topic(app.bootstrap_servers, app.topics.intents)
+    )
     print(  # noqa: T201 - the counts are what this test reports
         f"\n{INSTANCES} instances, {len(intents)} intents in {elapsed:.0f} s; faults: {dict(done)}\n"
+        f"input: {sum(given.values())} intents on the topic, {len(given)} distinct\n"
         f"deliveries: {len(progress.records)} read, {len(ids)} distinct, {expected} expected, "
         f"{sum(n - 1 for n in ids.values())} duplicates, {len(wanted - set(ids))} missing\n"
         f"ledger: {len(ledger)} entries, {len(pairs)} distinct (message, recipient), "
@@ -318,6 +323,7 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
         where = f"{record.topic}[{record.partition}]@{record.offset}"
         print(f"duplicate {json.loads(record.value)['id'][:8]}: {where}")  # noqa: T201 - which transactions
     assert done == +Counter({"kill": KILLS, "stop": STOPS, "broker": BROKER_CRASHES})
+    assert sorted(given.values()) == [1] * len(intents), "the test's own input holds an intent twice"
     assert set(ids) == wanted, "a delivery is missing or unexpected"
     assert all(n == 1 for n in ids.values()), "a delivery was seen twice"
     assert len(ledger) == len(pairs) == len(intents) * 3, "one ledger entry per (message, recipient)"
