@@ -16,7 +16,7 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sambus.contracts.agencies import AgencyKind, Purpose
+from sambus.contracts.agencies import HEALTH_CARE_TABLE, AgencyKind, Purpose
 from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir.codes import EventCode
 
@@ -145,25 +145,12 @@ PRIVATE_SECRECY = "tystnadsplikt (private provider, not an authority: skollagen 
 
 _SCHOOL = "OSL 23:1-2 (förskola, skola, elevhälsa)"
 _HEALTH = "OSL 25:1 (hälso- och sjukvård)"
-_HEALTH_KINDS = (
-    AgencyKind.BVC,
-    AgencyKind.BU_HALSAN,
-    AgencyKind.YOUTH_CLINIC,
-    AgencyKind.PRIMARY_CARE,
-    AgencyKind.BUP,
-    AgencyKind.HABILITATION,
-    AgencyKind.DENTAL,
-    AgencyKind.KONTAKTCENTER,
-    AgencyKind.ADULT_PSYCHIATRY,
-    AgencyKind.ADULT_HABILITATION,
-    AgencyKind.CARE_PROVIDER,
-)
 SENDER_SECRECY: dict[AgencyKind, str] = {
     AgencyKind.PRESCHOOL: _SCHOOL,
     AgencyKind.SCHOOL: _SCHOOL,
     AgencyKind.SOCIAL_SERVICES: "OSL 26:1 (socialtjänst)",
     AgencyKind.ADULT_SOCIAL_SERVICES: "OSL 26:1 (socialtjänst)",
-    **dict.fromkeys(_HEALTH_KINDS, _HEALTH),
+    **dict.fromkeys(HEALTH_CARE_TABLE, _HEALTH),
     AgencyKind.HLT_TEAM: "OSL 23:1-2, 25:1 and 26:1 (each HLT team member's own agency)",
 }
 """The secrecy each kind of sending authority is under (OSL 23, 25, 26)."""

@@ -47,3 +47,40 @@ class Purpose(StrEnum):
     SIP = "sip"
     KONTAKTCENTER_REFERRAL = "kontaktcenter_referral"
     INFORMATION_SHARING = "information_sharing"
+
+
+class CareGroup(StrEnum):
+    """A group of health care kinds that a rule of sambus names (see :data:`HEALTH_CARE_TABLE`)."""
+
+    ROUTED_AS_HEALTH_CARE = "routed_as_health_care"
+    """Answers a routing address of any health care unit (``health_care``): the children's health care units.
+    Dental care is addressed by name (its own Task, its own consent), adult care only by a hand-over."""
+    KEEPS_PATIENT_RECORD = "keeps_patient_record"
+    """A care unit keeping a patient record that guardians may read through e-access: a guardian-access block
+    closes it, and the directory names its care provider. Kontaktcenter refers on and the care provider is
+    the body behind the units, so neither is one."""
+
+
+HEALTH_CARE_TABLE: dict[AgencyKind, frozenset[CareGroup]] = {
+    AgencyKind.BVC: frozenset(CareGroup),
+    AgencyKind.BU_HALSAN: frozenset(CareGroup),
+    AgencyKind.YOUTH_CLINIC: frozenset(CareGroup),
+    AgencyKind.PRIMARY_CARE: frozenset(CareGroup),
+    AgencyKind.BUP: frozenset(CareGroup),
+    AgencyKind.HABILITATION: frozenset(CareGroup),
+    AgencyKind.DENTAL: frozenset({CareGroup.KEEPS_PATIENT_RECORD}),
+    AgencyKind.ADULT_PSYCHIATRY: frozenset({CareGroup.KEEPS_PATIENT_RECORD}),
+    AgencyKind.ADULT_HABILITATION: frozenset({CareGroup.KEEPS_PATIENT_RECORD}),
+    AgencyKind.KONTAKTCENTER: frozenset(),
+    AgencyKind.CARE_PROVIDER: frozenset(),
+}
+"""Every kind of agency under health care secrecy (OSL 25:1), with the groups it belongs to.
+
+A new health care kind is added here once; the lists the directory, routing and consent rules use are
+derived from this table with :func:`health_care_kinds`.
+"""
+
+
+def health_care_kinds(group: CareGroup | None = None) -> frozenset[AgencyKind]:
+    """The health care kinds in ``group``, or all of them (everything under OSL 25:1) without one."""
+    return frozenset(kind for kind, groups in HEALTH_CARE_TABLE.items() if group is None or group in groups)

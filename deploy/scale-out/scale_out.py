@@ -55,7 +55,6 @@ from pydantic import SecretStr
 from sambus.consent import ConsentGrant
 from sambus.consent.ledger import entries
 from sambus.contracts.agencies import AgencyKind, Purpose
-from sambus.contracts.errors import BrokerUnavailableError
 from sambus.contracts.identifiers import luhn_valid
 from sambus.contracts.registry_facts import Custody
 from sambus.router.dev.demo import demo_events, record_demo_consent, sip_event
@@ -435,24 +434,9 @@ class Run:
                 return result
             await asyncio.sleep(0.5)
 
-    @staticmethod
-    async def snapshot(monitor: QueueMonitor) -> QueueSnapshot | None:
-        """The queue state, or None while it cannot be read yet.
-
-        A new cluster still electing a group's coordinator answers GroupCoordinatorNotAvailable
-        (BrokerUnavailableError): the conditions polled with it are then "not yet", as they are after a
-        rebalance. It once ended a CI run before any fault was made.
-        """
-        try:
-            return await monitor.snapshot()
-        except BrokerUnavailableError as exc:
-            _say(f"queue state not readable yet: {exc}")
-            return None
-
     async def both_instances_everywhere(self, monitor: QueueMonitor) -> dict[str, Any] | None:
         """Every stage group's consumer groups have both instances, each holding partitions (the monitor)."""
-        snapshot = await self.snapshot(monitor)
-        return None if snapshot is None else self.both_instances(members_of(snapshot, self.prefix))
+        return self.both_instances(members_of(await monitor.snapshot(), self.prefix))
 
     async def both_in_sambus_queues(self) -> dict[str, Any] | None:
         """The same, as ``sambus queues --json`` shows it."""
@@ -474,10 +458,11 @@ class Run:
     async def took_over(self, monitor: QueueMonitor, stop: Stop) -> dict[str, Any] | None:
         """Only instance 0 is left in ``stop.group``'s consumer groups, holding what both held before."""
         before: dict[str, dict[str, list[str]]] = self.report["queues_before"]
-        snapshot = await self.snapshot(monitor)
-        if snapshot is None:
-            return None
-        groups = {g: m for g, m in members_of(snapshot, self.prefix).items() if group_of(g) == stop.group}
+        groups = {
+            g: m
+            for g, m in members_of(await monitor.snapshot(), self.prefix).items()
+            if group_of(g) == stop.group
+        }
         for group, members in groups.items():
             wanted = sorted(p for held in before.get(group, {}).values() for p in held)
             if list(members) != [INSTANCES[0]] or members[INSTANCES[0]] != wanted:
@@ -486,9 +471,7 @@ class Run:
 
     async def caught_up(self, monitor: QueueMonitor) -> bool:
         """Every group but parked (which re-checks its message) has read everything, records counted."""
-        snapshot = await self.snapshot(monitor)
-        if snapshot is None:
-            return False
+        snapshot = await monitor.snapshot()
         ours = [lag for lag in snapshot.lags if lag.group.startswith(f"{self.prefix}sambus-")]
         busy = [lag for lag in ours if not lag.group.endswith("-parked") and lag.lag > 0]
         return bool(ours) and not busy

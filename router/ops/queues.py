@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import (
+    GroupCoordinatorNotAvailableError,
+    GroupLoadInProgressError,
+    NotCoordinatorForGroupError,
+)
 from aiokafka.protocol.admin import (
     DescribeGroupsRequest_v0,
     DescribeGroupsRequest_v1,
@@ -41,6 +48,38 @@ class TopicDepth:
     def end_offset_total(self) -> int:
         """The sum of the partitions' end offsets."""
         return sum(self.end_offsets)
+
+
+T = TypeVar("T")
+
+COORDINATOR_WAIT_S = 30.0
+"""How long a snapshot waits for a consumer group's coordinator (a new cluster elects one at first)."""
+
+_COORDINATOR_NOT_YET = (
+    GroupCoordinatorNotAvailableError,
+    GroupLoadInProgressError,
+    NotCoordinatorForGroupError,
+)
+"""A group's coordinator is being elected, is loading the group, or moved: the broker says "ask again"."""
+
+
+async def coordinated(call: Callable[[], Awaitable[T]], *, wait: float = COORDINATOR_WAIT_S) -> T:
+    """``call()``, asked again while the group's coordinator is not ready, for up to ``wait`` seconds.
+
+    A new cluster answers GroupCoordinatorNotAvailable until it has elected a coordinator for the group (it
+    first creates ``__consumer_offsets``); that is "not yet", not a broken broker. After ``wait`` seconds the
+    last answer is raised (it becomes :class:`~sambus.contracts.errors.BrokerUnavailableError`).
+    """
+    deadline = time.monotonic() + wait
+    delay = 0.1
+    while True:
+        try:
+            return await call()
+        except _COORDINATOR_NOT_YET:
+            if time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, 1.0)
 
 
 EXACT_LAG_LIMIT = 1000
@@ -183,11 +222,14 @@ class _DescribeGroups(Request[_DescribeGroupsStructs]):  # type: ignore[misc]
         return request_struct_class(self._groups)
 
 
-async def _members(admin: AIOKafkaAdminClient, groups: Sequence[str]) -> tuple[GroupMember, ...]:
+async def _members(
+    admin: AIOKafkaAdminClient, groups: Sequence[str], *, wait: float
+) -> tuple[GroupMember, ...]:
     """The members of ``groups`` and the partitions each holds (one DescribeGroups per coordinator)."""
     by_coordinator: dict[int, list[str]] = {}
     for group_id in groups:
-        by_coordinator.setdefault(await admin.find_coordinator(group_id), []).append(group_id)
+        coordinator = await coordinated(partial(admin.find_coordinator, group_id), wait=wait)
+        by_coordinator.setdefault(coordinator, []).append(group_id)
     responses = await asyncio.gather(
         *(
             admin._send_request(_DescribeGroups(ids), node)  # noqa: SLF001 - see _DescribeGroups
@@ -220,24 +262,29 @@ class QueueMonitor:
         deadlines: DeadlineSource,
         reader: KafkaReader | None = None,
         known: Callable[[], tuple[Sequence[str], Sequence[str]]] | None = None,
+        coordinator_wait: float = COORDINATOR_WAIT_S,
     ) -> None:
         """Watch the topics named by ``topics`` (its prefix selects this sambus's).
 
         With a ``reader`` its long-lived clients are used; without, clients are started for each snapshot.
         ``known`` names this sambus's topics and consumer groups (those it creates and runs), so that a
-        snapshot describes them by name instead of listing every topic and group on the broker.
+        snapshot describes them by name instead of listing every topic and group on the broker. A group
+        whose coordinator is not ready yet (a new cluster) is asked again for up to ``coordinator_wait``
+        seconds.
         """
         self._servers = bootstrap_servers
         self._topics = topics
         self._deadlines = deadlines
         self._reader = reader
         self._known = known
+        self._coordinator_wait = coordinator_wait
 
     async def snapshot(self, *, now: dt.datetime | None = None) -> QueueSnapshot:
         """End offsets, lag per group and partition, dead letters, parked and overdue, as of now.
 
         Raises:
-            BrokerUnavailableError: the broker cannot be reached.
+            BrokerUnavailableError: the broker cannot be reached, or a group's coordinator was not ready
+                within the monitor's ``coordinator_wait``.
         """
         now = now or dt.datetime.now(dt.UTC)
         overdue = asyncio.create_task(asyncio.to_thread(self._deadlines.overdue, now))
@@ -273,7 +320,10 @@ class QueueMonitor:
         listing = await self._listing(clients)
         names, partitions, groups = listing.topics, list(listing.partitions), listing.groups
         begins, ends = await clients.bounds(partitions)
-        answers = await asyncio.gather(*(clients.admin.list_consumer_group_offsets(g) for g in groups))
+        wait = self._coordinator_wait
+        answers = await asyncio.gather(
+            *(coordinated(partial(clients.admin.list_consumer_group_offsets, g), wait=wait) for g in groups)
+        )
         lags: list[PartitionLag] = []
         for group_id, offsets in zip(groups, answers, strict=True):
             for tp, meta in sorted(offsets.items()):
@@ -302,7 +352,7 @@ class QueueMonitor:
             lags=tuple(lags),
             dead_letters=dead,
             parked=parked,
-            members=await _members(clients.admin, groups),
+            members=await _members(clients.admin, groups, wait=wait),
         )
 
     @staticmethod

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.agencies import AgencyKind, CareGroup, health_care_kinds
 from sambus.contracts.envelope import describe_validation_error
 from sambus.contracts.errors import ConfigError, RoutingError
 from sambus.contracts.identifiers import normalise_system
@@ -54,19 +54,7 @@ class Capability(StrEnum):
     """The health care unit examines children placed outside the home (lag 2017:209)."""
 
 
-CARE_UNIT_KINDS = frozenset(
-    {
-        AgencyKind.BVC,
-        AgencyKind.BU_HALSAN,
-        AgencyKind.YOUTH_CLINIC,
-        AgencyKind.PRIMARY_CARE,
-        AgencyKind.BUP,
-        AgencyKind.HABILITATION,
-        AgencyKind.DENTAL,
-        AgencyKind.ADULT_PSYCHIATRY,
-        AgencyKind.ADULT_HABILITATION,
-    }
-)
+CARE_UNIT_KINDS = health_care_kinds(CareGroup.KEEPS_PATIENT_RECORD)
 """Care units whose record a guardian-access block closes to the guardians: each names its care provider."""
 
 GUARDIAN_FACING_KINDS = frozenset({AgencyKind.PRESCHOOL, AgencyKind.SCHOOL, AgencyKind.BVC})

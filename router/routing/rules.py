@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.agencies import AgencyKind, CareGroup, health_care_kinds
 from sambus.contracts.errors import ProcessNotKnownError, RoutingError
 from sambus.contracts.fhir import ROUTING_ADDRESS_SYSTEM, EventCode, urn
 from sambus.contracts.fhir.codes import ACTIVE_CARE_CONTACT, TASK_ID_SYSTEM, TASK_INPUT_SYSTEM
@@ -53,16 +53,8 @@ RELAYED_FOR_HEADER = "sambus-relayed-for"
 HEALTH_CARE = "health_care"
 """Routing-address kind meaning any health care unit kind."""
 
-HEALTH_CARE_KINDS = frozenset(
-    {
-        AgencyKind.BVC,
-        AgencyKind.BU_HALSAN,
-        AgencyKind.YOUTH_CLINIC,
-        AgencyKind.PRIMARY_CARE,
-        AgencyKind.BUP,
-        AgencyKind.HABILITATION,
-    }
-)
+HEALTH_CARE_KINDS = health_care_kinds(CareGroup.ROUTED_AS_HEALTH_CARE)
+"""The unit kinds a routing address of any health care unit (:data:`HEALTH_CARE`) reaches."""
 RELAY_HEALTH_KINDS = (AgencyKind.BU_HALSAN, AgencyKind.BVC, AgencyKind.PRIMARY_CARE, AgencyKind.YOUTH_CLINIC)
 """Health care unit kinds that relay SIP messages for a school without Cosmic Link, in order of preference."""
 SPECIALIST_KINDS = frozenset({AgencyKind.BUP, AgencyKind.HABILITATION})

@@ -18,11 +18,13 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.registry_facts import Custody, CustodyUpdated
 from sambus.router.cli import consent as consent_cli
 from sambus.router.cli.main import app
+from tests.children import personnummer_aged
 from tests.database import upgraded
 
 from .ledger_records import T0, record
 
-CHILD = "201203150006"
+CHILD = personnummer_aged(11)
+"""Eleven on any day: a fixed birth date turned the child 15 (consents on its own) and 18 as time passed."""
 PSEUDONYM_KEY = "q" * 40
 
 

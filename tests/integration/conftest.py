@@ -7,14 +7,16 @@ import contextlib
 import datetime as dt
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import SecretStr
 
 from sambus.consent import ConsentGrant
@@ -27,6 +29,15 @@ from tests.database import upgraded
 from tests.fhir_validator import DeliveredBundles
 
 pytestmark = pytest.mark.kafka
+
+READ_S = 30.0
+"""How long a read waits at least for its records (unless they are all there sooner)."""
+
+STALLED_S = 20.0
+"""After :data:`READ_S` a read waits on while something was written to the watched topics this recently."""
+
+MAX_READ_S = 90.0
+"""No read waits longer, however busy the pipeline (pytest-timeout ends a test at 120 s)."""
 
 
 @dataclass
@@ -72,37 +83,103 @@ class Running:
         )
 
     async def read(
-        self, *topics: str, count: int, timeout: float = 30.0
+        self, *topics: str, count: int, timeout: float = READ_S, quiet: float | None = None
     ) -> list[ConsumerRecord[bytes, bytes]]:
-        """Read ``count`` committed records from ``topics`` (fewer if the time runs out).
+        """Read ``count`` committed records from ``topics`` (fewer if none come): :func:`read_committed`.
 
+        Progress is watched on every topic of this sambus but the parked stage's periodic re-check ticks: a
+        read goes on while the pipeline still writes.
         Every FHIR Bundle read is kept for the FHIR validator (see :func:`delivered_bundles`).
         """
-        records = await read_committed(self.app.bootstrap_servers, list(topics), count=count, timeout=timeout)
+        records = await read_committed(
+            self.app.bootstrap_servers,
+            list(topics),
+            count=count,
+            timeout=timeout,
+            quiet=quiet,
+            watch=[
+                (spec.name, spec.partitions)
+                for spec in self.app.topic_specs()
+                if spec.name != self.topics.parked_recheck  # the parked stage's clock ticks there, always
+            ],
+        )
         self.delivered.keep(record.value for record in records)
         return records
 
 
+class _Written:
+    """How many records have been written (committed or not) to some partitions: progress of a pipeline."""
+
+    def __init__(self, bootstrap_servers: str, partitions: list[TopicPartition]) -> None:
+        self._partitions = partitions
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, isolation_level="read_uncommitted"
+        )
+
+    async def __aenter__(self) -> Self:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._consumer.stop()
+
+    async def total(self, also: set[TopicPartition]) -> int | None:
+        """The sum of the partitions' and ``also``'s high watermarks (None when they cannot be read)."""
+        try:
+            ends = await self._consumer.end_offsets(sorted({*self._partitions, *also}))
+        except KafkaError:  # a topic not created yet, or deleted by the shared broker's janitor
+            return None
+        return int(sum(ends.values()))
+
+
 async def read_committed(
-    bootstrap_servers: str, topics: list[str], *, count: int, timeout: float
+    bootstrap_servers: str,
+    topics: list[str],
+    *,
+    count: int,
+    timeout: float = READ_S,
+    quiet: float | None = None,
+    watch: Sequence[tuple[str, int]] = (),
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read up to ``count`` records with ``read_committed`` isolation, from the start of ``topics``."""
+    """Read up to ``count`` records with ``read_committed`` isolation, from the start of ``topics``.
+
+    The read ends as soon as ``count`` records are read. Otherwise it waits at least ``timeout`` seconds, and
+    after that for as long as the pipeline progresses: it ends once nothing was written to ``topics`` or to
+    the ``watch`` topics ((name, partitions): a sambus's intents, retries, processes...) for ``quiet``
+    seconds (by default ``min(timeout, STALLED_S)``), and after :data:`MAX_READ_S` at the latest.
+
+    So a loaded machine's slow pipeline is waited for as long as it moves, and a read that must find
+    nothing (``count`` one more than expected) waits its ``timeout`` and until the pipeline is quiet: never
+    less than a fixed window of ``timeout`` seconds would.
+    """
+    quiet = min(timeout, STALLED_S) if quiet is None else quiet
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap_servers,
         isolation_level="read_committed",
         auto_offset_reset="earliest",
     )
-    await consumer.start()
+    watched = [TopicPartition(name, p) for name, partitions in watch for p in range(partitions)]
+    loop = asyncio.get_running_loop()
     records: list[ConsumerRecord[bytes, bytes]] = []
+    await consumer.start()
     try:
-        async with asyncio.timeout(timeout):
+        async with _Written(bootstrap_servers, watched) as written:
+            start = last_progress = checked = loop.time()
+            seen = await written.total(consumer.assignment())
             while len(records) < count:
                 batch = await consumer.getmany(timeout_ms=300)
+                now = loop.time()
                 for partition_records in batch.values():
                     records.extend(partition_records)
-    except TimeoutError:
-        pass
+                    last_progress = now
+                if now - checked >= 0.5:
+                    checked = now
+                    total = await written.total(consumer.assignment())
+                    if total is not None and total != seen:
+                        seen, last_progress = total, now
+                if now - start >= MAX_READ_S or (now - start >= timeout and now - last_progress >= quiet):
+                    break
     finally:
         await consumer.stop()
     return records

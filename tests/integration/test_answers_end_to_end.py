@@ -17,6 +17,7 @@ import pytest
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.topics import Header
 from tests.integration.conftest import Running
+from tests.present import day, moment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -36,13 +37,13 @@ test waits this long; a loaded machine (stages joining their groups, new topics)
 
 
 def event(kind: str, name: str, event_id: str, data: dict[str, Any]) -> bytes:
-    """An agency event as the bytes its system would send."""
+    """An agency event as the bytes its system would send, happening now (no deadline of it falls due)."""
     return json.dumps(
         {
             "type": f"se.sambus.{kind}.{name}.v1",
             "id": event_id,
             "source": f"{kind}-test",
-            "time": "2026-11-20T09:00:00+01:00",
+            "time": moment(),
             "data": {"child": {"civicNo": CHILD}, **data},
         }
     ).encode()
@@ -158,8 +159,8 @@ async def test_lvu32_result_reaches_the_ordering_board_and_nobody_else(running: 
             "order-1",
             {
                 "organisationNumber": SOCIAL,
-                "orderedOn": "2026-11-20",
-                "due": "2026-12-18",
+                "orderedOn": day(),
+                "due": day(28),
                 "performer": {"hsaId": VC},
             },
         ),
@@ -210,7 +211,7 @@ async def test_a_placement_notice_status_goes_back_to_the_placing_social_service
                 "legalBasis": "sol",
                 "notify": [{"hsaId": BU_HALSAN}],
                 "form": "family_home",
-                "start": "2026-11-20",
+                "start": day(),
                 "residence": {
                     "line": ["Storgatan 1"],
                     "postalCode": "722 10",
@@ -309,7 +310,7 @@ async def test_a_school_named_by_its_unit_code_gets_the_placement_and_its_answer
                 "hiddenResidence": False,  # answered: an LVU placement's residence waits for it
                 "notify": [{"schoolUnitCode": "19800002"}],
                 "form": "hvb",
-                "start": "2026-11-20",
+                "start": day(),
                 "residence": {
                     "line": ["Storgatan 1"],
                     "postalCode": "722 10",
@@ -370,7 +371,7 @@ async def test_bup_is_invited_to_a_school_sip_only_once_it_stated_a_care_contact
             "ehr",
             "care-contact-stated",
             "contact-1",
-            {"hsaId": BUP, "active": True, "at": "2026-09-01T08:00:00+02:00"},
+            {"hsaId": BUP, "active": True, "at": moment(days=-90)},
         ),
     )
     pseudonym = running.app.pseudonymizer.of(CHILD)

@@ -16,6 +16,7 @@ import pytest
 from sambus.consent.compliance import Compliance, LedgerQuery
 from sambus.contracts.topics import Header
 from tests.integration.conftest import Running
+from tests.present import moment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -31,7 +32,7 @@ def _event(source: str, kind: str, event_id: str, data: dict[str, Any]) -> bytes
             "type": f"se.sambus.{kind}.v1",
             "id": event_id,
             "source": source,
-            "time": "2026-11-20T09:00:00+01:00",
+            "time": moment(),
             "data": {"child": {"civicNo": CHILD}, **data},
         }
     ).encode("utf-8")
@@ -51,7 +52,7 @@ async def test_an_assessed_sixteen_year_olds_consent_releases_the_statement(runn
                 "agencyKinds": ["social_services"],
                 "givenBy": "child",
                 "maturityAssessedBy": "kurator-17",
-                "validFrom": "2026-11-01T09:00:00+01:00",
+                "validFrom": moment(days=-19),
             },
         ),
         key=CASE_KEY,

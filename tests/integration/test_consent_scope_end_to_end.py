@@ -38,6 +38,7 @@ from tests.integration.test_answers_end_to_end import (
     received,
     task_of,
 )
+from tests.present import day, moment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -46,7 +47,8 @@ SODRA = {"schoolUnitCode": "19800002"}
 """Södra skolan, Västerås: Cosmic Link, faces the guardians (its portal)."""
 NORRA = {"schoolUnitCode": "19800001"}
 """Norra skolan, Västerås: no Cosmic Link (social services of Västerås relays its SIP messages)."""
-FROM = "2026-11-01T09:00:00+01:00"
+FROM = moment(days=-19)
+"""When the consents and secrecy decisions begin: before the events, which happen now."""
 
 
 async def until(what: str, condition: Callable[[], bool]) -> None:
@@ -87,7 +89,7 @@ async def custody_and_consent(running: Running, *kinds: str, extra: dict[str, An
             "social",
             "custody-updated",
             "custody-1",
-            {"guardians": [MOTHER], "custody": "sole", "at": "2026-10-01T09:00:00+02:00"},
+            {"guardians": [MOTHER], "custody": "sole", "at": moment(days=-50)},
         ),
     )
     await running.send(
@@ -228,7 +230,7 @@ async def test_secrecy_against_the_guardians_lifted_early_lets_later_messages_ca
                 "decisionId": "sekretess-vh-2",
                 "assessedBy": "bup-lakare-3",
                 "validFrom": FROM,
-                "validTo": "2027-11-01T09:00:00+01:00",
+                "validTo": moment(days=346),
             },
         ),
     )
@@ -380,7 +382,7 @@ async def test_a_status_answer_after_the_consent_was_withdrawn_is_denied_withdra
             "withdrawn-1",
             {
                 "consentId": "samtycke-sip-1",
-                "at": "2026-11-19T09:00:00+01:00",
+                "at": moment(days=-1),
                 "withdrawnBy": "guardian",
                 "guardians": [MOTHER],
             },
@@ -443,7 +445,7 @@ async def test_a_status_answer_to_a_statutory_request_goes_on_that_requests_prov
             "social",
             "investigation-info-requested",
             "inv-1",
-            {"organisationNumber": SOCIAL, "recipients": [{"hsaId": BUP}], "answerBy": "2026-12-04"},
+            {"organisationNumber": SOCIAL, "recipients": [{"hsaId": BUP}], "answerBy": day(14)},
         ),
     )
     request = await received(deliveries, 1, "vastmanland-bup", "investigation-info-requested")

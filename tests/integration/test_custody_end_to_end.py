@@ -20,6 +20,7 @@ from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.topics import Header
 from sambus.router.settings import Settings
 from tests.integration.conftest import Running, sip_event
+from tests.present import moment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -45,7 +46,7 @@ def _social(kind: str, event_id: str, data: dict[str, Any]) -> bytes:
             "type": f"se.sambus.social.{kind}.v1",
             "id": event_id,
             "source": "socialtjanst-vasteras",
-            "time": "2026-11-20T09:00:00+01:00",
+            "time": moment(),
             "data": {"child": {"civicNo": CHILD}, **data},
         }
     ).encode("utf-8")
@@ -61,7 +62,7 @@ def _consent(event_id: str, *signers: str) -> bytes:
             "agencyKinds": ["bu_halsan"],
             "givenBy": "guardian",
             "guardians": list(signers),
-            "validFrom": "2026-11-01T09:00:00+01:00",
+            "validFrom": moment(days=-19),
         },
     )
 
@@ -72,7 +73,7 @@ async def _custody(running: Running, form: str, *guardians: str) -> None:
         _social(
             "custody-updated",
             "custody-1",
-            {"guardians": list(guardians), "custody": form, "at": "2026-11-01T09:00:00+01:00"},
+            {"guardians": list(guardians), "custody": form, "at": moment(days=-19)},
         ),
         key=CASE_KEY,
     )
@@ -148,7 +149,7 @@ async def test_a_withdrawal_denies_the_next_message_and_tells_the_initiator(runn
     assert dict(before.headers)[Header.DECISION] == b"permit"
 
     withdrawal = _social(
-        "consent-withdrawn", "withdrawal-1", {"consentId": "samtycke-mor", "at": "2026-11-25T09:00:00+01:00"}
+        "consent-withdrawn", "withdrawal-1", {"consentId": "samtycke-mor", "at": moment(days=-1)}
     )
     await running.send(social, withdrawal, key=CASE_KEY)
     await _registry_says(running, "withdrawn")

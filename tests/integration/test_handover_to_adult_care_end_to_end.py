@@ -20,11 +20,13 @@ from sambus.contracts.fhir.message import deterministic_id
 from sambus.contracts.fhir.task import task_id_for
 from sambus.contracts.identifiers import HSA_ID_SYSTEM
 from sambus.contracts.topics import Header
+from tests.children import personnummer_aged
 from tests.integration.conftest import Running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
-CHILD = "20101224-5674"  # turns 18 on 2028-12-24
+CHILD = personnummer_aged(17)
+"""Seventeen and a half on any day (born 2010-12-24, its meeting a month ahead was refused from 2028-11)."""
 PSYCHIATRY = "SE2321000206-1007"
 INVITED = ("vasteras-vuxenenhet", "vastmanland-vuxenpsykiatri", "vastmanland-bup")
 OTHERS = (
@@ -58,7 +60,7 @@ async def test_a_hand_over_meeting_reaches_the_adult_units_and_the_answer_goes_t
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     meeting = now + dt.timedelta(days=30)
     running.consent(
-        CHILD.replace("-", ""),
+        CHILD,
         AgencyKind.ADULT_SOCIAL_SERVICES,
         AgencyKind.ADULT_PSYCHIATRY,
         AgencyKind.BUP,

@@ -26,6 +26,7 @@ from sambus.router.routing.directory import PACKAGED_DIRECTORY
 from sambus.router.settings import Settings
 from tests.integration.conftest import Running
 from tests.integration.test_protected_identity_end_to_end import dangling_references, reveals_residence
+from tests.present import day, moment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -55,15 +56,13 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 NOW = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _event(
-    kind: str, event_id: str, data: dict[str, Any], *, time: str = "2026-11-20T09:00:00+01:00"
-) -> bytes:
+def _event(kind: str, event_id: str, data: dict[str, Any], *, time: str | None = None) -> bytes:
     return json.dumps(
         {
             "type": f"se.sambus.social.{kind}.v1",
             "id": event_id,
             "source": "socialtjanst-vasteras",
-            "time": time,
+            "time": time or moment(),
             "data": {"child": {"civicNo": CHILD}, **data},
         }
     ).encode("utf-8")
@@ -78,7 +77,7 @@ def _placement(**extra: Any) -> bytes:
             "legalBasis": "lvu",
             "notify": [SCHOOL, BU_HALSAN],
             "form": "family_home",
-            "start": "2026-11-19",
+            "start": day(-1),
             "residence": {
                 "line": ["Storgatan 1"],
                 "postalCode": "722 11",
@@ -98,7 +97,7 @@ async def _custody_and_consent(running: Running) -> None:
         _event(
             "custody-updated",
             "custody-1",
-            {"guardians": GUARDIANS, "custody": "joint", "at": "2026-11-01T09:00:00+01:00"},
+            {"guardians": GUARDIANS, "custody": "joint", "at": moment(days=-19)},
         ),
         key=CASE_KEY,
     )
@@ -113,7 +112,7 @@ async def _custody_and_consent(running: Running) -> None:
                 "agencyKinds": ["school", "bu_halsan"],
                 "givenBy": "guardian",
                 "guardians": GUARDIANS,
-                "validFrom": "2026-11-01T09:00:00+01:00",
+                "validFrom": moment(days=-19),
             },
         ),
         key=CASE_KEY,
@@ -172,7 +171,7 @@ async def test_the_placement_waits_and_goes_out_redacted_once_the_residence_is_h
             {
                 **SOCIAL,
                 "decisionId": "beslut-2026-117",
-                "validFrom": "2026-11-19T10:00:00+01:00",
+                "validFrom": moment(hours=-23),
                 "notify": [BU_HALSAN],
             },
             time=NOW,  # the units acknowledge the block hours after it: not during this test
@@ -204,7 +203,7 @@ async def test_the_placement_goes_out_as_it_is_once_the_residence_is_not_hidden(
         _event(
             "hidden-residence-not-needed",
             "not-hidden-1",
-            {**SOCIAL, "decisionId": "beslut-2026-118", "at": "2026-11-19T10:00:00+01:00"},
+            {**SOCIAL, "decisionId": "beslut-2026-118", "at": moment(hours=-23)},
         ),
         key=CASE_KEY,
     )

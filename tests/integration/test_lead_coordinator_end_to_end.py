@@ -30,6 +30,12 @@ from tests.integration.test_answers_end_to_end import (
     received,
     task_of,
 )
+from tests.present import day
+
+SINCE = day(24)
+"""From when the new lead coordinator acts (a date ahead of the day the test runs)."""
+FOLLOW_UP = day(103)
+"""The plan's follow-up: ahead, so no follow-up reminder races the reads."""
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -96,7 +102,7 @@ async def test_the_lead_coordinator_is_named_in_the_plan_and_its_change_reaches_
                     {"agency": {"hsaId": BU_HALSAN}, "action": "treatment"},
                     {"agency": {"schoolUnitCode": SCHOOL}, "action": "school_support"},
                 ],
-                "followUp": "2027-03-03",
+                "followUp": FOLLOW_UP,
             },
         ),
     )
@@ -127,7 +133,7 @@ async def test_the_lead_coordinator_is_named_in_the_plan_and_its_change_reaches_
                 **sip,
                 "leadCoordinator": {"hsaId": BU_HALSAN},
                 "leadCoordinatorPerson": {"role": "nurse", "hsaId": NURSE},
-                "since": "2026-12-14",
+                "since": SINCE,
             },
         ),
     )
@@ -147,7 +153,7 @@ async def test_the_lead_coordinator_is_named_in_the_plan_and_its_change_reaches_
         )
         assert task["groupIdentifier"]["value"] == process_id
         assert task["focus"]["reference"] in {e["fullUrl"] for e in change["entry"]}
-        assert coordinator(change) == ("nurse", [(HSA_ID_SYSTEM, NURSE)], BU_HALSAN, "2026-12-14")
+        assert coordinator(change) == ("nurse", [(HSA_ID_SYSTEM, NURSE)], BU_HALSAN, SINCE)
     await no_dead_letters(running)
 
 
@@ -166,7 +172,7 @@ async def test_a_lead_coordinator_outside_the_sip_is_refused_at_the_boundary(run
                 "participants": [{"organisationNumber": SOCIAL}],
                 "leadCoordinator": {"hsaId": BU_HALSAN},
                 "leadCoordinatorPerson": {"role": "nurse"},
-                "since": "2026-12-14",
+                "since": SINCE,
             },
         ),
     )

@@ -27,6 +27,7 @@ from sambus.contracts.topics import Header, Topics
 from sambus.router.routing.directory import PACKAGED_DIRECTORY
 from sambus.router.settings import Settings
 from tests.integration.conftest import Running
+from tests.present import moment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -60,7 +61,7 @@ def _event(
             "type": f"se.sambus.social.{kind}.v1",
             "id": event_id,
             "source": "socialtjanst-vasteras",
-            "time": "2026-11-20T08:00:00+01:00",
+            "time": moment(hours=-1),
             "data": {"child": {"civicNo": civic_no, "protection": protection}, **data},
         }
     ).encode("utf-8")
@@ -75,7 +76,7 @@ async def _custody_and_consent(running: Running, civic_no: str = CHILD, key: byt
         _event(
             "custody-updated",
             f"custody-1{suffix}",
-            {"guardians": GUARDIANS, "custody": "joint", "at": "2026-11-01T09:00:00+01:00"},
+            {"guardians": GUARDIANS, "custody": "joint", "at": moment(days=-19)},
             civic_no=civic_no,
         ),
         key=key,
@@ -91,7 +92,7 @@ async def _custody_and_consent(running: Running, civic_no: str = CHILD, key: byt
                 "agencyKinds": ["school", "bu_halsan", "dental"],
                 "givenBy": "guardian",
                 "guardians": GUARDIANS,
-                "validFrom": "2026-11-01T09:00:00+01:00",
+                "validFrom": moment(days=-19),
             },
             civic_no=civic_no,
         ),
@@ -241,12 +242,12 @@ def _protection_ended(civic_no: str, event_id: str) -> bytes:
             "type": "se.sambus.social.identity-protection-ended.v1",
             "id": event_id,
             "source": "socialtjanst-vasteras",
-            "time": "2026-11-20T08:00:00+01:00",
+            "time": moment(hours=-1),
             "data": {
                 "child": {"civicNo": civic_no},
                 "organisationNumber": "212000-2080",
                 "decisionId": "skv-2026-4411",
-                "at": "2026-11-20T08:30:00+01:00",
+                "at": moment(hours=-0.5),
             },
         }
     ).encode("utf-8")

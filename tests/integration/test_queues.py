@@ -8,13 +8,17 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from typer.testing import CliRunner
 
 from sambus.contracts.agencies import AgencyKind
+from sambus.contracts.errors import BrokerUnavailableError
 from sambus.contracts.topics import Topics
 from sambus.router.cli.main import app
 from sambus.router.kafka.admin import read_topic, run_sync
@@ -62,6 +66,56 @@ async def test_snapshot_shows_lag_dead_letters_parked_and_overdue(kafka_bootstra
     assert snapshot.parked == PARKED
     assert [o.case for o in snapshot.overdue] == ["case-7f3a"]
     assert snapshot.to_json()["lags"][0]["lag"] == SCHOOL_RECORDS - COMMITTED
+
+
+def _electing(monkeypatch: pytest.MonkeyPatch, refusals: float) -> Counter[str]:
+    """The broker refuses a group's first ``refusals`` FindCoordinator requests: GroupCoordinatorNotAvailable.
+
+    That is what a new cluster answers until it has elected the group's coordinator. Returns how many times
+    each group was asked.
+    """
+    asked: Counter[str] = Counter()
+    original = AIOKafkaAdminClient.find_coordinator
+
+    async def electing(self: AIOKafkaAdminClient, group_id: str, coordinator_type: int = 0) -> int:
+        asked[group_id] += 1
+        if asked[group_id] <= refusals:
+            message = f"Unable to get coordinator id for {group_id}"
+            raise GroupCoordinatorNotAvailableError(message)
+        return await original(self, group_id, coordinator_type)
+
+    monkeypatch.setattr(AIOKafkaAdminClient, "find_coordinator", electing)
+    return asked
+
+
+@pytest.mark.asyncio
+async def test_a_snapshot_asks_again_while_a_new_cluster_elects_a_groups_coordinator(
+    kafka_bootstrap: str, topics: Topics, monkeypatch: pytest.MonkeyPatch
+):
+    """GroupCoordinatorNotAvailable on a new cluster is "not yet" (it once ended the scale-out run in CI)."""
+    seeded = await seed_queues(kafka_bootstrap, topics)
+    asked = _electing(monkeypatch, refusals=3)
+    monitor = QueueMonitor(bootstrap_servers=kafka_bootstrap, topics=topics, deadlines=NoDeadlines())
+
+    snapshot = await monitor.snapshot()
+
+    [lag] = [lag for lag in snapshot.lags if lag.group == seeded.group]
+    assert (lag.committed, lag.lag) == (COMMITTED, SCHOOL_RECORDS - COMMITTED)
+    assert asked[seeded.group] > 3, "the coordinator was asked for again after the refusals"
+
+
+@pytest.mark.asyncio
+async def test_a_snapshot_gives_up_on_a_coordinator_that_never_comes_with_a_clear_error(
+    kafka_bootstrap: str, topics: Topics, monkeypatch: pytest.MonkeyPatch
+):
+    await seed_queues(kafka_bootstrap, topics)
+    _electing(monkeypatch, refusals=float("inf"))
+    monitor = QueueMonitor(
+        bootstrap_servers=kafka_bootstrap, topics=topics, deadlines=NoDeadlines(), coordinator_wait=1.0
+    )
+
+    with pytest.raises(BrokerUnavailableError, match=r"cannot read queue state from .*coordinator"):
+        await monitor.snapshot()
 
 
 @pytest.mark.asyncio

@@ -26,6 +26,7 @@ from tests.integration.test_answers_end_to_end import (
     received,
     task_of,
 )
+from tests.present import moment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -86,7 +87,7 @@ async def test_a_school_without_cosmic_link_convenes_its_sip_through_social_serv
                 "processId": process_id,
                 "organizer": {"organisationNumber": SOCIAL},
                 "participants": [SCHOOL, {"hsaId": BU_HALSAN}],
-                "start": "2026-12-03T13:00:00+01:00",
+                "start": moment(days=13, hours=4),
             },
         ),
     )

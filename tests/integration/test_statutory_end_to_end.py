@@ -16,6 +16,7 @@ import pytest
 from sambus.consent.compliance import Compliance, LedgerQuery
 from sambus.contracts.topics import Header
 from tests.integration.conftest import Running
+from tests.present import day, moment
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 
@@ -29,7 +30,7 @@ def _social(kind: str, event_id: str, data: dict[str, Any]) -> bytes:
             "type": f"se.sambus.social.{kind}.v1",
             "id": event_id,
             "source": "socialtjanst-vasteras",
-            "time": "2026-11-20T09:00:00+01:00",
+            "time": moment(),
             "data": {"child": {"civicNo": CHILD}, **data},
         }
     ).encode("utf-8")
@@ -60,7 +61,7 @@ async def test_an_lvu_placement_reaches_health_and_dental_care_on_its_provision(
                 "hiddenResidence": False,  # answered: an LVU placement's residence waits for it
                 "notify": [{"hsaId": "SE2321000206-1001"}, {"hsaId": "SE2321000206-1003"}],
                 "form": "family_home",
-                "start": "2026-11-19",
+                "start": day(-1),
                 "residence": {
                     "line": ["Storgatan 1"],
                     "postalCode": "722 11",
