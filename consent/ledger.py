@@ -16,17 +16,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from sambus.consent.anchor import Anchor, AnchorSink
 from sambus.consent.decisions import Decision, DecisionRequest
 from sambus.consent.keys import CheckpointSigner, FieldCipher
-from sambus.contracts.errors import map_errors
+from sambus.contracts.errors import cause_chain, map_errors
 
 GENESIS = "0" * 64
 """The "previous hash" of the first entry."""
@@ -56,20 +58,48 @@ entries = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("entry_hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("message_id", "recipient_id", name="uq_ledger_message_recipient"),
+    # No other index: the compliance filters seek their entries in :data:`search`, written after the append.
+)
+
+search = sa.Table(
+    "ledger_search",
+    metadata,
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
+    sa.Column("recipient_id", sa.String(100), nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("legal_basis", sa.String(200), nullable=False),
+    sa.Column("decided_at", sa.String(40), nullable=False, comment="ISO 8601, UTC"),
     # One per compliance filter, each in the order the compliance queries return (decision time, then seq),
     # so a query with a period reads only that period and stops at its limit (sambus.consent.compliance).
-    sa.Index("ix_ledger_entries_decided", "decided_at", "seq"),
-    sa.Index("ix_ledger_entries_child_decided", "child", "decided_at", "seq"),
-    sa.Index("ix_ledger_entries_recipient_decided", "recipient_id", "decided_at", "seq"),
-    sa.Index("ix_ledger_entries_outcome_decided", "outcome", "decided_at", "seq"),
-    sa.Index("ix_ledger_entries_legal_basis_decided", "legal_basis", "decided_at", "seq"),
-    # And for the filters offered together whose entries one of the above would have to sift (0010).
-    sa.Index("ix_ledger_entries_recipient_outcome_decided", "recipient_id", "outcome", "decided_at", "seq"),
+    sa.Index("ix_ledger_search_decided", "decided_at", "seq"),
+    sa.Index("ix_ledger_search_child_decided", "child", "decided_at", "seq"),
+    sa.Index("ix_ledger_search_recipient_decided", "recipient_id", "decided_at", "seq"),
+    sa.Index("ix_ledger_search_outcome_decided", "outcome", "decided_at", "seq"),
+    sa.Index("ix_ledger_search_legal_basis_decided", "legal_basis", "decided_at", "seq"),
+    # And for the filters offered together whose entries one of the above would have to sift.
+    sa.Index("ix_ledger_search_recipient_outcome_decided", "recipient_id", "outcome", "decided_at", "seq"),
     sa.Index(
-        "ix_ledger_entries_recipient_legal_basis_decided", "recipient_id", "legal_basis", "decided_at", "seq"
+        "ix_ledger_search_recipient_legal_basis_decided", "recipient_id", "legal_basis", "decided_at", "seq"
     ),
-    sa.Index("ix_ledger_entries_legal_basis_outcome_decided", "legal_basis", "outcome", "decided_at", "seq"),
+    sa.Index("ix_ledger_search_legal_basis_outcome_decided", "legal_basis", "outcome", "decided_at", "seq"),
+    comment="the compliance filters' projection of ledger_entries (not the record: not hashed, not verified)",
 )
+"""The compliance filters' columns of every entry, with their indexes: a projection of :data:`entries`.
+
+The entries themselves carry no index besides their key and the (message, recipient) constraint, so an
+append writes two B-trees, not ten. :func:`project` copies the entries appended since into this table, in
+ledger order and in one statement per chunk, after the append has committed (a ledger does it in a thread of
+its own, :class:`DecisionLedger`); it always holds exactly the entries up to its highest ``seq``. A compliance
+query reads it and, for the entries after its highest ``seq`` not yet copied, the ledger itself
+(:meth:`sambus.consent.compliance.Compliance.select`), so its answer is complete however far behind the
+projection is; only its speed depends on the projection keeping up.
+"""
+
+SEARCHED = ("seq", "child", "recipient_id", "outcome", "legal_basis", "decided_at")
+"""The columns of :data:`search`, copied from :data:`entries`."""
 
 checkpoints = sa.Table(
     "ledger_checkpoints",
@@ -160,6 +190,119 @@ whole batch with it; there is no query before the insert."""
 _LAST_CHECKPOINT = sa.select(sa.func.max(checkpoints.c.seq), sa.func.count()).select_from(checkpoints)
 
 
+_LOG = logging.getLogger(__name__)
+
+PROJECT_CHUNK = 5000
+"""The most entries :func:`project` copies in one transaction: how long it holds SQLite's write lock."""
+
+_PROJECTED = sa.select(sa.func.coalesce(sa.func.max(search.c.seq), 0)).scalar_subquery()
+
+
+def _projection(dialect: str) -> sa.Insert:
+    """``INSERT INTO ledger_search SELECT … FROM ledger_entries`` for the next chunk not yet copied.
+
+    An entry a concurrent projector copied first is skipped (``ON CONFLICT DO NOTHING``), not an error.
+    """
+    chunk = (
+        sa.select(*(entries.c[name] for name in SEARCHED))
+        .where(entries.c.seq > _PROJECTED)
+        .order_by(entries.c.seq)
+        .limit(sa.bindparam("chunk"))
+    )
+    if dialect == "postgresql":
+        return postgresql.insert(search).from_select(SEARCHED, chunk).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(search).from_select(SEARCHED, chunk).on_conflict_do_nothing()
+    return search.insert().from_select(SEARCHED, chunk)  # pragma: no cover - sambus runs on the two above
+
+
+_PROJECTIONS = {dialect: _projection(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def project(engine: sa.Engine, *, chunk: int = PROJECT_CHUNK, once: bool = False) -> int:
+    """Copy the entries appended since into :data:`search`, a chunk per transaction; returns how many.
+
+    With ``once``, copy one chunk at most.
+
+    The ledger is appended in order, one batch after another under its head's lock, so the entries it has
+    are always ``1 … n``; each chunk copies the next ones in order, so :data:`search` always holds exactly
+    the entries up to its highest ``seq``.
+
+    Raises:
+        StoreUnavailableError: the database cannot be reached or refused the copy.
+    """
+    statement = _PROJECTIONS.get(engine.dialect.name)
+    if statement is None:  # pragma: no cover - sambus runs on the two made up front
+        statement = _projection(engine.dialect.name)
+    copied = 0
+    while True:
+        with map_errors("copy ledger entries to the compliance projection"), engine.begin() as conn:
+            done = conn.execute(statement, {"chunk": chunk}).rowcount
+        copied += max(done, 0)
+        if once or done < chunk:
+            return copied
+
+
+class Projector:
+    """Keeps :data:`search` caught up with the ledger, in a thread of its own that an append wakes.
+
+    The thread copies (:func:`project`) after each wake-up, until nothing is left, and ends after
+    ``idle_s`` without one; the next append starts another. An error is logged (its type only) and the
+    copy tried again at the next wake-up: a compliance query reads what is not yet copied from the ledger
+    itself, so a projection behind is slower to query, never incomplete.
+    """
+
+    def __init__(self, engine: sa.Engine, *, chunk: int = PROJECT_CHUNK, idle_s: float = 5.0) -> None:
+        """Copy from and to ``engine``'s database, ``chunk`` entries per transaction."""
+        self._engine = engine
+        self._chunk = chunk
+        self._idle_s = idle_s
+        self._wake = threading.Event()
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def wake(self) -> None:
+        """Entries were appended: copy them soon."""
+        with self._guard:
+            self._idle.clear()
+            self._wake.set()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ledger-projection", daemon=True)
+                self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every entry appended before the last :meth:`wake` is copied (or the copy failed)."""
+        return self._idle.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        """Whether its thread is there (copying, or waiting for the next append)."""
+        with self._guard:
+            return self._thread is not None
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(self._idle_s):
+                with self._guard:
+                    if not self._wake.is_set():
+                        self._thread = None
+                        return
+                continue
+            self._wake.clear()
+            try:
+                project(self._engine, chunk=self._chunk)
+            except Exception as exc:  # noqa: BLE001 - the thread must live on; the query reads the ledger
+                # types and error codes, never the message (it may quote a statement's parameters)
+                _LOG.warning(
+                    "copying ledger entries to the compliance projection failed: %s", cause_chain(exc)
+                )
+            with self._guard:
+                if not self._wake.is_set():
+                    self._idle.set()
+
+
 class _AlreadyThere(Exception):  # noqa: N818 - control flow inside :meth:`DecisionLedger.append`
     """Some entries of a batch were in the ledger already: the batch is chained again without them."""
 
@@ -232,12 +375,15 @@ class DecisionLedger:
         cipher: FieldCipher | None = None,
         checkpoint_every: int = 100,
         anchors: Sequence[AnchorSink] = (),
+        project_after: bool = True,
     ) -> None:
         """Keep the ledger in ``engine``'s database; sign checkpoints with ``signer`` when given.
 
         Each checkpoint is also written to every one of ``anchors`` after the database commits it; the
         anchors an append made are in :attr:`last_anchors` until the next append (a stage sends them on with
-        its Kafka transaction).
+        its Kafka transaction). With ``project_after`` (the default) the entries an append made are copied
+        to the compliance projection (:data:`search`) by a :class:`Projector` thread once it has committed;
+        without it, whoever appends calls :func:`project` when they choose (the benchmark times it).
         """
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
@@ -250,6 +396,8 @@ class DecisionLedger:
         self._appending = threading.Lock()
         self._last_checkpoint = 0
         """The latest checkpoint this ledger made or read: never later than the database's latest."""
+        self.projector = Projector(engine) if project_after else None
+        """Copies appended entries to the compliance projection after each append, or ``None``."""
 
     @property
     def engine(self) -> sa.Engine:
@@ -301,6 +449,8 @@ class DecisionLedger:
             except _AlreadyThere:
                 made, new = self._append(rows, bodies, look_first=True)
             self._anchor(made)
+        if new and self.projector is not None:
+            self.projector.wake()
         return new
 
     def _append(
