@@ -155,12 +155,31 @@ def canonical(value: Mapping[str, Any]) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
+_SORTED = tuple(sorted(HASHED))
+_encode_str = json.encoder.encode_basestring  # what the encoder above writes a string with (C, where built)
+_KEYS = tuple(_encode_str(name) + ":" for name in _SORTED)
+
+
 def entry_body(row: Mapping[str, Any]) -> bytes:
     """The canonical encoding of an entry's hashed columns: what its hash covers after the previous hash.
 
-    It does not depend on the chain, so an appender makes it before it takes the ledger's write lock.
+    It does not depend on the chain, so an appender makes it before it takes the ledger's write lock. It is
+    :func:`canonical` of those columns, written out here for the value types an entry has (text, integer,
+    null), in their sorted order: a third of the time (any other type goes through :func:`canonical`).
     """
-    return canonical({name: row[name] for name in HASHED})
+    parts = []
+    for key, name in zip(_KEYS, _SORTED, strict=True):
+        value = row[name]
+        kind = type(value)
+        if kind is str:
+            parts.append(key + _encode_str(value))
+        elif value is None:
+            parts.append(key + "null")
+        elif kind is int:
+            parts.append(key + int.__repr__(value))
+        else:
+            return canonical({name: row[name] for name in HASHED})
+    return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
 def chain_hash(prev_hash: str, body: bytes) -> str:
@@ -187,6 +206,24 @@ _MOVE_HEAD = head.update().where(head.c.id == 1).values(seq=sa.bindparam("s"), e
 _INSERT = entries.insert()
 """A plain insert: the unique constraint on (message, recipient) refuses an entry already there, and the
 whole batch with it; there is no query before the insert."""
+_INSERTED = ("seq", *HASHED, "prev_hash", "entry_hash")
+_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _insert_text(dialect: sa.Dialect) -> str | None:
+    """:data:`_INSERT` as the driver's own text with positional markers, or ``None`` for another paramstyle.
+
+    The batch goes to the driver's ``executemany`` as tuples: SQLAlchemy's per-row parameter processing was
+    a fifth of an append's time, for columns that need none (text and integers).
+    """
+    marker = _MARKERS.get(dialect.paramstyle)
+    if marker is None:  # pragma: no cover - sqlite3 and psycopg use the ones above
+        return None
+    columns = ", ".join(_INSERTED)
+    markers = ", ".join([marker] * len(_INSERTED))
+    return f"INSERT INTO {entries.name} ({columns}) VALUES ({markers})"  # noqa: S608 - our names only
+
+
 _LAST_CHECKPOINT = sa.select(sa.func.max(checkpoints.c.seq), sa.func.count()).select_from(checkpoints)
 
 
@@ -396,6 +433,7 @@ class DecisionLedger:
         self._appending = threading.Lock()
         self._last_checkpoint = 0
         """The latest checkpoint this ledger made or read: never later than the database's latest."""
+        self._insert_text = _insert_text(engine.dialect)
         self.projector = Projector(engine) if project_after else None
         """Copies appended entries to the compliance projection after each append, or ``None``."""
 
@@ -424,7 +462,7 @@ class DecisionLedger:
             "rule_version": record.rule_version,
             "legal_basis": record.legal_basis,
             "reason": record.reason,
-            "removed": json.dumps(list(record.removed), separators=(",", ":")),
+            "removed": json.dumps(list(record.removed), separators=(",", ":")) if record.removed else "[]",
             "decided_at": iso(record.decided_at),
         }
 
@@ -481,10 +519,10 @@ class DecisionLedger:
                         existing.add(key)
                         seq += 1
                         hash_ = chain_hash(prev, body)
-                        chained.append({**row, "seq": seq, "prev_hash": prev, "entry_hash": hash_})
+                        chained.append((seq, *(row[name] for name in HASHED), prev, hash_))
                         prev = hash_
                     if chained:
-                        conn.execute(_INSERT, chained)
+                        self._insert(conn, chained)
                         conn.execute(_MOVE_HEAD, {"s": seq, "h": prev})
                         made += self._maybe_checkpoint(conn, seq, prev)
             except sa.exc.IntegrityError:
@@ -494,6 +532,13 @@ class DecisionLedger:
         if made:
             self._last_checkpoint = made[-1].seq
         return made, len(chained)
+
+    def _insert(self, conn: sa.Connection, chained: list[tuple[Any, ...]]) -> None:
+        """Insert the chained entries (tuples in :data:`_INSERTED`'s order) with one executemany."""
+        if self._insert_text is None:  # pragma: no cover - see _insert_text
+            conn.execute(_INSERT, [dict(zip(_INSERTED, values, strict=True)) for values in chained])
+        else:
+            conn.exec_driver_sql(self._insert_text, chained)
 
     def _anchor(self, made: Sequence[Anchor]) -> None:
         """Hand committed checkpoints to the anchors.
