@@ -133,6 +133,43 @@ _PROJECTED_UP_TO = sa.select(sa.func.max(search.c.seq))
 _DECIDED = _READ.index(entries.c.decided_at)
 
 
+_NO_REMOVED = frozenset({"[]", "", None})
+
+
+def _entry(row: Sequence[Any]) -> LedgerEntry:
+    """The entry a row of :data:`_READ` holds."""
+    (
+        seq,
+        message_id,
+        recipient_id,
+        child,
+        event,
+        outcome,
+        rule_id,
+        rule_version,
+        legal_basis,
+        reason,
+        removed,
+        decided_at,
+        entry_hash,
+    ) = row
+    return LedgerEntry(
+        seq=int(seq),
+        message_id=message_id,
+        recipient_id=recipient_id,
+        child=child,
+        event=event,
+        outcome=outcome,
+        rule_id=rule_id,
+        rule_version=int(rule_version),
+        legal_basis=legal_basis,
+        reason=reason,
+        removed=() if removed in _NO_REMOVED else tuple(json.loads(removed)),
+        decided_at=dt.datetime.fromisoformat(decided_at).astimezone(dt.UTC),
+        entry_hash=entry_hash,
+    )
+
+
 def _oldest_first(row: Sequence[Any]) -> tuple[str, int]:
     return row[_DECIDED], int(row[0])
 
@@ -181,14 +218,15 @@ class Compliance:
         It seeks the entries in the projection's indexes (:data:`sambus.consent.ledger.search`) and reads
         each from the ledger by its ``seq``. On SQLite, which keeps no statistics (sambus does not ANALYZE),
         the index is chosen here: the one led by the filters most likely to narrow the ledger
-        (:func:`seek_columns`); the other filters are written so that no index can serve them
-        (``column || ''``), and SQLite cannot pick an index that would have it sift, say, every permit for
-        one child's entries. PostgreSQL's planner has statistics and chooses.
+        (:func:`seek_columns`); the other filters are checked on the ledger's row and written so that no
+        index can serve them (``column || ''``), and SQLite cannot pick an index that would have it sift,
+        say, every permit for one child's entries. PostgreSQL's planner has statistics and chooses.
         """
         seek = set(seek_columns(query)) if dialect == "sqlite" else set(_FILTERS)
 
         def column(name: str) -> sa.ColumnElement[Any]:
-            return search.c[name] if name in seek else search.c[name].concat("")
+            # the other filters are checked on the ledger's row, which is read anyway, not the projection's
+            return search.c[name] if name in seek else entries.c[name].concat("")
 
         statement = (
             sa.select(*_READ)
@@ -241,38 +279,7 @@ class Compliance:
             tail = conn.execute(self.tail_statement(query, projected)).all()
         if tail:  # the projection is behind (or was passed while this was read): merge, once per entry
             rows = sorted({row[0]: row for row in (*rows, *tail)}.values(), key=_oldest_first)[: query.limit]
-        return [
-            LedgerEntry(
-                seq=int(seq),
-                message_id=message_id,
-                recipient_id=recipient_id,
-                child=child,
-                event=event,
-                outcome=outcome,
-                rule_id=rule_id,
-                rule_version=int(rule_version),
-                legal_basis=legal_basis,
-                reason=reason,
-                removed=() if removed in {"[]", "", None} else tuple(json.loads(removed)),
-                decided_at=dt.datetime.fromisoformat(decided_at).astimezone(dt.UTC),
-                entry_hash=entry_hash,
-            )
-            for (
-                seq,
-                message_id,
-                recipient_id,
-                child,
-                event,
-                outcome,
-                rule_id,
-                rule_version,
-                legal_basis,
-                reason,
-                removed,
-                decided_at,
-                entry_hash,
-            ) in rows
-        ]
+        return [_entry(row) for row in rows]
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest lines of the query log, newest first."""

@@ -8,6 +8,7 @@ projection is, and once it has caught up the projection holds exactly the ledger
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import time
@@ -16,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from sambus.consent import DecisionLedger
-from sambus.consent.compliance import Compliance, LedgerQuery
-from sambus.consent.ledger import SEARCHED, Projector, entries, project, search
+from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery
+from sambus.consent.ledger import SEARCHED, LedgerDecision, Projector, entries, project, search
 from sambus.router.service.schema import upgrade
 
 from .ledger_records import T0, record
@@ -188,3 +189,18 @@ def test_a_projector_that_cannot_copy_logs_only_the_error_type_and_copies_at_the
     projector.wake()
     assert projector.wait(60)
     assert [row[0] for row in _projected(engine)] == [1]
+
+
+def test_an_entry_read_back_is_the_decision_appended_with_its_place_and_hash(ledger, engine):
+    appended = record(4, removed=("Patient.address", "Observation"))
+    ledger.append([appended])
+    project(engine)
+
+    (found,) = Compliance(engine).select(LedgerQuery())
+
+    with engine.connect() as conn:
+        hash_ = conn.scalar(sa.select(entries.c.entry_hash))
+    fields = {f.name: getattr(appended, f.name) for f in dataclasses.fields(LedgerDecision)}
+    assert found == LedgerEntry(**fields, seq=1, entry_hash=hash_)
+    assert vars(found) == vars(LedgerEntry(**fields, seq=1, entry_hash=hash_))
+    assert found.decided_at.tzinfo is dt.UTC
