@@ -204,6 +204,12 @@ _LOCK_HEAD = (
 )
 """Takes the ledger's write lock (concurrent appenders chain one after another) and reads its head."""
 _MOVE_HEAD = head.update().where(head.c.id == 1).values(seq=sa.bindparam("s"), entry_hash=sa.bindparam("h"))
+_MOVE_HEAD_FROM = (
+    head.update()
+    .where(head.c.id == 1, head.c.seq == sa.bindparam("was_s"), head.c.entry_hash == sa.bindparam("was_h"))
+    .values(seq=sa.bindparam("s"), entry_hash=sa.bindparam("h"))
+)
+"""Takes the write lock and moves the head in one statement, only from the head this ledger last left."""
 _INSERT = entries.insert()
 """A plain insert: the unique constraint on (message, recipient) refuses an entry already there, and the
 whole batch with it; there is no query before the insert."""
@@ -347,6 +353,30 @@ class Projector:
                     self._idle.set()
 
 
+def _chain(
+    rows: Sequence[dict[str, Any]],
+    bodies: Sequence[bytes],
+    seq: int,
+    prev: str,
+    existing: set[tuple[str, str]],
+) -> tuple[list[tuple[Any, ...]], int, str]:
+    """The rows not in ``existing`` chained after entry ``seq`` of hash ``prev``, as :data:`_INSERTED` tuples.
+
+    Returns them with the new head's seq and hash. A (message, recipient) twice in the batch is chained once.
+    """
+    chained = []
+    for row, body in zip(rows, bodies, strict=True):
+        key = (row["message_id"], row["recipient_id"])
+        if key in existing:  # looked up, or earlier in this batch
+            continue
+        existing.add(key)
+        seq += 1
+        hash_ = chain_hash(prev, body)
+        chained.append((seq, *(row[name] for name in HASHED), prev, hash_))
+        prev = hash_
+    return chained, seq, prev
+
+
 class _AlreadyThere(Exception):  # noqa: N818 - control flow inside :meth:`DecisionLedger.append`
     """Some entries of a batch were in the ledger already: the batch is chained again without them."""
 
@@ -441,6 +471,8 @@ class DecisionLedger:
         self._last_checkpoint = 0
         """The latest checkpoint this ledger made or read: never later than the database's latest."""
         self._insert_text = _insert_text(engine.dialect)
+        self._left: tuple[int, str] | None = None
+        """The head (seq, hash) this ledger's last append left, or ``None`` (then it locks and reads it)."""
         self.projector = Projector(engine) if project_after else None
         """Copies appended entries to the compliance projection after each append, or ``None``."""
 
@@ -501,41 +533,48 @@ class DecisionLedger:
     def _append(
         self, rows: Sequence[dict[str, Any]], bodies: Sequence[bytes], *, look_first: bool
     ) -> tuple[list[Anchor], int]:
-        """Chain and insert the rows in one transaction; without ``look_first``, raise on a duplicate."""
+        """Chain and insert the rows in one transaction; without ``look_first``, raise on a duplicate.
+
+        When this ledger made the last append, the batch is chained on the head it left, and one statement
+        takes the write lock and moves the head, on the condition that the head is still that one (seq and
+        hash): one statement fewer (on PostgreSQL one round trip fewer) than locking and reading the head,
+        then moving it. When another appender (or anything else) has moved the head since, the condition
+        fails, nothing has changed, and the head is locked, read and chained on as usual.
+        """
         made: list[Anchor] = []
+        left, self._left = self._left, None  # forgotten unless this append commits
         with map_errors("append to the decision ledger"):
             try:
                 with self._engine.begin() as conn:
-                    seq, prev = conn.execute(_LOCK_HEAD).one()
-                    seq = int(seq)
-                    existing: set[tuple[str, str]] = set()
-                    if look_first:
-                        found = conn.execute(
-                            sa.select(entries.c.message_id, entries.c.recipient_id).where(
-                                entries.c.message_id.in_({row["message_id"] for row in rows})
+                    chained: list[tuple[Any, ...]] = []
+                    if left is not None and not look_first:
+                        chained, seq, prev = _chain(rows, bodies, *left, set())
+                        moved = conn.execute(
+                            _MOVE_HEAD_FROM, {"s": seq, "h": prev, "was_s": left[0], "was_h": left[1]}
+                        ).rowcount
+                        if moved != 1:
+                            chained = []
+                    if not chained:
+                        start, start_hash = conn.execute(_LOCK_HEAD).one()
+                        existing: set[tuple[str, str]] = set()
+                        if look_first:
+                            found = conn.execute(
+                                sa.select(entries.c.message_id, entries.c.recipient_id).where(
+                                    entries.c.message_id.in_({row["message_id"] for row in rows})
+                                )
                             )
-                        )
-                        existing = {
-                            (str(message_id), str(recipient_id)) for message_id, recipient_id in found
-                        }
-                    chained = []
-                    for row, body in zip(rows, bodies, strict=True):
-                        key = (row["message_id"], row["recipient_id"])
-                        if key in existing:  # looked up, or earlier in this batch
-                            continue
-                        existing.add(key)
-                        seq += 1
-                        hash_ = chain_hash(prev, body)
-                        chained.append((seq, *(row[name] for name in HASHED), prev, hash_))
-                        prev = hash_
+                            existing = {(str(m), str(r)) for m, r in found}
+                        chained, seq, prev = _chain(rows, bodies, int(start), str(start_hash), existing)
+                        if chained:
+                            conn.execute(_MOVE_HEAD, {"s": seq, "h": prev})
                     if chained:
                         self._insert(conn, chained)
-                        conn.execute(_MOVE_HEAD, {"s": seq, "h": prev})
                         made += self._maybe_checkpoint(conn, seq, prev)
             except sa.exc.IntegrityError:
                 if look_first:
                     raise  # not a duplicate of an entry looked up: let it surface
                 raise _AlreadyThere from None  # rolled back; the caller chains again
+        self._left = (seq, prev)
         if made:
             self._last_checkpoint = made[-1].seq
         return made, len(chained)
