@@ -109,28 +109,27 @@ basis's refusals few more; a legal basis from the rule catalogue is one of dozen
 hundreds but each with many; an outcome one of five."""
 
 
-_READ = tuple(
-    entries.c[name]
-    for name in (
-        "seq",
-        "message_id",
-        "recipient_id",
-        "child",
-        "event",
-        "outcome",
-        "rule_id",
-        "rule_version",
-        "legal_basis",
-        "reason",
-        "removed",
-        "decided_at",
-        "entry_hash",
-    )
+_NAMES = (
+    "seq",
+    "message_id",
+    "recipient_id",
+    "child",
+    "event",
+    "outcome",
+    "rule_id",
+    "rule_version",
+    "legal_basis",
+    "reason",
+    "removed",
+    "decided_at",
+    "entry_hash",
 )
 """The columns a :class:`LedgerEntry` is made of, in :meth:`Compliance.select`'s order (not the encrypted
-identity)."""
+identity): all in the compliance projection."""
+_READ = tuple(search.c[name] for name in _NAMES)
+_READ_TAIL = tuple(entries.c[name] for name in _NAMES)
 _PROJECTED_UP_TO = sa.select(sa.func.max(search.c.seq))
-_DECIDED = _READ.index(entries.c.decided_at)
+_DECIDED = _NAMES.index("decided_at")
 
 
 _NO_REMOVED = frozenset({"[]", "", None})
@@ -215,25 +214,19 @@ class Compliance:
     def statement(query: LedgerQuery, dialect: str | None = None) -> sa.Select[Any]:
         """The SELECT that :meth:`select` runs in the compliance projection for ``query`` (on ``dialect``).
 
-        It seeks the entries in the projection's indexes (:data:`sambus.consent.ledger.search`) and reads
-        each from the ledger by its ``seq``. On SQLite, which keeps no statistics (sambus does not ANALYZE),
-        the index is chosen here: the one led by the filters most likely to narrow the ledger
-        (:func:`seek_columns`); the other filters are checked on the ledger's row and written so that no
-        index can serve them (``column || ''``), and SQLite cannot pick an index that would have it sift,
-        say, every permit for one child's entries. PostgreSQL's planner has statistics and chooses.
+        It seeks the entries in the projection's indexes (:data:`sambus.consent.ledger.search`), which holds
+        all a :class:`LedgerEntry` is made of. On SQLite, which keeps no statistics (sambus does not
+        ANALYZE), the index is chosen here: the one led by the filters most likely to narrow the ledger
+        (:func:`seek_columns`); the other filters are written so that no index can serve them
+        (``column || ''``), and SQLite cannot pick an index that would have it sift, say, every permit for
+        one child's entries. PostgreSQL's planner has statistics and chooses.
         """
         seek = set(seek_columns(query)) if dialect == "sqlite" else set(_FILTERS)
 
         def column(name: str) -> sa.ColumnElement[Any]:
-            # the other filters are checked on the ledger's row, which is read anyway, not the projection's
-            return search.c[name] if name in seek else entries.c[name].concat("")
+            return search.c[name] if name in seek else search.c[name].concat("")
 
-        statement = (
-            sa.select(*_READ)
-            .select_from(search.join(entries, entries.c.seq == search.c.seq))
-            .order_by(search.c.decided_at, search.c.seq)
-            .limit(query.limit)
-        )
+        statement = sa.select(*_READ).order_by(search.c.decided_at, search.c.seq).limit(query.limit)
         for name in _FILTERS:
             if (value := getattr(query, name)) is not None:
                 statement = statement.where(column(name) == value)
@@ -250,7 +243,7 @@ class Compliance:
         It reads them by their key (``seq > after``): as many as the projection is behind.
         """
         statement = (
-            sa.select(*_READ)
+            sa.select(*_READ_TAIL)
             .where(entries.c.seq > after)
             .order_by(entries.c.decided_at, entries.c.seq)
             .limit(query.limit)
@@ -269,8 +262,8 @@ class Compliance:
 
         Oldest by decision time, then by ledger order. The entries the compliance projection holds (those up
         to its highest ``seq``) are sought in its indexes, each in that order, so the query reads only the
-        entries it returns; those appended since and not yet copied there are read from the ledger by their
-        key. The answer is the same either way: complete however far behind the projection is.
+        entries it returns, there; those appended since and not yet copied there are read from the ledger by
+        their key. The answer is the same either way: complete however far behind the projection is.
         """
         statement = self.statement(query, self._engine.dialect.name)
         with map_errors("read the decision ledger"), self._engine.connect() as conn:

@@ -68,11 +68,18 @@ search = sa.Table(
     sa.Column(
         "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
     ),
-    sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
+    sa.Column("message_id", sa.String(64), nullable=False),
     sa.Column("recipient_id", sa.String(100), nullable=False),
+    sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
+    sa.Column("event", sa.String(60), nullable=False),
     sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("rule_id", sa.String(60), nullable=False),
+    sa.Column("rule_version", sa.Integer, nullable=False),
     sa.Column("legal_basis", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(1000), nullable=False),
+    sa.Column("removed", sa.String(2000), nullable=False),
     sa.Column("decided_at", sa.String(40), nullable=False, comment="ISO 8601, UTC"),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
     # One per compliance filter, each in the order the compliance queries return (decision time, then seq),
     # so a query with a period reads only that period and stops at its limit (sambus.consent.compliance).
     sa.Index("ix_ledger_search_decided", "decided_at", "seq"),
@@ -86,20 +93,23 @@ search = sa.Table(
         "ix_ledger_search_recipient_legal_basis_decided", "recipient_id", "legal_basis", "decided_at", "seq"
     ),
     sa.Index("ix_ledger_search_legal_basis_outcome_decided", "legal_basis", "outcome", "decided_at", "seq"),
-    comment="the compliance filters' projection of ledger_entries (not the record: not hashed, not verified)",
+    comment="what compliance queries read of ledger_entries, with their indexes (a copy; verify checks it)",
 )
-"""The compliance filters' columns of every entry, with their indexes: a projection of :data:`entries`.
+"""What compliance queries read of every entry, with the filters' indexes: a projection of :data:`entries`.
 
-The entries themselves carry no index besides their key and the (message, recipient) constraint, so an
-append writes two B-trees, not ten. :func:`project` copies the entries appended since into this table, in
-ledger order and in one statement per chunk, after the append has committed (a ledger does it in a thread of
-its own, :class:`DecisionLedger`); it always holds exactly the entries up to its highest ``seq``. A compliance
-query reads it and, for the entries after its highest ``seq`` not yet copied, the ledger itself
-(:meth:`sambus.consent.compliance.Compliance.select`), so its answer is complete however far behind the
-projection is; only its speed depends on the projection keeping up.
+It holds every column a :class:`sambus.consent.compliance.LedgerEntry` is made of (not the encrypted
+identity nor the previous hash), so a query reads only the projection and its index, not the ledger too (on
+PostgreSQL a second index and table visit per entry). The entries themselves carry no index besides their
+key and the (message, recipient) constraint, so an append writes two B-trees, not ten. :func:`project`
+copies the entries appended since into this table, in ledger order and in one statement per chunk, after
+the append has committed (a ledger does it in a thread of its own, :class:`DecisionLedger`); it always holds
+exactly the entries up to its highest ``seq``. A compliance query reads it and, for the entries after its
+highest ``seq`` not yet copied, the ledger itself (:meth:`sambus.consent.compliance.Compliance.select`), so
+its answer is complete however far behind the projection is; only its speed depends on the projection
+keeping up. :func:`sambus.consent.verify.verify` checks that it is an exact copy.
 """
 
-SEARCHED = ("seq", "child", "recipient_id", "outcome", "legal_basis", "decided_at")
+SEARCHED = tuple(column.name for column in search.columns)
 """The columns of :data:`search`, copied from :data:`entries`."""
 
 checkpoints = sa.Table(

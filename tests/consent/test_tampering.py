@@ -233,8 +233,9 @@ def test_a_copy_added_to_the_compliance_projection_is_named(engine, signer, ledg
     _copied(engine, ledger)
     _sql(
         engine,
-        "INSERT INTO ledger_search (seq, child, recipient_id, outcome, legal_basis, decided_at) "
-        "VALUES (99, 'c', 'r', 'deny', 'b', '2026-11-20T09:00:00.000000+00:00')",
+        "INSERT INTO ledger_search SELECT 99, message_id || 'x', recipient_id, child, event, 'deny', rule_id,"
+        " rule_version, legal_basis, reason, removed, decided_at, entry_hash FROM ledger_search"
+        " WHERE seq = 1",
     )
 
     result = _check(engine, signer)
