@@ -249,6 +249,7 @@ _LOG = logging.getLogger(__name__)
 PROJECT_CHUNK = 5000
 """The most entries :func:`project` copies in one transaction: how long it holds SQLite's write lock."""
 
+_PROJECTED_HIGHEST = sa.select(sa.func.max(search.c.seq))
 _PROJECTED = sa.select(sa.func.coalesce(sa.func.max(search.c.seq), 0)).scalar_subquery()
 
 
@@ -289,10 +290,16 @@ def project(engine: sa.Engine, *, chunk: int = PROJECT_CHUNK, once: bool = False
     if statement is None:  # pragma: no cover - sambus runs on the two made up front
         statement = _projection(engine.dialect.name)
     copied = 0
+    with map_errors("copy ledger entries to the compliance projection"), engine.connect() as conn:
+        highest = int(conn.scalar(_PROJECTED_HIGHEST) or 0)
     while True:
         with map_errors("copy ledger entries to the compliance projection"), engine.begin() as conn:
-            done = conn.execute(statement, {"chunk": chunk}).rowcount
-        copied += max(done, 0)
+            conn.execute(statement, {"chunk": chunk})
+            # the projection is a prefix: what it gained is its new highest seq less the old (psycopg gives
+            # no row count for an INSERT … SELECT … ON CONFLICT)
+            done = int(conn.scalar(_PROJECTED_HIGHEST) or 0) - highest
+            highest += done
+        copied += done
         if once or done < chunk:
             return copied
 
