@@ -291,17 +291,21 @@ def project(engine: sa.Engine, *, chunk: int = PROJECT_CHUNK, once: bool = False
         statement = _projection(engine.dialect.name)
     copied = 0
     with map_errors("copy ledger entries to the compliance projection"), engine.connect() as conn:
+        # its own connection, closed when done rather than pooled: a projector thread may copy after the
+        # engine's owner has disposed of its pool, and must not leave a connection open behind it
+        conn.detach()
         highest = int(conn.scalar(_PROJECTED_HIGHEST) or 0)
-    while True:
-        with map_errors("copy ledger entries to the compliance projection"), engine.begin() as conn:
+        conn.commit()
+        while True:
             conn.execute(statement, {"chunk": chunk})
             # the projection is a prefix: what it gained is its new highest seq less the old (psycopg gives
             # no row count for an INSERT … SELECT … ON CONFLICT)
             done = int(conn.scalar(_PROJECTED_HIGHEST) or 0) - highest
+            conn.commit()
             highest += done
-        copied += done
-        if once or done < chunk:
-            return copied
+            copied += done
+            if once or done < chunk:
+                return copied
 
 
 class Projector:
