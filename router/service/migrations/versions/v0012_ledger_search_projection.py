@@ -8,7 +8,7 @@ encrypted identity and the previous hash), which a ledger fills after its append
 itself. This revision copies every entry there is, then drops the ledger's eight indexes.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Created: 2026-11-30 01:40:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
