@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sambus.consent.ledger import LedgerDecision, entries, iso, metadata
+from sambus.consent.ledger import LedgerDecision, entries, iso, metadata, search
 from sambus.contracts.errors import map_errors
 from sambus.contracts.fhir.codes import EVENT_SYSTEM
 
@@ -103,32 +103,74 @@ _SEEK_ORDER = (
     ("recipient_id",),
     ("outcome",),
 )
-"""The equality filters that lead an index (see :data:`sambus.consent.ledger.entries`), most narrowing first:
+"""The equality filters that lead an index (see :data:`sambus.consent.ledger.search`), most narrowing first:
 a child has few decisions; what one recipient got under one legal basis, a recipient's refusals or one legal
 basis's refusals few more; a legal basis from the rule catalogue is one of dozens, a recipient one of
 hundreds but each with many; an outcome one of five."""
 
 
-_READ = tuple(
-    entries.c[name]
-    for name in (
-        "seq",
-        "message_id",
-        "recipient_id",
-        "child",
-        "event",
-        "outcome",
-        "rule_id",
-        "rule_version",
-        "legal_basis",
-        "reason",
-        "removed",
-        "decided_at",
-        "entry_hash",
-    )
+_NAMES = (
+    "seq",
+    "message_id",
+    "recipient_id",
+    "child",
+    "event",
+    "outcome",
+    "rule_id",
+    "rule_version",
+    "legal_basis",
+    "reason",
+    "removed",
+    "decided_at",
+    "entry_hash",
 )
 """The columns a :class:`LedgerEntry` is made of, in :meth:`Compliance.select`'s order (not the encrypted
-identity)."""
+identity): all in the compliance projection."""
+_READ = tuple(search.c[name] for name in _NAMES)
+_READ_TAIL = tuple(entries.c[name] for name in _NAMES)
+_PROJECTED_UP_TO = sa.select(sa.func.max(search.c.seq))
+_DECIDED = _NAMES.index("decided_at")
+
+
+_NO_REMOVED = frozenset({"[]", "", None})
+
+
+def _entry(row: Sequence[Any]) -> LedgerEntry:
+    """The entry a row of :data:`_READ` holds."""
+    (
+        seq,
+        message_id,
+        recipient_id,
+        child,
+        event,
+        outcome,
+        rule_id,
+        rule_version,
+        legal_basis,
+        reason,
+        removed,
+        decided_at,
+        entry_hash,
+    ) = row
+    return LedgerEntry(
+        seq=int(seq),
+        message_id=message_id,
+        recipient_id=recipient_id,
+        child=child,
+        event=event,
+        outcome=outcome,
+        rule_id=rule_id,
+        rule_version=int(rule_version),
+        legal_basis=legal_basis,
+        reason=reason,
+        removed=() if removed in _NO_REMOVED else tuple(json.loads(removed)),
+        decided_at=dt.datetime.fromisoformat(decided_at).astimezone(dt.UTC),
+        entry_hash=entry_hash,
+    )
+
+
+def _oldest_first(row: Sequence[Any]) -> tuple[str, int]:
+    return row[_DECIDED], int(row[0])
 
 
 def seek_columns(query: LedgerQuery) -> tuple[str, ...]:
@@ -170,22 +212,45 @@ class Compliance:
 
     @staticmethod
     def statement(query: LedgerQuery, dialect: str | None = None) -> sa.Select[Any]:
-        """The SELECT that :meth:`select` runs for ``query`` (on a database of ``dialect``).
+        """The SELECT that :meth:`select` runs in the compliance projection for ``query`` (on ``dialect``).
 
-        On SQLite, which keeps no statistics (sambus does not ANALYZE), the index is chosen here: the one led
-        by the filters most likely to narrow the ledger (:func:`seek_columns`); the other filters are written
-        so that no index can serve them (``column || ''``), and SQLite cannot pick an index that would have
-        it sift, say, every permit for one child's entries. PostgreSQL's planner has statistics and chooses.
+        It seeks the entries in the projection's indexes (:data:`sambus.consent.ledger.search`), which holds
+        all a :class:`LedgerEntry` is made of. On SQLite, which keeps no statistics (sambus does not
+        ANALYZE), the index is chosen here: the one led by the filters most likely to narrow the ledger
+        (:func:`seek_columns`); the other filters are written so that no index can serve them
+        (``column || ''``), and SQLite cannot pick an index that would have it sift, say, every permit for
+        one child's entries. PostgreSQL's planner has statistics and chooses.
         """
         seek = set(seek_columns(query)) if dialect == "sqlite" else set(_FILTERS)
 
         def column(name: str) -> sa.ColumnElement[Any]:
-            return entries.c[name] if name in seek else entries.c[name].concat("")
+            return search.c[name] if name in seek else search.c[name].concat("")
 
-        statement = sa.select(*_READ).order_by(entries.c.decided_at, entries.c.seq).limit(query.limit)
+        statement = sa.select(*_READ).order_by(search.c.decided_at, search.c.seq).limit(query.limit)
         for name in _FILTERS:
             if (value := getattr(query, name)) is not None:
                 statement = statement.where(column(name) == value)
+        if query.since is not None:
+            statement = statement.where(search.c.decided_at >= iso(query.since))
+        if query.until is not None:
+            statement = statement.where(search.c.decided_at < iso(query.until))
+        return statement
+
+    @staticmethod
+    def tail_statement(query: LedgerQuery, after: int) -> sa.Select[Any]:
+        """The SELECT of the entries after ``seq`` ``after`` (not yet in the projection) matching ``query``.
+
+        It reads them by their key (``seq > after``): as many as the projection is behind.
+        """
+        statement = (
+            sa.select(*_READ_TAIL)
+            .where(entries.c.seq > after)
+            .order_by(entries.c.decided_at, entries.c.seq)
+            .limit(query.limit)
+        )
+        for name in _FILTERS:
+            if (value := getattr(query, name)) is not None:
+                statement = statement.where(entries.c[name] == value)
         if query.since is not None:
             statement = statement.where(entries.c.decided_at >= iso(query.since))
         if query.until is not None:
@@ -195,44 +260,19 @@ class Compliance:
     def select(self, query: LedgerQuery) -> list[LedgerEntry]:
         """The entries matching ``query``, oldest first, unlogged: for callers that audit themselves.
 
-        Oldest by decision time, then by ledger order: each filter has an index in that order (see
-        :data:`sambus.consent.ledger.entries`), so a query reads only the entries it returns.
+        Oldest by decision time, then by ledger order. The entries the compliance projection holds (those up
+        to its highest ``seq``) are sought in its indexes, each in that order, so the query reads only the
+        entries it returns, there; those appended since and not yet copied there are read from the ledger by
+        their key. The answer is the same either way: complete however far behind the projection is.
         """
         statement = self.statement(query, self._engine.dialect.name)
         with map_errors("read the decision ledger"), self._engine.connect() as conn:
+            projected = int(conn.scalar(_PROJECTED_UP_TO) or 0)
             rows = conn.execute(statement).all()
-        return [
-            LedgerEntry(
-                seq=int(seq),
-                message_id=message_id,
-                recipient_id=recipient_id,
-                child=child,
-                event=event,
-                outcome=outcome,
-                rule_id=rule_id,
-                rule_version=int(rule_version),
-                legal_basis=legal_basis,
-                reason=reason,
-                removed=() if removed in {"[]", "", None} else tuple(json.loads(removed)),
-                decided_at=dt.datetime.fromisoformat(decided_at).astimezone(dt.UTC),
-                entry_hash=entry_hash,
-            )
-            for (
-                seq,
-                message_id,
-                recipient_id,
-                child,
-                event,
-                outcome,
-                rule_id,
-                rule_version,
-                legal_basis,
-                reason,
-                removed,
-                decided_at,
-                entry_hash,
-            ) in rows
-        ]
+            tail = conn.execute(self.tail_statement(query, projected)).all()
+        if tail:  # the projection is behind (or was passed while this was read): merge, once per entry
+            rows = sorted({row[0]: row for row in (*rows, *tail)}.values(), key=_oldest_first)[: query.limit]
+        return [_entry(row) for row in rows]
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest lines of the query log, newest first."""

@@ -1,10 +1,12 @@
-"""Verifying the decision ledger: the hash chain, the head and the signed checkpoints.
+"""Verifying the decision ledger: the hash chain, the head, the signed checkpoints and the compliance copy.
 
 ``verify`` names the first bad entry: changed (its hash no longer matches its content), removed (the chain
 skips over it), inserted (the chain goes on from before it) or reordered (it stands before an entry that
 should come first), and any checkpoint whose signature or hash does not match. Given the ledger's anchors
 (:mod:`sambus.consent.anchor`, kept outside the database), it also names what was removed together with the
-checkpoints over it: a missing tail, missing checkpoints, an emptied ledger.
+checkpoints over it: a missing tail, missing checkpoints, an emptied ledger. It also checks that the
+compliance projection, where compliance queries seek their entries, is an exact copy of the ledger's first
+entries (miscopied).
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sambus.consent.anchor import Anchor, latest
 from sambus.consent.keys import signature_valid
-from sambus.consent.ledger import GENESIS, checkpoint_payload, checkpoints, entries, entry_hash, head
+from sambus.consent.ledger import (
+    GENESIS,
+    SEARCHED,
+    checkpoint_payload,
+    checkpoints,
+    entries,
+    entry_hash,
+    head,
+    search,
+)
 from sambus.contracts.errors import map_errors
 
 
@@ -35,6 +46,8 @@ class Tamper(StrEnum):
     """A checkpoint the anchor holds is not in the database."""
     FORGED = "forged"
     """An anchor whose signature is not valid."""
+    MISCOPIED = "miscopied"
+    """The entry's copy in the compliance projection differs from it, is missing, or has no entry."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,45 @@ def _anchor_problems(
     return problems, top
 
 
+def _projection_problems(
+    rows: Sequence[Mapping[str, Any]], copies: Sequence[Mapping[str, Any]]
+) -> list[Problem]:
+    """Where the compliance projection is not an exact copy of the ledger's first entries.
+
+    Compliance queries seek entries in the projection (:data:`sambus.consent.ledger.search`): a copy
+    changed, removed or added there would change their answers while the chain stays intact. It must hold,
+    unchanged, exactly the entries up to its highest seq (those after it are not copied yet). Only the names
+    of the columns that differ are given, never their values.
+    """
+    by_seq = {int(row["seq"]): row for row in rows}
+    problems = []
+    for copy in copies:
+        seq = int(copy["seq"])
+        entry = by_seq.get(seq)
+        if entry is None:
+            problems.append(
+                Problem(Tamper.MISCOPIED, seq, "the compliance projection has it; the ledger does not")
+            )
+            continue
+        differ = [name for name in SEARCHED if copy[name] != entry[name]]
+        if differ:
+            problems.append(
+                Problem(
+                    Tamper.MISCOPIED,
+                    seq,
+                    f"its copy in the compliance projection differs in {', '.join(differ)}",
+                )
+            )
+    copied = {int(copy["seq"]) for copy in copies}
+    last = max(copied, default=0)
+    problems += [
+        Problem(Tamper.MISCOPIED, seq, "the compliance projection lacks it, but holds later entries")
+        for seq in sorted(by_seq)
+        if seq <= last and seq not in copied
+    ]
+    return problems
+
+
 def verify(
     engine: sa.Engine,
     keys: Mapping[str, Ed25519PublicKey] | None = None,
@@ -216,6 +268,8 @@ def verify(
     if anchors is not None and not keys:
         raise ValueError("the ledger's anchor can only be checked with its verification keys")
     with map_errors("read the decision ledger"), engine.connect() as conn:
+        # the copies first: whatever is copied is in the ledger by the time the ledger is read
+        copies = [dict(row) for row in conn.execute(sa.select(search).order_by(search.c.seq)).mappings()]
         rows = [dict(row) for row in conn.execute(sa.select(entries).order_by(entries.c.seq)).mappings()]
         signed = [
             dict(row) for row in conn.execute(sa.select(checkpoints).order_by(checkpoints.c.seq)).mappings()
@@ -234,6 +288,7 @@ def verify(
         found, anchored = _anchor_problems(rows, signed, anchors, keys)
         problems += found
     problems.sort(key=lambda p: p.seq)
+    problems += _projection_problems(rows, copies)  # after the ledger's own: first is the ledger's
     return Verification(
         entries=len(rows), checkpoints=len(signed), problems=tuple(problems), anchored=anchored
     )

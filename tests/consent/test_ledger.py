@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sambus.consent import (
     CheckpointSigner,
@@ -21,6 +24,7 @@ from sambus.consent import (
     verify,
 )
 from sambus.consent.keys import verify_keys
+from sambus.consent.ledger import HASHED, canonical, entry_body
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir import EventCode
@@ -300,3 +304,66 @@ def test_appenders_in_two_processes_sign_checkpoints_where_one_would(engine, sig
     assert [c["seq"] for c in _rows(engine, "ledger_checkpoints")] == [4, 7, 10]
     result = verify(engine, {signer.key_id: signer.public})
     assert result.ok, result.problems
+
+
+_VALUES = st.one_of(st.text(), st.none(), st.integers(), st.booleans(), st.floats(allow_nan=False))
+
+
+@given(st.fixed_dictionaries(dict.fromkeys(HASHED, _VALUES)))
+def test_an_entrys_body_is_the_canonical_json_of_its_hashed_columns(row):
+    # entry_body writes the JSON itself for speed; what it hashes must stay byte for byte what canonical
+    # gives, or every ledger written before would no longer verify
+    assert entry_body(row) == canonical({name: row[name] for name in HASHED})
+
+
+def test_an_entrys_body_is_the_same_bytes_as_before_it_was_written_out_by_hand():
+    row = {name: f'{name} ö \u2028 \x00 " \\ 😀' for name in HASHED} | {"rule_version": 3, "identity": None}
+    assert entry_body(row) == json.dumps(
+        {name: row[name] for name in HASHED}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+def test_a_ledger_chains_on_the_head_it_left_without_reading_it_again(ledger, engine):
+    ledger.append([record(1)])
+    statements: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def seen(*args) -> None:
+        statements.append(" ".join(args[2].split()))
+
+    ledger.append([record(2), record(3)])
+
+    head_statements = [s for s in statements if "ledger_head" in s]
+    assert len(head_statements) == 1, head_statements  # moved on condition it is still where it was left
+    assert "RETURNING" not in head_statements[0]
+
+
+def test_two_ledgers_appending_in_turn_each_chain_on_the_others_head(engine, signer):
+    # each one's remembered head is stale after the other's append: the moved-on-condition fails, nothing is
+    # written, and it locks and reads the head as usual
+    upgrade(engine)
+    one = DecisionLedger(engine, signer=signer, checkpoint_every=3)
+    two = DecisionLedger(engine, signer=signer, checkpoint_every=3)
+
+    for n in range(1, 13, 2):
+        assert one.append([record(n)]) == 1
+        assert two.append([record(n + 1)]) == 1
+    assert one.append([record(13), record(14)]) == 2
+
+    rows = _rows(engine)
+    assert [r["seq"] for r in rows] == list(range(1, 15))
+    assert all(b["prev_hash"] == a["entry_hash"] for a, b in itertools.pairwise(rows))
+    result = verify(engine, {signer.key_id: signer.public})
+    assert result.ok, result.problems
+
+
+def test_a_head_changed_behind_a_ledgers_back_is_read_again_not_written_over(ledger, engine, signer):
+    ledger.append([record(1), record(2)])
+    with engine.begin() as conn:  # e.g. a forged head
+        conn.execute(sa.text("UPDATE ledger_head SET entry_hash = :h"), {"h": "f" * 64})
+
+    ledger.append([record(3)])
+
+    rows = _rows(engine)
+    assert rows[2]["prev_hash"] == "f" * 64  # chained on the head there is, not the one remembered
+    assert not verify(engine, {signer.key_id: signer.public}).ok

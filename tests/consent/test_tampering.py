@@ -1,4 +1,5 @@
-"""Tampering with the ledger: a changed, removed, inserted or swapped entry is caught and named by verify."""
+"""Tampering with the ledger: a changed, removed, inserted or swapped entry is caught and named by verify, and
+so is a copy changed, removed or added in the compliance projection."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from sambus.consent import CheckpointSigner, DecisionLedger, Tamper, verify
-from sambus.consent.ledger import entry_hash
+from sambus.consent.ledger import entry_hash, project
 from sambus.router.service.schema import upgrade
 
 from .ledger_records import record
@@ -191,3 +192,69 @@ def test_entries_appended_on_a_forged_head_still_fail_the_signed_checkpoint(engi
     result = _check(engine, signer)
     assert not result.ok
     assert (result.first.kind, result.first.seq) == (Tamper.CHECKPOINT, N)
+
+
+# The compliance projection: queries seek their entries there, so a copy changed, removed or added there
+# would change what a compliance officer sees while the chain stays intact.
+
+
+def _copied(engine, ledger) -> None:
+    ledger.projector.wait(60)
+    project(engine)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("outcome", "permit_redacted"), ("recipient_id", "x"), ("child", "y")]
+)
+def test_a_changed_copy_in_the_compliance_projection_is_named(engine, signer, ledger, column, value):
+    _copied(engine, ledger)
+    _sql(engine, f"UPDATE ledger_search SET {column} = :v WHERE seq = 4", v=value)  # noqa: S608
+
+    result = _check(engine, signer)
+
+    assert not result.ok
+    assert (result.first.kind, result.first.seq) == (Tamper.MISCOPIED, 4)
+    assert (
+        str(result.first) == f"entry 4 miscopied: its copy in the compliance projection differs in {column}"
+    )
+
+
+def test_a_copy_removed_from_the_compliance_projection_is_named(engine, signer, ledger):
+    _copied(engine, ledger)
+    _sql(engine, "DELETE FROM ledger_search WHERE seq = 2")
+
+    result = _check(engine, signer)
+
+    assert (result.first.kind, result.first.seq) == (Tamper.MISCOPIED, 2)
+    assert "lacks it" in result.first.detail
+
+
+def test_a_copy_added_to_the_compliance_projection_is_named(engine, signer, ledger):
+    _copied(engine, ledger)
+    _sql(
+        engine,
+        "INSERT INTO ledger_search SELECT 99, message_id || 'x', recipient_id, child, event, 'deny', rule_id,"
+        " rule_version, legal_basis, reason, removed, decided_at, entry_hash FROM ledger_search"
+        " WHERE seq = 1",
+    )
+
+    result = _check(engine, signer)
+
+    assert (result.first.kind, result.first.seq) == (Tamper.MISCOPIED, 99)
+
+
+def test_entries_not_copied_yet_are_not_a_problem(engine, signer, ledger):
+    _copied(engine, ledger)
+    _sql(engine, "DELETE FROM ledger_search WHERE seq > 3")  # as if entries 4 to 6 were appended since
+
+    assert _check(engine, signer).ok
+
+
+def test_a_changed_entry_is_named_before_its_copy_that_now_differs(engine, signer, ledger):
+    _copied(engine, ledger)
+    _sql(engine, "UPDATE ledger_entries SET outcome = 'deny' WHERE seq = 5")
+
+    result = _check(engine, signer)
+
+    assert (result.first.kind, result.first.seq) == (Tamper.CHANGED, 5)
+    assert [p.kind for p in result.problems][-1] is Tamper.MISCOPIED
