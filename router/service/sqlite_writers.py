@@ -23,6 +23,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,9 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE", "BEGIN EXC
 
 POLL_S = 0.001
 """How often a writer waiting for another process looks at the file lock again."""
+
+LOOK_S = 0.5
+"""How often a writer waiting for another thread looks whether that one's connection was dropped unclosed."""
 
 
 class WriterGate:
@@ -41,7 +45,9 @@ class WriterGate:
         self._path = f"{path}-writers"
         self._timeout_s = timeout_s
         self._local = threading.Lock()
+        self._reaping = threading.Lock()
         self._holder: int | None = None  # the thread whose connection holds the gate
+        self._held_by: weakref.ref[GatedConnection] | None = None  # ... and that connection
         self._fd: int | None = None
         self._pid = 0
 
@@ -51,8 +57,8 @@ class WriterGate:
             self._pid = os.getpid()
         return self._fd
 
-    def acquire(self) -> bool:
-        """Wait for this connection's turn to write; whether it holds the gate (and must :meth:`release` it).
+    def acquire(self, connection: GatedConnection) -> bool:
+        """Wait for ``connection``'s turn to write; whether it holds the gate (and must :meth:`release` it).
 
         ``False`` when this thread holds it already (through another connection), or after the timeout.
         """
@@ -60,8 +66,14 @@ class WriterGate:
         if self._holder == me:
             return False
         deadline = time.monotonic() + self._timeout_s
-        if not self._local.acquire(timeout=self._timeout_s):
-            return False
+        while not self._local.acquire(timeout=min(LOOK_S, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return False
+            held_by = self._held_by
+            if held_by is not None and held_by() is None:  # dropped without closing: its turn is over
+                with self._reaping:
+                    if self._held_by is held_by:
+                        self.release()
         try:
             fd = self._file()
             while True:
@@ -77,11 +89,13 @@ class WriterGate:
             self._local.release()
             raise
         self._holder = me
+        self._held_by = weakref.ref(connection)
         return True
 
     def release(self) -> None:
         """Let the next writer in."""
         self._holder = None
+        self._held_by = None
         try:
             if self._fd is not None and self._pid == os.getpid():
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -127,7 +141,7 @@ class GatedConnection(sqlite3.Connection):
     def before_write(self, sql: str) -> None:
         """Take the gate before a statement that writes, unless this connection has it."""
         if not self._gated and self.gate is not None and _writes(sql):
-            self._gated = self.gate.acquire()
+            self._gated = self.gate.acquire(self)
 
     def after_statement(self) -> None:
         """A statement outside a transaction (autocommit) has already committed: give the gate back."""

@@ -6,7 +6,9 @@ sleep.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -160,3 +162,30 @@ def test_a_waiting_writer_gets_in_between_two_transactions_of_a_busy_writer(engi
     other.join(WAIT_S)
     assert written == ["waiter"]
     assert n < 5, f"the waiting writer got in only after {n + 1} transactions of the busy one"
+
+
+def test_a_connection_dropped_without_closing_does_not_keep_the_turn(engine, tmp_path: Path) -> None:
+    """A writer whose connection was dropped in a transaction (never closed, rolled back by SQLite) gives
+    its turn up: the next writer gets in well before the busy timeout."""
+    path = str(tmp_path / "w.db")
+    dropped = sqlite3.connect(path, factory=GatedConnection, check_same_thread=False)
+    dropped.gate = gate_for(path, timeout_s=30)
+    dropped.execute("INSERT INTO t VALUES (1)")
+    assert _held(engine)
+    del dropped
+    gc.collect()
+    took: list[float] = []
+
+    def write() -> None:  # another thread: this one's own turn would not be waited for
+        started = time.monotonic()
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO t VALUES (2)"))
+        took.append(time.monotonic() - started)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(60)
+    assert took
+    assert took[0] < 10  # the busy timeout is 30 s
+    with engine.connect() as conn:
+        assert list(conn.execute(sa.text("SELECT n FROM t")).scalars()) == [2]
