@@ -49,7 +49,7 @@ from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header, TopicSpec
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics
-from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.service.bootstrap import STAGE_GROUPS, Sambus, bootstrap
 from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 
@@ -211,6 +211,25 @@ def cpu_seconds(pid: int) -> dict[int, float]:
     return used
 
 
+def group_names(pid: int) -> dict[int, str]:
+    """The stage group of each process ``sambus run`` started (in :data:`STAGE_GROUPS` order)."""
+    spawned = []
+    for one in sorted(_children(pid)):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{one}/cmdline").read_bytes():  # not the resource tracker
+                spawned.append(one)
+    return dict(zip(spawned, STAGE_GROUPS, strict=False))
+
+
+def print_cpu(before: dict[int, float], after: dict[int, float], names: dict[int, str], events: int) -> None:
+    """Each process's CPU time per event while draining."""
+    total = sum(after.get(pid, used) - used for pid, used in before.items()) * 1000 / events
+    print(f"    CPU of every sambus process while draining: {total:.2f} ms per event")
+    for pid, used in sorted(before.items()):
+        spent = (after.get(pid, used) - used) * 1000 / events
+        print(f"        {names.get(pid, 'other'):>10}: {spent:.2f} ms per event")
+
+
 def peak_rss_mb(pid: int) -> dict[str, float]:
     """The peak resident size of ``pid`` and its children, by process name."""
     peaks = {}
@@ -326,7 +345,7 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
         elapsed, _, seen = await reader.read(
             wanted, timeout_s=args.timeout, on_first=lambda: cpu_before.update(cpu_seconds(service.pid))
         )
-        cpu_after = cpu_seconds(service.pid)
+        cpu_after, names = cpu_seconds(service.pid), group_names(service.pid)
         sambus_eps = seen / len(DELIVERED_TO) / elapsed if elapsed else 0.0
         if seen < wanted:
             print(f"run {number}: sambus run drained {seen} of {wanted} deliveries in {args.timeout:.0f} s")
@@ -363,7 +382,7 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
         f"(ratio {run.sambus_eps / run.base_eps:.4f}); at {args.rate:.0f}/s p50 {run.sambus_p50:.0f} ms "
         f"(baseline {run.base_p50:.1f}), p99 {run.sambus_p99:.0f} ms (baseline {run.base_p99:.1f})"
     )
-    print(f"    CPU of every sambus process while draining: {run.cpu_ms_per_event:.2f} ms per event")
+    print_cpu(cpu_before, cpu_after, names, max(1, seen // len(DELIVERED_TO)))
     for name, peak in sorted(peaks.items()):
         print(f"    peak RSS {peak:6.1f} MB  {name}")
     return run
