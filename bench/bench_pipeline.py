@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header, TopicSpec
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics
-from sambus.router.service.bootstrap import Sambus, bootstrap
+from sambus.router.service.bootstrap import STAGE_GROUPS, Sambus, bootstrap
 from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 
@@ -120,11 +121,17 @@ class Reader:
             await self._consumer.position(partition)
 
     async def read(
-        self, count: int, sent: dict[str, int] | None = None, *, timeout_s: float = 600.0
+        self,
+        count: int,
+        sent: dict[str, int] | None = None,
+        *,
+        timeout_s: float = 600.0,
+        on_first: Callable[[], object] | None = None,
     ) -> tuple[float, list[float], int]:
         """Read ``count`` records: (seconds from the first to the last, each one's latency in ms, how many).
 
-        Stops after ``timeout_s`` with what it saw, so a run that cannot keep up ends.
+        Stops after ``timeout_s`` with what it saw, so a run that cannot keep up ends. ``on_first`` is called
+        when the first record comes (the timing starts then).
 
         A record's send time is its ``SENT_AT`` header (the baseline keeps it), else ``sent`` by its
         correlation id (sambus makes new headers; the correlation id is the event's message id).
@@ -138,6 +145,8 @@ class Reader:
                 batch = await self._consumer.getmany(timeout_ms=200)
                 now = time.time_ns()
                 if batch:
+                    if not first and on_first is not None:
+                        on_first()
                     first, last = first or time.perf_counter(), time.perf_counter()
                 for records in batch.values():
                     for record in records:
@@ -191,6 +200,36 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU time (user + system) each process of ``sambus run`` (``pid`` and its children) has used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for one in [pid, *_children(pid)]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            used[one] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return used
+
+
+def group_names(pid: int) -> dict[int, str]:
+    """The stage group of each process ``sambus run`` started (in :data:`STAGE_GROUPS` order)."""
+    spawned = []
+    for one in sorted(_children(pid)):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{one}/cmdline").read_bytes():  # not the resource tracker
+                spawned.append(one)
+    return dict(zip(spawned, STAGE_GROUPS, strict=False))
+
+
+def print_cpu(before: dict[int, float], after: dict[int, float], names: dict[int, str], events: int) -> None:
+    """Each process's CPU time per event while draining."""
+    total = sum(after.get(pid, used) - used for pid, used in before.items()) * 1000 / events
+    print(f"    CPU of every sambus process while draining: {total:.2f} ms per event")
+    for pid, used in sorted(before.items()):
+        spent = (after.get(pid, used) - used) * 1000 / events
+        print(f"        {names.get(pid, 'other'):>10}: {spent:.2f} ms per event")
+
+
 def peak_rss_mb(pid: int) -> dict[str, float]:
     """The peak resident size of ``pid`` and its children, by process name."""
     peaks = {}
@@ -214,6 +253,7 @@ class Run:
     sambus_p50: float
     sambus_p99: float
     max_rss_mb: float
+    cpu_ms_per_event: float
 
 
 def _seed(app: Sambus) -> None:
@@ -301,7 +341,11 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
     service = subprocess.Popen(command, env=env, stdout=log, stderr=log)  # noqa: ASYNC220, S603
     try:
         wanted = len(backlog) * len(DELIVERED_TO)
-        elapsed, _, seen = await reader.read(wanted, timeout_s=args.timeout)
+        cpu_before: dict[int, float] = {}
+        elapsed, _, seen = await reader.read(
+            wanted, timeout_s=args.timeout, on_first=lambda: cpu_before.update(cpu_seconds(service.pid))
+        )
+        cpu_after, names = cpu_seconds(service.pid), group_names(service.pid)
         sambus_eps = seen / len(DELIVERED_TO) / elapsed if elapsed else 0.0
         if seen < wanted:
             print(f"run {number}: sambus run drained {seen} of {wanted} deliveries in {args.timeout:.0f} s")
@@ -329,12 +373,16 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
         sambus_p50=pct(sambus_latencies, 50),
         sambus_p99=pct(sambus_latencies, 99),
         max_rss_mb=max(peaks.values()),
+        cpu_ms_per_event=sum(cpu_after.get(pid, 0.0) - used for pid, used in cpu_before.items())
+        * 1000
+        / max(1, seen // len(DELIVERED_TO)),
     )
     print(
         f"run {number}: baseline {run.base_eps:8.0f} events/s, sambus run {run.sambus_eps:7.0f} events/s "
         f"(ratio {run.sambus_eps / run.base_eps:.4f}); at {args.rate:.0f}/s p50 {run.sambus_p50:.0f} ms "
         f"(baseline {run.base_p50:.1f}), p99 {run.sambus_p99:.0f} ms (baseline {run.base_p99:.1f})"
     )
+    print_cpu(cpu_before, cpu_after, names, max(1, seen // len(DELIVERED_TO)))
     for name, peak in sorted(peaks.items()):
         print(f"    peak RSS {peak:6.1f} MB  {name}")
     return run
@@ -380,6 +428,7 @@ async def main(args: argparse.Namespace, servers: str) -> None:
     summary("sambus run p99 latency", [r.sambus_p99 for r in runs], "ms", ".1f")
     summary("p99 latency ratio sambus/baseline", [r.sambus_p99 / r.base_p99 for r in runs], "x", ".1f")
     summary(f"max RSS of a sambus process (<= {RSS_LIMIT_MB} MB)", [r.max_rss_mb for r in runs], "MB", ".1f")
+    summary("CPU ms per event, all sambus processes", [r.cpu_ms_per_event for r in runs], "ms", ".2f")
 
 
 if __name__ == "__main__":

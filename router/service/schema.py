@@ -31,6 +31,7 @@ from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from sambus.contracts.errors import ConfigError, map_errors
 from sambus.router.service.migrations import baseline
+from sambus.router.service.sqlite_writers import GatedConnection, gate_for
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 """Alembic's script directory (inside the package, so it ships in the wheel)."""
@@ -64,10 +65,20 @@ def create_engine(database_url: str, *, pooled: bool = True) -> sa.Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in {None, "", ":memory:"}:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url) if pooled else sa.create_engine(url, poolclass=NullPool)
-    if url.get_backend_name() == "sqlite" and url.database not in {None, "", ":memory:"}:
+    file = url.get_backend_name() == "sqlite" and url.database not in {None, "", ":memory:"}
+    options: dict[str, Any] = {"connect_args": {"factory": GatedConnection}} if file else {}
+    if not pooled:
+        options["poolclass"] = NullPool
+    engine = sa.create_engine(url, **options)
+    if file:
+        gate = gate_for(str(url.database), timeout_s=BUSY_TIMEOUT_MS / 1000)
         sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
+        sa.event.listen(engine, "connect", lambda connection, _record: setattr(connection, "gate", gate))
     return engine
+
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long an SQLite writer waits for the write lock (and for its turn, see :mod:`.sqlite_writers`)."""
 
 
 def _sqlite_write_ahead_log(connection: Any, _record: object) -> None:  # noqa: ANN401 - a DB-API connection
@@ -76,13 +87,13 @@ def _sqlite_write_ahead_log(connection: Any, _record: object) -> None:  # noqa: 
     sambus's stages (one process per group, see ``sambus run``) share the file; in the default
     rollback-journal mode every reader waits while any of them commits. ``synchronous`` stays FULL: a commit
     is on disk when it returns (the ledger is written before the Kafka transaction commits). Writers still
-    take turns, waiting up to ``busy_timeout`` ms.
+    take turns, waiting up to ``busy_timeout`` ms, in the order :mod:`.sqlite_writers` gives them.
     """
     cursor = connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
 

@@ -714,7 +714,7 @@ class DeadlineTimers:
     async def stop(self) -> None:
         """Disconnect and give the timers up to another instance."""
         await self._drop()
-        self._deadlines.release_owner(self._owner)
+        await asyncio.to_thread(self._deadlines.release_owner, self._owner)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fire what is due every interval until ``stop`` is set."""
@@ -731,7 +731,10 @@ class DeadlineTimers:
 
     async def _claim(self) -> bool:
         """Renew or take the timers; on taking them, fence the last owner and catch up with what it fired."""
-        if not self._deadlines.claim_owner(self._owner, now=self._wall_clock(), lease=self._lease):
+        claimed = await asyncio.to_thread(  # a write: it may wait for the lock, not on the event loop
+            self._deadlines.claim_owner, self._owner, now=self._wall_clock(), lease=self._lease
+        )
+        if not claimed:
             if self._producer is not None:
                 logger.warning("instance %s no longer fires deadline timers: another took them", self._owner)
             await self._drop()
@@ -753,7 +756,7 @@ class DeadlineTimers:
         except KafkaError as exc:
             await producer.stop()
             raise BrokerUnavailableError(f"the deadline timers cannot connect: {exc}") from exc
-        self._deadlines.mark_fired(fired, self._clock())
+        await asyncio.to_thread(self._deadlines.mark_fired, fired, self._clock())
         self._producer = producer
         logger.info("instance %s fires the deadline timers", self._owner)
         return True
@@ -769,7 +772,7 @@ class DeadlineTimers:
         if not await self._claim() or self._producer is None:
             return []
         now = self._clock()
-        timers = self._deadlines.due(now)
+        timers = await asyncio.to_thread(self._deadlines.due, now)
         if not timers:
             return []
         try:
@@ -784,7 +787,7 @@ class DeadlineTimers:
         except KafkaError:
             await self._drop()  # a new producer (and a fresh look at the fired timers) next scan
             raise
-        self._deadlines.mark_fired([t.fired_key for t in timers], now)
+        await asyncio.to_thread(self._deadlines.mark_fired, [t.fired_key for t in timers], now)
         logger.info("fired %d deadline timer(s)", len(timers))
         return timers
 

@@ -13,11 +13,12 @@ A process is named by its correlation id (``sambus-correlation-id``, also ``Task
 tracker reads ``sambus.intents`` in a consumer group of its own; each message changes state once: the ids of
 messages already applied are stored with the state, in the same database transaction.
 
-In its stage the tracker writes a batch of messages in one database transaction, each message in a savepoint
-of its own (:meth:`ProcessTracker.prepare`, in a worker thread): a message that fails rolls back only its own
-changes and is dead-lettered, the others commit together before the batch's Kafka transaction does (a batch
-read again skips them by message id). One commit per batch, not per message: on SQLite each commit waits for
-the disk and holds the write lock the ledger waits for.
+In its stage the tracker writes a batch of messages in a few database transactions, each message in a
+savepoint of its own (:meth:`ProcessTracker.prepare`, in a worker thread): a message that fails rolls back
+only its own changes and is dead-lettered, the others commit before the batch's Kafka transaction does (a
+batch read again skips them by message id). Not one commit per message: on SQLite each commit waits for the
+disk; not one per batch either: a transaction holds the write lock the ledger waits for, so each ends after
+about :attr:`ProcessTracker.LOCK_BUDGET_S` of work.
 
 The same transaction keeps the process's anonymous follow-up fact (``followup_facts``, read by
 ``sambus stats``) up to date: its kind, the child's sex and age band (derived from the personnummer in the
@@ -29,11 +30,13 @@ organisation, and the dates of its steps. No personnummer, pseudonym or name is 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -505,6 +508,17 @@ class ProcessTracker:
         self._deadline_rules = deadline_rules or DeadlineRules()
         self._outcomes: dict[_Offset, Exception | None] = {}
 
+    LOCK_BUDGET_S = 0.1
+    """How long a transaction of the batch holds SQLite's one write lock before it commits the records applied
+    so far and opens the next: the ledger's appends and intake's seen events wait for that lock, and a batch
+    of 500 in one transaction held it for seconds (15 s on a loaded machine), stalling every other stage."""
+
+    LOCK_CHECK_EVERY = 20
+    """The time is looked at every this many records, so a small batch is one transaction, as ever."""
+
+    LOCK_PAUSE_S = 0.005
+    """How long the batch leaves the lock free between its transactions, for the writers that waited."""
+
     async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply the whole batch in a worker thread, one database transaction, before it is handled.
 
@@ -517,29 +531,40 @@ class ProcessTracker:
     def _apply_batch(
         self, records: Sequence[ConsumerRecord[bytes, bytes]]
     ) -> dict[_Offset, Exception | None]:
-        """Apply ``records`` in one transaction, each in a savepoint; what failed, by record.
+        """Apply ``records`` in short transactions, each record in a savepoint; what failed, by record.
+
+        Each transaction holds the write lock about :attr:`LOCK_BUDGET_S` at most.
 
         A record whose error is retriable ends the batch there: the records before it commit, and the stage
-        reads the batch again from it (as it did when each record committed on its own).
+        reads the batch again from it (as it did when each record committed on its own). When a later
+        transaction fails, those committed before it stay: the batch read again skips them by message id.
 
         Raises:
             StoreUnavailableError: the transaction could not begin or commit (the batch is read again).
         """
         outcomes: dict[_Offset, Exception | None] = {}
-        self._store.hold(self._store.open_batch())
-        try:
-            for record in records:
-                try:
-                    self._apply_record(record)
-                except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
-                    outcomes[_offset(record)] = exc
-                    if isinstance(exc, SambusError) and exc.retriable:
+        todo = collections.deque(records)
+        while todo:
+            if outcomes:  # not the first part: the writers that waited for the lock go first
+                time.sleep(self.LOCK_PAUSE_S)
+            self._store.hold(self._store.open_batch())
+            try:
+                budget_ends = time.monotonic() + self.LOCK_BUDGET_S
+                while todo:
+                    record = todo.popleft()
+                    try:
+                        self._apply_record(record)
+                    except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
+                        outcomes[_offset(record)] = exc
+                        if isinstance(exc, SambusError) and exc.retriable:
+                            todo.clear()
+                    else:
+                        outcomes[_offset(record)] = None
+                    if len(outcomes) % self.LOCK_CHECK_EVERY == 0 and time.monotonic() > budget_ends:
                         break
-                else:
-                    outcomes[_offset(record)] = None
-            self._store.commit_batch()
-        finally:
-            self._store.end_batch()
+                self._store.commit_batch()
+            finally:
+                self._store.end_batch()
         return outcomes
 
     def before_commit(self) -> None:

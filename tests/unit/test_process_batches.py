@@ -197,3 +197,22 @@ async def test_a_message_handled_outside_a_batch_commits_on_its_own(tracker, sto
 
     assert len(commits) == 3
     assert store.get("proc-1").state == "meeting-scheduled"
+
+
+@pytest.mark.asyncio
+async def test_a_long_batch_gives_the_write_lock_back_between_parts_and_applies_every_message(
+    tracker, store, engine
+) -> None:
+    """A batch that takes longer than the lock budget commits in parts, so the ledger's appends get in
+    between (one transaction for 500 messages held SQLite's write lock for seconds)."""
+    tracker.LOCK_BUDGET_S = 0.0  # every look at the time ends a part (the default's 0.1 s on a real load)
+    commits = _commits(engine)
+    started = record(EventCode.SIP_INITIATED, bundle("m0", SOCIAL, BU_HALSAN))
+    scheduled = [record(EventCode.SIP_MEETING_SCHEDULED, bundle(f"m{n}", BU_HALSAN)) for n in range(1, 45)]
+    batch = _offsets(started, *scheduled)
+
+    assert await _stage(tracker, batch) == [None] * 45
+
+    assert len(commits) == 3  # parts of 20, 20 and 5 messages
+    assert _applied(store) == {f"m{n}" for n in range(45)}
+    assert store.get("proc-1").state == "meeting-scheduled"
