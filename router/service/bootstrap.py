@@ -266,6 +266,7 @@ class Sambus:
             interval_s=self.settings.deadline_scan_s,
             tasks=self.processes.tasks_of,
             owner=self.settings.instance_id,
+            protections=self.registry.protections_at,
         )
 
     async def run(self, stop: asyncio.Event, *, only: Only = None, create_topics: bool = True) -> None:

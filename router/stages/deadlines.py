@@ -64,6 +64,7 @@ from aiokafka.errors import IllegalOperation, KafkaError, ProducerFenced
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sambus.consent.keys import FieldCipher, LedgerKeyError
+from sambus.consent.registry import IDENTITY_PROTECTIONS, Protection
 from sambus.consent.rules import HEALTH_EXAM_REQUEST as HEALTH_EXAM_REQUEST_TERM
 from sambus.contracts.errors import (
     BrokerUnavailableError,
@@ -271,6 +272,14 @@ def _special_text(timer: Timer, when: str, owed_by: str | None) -> str | None:
         )
     return None
 
+
+UNNAMED_PROTECTED = (
+    "the child is not named here: its identity is protected; the Tasks named identify the child"
+)
+"""What a reminder or escalation about a child with a protected identity says instead of naming it."""
+
+ProtectionsOf = Callable[[str, dt.datetime], frozenset[Protection]]
+"""The registry's protections of a child (its pseudonym) at a moment."""
 
 UNNAMED_CHILD = (
     "the child is not named here: this deadline kept no readable identifier (opened before reminders named "
@@ -681,15 +690,19 @@ class DeadlineTimers:
         owner: str = "0",
         lease_s: float | None = None,
         wall_clock: Clock | None = None,
+        protections: ProtectionsOf | None = None,
     ) -> None:
         """Scan ``deadlines`` every ``interval_s`` seconds by ``clock``; connects when it becomes the owner.
 
-        ``tasks`` names the Tasks a party holds in a process, which each notice refers to.
+        ``tasks`` names the Tasks a party holds in a process, which each notice refers to. ``protections``
+        (the consent registry's) keeps a child with a protected identity out of its notices: they name the
+        Tasks only, never its Patient (fails closed: without ``protections`` no notice names a child).
         ``transactional_id`` must be the same for every instance (it fences a replaced owner); ``owner``
         names this instance. A claim lasts ``lease_s`` (default: three scans, at least 15 s) by
         ``wall_clock``, which must agree between hosts to well within the lease.
         """
         self._tasks_of: TasksOf = tasks or _no_tasks
+        self._protections = protections
         self._deadlines = deadlines
         self._directory = directory
         self._topics = topics
@@ -811,6 +824,12 @@ class DeadlineTimers:
             forget_failures(sends)  # the transaction failed as a whole, and so did each of its sends
             raise
 
+    def _protected(self, child: str, now: dt.datetime) -> bool:
+        """Whether the child's identity is protected now, or may be (no registry to ask)."""
+        if self._protections is None:
+            return True
+        return bool(self._protections(child, now) & IDENTITY_PROTECTIONS)
+
     def _notices(self, timer: Timer, now: dt.datetime) -> list[Outgoing]:
         if timer.to is None:
             logger.warning("deadline %s has nobody to tell", timer.deadline_id)
@@ -839,6 +858,9 @@ class DeadlineTimers:
         patient = _patient(timer)
         if patient is None:
             text += f"; {UNNAMED_CHILD}"
+        elif self._protected(timer.child, now):
+            patient = None
+            text += f"; {UNNAMED_PROTECTED}"
         data = notice(
             event=timer.event,
             to=addressee(recipient),

@@ -17,13 +17,15 @@ from fhir.resources.R4B.bundle import Bundle
 from tests.unit.test_routing_processes import DIRECTORY, VC, bundle, record
 
 from sambus.consent.keys import FieldCipher
+from sambus.consent.registry import IDENTITY_PROTECTIONS, Protection
 from sambus.contracts.fhir import SCHOOL_UNIT_SYSTEM, EventCode
 from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import Addressee, notice
 from sambus.contracts.identifiers import LMA_NUMBER_SYSTEM, PERSONNUMMER_SYSTEM
+from sambus.contracts.topics import Topics
 from sambus.router.routing.rules import RoutingRules
 from sambus.router.service.schema import upgrade
-from sambus.router.stages.deadlines import Deadlines
+from sambus.router.stages.deadlines import UNNAMED_PROTECTED, Deadlines, DeadlineTimers, Timer
 from sambus.router.stages.processes import ProcessStore, ProcessTracker
 
 CHILD = "201203150006"
@@ -134,3 +136,58 @@ def test_a_reminder_with_the_child_carries_a_patient_with_its_identifier_alone(i
         "id": patient.id,
         "identifier": [{"system": identifier[0], "value": identifier[1]}],
     }
+
+
+def _timers(protections: object) -> DeadlineTimers:
+    return DeadlineTimers(
+        deadlines=Deadlines(sa.create_engine("sqlite://")),
+        directory=DIRECTORY,
+        topics=Topics("t."),
+        bootstrap_servers="127.0.0.1:1",
+        transactional_id="t.sambus-timers",
+        clock=lambda: LATER,
+        protections=protections,  # type: ignore[arg-type]
+    )
+
+
+def _reminder_entries(timers: DeadlineTimers) -> tuple[list[str], str]:
+    timer = Timer(
+        deadline_id="p-1:lvu32-exam",
+        kind="lvu32-exam",
+        process_id="p-1",
+        name="lvu32-exam",
+        child="pseudonym-1",
+        to="vasteras-socialtjanst",
+        due_at=LATER,
+        event=EventCode.DEADLINE_REMINDER,
+        identity=CHILD,
+    )
+    [out] = timers._notices(timer, LATER)  # noqa: SLF001 - the notice a due timer becomes
+    data = json.loads(out.value)
+    kinds = [entry["resource"]["resourceType"] for entry in data["entry"]]
+    return kinds, out.value.decode()
+
+
+@pytest.mark.parametrize("protection", sorted(IDENTITY_PROTECTIONS))
+def test_a_child_with_a_protected_identity_is_not_named_in_its_reminders(protection: Protection) -> None:
+    """Fails closed: the Tasks identify the child to the party that holds them; the Patient stays out."""
+    asked: list[tuple[str, dt.datetime]] = []
+
+    def protections(child: str, at: dt.datetime) -> frozenset[Protection]:
+        asked.append((child, at))
+        return frozenset({protection})
+
+    kinds, text = _reminder_entries(_timers(protections))
+    assert "Patient" not in kinds
+    assert CHILD not in text
+    assert UNNAMED_PROTECTED in text
+    assert asked == [("pseudonym-1", LATER)]
+
+
+def test_an_unprotected_child_is_named_and_without_a_registry_no_child_is() -> None:
+    kinds, text = _reminder_entries(_timers(lambda _child, _at: frozenset()))
+    assert "Patient" in kinds
+    assert CHILD in text
+    kinds, text = _reminder_entries(_timers(None))
+    assert "Patient" not in kinds
+    assert CHILD not in text
