@@ -61,13 +61,15 @@ from tests.fault.test_exactly_once import (
 # Three faults that only this run found: a broker's UnknownError to a JoinGroup ended a stage (and its
 # instance); a SIGKILLed instance left its stage groups running under init; an instance restarted while a
 # broker was down died creating topics. With those fixed it passed three runs in a row at load 8-25
-# (553-632 s, 0 duplicates, 0 missing, ledger and timers exact).
+# (553-632 s, 0 duplicates, 0 missing, ledger and timers exact), but failed in the lead's fresh-clone CI run
+# on a quiet machine after the session's other merges (issue 11): unfinished again, `make test` leaves it out.
 INTENTS = int(os.environ.get("SAMBUS_FAULT_INTENTS", "20000"))
 pytestmark = [
     pytest.mark.kafka,
     pytest.mark.slow,
     pytest.mark.asyncio,
     pytest.mark.timeout(max(2400, INTENTS // 10)),  # 100,000 intents (bench/bench_faults.py): 10,000 s
+    pytest.mark.unfinished,
 ]
 
 KILLS = int(os.environ.get("SAMBUS_FAULT_KILLS", "20"))
