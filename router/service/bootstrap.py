@@ -207,6 +207,7 @@ class Sambus:
                 clock=self.clock,
                 expire_after=dt.timedelta(seconds=self.settings.parked_expire_after_s),
                 recheck=dt.timedelta(seconds=self.settings.parked_recheck_s),
+                batch_facts=self.registry if self.policy is None else None,
             )
             made.append(
                 TransactionalStage(
@@ -219,6 +220,7 @@ class Sambus:
                     dlq_topic=self.topics.dlq,
                     dlq_cipher=self.dlq_cipher,
                     hooks=[parked],
+                    prepare=parked.prepare,
                     max_batch=50,
                     keys_are_pseudonyms=True,
                 )

@@ -103,8 +103,9 @@ class BatchFacts(Protocol[Facts]):
 class FactsForBatch:
     """Reads the registry's facts of every child in a batch before it is handled, forgets them after.
 
-    :class:`Delivery` uses it for its batches. Not for the parked stage: it decides each record when it is
-    due, waiting for it within the batch, and must read the facts as they are then.
+    :class:`Delivery` uses it for its batches. The parked stage, which decides each record when it is due,
+    waiting for it within the batch, reads them again whenever a record fell due after they were read (see
+    :class:`~.parked.ParkedHandler`).
     """
 
     def __init__(self, facts: BatchFacts[Any]) -> None:

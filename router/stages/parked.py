@@ -5,7 +5,8 @@ transaction with the consumed offset either delivers it (consent now given; the 
 ``delivery-released``), tells the initiator it was
 denied (``delivery-denied``) or expired (``parked-expired``, after the configured time), or parks it again
 with its next check time on ``sambus.parked.recheck`` (``sambus.parked`` holds each parked message once).
-A consent therefore releases a parked message within one check interval.
+A consent therefore releases a parked message within one check interval. The registry's facts are read a
+batch at a time, and again whenever a record of the batch fell due after they were read.
 
 Each final outcome is written to the decision ledger as a re-decision of the message: its entry's message
 id is ``deterministic_id(<message id>, "parked")``, because the ledger keeps one entry per (message,
@@ -18,7 +19,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
@@ -42,6 +43,7 @@ from sambus.router.routing.directory import Recipient, RoutingDirectory
 from sambus.router.routing.notices import initiator_notice
 from sambus.router.routing.rules import RoutingRules
 from sambus.router.stages.delivery import (
+    BatchFacts,
     Clock,
     LedgerBatch,
     LedgerSink,
@@ -68,8 +70,17 @@ class ParkedHandler(LedgerBatch):
         expire_after: dt.timedelta,
         recheck: dt.timedelta,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        batch_facts: BatchFacts[Any] | None = None,
     ) -> None:
-        """Decide again with ``policy``; expire what waited ``expire_after``; look again every ``recheck``."""
+        """Decide again with ``policy``; expire what waited ``expire_after``; look again every ``recheck``.
+
+        With ``batch_facts`` (the registry ``policy`` decides by), the facts of every child in a batch are
+        read at once, in a worker thread, and read again whenever a record of the batch became due after
+        they were read: each record is decided by facts read once it was due, as when it read its own.
+        """
+        self._batch_facts = batch_facts
+        self._children: frozenset[str] = frozenset()
+        self._facts_read_at: dt.datetime | None = None
         self._topics = topics
         self._rules = RoutingRules(directory)
         self._policy = policy
@@ -79,10 +90,48 @@ class ParkedHandler(LedgerBatch):
         self._recheck = recheck
         self._sleep = sleep
 
+    async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """A batch begins: note its children (record keys); their facts are read when the first is due."""
+        self._children = frozenset(r.key.decode("ascii", errors="replace") for r in records if r.key)
+        self._facts_read_at = None
+
+    async def _read_facts(self, due: dt.datetime | None) -> None:
+        """Hold the batch's facts, read again unless they were read after ``due`` (the record's check)."""
+        if self._batch_facts is None or not self._children:
+            return
+        if self._facts_read_at is not None and (due is None or self._facts_read_at >= due):
+            return
+        read_at = self._clock()
+        facts = await asyncio.to_thread(self._batch_facts.read_batch, self._children)
+        self._batch_facts.hold_batch(facts)
+        self._facts_read_at = read_at
+
+    def after_commit(self) -> None:
+        """The batch is out: the next one reads its own facts."""
+        super().after_commit()
+        self._forget_facts()
+
+    def after_abort(self) -> None:
+        """The batch will be read again, its facts too."""
+        super().after_abort()
+        self._forget_facts()
+
+    def _forget_facts(self) -> None:
+        self._children = frozenset()
+        self._facts_read_at = None
+        if self._batch_facts is not None:
+            self._batch_facts.end_batch()
+
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """A parked record, when due: delivered, refused, expired, or parked again."""
         headers = RecordHeaders.of(record.headers)
-        await wait_until(headers.get(Header.PARKED_CHECK_AT), clock=self._clock, sleep=self._sleep)
+        checked_at = headers.get(Header.PARKED_CHECK_AT)
+        await wait_until(checked_at, clock=self._clock, sleep=self._sleep)
+        try:
+            due = from_epoch_ms(checked_at) if checked_at else None
+        except ValueError:
+            due = None
+        await self._read_facts(due)
         child, event, message = read_intent(record)
         try:
             recipient = self._rules.directory.by_id(header(record, Header.RECIPIENT))
