@@ -101,8 +101,10 @@ class Clients:
                 unread = [tp for tp, offsets in left.items() if offsets > 0]
                 if not unread:
                     break
-                # never more records than the ranges have offsets left (a fetch brings up to a megabyte)
-                batch = await self.consumer.getmany(*unread, timeout_ms=100, max_records=sum(left.values()))
+                # never more records than the ranges have offsets left (a fetch brings up to a megabyte); a
+                # partition read past its end (a transaction marker) counts nothing, not less than nothing
+                wanted = sum(left[tp] for tp in unread)
+                batch = await self.consumer.getmany(*unread, timeout_ms=100, max_records=wanted)
                 idle = 0 if batch else idle + 1
                 for tp, got in batch.items():
                     records.extend(r for r in got if r.offset < open_ranges[tp][1])
