@@ -40,9 +40,7 @@ _SEQ = sa.BigInteger().with_variant(sa.Integer, "sqlite")  # SQLite needs INTEGE
 entries = sa.Table(
     "ledger_entries",
     metadata,
-    sa.Column(
-        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
-    ),
+    sa.Column("seq", _SEQ, primary_key=True, autoincrement=False),
     sa.Column("message_id", sa.String(64), nullable=False),
     sa.Column("recipient_id", sa.String(100), nullable=False),
     sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
@@ -65,9 +63,7 @@ entries = sa.Table(
 search = sa.Table(
     "ledger_search",
     metadata,
-    sa.Column(
-        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
-    ),
+    sa.Column("seq", _SEQ, primary_key=True, autoincrement=False),
     sa.Column("message_id", sa.String(64), nullable=False),
     sa.Column("recipient_id", sa.String(100), nullable=False),
     sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
@@ -115,9 +111,7 @@ SEARCHED = tuple(column.name for column in search.columns)
 checkpoints = sa.Table(
     "ledger_checkpoints",
     metadata,
-    sa.Column(
-        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
-    ),
+    sa.Column("seq", _SEQ, primary_key=True, autoincrement=False),
     sa.Column("entry_hash", sa.String(64), nullable=False),
     sa.Column("signed_at", sa.String(40), nullable=False),
     sa.Column("key_id", sa.String(40), nullable=False),
