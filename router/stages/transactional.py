@@ -69,6 +69,7 @@ from sambus.contracts.errors import (
 from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.dead_letters import dead_letter, seal
 from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
+from sambus.router.kafka.stable_offsets import stable_committed
 from sambus.router.ops.tracing import traced
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ class TransactionalStage:
         self._bootstrap_servers = bootstrap_servers
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
         self._assigned: set[TopicPartition] = set()  # given by the group, producer not made yet
+        self._kept: set[TopicPartition] = set()  # given again with their producer kept: not read again yet
         self._owned: set[TopicPartition] = set()  # the group's last assignment
         self._generation = 0  # assignments seen
         self._made_in: dict[TopicPartition, int] = {}  # the assignment a producer was made in
@@ -327,13 +329,24 @@ class TransactionalStage:
             self._assigned.discard(tp)
             self._fenced_until.pop(tp, None)
             taken.add(tp)
+        self._kept -= taken
         if not rewind:
             return set()
         if taken:
-            await asyncio.gather(*(self._rewind(tp) for tp in taken))
+            await self._rewind(*taken)
             owned = self._consumer.assignment()
             self._consumer.resume(*(tp for tp in taken if tp in owned))
         return taken
+
+    async def _settle_kept(self) -> set[TopicPartition]:
+        """Read partitions given back with their producer kept again, from their stable committed offsets."""
+        kept = self._kept & set(self._producers)
+        self._kept.clear()
+        if kept:
+            await self._rewind(*kept)
+            owned = self._consumer.assignment()
+            self._consumer.resume(*(tp for tp in kept if tp in owned))
+        return kept
 
     def _hold(self, partition: TopicPartition) -> None:
         """Read ``partition`` no further until its producer is up (see :meth:`_install`)."""
@@ -353,10 +366,13 @@ class TransactionalStage:
                 await self._close_producer(partition)  # it was elsewhere meanwhile: fenced, surely
             self._owned = set(assigned)
             self._assigned = set(assigned) - set(self._producers)
+            self._kept = set(assigned) & set(self._producers)
             self._fenced_until.clear()
-            waiting = self._assigned & self._consumer.assignment()
+            waiting = set(assigned) & self._consumer.assignment()
             if waiting:
-                self._consumer.pause(*waiting)  # read once their producers are up
+                # Read once their producers are up and their committed offsets are stable: the consumer's own
+                # position comes from an OffsetFetch that leaves out a commit still pending (see _rewind).
+                self._consumer.pause(*waiting)
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """The group takes ``revoked`` away: once the batch in hand is done (committed or aborted), it is.
@@ -437,6 +453,7 @@ class TransactionalStage:
             for partition in list(self._producers):
                 await self._close_producer(partition)
             self._assigned = set(self._owned)
+            self._kept.clear()
             self._fenced_until.clear()
             waiting = self._assigned & self._consumer.assignment()
             if waiting:
@@ -449,7 +466,7 @@ class TransactionalStage:
         batch = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=max_records)
         done = 0
         async with self._lock:
-            fresh = await self._install(up)
+            fresh = await self._install(up) | await self._settle_kept()
             owned = self._consumer.assignment()
             for partition, records in batch.items():
                 if partition in fresh:  # read again from its committed offset
@@ -657,14 +674,27 @@ class TransactionalStage:
         else:
             return made
 
-    async def _rewind(self, partition: TopicPartition) -> None:
-        if partition not in self._consumer.assignment():
-            return
-        committed = await self._consumer.committed(partition)
-        if committed is None:
-            await self._consumer.seek_to_beginning(partition)
-        else:
-            self._consumer.seek(partition, committed)
+    async def _rewind(self, *partitions: TopicPartition) -> None:
+        """Read ``partitions`` again from their committed offsets, once no commit of theirs is pending.
+
+        A transaction's offset commit is still pending for a moment after the transaction committed (and after
+        a new producer fenced the old one); an ordinary OffsetFetch answers the offset before it, and the
+        records of that committed transaction would be handled, and delivered, a second time.
+        """
+        owned = [tp for tp in partitions if tp in self._consumer.assignment()]
+        committed = await self._stable_committed(owned)
+        for partition, offset in committed.items():
+            if partition not in self._consumer.assignment():
+                continue
+            if offset is None:
+                await self._consumer.seek_to_beginning(partition)
+            else:
+                self._consumer.seek(partition, offset)
+
+    async def _stable_committed(
+        self, partitions: Sequence[TopicPartition]
+    ) -> dict[TopicPartition, int | None]:
+        return await stable_committed(self._consumer, self._group_id, partitions)
 
 
 def forget_failures(futures: Sequence[asyncio.Future[object]]) -> None:

@@ -77,6 +77,7 @@ async def _stage(handler: RecordHandler) -> tuple[TransactionalStage, FakeConsum
 
     stage._consumer = consumer  # type: ignore[assignment]  # noqa: SLF001 - a stand-in consumer
     stage._new_producer = new_producer  # type: ignore[assignment,method-assign]  # noqa: SLF001
+    stage._stable_committed = consumer.stable_committed  # type: ignore[method-assign]  # noqa: SLF001
     consumer.assigned = {P0}
     await stage.partitions_assigned({P0})
     await stage.step()  # makes P0's producer

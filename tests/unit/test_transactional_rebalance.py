@@ -10,6 +10,7 @@ thing runs in tests/fault/test_exactly_once_cluster.py.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -72,8 +73,11 @@ class FakeConsumer:
     async def seek_to_beginning(self, partition: TopicPartition) -> None:
         self._log.append(f"seek {partition.partition}@0")
 
-    async def committed(self, partition: TopicPartition) -> int | None:
-        return self.committed_offsets.get(partition)
+    async def stable_committed(
+        self, partitions: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, int | None]:
+        """As the stage's OffsetFetch with ``require_stable`` answers."""
+        return {tp: self.committed_offsets.get(tp) for tp in partitions}
 
     async def getmany(self, **_limits: int) -> dict[TopicPartition, list[Any]]:
         batch = {tp: records for tp, records in self.batch.items() if tp not in self.paused}
@@ -111,6 +115,7 @@ async def _stage(
 
     stage._consumer = consumer  # type: ignore[assignment]  # noqa: SLF001 - a stand-in consumer
     stage._new_producer = new_producer  # type: ignore[assignment,method-assign]  # noqa: SLF001
+    stage._stable_committed = consumer.stable_committed  # type: ignore[method-assign]  # noqa: SLF001
     return stage, consumer, made
 
 
@@ -132,9 +137,33 @@ async def test_producers_outlive_an_eager_rebalance_and_only_lost_partitions_clo
     await stage.partitions_revoked({P0, P1})  # an eager rebalance: all revoked, then P0 and P2 assigned
     await _assign(stage, consumer, {P0, P2})
     await stage.step()
-    assert sorted(log) == ["seek 2@0", "start 2", "stop 1"], (
-        "P0 keeps its producer; P1's closes; P2's is made"
+    assert sorted(log) == ["seek 0@0", "seek 2@0", "start 2", "stop 1"], (
+        "P0 keeps its producer and is read again from its stable commit; P1's closes; P2's is made"
     )
+
+
+async def test_a_partition_given_back_is_read_from_its_stable_commit_not_the_consumers_own_answer() -> None:
+    log: list[str] = []
+    stage, consumer, _ = await _stage(log)
+    await _assign(stage, consumer, {P0})
+    await stage.step()
+    consumer.batch = {P0: [_record(P0, n) for n in range(5)]}
+    await stage.step()
+    assert log[-1] == "commit 0@5"
+    consumer.committed_offsets[P0] = (
+        5  # what OffsetFetch with require_stable answers once that commit applies
+    )
+    await stage.partitions_revoked({P0})
+    await _assign(stage, consumer, {P0})  # given back at once, its producer kept
+    # The consumer's own position comes from an OffsetFetch that leaves out a commit not yet applied: it
+    # answers 3 (the commit before), so the consumer fetches 3 and 4 again.
+    consumer.batch = {P0: [_record(P0, 3), _record(P0, 4)]}
+    log.clear()
+    assert await stage.step() == 0, "nothing handled a second time"
+    assert log == ["seek 0@5"]
+    consumer.batch = {P0: [_record(P0, 5)]}
+    assert await stage.step() == 1
+    assert log[-1] == "commit 0@6"
 
 
 async def test_a_fenced_producer_is_replaced_and_its_partition_read_from_the_committed_offset() -> None:
@@ -150,6 +179,9 @@ async def test_a_fenced_producer_is_replaced_and_its_partition_read_from_the_com
         P0: [_record(P0, 5), _record(P0, 6)]
     }  # read before the other instance committed 5 and 6
     log.clear()
+    assert await stage.step() == 0
+    assert log == ["seek 0@7"], "given back: read again from its stable commit"
+    consumer.batch = {P0: [_record(P0, 7)]}
     assert await stage.step() == 0
     assert "stop 0" in log
     await stage.step()  # made again at once: a rebalance came after the fenced one was made
