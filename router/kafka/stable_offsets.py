@@ -13,6 +13,7 @@ does (OffsetFetch version 7, the first with the flag) over the consumer's own co
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -32,6 +33,8 @@ from aiokafka.protocol.types import (
     TaggedFields,
 )
 from aiokafka.structs import TopicPartition
+
+logger = logging.getLogger(__name__)
 
 UNSTABLE_OFFSET_COMMIT = 88
 """The coordinator's answer for a partition with a transactional offset commit not yet applied."""
@@ -140,22 +143,31 @@ async def stable_committed(
         return {}
     coordinator: Any = consumer._coordinator  # noqa: SLF001 - aiokafka has no public OffsetFetch with the flag
     client: Any = consumer._client  # noqa: SLF001
-    deadline = time.monotonic() + wait_s
+    started = time.monotonic()
+    deadline = started + wait_s
     last: str = "nothing"
+    pending = 0  # answers "a commit is still being applied"
     while True:
         try:
             await coordinator.ensure_coordinator_known()
             node = coordinator.coordinator_id
-            response = await client.send(
-                node, _StableOffsetFetch(group_id, wanted), group=ConnectionGroup.COORDINATION
-            )
-            return _offsets(response, wanted)
+            request = _StableOffsetFetch(group_id, wanted)
+            response = await client.send(node, request, group=ConnectionGroup.COORDINATION)
+            offsets = _offsets(response, wanted)
         except _ASK_AGAIN as exc:
             if isinstance(exc, kafka_errors.NotCoordinatorForGroupError | kafka_errors.KafkaConnectionError):
                 coordinator.coordinator_dead()
             last = type(exc).__name__
         except UnstableOffsetsError:
             last = "a pending transactional commit"
+            pending += 1
+        else:
+            if pending:
+                logger.info(
+                    "group %s: a committed offset was still being applied; asked again %d times over %.0f ms",
+                    group_id, pending, (time.monotonic() - started) * 1000,
+                )  # fmt: skip
+            return offsets
         if time.monotonic() > deadline:
             raise UnstableOffsetsError(f"committed offsets not stable after {wait_s:.0f} s ({last})")
         await asyncio.sleep(pause_s)
