@@ -8,6 +8,7 @@ levels; sambus's own messages are never deeper than a dozen).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from sambus.contracts.errors import InvalidEventError, TooDeepError, TooLargeError
@@ -19,21 +20,34 @@ MAX_JSON_DEPTH = 64
 
 
 def json_depth(document: Any, *, stop_after: int = MAX_JSON_DEPTH) -> int:  # noqa: ANN401 - any JSON value
-    """How deeply ``document``'s objects and arrays nest (a scalar is 0), counted up to ``stop_after + 1``."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(document, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
+    """How deeply ``document``'s objects and arrays nest (a scalar is 0), counted up to ``stop_after + 1``.
+
+    Walks only the objects and arrays (each scalar costs one type check) and goes no deeper than
+    ``stop_after + 1`` levels, stopping at the first container that deep.
+    """
+    if isinstance(document, dict):
+        return _deepest(document.values(), 1, stop_after)
+    if isinstance(document, list):
+        return _deepest(document, 1, stop_after)
+    return 0
+
+
+def _deepest(children: Iterable[Any], depth: int, stop_after: int) -> int:
+    """The depth of the deepest container among ``children`` of a container at ``depth`` (or ``depth``)."""
+    if depth > stop_after:
+        return depth
+    deepest = depth
+    for child in children:
+        if isinstance(child, dict):
+            found = _deepest(child.values(), depth + 1, stop_after)
+        elif isinstance(child, list):
+            found = _deepest(child, depth + 1, stop_after)
         else:
             continue
-        deepest = max(deepest, depth + 1)
-        if deepest > stop_after:
-            return deepest
-        stack.extend((child, depth + 1) for child in children)
+        if found > deepest:
+            deepest = found
+            if deepest > stop_after:
+                break
     return deepest
 
 

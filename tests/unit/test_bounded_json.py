@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sambus.contracts.bounded_json import MAX_JSON_DEPTH, json_depth, load_json
 from sambus.contracts.errors import InvalidEventError, TooDeepError, TooLargeError
@@ -49,3 +52,38 @@ def test_within_the_limits_the_result_is_what_json_reads():
     document = {"a": [1, {"b": None}, "å"], "c": 1.5}
 
     assert load_json(json.dumps(document).encode()) == document
+
+
+def _defined_depth(value: Any) -> int:
+    """The depth by its definition: a container is one deeper than its deepest child, a scalar is 0."""
+    if isinstance(value, dict):
+        return 1 + max((_defined_depth(child) for child in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_defined_depth(child) for child in value), default=0)
+    return 0
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(document=_json_values, stop_after=st.integers(min_value=0, max_value=12))
+def test_the_depth_is_the_deepest_nesting_counted_up_to_one_past_the_limit(document, stop_after):
+    depth = _defined_depth(document)
+
+    assert json_depth(document, stop_after=stop_after) == min(depth, stop_after + 1)
+    assert json_depth(document) == depth
+
+
+def test_a_document_nested_far_past_the_limit_is_walked_no_deeper_than_one_past_it():
+    document: Any = []
+    for _ in range(10 * MAX_JSON_DEPTH):
+        document = [1, document]
+
+    assert json_depth(document) == MAX_JSON_DEPTH + 1
