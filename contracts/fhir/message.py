@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
@@ -27,6 +29,8 @@ from sambus.contracts.fhir.security import high_water_mark
 from sambus.contracts.identifiers import PERSONNUMMER_SYSTEM
 
 _NAMESPACE = uuid.UUID("6f1c1e52-8e59-4b8f-9d55-1d3f3c0a7b11")
+_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE.bytes, usedforsecurity=False)
+"""SHA-1 over the namespace, copied for each id (what :func:`uuid.uuid5` hashes first)."""
 
 Clock = Callable[[], dt.datetime]
 """Gives the current time (aware); injected where a test or the golden files need a fixed one."""
@@ -62,7 +66,17 @@ def deterministic_id(*parts: str) -> str:
     The parts are JSON-encoded as a list, so no choice of characters inside a part (a ``|`` in a source
     system's id, say) makes two different tuples give the same name.
     """
-    return str(uuid.uuid5(_NAMESPACE, json.dumps(parts, ensure_ascii=False)))
+    try:  # what json.dumps(parts, ensure_ascii=False) makes of strings, without building an encoder
+        name = "[" + ", ".join(map(encode_basestring, parts)) + "]"
+    except TypeError:  # not a string after all
+        name = json.dumps(parts, ensure_ascii=False)
+    sha1 = _NAMESPACE_SHA1.copy()
+    sha1.update(name.encode("utf-8"))
+    digest = bytearray(sha1.digest()[:16])  # as uuid.uuid5 does: version 5, RFC 4122 variant
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    hexed = digest.hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
 def urn(resource_id: str) -> str:
