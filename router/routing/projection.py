@@ -5,6 +5,7 @@ Works on the Bundle as plain data (no FHIR model round trip), as the design's pe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,15 +58,22 @@ def tasks(bundle: dict[str, Any]) -> list[TaskEntry]:
     return found
 
 
-def _references(value: object) -> set[str]:
+def _references(value: object, found: set[str] | None = None) -> set[str]:
+    """Every ``reference`` string anywhere in ``value`` (added to ``found``, which is returned)."""
+    found = set() if found is None else found
     if isinstance(value, dict):
-        refs = {value["reference"]} if isinstance(value.get("reference"), str) else set()
-        for item in value.values():
-            refs |= _references(item)
-        return refs
-    if isinstance(value, list):
-        return set().union(*(_references(item) for item in value)) if value else set()
-    return set()
+        reference = value.get("reference")
+        if isinstance(reference, str):
+            found.add(reference)
+        children: Iterable[object] = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return found
+    for child in children:
+        if isinstance(child, (dict, list)):
+            _references(child, found)
+    return found
 
 
 def _referred(entries: list[dict[str, Any]], task: TaskEntry) -> list[dict[str, Any]]:
@@ -83,7 +91,7 @@ def _referred(entries: list[dict[str, Any]], task: TaskEntry) -> list[dict[str, 
             continue
         wanted.add(url)
         if entry.get("resource", {}).get("resourceType") != "Task":
-            todo |= _references(entry.get("resource"))
+            _references(entry.get("resource"), todo)
     return [e for e in entries if e.get("fullUrl") in wanted]
 
 
