@@ -126,6 +126,25 @@ timer_owner = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, comment="its claim lapses then"),
 )
 
+# The statements a message opens and closes deadlines with, built once (see processes.py).
+_IS_OPEN = sa.select(deadlines.c.deadline_id).where(deadlines.c.deadline_id == sa.bindparam("p_deadline_id"))
+_OPEN = deadlines.insert()
+_OPEN_NAMED = (
+    deadlines.c.name.in_(sa.bindparam("p_names", expanding=True)),
+    deadlines.c.closed_at.is_(None),
+)
+_CLOSE = (
+    deadlines.update()
+    .where(deadlines.c.process_id == sa.bindparam("p_process_id"), *_OPEN_NAMED)
+    .values(closed_at=sa.bindparam("p_closed_at"))
+)
+_CLOSE_RESPONSIBLE = _CLOSE.where(deadlines.c.responsible == sa.bindparam("p_responsible"))
+_CLOSE_FOR_CHILD = (
+    deadlines.update()
+    .where(deadlines.c.child == sa.bindparam("p_child"), *_OPEN_NAMED)
+    .values(closed_at=sa.bindparam("p_closed_at"))
+)
+
 URGENT_RESPONSE = "urgent-response"
 """The deadline of each unit alerted to an acute suicide risk."""
 _ACKNOWLEDGEMENTS = frozenset({EventCode.TASK_STATUS_CHANGED})
@@ -448,26 +467,25 @@ class Deadlines:
         deadline_id = f"{process_id}:{deadline.name}"
         if deadline.per_party:
             deadline_id = f"{deadline_id}:{responsible}"
-        if conn.execute(
-            sa.select(deadlines.c.deadline_id).where(deadlines.c.deadline_id == deadline_id)
-        ).first():
+        if conn.execute(_IS_OPEN, {"p_deadline_id": deadline_id}).first():
             return
         key_id, sealed = self._seal(identity, deadline_id=deadline_id, child=child)
         conn.execute(
-            deadlines.insert().values(
-                deadline_id=deadline_id,
-                process_id=process_id,
-                name=deadline.name,
-                child=child,
-                child_identity_key_id=key_id,
-                child_identity=sealed,
-                responsible=responsible,
-                escalate_to=escalate_to,
-                due_at=deadline.due_at,
-                remind_at=deadline.remind_at,
-                reminder_event=str(deadline.reminder_event),
-                escalates=deadline.escalates,
-            )
+            _OPEN,
+            {
+                "deadline_id": deadline_id,
+                "process_id": process_id,
+                "name": deadline.name,
+                "child": child,
+                "child_identity_key_id": key_id,
+                "child_identity": sealed,
+                "responsible": responsible,
+                "escalate_to": escalate_to,
+                "due_at": deadline.due_at,
+                "remind_at": deadline.remind_at,
+                "reminder_event": str(deadline.reminder_event),
+                "escalates": deadline.escalates,
+            },
         )
 
     def close(
@@ -480,30 +498,20 @@ class Deadlines:
         responsible: str | None = None,
     ) -> None:
         """Close a process's open deadlines named ``names`` (with ``responsible``, only that unit's)."""
-        if names:
-            query = deadlines.update().where(
-                deadlines.c.process_id == process_id,
-                deadlines.c.name.in_(names),
-                deadlines.c.closed_at.is_(None),
-            )
-            if responsible is not None:
-                query = query.where(deadlines.c.responsible == responsible)
-            conn.execute(query.values(closed_at=at))
+        if not names:
+            return
+        values = {"p_process_id": process_id, "p_names": list(names), "p_closed_at": at}
+        if responsible is None:
+            conn.execute(_CLOSE, values)
+        else:
+            conn.execute(_CLOSE_RESPONSIBLE, {**values, "p_responsible": responsible})
 
     def close_for_child(
         self, conn: sa.Connection, *, child: str, names: Sequence[str], at: dt.datetime
     ) -> None:
         """Close the open deadlines named ``names`` of every process about ``child`` (its pseudonym)."""
         if names:
-            conn.execute(
-                deadlines.update()
-                .where(
-                    deadlines.c.child == child,
-                    deadlines.c.name.in_(names),
-                    deadlines.c.closed_at.is_(None),
-                )
-                .values(closed_at=at)
-            )
+            conn.execute(_CLOSE_FOR_CHILD, {"p_child": child, "p_names": list(names), "p_closed_at": at})
 
     def due(self, now: dt.datetime) -> list[Timer]:
         """Reminders and escalations due at ``now`` and not yet fired."""

@@ -34,6 +34,7 @@ import collections
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import json
 import logging
 import time
@@ -184,6 +185,29 @@ _ANSWERS = {
     "in-progress": "accepted",
 }
 """``Task.status`` in an answer -> what the party's answer is recorded as."""
+
+
+# The statements a message is applied with, built once: building one per message (columns compared,
+# values bound, its cache key made) cost more than SQLite took to run it.
+_IS_APPLIED = sa.select(applied.c.message_id).where(applied.c.message_id == sa.bindparam("message_id"))
+_MARK_APPLIED = applied.insert()
+_PROCESS = sa.select(processes).where(processes.c.process_id == sa.bindparam("p_process_id"))
+_NEW_PROCESS = processes.insert()
+_MOVE_PROCESS = (
+    processes.update()
+    .where(processes.c.process_id == sa.bindparam("p_process_id"))
+    .values(
+        state=sa.bindparam("p_state"),
+        parties=sa.bindparam("p_parties"),
+        updated_at=sa.bindparam("p_updated_at"),
+    )
+)
+_NEW_FACT = followup_facts.insert()
+_KEPT_TASKS = sa.select(asked_tasks.c.task_id, asked_tasks.c.owner).where(
+    asked_tasks.c.process_id == sa.bindparam("p_process_id"),
+    asked_tasks.c.task_id.in_(sa.bindparam("p_task_ids", expanding=True)),
+)
+_KEEP_TASKS = asked_tasks.insert()
 
 
 @dataclass(frozen=True)
@@ -404,7 +428,7 @@ class ProcessStore:
     def get(self, process_id: str) -> Process | None:
         """A process by its id, or ``None``."""
         with self._reading() as conn:
-            row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
+            row = conn.execute(_PROCESS, {"p_process_id": process_id}).first()
         if row is None:
             return None
         return Process(row.process_id, row.kind, row.child, row.state, row.initiator, json.loads(row.parties))
@@ -605,11 +629,9 @@ class ProcessTracker:
             return
         message_id = str(bundle.get("id"))
         with map_errors("update the process state"), self._store.writing() as conn:
-            if conn.execute(
-                sa.select(applied.c.message_id).where(applied.c.message_id == message_id)
-            ).first():
+            if conn.execute(_IS_APPLIED, {"message_id": message_id}).first():
                 return
-            conn.execute(applied.insert().values(message_id=message_id, process_id=process_id))
+            conn.execute(_MARK_APPLIED, {"message_id": message_id, "process_id": process_id})
             self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
 
     def _apply(
@@ -619,7 +641,7 @@ class ProcessTracker:
         if event is EventCode.CARE_CONTACT_STATED:
             self._record_care_contacts(conn, child=child, bundle=bundle)
             return
-        row = conn.execute(sa.select(processes).where(processes.c.process_id == process_id)).first()
+        row = conn.execute(_PROCESS, {"p_process_id": process_id}).first()
         parties: dict[str, str] = json.loads(row.parties) if row is not None else {}
         tasks = _focal_tasks(bundle)
         if row is None and event not in _KIND_OF_EVENT:
@@ -629,18 +651,19 @@ class ProcessTracker:
             initiator = self._party(tasks[0], "requester") if tasks else None
             parties = {owner: "invited" for owner in owners if owner}
             conn.execute(
-                processes.insert().values(
-                    process_id=process_id,
-                    kind=_KIND_OF_EVENT[event],
-                    child=child,
-                    state=_STATE_AFTER.get(event, "requested"),
-                    initiator=initiator,
-                    parties=json.dumps(parties),
-                    updated_at=at,
-                    request_assessment=assessment.provision
+                _NEW_PROCESS,
+                {
+                    "process_id": process_id,
+                    "kind": _KIND_OF_EVENT[event],
+                    "child": child,
+                    "state": _STATE_AFTER.get(event, "requested"),
+                    "initiator": initiator,
+                    "parties": json.dumps(parties),
+                    "updated_at": at,
+                    "request_assessment": assessment.provision
                     if (assessment := secrecy_assessment(bundle)) is not None
                     else None,
-                )
+                },
             )
             self._start_fact(conn, process_id=process_id, event=event, bundle=bundle, tasks=tasks, at=at)
             if event is EventCode.SIP_INITIATED:
@@ -659,9 +682,13 @@ class ProcessTracker:
         ):
             state = "statements-complete"
         conn.execute(
-            processes.update()
-            .where(processes.c.process_id == process_id)
-            .values(state=state, parties=json.dumps(parties), updated_at=at)
+            _MOVE_PROCESS,
+            {
+                "p_process_id": process_id,
+                "p_state": state,
+                "p_parties": json.dumps(parties),
+                "p_updated_at": at,
+            },
         )
         if row is not None:
             _date_step(conn, process_id=process_id, event=event, state=state, on=at.date())
@@ -811,18 +838,14 @@ class ProcessTracker:
         if rows:
             # One read and one write per message (not per Task): a Task already kept (sent again, e.g. a
             # corrected message) is asked once.
+            task_ids = sorted({row["task_id"] for row in rows})
             kept = {
                 (r.task_id, r.owner)
-                for r in conn.execute(
-                    sa.select(asked_tasks.c.task_id, asked_tasks.c.owner).where(
-                        asked_tasks.c.process_id == process_id,
-                        asked_tasks.c.task_id.in_({row["task_id"] for row in rows}),
-                    )
-                )
+                for r in conn.execute(_KEPT_TASKS, {"p_process_id": process_id, "p_task_ids": task_ids})
             }
             new = [row for row in rows if (row["task_id"], row["owner"]) not in kept]
             if new:
-                conn.execute(asked_tasks.insert(), new)
+                conn.execute(_KEEP_TASKS, new)
         return asked
 
     def _start_fact(
@@ -849,14 +872,15 @@ class ProcessTracker:
             return
         sex, band = child
         conn.execute(
-            followup_facts.insert().values(
-                process_id=process_id,
-                kind=str(kind),
-                sex=sex,
-                age_band=band,
-                county_part=self._county_part(tasks),
-                started_on=at.date(),
-            )
+            _NEW_FACT,
+            {
+                "process_id": process_id,
+                "kind": str(kind),
+                "sex": sex,
+                "age_band": band,
+                "county_part": self._county_part(tasks),
+                "started_on": at.date(),
+            },
         )
 
     def _county_part(self, tasks: list[dict[str, Any]]) -> str:
@@ -911,15 +935,7 @@ def _date_step(conn: sa.Connection, *, process_id: str, event: EventCode, state:
     if step is None:
         return
     kind, column = step
-    conn.execute(
-        followup_facts.update()
-        .where(
-            followup_facts.c.process_id == process_id,
-            followup_facts.c.kind == str(kind),
-            followup_facts.c[column].is_(None),
-        )
-        .values({column: on})
-    )
+    conn.execute(_fill_fact(column), {"p_process_id": process_id, "p_kind": str(kind), "p_value": on})
 
 
 _STATEMENT_DATE = {"mental_physical": "medical_on", "oral": "oral_on"}
@@ -968,15 +984,7 @@ def _date_outcomes(
         if len(reasons) == 1 and tasks:
             values = {"closed_on": on, "closure_reason": reasons.pop()}
     for column, value in values.items():
-        conn.execute(
-            followup_facts.update()
-            .where(
-                followup_facts.c.process_id == process_id,
-                followup_facts.c.kind == str(kind),
-                followup_facts.c[column].is_(None),
-            )
-            .values({column: value})
-        )
+        conn.execute(_fill_fact(column), {"p_process_id": process_id, "p_kind": str(kind), "p_value": value})
 
 
 def _joint_planning(conn: sa.Connection, *, child: str, on: dt.date) -> None:
@@ -985,16 +993,36 @@ def _joint_planning(conn: sa.Connection, *, child: str, on: dt.date) -> None:
     Agency events cannot name a placement's process in a new SIP, so the child links them; a SIP sent under
     the placement's own process id dates it through :data:`_STEP_DATE` instead.
     """
-    placements = sa.select(processes.c.process_id).where(
-        processes.c.child == child, processes.c.kind == _KIND_OF_EVENT[EventCode.PLACEMENT_STARTED]
+    conn.execute(_PLAN_PLACEMENTS, {"p_child": child, "p_on": on, "p_completed_on": on})
+
+
+_PLAN_PLACEMENTS = (
+    followup_facts.update()
+    .where(
+        followup_facts.c.process_id.in_(
+            sa.select(processes.c.process_id).where(
+                processes.c.child == sa.bindparam("p_child"),
+                processes.c.kind == _KIND_OF_EVENT[EventCode.PLACEMENT_STARTED],
+            )
+        ),
+        followup_facts.c.kind == str(ProcessKind.ACUTE_PLACEMENT),
+        followup_facts.c.started_on <= sa.bindparam("p_on"),
+        followup_facts.c.completed_on.is_(None),
     )
-    conn.execute(
+    .values(completed_on=sa.bindparam("p_completed_on"))
+)
+"""What :func:`_joint_planning` runs (built once)."""
+
+
+@functools.cache
+def _fill_fact(column: str) -> sa.Update:
+    """The statement that sets a follow-up fact's ``column`` unless set (built once per column)."""
+    return (
         followup_facts.update()
         .where(
-            followup_facts.c.process_id.in_(placements),
-            followup_facts.c.kind == str(ProcessKind.ACUTE_PLACEMENT),
-            followup_facts.c.started_on <= on,
-            followup_facts.c.completed_on.is_(None),
+            followup_facts.c.process_id == sa.bindparam("p_process_id"),
+            followup_facts.c.kind == sa.bindparam("p_kind"),
+            followup_facts.c[column].is_(None),
         )
-        .values(completed_on=on)
+        .values({column: sa.bindparam("p_value")})
     )
