@@ -99,7 +99,7 @@ deadlines = sa.Table(
     sa.Column("deadline_id", sa.String(200), primary_key=True, comment="<process id>:<name>"),
     sa.Column("process_id", sa.String(100), nullable=False, index=True),
     sa.Column("name", sa.String(40), nullable=False),
-    sa.Column("child", sa.String(64), nullable=False, comment="keyed pseudonym"),
+    sa.Column("child", sa.String(64), nullable=False, index=True, comment="keyed pseudonym"),
     sa.Column("child_identity_key_id", sa.String(40), nullable=True),
     sa.Column(
         "child_identity",
