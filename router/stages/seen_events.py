@@ -29,6 +29,9 @@ seen_events = sa.Table(
     sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+_SEEN = sa.select(seen_events.c.message_id).where(seen_events.c.message_id == sa.bindparam("p_message_id"))
+"""Whether an id was committed (built once: building it per intent cost more than SQLite took to run it)."""
+
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -54,9 +57,7 @@ class SeenEvents:
         if message_id in self._pending:
             return False
         with map_errors("read the seen-events table"), self._engine.connect() as connection:
-            found = connection.execute(
-                sa.select(seen_events.c.message_id).where(seen_events.c.message_id == message_id)
-            ).first()
+            found = connection.execute(_SEEN, {"p_message_id": message_id}).first()
         if found is not None:
             return False
         self._pending.add(message_id)
