@@ -233,10 +233,9 @@ class RoutingDirectory(BaseModel):
         Raises:
             RoutingError: no recipient has that identifier.
         """
-        wanted = (normalise_system(system), value)
-        for recipient in self.recipients:
-            if any((normalise_system(i.system), i.value) == wanted for i in recipient.identifiers):
-                return recipient
+        recipient = self._indexes()[0].get((normalise_system(system), value))
+        if recipient is not None:
+            return recipient
         raise RoutingError(
             "no recipient in the routing directory has the organisation identifier the message names"
         )
@@ -247,10 +246,31 @@ class RoutingDirectory(BaseModel):
         Raises:
             RoutingError: there is none.
         """
-        for recipient in self.recipients:
-            if recipient.id == recipient_id:
-                return recipient
+        recipient = self._indexes()[1].get(recipient_id)
+        if recipient is not None:
+            return recipient
         raise RoutingError(f"no recipient in the routing directory has id {recipient_id}")
+
+    def _indexes(self) -> tuple[dict[tuple[str, str], Recipient], dict[str, Recipient]]:
+        """The recipients by (normalised system, value) of each identifier, and by id (made once).
+
+        Kept with the ``recipients`` they were made of, and made again for another (a copy's), so they never
+        answer for recipients that are no longer this directory's.
+        """
+        made = self.__dict__.get("_sambus_indexes")
+        if made is None or made[0] is not self.recipients:
+            by_identifier: dict[tuple[str, str], Recipient] = {}
+            for recipient in self.recipients:
+                for identifier in recipient.identifiers:
+                    by_identifier.setdefault(
+                        (normalise_system(identifier.system), identifier.value), recipient
+                    )
+            by_id: dict[str, Recipient] = {}
+            for recipient in self.recipients:
+                by_id.setdefault(recipient.id, recipient)
+            made = (self.recipients, by_identifier, by_id)
+            self.__dict__["_sambus_indexes"] = made  # frozen model: its fields stay as they are
+        return made[1], made[2]
 
     @property
     def counties(self) -> frozenset[str]:
