@@ -208,6 +208,28 @@ _KEPT_TASKS = sa.select(asked_tasks.c.task_id, asked_tasks.c.owner).where(
     asked_tasks.c.task_id.in_(sa.bindparam("p_task_ids", expanding=True)),
 )
 _KEEP_TASKS = asked_tasks.insert()
+# What the delivery stage and the timers ask of the process state (built once too).
+_TASKS_OF = (
+    sa.select(asked_tasks.c.task_id)
+    .where(
+        asked_tasks.c.process_id == sa.bindparam("p_process_id"),
+        sa.or_(
+            asked_tasks.c.owner == sa.bindparam("p_party"), asked_tasks.c.requester == sa.bindparam("p_party")
+        ),
+    )
+    .order_by(asked_tasks.c.task_id)
+)
+_CARE_CONTACT = sa.select(care_contacts.c.active).where(
+    care_contacts.c.child == sa.bindparam("p_child"), care_contacts.c.unit == sa.bindparam("p_unit")
+)
+_REQUEST_OF = sa.select(processes.c.kind, processes.c.request_assessment).where(
+    processes.c.process_id == sa.bindparam("p_process_id")
+)
+_IS_PROCESS = sa.select(processes.c.process_id).where(processes.c.process_id == sa.bindparam("p_process_id"))
+_ASKERS = sa.select(asked_tasks.c.owner, asked_tasks.c.requester).where(
+    asked_tasks.c.process_id == sa.bindparam("p_process_id")
+)
+_ASKERS_OF_TASK = _ASKERS.where(asked_tasks.c.task_id == sa.bindparam("p_task_id"))
 
 
 @dataclass(frozen=True)
@@ -439,16 +461,9 @@ class ProcessStore:
         Raises:
             StoreUnavailableError: the database cannot be read (retriable).
         """
-        query = (
-            sa.select(asked_tasks.c.task_id)
-            .where(
-                asked_tasks.c.process_id == process_id,
-                sa.or_(asked_tasks.c.owner == party, asked_tasks.c.requester == party),
-            )
-            .order_by(asked_tasks.c.task_id)
-        )
         with map_errors("read the process state"), self._reading() as conn:
-            return list(dict.fromkeys(conn.execute(query).scalars()))
+            found = conn.execute(_TASKS_OF, {"p_process_id": process_id, "p_party": party}).scalars()
+            return list(dict.fromkeys(found))
 
     def active(self, child: str, unit: str) -> bool:
         """Whether ``unit`` (directory id) stated an active care contact with ``child`` (pseudonym).
@@ -457,11 +472,7 @@ class ProcessStore:
             StoreUnavailableError: the database cannot be read (retriable).
         """
         with map_errors("read the care contacts"), self._reading() as conn:
-            row = conn.execute(
-                sa.select(care_contacts.c.active).where(
-                    care_contacts.c.child == child, care_contacts.c.unit == unit
-                )
-            ).first()
+            row = conn.execute(_CARE_CONTACT, {"p_child": child, "p_unit": unit}).first()
         return bool(row is not None and row.active)
 
     def request_of(self, process_id: str) -> tuple[EventCode, str | None] | None:
@@ -471,11 +482,7 @@ class ProcessStore:
             StoreUnavailableError: the database cannot be read (retriable).
         """
         with map_errors("read the process state"), self._reading() as conn:
-            row = conn.execute(
-                sa.select(processes.c.kind, processes.c.request_assessment).where(
-                    processes.c.process_id == process_id
-                )
-            ).first()
+            row = conn.execute(_REQUEST_OF, {"p_process_id": process_id}).first()
         event = None if row is None else _EVENT_OF_KIND.get(str(row.kind))
         return None if event is None or row is None else (event, row.request_assessment)
 
@@ -489,15 +496,11 @@ class ProcessStore:
             StoreUnavailableError: the database cannot be read (retriable).
         """
         with map_errors("read the process state"), self._reading() as conn:
-            known = conn.execute(
-                sa.select(processes.c.process_id).where(processes.c.process_id == process_id)
-            ).first()
-            query = sa.select(asked_tasks.c.owner, asked_tasks.c.requester).where(
-                asked_tasks.c.process_id == process_id
-            )
-            if task_id is not None:
-                query = query.where(asked_tasks.c.task_id == task_id)
-            rows = conn.execute(query).all()
+            known = conn.execute(_IS_PROCESS, {"p_process_id": process_id}).first()
+            if task_id is None:
+                rows = conn.execute(_ASKERS, {"p_process_id": process_id}).all()
+            else:
+                rows = conn.execute(_ASKERS_OF_TASK, {"p_process_id": process_id, "p_task_id": task_id}).all()
         if known is None or (task_id is not None and not rows):
             return None
         return frozenset(row.requester for row in rows if row.owner == answerer)
