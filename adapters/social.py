@@ -485,7 +485,7 @@ def translate_task_answered(envelope: Envelope, event: social.TaskAnswered) -> l
         task_id=event.task_id,
         status=event.status,
         answer_to=event.answer_to,
-        answerer=orgnr(event.organisation_number),
+        answerer=agency_identifier(event.answerer),
     )
 
 

@@ -504,11 +504,39 @@ class CustodyUpdated(EventModel):
 
 
 class TaskAnswered(EventModel):
-    """Social services reports the state of a Task it received, to the agency that sent it."""
+    """Social services reports the state of a Task it received, to the agency that sent it.
+
+    The answering unit is named like any agency: by organisation number (the municipality's social
+    services), or by HSA-id for a unit of its own, such as the adult unit (vuxenenhet) invited to a
+    hand-over meeting. The answer goes to the requester of the Task that unit was given, as the process
+    state recorded it; ``answerTo`` must be that party, or the answer is refused.
+    """
 
     process_id: ProcessId = Field(alias="processId")
     child: Child
     task_id: Reference = Field(alias="taskId", description="The id of the Task answered.")
     status: TaskState
-    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    organisation_number: OrganisationNumber | None = Field(
+        default=None,
+        alias="organisationNumber",
+        description="The answering social services by organisation number (give this or hsaId).",
+    )
+    hsa_id: HsaId | None = Field(
+        default=None,
+        alias="hsaId",
+        description="The answering unit by HSA-id, e.g. the adult unit of social services (vuxenenhet) "
+        "(give this or organisationNumber).",
+    )
     answer_to: Agency = Field(alias="answerTo")
+
+    @model_validator(mode="after")
+    def _one_answering_unit(self) -> TaskAnswered:
+        if (self.organisation_number is None) == (self.hsa_id is None):
+            raise ValueError("name the answering unit by exactly one of organisationNumber or hsaId")
+        return self
+
+    @property
+    def answerer(self) -> Agency:
+        """The answering unit as an agency."""
+        named = {"organisationNumber": self.organisation_number, "hsaId": self.hsa_id}
+        return Agency.model_validate({k: v for k, v in named.items() if v is not None})
