@@ -19,8 +19,10 @@ Rules (from the laws and agreements the processes follow):
   the agreements give no deadline, so the rule file sets one (``deadlines.health_exam_request``, default
   14 days after the placement, marked (verify)); the placing social services is reminded if no
   ``health-exam-requested`` for the same child came by then (failing closed: a reminder rather than
-  silence). The request closes it, and so does the end of the placement; it does not escalate (the
-  placing social services is the party that owes it and the one an escalation would go to).
+  silence). The request closes it, and so does the end of the placement; a request for the same child
+  that came at most the term before the placement (sent before the placement event was registered) opens
+  it already closed. It does not escalate (the placing social services is the party that owes it and the
+  one an escalation would go to).
 * LVU placement: LVU 14 § third paragraph (verify) has the board consider at least every three months
   whether its decisions under 14 § second paragraph (contact restrictions, hidden residence) are still
   needed: a reminder to the placing social services a week before every third month from the placement,
@@ -309,6 +311,11 @@ class DeadlineRules:
         """
         self._guardian_access_ack = guardian_access_ack
         self._health_exam_request = health_exam_request
+
+    @property
+    def health_exam_request(self) -> dt.timedelta:
+        """The term of a placed child's 2017:209 request; a request this long before the placement counts."""
+        return self._health_exam_request
 
     def opened_by(
         self, event: EventCode, *, at: dt.datetime, bundle: Mapping[str, Any], birth: dt.date | None

@@ -62,7 +62,12 @@ from sambus.router.routing.convene import convene_task_id
 from sambus.router.routing.directory import Recipient
 from sambus.router.routing.projection import tasks as focal_tasks
 from sambus.router.routing.rules import ANSWER_EVENTS, Route, RoutingRules, child_municipality
-from sambus.router.stages.deadlines import GUARDIAN_ACCESS_ACK, DeadlineRules, Deadlines
+from sambus.router.stages.deadlines import (
+    GUARDIAN_ACCESS_ACK,
+    HEALTH_EXAM_REQUEST,
+    DeadlineRules,
+    Deadlines,
+)
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
     SEX_NOT_STATED,
@@ -738,6 +743,27 @@ class ProcessTracker:
             )
         self._deadlines.close_for_child(
             conn, child=child, names=self._deadline_rules.closed_for_child_by(event), at=at
+        )
+        if event is EventCode.PLACEMENT_STARTED and self._requested_before(conn, child=child, at=at):
+            self._deadlines.close(conn, process_id=process_id, names=(HEALTH_EXAM_REQUEST,), at=at)
+
+    def _requested_before(self, conn: sa.Connection, *, child: str, at: dt.datetime) -> bool:
+        """Whether a 2017:209 request for ``child`` came at most the request's term before ``at``.
+
+        Social services may send the request before the placement event reaches sambus (the placement is
+        registered later in its case system): the placement then opens its request deadline already closed.
+        An older request does not count (it was for an earlier placement, or stale: a reminder rather than
+        silence).
+        """
+        return (
+            conn.execute(
+                sa.select(processes.c.process_id).where(
+                    processes.c.child == child,
+                    processes.c.kind == _KIND_OF_EVENT[EventCode.HEALTH_EXAM_REQUESTED],
+                    processes.c.updated_at >= at - self._deadline_rules.health_exam_request,
+                )
+            ).first()
+            is not None
         )
 
     def _record_answers(
