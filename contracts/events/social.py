@@ -253,6 +253,29 @@ class HealthExamRequested(EventModel):
     dental_care: Agency | None = Field(default=None, alias="dentalCare")
 
 
+class EquivalentHealthExamExists(EventModel):
+    """Lag (2017:209): the placing social services assessed that an equivalent examination already exists.
+
+    The agreement (Västmanland, "Hälsoundersökning enligt lag 2017:209", Kommunernas ansvar): social
+    services finds out whether a health examination has already been done and assesses whether it is
+    equivalent ("likvärdig") to the examination meant for placed children and young people; only then does
+    it notify the region. This event is that assessment: it closes the reminder of the child's open
+    placement that waits for its request, and the ledger records it as the reason. Nothing is delivered.
+    An event for a child with no placement waiting for its request (none started, it ended, or its request
+    was already sent) is refused, and the sender is told why.
+    """
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The placing municipality's social services, which assessed."
+    )
+    assessed_by: Reference = Field(
+        alias="assessedBy",
+        description="The professional who assessed it (user id in the case system, no name).",
+    )
+    examined_on: dt.date = Field(alias="examinedOn", description="When the earlier examination was done.")
+
+
 class Lvu32ExamOrdered(EventModel):
     """LVU § 32: the social board orders a medical exam, due within four weeks (no consent needed)."""
 

@@ -21,8 +21,9 @@ Rules (from the laws and agreements the processes follow):
   ``health-exam-requested`` for the same child came by then (failing closed: a reminder rather than
   silence). The request closes it, and so does the end of the placement; a request for the same child
   that came at most the term before the placement (sent before the placement event was registered) opens
-  it already closed. It does not escalate (the placing social services is the party that owes it and the
-  one an escalation would go to).
+  it already closed, and the placing social services' assessment that an equivalent examination exists
+  (``equivalent-health-exam-exists``) closes it. It does not escalate (the placing social services is the
+  party that owes it and the one an escalation would go to).
 * LVU placement: LVU 14 § third paragraph (verify) has the board consider at least every three months
   whether its decisions under 14 § second paragraph (contact restrictions, hidden residence) are still
   needed: a reminder to the placing social services a week before every third month from the placement,
@@ -511,6 +512,17 @@ class Deadlines:
                 )
                 .values(closed_at=at)
             )
+
+    def open_for_child(self, conn: sa.Connection, *, child: str, name: str) -> bool:
+        """Whether a deadline named ``name`` of any process about ``child`` (its pseudonym) is still open."""
+        return (
+            conn.execute(
+                sa.select(deadlines.c.deadline_id).where(
+                    deadlines.c.child == child, deadlines.c.name == name, deadlines.c.closed_at.is_(None)
+                )
+            ).first()
+            is not None
+        )
 
     def due(self, now: dt.datetime) -> list[Timer]:
         """Reminders and escalations due at ``now`` and not yet fired."""
