@@ -50,6 +50,7 @@ _TRANSLATORS: dict[str, Translator] = {
     "social.identity-protection-ended": social.translate_identity_protection_ended,
     "social.residence-released": social.translate_residence_released,
     "social.health-exam-requested": social.translate_health_exam_requested,
+    "social.equivalent-health-exam-exists": social.translate_equivalent_health_exam_exists,
     "social.lvu32-exam-ordered": social.translate_lvu32_exam_ordered,
     "social.suicide-risk-assessment-requested": social.translate_suicide_risk_assessment,
     "social.investigation-info-requested": social.translate_investigation_info_requested,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from fhir.resources.R4B.basic import Basic
 from fhir.resources.R4B.flag import Flag
 
 from sambus.adapters._build import (
@@ -36,18 +37,21 @@ from sambus.contracts.fhir._validated import validated
 from sambus.contracts.fhir.assessment import SecrecyAssessment as FhirSecrecyAssessment
 from sambus.contracts.fhir.assessment import assessment_inputs
 from sambus.contracts.fhir.codes import (
+    EQUIVALENT_EXAMINATION,
     HIDDEN_RESIDENCE_ANSWER,
     NEW_SCHOOL_UNIT_INPUT,
     PLACEMENT_SYSTEM,
     PROTECTED_IDENTITY,
     PROTECTION_SYSTEM,
+    STATEMENT_SYSTEM,
     TASK_INPUT_SYSTEM,
 )
 from sambus.contracts.fhir.consent import consent, consent_withdrawal
 from sambus.contracts.fhir.flag import DECISION_ID_SYSTEM, SECRET_FROM_GUARDIANS, hidden_residence_flag
 from sambus.contracts.fhir.organization import residence_organisation
 from sambus.contracts.fhir.patient import guardian
-from sambus.contracts.fhir.release import residence_release
+from sambus.contracts.fhir.release import CASE_SYSTEM_USER_SYSTEM, residence_release
+from sambus.contracts.fhir.security import meta
 from sambus.contracts.fhir.task import coding
 from sambus.contracts.intent import Intent
 
@@ -278,6 +282,41 @@ def translate_health_exam_requested(envelope: Envelope, event: social.HealthExam
     return [draft.intent()]
 
 
+def translate_equivalent_health_exam_exists(
+    envelope: Envelope, event: social.EquivalentHealthExamExists
+) -> list[Intent]:
+    """Social services' assessment that an equivalent examination exists, for process state and ledger.
+
+    No Task, nothing delivered: a ``Basic`` (``equivalent-examination``) authored by the professional who
+    assessed it, sent by the placing social services (``MessageHeader.sender``). The router closes the
+    reminder of the child's placement waiting for its 2017:209 request, or refuses the event.
+    """
+    draft = Draft(
+        envelope,
+        event.child,
+        EventCode.EQUIVALENT_HEALTH_EXAM_EXISTS,
+        sender=orgnr(event.organisation_number),
+    )
+    assessment: dict[str, Any] = {
+        "resourceType": "Basic",
+        "id": draft.id_for("equivalent-examination"),
+        "code": {
+            "coding": [{"system": STATEMENT_SYSTEM, "code": EQUIVALENT_EXAMINATION}],
+            "text": "Likvärdig hälsoundersökning finns (lag 2017:209)",
+        },
+        "subject": {"reference": draft.patient_ref},
+        "created": event.examined_on.isoformat(),
+        "author": {
+            "type": "Practitioner",
+            "identifier": {"system": CASE_SYSTEM_USER_SYSTEM, "value": event.assessed_by},
+        },
+    }
+    if draft.security:
+        assessment["meta"] = meta(security=draft.security)
+    draft.focus.append(validated(Basic, assessment))
+    return [draft.intent()]
+
+
 def translate_lvu32_exam_ordered(envelope: Envelope, event: social.Lvu32ExamOrdered) -> list[Intent]:
     """LVU § 32: a medical exam order, due within four weeks (``Task.restriction.period.end``)."""
     draft = Draft(envelope, event.child, EventCode.LVU32_EXAM_ORDERED)
@@ -485,7 +524,7 @@ def translate_task_answered(envelope: Envelope, event: social.TaskAnswered) -> l
         task_id=event.task_id,
         status=event.status,
         answer_to=event.answer_to,
-        answerer=orgnr(event.organisation_number),
+        answerer=agency_identifier(event.answerer),
     )
 
 

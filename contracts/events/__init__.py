@@ -43,6 +43,7 @@ _BY_NAME: dict[str, type[EventModel]] = {
     "social.identity-protection-ended": social.IdentityProtectionEnded,
     "social.residence-released": social.ResidenceReleased,
     "social.health-exam-requested": social.HealthExamRequested,
+    "social.equivalent-health-exam-exists": social.EquivalentHealthExamExists,
     "social.lvu32-exam-ordered": social.Lvu32ExamOrdered,
     "social.suicide-risk-assessment-requested": social.SuicideRiskAssessmentRequested,
     "social.investigation-info-requested": social.InvestigationInfoRequested,

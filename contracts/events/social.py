@@ -253,6 +253,29 @@ class HealthExamRequested(EventModel):
     dental_care: Agency | None = Field(default=None, alias="dentalCare")
 
 
+class EquivalentHealthExamExists(EventModel):
+    """Lag (2017:209): the placing social services assessed that an equivalent examination already exists.
+
+    The agreement (Västmanland, "Hälsoundersökning enligt lag 2017:209", Kommunernas ansvar): social
+    services finds out whether a health examination has already been done and assesses whether it is
+    equivalent ("likvärdig") to the examination meant for placed children and young people; only then does
+    it notify the region. This event is that assessment: it closes the reminder of the child's open
+    placement that waits for its request, and the ledger records it as the reason. Nothing is delivered.
+    An event for a child with no placement waiting for its request (none started, it ended, or its request
+    was already sent) is refused, and the sender is told why.
+    """
+
+    child: Child
+    organisation_number: OrganisationNumber = Field(
+        alias="organisationNumber", description="The placing municipality's social services, which assessed."
+    )
+    assessed_by: Reference = Field(
+        alias="assessedBy",
+        description="The professional who assessed it (user id in the case system, no name).",
+    )
+    examined_on: dt.date = Field(alias="examinedOn", description="When the earlier examination was done.")
+
+
 class Lvu32ExamOrdered(EventModel):
     """LVU § 32: the social board orders a medical exam, due within four weeks (no consent needed)."""
 
@@ -504,11 +527,39 @@ class CustodyUpdated(EventModel):
 
 
 class TaskAnswered(EventModel):
-    """Social services reports the state of a Task it received, to the agency that sent it."""
+    """Social services reports the state of a Task it received, to the agency that sent it.
+
+    The answering unit is named like any agency: by organisation number (the municipality's social
+    services), or by HSA-id for a unit of its own, such as the adult unit (vuxenenhet) invited to a
+    hand-over meeting. The answer goes to the requester of the Task that unit was given, as the process
+    state recorded it; ``answerTo`` must be that party, or the answer is refused.
+    """
 
     process_id: ProcessId = Field(alias="processId")
     child: Child
     task_id: Reference = Field(alias="taskId", description="The id of the Task answered.")
     status: TaskState
-    organisation_number: OrganisationNumber = Field(alias="organisationNumber")
+    organisation_number: OrganisationNumber | None = Field(
+        default=None,
+        alias="organisationNumber",
+        description="The answering social services by organisation number (give this or hsaId).",
+    )
+    hsa_id: HsaId | None = Field(
+        default=None,
+        alias="hsaId",
+        description="The answering unit by HSA-id, e.g. the adult unit of social services (vuxenenhet) "
+        "(give this or organisationNumber).",
+    )
     answer_to: Agency = Field(alias="answerTo")
+
+    @model_validator(mode="after")
+    def _one_answering_unit(self) -> TaskAnswered:
+        if (self.organisation_number is None) == (self.hsa_id is None):
+            raise ValueError("name the answering unit by exactly one of organisationNumber or hsaId")
+        return self
+
+    @property
+    def answerer(self) -> Agency:
+        """The answering unit as an agency."""
+        named = {"organisationNumber": self.organisation_number, "hsaId": self.hsa_id}
+        return Agency.model_validate({k: v for k, v in named.items() if v is not None})

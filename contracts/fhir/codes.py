@@ -66,6 +66,8 @@ class EventCode(StrEnum):
     HEALTH_EXAM_REQUESTED = "health-exam-requested"
     """Lag (2017:209): one request to health care and one to dental care."""
     HEALTH_EXAM_COMPLETED = "health-exam-completed"
+    EQUIVALENT_HEALTH_EXAM_EXISTS = "equivalent-health-exam-exists"
+    """Social services assessed that an equivalent examination exists: no 2017:209 request is owed."""
     LVU32_EXAM_ORDERED = "lvu32-exam-ordered"
     LVU32_EXAM_COMPLETED = "lvu32-exam-completed"
     NEWLY_ARRIVED_HEALTH_REFERRAL = "newly-arrived-health-referral"
@@ -313,3 +315,7 @@ SECRECY_ASSESSMENT_SYSTEM = f"{_BASE}/CodeSystem/sambus-secrecy-assessment"
 """``Task.input.type`` codes of a professional's assessment that a "får"-provision allows a disclosure:
 ``provision`` (``valueString``, e.g. ``OSL 26:9``) and ``assessed-by`` (``valueString``, the assessor's user
 id in the sending system)."""
+
+EQUIVALENT_EXAMINATION = "equivalent-examination"
+"""``Basic.code`` in :data:`STATEMENT_SYSTEM`: social services' assessment that an earlier examination of the
+placed child is equivalent to the 2017:209 examination (no request is owed)."""

@@ -30,6 +30,7 @@ from sambus.contracts.fhir.codes import (
     CONSENT_GIVEN_BY_SYSTEM,
     CUSTODY_EXTENSION,
     DATA_CATEGORY_SYSTEM,
+    EQUIVALENT_EXAMINATION,
     EVENT_SYSTEM,
     FINGERADE_PERSONUPPGIFTER,
     HIDDEN_RESIDENCE_ANSWER,
@@ -176,8 +177,9 @@ CODE_SYSTEMS = (
         STATEMENT_SYSTEM,
         "sambus examination statements",
         "Kinds of statements: examination statements, the LVU § 32 result, records for an investigation, a "
-        "consultation's combined assessment of the child's health.",
-        [*_codes(StatementKind), "lvu32", "records", "combined-assessment"],
+        "consultation's combined assessment of the child's health, social services' assessment that an "
+        "earlier examination is equivalent to the 2017:209 examination.",
+        [*_codes(StatementKind), "lvu32", "records", "combined-assessment", EQUIVALENT_EXAMINATION],
     ),
     Codes(
         CONCERN_SYSTEM,
@@ -558,6 +560,7 @@ FOCUS: dict[EventCode, tuple[Focus, ...]] = {
     EventCode.CUSTODY_UPDATED: (Focus("RelatedPerson", min=0),),
     EventCode.CARE_CONTACT_STATED: (Focus("EpisodeOfCare", max="1"),),
     EventCode.RESIDENCE_RELEASED: (Focus("Basic", max="1"),),
+    EventCode.EQUIVALENT_HEALTH_EXAM_EXISTS: (Focus("Basic", max="1"),),
     EventCode.IDENTITY_PROTECTION_ENDED: (Focus("Flag", max="1"),),
     EventCode.HIDDEN_RESIDENCE_NOT_NEEDED: _FLAG,
     EventCode.GUARDIAN_ACCESS_BLOCKED: _FLAG,

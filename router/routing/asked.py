@@ -41,3 +41,18 @@ class AskedRequests(Protocol):
     def request_of(self, process_id: str) -> tuple[EventCode, str | None] | None:
         """The event that started ``process_id`` and the provision assessed for it, or ``None`` if unknown."""
         ...
+
+
+EQUIVALENT_EXAM_ACCEPTED = "reminder-closed"
+"""The state of an ``equivalent-health-exam-exists`` process that closed a placement's waiting reminder."""
+EQUIVALENT_EXAM_REFUSED = "refused-no-placement-waiting"
+"""The state of one that found no placement of the child waiting for its 2017:209 request."""
+
+
+@runtime_checkable
+class ProcessStates(Protocol):
+    """Where a process stands (the ``processes`` stage keeps it): what a message that asks nothing did."""
+
+    def state_of(self, process_id: str) -> str | None:
+        """The state of ``process_id``, or ``None`` when the process state has not applied it (yet)."""
+        ...

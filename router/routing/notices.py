@@ -90,6 +90,28 @@ def initiator_notice(
     return _record(topics, initiator, event, data, key=key, correlation_id=correlation_id)
 
 
+def refusal_notice(
+    *,
+    topics: Topics,
+    to: Recipient,
+    message: Mapping[str, Any],
+    text: str,
+    key: bytes | None,
+    correlation_id: bytes | None,
+    at: dt.datetime,
+) -> Outgoing:
+    """A ``delivery-denied`` notice to ``to``, the sender of ``message``: sambus refused the message."""
+    data = notice(
+        event=EventCode.DELIVERY_DENIED,
+        to=addressee(to),
+        about=_sent_event(message),
+        text=text,
+        at=at,
+        key="refused",
+    )
+    return _record(topics, to, EventCode.DELIVERY_DENIED, data, key=key, correlation_id=correlation_id)
+
+
 LAPSED_TEXT = {
     "withdrawn": "the consent it rested on was withdrawn",
     "objected": "the child objected to the sharing it rested on",

@@ -19,8 +19,11 @@ Rules (from the laws and agreements the processes follow):
   the agreements give no deadline, so the rule file sets one (``deadlines.health_exam_request``, default
   14 days after the placement, marked (verify)); the placing social services is reminded if no
   ``health-exam-requested`` for the same child came by then (failing closed: a reminder rather than
-  silence). The request closes it, and so does the end of the placement; it does not escalate (the
-  placing social services is the party that owes it and the one an escalation would go to).
+  silence). The request closes it, and so does the end of the placement; a request for the same child
+  that came at most the term before the placement (sent before the placement event was registered) opens
+  it already closed, and the placing social services' assessment that an equivalent examination exists
+  (``equivalent-health-exam-exists``) closes it. It does not escalate (the placing social services is the
+  party that owes it and the one an escalation would go to).
 * LVU placement: LVU 14 § third paragraph (verify) has the board consider at least every three months
   whether its decisions under 14 § second paragraph (contact restrictions, hidden residence) are still
   needed: a reminder to the placing social services a week before every third month from the placement,
@@ -329,6 +332,11 @@ class DeadlineRules:
         self._guardian_access_ack = guardian_access_ack
         self._health_exam_request = health_exam_request
 
+    @property
+    def health_exam_request(self) -> dt.timedelta:
+        """The term of a placed child's 2017:209 request; a request this long before the placement counts."""
+        return self._health_exam_request
+
     def opened_by(
         self, event: EventCode, *, at: dt.datetime, bundle: Mapping[str, Any], birth: dt.date | None
     ) -> list[Deadline]:
@@ -512,6 +520,17 @@ class Deadlines:
         """Close the open deadlines named ``names`` of every process about ``child`` (its pseudonym)."""
         if names:
             conn.execute(_CLOSE_FOR_CHILD, {"p_child": child, "p_names": list(names), "p_closed_at": at})
+
+    def open_for_child(self, conn: sa.Connection, *, child: str, name: str) -> bool:
+        """Whether a deadline named ``name`` of any process about ``child`` (its pseudonym) is still open."""
+        return (
+            conn.execute(
+                sa.select(deadlines.c.deadline_id).where(
+                    deadlines.c.child == child, deadlines.c.name == name, deadlines.c.closed_at.is_(None)
+                )
+            ).first()
+            is not None
+        )
 
     def due(self, now: dt.datetime) -> list[Timer]:
         """Reminders and escalations due at ``now`` and not yet fired."""

@@ -35,6 +35,7 @@ from sambus.contracts.bounded_json import load_json
 from sambus.contracts.errors import (
     InvalidEventError,
     InvalidIntentError,
+    ProcessNotKnownError,
     RoutingError,
     TooDeepError,
     TooLargeError,
@@ -47,11 +48,16 @@ from sambus.router.kafka.dead_letters import dead_letter
 from sambus.router.kafka.parked_headers import park_headers
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.metrics import METRICS
-from sambus.router.routing.asked import AskedTasks
+from sambus.router.routing.asked import EQUIVALENT_EXAM_ACCEPTED, AskedTasks, ProcessStates
 from sambus.router.routing.care_contacts import CareContacts
 from sambus.router.routing.convene import convene_request
 from sambus.router.routing.directory import Recipient, RoutingDirectory
-from sambus.router.routing.notices import denied_answer_told, initiator_notice, unanswered_notice
+from sambus.router.routing.notices import (
+    denied_answer_told,
+    initiator_notice,
+    refusal_notice,
+    unanswered_notice,
+)
 from sambus.router.routing.projection import for_recipient, tasks
 from sambus.router.routing.rules import RELAYED_FOR_HEADER, Route, RoutingRules, child_municipality
 
@@ -248,6 +254,7 @@ class Delivery(LedgerBatch):
         self._park_recheck = park_recheck
         self._topics = topics
         self._rules = RoutingRules(directory, asked=asked, care_contacts=care_contacts)
+        self._states: object = asked  # the process state, when it also says where a process stands
         self._policy = policy
         self._clock = clock
         super().__init__(ledger)
@@ -282,6 +289,8 @@ class Delivery(LedgerBatch):
         elif event is EventCode.GUARDIAN_SECRECY_LIFTED:
             self._pending.append(self._secrecy_lifted(child, bundle))
         self._registry_feed(bundle)
+        if event is EventCode.EQUIVALENT_HEALTH_EXAM_EXISTS:
+            return self._equivalent_exam(record, child, bundle)
         try:
             routing = self._rules.route(event, bundle, tasks(bundle), child=child)
         except RoutingError as exc:
@@ -321,6 +330,91 @@ class Delivery(LedgerBatch):
             )
             outgoing.extend(self._records(record, route, message, decision, headers=headers, now=now))
         return outgoing
+
+    def _equivalent_exam(
+        self, record: ConsumerRecord[bytes, bytes], child: str, bundle: Mapping[str, Any]
+    ) -> list[Outgoing]:
+        """Social services' assessment that an equivalent examination exists: the ledger, or a refusal.
+
+        The ``processes`` stage decided it (in the child's order of messages): it closed the reminder of the
+        child's placement waiting for its 2017:209 request, and the ledger records the assessment as the
+        reason; or no placement was waiting, and the event is refused (the ledger says so and the sender is
+        told why). Until the process state has applied the message it is retried (retriable error).
+
+        Raises:
+            ProcessNotKnownError: the process state has not applied the message yet.
+        """
+        process_id = header(record, Header.CORRELATION_ID)
+        state = self._states.state_of(process_id) if isinstance(self._states, ProcessStates) else None
+        if state is None:
+            raise ProcessNotKnownError(
+                "the process state has not yet applied this equivalent-examination assessment"
+            )
+        basic: dict[str, Any] = next(
+            (
+                e["resource"]
+                for e in bundle.get("entry", [])[1:]
+                if isinstance(e, dict) and e.get("resource", {}).get("resourceType") == "Basic"
+            ),
+            {},
+        )
+        assessed_by = basic.get("author", {}).get("identifier", {}).get("value", "unknown")
+        examined_on = basic.get("created", "unknown")
+        accepted = state == EQUIVALENT_EXAM_ACCEPTED
+        reason = (
+            f"lag (2017:209): the placing social services assessed (by {assessed_by}) that an equivalent "
+            f"examination exists (done {examined_on}): the reminder of the child's placement waiting for its "
+            "health-examination request is closed; nothing is delivered"
+            if accepted
+            else "lag (2017:209): refused: no placement of this child waits for its health-examination "
+            "request (none started, it ended, or its request was already sent), so the assessment that an "
+            "equivalent examination exists closes nothing; the sender is told"
+        )
+        now = self._clock()
+        self._pending.append(
+            LedgerRecord(
+                message_id=str(bundle.get("id")),
+                recipient_id=REGISTRY_RECIPIENT,
+                child=child,
+                event=str(EventCode.EQUIVALENT_HEALTH_EXAM_EXISTS),
+                outcome=str(Outcome.PERMIT if accepted else Outcome.DENY),
+                rule_id="equivalent-health-exam",
+                rule_version=1,
+                legal_basis="lag (2017:209); the regional agreement: social services assesses whether an "
+                "earlier examination is equivalent",
+                reason=reason,
+                decided_at=now,
+            )
+        )
+        sender = self._header_sender(bundle)
+        if accepted or sender is None:
+            return []
+        return [
+            refusal_notice(
+                topics=self._topics,
+                to=sender,
+                message=bundle,
+                text=(
+                    "refused: no placement of this child waits for its 2017:209 health-examination request "
+                    "(none started, it ended, or its request was already sent): the assessment that an "
+                    "equivalent examination exists was not recorded against any placement"
+                ),
+                key=record.key,
+                correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
+                at=now,
+            )
+        ]
+
+    def _header_sender(self, bundle: Mapping[str, Any]) -> Recipient | None:
+        """The organisation ``MessageHeader.sender`` names, if it is in the directory."""
+        entries = bundle.get("entry") or [{}]
+        identifier = entries[0].get("resource", {}).get("sender", {}).get("identifier", {})
+        if not identifier.get("system") or not identifier.get("value"):
+            return None
+        try:
+            return self._rules.resolve(str(identifier["system"]), str(identifier["value"]))
+        except RoutingError:
+            return None
 
     def _protection_ended(self, child: str, bundle: Mapping[str, Any]) -> LedgerRecord:
         """The ledger's record of an ended protected identity: which levels, from when, by which decision.

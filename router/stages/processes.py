@@ -59,11 +59,17 @@ from sambus.contracts.identifiers import (
 )
 from sambus.contracts.topics import Header
 from sambus.router.kafka.records import Outgoing
+from sambus.router.routing.asked import EQUIVALENT_EXAM_ACCEPTED, EQUIVALENT_EXAM_REFUSED
 from sambus.router.routing.convene import convene_task_id
 from sambus.router.routing.directory import Recipient
 from sambus.router.routing.projection import tasks as focal_tasks
 from sambus.router.routing.rules import ANSWER_EVENTS, Route, RoutingRules, child_municipality
-from sambus.router.stages.deadlines import GUARDIAN_ACCESS_ACK, DeadlineRules, Deadlines
+from sambus.router.stages.deadlines import (
+    GUARDIAN_ACCESS_ACK,
+    HEALTH_EXAM_REQUEST,
+    DeadlineRules,
+    Deadlines,
+)
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
     SEX_NOT_STATED,
@@ -141,6 +147,9 @@ _KIND_OF_EVENT = {
     EventCode.HIDDEN_RESIDENCE_LIFTED: "hidden-residence-lifted",
 }
 """Events that start a process, and its kind."""
+
+_KIND_OF_EQUIVALENT_EXAM = "equivalent-health-exam"
+"""An ``equivalent-health-exam-exists`` message's own process: whether it closed a waiting reminder."""
 
 _EVENT_OF_KIND = {kind: event for event, kind in _KIND_OF_EVENT.items()}
 """The request each kind of process starts with (its answers go on that request's basis)."""
@@ -486,6 +495,18 @@ class ProcessStore:
         event = None if row is None else _EVENT_OF_KIND.get(str(row.kind))
         return None if event is None or row is None else (event, row.request_assessment)
 
+    def state_of(self, process_id: str) -> str | None:
+        """The state of ``process_id``; ``None`` if not known (yet).
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        with map_errors("read the process state"), self._reading() as conn:
+            row = conn.execute(
+                sa.select(processes.c.state).where(processes.c.process_id == process_id)
+            ).first()
+        return None if row is None else str(row.state)
+
     def askers(self, process_id: str, *, answerer: str, task_id: str | None) -> frozenset[str] | None:
         """Who asked ``answerer`` something in ``process_id`` (the requesters of the Tasks it was given).
 
@@ -644,6 +665,9 @@ class ProcessTracker:
         if event is EventCode.CARE_CONTACT_STATED:
             self._record_care_contacts(conn, child=child, bundle=bundle)
             return
+        if event is EventCode.EQUIVALENT_HEALTH_EXAM_EXISTS:
+            self._equivalent_exam(conn, process_id=process_id, child=child, bundle=bundle, at=at)
+            return
         row = conn.execute(_PROCESS, {"p_process_id": process_id}).first()
         parties: dict[str, str] = json.loads(row.parties) if row is not None else {}
         tasks = _focal_tasks(bundle)
@@ -768,6 +792,52 @@ class ProcessTracker:
             )
         self._deadlines.close_for_child(
             conn, child=child, names=self._deadline_rules.closed_for_child_by(event), at=at
+        )
+        if event is EventCode.PLACEMENT_STARTED and self._requested_before(conn, child=child, at=at):
+            self._deadlines.close(conn, process_id=process_id, names=(HEALTH_EXAM_REQUEST,), at=at)
+
+    def _equivalent_exam(
+        self, conn: sa.Connection, *, process_id: str, child: str, bundle: Mapping[str, Any], at: dt.datetime
+    ) -> None:
+        """Social services assessed that an equivalent examination exists: close the waiting reminder.
+
+        Only a placement of the child still waiting for its 2017:209 request (its reminder open) is tied to
+        it; without one the event is refused (fail closed): its process records which, and the delivery
+        stage writes the ledger and tells the sender.
+        """
+        waiting = self._deadlines.open_for_child(conn, child=child, name=HEALTH_EXAM_REQUEST)
+        header_resource = bundle.get("entry", [{}])[0].get("resource", {})
+        conn.execute(
+            processes.insert().values(
+                process_id=process_id,
+                kind=_KIND_OF_EQUIVALENT_EXAM,
+                child=child,
+                state=EQUIVALENT_EXAM_ACCEPTED if waiting else EQUIVALENT_EXAM_REFUSED,
+                initiator=self._party({"requester": header_resource.get("sender", {})}, "requester"),
+                parties="{}",
+                updated_at=at,
+            )
+        )
+        if waiting:
+            self._deadlines.close_for_child(conn, child=child, names=(HEALTH_EXAM_REQUEST,), at=at)
+
+    def _requested_before(self, conn: sa.Connection, *, child: str, at: dt.datetime) -> bool:
+        """Whether a 2017:209 request for ``child`` came at most the request's term before ``at``.
+
+        Social services may send the request before the placement event reaches sambus (the placement is
+        registered later in its case system): the placement then opens its request deadline already closed.
+        An older request does not count (it was for an earlier placement, or stale: a reminder rather than
+        silence).
+        """
+        return (
+            conn.execute(
+                sa.select(processes.c.process_id).where(
+                    processes.c.child == child,
+                    processes.c.kind == _KIND_OF_EVENT[EventCode.HEALTH_EXAM_REQUESTED],
+                    processes.c.updated_at >= at - self._deadline_rules.health_exam_request,
+                )
+            ).first()
+            is not None
         )
 
     def _record_answers(

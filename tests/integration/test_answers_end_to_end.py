@@ -61,7 +61,12 @@ class Deliveries:
     async def all(self, expected: int) -> list[tuple[str, str, dict[str, Any]]]:
         """(recipient, event code, message) of every delivery, once ``expected`` and a quiet spell passed."""
         records = await self._running.read(*self._topics, count=expected, timeout=DELIVERY_WAIT_S)
-        assert len(records) == expected, f"{len(records)} deliveries, expected {expected}"
+        if len(records) != expected:
+            # Say why when it is known: an event the adapters refused (e.g. a personnummer whose check digit
+            # does not match its date) is dead-lettered, and nothing is delivered for it.
+            dead = await self._running.read(self._running.topics.dlq, count=10, timeout=1)
+            reasons = [(dict(r.headers).get("sambus-dlq-reason") or b"").decode() for r in dead]
+            raise AssertionError(f"{len(records)} deliveries, expected {expected}; dead letters: {reasons}")
         more = await self._running.read(*self._topics, count=expected + 1, timeout=QUIET_S)
         return [
             (self._topics[r.topic], dict(r.headers)[Header.EVENT_CODE].decode(), json.loads(r.value))

@@ -34,7 +34,10 @@ pytestmark = [pytest.mark.kafka, pytest.mark.asyncio]
 EXAMPLE = (
     Path(__file__).resolve().parents[2] / "contracts/examples/se.sambus.social.placement-started.v1.json"
 )
-CHILD = "20101224-5674"
+CHILD = json.loads(EXAMPLE.read_text(encoding="utf-8"))["data"]["child"]["civicNo"]
+"""The contract example's child (20101224-5674): the tests send the example, and consent and custody are
+recorded for this child. A different child here would leave the example's child without consent, and every
+recipient, the school first, without its notice."""
 SCHOOL_ORGNR = "212000-1959"
 CASE_KEY = b"case-protected-1"
 RECIPIENTS = ("vasteras-skola-sodra", "vastmanland-bu-halsan", "vastmanland-folktandvarden")

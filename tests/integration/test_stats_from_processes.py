@@ -136,7 +136,11 @@ async def test_placed_young_peoples_statements_and_declined_sips_show_apart(runn
             )  # fmt: skip
     sips: dict[str, str] = {}
     for n, civic_no in enumerate(young):
-        value = sip_event(f"young-sip-{n}", civic_no, BU_HALSAN)
+        value = _now_event(  # now: the age band is the age when the SIP starts (a fixed date ages them)
+            "school", "sip-initiated", f"young-sip-{n}", civic_no,
+            {"schoolUnitCode": "19800002", "initiatedBy": "student_health", "reason": "mental_health",
+             "invite": [BU_HALSAN]},
+        )  # fmt: skip
         [intent] = translate_message(value)
         sips[civic_no] = intent.correlation_id
         await running.send(running.topics.agency_events("school"), value)

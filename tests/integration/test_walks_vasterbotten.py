@@ -406,6 +406,11 @@ async def test_vasterbotten_newly_arrived_child_referred_by_student_health(runni
     await walk.no_dead_letters()
 
 
+ADULT_SOCIAL_UNIT = "SE2120002742-VUX1"
+"""The adult unit of social services (vuxenenhet): it answers through social services' own system."""
+EHR_STATUS = ("ehr", "task-status")
+SOCIAL_ANSWER = ("social", "task-answered")
+PSYCHIATRY = "vasterbotten-vuxenpsykiatri-umea"
 ADULT_PSYCHIATRY = "SE2321000222-2006"
 BUP = "SE2321000222-2002"
 
@@ -413,8 +418,8 @@ BUP = "SE2321000222-2002"
 async def test_vasterbotten_handover_to_adult_care(running: Running) -> None:
     """A young person placed before 18 (Västerbotten follows them to 21) is handed over to adult care: Umeå's
     social services call the meeting before the 18th birthday; the adult unit of social services (by kind
-    and municipality), adult psychiatry and BUP each get a Task; the care units' answers go to social
-    services alone."""
+    and municipality), adult psychiatry and BUP each get a Task; the care units' answers and the adult unit's
+    (by its HSA-id, through social services' own system) go to the calling social services alone."""
     young = "20101224-5674"  # turns 18 on 2028-12-24
     running.consent(
         young.replace("-", ""),
@@ -448,15 +453,17 @@ async def test_vasterbotten_handover_to_adult_care(running: Running) -> None:
         assert task["restriction"]["period"]["end"].startswith(meeting.date().isoformat())
         assert task["requester"]["identifier"]["value"] == UMEA_SOCIAL
 
-    for recipient, hsa_id, step, status in (
-        ("vasterbotten-vuxenpsykiatri-umea", ADULT_PSYCHIATRY, "psychiatry-accepts", "accepted"),
-        ("vasterbotten-bup-umea", BUP, "bup-accepts", "accepted"),
-        ("vasterbotten-vuxenpsykiatri-umea", ADULT_PSYCHIATRY, "psychiatry-took-over", "completed"),
+    for recipient, (source, event), hsa_id, step, status in (
+        (PSYCHIATRY, EHR_STATUS, ADULT_PSYCHIATRY, "psychiatry-accepts", "accepted"),
+        ("vasterbotten-bup-umea", EHR_STATUS, BUP, "bup-accepts", "accepted"),
+        ("umea-vuxenenhet", SOCIAL_ANSWER, ADULT_SOCIAL_UNIT, "adult-unit-accepts", "accepted"),
+        (PSYCHIATRY, EHR_STATUS, ADULT_PSYCHIATRY, "psychiatry-took-over", "completed"),
+        ("umea-vuxenenhet", SOCIAL_ANSWER, ADULT_SOCIAL_UNIT, "adult-unit-took-over", "completed"),
     ):
         task = walk.task(recipient, "handover-meeting-called")
         await walk.send(
-            "ehr",
-            "task-status",
+            source,
+            event,
             step,
             {
                 "processId": process_of(task),
@@ -469,6 +476,8 @@ async def test_vasterbotten_handover_to_adult_care(running: Running) -> None:
         await walk.expect({("umea-socialtjanst", "task-status-changed"): 1})
     answers = walk.messages("umea-socialtjanst", "task-status-changed")
     assert sorted((task_of(m)["owner"]["identifier"]["value"], task_of(m)["status"]) for m in answers) == [
+        (ADULT_SOCIAL_UNIT, "accepted"),
+        (ADULT_SOCIAL_UNIT, "completed"),
         (BUP, "accepted"),
         (ADULT_PSYCHIATRY, "accepted"),
         (ADULT_PSYCHIATRY, "completed"),

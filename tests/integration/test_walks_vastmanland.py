@@ -337,13 +337,18 @@ async def test_vastmanland_newly_arrived_child_referred_by_student_health(runnin
     await walk.no_dead_letters()
 
 
+ADULT_SOCIAL_UNIT = "SE2120002080-VUX1"
+"""The adult unit of social services (vuxenenhet): it answers through social services' own system."""
+EHR_STATUS = ("ehr", "task-status")
+SOCIAL_ANSWER = ("social", "task-answered")
 ADULT_PSYCHIATRY = "SE2321000206-1007"
 
 
 async def test_vastmanland_handover_to_adult_care(running: Running) -> None:
     """Before the 18th birthday social services call the hand-over meeting: adult social services (by kind
-    and municipality), adult psychiatry and BUP each get a Task due on the meeting day; the care units accept
-    and adult psychiatry completes after the meeting, each answer to social services alone."""
+    and municipality), adult psychiatry and BUP each get a Task due on the meeting day; the care units and the
+    adult unit of social services (by its HSA-id, through social services' own system) accept, adult
+    psychiatry and the adult unit complete after the meeting, each answer to the caller alone."""
     young = "20101224-5674"  # turns 18 on 2028-12-24
     running.consent(
         young.replace("-", ""),
@@ -378,15 +383,17 @@ async def test_vastmanland_handover_to_adult_care(running: Running) -> None:
         assert task["restriction"]["period"]["end"].startswith(meeting.date().isoformat())
         assert task["requester"]["identifier"]["value"] == SOCIAL
 
-    for recipient, hsa_id, step, status in (
-        ("vastmanland-vuxenpsykiatri", ADULT_PSYCHIATRY, "psychiatry-accepts", "accepted"),
-        ("vastmanland-bup", BUP, "bup-accepts", "accepted"),
-        ("vastmanland-vuxenpsykiatri", ADULT_PSYCHIATRY, "psychiatry-took-over", "completed"),
+    for recipient, (source, event), hsa_id, step, status in (
+        ("vastmanland-vuxenpsykiatri", EHR_STATUS, ADULT_PSYCHIATRY, "psychiatry-accepts", "accepted"),
+        ("vastmanland-bup", EHR_STATUS, BUP, "bup-accepts", "accepted"),
+        ("vasteras-vuxenenhet", SOCIAL_ANSWER, ADULT_SOCIAL_UNIT, "adult-unit-accepts", "accepted"),
+        ("vastmanland-vuxenpsykiatri", EHR_STATUS, ADULT_PSYCHIATRY, "psychiatry-took-over", "completed"),
+        ("vasteras-vuxenenhet", SOCIAL_ANSWER, ADULT_SOCIAL_UNIT, "adult-unit-took-over", "completed"),
     ):
         task = walk.task(recipient, "handover-meeting-called")
         await walk.send(
-            "ehr",
-            "task-status",
+            source,
+            event,
             step,
             {
                 "processId": process_of(task),
@@ -399,6 +406,8 @@ async def test_vastmanland_handover_to_adult_care(running: Running) -> None:
         await walk.expect({("vasteras-socialtjanst", "task-status-changed"): 1})
     answers = walk.messages("vasteras-socialtjanst", "task-status-changed")
     assert sorted((task_of(m)["owner"]["identifier"]["value"], task_of(m)["status"]) for m in answers) == [
+        (ADULT_SOCIAL_UNIT, "accepted"),
+        (ADULT_SOCIAL_UNIT, "completed"),
         (BUP, "accepted"),
         (ADULT_PSYCHIATRY, "accepted"),
         (ADULT_PSYCHIATRY, "completed"),

@@ -248,6 +248,39 @@ async def test_a_missing_2017_209_request_is_reminded_until_it_is_sent_or_the_pl
     assert deadlines.due(reminded) == []
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("days_before", [0, 1, 14])
+async def test_a_2017_209_request_sent_before_the_placement_event_closes_its_reminder(
+    tracker, deadlines, days_before
+) -> None:
+    """Social services sent the request before the placement reached sambus: nothing is reminded."""
+    sent = (AT - dt.timedelta(days=days_before)).isoformat()
+    await tracker(
+        record(EventCode.HEALTH_EXAM_REQUESTED, bundle("m0", BU_HALSAN, lastModified=sent), process="proc-0")
+    )
+    await tracker(record(EventCode.PLACEMENT_STARTED, bundle("m1", BU_HALSAN)))
+
+    assert deadlines.due(AT + dt.timedelta(days=400)) == []
+    opened = deadlines.state("proc-1:health-exam-request")
+    assert opened is not None
+    assert opened["closed_at"] is not None, "opened already closed: the ledger of deadlines shows it"
+
+
+@pytest.mark.asyncio
+async def test_a_request_older_than_the_term_before_the_placement_does_not_close_its_reminder(
+    tracker, deadlines
+) -> None:
+    """A request long before the placement was for something else (an earlier placement): fail closed."""
+    sent = (AT - dt.timedelta(days=15)).isoformat()
+    await tracker(
+        record(EventCode.HEALTH_EXAM_REQUESTED, bundle("m0", BU_HALSAN, lastModified=sent), process="proc-0")
+    )
+    await tracker(record(EventCode.PLACEMENT_STARTED, bundle("m1", BU_HALSAN)))
+
+    [due] = deadlines.due(AT + dt.timedelta(days=14))
+    assert (due.name, due.process_id) == ("health-exam-request", "proc-1")
+
+
 def test_a_sip_follow_up_date_in_the_plan_sets_the_deadline() -> None:
     plan = bundle("m1", BU_HALSAN, restriction={"period": {"end": "2027-03-01T00:00:00+00:00"}})
 
