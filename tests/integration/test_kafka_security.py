@@ -2,9 +2,10 @@
 sambus's one client factory (admin client, producer, consumer).
 
 The certificates (a CA, the broker's, sambus's client certificate) are made with ``openssl`` in a temporary
-folder; the broker runs from the same Maven jars as ``deploy/kafka/`` on ports 39192-39195; the SCRAM user is
-created with ``kafka-storage format --add-scram`` (KRaft). Without Java, openssl or the jars the tests skip —
-and fail under ``CI=true``.
+folder; the broker runs from the same Maven jars as ``deploy/kafka/`` on ports 28192-28195 (below Linux's
+ephemeral range, 32768-60999: at 39192 a client's own connection to another broker held the port and the
+broker could not bind it); the SCRAM user is created with ``kafka-storage format --add-scram`` (KRaft).
+Without Java, openssl or the jars the tests skip — and fail under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sambus.router.settings import Settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(300)]
 
-SASL_PORT = int(os.environ.get("SAMBUS_TEST_SECURE_KAFKA_PORT", "39192"))
+SASL_PORT = int(os.environ.get("SAMBUS_TEST_SECURE_KAFKA_PORT", "28192"))
 CONTROLLER_PORT = SASL_PORT + 1
 SSL_PORT = SASL_PORT + 2
 INTERNAL_PORT = SASL_PORT + 3
