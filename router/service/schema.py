@@ -14,6 +14,8 @@ nothing and says what differs.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,11 +93,33 @@ def _sqlite_write_ahead_log(connection: Any, _record: object) -> None:  # noqa: 
     """
     cursor = connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: switching to WAL may wait too
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:  # noqa: ANN401 - a DB-API cursor
+    """Put the file in WAL mode, asking again while another connection holds its write lock.
+
+    SQLite answers "database is locked" to a journal-mode switch at once, without its busy handler, while
+    another connection writes (a new file that several processes open together, e.g. four upgrades at once).
+    A file already in WAL mode needs no switch.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+        else:
+            return
 
 
 def alembic_config(connection: sa.Connection | None = None, *, target: Sequence[sa.MetaData] = ()) -> Config:
