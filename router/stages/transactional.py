@@ -332,21 +332,22 @@ class TransactionalStage:
         self._kept -= taken
         if not rewind:
             return set()
-        if taken:
-            await self._rewind(*taken)
-            owned = self._consumer.assignment()
-            self._consumer.resume(*(tp for tp in taken if tp in owned))
+        await self._read_again(taken)
         return taken
 
     async def _settle_kept(self) -> set[TopicPartition]:
         """Read partitions given back with their producer kept again, from their stable committed offsets."""
         kept = self._kept & set(self._producers)
         self._kept.clear()
-        if kept:
-            await self._rewind(*kept)
-            owned = self._consumer.assignment()
-            self._consumer.resume(*(tp for tp in kept if tp in owned))
+        await self._read_again(kept)
         return kept
+
+    async def _read_again(self, partitions: set[TopicPartition]) -> None:
+        """Seek ``partitions`` to their stable committed offsets and read them from there."""
+        if partitions:
+            await self._rewind(*partitions)
+            owned = self._consumer.assignment()
+            self._consumer.resume(*(tp for tp in partitions if tp in owned))
 
     def _hold(self, partition: TopicPartition) -> None:
         """Read ``partition`` no further until its producer is up (see :meth:`_install`)."""
