@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
+from tests.records import consumed
 
 from sambus.adapters import translate_message
 from sambus.consent import ConsentPolicy, ConsentRegistry, LedgerRecord, Pseudonymizer
@@ -100,19 +101,7 @@ def _dental(ledger: Ledger) -> list[str]:
 def _record(event: dict[str, Any], offset: int) -> ConsumerRecord:
     [intent] = translate_message(json.dumps(event).encode("utf-8"))
     out = Intake(topics=TOPICS, pseudonymizer=PSEUDONYMIZER).intent_record(intent)
-    return ConsumerRecord(
-        topic=out.topic,
-        partition=0,
-        offset=offset,
-        timestamp=1_763_629_200_000,
-        timestamp_type=0,
-        key=out.key,
-        value=out.value,
-        checksum=None,
-        serialized_key_size=len(out.key or b""),
-        serialized_value_size=len(out.value),
-        headers=out.headers,
-    )
+    return consumed(out, offset=offset, timestamp=1_763_629_200_000)
 
 
 def _example(name: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
+from tests.records import consumed
 
 from sambus.adapters import translate_message
 from sambus.consent import ConsentPolicy, ConsentRegistry, LedgerRecord, Pseudonymizer
@@ -98,19 +99,7 @@ class _Sambus:
         [intent] = translate_message(json.dumps(event).encode())
         out = Intake(topics=TOPICS, pseudonymizer=PSEUDONYMIZER).intent_record(intent)
         self._offset += 1
-        return ConsumerRecord(
-            topic=out.topic,
-            partition=0,
-            offset=self._offset,
-            timestamp=0,
-            timestamp_type=0,
-            key=out.key,
-            value=out.value,
-            checksum=None,
-            serialized_key_size=len(out.key or b""),
-            serialized_value_size=len(out.value),
-            headers=out.headers,
-        )
+        return consumed(out, offset=self._offset)
 
     async def processes(self, event: dict[str, Any]) -> ConsumerRecord:
         record = self.record(event)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
+from tests.records import consumed
 from tests.unit.test_delivery_batch_facts import (
     DENTAL,
     NOW,
@@ -44,19 +45,7 @@ async def _parked(
     delivery._clock = lambda: at  # noqa: SLF001 - the time the message was parked
     [parked] = [out for out in await delivery(_record(event, 0)) if out.topic == TOPICS.parked]
     assert RecordHeaders.of(parked.headers).text(Header.RECIPIENT) == DENTAL
-    return ConsumerRecord(
-        topic=TOPICS.parked,
-        partition=0,
-        offset=offset,
-        timestamp=int(at.timestamp() * 1000),
-        timestamp_type=0,
-        key=parked.key,
-        value=parked.value,
-        checksum=None,
-        serialized_key_size=len(parked.key or b""),
-        serialized_value_size=len(parked.value),
-        headers=parked.headers,
-    )
+    return consumed(parked, offset=offset, timestamp=int(at.timestamp() * 1000))
 
 
 class Clock:

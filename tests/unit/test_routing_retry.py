@@ -7,6 +7,7 @@ import json
 
 import pytest
 from aiokafka.structs import ConsumerRecord
+from tests.records import consumed
 from typer.testing import CliRunner
 
 from sambus.contracts.errors import InvalidIntentError, StoreUnavailableError
@@ -23,19 +24,7 @@ def _record(out: Outgoing | None = None) -> ConsumerRecord:
     out = out or Outgoing(
         "t.sambus.intents", b'{"id": 1}', b"child", ((Header.EVENT_CODE, b"sip-initiated"),)
     )
-    return ConsumerRecord(
-        topic=out.topic,
-        partition=2,
-        offset=40,
-        timestamp=0,
-        timestamp_type=0,
-        key=out.key,
-        value=out.value,
-        checksum=None,
-        serialized_key_size=0,
-        serialized_value_size=len(out.value),
-        headers=out.headers,
-    )
+    return consumed(out, offset=40, partition=2)
 
 
 RETRIES = Retries(topics=TOPICS, policy=RetryPolicy(delays_s=(1.0, 5.0)), clock=lambda: NOW)
