@@ -1,6 +1,6 @@
 """Compliance queries on a growing decision ledger: each filter's time at 100 k, 1 M and 10 M entries.
 
-    .venv/bin/python bench/bench_ledger_query.py [--entries 10000000] [--repeat 3]
+    .venv/bin/python bench/bench_ledger_query.py [--entries 10000000] [--repeat 3] [--keep DIR]
 
 Grows a ledger (schema from the migrations, as ``sambus db upgrade`` makes it) to ``--entries`` rows in
 SQLite (a temporary file) and, when SAMBUS_TEST_POSTGRES_URL is set, in PostgreSQL too (a fresh schema,
@@ -18,6 +18,12 @@ every 6 seconds. They are bulk-loaded with the projection's indexes dropped and 
 PostgreSQL: COPY), so 10 M entries take minutes, not hours. SQLite is not ANALYZEd (sambus does not);
 PostgreSQL is VACUUMed and ANALYZEd, as autovacuum would after inserts this many (so an index-only scan of
 the projection needs no visits to its table). It is a bench, not a test.
+
+With ``--keep DIR`` the grown ledgers are kept (SQLite: ``DIR/bench.db``; PostgreSQL: the schema
+``bench_kept``) and a later run with the same ``--keep`` reuses them: it migrates them (``upgrade``, so a new
+migration's indexes are made on the kept rows), skips the checkpoints below what they hold, and grows them
+only if ``--entries`` asks for more. So the filters can be timed again at 10 M without building 10 M again.
+Delete ``DIR`` and ``DROP SCHEMA bench_kept CASCADE`` when done.
 """
 
 from __future__ import annotations
@@ -177,14 +183,23 @@ def _time(work: Callable[[], object], repeat: int) -> list[float]:
 
 def bench(name: str, engine: sa.Engine, *, total: int, repeat: int, analyze: bool) -> None:
     """Grow the ledger in ``engine`` to each checkpoint up to ``total`` and time every filter there."""
+    start = time.perf_counter()
     upgrade(engine)
     compliance = Compliance(engine)
-    rng = random.Random(20261129)  # noqa: S311 - test data, not secrets
-    have = 0
-    for size in sorted({*(c for c in CHECKPOINTS if c < total), total}):
+    with engine.connect() as conn:
+        have = int(conn.scalar(sa.select(sa.func.max(entries.c.seq))) or 0)
+    # a kept ledger grows on with other random rows than a fresh one would (seeded by its size)
+    rng = random.Random(20261129 + have)  # noqa: S311 - test data, not secrets
+    if have:
+        print(
+            f"\n{name}: reusing a kept ledger of {have:,} entries"
+            f" (migrated in {time.perf_counter() - start:,.0f} s)"
+        )
+    for size in sorted({*(c for c in CHECKPOINTS if have <= c < total), max(total, have)}):
         start = time.perf_counter()
-        _grow(engine, have, size, rng)
-        have = size
+        if size > have:
+            _grow(engine, have, size, rng)
+            have = size
         if analyze:  # as autovacuum does after inserts (PostgreSQL 13+): statistics, and the visibility map
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(sa.text("VACUUM ANALYZE ledger_entries"))
@@ -204,20 +219,36 @@ def bench(name: str, engine: sa.Engine, *, total: int, repeat: int, analyze: boo
             )
 
 
+KEPT_SCHEMA = "bench_kept"
+
+
 @contextmanager
-def _postgres(url: str) -> Iterator[sa.Engine]:
-    schema = f"bench_{secrets.token_hex(4)}"
+def _postgres(url: str, *, keep: bool) -> Iterator[sa.Engine]:
+    schema = KEPT_SCHEMA if keep else f"bench_{secrets.token_hex(4)}"
     admin = sa.create_engine(url)
     with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
     engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     try:
         yield engine
     finally:
         engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        if not keep:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@contextmanager
+def _sqlite(keep: Path | None) -> Iterator[sa.Engine]:
+    with tempfile.TemporaryDirectory() as folder:
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine("sqlite:///" + str((keep or Path(folder)) / "bench.db"))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def main() -> None:
@@ -226,15 +257,23 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000_000, help="grow the ledger to this many")
     parser.add_argument("--repeat", type=int, default=3, help="times each query is timed (3)")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help=(
+            f"keep the grown ledgers (SQLite in DIR/bench.db, PostgreSQL in the schema {KEPT_SCHEMA})"
+            " and reuse them when they are there: migrated, grown only to reach --entries,"
+            " timed at the size they hold"
+        ),
+    )
     args = parser.parse_args()
     if not args.no_sqlite:
-        with tempfile.TemporaryDirectory() as folder:
-            engine = sa.create_engine("sqlite:///" + str(Path(folder) / "bench.db"))
+        with _sqlite(args.keep) as engine:
             bench("SQLite", engine, total=args.entries, repeat=args.repeat, analyze=False)
-            engine.dispose()
     url = os.environ.get("SAMBUS_TEST_POSTGRES_URL")
     if url:
-        with _postgres(url) as engine:
+        with _postgres(url, keep=args.keep is not None) as engine:
             bench("PostgreSQL", engine, total=args.entries, repeat=args.repeat, analyze=True)
     else:
         print(
