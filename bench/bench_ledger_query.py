@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import random
 import secrets
@@ -218,9 +219,9 @@ def bench(name: str, engine: sa.Engine, *, total: int, repeat: int, analyze: boo
         for label, query in _filters(size).items():
             # the first search finds the pages it needs in the OS's cache at best (not in SQLite's or
             # PostgreSQL's own); the next ones as a second search of the same filter would
-            (first,), _ = _time(lambda query=query: compliance.select(query), 1)
+            (first,), _ = _time(functools.partial(compliance.select, query), 1)
             found = len(compliance.select(query))
-            times, cpu = _time(lambda query=query: compliance.select(query), repeat)
+            times, cpu = _time(functools.partial(compliance.select, query), repeat)
             median = statistics.median(times)
             baseline = baseline or median
             print(
