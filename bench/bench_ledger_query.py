@@ -27,6 +27,11 @@ With ``--keep DIR`` the grown ledgers are kept (SQLite: ``DIR/bench.db``; Postgr
 migration's indexes are made on the kept rows), skips the checkpoints below what they hold, and grows them
 only if ``--entries`` asks for more. So the filters can be timed again at 10 M without building 10 M again.
 Delete ``DIR`` and ``DROP SCHEMA bench_kept CASCADE`` when done.
+
+With ``--behind N`` every filter is timed once more at the largest size with the newest ``N`` entries taken
+out of the projection, so each search also reads them from the ledger by key, as while the projector is behind
+(it copies up to 5,000 entries per transaction, within about half a second of an append); the answers must
+be the same as with the projection caught up, which is then made whole again.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from sambus.consent.compliance import Compliance, LedgerQuery
+from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery
 from sambus.consent.ledger import HASHED, entries, project, search
 from sambus.router.service.schema import upgrade
 
@@ -187,7 +192,7 @@ def _time(work: Callable[[], object], repeat: int) -> tuple[list[float], list[fl
     return times, cpu
 
 
-def bench(name: str, engine: sa.Engine, *, total: int, repeat: int, analyze: bool) -> None:
+def bench(name: str, engine: sa.Engine, *, total: int, repeat: int, analyze: bool, behind: int = 0) -> None:
     """Grow the ledger in ``engine`` to each checkpoint up to ``total`` and time every filter there."""
     start = time.perf_counter()
     upgrade(engine)
@@ -215,20 +220,57 @@ def bench(name: str, engine: sa.Engine, *, total: int, repeat: int, analyze: boo
             f" search, then {repeat} more min/median/max, their median CPU time in this process; load"
             f" {os.getloadavg()[0]:.1f}"
         )
-        baseline = 0.0
-        for label, query in _filters(size).items():
-            # the first search finds the pages it needs in the OS's cache at best (not in SQLite's or
-            # PostgreSQL's own); the next ones as a second search of the same filter would
-            (first,), _ = _time(functools.partial(compliance.select, query), 1)
-            found = len(compliance.select(query))
-            times, cpu = _time(functools.partial(compliance.select, query), repeat)
-            median = statistics.median(times)
-            baseline = baseline or median
-            print(
-                f"  {label:30} {first * 1e3:8.1f} {min(times) * 1e3:9.1f} {median * 1e3:9.1f}"
-                f" {max(times) * 1e3:9.1f} {statistics.median(cpu) * 1e3:9.1f} cpu"
-                f"   x{median / baseline:5.1f} baseline   {found:5} found"
-            )
+        answers = _time_filters(compliance, size, repeat)
+        if behind and size == max(total, have):
+            _time_behind(name, engine, compliance, size=size, behind=behind, repeat=repeat, answers=answers)
+
+
+def _time_filters(compliance: Compliance, size: int, repeat: int) -> dict[str, list[LedgerEntry]]:
+    """Time every filter on a ledger of ``size`` entries and print one line each; returns the answers."""
+    baseline = 0.0
+    answers = {}
+    for label, query in _filters(size).items():
+        # the first search finds the pages it needs in the OS's cache at best (not in SQLite's or
+        # PostgreSQL's own); the next ones as a second search of the same filter would
+        (first,), _ = _time(functools.partial(compliance.select, query), 1)
+        answers[label] = compliance.select(query)
+        times, cpu = _time(functools.partial(compliance.select, query), repeat)
+        median = statistics.median(times)
+        baseline = baseline or median
+        print(
+            f"  {label:30} {first * 1e3:8.1f} {min(times) * 1e3:9.1f} {median * 1e3:9.1f}"
+            f" {max(times) * 1e3:9.1f} {statistics.median(cpu) * 1e3:9.1f} cpu"
+            f"   x{median / baseline:5.1f} baseline   {len(answers[label]):5} found"
+        )
+    return answers
+
+
+def _time_behind(
+    name: str,
+    engine: sa.Engine,
+    compliance: Compliance,
+    *,
+    size: int,
+    behind: int,
+    repeat: int,
+    answers: dict[str, list[LedgerEntry]],
+) -> None:
+    """Time every filter again with the projection ``behind`` entries behind the ledger, then catch it up.
+
+    The newest ``behind`` entries are taken out of the projection, so each search also reads them from the
+    ledger itself (:meth:`Compliance.tail_statement`), as while the projector is behind. Each answer must be
+    the one the caught-up projection gave.
+    """
+    with engine.begin() as conn:
+        conn.execute(sa.delete(search).where(search.c.seq > size - behind))
+    try:
+        print(f"\n{name}, {size:,} entries, the newest {behind:,} not yet in the projection; ms as above")
+        again = _time_filters(compliance, size, repeat)
+    finally:
+        project(engine, chunk=behind)
+    differ = [label for label in answers if again[label] != answers[label]]
+    if differ:
+        raise SystemExit(f"{name}: answers differ with the projection behind: {differ}")
 
 
 KEPT_SCHEMA = "bench_kept"
@@ -270,6 +312,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="times each query is timed (3)")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument(
+        "--behind",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "at the largest size, time every filter again with the newest N entries not yet copied to the"
+            " compliance projection (read from the ledger itself, as while its projector is behind); 0: not"
+        ),
+    )
+    parser.add_argument(
         "--keep",
         type=Path,
         metavar="DIR",
@@ -282,11 +334,13 @@ def main() -> None:
     args = parser.parse_args()
     if not args.no_sqlite:
         with _sqlite(args.keep) as engine:
-            bench("SQLite", engine, total=args.entries, repeat=args.repeat, analyze=False)
+            bench("SQLite", engine, total=args.entries, repeat=args.repeat, analyze=False, behind=args.behind)
     url = os.environ.get("SAMBUS_TEST_POSTGRES_URL")
     if url:
         with _postgres(url, keep=args.keep is not None) as engine:
-            bench("PostgreSQL", engine, total=args.entries, repeat=args.repeat, analyze=True)
+            bench(
+                "PostgreSQL", engine, total=args.entries, repeat=args.repeat, analyze=True, behind=args.behind
+            )
     else:
         print(
             "\nPostgreSQL: skipped (set SAMBUS_TEST_POSTGRES_URL, e.g. via deploy/postgres/with-postgres.sh)"
