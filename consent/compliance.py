@@ -237,10 +237,12 @@ class Compliance:
         return statement
 
     @staticmethod
-    def tail_statement(query: LedgerQuery, after: int) -> sa.Select[Any]:
+    def tail_statement(query: LedgerQuery, after: int, *, up_to: str | None = None) -> sa.Select[Any]:
         """The SELECT of the entries after ``seq`` ``after`` (not yet in the projection) matching ``query``.
 
-        It reads them by their key (``seq > after``): as many as the projection is behind.
+        It reads them by their key (``seq > after``): as many as the projection is behind. With ``up_to``
+        (the decision time of the last entry of a full page the projection gave), only those decided at
+        or before it: a later one cannot displace any entry of that page.
         """
         statement = (
             sa.select(*_READ_TAIL)
@@ -248,6 +250,8 @@ class Compliance:
             .order_by(entries.c.decided_at, entries.c.seq)
             .limit(query.limit)
         )
+        if up_to is not None:
+            statement = statement.where(entries.c.decided_at <= up_to)
         for name in _FILTERS:
             if (value := getattr(query, name)) is not None:
                 statement = statement.where(entries.c[name] == value)
@@ -263,13 +267,18 @@ class Compliance:
         Oldest by decision time, then by ledger order. The entries the compliance projection holds (those up
         to its highest ``seq``) are sought in its indexes, each in that order, so the query reads only the
         entries it returns, there; those appended since and not yet copied there are read from the ledger by
-        their key. The answer is the same either way: complete however far behind the projection is.
+        their key (when the projection gave a full page, only those decided by its last entry's time). The
+        answer is the same either way: complete however far behind the projection is.
         """
         statement = self.statement(query, self._engine.dialect.name)
         with map_errors("read the decision ledger"), self._engine.connect() as conn:
             projected = int(conn.scalar(_PROJECTED_UP_TO) or 0)
             rows = conn.execute(statement).all()
-            tail = conn.execute(self.tail_statement(query, projected)).all()
+            # a full page: the not-yet-copied entries decided after its last cannot be in the answer, so
+            # they are not sent (as many as ``limit`` of them otherwise, only to be sorted out here)
+            full = bool(rows) and len(rows) >= query.limit
+            up_to = rows[-1][_DECIDED] if full else None
+            tail = conn.execute(self.tail_statement(query, projected, up_to=up_to)).all()
         if tail:  # the projection is behind (or was passed while this was read): merge, once per entry
             rows = sorted({row[0]: row for row in (*rows, *tail)}.values(), key=_oldest_first)[: query.limit]
         return [_entry(row) for row in rows]

@@ -141,6 +141,35 @@ def test_a_projection_behind_is_read_past_and_a_caught_up_one_alone_answers(ledg
     )  # each query also reads the entries after the projection's last (none, the 2nd time)
 
 
+def test_with_a_full_page_projected_only_the_uncopied_entries_that_could_displace_one_are_read(
+    ledger, engine
+):
+    # 20 copied entries a minute apart; then 30 not copied: 29 decided after the whole ledger, and one
+    # decided (late in the ledger, early in time) between the copied ones' 2nd and 3rd
+    ledger.append([record(n) for n in range(1, 21)])
+    project(engine)
+    late = [record(n, decided_at=T0 + dt.timedelta(hours=2, minutes=n)) for n in range(21, 50)]
+    early = record(50, decided_at=T0 + dt.timedelta(minutes=2, seconds=30))
+    ledger.append([*late, early])
+    compliance = Compliance(engine)
+    tails: list[tuple[str, object]] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def seen(_conn, _cursor, statement, parameters, *_args) -> None:
+        if "ledger_entries.seq >" in " ".join(statement.split()):
+            tails.append((statement, parameters))
+
+    page = compliance.select(LedgerQuery(limit=10))
+    sa.event.remove(engine, "before_cursor_execute", seen)
+
+    assert [e.seq for e in page] == [1, 2, 50, *range(3, 10)]
+    [(statement, parameters)] = tails
+    with engine.connect() as conn:
+        sent = [row[0] for row in conn.exec_driver_sql(statement, parameters)]
+    # not the 29 decided later (on the code before, 10 of them: as many as the limit, sorted out in Python)
+    assert sent == [50]
+
+
 def test_a_ledger_copies_its_appends_to_the_projection_in_a_thread_of_its_own(engine):
     upgrade(engine)
     ledger = DecisionLedger(engine)
