@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError
 
 from sambus.contracts.errors import BrokerUnavailableError, ConfigError
 from sambus.router.kafka.admin import metadata_answers, run_sync
+from sambus.router.kafka.connection import client_kwargs
 
 
 def _source_kafka_home() -> Path | None:
@@ -429,8 +430,8 @@ async def coordinators_answer(bootstrap_servers: str, *, timeout_s: float = 5.0)
     producer waits. A transactional producer starts only once its coordinator has loaded.
     """
     probe = f"sambus-ready-{uuid.uuid4()}"
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, transactional_id=probe)
+    client = AIOKafkaClient(**client_kwargs(bootstrap_servers), request_timeout_ms=int(timeout_s * 1000))
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap_servers), transactional_id=probe)
     try:
         async with asyncio.timeout(timeout_s):
             await client.bootstrap()
