@@ -9,7 +9,10 @@ Uses KAFKA_BOOTSTRAP_SERVERS, else starts the local broker from deploy/kafka/ on
 makes four records of each: two deliveries, one parked, the school's delivery-waiting notice). Latency:
 intents are offered at a fixed rate and timed from send to the moment a read_committed consumer sees the
 result. Each phase waits at most --timeout seconds (a run that cannot keep up prints what it drained by
-then); every ratio is printed per run, then as min / median / max over the runs.
+then); every ratio is printed per run, then as min / median / max over the runs. CPU per intent is this
+process's CPU (every thread, user and system) while the backlog drained, divided by the intents drained:
+the runner's and the reader's together (the reader reads one record per intent of the baseline, four of
+the router). On a shared machine it is the figure other load bends least.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import resource
 import secrets
 import statistics
 import sys
@@ -181,6 +185,13 @@ class Measured:
     throughput: float
     latencies: list[float]
     finished: bool
+    cpu_ms: float  # this process's CPU per input while the backlog drained (runner and reader together)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far, user and system, every thread."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def measure(
@@ -205,10 +216,12 @@ async def measure(
     stop = asyncio.Event()
     reader = Reader(servers, outputs)
     await reader.start()
+    cpu_before = cpu_seconds()
     service = asyncio.create_task(runner(stop))
     try:
         wanted = len(backlog) * per_input
         elapsed, seen = await reader.read(wanted, drained, timeout_s=timeout_s)
+        cpu_ms = (cpu_seconds() - cpu_before) * 1000 / max(seen / per_input, 1)
         throughput = seen / per_input / elapsed if elapsed > 0 else 0.0  # start-up is not counted
         finished = seen >= wanted
         latencies: list[float] = []
@@ -224,8 +237,11 @@ async def measure(
             await asyncio.wait_for(service, 120)
     p50, p99 = pct(latencies, 50), pct(latencies, 99)
     note = "" if finished else f"  (did not finish in {timeout_s:.0f} s: {seen} of {wanted} drained)"
-    print(f"  {label:<26} {throughput:>9.0f} intents/s   p50 {p50:>7.1f} ms   p99 {p99:>7.1f} ms{note}")
-    return Measured(throughput, latencies, finished)
+    print(
+        f"  {label:<26} {throughput:>9.0f} intents/s   p50 {p50:>7.1f} ms   p99 {p99:>7.1f} ms   "
+        f"CPU {cpu_ms:.3f} ms/intent{note}"
+    )
+    return Measured(throughput, latencies, finished, cpu_ms)
 
 
 def pct(values: list[float], p: int) -> float:
@@ -333,6 +349,8 @@ async def main(args: argparse.Namespace, servers: str) -> None:
     summary("throughput ratio router/baseline (goal >= 0.5)", [r.ratio for r in runs], "x")
     summary("p50 latency ratio router/baseline", [r.latency_ratio(50) for r in runs], "x", ".2f")
     summary("p99 latency ratio router/baseline (goal <= 3)", [r.latency_ratio(99) for r in runs], "x", ".2f")
+    summary("bare pass-through CPU per intent (process)", [r.base.cpu_ms for r in runs], "ms")
+    summary("delivery stage CPU per intent (process)", [r.router.cpu_ms for r in runs], "ms")
     if unfinished:
         print(f"{unfinished} of {len(runs)} runs did not finish within --timeout: their figures are partial")
 
