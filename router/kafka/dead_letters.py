@@ -34,6 +34,7 @@ from sambus.contracts.errors import SambusError, map_errors
 from sambus.contracts.topics import Header, RecordHeaders, Topics
 from sambus.router.kafka.admin import BOUNDED_EXACT_LIMIT, ensure_topics, read_topic
 from sambus.router.kafka.connection import Broker, client_kwargs
+from sambus.router.kafka.partitioner import PARTITIONER
 from sambus.router.kafka.reader import Clients, KafkaReader, run_on, transient_clients
 from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
 
@@ -439,6 +440,7 @@ async def publish_replays(
         transactional_id=transactional_id,
         enable_idempotence=True,
         acks="all",
+        partitioner=PARTITIONER,
     )
     try:
         with map_errors("replay dead letters"):
