@@ -45,6 +45,7 @@ from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import TopicSpec
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics
+from sambus.router.kafka.records import BATCH_BYTES
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
@@ -157,7 +158,10 @@ async def pass_through(servers: str, source: str, sink: str, stop: asyncio.Event
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all")
+    # The stage's producers' linger and batch size: the same batching, nothing else of the stage.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=servers, linger_ms=5, acks="all", max_batch_size=BATCH_BYTES
+    )
     await consumer.start()
     await producer.start()
     try:

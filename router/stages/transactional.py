@@ -69,7 +69,7 @@ from sambus.contracts.errors import (
 from sambus.router.kafka.connection import Broker, client_kwargs
 from sambus.router.kafka.dead_letters import dead_letter, seal
 from sambus.router.kafka.partitioner import PARTITIONER
-from sambus.router.kafka.records import MAX_RECORD_BYTES, Outgoing
+from sambus.router.kafka.records import BATCH_BYTES, MAX_RECORD_BYTES, Outgoing
 from sambus.router.kafka.stable_offsets import stable_committed
 from sambus.router.ops.tracing import traced
 
@@ -236,6 +236,7 @@ class TransactionalStage:
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
+            max_batch_size=BATCH_BYTES,
             max_request_size=MAX_RECORD_BYTES,
             partitioner=PARTITIONER,  # Kafka's default partition for each key, cached
         )
