@@ -235,7 +235,9 @@ class TransactionalStage:
             transactional_id=self.transactional_id(partition),
             enable_idempotence=True,
             acks="all",
-            linger_ms=5,
+            # No linger: the batch's sends are awaited before its commit, so the last batch waited 5 ms for
+            # nothing; records still gather in batches while a produce request is in flight (one per broker).
+            linger_ms=0,
             max_batch_size=BATCH_BYTES,
             max_request_size=MAX_RECORD_BYTES,
             partitioner=PARTITIONER,  # Kafka's default partition for each key, cached
