@@ -338,7 +338,8 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
         await router(app, stop)
 
     common = {"servers": servers, "backlog": backlog, "paced": paced, "rate": args.rate}
-    print(f"run {number}:")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"run {number}: (load average {load})")
     base = await measure(
         "bare aiokafka pass-through",
         runner=baseline,
