@@ -464,6 +464,7 @@ class Deadlines:
         responsible: str | None,
         escalate_to: str | None,
         identity: str | None = None,
+        opened: set[str] | None = None,
     ) -> None:
         """Open a deadline of a process (once: opening it again changes nothing).
 
@@ -471,11 +472,18 @@ class Deadlines:
         reminders can name the child; without a cipher it is not kept.
 
         A per-party deadline is one per ``responsible`` unit: its id names the unit too.
+
+        ``opened``, for a process that began with the message in hand: the ids of the deadlines opened for
+        it so far (this adds to it). No other deadline of it can be in the database, which is not asked.
         """
         deadline_id = f"{process_id}:{deadline.name}"
         if deadline.per_party:
             deadline_id = f"{deadline_id}:{responsible}"
-        if conn.execute(_IS_OPEN, {"p_deadline_id": deadline_id}).first():
+        if opened is not None:
+            if deadline_id in opened:
+                return
+            opened.add(deadline_id)
+        elif conn.execute(_IS_OPEN, {"p_deadline_id": deadline_id}).first():
             return
         key_id, sealed = self._seal(identity, deadline_id=deadline_id, child=child)
         conn.execute(

@@ -675,6 +675,8 @@ class ProcessTracker:
             return  # an answer or step of a process sambus did not see start
         owners = [self._party(task, "owner") for task in tasks]
         if row is None:
+            # The process starts with this message, inserted as it ends: a start is no answer (nothing below
+            # changes its parties) and is its first step (no step to date, no Task kept before).
             initiator = self._party(tasks[0], "requester") if tasks else None
             parties = {owner: "invited" for owner in owners if owner}
             conn.execute(
@@ -683,7 +685,7 @@ class ProcessTracker:
                     "process_id": process_id,
                     "kind": _KIND_OF_EVENT[event],
                     "child": child,
-                    "state": _STATE_AFTER.get(event, "requested"),
+                    "state": _STATE_AFTER.get(event, "started"),
                     "initiator": initiator,
                     "parties": json.dumps(parties),
                     "updated_at": at,
@@ -699,25 +701,32 @@ class ProcessTracker:
             initiator = row.initiator
         asked: list[str] = []
         if event not in ANSWER_EVENTS:
-            asked = self._record_tasks(conn, process_id=process_id, event=event, bundle=bundle, child=child)
-        self._record_answers(event, tasks, owners, parties)
-        state = _STATE_AFTER.get(event, row.state if row is not None else "started")
-        if (
-            event is EventCode.HEALTH_EXAM_COMPLETED
-            and parties
-            and all(a == "completed" for a in parties.values())
-        ):
-            state = "statements-complete"
-        conn.execute(
-            _MOVE_PROCESS,
-            {
-                "p_process_id": process_id,
-                "p_state": state,
-                "p_parties": json.dumps(parties),
-                "p_updated_at": at,
-            },
-        )
+            asked = self._record_tasks(
+                conn,
+                process_id=process_id,
+                event=event,
+                bundle=bundle,
+                child=child,
+                started_here=row is None,
+            )
         if row is not None:
+            self._record_answers(event, tasks, owners, parties)
+            state = _STATE_AFTER.get(event, row.state)
+            if (
+                event is EventCode.HEALTH_EXAM_COMPLETED
+                and parties
+                and all(a == "completed" for a in parties.values())
+            ):
+                state = "statements-complete"
+            conn.execute(
+                _MOVE_PROCESS,
+                {
+                    "p_process_id": process_id,
+                    "p_state": state,
+                    "p_parties": json.dumps(parties),
+                    "p_updated_at": at,
+                },
+            )
             _date_step(conn, process_id=process_id, event=event, state=state, on=at.date())
             _date_outcomes(conn, process_id=process_id, event=event, tasks=tasks, on=at.date())
         self._set_deadlines(
@@ -734,6 +743,7 @@ class ProcessTracker:
                 and event in ANSWER_EVENTS
                 and _ANSWERS.get(str(task.get("status"))) in {"accepted", "completed"}
             ],
+            started_here=row is None,
         )
 
     def _set_deadlines(
@@ -746,6 +756,7 @@ class ProcessTracker:
         bundle: Mapping[str, Any],
         parties: tuple[str | None, list[str], list[str | None]],
         answered: list[str],
+        started_here: bool = False,
     ) -> None:
         """Open the deadlines ``event`` opens and close those it fulfils.
 
@@ -755,11 +766,16 @@ class ProcessTracker:
         initiator; a deadline the initiator owes (joint planning) goes to the initiator alone, and a per-party
         deadline (urgent suicide risk, acknowledging a guardian-access block) to each unit asked. An answer
         closes the answering unit's own urgent deadline; an acceptance its guardian-access acknowledgement.
+
+        ``started_here``: the process began with this message, so its only deadlines are those opened here
+        (the database is not asked whether one is open, nor told to close one that cannot be there).
         """
         at = _timestamp(bundle)
         initiator, asked, owners = parties
         asked_first = asked[0] if asked else None
         identity = _child_key(bundle)
+        opened: set[str] | None = set() if started_here else None  # the ids opened here, if it began here
+        opened_names: set[str] = set()
         for deadline in self._deadline_rules.opened_by(
             event, at=at, bundle=bundle, birth=_birth_date(bundle)
         ):
@@ -776,8 +792,12 @@ class ProcessTracker:
                     responsible=responsible,
                     escalate_to=initiator or responsible,
                     identity=identity,
+                    opened=opened,
                 )
-        self._deadlines.close(conn, process_id=process_id, names=self._deadline_rules.closed_by(event), at=at)
+            opened_names.add(deadline.name)
+        closed = self._deadline_rules.closed_by(event)
+        if not started_here or opened_names.intersection(closed):
+            self._deadlines.close(conn, process_id=process_id, names=closed, at=at)
         for owner in {o for o in owners if o} if event in ANSWER_EVENTS else ():
             self._deadlines.close(
                 conn,
@@ -879,10 +899,12 @@ class ProcessTracker:
         event: EventCode,
         bundle: Mapping[str, Any],
         child: str,
+        started_here: bool = False,
     ) -> list[str]:
         """Keep who asked whom: each Task routed as the delivery stage routes it (refused ones left out).
 
-        Returns the directory ids of the organisations asked, in order.
+        Returns the directory ids of the organisations asked, in order. ``started_here``: the process began
+        with this message, so it has no Task kept yet (the database is not asked).
         """
         try:
             routing = self._rules.route(event, bundle, focal_tasks(dict(bundle)), child=child)
@@ -912,10 +934,10 @@ class ProcessTracker:
             # One read and one write per message (not per Task): a Task already kept (sent again, e.g. a
             # corrected message) is asked once.
             task_ids = sorted({row["task_id"] for row in rows})
-            kept = {
-                (r.task_id, r.owner)
-                for r in conn.execute(_KEPT_TASKS, {"p_process_id": process_id, "p_task_ids": task_ids})
-            }
+            kept: set[tuple[str, str]] = set()
+            if not started_here:
+                found = conn.execute(_KEPT_TASKS, {"p_process_id": process_id, "p_task_ids": task_ids})
+                kept = {(r.task_id, r.owner) for r in found}
             new = [row for row in rows if (row["task_id"], row["owner"]) not in kept]
             if new:
                 conn.execute(_KEEP_TASKS, new)

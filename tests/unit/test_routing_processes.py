@@ -436,3 +436,44 @@ async def test_a_birth_date_sent_for_a_child_without_personnummer_opens_its_adul
     await tracker(record(EventCode.SIP_INITIATED, data))
 
     assert deadlines.state("proc-1:adulthood")["due_at"].date() == dt.date(2031, 5, 2)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("event", "kind", "state"),
+    [
+        (EventCode.SIP_INITIATED, "sip", "invited"),
+        (EventCode.HEALTH_EXAM_REQUESTED, "health-exam-2017-209", "requested"),
+        (EventCode.PLACEMENT_STARTED, "placement", "placed"),
+        (EventCode.HIDDEN_RESIDENCE_DECIDED, "hidden-residence", "started"),
+        (EventCode.INVESTIGATION_INFO_REQUESTED, "investigation", "started"),
+    ],
+)
+async def test_a_process_starts_in_the_state_of_its_first_message_with_every_unit_asked_invited(
+    tracker, store, event, kind, state
+) -> None:
+    # The first message inserts the process as it ends (no second write): the same row as ever.
+    await tracker(record(event, bundle("m1", BU_HALSAN, DENTAL)))
+
+    process = store.get("proc-1")
+    assert (process.kind, process.state, process.initiator) == (kind, state, "vasteras-socialtjanst")
+    assert process.parties == {"vastmanland-bu-halsan": "invited", "vastmanland-folktandvarden": "invited"}
+    assert store.tasks_of("proc-1", "vastmanland-bu-halsan") == ["t0"]
+    assert store.tasks_of("proc-1", "vastmanland-folktandvarden") == ["t1"]
+
+    await tracker(record(EventCode.TASK_STATUS_CHANGED, bundle("m2", BU_HALSAN, status="accepted")))
+    assert store.get("proc-1").parties == {
+        "vastmanland-bu-halsan": "accepted",
+        "vastmanland-folktandvarden": "invited",
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_start_sent_again_under_a_new_message_id_opens_no_deadline_twice(tracker, deadlines) -> None:
+    await tracker(record(EventCode.HIDDEN_RESIDENCE_DECIDED, bundle("m1", BU_HALSAN, DENTAL)))
+    first = deadlines.state("proc-1:guardian-access-ack:vastmanland-bu-halsan")
+    assert first is not None
+    await tracker(record(EventCode.HIDDEN_RESIDENCE_DECIDED, bundle("m2", BU_HALSAN, DENTAL)))
+
+    assert deadlines.state("proc-1:guardian-access-ack:vastmanland-bu-halsan") == first
+    assert deadlines.state("proc-1:guardian-access-ack:vastmanland-folktandvarden")["closed_at"] is None
