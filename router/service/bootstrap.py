@@ -149,6 +149,7 @@ class Sambus:
         made: list[TransactionalStage] = []
         if "intake" in wanted:
             seen = SeenEvents(self.engine)
+            intake = Intake(topics=self.topics, pseudonymizer=self.pseudonymizer, seen=seen)
             made.append(
                 TransactionalStage(
                     name="intake",
@@ -156,10 +157,11 @@ class Sambus:
                     topics=[self.topics.agency_events(kind) for kind in ("school", "social", "ehr")],
                     group_id=self.group_id("intake"),
                     member_id=f"{prefix}-intake-{instance}",
-                    handler=Intake(topics=self.topics, pseudonymizer=self.pseudonymizer, seen=seen),
+                    handler=intake,
                     dlq_topic=self.topics.dlq,
                     dlq_cipher=self.dlq_cipher,
                     hooks=[seen],
+                    prepare=intake.prepare,
                 )
             )
         if "delivery" in wanted:

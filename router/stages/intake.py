@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from aiokafka.structs import ConsumerRecord
@@ -21,13 +23,27 @@ logger = logging.getLogger(__name__)
 class EventMemory(Protocol):
     """Tells whether an intent's message id is new (see :class:`~.seen_events.SeenEvents`)."""
 
+    def look_up(self, message_ids: Collection[str]) -> None:
+        """Read at once whether each of a batch's ids is new (blocking: called in a worker thread)."""
+        ...
+
     def claim(self, message_id: str) -> bool:
         """Whether ``message_id`` is new; a new id is remembered."""
         ...
 
 
+_Offset = tuple[str, int, int]
+
+
 class Intake:
-    """Validates and translates one agency event; invalid ones raise and are dead-lettered by the stage."""
+    """Validates and translates one agency event; invalid ones raise and are dead-lettered by the stage.
+
+    Give :meth:`prepare` to its stage: a batch's events are then translated first and the seen-events
+    table asked about all their intents in one query, not one per intent.
+    """
+
+    YIELD_EVERY = 50
+    """:meth:`prepare` lets the event loop run after this many events."""
 
     def __init__(
         self, *, topics: Topics, pseudonymizer: Pseudonymizer, seen: EventMemory | None = None
@@ -39,10 +55,35 @@ class Intake:
         self._topics = topics
         self._pseudonymizer = pseudonymizer
         self._seen: EventMemory = seen if seen is not None else NoSeenEvents()
+        self._translated: dict[_Offset, list[Intent] | Exception] = {}
+
+    async def prepare(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Before a batch is handled: translate its events and read which of their intents were committed.
+
+        An event that does not translate keeps its error, raised when the handler comes to it (and the stage
+        dead-letters it, as ever). The read runs in a worker thread, so the event loop goes on polling Kafka.
+        """
+        translated: dict[_Offset, list[Intent] | Exception] = {}
+        for n, record in enumerate(records, 1):
+            if n % self.YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # heartbeats and fetches go on during a long batch
+            try:
+                translated[record.topic, record.partition, record.offset] = translate_message(
+                    record.value, record.headers or ()
+                )
+            except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
+                translated[record.topic, record.partition, record.offset] = exc
+        self._translated = translated
+        ids = [i.message_id for made in translated.values() if isinstance(made, list) for i in made]
+        if ids:
+            await asyncio.to_thread(self._seen.look_up, ids)
 
     async def __call__(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
         """The intents one agency event becomes, less those already made from an earlier copy of it."""
-        intents = translate_message(record.value, record.headers or ())
+        made = self._translated.pop((record.topic, record.partition, record.offset), None)
+        if isinstance(made, Exception):
+            raise made
+        intents = translate_message(record.value, record.headers or ()) if made is None else made
         fresh = [intent for intent in intents if self._seen.claim(intent.message_id)]
         if len(fresh) < len(intents):
             logger.info(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -32,6 +32,14 @@ seen_events = sa.Table(
 _SEEN = sa.select(seen_events.c.message_id).where(seen_events.c.message_id == sa.bindparam("p_message_id"))
 """Whether an id was committed (built once: building it per intent cost more than SQLite took to run it)."""
 
+_SEEN_ANY = sa.select(seen_events.c.message_id).where(
+    seen_events.c.message_id.in_(sa.bindparam("p_message_ids", expanding=True))
+)
+"""Which of several ids were committed (a batch's, :meth:`SeenEvents.look_up`)."""
+
+LOOK_UP_CHUNK = 500
+"""Ids asked about in one statement (SQLite and PostgreSQL both take far more parameters)."""
+
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -45,20 +53,44 @@ class SeenEvents:
         self._engine = engine
         self._clock = clock
         self._pending: set[str] = set()
+        self._looked_up: set[str] = set()  # ids read by look_up for the batch in hand...
+        self._committed: set[str] = set()  # ... and which of them were committed
+
+    def look_up(self, message_ids: Collection[str]) -> None:
+        """Read at once which of ``message_ids`` (a batch's) were committed: :meth:`claim` answers from it.
+
+        One query for the batch instead of one per intent. What was read is forgotten when the batch commits
+        or aborts. Blocking: call it in a worker thread.
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable: the batch is read again).
+        """
+        wanted = sorted(set(message_ids) - self._looked_up)
+        if not wanted:
+            return
+        with map_errors("read the seen-events table"), self._engine.connect() as connection:
+            for start in range(0, len(wanted), LOOK_UP_CHUNK):
+                chunk = wanted[start : start + LOOK_UP_CHUNK]
+                self._committed.update(connection.execute(_SEEN_ANY, {"p_message_ids": chunk}).scalars())
+        self._looked_up.update(wanted)
 
     def claim(self, message_id: str) -> bool:
         """Whether ``message_id`` is new: not committed before and not already in this batch.
 
-        A new id is remembered for the batch and written when the batch commits.
+        A new id is remembered for the batch and written when the batch commits. An id :meth:`look_up` read
+        is answered from what it read; any other is read now.
 
         Raises:
             StoreUnavailableError: the database cannot be read (retriable: the batch is read again).
         """
         if message_id in self._pending:
             return False
-        with map_errors("read the seen-events table"), self._engine.connect() as connection:
-            found = connection.execute(_SEEN, {"p_message_id": message_id}).first()
-        if found is not None:
+        if message_id in self._looked_up:
+            committed = message_id in self._committed
+        else:
+            with map_errors("read the seen-events table"), self._engine.connect() as connection:
+                committed = connection.execute(_SEEN, {"p_message_id": message_id}).first() is not None
+        if committed:
             return False
         self._pending.add(message_id)
         return True
@@ -69,6 +101,7 @@ class SeenEvents:
     def after_commit(self) -> None:
         """Write the batch's ids; a failure here is logged (a later re-send may then repeat an intent)."""
         pending, self._pending = self._pending, set()
+        self._forget_look_up()
         if not pending:
             return
         rows = [{"message_id": m, "committed_at": self._clock()} for m in sorted(pending)]
@@ -94,10 +127,18 @@ class SeenEvents:
     def after_abort(self) -> None:
         """Forget the batch's ids: its events will be handled again."""
         self._pending.clear()
+        self._forget_look_up()
+
+    def _forget_look_up(self) -> None:
+        self._looked_up = set()
+        self._committed = set()
 
 
 class NoSeenEvents:
     """Remembers nothing: every event is new (for tools and tests that translate without a database)."""
+
+    def look_up(self, message_ids: Collection[str]) -> None:
+        """Nothing to read."""
 
     def claim(self, message_id: str) -> bool:  # noqa: ARG002 - same signature as SeenEvents.claim
         """Always new."""
