@@ -38,7 +38,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,6 +199,9 @@ _ANSWERS = {
 # The statements a message is applied with, built once: building one per message (columns compared,
 # values bound, its cache key made) cost more than SQLite took to run it.
 _IS_APPLIED = sa.select(applied.c.message_id).where(applied.c.message_id == sa.bindparam("message_id"))
+_ARE_APPLIED = sa.select(applied.c.message_id).where(
+    applied.c.message_id.in_(sa.bindparam("p_message_ids", expanding=True))
+)
 _MARK_APPLIED = applied.insert()
 _PROCESS = sa.select(processes).where(processes.c.process_id == sa.bindparam("p_process_id"))
 _NEW_PROCESS = processes.insert()
@@ -534,6 +537,22 @@ def _offset(record: ConsumerRecord[bytes, bytes]) -> _Offset:
     return (record.topic, record.partition, record.offset)
 
 
+def _message_id(record: ConsumerRecord[bytes, bytes]) -> str | None:
+    """The message id of an intent record (its header, which intake sets to the Bundle's id), if any."""
+    for name, value in record.headers or ():
+        if name == Header.MESSAGE_ID and isinstance(value, bytes):
+            return value.decode("utf-8", errors="replace")
+    return None
+
+
+@dataclass
+class _Applied:
+    """The message ids a transaction of the batch asked about, and which of them were applied."""
+
+    asked: set[str]
+    applied: set[str]
+
+
 class ProcessTracker:
     """The handler of the ``processes`` stage: applies each message to its process once, sets deadlines."""
 
@@ -598,10 +617,16 @@ class ProcessTracker:
             self._store.hold(self._store.open_batch())
             try:
                 budget_ends = time.monotonic() + self.LOCK_BUDGET_S
+                try:
+                    known = self._applied_of(todo)
+                except SambusError as exc:  # as when the first record's own read failed
+                    outcomes[_offset(todo[0])] = exc
+                    todo.clear()
+                    known = _Applied(asked=set(), applied=set())
                 while todo:
                     record = todo.popleft()
                     try:
-                        self._apply_record(record)
+                        self._apply_record(record, known=known)
                     except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
                         outcomes[_offset(record)] = exc
                         if isinstance(exc, SambusError) and exc.retriable:
@@ -641,7 +666,32 @@ class ProcessTracker:
         self._apply_record(record)
         return []
 
-    def _apply_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    def _applied_of(self, records: Collection[ConsumerRecord[bytes, bytes]]) -> _Applied:
+        """Which of the message ids of ``records`` were applied already: one read for a transaction's records.
+
+        The ids are the records' message-id headers (intake sets them to the Bundle's id); a record whose
+        Bundle names another id is asked about on its own. Read through the batch's connection.
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        ids = sorted({message_id for record in records if (message_id := _message_id(record)) is not None})
+        known = _Applied(asked=set(ids), applied=set())
+        with map_errors("read the process state"), self._store.writing() as conn:
+            for start in range(0, len(ids), self.APPLIED_CHUNK):
+                chunk = ids[start : start + self.APPLIED_CHUNK]
+                known.applied.update(conn.execute(_ARE_APPLIED, {"p_message_ids": chunk}).scalars())
+        return known
+
+    APPLIED_CHUNK = 500
+    """Message ids asked about in one statement."""
+
+    def _apply_record(self, record: ConsumerRecord[bytes, bytes], *, known: _Applied | None = None) -> None:
+        """Apply ``record`` unless its message was applied before.
+
+        ``known``: what was read for the transaction (:meth:`_applied_of`), kept up to date here; an id it was
+        not asked about is read from the database, as is every id without it.
+        """
         try:
             child, event, bundle = read_intent(record)
             process_id = header(record, Header.CORRELATION_ID)
@@ -652,11 +702,17 @@ class ProcessTracker:
             )
             return
         message_id = str(bundle.get("id"))
+        answered = known is not None and message_id in known.asked
+        if answered and known is not None and message_id in known.applied:
+            return
         with map_errors("update the process state"), self._store.writing() as conn:
-            if conn.execute(_IS_APPLIED, {"message_id": message_id}).first():
+            if not answered and conn.execute(_IS_APPLIED, {"message_id": message_id}).first():
                 return
             conn.execute(_MARK_APPLIED, {"message_id": message_id, "process_id": process_id})
             self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
+        if known is not None:
+            known.asked.add(message_id)
+            known.applied.add(message_id)
 
     def _apply(
         self, conn: sa.Connection, *, process_id: str, child: str, event: EventCode, bundle: Mapping[str, Any]

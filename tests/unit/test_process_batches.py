@@ -14,6 +14,7 @@ from tests.unit.test_routing_processes import AT, BU_HALSAN, DIRECTORY, SOCIAL, 
 
 from sambus.contracts.fhir import EVENT_SYSTEM, EventCode
 from sambus.contracts.identifiers import HSA_ID_SYSTEM
+from sambus.contracts.topics import Header
 from sambus.router.routing.rules import RoutingRules
 from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.stages.deadlines import Deadlines
@@ -216,3 +217,50 @@ async def test_a_long_batch_gives_the_write_lock_back_between_parts_and_applies_
     assert len(commits) == 3  # parts of 20, 20 and 5 messages
     assert _applied(store) == {f"m{n}" for n in range(45)}
     assert store.get("proc-1").state == "meeting-scheduled"
+
+
+def _with_id(one: ConsumerRecord, message_id: str) -> ConsumerRecord:
+    """``one`` with the message-id header intake gives an intent."""
+    return dataclasses.replace(one, headers=(*one.headers, (Header.MESSAGE_ID, message_id.encode())))
+
+
+@pytest.mark.asyncio
+async def test_a_batch_asks_once_which_messages_were_applied_and_applies_each_once(
+    tracker, store, engine
+) -> None:
+    await _stage(
+        tracker, _offsets(_with_id(record(EventCode.SIP_INITIATED, bundle("m1", SOCIAL, BU_HALSAN)), "m1"))
+    )
+    reads: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _note(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "process_messages" in statement:
+            reads.append(statement)
+
+    raised = await _stage(
+        tracker,
+        _offsets(
+            _with_id(
+                record(EventCode.SIP_INITIATED, bundle("m1", SOCIAL, BU_HALSAN)), "m1"
+            ),  # an earlier batch's
+            _with_id(
+                record(EventCode.SIP_INVITATION_ANSWERED, bundle("m2", BU_HALSAN, status="accepted")), "m2"
+            ),
+            _with_id(
+                record(EventCode.SIP_INVITATION_ANSWERED, bundle("m3", SOCIAL, status="rejected")), "m3"
+            ),
+            _with_id(
+                record(EventCode.SIP_INVITATION_ANSWERED, bundle("m2", BU_HALSAN, status="accepted")), "m2"
+            ),
+            # A header that names another message: the Bundle's own id counts, asked on its own.
+            _with_id(record(EventCode.SIP_MEETING_SCHEDULED, bundle("m4", BU_HALSAN)), "m2"),
+        ),
+    )
+
+    assert raised == [None] * 5
+    assert len(reads) == 2  # the batch's ids at once, and m4's own
+    process = store.get("proc-1")
+    assert process.parties == {"vasteras-socialtjanst": "declined", "vastmanland-bu-halsan": "accepted"}
+    assert process.state == "meeting-scheduled"
+    assert _applied(store) == {"m1", "m2", "m3", "m4"}
