@@ -158,6 +158,8 @@ ESCALATION = "escalation"
 TIMERS = "deadline-timers"
 LVU14_REVIEW = "lvu14-review"
 GUARDIAN_ACCESS_ACK = "guardian-access-ack"
+JOINT_PLANNING = "joint-planning"
+"""An acute placement's joint planning (a SIP for the child), owed by the placing social services."""
 HEALTH_EXAM_REQUEST = "health-exam-request"
 """A placed child's 2017:209 examination request, owed by the placing social services."""
 ADULTHOOD = "adulthood"
@@ -260,7 +262,7 @@ def _placement(at: dt.datetime, bundle: Mapping[str, Any], *, exam_request: dt.t
     acute_due = _follow_up_date(bundle)
     if acute_due is not None:
         opened.append(
-            Deadline("joint-planning", acute_due, acute_due - dt.timedelta(days=3), owed_by_initiator=True)
+            Deadline(JOINT_PLANNING, acute_due, acute_due - dt.timedelta(days=3), owed_by_initiator=True)
         )
     if _lvu(bundle):
         review = add_months(at, RECURRING_MONTHS[LVU14_REVIEW])
@@ -372,7 +374,7 @@ class DeadlineRules:
         for its request): agency systems cannot name the placement's process, so the child ties them together.
         """
         return {
-            EventCode.SIP_INITIATED: ("joint-planning",),
+            EventCode.SIP_INITIATED: (JOINT_PLANNING,),
             EventCode.PLACEMENT_ENDED: (LVU14_REVIEW, HEALTH_EXAM_REQUEST),
             EventCode.HANDOVER_MEETING_CALLED: (ADULTHOOD,),
             EventCode.HEALTH_EXAM_REQUESTED: (HEALTH_EXAM_REQUEST,),
@@ -386,10 +388,10 @@ class DeadlineRules:
         """The deadlines ``event`` fulfils (or ends)."""
         return {
             EventCode.LVU32_EXAM_COMPLETED: ("lvu32-exam",),
-            EventCode.SIP_INITIATED: ("joint-planning",),
+            EventCode.SIP_INITIATED: (JOINT_PLANNING,),
             EventCode.SIP_FOLLOWED_UP: ("sip-follow-up",),
             EventCode.SIP_CLOSED: ("sip-follow-up", ADULTHOOD),
-            EventCode.PLACEMENT_ENDED: ("joint-planning",),
+            EventCode.PLACEMENT_ENDED: (JOINT_PLANNING,),
         }.get(event, ())
 
 

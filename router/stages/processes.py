@@ -67,9 +67,11 @@ from sambus.router.routing.rules import ANSWER_EVENTS, Route, RoutingRules, chil
 from sambus.router.stages.deadlines import (
     GUARDIAN_ACCESS_ACK,
     HEALTH_EXAM_REQUEST,
+    JOINT_PLANNING,
     DeadlineRules,
     Deadlines,
 )
+from sambus.router.stages.deadlines import deadlines as deadline_rows
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stats.indicators import (
     SEX_NOT_STATED,
@@ -751,7 +753,11 @@ class ProcessTracker:
                 },
             )
             self._start_fact(conn, process_id=process_id, event=event, bundle=bundle, tasks=tasks, at=at)
-            if event is EventCode.SIP_INITIATED:
+        # A SIP is the joint planning of the child's acute placements: only when it has one is there any to
+        # date or close (one read, instead of an update of each that finds nothing for most children).
+        planning = event is not EventCode.SIP_INITIATED or _joint_planning_pending(conn, child=child)
+        if row is None:
+            if event is EventCode.SIP_INITIATED and planning:
                 _joint_planning(conn, child=child, on=at.date())
         else:
             initiator = row.initiator
@@ -800,6 +806,7 @@ class ProcessTracker:
                 and _ANSWERS.get(str(task.get("status"))) in {"accepted", "completed"}
             ],
             started_here=row is None,
+            for_child=planning,
         )
 
     def _set_deadlines(
@@ -813,6 +820,7 @@ class ProcessTracker:
         parties: tuple[str | None, list[str], list[str | None]],
         answered: list[str],
         started_here: bool = False,
+        for_child: bool = True,
     ) -> None:
         """Open the deadlines ``event`` opens and close those it fulfils.
 
@@ -825,6 +833,8 @@ class ProcessTracker:
 
         ``started_here``: the process began with this message, so its only deadlines are those opened here
         (the database is not asked whether one is open, nor told to close one that cannot be there).
+        ``for_child``: whether the child can have a deadline ``event`` closes in any of its processes (when
+        not, the database is not told to close one).
         """
         at = _timestamp(bundle)
         initiator, asked, owners = parties
@@ -866,9 +876,10 @@ class ProcessTracker:
             self._deadlines.close(
                 conn, process_id=process_id, names=(GUARDIAN_ACCESS_ACK,), at=at, responsible=owner
             )
-        self._deadlines.close_for_child(
-            conn, child=child, names=self._deadline_rules.closed_for_child_by(event), at=at
-        )
+        if for_child:
+            self._deadlines.close_for_child(
+                conn, child=child, names=self._deadline_rules.closed_for_child_by(event), at=at
+            )
         if event is EventCode.PLACEMENT_STARTED and self._requested_before(conn, child=child, at=at):
             self._deadlines.close(conn, process_id=process_id, names=(HEALTH_EXAM_REQUEST,), at=at)
 
@@ -1136,6 +1147,29 @@ def _date_outcomes(
             values = {"closed_on": on, "closure_reason": reasons.pop()}
     for column, value in values.items():
         conn.execute(_fill_fact(column), {"p_process_id": process_id, "p_kind": str(kind), "p_value": value})
+
+
+def _joint_planning_pending(conn: sa.Connection, *, child: str) -> bool:
+    """Whether ``child`` (pseudonym) has a placement process or an open joint-planning deadline.
+
+    Without either, a SIP started for it dates no placement's joint planning (:func:`_joint_planning` finds
+    no placement) and closes no joint-planning deadline.
+    """
+    return conn.execute(_JOINT_PLANNING_PENDING, {"p_child": child}).first() is not None
+
+
+_JOINT_PLANNING_PENDING = sa.union_all(
+    sa.select(sa.literal(1)).where(
+        processes.c.child == sa.bindparam("p_child"),
+        processes.c.kind == _KIND_OF_EVENT[EventCode.PLACEMENT_STARTED],
+    ),
+    sa.select(sa.literal(1)).where(
+        deadline_rows.c.child == sa.bindparam("p_child"),
+        deadline_rows.c.name == JOINT_PLANNING,
+        deadline_rows.c.closed_at.is_(None),
+    ),
+).limit(1)
+"""What :func:`_joint_planning_pending` runs (built once)."""
 
 
 def _joint_planning(conn: sa.Connection, *, child: str, on: dt.date) -> None:

@@ -477,3 +477,18 @@ async def test_a_start_sent_again_under_a_new_message_id_opens_no_deadline_twice
 
     assert deadlines.state("proc-1:guardian-access-ack:vastmanland-bu-halsan") == first
     assert deadlines.state("proc-1:guardian-access-ack:vastmanland-folktandvarden")["closed_at"] is None
+
+
+@pytest.mark.asyncio
+async def test_a_sip_closes_the_childs_joint_planning_even_on_a_process_that_began_as_another_kind(
+    tracker, deadlines
+) -> None:
+    # An acute placement sent under an existing SIP's process id: its joint planning is owed all the same.
+    await tracker(record(EventCode.SIP_INITIATED, bundle("m1", BU_HALSAN)))
+    acute = bundle("m2", BU_HALSAN, DENTAL, restriction={"period": {"end": "2026-11-16"}})
+    await tracker(record(EventCode.PLACEMENT_STARTED, acute))
+    assert deadlines.state("proc-1:joint-planning")["closed_at"] is None
+
+    await tracker(record(EventCode.SIP_INITIATED, bundle("m3", BU_HALSAN), process="proc-2"))
+
+    assert deadlines.state("proc-1:joint-planning")["closed_at"] is not None
