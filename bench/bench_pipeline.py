@@ -228,6 +228,7 @@ def print_cpu(before: dict[int, float], after: dict[int, float], names: dict[int
     for pid, used in sorted(before.items()):
         spent = (after.get(pid, used) - used) * 1000 / events
         print(f"        {names.get(pid, 'other'):>10}: {spent:.2f} ms per event")
+    print(f"    load average after draining: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def peak_rss_mb(pid: int) -> dict[str, float]:
