@@ -387,6 +387,9 @@ class ProcessStore:
         self._batch: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
             f"process-batch-{id(self)}", default=None
         )
+        self._savepoints: contextvars.ContextVar[bool] = contextvars.ContextVar(
+            f"process-batch-savepoints-{id(self)}", default=True
+        )
 
     @property
     def engine(self) -> sa.Engine:
@@ -417,9 +420,14 @@ class ProcessStore:
                 raise
         return conn
 
-    def hold(self, conn: sa.Connection) -> None:
-        """Write and read through ``conn`` until :meth:`end_batch`, in this thread (or asyncio task) only."""
+    def hold(self, conn: sa.Connection, *, savepoints: bool = True) -> None:
+        """Write and read through ``conn`` until :meth:`end_batch`, in this thread (or asyncio task) only.
+
+        Without ``savepoints`` a message's writes go straight into the batch's transaction: a failure then
+        spoils the whole transaction, which its caller must roll back (:meth:`end_batch`).
+        """
         self._batch.set(conn)
+        self._savepoints.set(savepoints)
 
     def commit_batch(self) -> None:
         """Commit the batch's transaction (nothing when none is held).
@@ -448,6 +456,9 @@ class ProcessStore:
             with self._engine.begin() as conn:
                 yield conn
             return
+        if not self._savepoints.get():
+            yield held
+            return
         with held.begin_nested():
             yield held
 
@@ -468,6 +479,22 @@ class ProcessStore:
         if row is None:
             return None
         return Process(row.process_id, row.kind, row.child, row.state, row.initiator, json.loads(row.parties))
+
+    APPLIED_CHUNK = 500
+    """Message ids :meth:`applied_among` asks about in one statement."""
+
+    def applied_among(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of ``message_ids`` were applied (through the batch's connection when one is held).
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        applied_ids: set[str] = set()
+        with map_errors("read the process state"), self._reading() as conn:
+            for start in range(0, len(message_ids), self.APPLIED_CHUNK):
+                chunk = list(message_ids[start : start + self.APPLIED_CHUNK])
+                applied_ids.update(conn.execute(_ARE_APPLIED, {"p_message_ids": chunk}).scalars())
+        return applied_ids
 
     def tasks_of(self, process_id: str, party: str) -> list[str]:
         """The ids of the Tasks ``party`` (directory id) was given or sent in ``process_id``.
@@ -602,7 +629,10 @@ class ProcessTracker:
     ) -> dict[_Offset, Exception | None]:
         """Apply ``records`` in short transactions, each record in a savepoint; what failed, by record.
 
-        Each transaction holds the write lock about :attr:`LOCK_BUDGET_S` at most.
+        Each transaction holds the write lock about :attr:`LOCK_BUDGET_S` at most. A transaction is first
+        written without a savepoint per record (they cost about as much as a statement each); when a record
+        of it fails, it is rolled back and written again with them, so that only that record's changes are
+        undone.
 
         A record whose error is retriable ends the batch there: the records before it commit, and the stage
         reads the batch again from it (as it did when each record committed on its own). When a later
@@ -613,34 +643,61 @@ class ProcessTracker:
         """
         outcomes: dict[_Offset, Exception | None] = {}
         todo = collections.deque(records)
+        savepoints = False
         while todo:
             if outcomes:  # not the first part: the writers that waited for the lock go first
                 time.sleep(self.LOCK_PAUSE_S)
-            self._store.hold(self._store.open_batch())
+            self._store.hold(self._store.open_batch(), savepoints=savepoints)
             try:
-                budget_ends = time.monotonic() + self.LOCK_BUDGET_S
-                try:
-                    known = self._applied_of(todo)
-                except SambusError as exc:  # as when the first record's own read failed
-                    outcomes[_offset(todo[0])] = exc
-                    todo.clear()
-                    known = _Applied(asked=set(), applied=set())
-                while todo:
-                    record = todo.popleft()
-                    try:
-                        self._apply_record(record, known=known)
-                    except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
-                        outcomes[_offset(record)] = exc
-                        if isinstance(exc, SambusError) and exc.retriable:
-                            todo.clear()
-                    else:
-                        outcomes[_offset(record)] = None
-                    if len(outcomes) % self.LOCK_CHECK_EVERY == 0 and time.monotonic() > budget_ends:
-                        break
+                part = self._apply_part(todo, outcomes, savepoints=savepoints)
+                if part is not None:  # rolled back below; written again, each record in a savepoint
+                    todo.extendleft(reversed(part))
+                    savepoints = True
+                    continue
                 self._store.commit_batch()
+                savepoints = False
             finally:
                 self._store.end_batch()
         return outcomes
+
+    def _apply_part(
+        self,
+        todo: collections.deque[ConsumerRecord[bytes, bytes]],
+        outcomes: dict[_Offset, Exception | None],
+        *,
+        savepoints: bool,
+    ) -> list[ConsumerRecord[bytes, bytes]] | None:
+        """Apply records from ``todo`` in the batch's transaction in hand, for about :attr:`LOCK_BUDGET_S`.
+
+        Returns ``None`` when the transaction may commit, else (a record failed without savepoints) the
+        records it applied, their outcomes taken back: the transaction must be rolled back.
+        """
+        budget_ends = time.monotonic() + self.LOCK_BUDGET_S
+        try:
+            known = self._applied_of(todo)
+        except SambusError as exc:  # as when the first record's own read failed
+            outcomes[_offset(todo[0])] = exc
+            todo.clear()
+            return None
+        part: list[ConsumerRecord[bytes, bytes]] = []
+        while todo:
+            record = todo.popleft()
+            part.append(record)
+            try:
+                self._apply_record(record, known=known)
+            except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
+                if not savepoints:
+                    for applied_record in part:
+                        outcomes.pop(_offset(applied_record), None)
+                    return part
+                outcomes[_offset(record)] = exc
+                if isinstance(exc, SambusError) and exc.retriable:
+                    todo.clear()
+            else:
+                outcomes[_offset(record)] = None
+            if len(outcomes) % self.LOCK_CHECK_EVERY == 0 and time.monotonic() > budget_ends:
+                break
+        return None
 
     def before_commit(self) -> None:
         """Nothing: :meth:`prepare` committed the batch's changes (before the Kafka transaction, as ever)."""
@@ -678,15 +735,7 @@ class ProcessTracker:
             StoreUnavailableError: the database cannot be read (retriable).
         """
         ids = sorted({message_id for record in records if (message_id := _message_id(record)) is not None})
-        known = _Applied(asked=set(ids), applied=set())
-        with map_errors("read the process state"), self._store.writing() as conn:
-            for start in range(0, len(ids), self.APPLIED_CHUNK):
-                chunk = ids[start : start + self.APPLIED_CHUNK]
-                known.applied.update(conn.execute(_ARE_APPLIED, {"p_message_ids": chunk}).scalars())
-        return known
-
-    APPLIED_CHUNK = 500
-    """Message ids asked about in one statement."""
+        return _Applied(asked=set(ids), applied=self._store.applied_among(ids))
 
     def _apply_record(self, record: ConsumerRecord[bytes, bytes], *, known: _Applied | None = None) -> None:
         """Apply ``record`` unless its message was applied before.

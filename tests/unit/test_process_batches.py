@@ -264,3 +264,50 @@ async def test_a_batch_asks_once_which_messages_were_applied_and_applies_each_on
     assert process.parties == {"vasteras-socialtjanst": "declined", "vastmanland-bu-halsan": "accepted"}
     assert process.state == "meeting-scheduled"
     assert _applied(store) == {"m1", "m2", "m3", "m4"}
+
+
+def _savepoints(engine: sa.Engine) -> list[str]:
+    made: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _note(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("SAVEPOINT"):
+            made.append(statement)
+
+    return made
+
+
+@pytest.mark.asyncio
+async def test_a_batch_where_nothing_fails_is_written_without_a_savepoint_per_message(
+    tracker, store, engine
+) -> None:
+    savepoints = _savepoints(engine)
+
+    assert await _stage(tracker, _batch()) == [None, None, None]
+
+    assert savepoints == []
+    assert _applied(store) == {"m1", "m2", "m3"}
+    assert store.get("proc-1").state == "meeting-scheduled"
+
+
+@pytest.mark.asyncio
+async def test_a_failure_in_a_batch_written_without_savepoints_undoes_only_its_own_message(
+    store, engine
+) -> None:
+    tracker = ProcessTracker(store=store, deadlines=FailingDeadlines(engine), rules=RoutingRules(DIRECTORY))
+    savepoints = _savepoints(engine)
+    batch = _offsets(
+        *_batch(),
+        record(EventCode.SIP_INITIATED, bundle("m4", SOCIAL, BU_HALSAN), process="proc-2"),
+    )
+
+    raised = await _stage(tracker, batch)
+
+    assert [type(exc).__name__ if exc else None for exc in raised] == [None, "RuntimeError", None, None]
+    assert len(savepoints) == 4  # written again, each message in a savepoint, once m2 failed
+    assert _applied(store) == {"m1", "m3", "m4"}
+    assert store.get("proc-1").parties == {
+        "vasteras-socialtjanst": "invited",
+        "vastmanland-bu-halsan": "invited",
+    }
+    assert store.get("proc-2").state == "invited"
