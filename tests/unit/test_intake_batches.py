@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
+from tests.records import consumed
 
 from sambus.consent import Pseudonymizer
 from sambus.contracts.errors import InvalidEventError
@@ -36,20 +37,7 @@ def engine(tmp_path):
 def _records(events: list[dict[str, Any] | bytes]) -> list[ConsumerRecord]:
     values = [e if isinstance(e, bytes) else json.dumps(e).encode() for e in events]
     return [
-        ConsumerRecord(
-            topic=TOPICS.agency_events("school"),
-            partition=0,
-            offset=n,
-            timestamp=0,
-            timestamp_type=0,
-            key=None,
-            value=value,
-            checksum=None,
-            serialized_key_size=0,
-            serialized_value_size=len(value),
-            headers=(),
-        )
-        for n, value in enumerate(values)
+        consumed(Outgoing(TOPICS.agency_events("school"), value), offset=n) for n, value in enumerate(values)
     ]
 
 
