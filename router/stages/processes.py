@@ -13,12 +13,14 @@ A process is named by its correlation id (``sambus-correlation-id``, also ``Task
 tracker reads ``sambus.intents`` in a consumer group of its own; each message changes state once: the ids of
 messages already applied are stored with the state, in the same database transaction.
 
-In its stage the tracker writes a batch of messages in a few database transactions, each message in a
-savepoint of its own (:meth:`ProcessTracker.prepare`, in a worker thread): a message that fails rolls back
-only its own changes and is dead-lettered, the others commit before the batch's Kafka transaction does (a
-batch read again skips them by message id). Not one commit per message: on SQLite each commit waits for the
-disk; not one per batch either: a transaction holds the write lock the ledger waits for, so each ends after
-about :attr:`ProcessTracker.LOCK_BUDGET_S` of work.
+In its stage the tracker writes a batch of messages in a few database transactions
+(:meth:`ProcessTracker.prepare`, in a worker thread), each asking once which of its messages were applied:
+a message that fails rolls back only its own changes and is dead-lettered, the others commit before the
+batch's Kafka transaction does (a batch read again skips them by message id). A transaction is written
+without a savepoint per message at first; when a message of it fails, it is rolled back and written again
+with one per message. Not one commit per message: on SQLite each commit waits for the disk; not one per
+batch either: a transaction holds the write lock the ledger waits for, so each ends after about
+:attr:`ProcessTracker.LOCK_BUDGET_S` of work.
 
 The same transaction keeps the process's anonymous follow-up fact (``followup_facts``, read by
 ``sambus stats``) up to date: its kind, the child's sex and age band (derived from the personnummer in the
@@ -396,7 +398,7 @@ class ProcessStore:
         """The database engine."""
         return self._engine
 
-    # Batches (the processes stage): one transaction, a savepoint per message
+    # Batches (the processes stage): one transaction, a savepoint per message once one failed
 
     def open_batch(self) -> sa.Connection:
         """A connection in a new transaction that holds the write lock from its start (SQLite).
