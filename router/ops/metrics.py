@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from sambus.contracts.topics import Header, kind_of
+from sambus.contracts.topics import Header, RecordHeaders, kind_of
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.queues import QueueSnapshot
 
@@ -32,11 +32,7 @@ def topic_kind(topic: str) -> str:
 
 
 def _event_code(headers: Iterable[tuple[str, bytes]] | None) -> str | None:
-    """The record's event code header (its first value, as :class:`RecordHeaders` reads it), if any."""
-    for name, value in headers or ():
-        if name == Header.EVENT_CODE:
-            return bytes(value).decode("utf-8", errors="replace")
-    return None
+    return RecordHeaders.first_text(headers, Header.EVENT_CODE, errors="replace")
 
 
 class Metrics:

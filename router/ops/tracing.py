@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind
 
-from sambus.contracts.topics import Header
+from sambus.contracts.topics import Header, RecordHeaders
 from sambus.router.kafka.records import Outgoing
 from sambus.router.ops.metrics import METRICS, Metrics, topic_kind
 
@@ -71,11 +71,11 @@ def _tracer() -> trace.Tracer:
 
 def _headers_dict(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
     """The trace headers of a record as text (where a name repeats, its first value counts)."""
-    found: dict[str, str] = {}
-    for name, value in headers or ():
-        if name in _HANDLED_HEADERS and name not in found:
-            found[name] = bytes(value).decode("utf-8", errors="replace")
-    return found
+    return {
+        name: value
+        for name in _HANDLED_HEADERS
+        if (value := RecordHeaders.first_text(headers, name, errors="replace")) is not None
+    }
 
 
 def origin_ms(record: ConsumerRecord[bytes, bytes]) -> int:

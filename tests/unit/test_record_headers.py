@@ -20,6 +20,22 @@ def test_the_first_value_of_a_repeated_name_counts():
     assert headers.without({"a"}) == (("b", b"2"),)
 
 
+def test_first_text_reads_raw_headers_as_text_does():
+    raw = [("a", b"1"), ("b", bytearray(b"2")), ("a", b"3"), ("c", b"\xff")]
+    headers = RecordHeaders.of(raw)
+
+    for name in ("a", "b", "d"):
+        assert RecordHeaders.first_text(raw, name) == headers.text(name)
+    assert (
+        RecordHeaders.first_text(raw, "c", errors="replace")
+        == headers.text("c", errors="replace")
+        == "\ufffd"
+    )
+    assert RecordHeaders.first_text(None, "a") is None
+    with pytest.raises(UnicodeDecodeError):
+        RecordHeaders.first_text(raw, "c")
+
+
 def test_no_headers_at_all_read_as_none():
     assert RecordHeaders.of(None).get("a") is None
     assert RecordHeaders.of(None).without({"a"}) == ()
