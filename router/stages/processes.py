@@ -59,7 +59,7 @@ from sambus.contracts.identifiers import (
     birth_date,
     child_key,
 )
-from sambus.contracts.topics import Header
+from sambus.contracts.topics import Header, RecordHeaders
 from sambus.router.kafka.records import Outgoing
 from sambus.router.routing.asked import EQUIVALENT_EXAM_ACCEPTED, EQUIVALENT_EXAM_REFUSED
 from sambus.router.routing.convene import convene_task_id
@@ -570,10 +570,7 @@ def _offset(record: ConsumerRecord[bytes, bytes]) -> _Offset:
 
 def _message_id(record: ConsumerRecord[bytes, bytes]) -> str | None:
     """The message id of an intent record (its header, which intake sets to the Bundle's id), if any."""
-    for name, value in record.headers or ():
-        if name == Header.MESSAGE_ID and isinstance(value, bytes):
-            return value.decode("utf-8", errors="replace")
-    return None
+    return RecordHeaders.first_text(record.headers, Header.MESSAGE_ID, errors="replace")
 
 
 @dataclass
