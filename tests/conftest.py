@@ -14,14 +14,21 @@ from sambus.contracts.fhir._validated import ENVIRONMENT_VARIABLE
 from sambus.contracts.topics import Topics
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import metadata_answers, run_sync
+from tests.ports import port_block
 
 # The service does not validate the builders' output at run time; the tests do, for every builder (and in
 # every subprocess they start), which is what lets the service skip it.
 os.environ[ENVIRONMENT_VARIABLE] = "1"
 set_validation(enabled=True)
 
-# A port of its own, so a broker started by `make kafka-up` (19092) is never stopped by the tests.
-TEST_KAFKA_PORT = int(os.environ.get("SAMBUS_TEST_KAFKA_PORT", "19192"))
+# A port of its own, so a broker started by `make kafka-up` (19092) is never stopped by the tests. The test
+# broker already running there is reused; a port held by another program is passed over (tests/ports.py).
+_DEFAULT_TEST_KAFKA_PORT = 19192
+TEST_KAFKA_PORT = (
+    _DEFAULT_TEST_KAFKA_PORT
+    if LocalKafka(port=_DEFAULT_TEST_KAFKA_PORT).running_pid() is not None
+    else port_block("SAMBUS_TEST_KAFKA_PORT", _DEFAULT_TEST_KAFKA_PORT, 2)
+)
 
 
 def _no_broker(reason: str) -> None:

@@ -17,6 +17,11 @@ pg_bin() {
     fi
 }
 
+port_in_use() {
+    # Whether something on this machine already listens on 127.0.0.1:$1.
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 as_owner() {
     # The server refuses to run as root: as root, run it as the (Debian-made) postgres user.
     if [ "$(id -u)" = 0 ]; then

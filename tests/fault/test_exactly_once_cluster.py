@@ -51,6 +51,7 @@ from tests.fault.test_exactly_once import (
     _intents,
     _produce,
 )
+from tests.ports import port_block
 
 # On main a SIGSTOP set off a storm of eager rebalances, each closing and re-opening every per-partition
 # producer (3,513 of 20,000 intents delivered after 14 min, no duplicate); producers now outlive rebalances.
@@ -80,7 +81,7 @@ TIMERS = int(os.environ.get("SAMBUS_FAULT_TIMERS", "40"))
 BROKER_CRASHES = int(os.environ.get("SAMBUS_FAULT_BROKER", "1"))
 INSTANCES = 3
 SESSION_TIMEOUT_S = 10.0  # aiokafka's default session_timeout_ms
-CLUSTER_PORT = int(os.environ.get("SAMBUS_TEST_FAULT_CLUSTER_PORT", "29500"))
+CLUSTER_PORT = port_block("SAMBUS_TEST_FAULT_CLUSTER_PORT", 29500, 6)
 STALLED_S = 300.0  # no delivery for this long after the faults: stuck (a slow machine still delivers)
 TIMER_RECIPIENT = "vastmanland-folktandvarden"  # gets no deliveries here (it is parked): only notices
 

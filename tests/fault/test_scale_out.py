@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import port_block
+
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "scale-out" / "scale_out.py"
-PORT = int(os.environ.get("SAMBUS_TEST_SCALE_OUT_PORT", "29600"))
+PORT = port_block("SAMBUS_TEST_SCALE_OUT_PORT", 29600, 6)
 EVENTS = int(os.environ.get("SAMBUS_SCALE_OUT_EVENTS", "10000"))
 
 

@@ -32,10 +32,11 @@ from sambus.router.dev.local_kafka import KAFKA_HOME, LocalKafka, new_cluster_id
 from sambus.router.kafka.admin import ensure_topics, metadata_answers, read_topic, run_sync
 from sambus.router.kafka.connection import KafkaConnection, KafkaRefusedError, client_kwargs
 from sambus.router.settings import Settings
+from tests.ports import port_block
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(300)]
 
-SASL_PORT = int(os.environ.get("SAMBUS_TEST_SECURE_KAFKA_PORT", "28192"))
+SASL_PORT = port_block("SAMBUS_TEST_SECURE_KAFKA_PORT", 28192, 4)
 CONTROLLER_PORT = SASL_PORT + 1
 SSL_PORT = SASL_PORT + 2
 INTERNAL_PORT = SASL_PORT + 3

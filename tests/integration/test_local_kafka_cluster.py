@@ -21,11 +21,12 @@ from sambus.contracts.errors import ConfigError
 from sambus.contracts.topics import Topics, TopicSpec
 from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics, read_topic, run_sync
+from tests.ports import port_block
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(400)]
 
-SINGLE_PORT = int(os.environ.get("SAMBUS_TEST_SINGLE_KAFKA_PORT", "29792"))
-CLUSTER_PORT = int(os.environ.get("SAMBUS_TEST_CLUSTER_KAFKA_PORT", "29892"))
+SINGLE_PORT = port_block("SAMBUS_TEST_SINGLE_KAFKA_PORT", 29792, 2)
+CLUSTER_PORT = port_block("SAMBUS_TEST_CLUSTER_KAFKA_PORT", 29892, 6)
 
 
 def _sambus(tmp: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
