@@ -113,7 +113,7 @@ def stamp(outgoing: Sequence[Outgoing], *, origin: int, incoming_state: str = ""
             topic=out.topic,
             value=out.value,
             key=out.key,
-            headers=(*((k, v) for k, v in out.headers if k not in _HANDLED_HEADERS), *trace_headers),
+            headers=(*RecordHeaders(out.headers).without(_HANDLED_HEADERS), *trace_headers),
         )
         for out in outgoing
     ]
