@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka.structs import ConsumerRecord
 from pydantic import SecretStr
 
 from sambus.adapters import translate_message
 from sambus.contracts.envelope import open_envelope
 from sambus.contracts.topics import Header
-from sambus.router.kafka.records import Outgoing
 from sambus.router.routing.rules import RoutingRules
 from sambus.router.service.bootstrap import bootstrap
 from sambus.router.service.schema import create_engine, upgrade
@@ -57,22 +55,6 @@ class Delivered:
             "decision": self.decision,
             "message": self.message,
         }
-
-
-def _record(outgoing: Outgoing, offset: int) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic=outgoing.topic,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=outgoing.key,
-        value=outgoing.value,
-        checksum=None,
-        serialized_key_size=len(outgoing.key or b""),
-        serialized_value_size=len(outgoing.value),
-        headers=outgoing.headers,
-    )
 
 
 class _Clock:
@@ -116,7 +98,7 @@ async def walk(events: Sequence[bytes]) -> list[list[Delivered]]:
                 clock.now = open_envelope(event).time + ASSEMBLY_DELAY
                 delivered: list[Delivered] = []
                 for intent in translate_message(event, clock=clock):
-                    record = _record(intake.intent_record(intent), offset)
+                    record = intake.intent_record(intent).as_consumed(offset=offset)
                     await tracker(record)
                     for out in await delivery(record):
                         headers = {key: value.decode("utf-8") for key, value in out.headers}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.structs import ConsumerRecord
 
 MAX_RECORD_BYTES = 1_048_576
 """The producers' ``max_request_size`` (Kafka's default): no record sambus produces may be larger."""
@@ -32,3 +33,21 @@ class Outgoing:
         """The record's size in a batch of its own, as the producer measures it against its limit."""
         size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(self.key, self.value, list(self.headers))
         return size
+
+    def as_consumed(
+        self, *, offset: int = 0, partition: int = 0, timestamp: int = 0
+    ) -> ConsumerRecord[bytes, bytes]:
+        """The record a consumer of ``topic`` reads once this one is produced (for the walks and tests)."""
+        return ConsumerRecord(
+            topic=self.topic,
+            partition=partition,
+            offset=offset,
+            timestamp=timestamp,
+            timestamp_type=0,
+            key=self.key,
+            value=self.value,
+            checksum=None,
+            serialized_key_size=len(self.key or b""),
+            serialized_value_size=len(self.value),
+            headers=self.headers,
+        )

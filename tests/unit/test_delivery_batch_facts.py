@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
-from tests.records import consumed
 
 from sambus.adapters import translate_message
 from sambus.consent import ConsentPolicy, ConsentRegistry, LedgerRecord, Pseudonymizer
@@ -101,7 +100,7 @@ def _dental(ledger: Ledger) -> list[str]:
 def _record(event: dict[str, Any], offset: int) -> ConsumerRecord:
     [intent] = translate_message(json.dumps(event).encode("utf-8"))
     out = Intake(topics=TOPICS, pseudonymizer=PSEUDONYMIZER).intent_record(intent)
-    return consumed(out, offset=offset, timestamp=1_763_629_200_000)
+    return out.as_consumed(offset=offset, timestamp=1_763_629_200_000)
 
 
 def _example(name: str) -> dict[str, Any]:

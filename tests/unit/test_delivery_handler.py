@@ -9,7 +9,6 @@ import logging
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
-from tests.records import consumed
 
 from sambus.adapters import translate_message
 from sambus.consent import ConsentGrant, ConsentPolicy, ConsentRegistry, Pseudonymizer
@@ -110,7 +109,7 @@ async def test_the_initiator_is_told_at_once_which_consent_a_parked_message_wait
 
 
 def _consumer_record(outgoing: Outgoing, *, offset: int = 7) -> ConsumerRecord:
-    return consumed(outgoing, offset=offset, partition=1, timestamp=1_763_629_200_000)
+    return outgoing.as_consumed(offset=offset, partition=1, timestamp=1_763_629_200_000)
 
 
 def _intent_record(event: dict) -> ConsumerRecord:

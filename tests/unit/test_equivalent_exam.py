@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
-from tests.records import consumed
 
 from sambus.adapters import translate_message
 from sambus.consent import ConsentPolicy, ConsentRegistry, LedgerRecord, Pseudonymizer
@@ -99,7 +98,7 @@ class _Sambus:
         [intent] = translate_message(json.dumps(event).encode())
         out = Intake(topics=TOPICS, pseudonymizer=PSEUDONYMIZER).intent_record(intent)
         self._offset += 1
-        return consumed(out, offset=self._offset)
+        return out.as_consumed(offset=self._offset)
 
     async def processes(self, event: dict[str, Any]) -> ConsumerRecord:
         record = self.record(event)

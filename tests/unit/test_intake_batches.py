@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
-from tests.records import consumed
 
 from sambus.consent import Pseudonymizer
 from sambus.contracts.errors import InvalidEventError
@@ -37,7 +36,8 @@ def engine(tmp_path):
 def _records(events: list[dict[str, Any] | bytes]) -> list[ConsumerRecord]:
     values = [e if isinstance(e, bytes) else json.dumps(e).encode() for e in events]
     return [
-        consumed(Outgoing(TOPICS.agency_events("school"), value), offset=n) for n, value in enumerate(values)
+        Outgoing(TOPICS.agency_events("school"), value).as_consumed(offset=n)
+        for n, value in enumerate(values)
     ]
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
-from tests.records import consumed
 from tests.unit.test_delivery_batch_facts import (
     DENTAL,
     NOW,
@@ -45,7 +44,7 @@ async def _parked(
     delivery._clock = lambda: at  # noqa: SLF001 - the time the message was parked
     [parked] = [out for out in await delivery(_record(event, 0)) if out.topic == TOPICS.parked]
     assert RecordHeaders.of(parked.headers).text(Header.RECIPIENT) == DENTAL
-    return consumed(parked, offset=offset, timestamp=int(at.timestamp() * 1000))
+    return parked.as_consumed(offset=offset, timestamp=int(at.timestamp() * 1000))
 
 
 class Clock:

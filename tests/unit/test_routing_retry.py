@@ -7,7 +7,6 @@ import json
 
 import pytest
 from aiokafka.structs import ConsumerRecord
-from tests.records import consumed
 from typer.testing import CliRunner
 
 from sambus.contracts.errors import InvalidIntentError, StoreUnavailableError
@@ -24,7 +23,7 @@ def _record(out: Outgoing | None = None) -> ConsumerRecord:
     out = out or Outgoing(
         "t.sambus.intents", b'{"id": 1}', b"child", ((Header.EVENT_CODE, b"sip-initiated"),)
     )
-    return consumed(out, offset=40, partition=2)
+    return out.as_consumed(offset=40, partition=2)
 
 
 RETRIES = Retries(topics=TOPICS, policy=RetryPolicy(delays_s=(1.0, 5.0)), clock=lambda: NOW)
