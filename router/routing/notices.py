@@ -7,10 +7,10 @@ the answer to its request is denied because the consent the request rested on la
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from sambus.contracts.bounded_json import dump_json
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.fhir.codes import MESSAGE_ID_SYSTEM, PROCESS_ID_SYSTEM, TASK_ID_SYSTEM
 from sambus.contracts.fhir.notices import Addressee, notice
@@ -47,7 +47,7 @@ def _record(
     return Outgoing(
         topic=topics.deliver(to.topic_suffix),
         key=key,
-        value=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        value=dump_json(data, floats=False),  # a notice is built of strings, objects and lists
         headers=tuple(headers),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -367,3 +368,31 @@ async def test_decisions_are_not_logged_at_info(delivery, sip_event, caplog):
     await delivery(_intent_record(sip_event()))
 
     assert [r.getMessage() for r in caplog.records if r.name == "sambus.router.stages.delivery"] == []
+
+
+@pytest.mark.asyncio
+async def test_delivered_bytes_are_what_the_standard_json_encoder_writes_floats_included(handler, sip_event):
+    """Messages are written by orjson when the intent holds no float: the bytes stay the standard ones.
+
+    A float (``1e-05``, which orjson would write ``0.00001``) keeps the standard writing for the whole intent.
+    """
+
+    def standard(value: bytes) -> bytes:
+        return json.dumps(json.loads(value), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    plain = _intent_record(sip_event())
+    bundle = json.loads(plain.value)
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Task":
+            entry["resource"]["extension"] = [{"url": "https://example.org/weight", "valueDecimal": 1e-05}]
+    with_float = dataclasses.replace(plain, value=json.dumps(bundle, ensure_ascii=False).encode("utf-8"))
+
+    for record, floats in ((plain, False), (with_float, True)):
+        out = await handler(record)
+        assert len(out) == 4
+        for outgoing in out:
+            assert outgoing.value == standard(outgoing.value)
+        delivered = [o for o in out if _headers(o).get(Header.DECISION) is not None]
+        assert len(delivered) == 3
+        for outgoing in delivered:
+            assert (b'"valueDecimal":1e-05' in outgoing.value) is floats

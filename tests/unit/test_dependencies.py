@@ -20,6 +20,7 @@ IMPORTED_AS = {
     "fhir.resources": "fhir.resources",
     "markupsafe": "markupsafe",
     "opentelemetry-api": "opentelemetry.trace",
+    "orjson": "orjson",
     "opentelemetry-sdk": "opentelemetry.sdk",
     "prometheus-client": "prometheus_client",
     "pydantic": "pydantic",
