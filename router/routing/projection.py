@@ -76,22 +76,52 @@ def _references(value: object, found: set[str] | None = None) -> set[str]:
     return found
 
 
-def _referred(entries: list[dict[str, Any]], task: TaskEntry) -> list[dict[str, Any]]:
+class Referrals:
+    """What the entries of one message Bundle refer to, worked out once for all of its recipients.
+
+    Each recipient's projection follows its own Task's references through the same entries: what an entry
+    refers to is read from it the first time a recipient needs it and kept for the next. Only the Bundle's
+    own data is kept (nothing of the registry): give one to :func:`for_recipient` for each recipient of the
+    same, unchanged Bundle.
+    """
+
+    def __init__(self, bundle: dict[str, Any]) -> None:
+        """For the recipients of ``bundle`` (read when first needed, after it was checked as a message)."""
+        self.bundle = bundle
+        self._by_url: dict[object, dict[str, Any]] | None = None
+        self._references: dict[object, frozenset[str]] = {}
+
+    def entry(self, url: str) -> dict[str, Any] | None:
+        """The entry with ``fullUrl`` ``url`` (the last one, were there two), if any."""
+        if self._by_url is None:
+            self._by_url = {e.get("fullUrl"): e for e in _entries(self.bundle)[1:]}
+        return self._by_url.get(url)
+
+    def of(self, url: str, entry: dict[str, Any]) -> frozenset[str]:
+        """Every ``reference`` anywhere in the resource of ``entry``, which :meth:`entry` gave for ``url``."""
+        found = self._references.get(url)
+        if found is None:
+            found = self._references[url] = frozenset(_references(entry.get("resource")))
+        return found
+
+
+def _referred(entries: list[dict[str, Any]], task: TaskEntry, referrals: Referrals) -> list[dict[str, Any]]:
     """The entries ``task`` refers to, and those they refer to in turn (e.g. a CarePlan's lead coordinator).
 
     What another Task refers to is not followed: each recipient sees its own Task's references only.
     """
-    by_url = {e.get("fullUrl"): e for e in entries if e.get("fullUrl") != task.full_url}
     wanted: set[str] = set()
     todo = _references(task.resource)
     while todo:
         url = todo.pop()
-        entry = by_url.get(url)
-        if url in wanted or entry is None:
+        if url in wanted or url == task.full_url:
+            continue
+        entry = referrals.entry(url)
+        if entry is None:
             continue
         wanted.add(url)
         if entry.get("resource", {}).get("resourceType") != "Task":
-            _references(entry.get("resource"), todo)
+            todo |= referrals.of(url, entry)
     return [e for e in entries if e.get("fullUrl") in wanted]
 
 
@@ -104,6 +134,7 @@ def for_recipient(
     owner: tuple[str, str] | None = None,
     receiver: tuple[str, str] | None = None,
     requester: tuple[str, str] | None = None,
+    referrals: Referrals | None = None,
 ) -> dict[str, Any]:
     """A message Bundle for one recipient: a header addressed to it, its Task, and what that Task refers to.
 
@@ -113,6 +144,9 @@ def for_recipient(
     name. ``requester`` likewise replaces a routing address as the Task's (and its ServiceRequest's)
     requester. ``receiver`` (system, value) addresses the header to another organisation than the Task's
     owner: an answer's Task stays owned by the answering unit and goes to the one that asked.
+
+    ``referrals``: what the entries of ``bundle`` refer to, kept from another recipient of the same Bundle
+    (the result is the same without; one is made for ``bundle`` when it is missing or made for another).
 
     Nothing in ``bundle`` is changed, but the result shares the parts it does not change with it (copying
     them cost a third of the routing time): treat both as read-only, or deep-copy before changing.
@@ -134,7 +168,9 @@ def for_recipient(
             },
         }
     ]
-    supporting = _referred(entries[1:], task)
+    if referrals is None or referrals.bundle is not bundle:
+        referrals = Referrals(bundle)
+    supporting = _referred(entries[1:], task, referrals)
     projected = {key: item for key, item in bundle.items() if key != "entry"}
     projected["id"] = message_id
     own_task = dict(task.resource)

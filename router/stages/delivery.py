@@ -57,7 +57,7 @@ from sambus.router.routing.notices import (
     refusal_notice,
     unanswered_notice,
 )
-from sambus.router.routing.projection import for_recipient, tasks
+from sambus.router.routing.projection import Referrals, for_recipient, tasks
 from sambus.router.routing.rules import RELAYED_FOR_HEADER, Route, RoutingRules, child_municipality
 
 logger = logging.getLogger(__name__)
@@ -316,8 +316,11 @@ class Delivery(LedgerBatch):
             dead_letter(record, error, dlq_topic=self._topics.dlq, keep_pseudonym=True)
             for error in routing.unroutable
         ]
+        referrals = Referrals(bundle)
         for route in routing.routes:
-            message = _message_for(bundle, route, requester=self._resolved_requester(bundle, route))
+            message = _message_for(
+                bundle, route, requester=self._resolved_requester(bundle, route), referrals=referrals
+            )
             request = self._request(route, event=event, child=child, message=message, now=now)
             decision = self._decide(route, request)
             if route.relayed and decision.outcome is not Outcome.DENY:
@@ -633,11 +636,16 @@ def labelled_headers(
 
 
 def _message_for(
-    bundle: dict[str, Any], route: Route, *, requester: tuple[str, str] | None = None
+    bundle: dict[str, Any],
+    route: Route,
+    *,
+    requester: tuple[str, str] | None = None,
+    referrals: Referrals | None = None,
 ) -> dict[str, Any]:
     """What ``route.recipient`` gets of ``bundle``: its own Task, or the relay's request to convene a SIP.
 
     ``requester``: the organisation's own identifier in place of a routing address as requester.
+    ``referrals``: what the entries of ``bundle`` refer to, shared by its recipients.
     """
     if route.convene:
         school = route.task.resource["requester"]["identifier"]
@@ -658,6 +666,7 @@ def _message_for(
         owner=_resolved_owner(route),
         receiver=_answer_receiver(route),
         requester=requester,
+        referrals=referrals,
     )
 
 

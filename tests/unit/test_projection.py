@@ -11,7 +11,7 @@ from fhir.resources.R4B.bundle import Bundle
 from sambus.adapters import translate_message
 from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.identifiers import HSA_ID_SYSTEM, ORGANISATION_NUMBER_SYSTEM
-from sambus.router.routing.projection import for_recipient, tasks
+from sambus.router.routing.projection import Referrals, for_recipient, tasks
 
 OWNERS = [
     (ORGANISATION_NUMBER_SYSTEM, "212000-2080"),
@@ -195,3 +195,70 @@ def test_projection_of_an_invalid_intent_is_refused(bundle):
 
     with pytest.raises(InvalidIntentError, match="MessageHeader"):
         for_recipient(_without_header(bundle), task, recipient_id="recipient-a", recipient_name="A")
+
+
+def _with_a_care_plan(bundle: dict, practitioner: str) -> dict:
+    """``bundle`` with a CarePlan (naming a lead ``practitioner``) that the first Task is based on and that
+    the second Task reaches only through the first (``partOf``), which is not followed."""
+    bundle = copy.deepcopy(bundle)
+    first, second, _ = tasks(bundle)
+    bundle["entry"] += [
+        {
+            "fullUrl": "urn:uuid:careplan",
+            "resource": {
+                "resourceType": "CarePlan",
+                "status": "active",
+                "intent": "plan",
+                "subject": first.resource["for"],
+                "author": {"reference": f"urn:uuid:{practitioner}"},
+            },
+        },
+        {"fullUrl": "urn:uuid:lead", "resource": {"resourceType": "Practitioner", "id": "lead"}},
+        {"fullUrl": "urn:uuid:other", "resource": {"resourceType": "Practitioner", "id": "other"}},
+    ]
+    first.resource["basedOn"] = [{"reference": "urn:uuid:careplan"}]
+    second.resource["partOf"] = [{"reference": first.full_url}]
+    return bundle
+
+
+def test_referrals_shared_by_the_recipients_of_a_bundle_project_as_without(bundle):
+    chained = _with_a_care_plan(bundle, "lead")
+    alone = [
+        for_recipient(chained, task, recipient_id=f"r{n}", recipient_name="R")
+        for n, task in enumerate(tasks(chained))
+    ]
+    referrals = Referrals(chained)
+    order = [2, 0, 1, 0]
+    shared = {
+        n: for_recipient(
+            chained, tasks(chained)[n], recipient_id=f"r{n}", recipient_name="R", referrals=referrals
+        )
+        for n in order
+    }
+
+    assert [e["fullUrl"] for e in alone[0]["entry"][2:]] == [
+        alone[0]["entry"][2]["fullUrl"],
+        "urn:uuid:careplan",
+        "urn:uuid:lead",
+    ]
+    assert "urn:uuid:careplan" not in [e["fullUrl"] for e in alone[1]["entry"]], (
+        "another Task is not followed"
+    )
+    for n in order:
+        assert shared[n] == alone[n]
+
+
+def test_referrals_made_for_another_bundle_are_not_used(bundle):
+    chained = _with_a_care_plan(bundle, "lead")
+    elsewhere = _with_a_care_plan(bundle, "other")
+    referrals = Referrals(elsewhere)
+    task = tasks(elsewhere)[0]
+    for_recipient(elsewhere, task, recipient_id="r0", recipient_name="R", referrals=referrals)
+
+    projected = for_recipient(
+        chained, tasks(chained)[0], recipient_id="r0", recipient_name="R", referrals=referrals
+    )
+
+    urls = [e["fullUrl"] for e in projected["entry"]]
+    assert "urn:uuid:lead" in urls
+    assert "urn:uuid:other" not in urls
