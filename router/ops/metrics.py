@@ -78,6 +78,7 @@ class Metrics:
         # The counters' children by label values: looked up once, not per record (``labels`` costs ~5 us).
         self._in: dict[tuple[str, str], Counter] = {}
         self._out: dict[tuple[str, str, str], Counter] = {}
+        self._decided: dict[tuple[str, str], Counter] = {}
 
     def consumed(self, stage: str, record: ConsumerRecord[bytes, bytes]) -> None:
         """Count one record a stage read."""
@@ -98,7 +99,10 @@ class Metrics:
 
     def decided(self, outcome: str, rule: str) -> None:
         """Count one decision."""
-        self.decisions.labels(outcome=outcome, rule=rule).inc()
+        counter = self._decided.get((outcome, rule))
+        if counter is None:
+            counter = self._decided[outcome, rule] = self.decisions.labels(outcome=outcome, rule=rule)
+        counter.inc()
 
     def delivered_after(self, seconds: float) -> None:
         """Observe one delivery's end-to-end latency."""

@@ -125,3 +125,18 @@ async def test_spans_are_exported_once_a_span_processor_is_added():
     assert span.attributes["messaging.destination.name"] == "intents"
     [parent], _ = _trace_headers(made[0])
     assert parent == f"00-{TRACE_ID}-{span.context.span_id:016x}-01", "the records name the exported span"
+
+
+async def test_decisions_are_counted_under_their_own_outcome_and_rule():
+    metrics = Metrics()
+    for outcome, rule in [("permit", "a"), ("permit", "a"), ("deny", "a"), ("permit", "b"), ("deny", "a")]:
+        metrics.decided(outcome, rule)
+
+    counted = {
+        (sample.labels["outcome"], sample.labels["rule"]): sample.value
+        for family in metrics.registry.collect()
+        if family.name == "sambus_decisions"
+        for sample in family.samples
+        if sample.name == "sambus_decisions_total"
+    }
+    assert counted == {("permit", "a"): 2, ("deny", "a"): 2, ("permit", "b"): 1}
