@@ -16,7 +16,7 @@ from sambus.consent.county import ADULT_AGE
 from sambus.consent.labels import Label, labelled_protections, security_for
 from sambus.consent.registry import IDENTITY_PROTECTIONS, ConsentRegistry, Protection, Scope
 from sambus.consent.residence import guardian_secret_paths, residence_paths
-from sambus.consent.rules import Rule, RuleSet
+from sambus.consent.rules import Rule, RuleSet, first_rule
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.fhir.assessment import SecrecyAssessment, secrecy_assessment
 from sambus.contracts.fhir.codes import (
@@ -195,6 +195,19 @@ class ConsentPolicy:
         """Decide with ``registry`` by ``rules`` (by default the rule file of the checkout)."""
         self._registry = registry
         self._rules = rules if rules is not None else RuleSet.load()
+        self._applying: dict[tuple[EventCode, AgencyKind | None, AgencyKind], tuple[Rule, ...]] = {}
+        """The rules that apply to each (event, sender, recipient) asked about, in file order: found once
+        in the rule set, which a policy keeps for its life (at most as many triples as the enumerations)."""
+
+    def _find(
+        self, event: EventCode, sender: AgencyKind | None, recipient: AgencyKind, *, assessed: str | None
+    ) -> Rule:
+        """``RuleSet.find``, with the rules that apply to the triple found once."""
+        key = (event, sender, recipient)
+        applying = self._applying.get(key)
+        if applying is None:
+            applying = self._applying[key] = self._rules.applying(event, sender, recipient)
+        return first_rule(applying, assessed=assessed)
 
     def decide(self, request: DecisionRequest) -> Decision:
         """Decide whether a message may reach a recipient.
@@ -207,7 +220,7 @@ class ConsentPolicy:
         secrecy it breaks: a private sender's tystnadsplikt in place of OSL.
         """
         assessment = secrecy_assessment(request.bundle)
-        rule = self._rules.find(
+        rule = self._find(
             request.event,
             request.sender_kind,
             request.recipient_kind,
@@ -235,9 +248,7 @@ class ConsentPolicy:
                 f"the request this {request.event} answers is not known, and an answer goes only on its "
                 "request's basis",
             )
-        origin = self._rules.find(
-            asked.event, request.recipient_kind, request.sender_kind, assessed=asked.assessed
-        )
+        origin = self._find(asked.event, request.recipient_kind, request.sender_kind, assessed=asked.assessed)
         if origin.outcome == "deny" or origin.basis.kind in {"none", "answer"}:
             return _decision(
                 rule,

@@ -7,6 +7,7 @@ that names the rule and the field.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -251,13 +252,16 @@ class RuleSet(BaseModel):
         A ``provision`` rule applies only when the message carries a professional's assessment naming one
         of its ``assessed_provisions`` (``assessed``).
         """
-        for rule in self.rules:
-            if not rule.applies(event, sender, recipient):
-                continue
-            if rule.basis.kind == "provision" and assessed not in rule.basis.assessed_provisions:
-                continue
-            return rule
-        return DEFAULT_DENY
+        return first_rule(self.applying(event, sender, recipient), assessed=assessed)
+
+    def applying(
+        self, event: EventCode, sender: AgencyKind | None, recipient: AgencyKind
+    ) -> tuple[Rule, ...]:
+        """The rules that apply to ``event`` from ``sender`` to ``recipient``, in file order.
+
+        :meth:`find` is :func:`first_rule` of them: a caller that asks often may keep them per triple.
+        """
+        return tuple(rule for rule in self.rules if rule.applies(event, sender, recipient))
 
     @classmethod
     def parse(cls, data: Any, *, source: str = "rules") -> RuleSet:  # noqa: ANN401 - YAML data
@@ -287,6 +291,19 @@ class RuleSet(BaseModel):
         except yaml.YAMLError as exc:
             raise ConfigError(f"the rule file {source} is not valid YAML") from exc
         return cls.parse(data, source=str(source))
+
+
+def first_rule(applying: Iterable[Rule], *, assessed: str | None) -> Rule:
+    """The first of ``applying`` that decides for a message carrying assessment ``assessed``, or the default.
+
+    A ``provision`` rule decides only when the message carries a professional's assessment naming one of its
+    ``assessed_provisions``.
+    """
+    for rule in applying:
+        if rule.basis.kind == "provision" and assessed not in rule.basis.assessed_provisions:
+            continue
+        return rule
+    return DEFAULT_DENY
 
 
 def _where(data: Any, loc: tuple[int | str, ...]) -> str:  # noqa: ANN401 - YAML data

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import yaml
 
-from sambus.consent import Duty, RuleSet
+from sambus.consent import ConsentPolicy, Duty, RuleSet
+from sambus.consent.rules import DEFAULT_DENY, Rule
 from sambus.contracts.agencies import AgencyKind
 from sambus.contracts.errors import ConfigError
 from sambus.contracts.fhir import EventCode
@@ -126,3 +129,28 @@ def test_a_file_that_is_not_yaml_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="not valid YAML"):
         RuleSet.load(path)
+
+
+def _first_applying(rules: RuleSet, event, sender, recipient, assessed) -> Rule:
+    """The rule ``find`` must give: the first of the file that applies (the loop ``find`` once was)."""
+    for rule in rules.rules:
+        if rule.applies(event, sender, recipient) and (
+            rule.basis.kind != "provision" or assessed in rule.basis.assessed_provisions
+        ):
+            return rule
+    return DEFAULT_DENY
+
+
+def test_find_gives_the_first_rule_that_applies_for_every_event_sender_and_recipient():
+    rules = RuleSet.load()
+    provisions = sorted({p for r in rules.rules for p in r.basis.assessed_provisions})
+    policy = ConsentPolicy(registry=None, rules=rules)  # type: ignore[arg-type] # rules only, no registry
+    checked = 0
+    for _ in range(2):  # the policy keeps what applies to a triple: asked again, it answers the same
+        for event, sender, recipient in itertools.product(EventCode, (None, *AgencyKind), AgencyKind):
+            for assessed in (None, "unknown provision", *provisions):
+                expected = _first_applying(rules, event, sender, recipient, assessed)
+                assert rules.find(event, sender, recipient, assessed=assessed) is expected
+                assert policy._find(event, sender, recipient, assessed=assessed) is expected  # noqa: SLF001
+                checked += 1
+    assert checked > 20_000
