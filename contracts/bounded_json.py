@@ -125,8 +125,10 @@ def dump_json(document: Any, *, floats: bool = True) -> bytes:  # noqa: ANN401 -
     (strings, escapes, integers, key order; ``tests/property/test_dump_json.py`` holds it to that). Floats
     it writes differently (``0.00001`` for ``1e-05``), so a document that may hold one goes the standard
     way. What orjson refuses (an integer beyond 64 bits, a key that is not a string, a lone surrogate,
-    nesting beyond 255, any object that is not JSON) goes the standard way too, which writes it or raises as
-    it always did.
+    nesting beyond 255, a date or time, a dataclass, any other object it does not know) goes the standard
+    way too, which writes it or raises as it always did. Two kinds of object orjson writes where the
+    standard library raises: a ``uuid.UUID`` and an ``Enum`` that is neither ``str`` nor ``int``; sambus's
+    messages are parsed JSON and the strings, objects and lists its builders add, so neither occurs.
     """
     if not floats:
         try:
