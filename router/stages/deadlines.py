@@ -54,7 +54,6 @@ import asyncio
 import calendar
 import contextlib
 import datetime as dt
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -69,6 +68,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sambus.consent.keys import FieldCipher, LedgerKeyError
 from sambus.consent.registry import IDENTITY_PROTECTIONS, Protection
 from sambus.consent.rules import HEALTH_EXAM_REQUEST as HEALTH_EXAM_REQUEST_TERM
+from sambus.contracts.bounded_json import dump_json
 from sambus.contracts.errors import (
     BrokerUnavailableError,
     RoutingError,
@@ -915,7 +915,7 @@ class DeadlineTimers:
             (Header.SCHEMA_VERSION, SCHEMA_VERSION.encode("ascii")),
             (Header.RECIPIENT, recipient.id.encode("ascii")),
         )
-        value = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        value = dump_json(data)
         return [
             Outgoing(
                 self._topics.deliver(recipient.topic_suffix), value, timer.child.encode("ascii"), headers

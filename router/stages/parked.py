@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -33,6 +32,7 @@ from sambus.consent import (
     ledger_record,
     through_relay,
 )
+from sambus.contracts.bounded_json import dump_json
 from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.fhir import EventCode, deterministic_id
 from sambus.contracts.topics import Header, RecordHeaders, Topics
@@ -243,7 +243,7 @@ class ParkedHandler(LedgerBatch):
         )
         return Outgoing(
             self._topics.deliver(deliver_to),
-            json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            dump_json(message),
             record.key,
             labelled_headers(
                 (
