@@ -75,6 +75,7 @@ from sambus.router.stages.deadlines import (
 )
 from sambus.router.stages.deadlines import deadlines as deadline_rows
 from sambus.router.stages.delivery import header, read_intent
+from sambus.router.stages.id_reads import ids_among, ids_in
 from sambus.router.stats.indicators import (
     SEX_NOT_STATED,
     UNKNOWN_COUNTY_PART,
@@ -203,9 +204,7 @@ _ANSWERS = {
 # The statements a message is applied with, built once: building one per message (columns compared,
 # values bound, its cache key made) cost more than SQLite took to run it.
 _IS_APPLIED = sa.select(applied.c.message_id).where(applied.c.message_id == sa.bindparam("message_id"))
-_ARE_APPLIED = sa.select(applied.c.message_id).where(
-    applied.c.message_id.in_(sa.bindparam("p_message_ids", expanding=True))
-)
+_ARE_APPLIED = ids_in(applied.c.message_id)
 _MARK_APPLIED = applied.insert()
 _PROCESS = sa.select(processes).where(processes.c.process_id == sa.bindparam("p_process_id"))
 _NEW_PROCESS = processes.insert()
@@ -482,21 +481,14 @@ class ProcessStore:
             return None
         return Process(row.process_id, row.kind, row.child, row.state, row.initiator, json.loads(row.parties))
 
-    APPLIED_CHUNK = 500
-    """Message ids :meth:`applied_among` asks about in one statement."""
-
     def applied_among(self, message_ids: Sequence[str]) -> set[str]:
         """Which of ``message_ids`` were applied (through the batch's connection when one is held).
 
         Raises:
             StoreUnavailableError: the database cannot be read (retriable).
         """
-        applied_ids: set[str] = set()
         with map_errors("read the process state"), self._reading() as conn:
-            for start in range(0, len(message_ids), self.APPLIED_CHUNK):
-                chunk = list(message_ids[start : start + self.APPLIED_CHUNK])
-                applied_ids.update(conn.execute(_ARE_APPLIED, {"p_message_ids": chunk}).scalars())
-        return applied_ids
+            return ids_among(conn, _ARE_APPLIED, message_ids)
 
     def tasks_of(self, process_id: str, party: str) -> list[str]:
         """The ids of the Tasks ``party`` (directory id) was given or sent in ``process_id``.

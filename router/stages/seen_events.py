@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sambus.contracts.errors import map_errors
+from sambus.router.stages.id_reads import ids_among, ids_in
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +33,8 @@ seen_events = sa.Table(
 _SEEN = sa.select(seen_events.c.message_id).where(seen_events.c.message_id == sa.bindparam("p_message_id"))
 """Whether an id was committed (built once: building it per intent cost more than SQLite took to run it)."""
 
-_SEEN_ANY = sa.select(seen_events.c.message_id).where(
-    seen_events.c.message_id.in_(sa.bindparam("p_message_ids", expanding=True))
-)
+_SEEN_ANY = ids_in(seen_events.c.message_id)
 """Which of several ids were committed (a batch's, :meth:`SeenEvents.look_up`)."""
-
-LOOK_UP_CHUNK = 500
-"""Ids asked about in one statement (SQLite and PostgreSQL both take far more parameters)."""
 
 
 def _utc_now() -> dt.datetime:
@@ -69,9 +65,7 @@ class SeenEvents:
         if not wanted:
             return
         with map_errors("read the seen-events table"), self._engine.connect() as connection:
-            for start in range(0, len(wanted), LOOK_UP_CHUNK):
-                chunk = wanted[start : start + LOOK_UP_CHUNK]
-                self._committed.update(connection.execute(_SEEN_ANY, {"p_message_ids": chunk}).scalars())
+            self._committed.update(ids_among(connection, _SEEN_ANY, wanted))
         self._looked_up.update(wanted)
 
     def claim(self, message_id: str) -> bool:
