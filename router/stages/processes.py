@@ -571,6 +571,9 @@ class _Applied:
 
     asked: set[str]
     applied: set[str]
+    marks: list[dict[str, str]] | None = None
+    """When not ``None``: the applied messages' rows not yet written, written at once before the commit
+    (a transaction without savepoints, where a failure rolls everything back anyway)."""
 
 
 class ProcessTracker:
@@ -670,25 +673,57 @@ class ProcessTracker:
             outcomes[_offset(todo[0])] = exc
             todo.clear()
             return None
+        if not savepoints:
+            known.marks = []
         part: list[ConsumerRecord[bytes, bytes]] = []
-        while todo:
+        failed = False
+        while todo and not failed:
             record = todo.popleft()
             part.append(record)
-            try:
-                self._apply_record(record, known=known)
-            except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
-                if not savepoints:
-                    for applied_record in part:
-                        outcomes.pop(_offset(applied_record), None)
-                    return part
-                outcomes[_offset(record)] = exc
-                if isinstance(exc, SambusError) and exc.retriable:
-                    todo.clear()
-            else:
-                outcomes[_offset(record)] = None
+            failed = not self._apply_in_part(record, known, outcomes, todo, savepoints=savepoints)
             if len(outcomes) % self.LOCK_CHECK_EVERY == 0 and time.monotonic() > budget_ends:
                 break
+        if failed or not self._write_marks(known):
+            for applied_record in part:
+                outcomes.pop(_offset(applied_record), None)
+            return part
         return None
+
+    def _apply_in_part(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        known: _Applied,
+        outcomes: dict[_Offset, Exception | None],
+        todo: collections.deque[ConsumerRecord[bytes, bytes]],
+        *,
+        savepoints: bool,
+    ) -> bool:
+        """Apply ``record`` and note its outcome; ``False`` when it failed without savepoints (roll back).
+
+        A retriable failure (with savepoints) ends the batch there: ``todo`` is emptied.
+        """
+        try:
+            self._apply_record(record, known=known)
+        except Exception as exc:  # noqa: BLE001 - raised again by the handler, for this record only
+            if not savepoints:
+                return False
+            outcomes[_offset(record)] = exc
+            if isinstance(exc, SambusError) and exc.retriable:
+                todo.clear()
+        else:
+            outcomes[_offset(record)] = None
+        return True
+
+    def _write_marks(self, known: _Applied) -> bool:
+        """Write the applied messages' rows a transaction without savepoints kept back; whether it could."""
+        if not known.marks:
+            return True
+        try:
+            with map_errors("update the process state"), self._store.writing() as conn:
+                conn.execute(_MARK_APPLIED, known.marks)
+        except Exception:  # noqa: BLE001 - the transaction is rolled back and written again
+            return False
+        return True
 
     def before_commit(self) -> None:
         """Nothing: :meth:`prepare` committed the batch's changes (before the Kafka transaction, as ever)."""
@@ -747,12 +782,16 @@ class ProcessTracker:
         answered = known is not None and message_id in known.asked
         if answered and known is not None and message_id in known.applied:
             return
+        mark = {"message_id": message_id, "process_id": process_id}
         with map_errors("update the process state"), self._store.writing() as conn:
             if not answered and conn.execute(_IS_APPLIED, {"message_id": message_id}).first():
                 return
-            conn.execute(_MARK_APPLIED, {"message_id": message_id, "process_id": process_id})
+            if known is None or known.marks is None:
+                conn.execute(_MARK_APPLIED, mark)
             self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
         if known is not None:
+            if known.marks is not None:
+                known.marks.append(mark)
             known.asked.add(message_id)
             known.applied.add(message_id)
 

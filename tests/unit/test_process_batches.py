@@ -137,10 +137,13 @@ async def test_a_batch_commits_once(tracker, engine, other) -> None:
 
 
 class FailingDeadlines(Deadlines):
-    """Fails while the answer ``m2`` is applied, after its state and parties were written (as a bug would)."""
+    """Fails while the answer ``m2`` is applied, after its state and parties were written (as a bug would).
+
+    It closes the answering unit's own deadlines: of these batches' messages only an answer does.
+    """
 
     def close(self, conn: sa.Connection, **kwargs: Any) -> None:
-        if "m2" in set(conn.scalars(sa.select(applied.c.message_id))):
+        if kwargs.get("responsible") == "vastmanland-bu-halsan":
             raise RuntimeError("a bug")
         super().close(conn, **kwargs)
 
@@ -311,3 +314,49 @@ async def test_a_failure_in_a_batch_written_without_savepoints_undoes_only_its_o
         "vastmanland-bu-halsan": "invited",
     }
     assert store.get("proc-2").state == "invited"
+
+
+def _applied_writes(engine: sa.Engine) -> list[int]:
+    """How many rows each statement writing ``process_messages`` wrote."""
+    made: list[int] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _note(_conn, _cursor, statement, parameters, _context, executemany) -> None:
+        if statement.lstrip().upper().startswith("INSERT") and "process_messages" in statement:
+            made.append(len(parameters) if executemany else 1)
+
+    return made
+
+
+@pytest.mark.asyncio
+async def test_a_clean_batch_writes_its_applied_messages_in_one_statement_under_their_processes(
+    tracker, store, engine
+) -> None:
+    writes = _applied_writes(engine)
+    batch = _offsets(
+        *_batch(),
+        record(EventCode.SIP_INITIATED, bundle("m4", SOCIAL, BU_HALSAN), process="proc-2"),
+        record(EventCode.SIP_INITIATED, bundle("m4", SOCIAL, BU_HALSAN), process="proc-2"),  # sent again
+    )
+
+    assert await _stage(tracker, batch) == [None] * 5
+
+    assert writes == [4]  # one statement for the batch (one per message before)
+    with engine.connect() as conn:
+        rows = {tuple(row) for row in conn.execute(sa.select(applied.c.message_id, applied.c.process_id))}
+    assert rows == {("m1", "proc-1"), ("m2", "proc-1"), ("m3", "proc-1"), ("m4", "proc-2")}
+    assert store.get("proc-1").state == "meeting-scheduled"
+
+
+@pytest.mark.asyncio
+async def test_a_message_whose_header_names_another_is_applied_once_when_repeated_in_a_batch(
+    tracker, store, engine
+) -> None:
+    writes = _applied_writes(engine)
+    scheduled = _with_id(record(EventCode.SIP_MEETING_SCHEDULED, bundle("m9", BU_HALSAN)), "other")
+
+    raised = await _stage(tracker, _offsets(*_batch(), scheduled, scheduled))
+
+    assert raised == [None] * 5
+    assert writes == [4]
+    assert _applied(store) == {"m1", "m2", "m3", "m9"}
