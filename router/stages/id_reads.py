@@ -7,6 +7,7 @@ expanding ``IN``; the statement is built once per table (:func:`ids_in`) and run
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -22,9 +23,22 @@ def ids_in(column: sa.Column[str]) -> sa.Select[str]:
     return sa.select(column).where(column.in_(sa.bindparam("p_ids", expanding=True)))
 
 
-def ids_among(connection: sa.Connection, statement: sa.Select[str], ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` ``statement`` (made by :func:`ids_in`) finds, asked :data:`IDS_CHUNK` at a time."""
+def ids_among(
+    connection: sa.Connection, statement: sa.Select[str] | sa.CompoundSelect[str], ids: Sequence[str]
+) -> set[str]:
+    """Which of ``ids`` ``statement`` (made by :func:`ids_in`) finds, asked :data:`IDS_CHUNK` at a time.
+
+    Any statement of one column with an expanding ``p_ids`` parameter will do.
+    """
     found: set[str] = set()
     for start in range(0, len(ids), IDS_CHUNK):
         found.update(connection.execute(statement, {"p_ids": list(ids[start : start + IDS_CHUNK])}).scalars())
+    return found
+
+
+def rows_among(connection: sa.Connection, statement: sa.Select[Any], ids: Sequence[str]) -> list[sa.Row[Any]]:
+    """The rows ``statement`` (its expanding ``p_ids`` parameter bound to ``ids``) finds, in chunks."""
+    found: list[sa.Row[Any]] = []
+    for start in range(0, len(ids), IDS_CHUNK):
+        found.extend(connection.execute(statement, {"p_ids": list(ids[start : start + IDS_CHUNK])}))
     return found

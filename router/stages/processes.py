@@ -41,7 +41,7 @@ import json
 import logging
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,7 +75,7 @@ from sambus.router.stages.deadlines import (
 )
 from sambus.router.stages.deadlines import deadlines as deadline_rows
 from sambus.router.stages.delivery import header, read_intent
-from sambus.router.stages.id_reads import ids_among, ids_in
+from sambus.router.stages.id_reads import ids_among, ids_in, rows_among
 from sambus.router.stats.indicators import (
     SEX_NOT_STATED,
     UNKNOWN_COUNTY_PART,
@@ -207,6 +207,9 @@ _IS_APPLIED = sa.select(applied.c.message_id).where(applied.c.message_id == sa.b
 _ARE_APPLIED = ids_in(applied.c.message_id)
 _MARK_APPLIED = applied.insert()
 _PROCESS = sa.select(processes).where(processes.c.process_id == sa.bindparam("p_process_id"))
+_PROCESSES_AMONG = sa.select(processes).where(
+    processes.c.process_id.in_(sa.bindparam("p_ids", expanding=True))
+)
 _NEW_PROCESS = processes.insert()
 _MOVE_PROCESS = (
     processes.update()
@@ -490,6 +493,24 @@ class ProcessStore:
         with map_errors("read the process state"), self._reading() as conn:
             return ids_among(conn, _ARE_APPLIED, message_ids)
 
+    def processes_among(self, process_ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
+        """The rows of those of ``process_ids`` that exist, by id (through the batch's connection when held).
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        with map_errors("read the process state"), self._reading() as conn:
+            return {row.process_id: row for row in rows_among(conn, _PROCESSES_AMONG, process_ids)}
+
+    def planning_among(self, children: Sequence[str]) -> set[str]:
+        """Which of ``children`` (pseudonyms) have a joint planning pending (:func:`_joint_planning_pending`).
+
+        Raises:
+            StoreUnavailableError: the database cannot be read (retriable).
+        """
+        with map_errors("read the process state"), self._reading() as conn:
+            return ids_among(conn, _PLANNING_AMONG, children)
+
     def tasks_of(self, process_id: str, party: str) -> list[str]:
         """The ids of the Tasks ``party`` (directory id) was given or sent in ``process_id``.
 
@@ -560,6 +581,20 @@ def _offset(record: ConsumerRecord[bytes, bytes]) -> _Offset:
     return (record.topic, record.partition, record.offset)
 
 
+def _correlation_id(record: ConsumerRecord[bytes, bytes]) -> str | None:
+    """The process id of an intent record (its correlation-id header), if any."""
+    return RecordHeaders.first_text(record.headers, Header.CORRELATION_ID, errors="replace")
+
+
+def _event_code(record: ConsumerRecord[bytes, bytes]) -> str | None:
+    """The event code header of an intent record, if any."""
+    return RecordHeaders.first_text(record.headers, Header.EVENT_CODE, errors="replace")
+
+
+_NOT_READ: Any = object()
+"""A process not read for the transaction (or already used by a message of it): read it now."""
+
+
 def _message_id(record: ConsumerRecord[bytes, bytes]) -> str | None:
     """The message id of an intent record (its header, which intake sets to the Bundle's id), if any."""
     return RecordHeaders.first_text(record.headers, Header.MESSAGE_ID, errors="replace")
@@ -574,6 +609,29 @@ class _Applied:
     marks: list[dict[str, str]] | None = None
     """When not ``None``: the applied messages' rows not yet written, written at once before the commit
     (a transaction without savepoints, where a failure rolls everything back anyway)."""
+    processes: dict[str, sa.Row[Any] | None] = field(default_factory=dict)
+    """The transaction's processes as read at its start (``None``: not in the database), each used by the
+    first message of its process only: a message of it may change it, so any later one reads it again."""
+    planning: dict[str, bool] = field(default_factory=dict)
+    """Whether each child (pseudonym) of the transaction's SIP invitations had a joint planning pending at
+    its start (:func:`_joint_planning_pending`); dropped once any other kind of message for the child comes,
+    since only such a message (a placement) can make one pending. A SIP may end one: a ``True`` that went
+    stale only means the placement and deadline updates are run and find nothing, as before they were
+    skipped."""
+
+    def take_process(self, process_id: str) -> Any:  # noqa: ANN401 - a row, None or _NOT_READ
+        """The process's row read for the transaction (``None``: none), or ``_NOT_READ``; used once."""
+        return self.processes.pop(process_id, _NOT_READ)
+
+    def take_planning(self, child: str, event: EventCode) -> bool | None:
+        """Whether ``child`` had a joint planning pending, as read for the transaction; ``None``: read it.
+
+        Any message for the child but a SIP invitation drops what was read (see :attr:`planning`).
+        """
+        if event is EventCode.SIP_INITIATED:
+            return self.planning.get(child)
+        self.planning.pop(child, None)
+        return None
 
 
 class ProcessTracker:
@@ -761,7 +819,20 @@ class ProcessTracker:
             StoreUnavailableError: the database cannot be read (retriable).
         """
         ids = sorted({message_id for record in records if (message_id := _message_id(record)) is not None})
-        return _Applied(asked=set(ids), applied=self._store.applied_among(ids))
+        known = _Applied(asked=set(ids), applied=self._store.applied_among(ids))
+        process_ids = sorted({p for record in records if (p := _correlation_id(record)) is not None})
+        found = self._store.processes_among(process_ids)
+        known.processes = {process_id: found.get(process_id) for process_id in process_ids}
+        children = sorted(
+            {
+                record.key.decode("ascii", errors="replace")
+                for record in records
+                if record.key and _event_code(record) == EventCode.SIP_INITIATED
+            }
+        )
+        pending = self._store.planning_among(children)
+        known.planning = {child: child in pending for child in children}
+        return known
 
     def _apply_record(self, record: ConsumerRecord[bytes, bytes], *, known: _Applied | None = None) -> None:
         """Apply ``record`` unless its message was applied before.
@@ -779,33 +850,43 @@ class ProcessTracker:
             )
             return
         message_id = str(bundle.get("id"))
-        answered = known is not None and message_id in known.asked
-        if answered and known is not None and message_id in known.applied:
+        if known is None:  # nothing read ahead: every read is made here
+            known = _Applied(asked=set(), applied=set())
+        answered = message_id in known.asked
+        if answered and message_id in known.applied:
             return
         mark = {"message_id": message_id, "process_id": process_id}
         with map_errors("update the process state"), self._store.writing() as conn:
             if not answered and conn.execute(_IS_APPLIED, {"message_id": message_id}).first():
                 return
-            if known is None or known.marks is None:
+            if known.marks is None:
                 conn.execute(_MARK_APPLIED, mark)
-            self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle)
-        if known is not None:
-            if known.marks is not None:
-                known.marks.append(mark)
-            known.asked.add(message_id)
-            known.applied.add(message_id)
+            self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle, known=known)
+        if known.marks is not None:
+            known.marks.append(mark)
+        known.asked.add(message_id)
+        known.applied.add(message_id)
 
     def _apply(
-        self, conn: sa.Connection, *, process_id: str, child: str, event: EventCode, bundle: Mapping[str, Any]
+        self,
+        conn: sa.Connection,
+        *,
+        process_id: str,
+        child: str,
+        event: EventCode,
+        bundle: Mapping[str, Any],
+        known: _Applied,
     ) -> None:
         at = _timestamp(bundle)
+        read = known.take_process(process_id)
+        planning_read = known.take_planning(child, event)
         if event is EventCode.CARE_CONTACT_STATED:
             self._record_care_contacts(conn, child=child, bundle=bundle)
             return
         if event is EventCode.EQUIVALENT_HEALTH_EXAM_EXISTS:
             self._equivalent_exam(conn, process_id=process_id, child=child, bundle=bundle, at=at)
             return
-        row = conn.execute(_PROCESS, {"p_process_id": process_id}).first()
+        row = conn.execute(_PROCESS, {"p_process_id": process_id}).first() if read is _NOT_READ else read
         parties: dict[str, str] = json.loads(row.parties) if row is not None else {}
         tasks = _focal_tasks(bundle)
         if row is None and event not in _KIND_OF_EVENT:
@@ -834,7 +915,9 @@ class ProcessTracker:
             self._start_fact(conn, process_id=process_id, event=event, bundle=bundle, tasks=tasks, at=at)
         # A SIP is the joint planning of the child's acute placements: only when it has one is there any to
         # date or close (one read, instead of an update of each that finds nothing for most children).
-        planning = event is not EventCode.SIP_INITIATED or _joint_planning_pending(conn, child=child)
+        planning = event is not EventCode.SIP_INITIATED or (
+            planning_read if planning_read is not None else _joint_planning_pending(conn, child=child)
+        )
         if row is None:
             if event is EventCode.SIP_INITIATED and planning:
                 _joint_planning(conn, child=child, on=at.date())
@@ -1249,6 +1332,19 @@ _JOINT_PLANNING_PENDING = sa.union_all(
     ),
 ).limit(1)
 """What :func:`_joint_planning_pending` runs (built once)."""
+
+_PLANNING_AMONG = sa.union(
+    sa.select(processes.c.child).where(
+        processes.c.child.in_(sa.bindparam("p_ids", expanding=True)),
+        processes.c.kind == _KIND_OF_EVENT[EventCode.PLACEMENT_STARTED],
+    ),
+    sa.select(deadline_rows.c.child).where(
+        deadline_rows.c.child.in_(sa.bindparam("p_ids", expanding=True)),
+        deadline_rows.c.name == JOINT_PLANNING,
+        deadline_rows.c.closed_at.is_(None),
+    ),
+)
+"""Which of several children :func:`_joint_planning_pending` would answer yes for (built once)."""
 
 
 def _joint_planning(conn: sa.Connection, *, child: str, on: dt.date) -> None:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka.structs import ConsumerRecord
 from tests.consent.conftest import _postgres_engine as postgres_engine
-from tests.unit.test_routing_processes import AT, BU_HALSAN, DIRECTORY, SOCIAL, bundle, record
+from tests.unit.test_routing_processes import AT, BU_HALSAN, DENTAL, DIRECTORY, SOCIAL, bundle, record
 
 from sambus.contracts.fhir import EVENT_SYSTEM, EventCode
 from sambus.contracts.identifiers import HSA_ID_SYSTEM
@@ -18,6 +18,7 @@ from sambus.contracts.topics import Header
 from sambus.router.routing.rules import RoutingRules
 from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.stages.deadlines import Deadlines
+from sambus.router.stages.deadlines import deadlines as deadline_rows
 from sambus.router.stages.processes import ProcessStore, ProcessTracker, applied
 
 BUP = (HSA_ID_SYSTEM, "SE2321000206-1002")  # vastmanland-bup in the packaged directory
@@ -360,3 +361,74 @@ async def test_a_message_whose_header_names_another_is_applied_once_when_repeate
     assert raised == [None] * 5
     assert writes == [4]
     assert _applied(store) == {"m1", "m2", "m3", "m9"}
+
+
+def _selects(engine: sa.Engine) -> list[str]:
+    made: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _note(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "(SELECT")):
+            made.append(statement)
+
+    return made
+
+
+@pytest.mark.asyncio
+async def test_a_batch_reads_its_processes_and_its_childrens_joint_planning_once(
+    tracker, store, engine
+) -> None:
+    selects = _selects(engine)
+    batch = _offsets(
+        *(
+            _with_id(
+                record(EventCode.SIP_INITIATED, bundle(f"m{n}", SOCIAL, BU_HALSAN), process=f"proc-{n}"),
+                f"m{n}",
+            )
+            for n in range(1, 5)
+        ),
+        _with_id(record(EventCode.SIP_INVITATION_ANSWERED, bundle("m5", BU_HALSAN, status="accepted")), "m5"),
+    )
+
+    assert await _stage(tracker, batch) == [None] * 5
+
+    # Which messages were applied, the processes, the children's joint planning: one read each. Main's code
+    # read a process and a child's joint planning per SIP (9 reads); the answer reads its process again,
+    # which the batch's first message changed.
+    assert len(selects) == 4
+    assert [store.get(f"proc-{n}").state for n in range(1, 5)] == ["invited"] * 4
+    assert store.get("proc-1").parties == {
+        "vasteras-socialtjanst": "invited",
+        "vastmanland-bu-halsan": "accepted",
+    }
+
+
+def _joint_planning_closed(engine: sa.Engine, process_id: str) -> bool:
+    with engine.connect() as conn:
+        closed_at = conn.scalar(
+            sa.select(deadline_rows.c.closed_at).where(
+                deadline_rows.c.deadline_id == f"{process_id}:joint-planning"
+            )
+        )
+    return closed_at is not None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("batched", [False, True])
+async def test_a_sip_after_its_childs_acute_placement_in_the_same_batch_closes_its_joint_planning(
+    tracker, engine, batched
+) -> None:
+    acute = bundle("m2", BU_HALSAN, DENTAL, restriction={"period": {"end": "2026-11-16"}})
+    messages = [
+        record(EventCode.SIP_INITIATED, bundle("m1", BU_HALSAN), process="proc-1"),  # none pending yet
+        record(EventCode.PLACEMENT_STARTED, acute, process="proc-2"),  # now one is
+        record(EventCode.SIP_INITIATED, bundle("m3", BU_HALSAN), process="proc-3"),  # ... which this closes
+    ]
+
+    if batched:
+        assert await _stage(tracker, _offsets(*messages)) == [None] * 3
+    else:
+        for message in messages:
+            assert await _stage(tracker, [message]) == [None]
+
+    assert _joint_planning_closed(engine, "proc-2")
