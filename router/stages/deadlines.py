@@ -89,6 +89,7 @@ from sambus.router.ops.queues import OverdueDeadline
 from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.routing.notices import addressee
 from sambus.router.stages.transactional import forget_failures
+from sambus.router.stages.write_behind import insert
 
 logger = logging.getLogger(__name__)
 
@@ -488,7 +489,8 @@ class Deadlines:
         elif conn.execute(_IS_OPEN, {"p_deadline_id": deadline_id}).first():
             return
         key_id, sealed = self._seal(identity, deadline_id=deadline_id, child=child)
-        conn.execute(
+        insert(
+            conn,
             _OPEN,
             {
                 "deadline_id": deadline_id,

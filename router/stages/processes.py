@@ -76,6 +76,7 @@ from sambus.router.stages.deadlines import (
 from sambus.router.stages.deadlines import deadlines as deadline_rows
 from sambus.router.stages.delivery import header, read_intent
 from sambus.router.stages.id_reads import ids_among, ids_in, rows_among
+from sambus.router.stages.write_behind import WriteBehind, insert
 from sambus.router.stats.indicators import (
     SEX_NOT_STATED,
     UNKNOWN_COUNTY_PART,
@@ -394,6 +395,9 @@ class ProcessStore:
         self._savepoints: contextvars.ContextVar[bool] = contextvars.ContextVar(
             f"process-batch-savepoints-{id(self)}", default=True
         )
+        self._behind: contextvars.ContextVar[WriteBehind | None] = contextvars.ContextVar(
+            f"process-batch-behind-{id(self)}", default=None
+        )
 
     @property
     def engine(self) -> sa.Engine:
@@ -428,10 +432,12 @@ class ProcessStore:
         """Write and read through ``conn`` until :meth:`end_batch`, in this thread (or asyncio task) only.
 
         Without ``savepoints`` a message's writes go straight into the batch's transaction: a failure then
-        spoils the whole transaction, which its caller must roll back (:meth:`end_batch`).
+        spoils the whole transaction, which its caller must roll back (:meth:`end_batch`); and its inserts
+        are held and run together (:mod:`sambus.router.stages.write_behind`).
         """
         self._batch.set(conn)
         self._savepoints.set(savepoints)
+        self._behind.set(None if savepoints else WriteBehind(conn))
 
     def commit_batch(self) -> None:
         """Commit the batch's transaction (nothing when none is held).
@@ -442,12 +448,17 @@ class ProcessStore:
         conn = self._batch.get()
         if conn is not None:
             with map_errors("commit the process updates"):
+                if (behind := self._behind.get()) is not None:
+                    behind.flush()
                 conn.commit()
 
     def end_batch(self) -> None:
         """Give the batch's connection back; what was not committed is rolled back."""
         conn = self._batch.get()
         self._batch.set(None)
+        if (behind := self._behind.get()) is not None:
+            self._behind.set(None)
+            behind.close()
         if conn is not None:
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.close()
@@ -897,7 +908,8 @@ class ProcessTracker:
             # changes its parties) and is its first step (no step to date, no Task kept before).
             initiator = self._party(tasks[0], "requester") if tasks else None
             parties = {owner: "invited" for owner in owners if owner}
-            conn.execute(
+            insert(
+                conn,
                 _NEW_PROCESS,
                 {
                     "process_id": process_id,
@@ -1169,7 +1181,7 @@ class ProcessTracker:
                 kept = {(r.task_id, r.owner) for r in found}
             new = [row for row in rows if (row["task_id"], row["owner"]) not in kept]
             if new:
-                conn.execute(_KEEP_TASKS, new)
+                insert(conn, _KEEP_TASKS, new)
         return asked
 
     def _start_fact(
@@ -1195,7 +1207,8 @@ class ProcessTracker:
             )
             return
         sex, band = child
-        conn.execute(
+        insert(
+            conn,
             _NEW_FACT,
             {
                 "process_id": process_id,

@@ -19,7 +19,7 @@ from sambus.router.routing.rules import RoutingRules
 from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.stages.deadlines import Deadlines
 from sambus.router.stages.deadlines import deadlines as deadline_rows
-from sambus.router.stages.processes import ProcessStore, ProcessTracker, applied
+from sambus.router.stages.processes import ProcessStore, ProcessTracker, applied, asked_tasks
 
 BUP = (HSA_ID_SYSTEM, "SE2321000206-1002")  # vastmanland-bup in the packaged directory
 
@@ -432,3 +432,66 @@ async def test_a_sip_after_its_childs_acute_placement_in_the_same_batch_closes_i
             assert await _stage(tracker, [message]) == [None]
 
     assert _joint_planning_closed(engine, "proc-2")
+
+
+def _inserts(engine: sa.Engine) -> list[tuple[str, int]]:
+    """Each INSERT run: its table and how many rows."""
+    made: list[tuple[str, int]] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _note(_conn, _cursor, statement, parameters, _context, executemany) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            made.append((statement.split()[2], len(parameters) if executemany else 1))
+
+    return made
+
+
+def _starts(count: int) -> list[ConsumerRecord]:
+    return _offsets(
+        *(
+            _with_id(
+                record(EventCode.SIP_INITIATED, bundle(f"m{n}", SOCIAL, BU_HALSAN), process=f"proc-{n}"),
+                f"m{n}",
+            )
+            for n in range(1, count + 1)
+        )
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_clean_batch_of_starts_inserts_each_tables_rows_in_one_statement(
+    tracker, store, engine
+) -> None:
+    inserts = _inserts(engine)
+
+    assert await _stage(tracker, _starts(4)) == [None] * 4
+
+    tables = [table.strip('"') for table, _rows in inserts]
+    assert len(tables) == len(set(tables))  # one statement per table (main: one per message and table)
+    assert ("processes", 4) in [(table.strip('"'), rows) for table, rows in inserts]
+    assert [store.get(f"proc-{n}").parties for n in range(1, 5)] == [
+        {"vasteras-socialtjanst": "invited", "vastmanland-bu-halsan": "invited"}
+    ] * 4
+    with engine.connect() as conn:
+        tasks = conn.execute(sa.select(asked_tasks.c.process_id, asked_tasks.c.owner)).all()
+    assert sorted(tasks) == sorted(
+        (f"proc-{n}", owner)
+        for n in range(1, 5)
+        for owner in ("vasteras-socialtjanst", "vastmanland-bu-halsan")
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_held_insert_that_fails_fails_only_its_own_message(tracker, store, engine) -> None:
+    with engine.begin() as conn:  # a Task of proc-2 kept already: its start's insert of it fails
+        conn.execute(
+            asked_tasks.insert(),
+            {"process_id": "proc-2", "task_id": "t1", "owner": "vastmanland-bu-halsan", "requester": "x"},
+        )
+
+    raised = await _stage(tracker, _starts(3))
+
+    assert [type(exc).__name__ if exc else None for exc in raised] == [None, "StoreUnavailableError", None]
+    assert _applied(store) == {"m1", "m3"}
+    assert store.get("proc-2") is None
+    assert store.get("proc-3").state == "invited"
