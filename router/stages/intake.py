@@ -34,6 +34,10 @@ class EventMemory(Protocol):
 
 _Offset = tuple[str, int, int]
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+"""An intent's JSON: what ``json.dumps(bundle, ensure_ascii=False, separators=(",", ":"))`` writes, with one
+encoder made once and no check for cycles (the builders make trees)."""
+
 
 class Intake:
     """Validates and translates one agency event; invalid ones raise and are dead-lettered by the stage.
@@ -105,6 +109,6 @@ class Intake:
         return Outgoing(
             topic=self._topics.intents,
             key=self._pseudonymizer.of(intent.child_personnummer).encode("ascii"),
-            value=json.dumps(intent.bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            value=_ENCODER.encode(intent.bundle).encode("utf-8"),
             headers=tuple(headers),
         )
