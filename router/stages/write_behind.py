@@ -33,12 +33,21 @@ class WriteBehind:
         _HOLDING.set(self)
 
     def add(self, statement: sa.Executable, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
-        """Hold ``rows`` (one or several) for ``statement``, an ``INSERT`` built once."""
-        held = self._rows.setdefault(statement, [])
-        if isinstance(rows, Mapping):
-            held.append(rows)
-        else:
-            held.extend(rows)
+        """Hold ``rows`` (one or several) for ``statement``, an ``INSERT`` built once.
+
+        An ``executemany`` takes the columns of its first row for every row: a row with other columns than
+        those held for the statement first has what is held run.
+        """
+        for row in [rows] if isinstance(rows, Mapping) else rows:
+            held = self._rows.get(statement)
+            if held is None:
+                self._rows[statement] = [row]
+                continue
+            if held[0].keys() != row.keys():
+                self.flush()
+                self._rows[statement] = [row]
+                continue
+            held.append(row)
 
     def flush(self) -> None:
         """Run what is held, one ``executemany`` per statement in the order each was first held."""

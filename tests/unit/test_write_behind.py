@@ -69,3 +69,27 @@ def test_only_the_connection_held_for_holds() -> None:
         insert(other, _INTO_SECOND, {"n": 1})
         assert ran == [("INSERT second", 1)]
         behind.close()
+
+
+def test_a_row_with_other_columns_has_what_is_held_run_first() -> None:
+    engine, ran = _engine()
+    table = sa.Table(
+        "pairs", sa.MetaData(), sa.Column("n", sa.Integer, primary_key=True), sa.Column("m", sa.Integer)
+    )
+    table.create(engine)
+    into = table.insert()
+    with engine.begin() as conn:
+        behind = WriteBehind(conn)
+        insert(conn, into, [{"n": 1, "m": 10}, {"n": 2, "m": 20}])
+        insert(conn, into, {"n": 3})  # an executemany of the first rows' columns would need m
+        insert(conn, into, {"n": 4})
+        behind.flush()
+        behind.close()
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(table.c.n, table.c.m).order_by(table.c.n)).all() == [
+            (1, 10),
+            (2, 20),
+            (3, None),
+            (4, None),
+        ]
+    assert [rows for _statement, rows in ran if _statement.startswith("INSERT")] == [2, 2]
