@@ -854,7 +854,7 @@ class ProcessTracker:
         try:
             child, event, bundle = read_intent(record)
             process_id = header(record, Header.CORRELATION_ID)
-            _timestamp(bundle)
+            at = _timestamp(bundle)
         except InvalidIntentError as exc:
             logger.info(
                 "processes skip %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc.code
@@ -872,7 +872,9 @@ class ProcessTracker:
                 return
             if known.marks is None:
                 conn.execute(_MARK_APPLIED, mark)
-            self._apply(conn, process_id=process_id, child=child, event=event, bundle=bundle, known=known)
+            self._apply(
+                conn, process_id=process_id, child=child, event=event, bundle=bundle, at=at, known=known
+            )
         if known.marks is not None:
             known.marks.append(mark)
         known.asked.add(message_id)
@@ -886,9 +888,10 @@ class ProcessTracker:
         child: str,
         event: EventCode,
         bundle: Mapping[str, Any],
+        at: dt.datetime,
         known: _Applied,
     ) -> None:
-        at = _timestamp(bundle)
+        """Apply a message (``at``: when its event happened, :func:`_timestamp`) to its process."""
         read = known.take_process(process_id)
         planning_read = known.take_planning(child, event)
         if event is EventCode.CARE_CONTACT_STATED:
@@ -971,6 +974,7 @@ class ProcessTracker:
             child=child,
             event=event,
             bundle=bundle,
+            at=at,
             parties=(initiator, asked, owners),
             answered=[
                 owner
@@ -991,6 +995,7 @@ class ProcessTracker:
         child: str,
         event: EventCode,
         bundle: Mapping[str, Any],
+        at: dt.datetime,
         parties: tuple[str | None, list[str], list[str | None]],
         answered: list[str],
         started_here: bool = False,
@@ -1008,9 +1013,8 @@ class ProcessTracker:
         ``started_here``: the process began with this message, so its only deadlines are those opened here
         (the database is not asked whether one is open, nor told to close one that cannot be there).
         ``for_child``: whether the child can have a deadline ``event`` closes in any of its processes (when
-        not, the database is not told to close one).
+        not, the database is not told to close one). ``at``: when the event happened (:func:`_timestamp`).
         """
-        at = _timestamp(bundle)
         initiator, asked, owners = parties
         asked_first = asked[0] if asked else None
         identity = _child_key(bundle)
