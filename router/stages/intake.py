@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Collection, Sequence
 from typing import Protocol
@@ -12,6 +11,7 @@ from aiokafka.structs import ConsumerRecord
 
 from sambus.adapters import translate_message
 from sambus.consent import Pseudonymizer
+from sambus.contracts.bounded_json import dump_json
 from sambus.contracts.intent import Intent
 from sambus.contracts.topics import SCHEMA_VERSION, Header, Topics
 from sambus.router.kafka.records import Outgoing
@@ -33,10 +33,6 @@ class EventMemory(Protocol):
 
 
 _Offset = tuple[str, int, int]
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-"""An intent's JSON: what ``json.dumps(bundle, ensure_ascii=False, separators=(",", ":"))`` writes, with one
-encoder made once and no check for cycles (the builders make trees)."""
 
 
 class Intake:
@@ -109,6 +105,6 @@ class Intake:
         return Outgoing(
             topic=self._topics.intents,
             key=self._pseudonymizer.of(intent.child_personnummer).encode("ascii"),
-            value=_ENCODER.encode(intent.bundle).encode("utf-8"),
+            value=dump_json(intent.bundle),
             headers=tuple(headers),
         )
