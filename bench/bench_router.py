@@ -38,6 +38,8 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from drain_clock import DrainClock  # bench/ is on the path: it is the script's folder
+
 from sambus.adapters import translate_message
 from sambus.consent import ConsentGrant
 from sambus.contracts.agencies import AgencyKind, Purpose
@@ -51,6 +53,7 @@ from sambus.router.settings import Settings
 from sambus.router.stages.intake import Intake
 
 CHILDREN = 50
+CLOCK = DrainClock()
 SENT_AT = "bench-sent-ns"
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
@@ -260,10 +263,16 @@ async def measure(
     reader = ReaderProcess(servers, outputs)
     await reader.start()
     cpu_before = cpu_seconds()
+    CLOCK.arm()
     service = asyncio.create_task(runner(stop))
     try:
         wanted = len(backlog) * per_input
         elapsed, seen = await reader.read(wanted, drained, timeout_s=timeout_s)
+        print(
+            f"  {label}: drain {elapsed:.2f} s by the reader; first record consumed {CLOCK.join_s:.2f} s "
+            f"after start; {CLOCK.fetches} fetches of {CLOCK.records / max(CLOCK.fetches, 1):.0f} records; "
+            f"{CLOCK.produce_requests} produce requests of {CLOCK.produce_batches} batches"
+        )
         cpu_ms = (cpu_seconds() - cpu_before) * 1000 / max(seen / per_input, 1)
         throughput = seen / per_input / elapsed if elapsed > 0 else 0.0  # start-up is not counted
         finished = seen >= wanted
@@ -411,6 +420,7 @@ if __name__ == "__main__":
     if arguments.read:  # the reader process of a run (ReaderProcess)
         asyncio.run(read_for_parent(*arguments.read))
         sys.exit(0)
+    CLOCK.install()
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))
     started = local.ensure_running() if local else False
