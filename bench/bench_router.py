@@ -1,18 +1,29 @@
 """Router benchmark: throughput and end-to-end latency of the delivery stage, next to a bare aiokafka
 consume→produce pass-through on the same broker, measured in the same run, printed as ratios.
 
-    .venv/bin/python bench/bench_router.py [--intents 5000] [--rate 50] [--seconds 10] [--runs 3]
-        [--timeout 300]
+    .venv/bin/python bench/bench_router.py [--intents 3000] [--drain-seconds 10] [--rate 20] [--seconds 50]
+        [--runs 3] [--timeout 300]
 
 Uses KAFKA_BOOTSTRAP_SERVERS, else starts the local broker from deploy/kafka/ on SAMBUS_BENCH_KAFKA_PORT
-(default 19394) and stops it afterwards. Throughput: a backlog of intents is drained, intents/s (the router
-makes four records of each: two deliveries, one parked, the school's delivery-waiting notice). Latency:
-intents are offered at a fixed rate and timed from send to the moment a read_committed consumer sees the
-result. Each phase waits at most --timeout seconds (a run that cannot keep up prints what it drained by
-then); every ratio is printed per run, then as min / median / max over the runs. CPU per intent is this
-process's CPU (every thread, user and system) while the backlog drained, divided by the intents drained:
-the runner's alone, as the reader (a read_committed consumer of what the runner writes) runs in a process
-of its own. On a shared machine it is the figure other load bends least.
+(default 19394) and stops it afterwards. The router makes four records of each intent (two deliveries, one
+parked, the school's delivery-waiting notice); the baseline passes each intent's bytes on unchanged, to a
+topic of the same partitions, with the same acks.
+
+Throughput, the same way for both: a probe backlog of ``--intents`` is drained to learn the pace, then a
+backlog sized to last at least ``--drain-seconds`` at that pace is written and the runner started again on it
+(sized again from its own pace if it drained faster). A drain is timed from the first record the runner
+consumes (group join and first fetch are not counted) to the last record a read_committed reader sees:
+3,000 intents took the bare pass-through under 2.5 s, a chain of ~1,000 produce round trips whose pace
+swung 3x between runs. CPU per intent is this process's CPU (every thread, user and system) over the same
+window, divided by the intents drained: the runner's alone, as the reader runs in a process of its own. On
+a shared machine it is the figure other load bends least. Each drain prints its seconds, intents, fetches
+and produce requests.
+
+Latency: ``--rate`` x ``--seconds`` intents (1,000 by default: a p99 of 200 samples is their second
+largest) are offered at a fixed rate, below capacity, while the runner of the timed drain still runs, each
+timed from its send to the moment the reader sees the result. Each wait ends after ``--timeout`` seconds (a
+run that cannot keep up prints what it drained by then); every figure is printed per run, then as min /
+median / max over the runs.
 """
 
 from __future__ import annotations
@@ -22,14 +33,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import math
 import os
-import resource
 import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +49,12 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drain_clock import DrainClock  # bench/ is on the path: it is the script's folder
+from drain import (  # bench/ is on the path: it is the script's folder
+    SENT_AT,
+    DrainClock,
+    ReaderProcess,
+    cpu_seconds,
+)
 
 from sambus.adapters import translate_message
 from sambus.consent import ConsentGrant
@@ -54,7 +70,8 @@ from sambus.router.stages.intake import Intake
 
 CHILDREN = 50
 CLOCK = DrainClock()
-SENT_AT = "bench-sent-ns"
+MARGIN = 1.5  # a timed backlog is sized to last this many times --drain-seconds at the pace last seen
+MAX_TIMED = 3  # backlogs drained after the probe, at most, to get one that takes --drain-seconds
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
@@ -84,17 +101,22 @@ def intents(app: Sambus, count: int, tag: str) -> list[Record]:
     templates = [
         intake.intent_record(translate_message(sip_event(personnummer(n)))[0]) for n in range(CHILDREN)
     ]
+    bundles = [json.loads(template.value) for template in templates]
     out = []
     for i in range(count):
-        template = templates[i % CHILDREN]
-        bundle = json.loads(template.value)
+        template, bundle = templates[i % CHILDREN], bundles[i % CHILDREN]
         bundle["id"] = f"bench-{tag}-{i}"
         out.append((template.key or b"", json.dumps(bundle).encode(), list(template.headers)))
     return out
 
 
 async def produce(servers: str, topic: str, records: list[Record], *, rate: float | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all")
+    """Send ``records`` (at ``rate`` per second, each stamped with its send time), or a backlog at once.
+
+    A backlog is sent in large batches: how it was written does not change what a runner fetches.
+    """
+    batching = {"linger_ms": 5} if rate is not None else {"linger_ms": 20, "max_batch_size": 256 * 1024}
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", **batching)
     await producer.start()
     try:
         start = time.perf_counter()
@@ -109,93 +131,8 @@ async def produce(servers: str, topic: str, records: list[Record], *, rate: floa
         await producer.stop()
 
 
-class Reader:
-    """A read_committed consumer positioned at the end of ``topics`` before anything is sent.
-
-    Reads stop at a deadline, so a run that cannot keep up ends with what it saw instead of hanging.
-    """
-
-    def __init__(self, servers: str, topics: list[str]) -> None:
-        self._consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=servers, isolation_level="read_committed"
-        )
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        while not self._consumer.assignment():  # noqa: ASYNC110 - aiokafka has no event for it
-            await asyncio.sleep(0.05)
-        await self._consumer.seek_to_end()
-        for partition in self._consumer.assignment():
-            await self._consumer.position(partition)  # resolved now, not when the first fetch happens
-
-    async def read(self, count: int, latencies: list[float], *, timeout_s: float) -> tuple[float, int]:
-        """Read up to ``count`` records, noting each one's latency: (first-to-last seconds, how many)."""
-        seen = 0
-        first = last = 0.0
-        deadline = time.monotonic() + timeout_s
-        try:
-            while seen < count and time.monotonic() < deadline:
-                batch = await self._consumer.getmany(timeout_ms=200)
-                now = time.time_ns()
-                if batch:
-                    first, last = first or time.perf_counter(), time.perf_counter()
-                for records in batch.values():
-                    for r in records:
-                        sent = dict(r.headers).get(SENT_AT)
-                        if sent is not None:
-                            latencies.append((now - int(sent)) / 1e6)
-                        seen += 1
-        finally:
-            await self._consumer.stop()
-        return last - first, seen
-
-
-class ReaderProcess:
-    """A :class:`Reader` in a process of its own, so it takes no CPU from the runner measured here.
-
-    In the runner's process (and event loop) it read four records per intent of the router against one of
-    the baseline: the measuring cost the router more than the baseline.
-    """
-
-    def __init__(self, servers: str, topics: list[str]) -> None:
-        self._args = [servers, ",".join(topics)]
-        self._process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        """Start the reader and wait until it is positioned at the end of its topics."""
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--read", *self._args,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert self._process.stdout is not None
-        ready = await self._process.stdout.readline()
-        if ready.strip() != b"ready":
-            raise RuntimeError("the reader process did not start")
-
-    async def read(self, count: int, latencies: list[float], *, timeout_s: float) -> tuple[float, int]:
-        """As :meth:`Reader.read`, in the reader's process."""
-        assert self._process is not None
-        order = json.dumps({"count": count, "timeout_s": timeout_s}).encode()
-        out, _ = await self._process.communicate(order + b"\n")
-        result = json.loads(out)
-        latencies.extend(result["latencies"])
-        return result["elapsed"], result["seen"]
-
-
-async def read_for_parent(servers: str, topics: str) -> None:
-    """The reader process: positioned, says ``ready``, reads what it is told, answers in JSON on stdout."""
-    reader = Reader(servers, topics.split(","))
-    await reader.start()
-    print("ready", flush=True)
-    order = json.loads(await asyncio.to_thread(sys.stdin.readline))
-    latencies: list[float] = []
-    elapsed, seen = await reader.read(order["count"], latencies, timeout_s=order["timeout_s"])
-    print(json.dumps({"elapsed": elapsed, "seen": seen, "latencies": latencies}), flush=True)
-
-
-async def pass_through(servers: str, source: str, sink: str, stop: asyncio.Event) -> None:
+async def pass_through(servers: str, source: str, sink: str, group: str, stop: asyncio.Event) -> None:
     """The baseline: consume, produce each record unchanged, commit offsets — bare aiokafka."""
-    group = f"bench-{secrets.token_hex(4)}"
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=servers,
@@ -227,17 +164,78 @@ async def router(app: Sambus, stop: asyncio.Event) -> None:
 
 
 @dataclass
+class Drain:
+    """A backlog drained: timed from the first record the runner consumed to the last one visible."""
+
+    intents: int  # drained (records seen read_committed / records per intent)
+    wanted: int
+    seconds: float
+    cpu_ms: float  # this process's CPU (the runner's) per intent over the same window
+    join_s: float  # from the runner's start to its first record consumed (not timed)
+    fetches: int
+    produce_requests: int
+
+    @property
+    def rate(self) -> float:
+        return self.intents / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.intents >= self.wanted
+
+    def line(self, label: str) -> str:
+        note = "" if self.finished else f" (did not finish: {self.intents} of {self.wanted})"
+        return (
+            f"    {label:<6} {self.intents:>6} intents in {self.seconds:6.2f} s: {self.rate:7.0f} intents/s, "
+            f"CPU {self.cpu_ms:.3f} ms/intent; first record {self.join_s:.2f} s after start, "
+            f"{self.fetches} fetches, {self.produce_requests} produce requests{note}"
+        )
+
+
+@dataclass
 class Measured:
-    throughput: float
+    drain: Drain
     latencies: list[float]
-    finished: bool
-    cpu_ms: float  # this process's CPU per input while the backlog drained (runner and reader together)
+    paced_finished: bool
+
+    @property
+    def throughput(self) -> float:
+        return self.drain.rate
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.drain.cpu_ms
+
+    @property
+    def finished(self) -> bool:
+        return self.drain.finished and self.paced_finished
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process so far, user and system, every thread."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+@contextlib.asynccontextmanager
+async def running(runner: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[None]:
+    """``runner`` started afresh (``CLOCK`` armed before it starts), stopped on leaving."""
+    stop = asyncio.Event()
+    CLOCK.arm()
+    service = asyncio.create_task(runner(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(service, 120)
+
+
+async def timed_drain(reader: ReaderProcess, wanted: int, per_input: int, *, timeout_s: float) -> Drain:
+    """Wait until ``wanted`` inputs' records are visible read_committed (runner started, reader ready)."""
+    seen = await reader.read(wanted * per_input, None, timeout_s=timeout_s)
+    cpu_end = cpu_seconds()  # the runner idles (polls) from the last record until the reader has answered
+    intents = seen.count // per_input
+    seconds = seen.last_at - CLOCK.first_at if CLOCK.first_at and seen.count else 0.0
+    cpu = (cpu_end - CLOCK.first_cpu) if CLOCK.first_at else 0.0
+    return Drain(
+        intents=intents, wanted=wanted, seconds=seconds, cpu_ms=cpu * 1000 / max(intents, 1),
+        join_s=CLOCK.join_s, fetches=CLOCK.fetches, produce_requests=CLOCK.produce_requests,
+    )  # fmt: skip
 
 
 async def measure(
@@ -248,52 +246,54 @@ async def measure(
     source: str,
     outputs: list[str],
     per_input: int,
-    backlog: list[Record],
-    paced: list[Record],
-    rate: float,
-    timeout_s: float,
+    make: Callable[[int, str], list[Record]],
+    args: argparse.Namespace,
 ) -> Measured:
-    """Inputs/s draining ``backlog`` and latencies in ms of ``paced`` offered at ``rate``/s.
+    """Intents/s of a backlog that takes at least ``--drain-seconds``, then latencies at ``--rate``.
 
-    Each phase ends after ``timeout_s`` at the latest: throughput is then what was seen by then.
+    A probe drain of ``--intents`` tells how fast this runner goes now; the timed backlog is then sized to
+    last ``--drain-seconds`` at that pace (with half more) and written before the runner starts again.
+    If it drained faster than that, it is sized again from its own pace (at most twice more). Every drain
+    is timed from the first record the runner consumes (group join and first fetch left out, for the
+    baseline and the stage alike) to the last record visible read_committed. Each wait ends after
+    ``--timeout`` at the latest: a drain is then what was seen by then.
     """
-    await produce(servers, source, backlog)
-    drained: list[float] = []
-    stop = asyncio.Event()
-    reader = ReaderProcess(servers, outputs)
-    await reader.start()
-    cpu_before = cpu_seconds()
-    CLOCK.arm()
-    service = asyncio.create_task(runner(stop))
-    try:
-        wanted = len(backlog) * per_input
-        elapsed, seen = await reader.read(wanted, drained, timeout_s=timeout_s)
-        print(
-            f"  {label}: drain {elapsed:.2f} s by the reader; first record consumed {CLOCK.join_s:.2f} s "
-            f"after start; {CLOCK.fetches} fetches of {CLOCK.records / max(CLOCK.fetches, 1):.0f} records; "
-            f"{CLOCK.produce_requests} produce requests of {CLOCK.produce_batches} batches"
-        )
-        cpu_ms = (cpu_seconds() - cpu_before) * 1000 / max(seen / per_input, 1)
-        throughput = seen / per_input / elapsed if elapsed > 0 else 0.0  # start-up is not counted
-        finished = seen >= wanted
-        latencies: list[float] = []
+    print(f"  {label}")
+    drains: list[Drain] = []
+    size, name = args.intents, "probe"
+    latencies: list[float] = []
+    while True:
+        await produce(servers, source, make(size, f"{name}{len(drains)}"))
         reader = ReaderProcess(servers, outputs)
         await reader.start()
-        reading = asyncio.create_task(reader.read(len(paced) * per_input, latencies, timeout_s=timeout_s))
-        await produce(servers, source, paced, rate=rate)
-        _, paced_seen = await reading
-        finished = finished and paced_seen >= len(paced) * per_input
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(service, 120)
+        async with running(runner):
+            drain = await timed_drain(reader, size, per_input, timeout_s=args.timeout)
+            print(drain.line(name))
+            drains.append(drain)
+            # shorter than wanted (the probe ran slower than the runner now does): sized again, at most twice
+            done = name == "timed" and (
+                drain.seconds >= args.drain_seconds or len(drains) > MAX_TIMED or not drain.finished
+            )
+            if done:  # the latency at a fixed load, while the same runner is running
+                paced = make(int(args.rate * args.seconds), "paced")
+                reader = ReaderProcess(servers, outputs)
+                await reader.start()
+                reading = asyncio.create_task(
+                    reader.read(len(paced) * per_input, latencies, timeout_s=args.timeout)
+                )
+                await produce(servers, source, paced, rate=args.rate)
+                paced_seen = await reading
+        if done:
+            break
+        size = max(args.intents, math.ceil(drain.rate * args.drain_seconds * MARGIN))
+        name = "timed"
+    timed = drains[-1]
     p50, p99 = pct(latencies, 50), pct(latencies, 99)
-    note = "" if finished else f"  (did not finish in {timeout_s:.0f} s: {seen} of {wanted} drained)"
     print(
-        f"  {label:<26} {throughput:>9.0f} intents/s   p50 {p50:>7.1f} ms   p99 {p99:>7.1f} ms   "
-        f"CPU {cpu_ms:.3f} ms/intent{note}"
+        f"    at {args.rate:.0f}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms of {len(latencies)} records "
+        f"({len(paced)} intents)"
     )
-    return Measured(throughput, latencies, finished, cpu_ms)
+    return Measured(timed, latencies, paced_seen.count >= len(paced) * per_input)
 
 
 def pct(values: list[float], p: int) -> float:
@@ -308,6 +308,11 @@ class Run:
     @property
     def ratio(self) -> float:
         return self.router.throughput / self.base.throughput
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The baseline's CPU per intent over the router's: 1 would be as cheap as the bare pass-through."""
+        return self.base.cpu_ms / self.router.cpu_ms
 
     def latency_ratio(self, p: int) -> float:
         return pct(self.router.latencies, p) / pct(self.base.latencies, p)
@@ -337,26 +342,28 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
     await app.create_topics()
     base_in, base_out = f"{settings.topic_prefix}baseline.in", f"{settings.topic_prefix}baseline.out"
     await ensure_topics(servers, [TopicSpec(base_in), TopicSpec(base_out)])
-    paced_count = int(args.rate * args.seconds)
-    backlog, paced = intents(app, args.intents, "backlog"), intents(app, paced_count, "paced")
+    group = f"bench-{secrets.token_hex(4)}"  # one group: the timed drain starts where the probe ended
+
+    def make(count: int, tag: str) -> list[Record]:
+        return intents(app, count, tag)
 
     async def baseline(stop: asyncio.Event) -> None:
-        await pass_through(servers, base_in, base_out, stop)
+        await pass_through(servers, base_in, base_out, group, stop)
 
     async def sambus(stop: asyncio.Event) -> None:
         await router(app, stop)
 
-    common = {"servers": servers, "backlog": backlog, "paced": paced, "rate": args.rate}
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"run {number}: (load average {load})")
     base = await measure(
         "bare aiokafka pass-through",
         runner=baseline,
+        servers=servers,
         source=base_in,
         outputs=[base_out],
         per_input=1,
-        timeout_s=args.timeout,
-        **common,
+        make=make,
+        args=args,
     )
     outputs = [
         app.topics.deliver("vasteras-socialtjanst"),
@@ -367,18 +374,22 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
     routed = await measure(
         "sambus delivery stage",
         runner=sambus,
+        servers=servers,
         source=app.topics.intents,
         outputs=outputs,
         per_input=len(outputs),
-        timeout_s=args.timeout,
-        **common,
+        make=make,
+        args=args,
     )
+    if app.ledger.projector is not None:  # its thread copies after the stage stopped: let it finish first
+        await asyncio.to_thread(app.ledger.projector.wait, 60)
     app.engine.dispose()
     run = Run(base, routed)
     below = "below" if args.rate < routed.throughput else "NOT below"
     print(
-        f"  ratio router/baseline: throughput {run.ratio:.3f}x, p50 latency {run.latency_ratio(50):.2f}x, "
-        f"p99 latency {run.latency_ratio(99):.2f}x ({args.rate:.0f}/s is {below} the router's capacity)"
+        f"  ratio router/baseline: throughput {run.ratio:.3f}x, CPU per intent {run.cpu_ratio:.3f}x, "
+        f"p50 latency {run.latency_ratio(50):.2f}x, p99 latency {run.latency_ratio(99):.2f}x "
+        f"({args.rate:.0f}/s is {below} the router's capacity)"
     )
     return run
 
@@ -391,7 +402,8 @@ def summary(label: str, values: list[float], unit: str, fmt: str = ".3f") -> Non
 async def main(args: argparse.Namespace, servers: str) -> None:
     paced_count = int(args.rate * args.seconds)
     print(
-        f"{args.intents} intents drained, then {paced_count} offered at {args.rate:.0f}/s, {args.runs} runs "
+        f"each side: a probe of {args.intents} intents, a backlog that drains in >= "
+        f"{args.drain_seconds:.0f} s, then {paced_count} offered at {args.rate:.0f}/s; {args.runs} runs "
         f"({servers})"
     )
     with tempfile.TemporaryDirectory(prefix="sambus-bench-") as workdir:
@@ -402,24 +414,32 @@ async def main(args: argparse.Namespace, servers: str) -> None:
     summary("throughput ratio router/baseline (goal >= 0.5)", [r.ratio for r in runs], "x")
     summary("p50 latency ratio router/baseline", [r.latency_ratio(50) for r in runs], "x", ".2f")
     summary("p99 latency ratio router/baseline (goal <= 3)", [r.latency_ratio(99) for r in runs], "x", ".2f")
+    summary("bare pass-through drain seconds", [r.base.drain.seconds for r in runs], "s", ".1f")
+    summary("delivery stage drain seconds", [r.router.drain.seconds for r in runs], "s", ".1f")
     summary("bare pass-through CPU per intent (process)", [r.base.cpu_ms for r in runs], "ms")
     summary("delivery stage CPU per intent (process)", [r.router.cpu_ms for r in runs], "ms")
+    summary("CPU ratio baseline/router per intent", [r.cpu_ratio for r in runs], "x")
     if unfinished:
         print(f"{unfinished} of {len(runs)} runs did not finish within --timeout: their figures are partial")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--intents", type=int, default=5000, help="backlog drained for throughput")
-    parser.add_argument("--rate", type=float, default=50.0, help="offered load (intents/s) for latency")
-    parser.add_argument("--seconds", type=float, default=10.0, help="how long the load is offered")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--intents", type=int, default=3000, help="probe drained first (sizes the timed backlog; its floor)"
+    )
+    parser.add_argument(
+        "--drain-seconds", type=float, default=10.0, help="the timed backlog drains at least this long"
+    )
+    parser.add_argument("--rate", type=float, default=20.0, help="offered load (intents/s) for latency")
+    parser.add_argument(
+        "--seconds", type=float, default=50.0, help="how long the load is offered (rate x seconds samples)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="how many times everything is measured")
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait per phase (seconds)")
-    parser.add_argument("--read", nargs=2, metavar=("SERVERS", "TOPICS"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    if arguments.read:  # the reader process of a run (ReaderProcess)
-        asyncio.run(read_for_parent(*arguments.read))
-        sys.exit(0)
     CLOCK.install()
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))
