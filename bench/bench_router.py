@@ -1,26 +1,30 @@
 """Router benchmark: throughput and end-to-end latency of the delivery stage, next to a bare aiokafka
 consume→produce pass-through on the same broker, measured in the same run, printed as ratios.
 
-    .venv/bin/python bench/bench_router.py [--intents 3000] [--drain-seconds 10] [--rate 20] [--seconds 50]
-        [--runs 3] [--timeout 300]
+    .venv/bin/python bench/bench_router.py [--intents 3000] [--drain-seconds 12] [--rounds 3] [--rate 20]
+        [--seconds 50] [--runs 3] [--timeout 300]
 
 Uses KAFKA_BOOTSTRAP_SERVERS, else starts the local broker from deploy/kafka/ on SAMBUS_BENCH_KAFKA_PORT
 (default 19394) and stops it afterwards. The router makes four records of each intent (two deliveries, one
 parked, the school's delivery-waiting notice); the baseline passes each intent's bytes on unchanged, to a
 topic of the same partitions, with the same acks.
 
-Throughput, the same way for both: a probe backlog of ``--intents`` is drained to learn the pace, then a
-backlog sized to last at least ``--drain-seconds`` at that pace is written and the runner started again on it
-(sized again from its own pace if it drained faster). A drain is timed from the first record the runner
-consumes (group join and first fetch are not counted) to the last record a read_committed reader sees:
-3,000 intents took the bare pass-through under 2.5 s, a chain of ~1,000 produce round trips whose pace
-swung 3x between runs. CPU per intent is this process's CPU (every thread, user and system) over the same
-window, divided by the intents drained: the runner's alone, as the reader runs in a process of its own. On
-a shared machine it is the figure other load bends least. Each drain prints its seconds, intents, fetches
-and produce requests.
+Throughput, the same way for both: a probe backlog of ``--intents`` is drained to learn each side's pace,
+then ``--rounds`` rounds of one drain per side, taken in turns (the baseline first in even rounds, the
+stage in odd ones), each backlog sized to last its share of ``--drain-seconds`` (x 1.5) at the pace that
+side last showed, written before its runner starts again. A drain is timed from the first record the runner
+consumes (group join and first fetch are not counted) to the last record a read_committed reader sees; a
+side's throughput is its timed drains' intents over their seconds. Why: 3,000 intents took the bare
+pass-through under 2.5 s, a chain of ~1,000 produce round trips (aiokafka's 16 KB batches hold three
+intents, one request in flight) whose pace swung 3x between runs; one drain of 10-13 s still swung 1.8x
+on a shared machine, as the load of other work came and went; in turns, both sides see the same load.
+CPU per intent is this process's CPU (every thread, user and system) over the same windows, divided by
+the intents drained: the runner's alone, as the reader runs in a process of its own. On a shared machine
+it is the figure other load bends least. Each drain prints its seconds, intents, fetches and produce
+requests.
 
 Latency: ``--rate`` x ``--seconds`` intents (1,000 by default: a p99 of 200 samples is their second
-largest) are offered at a fixed rate, below capacity, while the runner of the timed drain still runs, each
+largest) are offered at a fixed rate, below capacity, while the runner of the probe still runs, each
 timed from its send to the moment the reader sees the result. Each wait ends after ``--timeout`` seconds (a
 run that cannot keep up prints what it drained by then); every figure is printed per run, then as min /
 median / max over the runs.
@@ -70,8 +74,7 @@ from sambus.router.stages.intake import Intake
 
 CHILDREN = 50
 CLOCK = DrainClock()
-MARGIN = 1.5  # a timed backlog is sized to last this many times --drain-seconds at the pace last seen
-MAX_TIMED = 3  # backlogs drained after the probe, at most, to get one that takes --drain-seconds
+MARGIN = 1.5  # a timed backlog is sized to last this many times its share of --drain-seconds
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
@@ -186,7 +189,7 @@ class Drain:
     def line(self, label: str) -> str:
         note = "" if self.finished else f" (did not finish: {self.intents} of {self.wanted})"
         return (
-            f"    {label:<6} {self.intents:>6} intents in {self.seconds:6.2f} s: {self.rate:7.0f} intents/s, "
+            f"    {label:<16} {self.intents:>6} intents in {self.seconds:6.2f} s: {self.rate:5.0f}/s, "
             f"CPU {self.cpu_ms:.3f} ms/intent; first record {self.join_s:.2f} s after start, "
             f"{self.fetches} fetches, {self.produce_requests} produce requests{note}"
         )
@@ -194,21 +197,39 @@ class Drain:
 
 @dataclass
 class Measured:
-    drain: Drain
+    """One side's timed drains (their intents over their seconds) and its latencies at the fixed load."""
+
+    drains: list[Drain]
     latencies: list[float]
     paced_finished: bool
 
     @property
+    def seconds(self) -> float:
+        return sum(drain.seconds for drain in self.drains)
+
+    @property
     def throughput(self) -> float:
-        return self.drain.rate
+        return sum(drain.intents for drain in self.drains) / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def cpu_ms(self) -> float:
-        return self.drain.cpu_ms
+        cpu = sum(drain.cpu_ms * drain.intents for drain in self.drains)
+        return cpu / max(1, sum(drain.intents for drain in self.drains))
 
     @property
     def finished(self) -> bool:
-        return self.drain.finished and self.paced_finished
+        return all(drain.finished for drain in self.drains) and self.paced_finished
+
+
+@dataclass
+class Side:
+    """What is measured: the bare pass-through or the delivery stage."""
+
+    label: str
+    runner: Callable[[asyncio.Event], Awaitable[None]]
+    source: str
+    outputs: list[str]
+    per_input: int  # records written per intent
 
 
 @contextlib.asynccontextmanager
@@ -238,62 +259,90 @@ async def timed_drain(reader: ReaderProcess, wanted: int, per_input: int, *, tim
     )  # fmt: skip
 
 
-async def measure(
-    label: str,
+async def drain_once(
+    side: Side,
+    size: int,
+    tag: str,
     *,
-    runner: Callable[[asyncio.Event], Awaitable[None]],
     servers: str,
-    source: str,
-    outputs: list[str],
-    per_input: int,
     make: Callable[[int, str], list[Record]],
     args: argparse.Namespace,
-) -> Measured:
-    """Intents/s of a backlog that takes at least ``--drain-seconds``, then latencies at ``--rate``.
+    latencies: list[float] | None = None,
+) -> tuple[Drain, bool]:
+    """Write a backlog of ``size`` intents, start the runner on it and time its drain.
 
-    A probe drain of ``--intents`` tells how fast this runner goes now; the timed backlog is then sized to
-    last ``--drain-seconds`` at that pace (with half more) and written before the runner starts again.
-    If it drained faster than that, it is sized again from its own pace (at most twice more). Every drain
-    is timed from the first record the runner consumes (group join and first fetch left out, for the
-    baseline and the stage alike) to the last record visible read_committed. Each wait ends after
-    ``--timeout`` at the latest: a drain is then what was seen by then.
+    With ``latencies``, intents are then offered at ``--rate`` for ``--seconds`` while the same runner runs,
+    each one's records timed; returns whether all of them were seen.
     """
-    print(f"  {label}")
-    drains: list[Drain] = []
-    size, name = args.intents, "probe"
-    latencies: list[float] = []
-    while True:
-        await produce(servers, source, make(size, f"{name}{len(drains)}"))
-        reader = ReaderProcess(servers, outputs)
-        await reader.start()
-        async with running(runner):
-            drain = await timed_drain(reader, size, per_input, timeout_s=args.timeout)
-            print(drain.line(name))
-            drains.append(drain)
-            # shorter than wanted (the probe ran slower than the runner now does): sized again, at most twice
-            done = name == "timed" and (
-                drain.seconds >= args.drain_seconds or len(drains) > MAX_TIMED or not drain.finished
+    await produce(servers, side.source, make(size, tag))
+    reader = ReaderProcess(servers, side.outputs)
+    await reader.start()
+    paced_finished = True
+    async with running(side.runner):
+        drain = await timed_drain(reader, size, side.per_input, timeout_s=args.timeout)
+        print(drain.line(f"{side.label} {tag}"))
+        if latencies is not None:
+            paced = make(int(args.rate * args.seconds), f"paced-{tag}")
+            reader = ReaderProcess(servers, side.outputs)
+            await reader.start()
+            reading = asyncio.create_task(
+                reader.read(len(paced) * side.per_input, latencies, timeout_s=args.timeout)
             )
-            if done:  # the latency at a fixed load, while the same runner is running
-                paced = make(int(args.rate * args.seconds), "paced")
-                reader = ReaderProcess(servers, outputs)
-                await reader.start()
-                reading = asyncio.create_task(
-                    reader.read(len(paced) * per_input, latencies, timeout_s=args.timeout)
-                )
-                await produce(servers, source, paced, rate=args.rate)
-                paced_seen = await reading
-        if done:
-            break
-        size = max(args.intents, math.ceil(drain.rate * args.drain_seconds * MARGIN))
-        name = "timed"
-    timed = drains[-1]
-    p50, p99 = pct(latencies, 50), pct(latencies, 99)
-    print(
-        f"    at {args.rate:.0f}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms of {len(latencies)} records "
-        f"({len(paced)} intents)"
+            await produce(servers, side.source, paced, rate=args.rate)
+            paced_finished = (await reading).count >= len(paced) * side.per_input
+            print(
+                f"    {side.label} at {args.rate:.0f}/s: p50 {pct(latencies, 50):.1f} ms, "
+                f"p99 {pct(latencies, 99):.1f} ms of {len(latencies)} records ({len(paced)} intents)"
+            )
+    return drain, paced_finished
+
+
+async def measure(
+    sides: tuple[Side, Side],
+    *,
+    servers: str,
+    make: Callable[[int, str], list[Record]],
+    args: argparse.Namespace,
+) -> tuple[Measured, Measured]:
+    """Both sides' throughput, over drains taken in turns, and their latencies at ``--rate``.
+
+    A probe drain of ``--intents`` per side gives its pace now. Then ``--rounds`` rounds, each a drain of
+    either side in turn (baseline first in even rounds, the stage first in odd ones), each backlog sized
+    to last ``--drain-seconds / --rounds`` (x 1.5) at the pace the side last showed, written before its runner
+    starts (again, in the same consumer group): both sides sample the machine's state over the same
+    minutes, which moved a single long drain of the baseline by 1.8x between runs on a shared machine.
+    Every drain is timed from the first record the runner consumes (group join and first fetch left out,
+    for both alike) to the last record visible read_committed; a side's throughput is its drains' intents
+    over their seconds. The paced intents follow each side's probe (the rounds stay together). Each wait
+    ends after ``--timeout`` at the latest: a drain is then what was seen by then.
+    """
+    window = args.drain_seconds / args.rounds
+    sizes, drains, latencies = {}, {side.label: list[Drain]() for side in sides}, {}
+    paced_finished = {}
+    for side in sides:
+        latencies[side.label] = []
+        probe, paced_finished[side.label] = await drain_once(
+            side,
+            args.intents,
+            "probe",
+            servers=servers,
+            make=make,
+            args=args,
+            latencies=latencies[side.label],
+        )
+        sizes[side.label] = max(args.intents, math.ceil(probe.rate * window * MARGIN))
+    for round_ in range(args.rounds):
+        for side in sides if round_ % 2 == 0 else sides[::-1]:
+            drain, _ = await drain_once(
+                side, sizes[side.label], f"round{round_}", servers=servers, make=make, args=args
+            )
+            drains[side.label].append(drain)
+            sizes[side.label] = max(args.intents, math.ceil(drain.rate * window * MARGIN))
+    base, stage = sides
+    return (
+        Measured(drains[base.label], latencies[base.label], paced_finished[base.label]),
+        Measured(drains[stage.label], latencies[stage.label], paced_finished[stage.label]),
     )
-    return Measured(timed, latencies, paced_seen.count >= len(paced) * per_input)
 
 
 def pct(values: list[float], p: int) -> float:
@@ -355,37 +404,26 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"run {number}: (load average {load})")
-    base = await measure(
-        "bare aiokafka pass-through",
-        runner=baseline,
-        servers=servers,
-        source=base_in,
-        outputs=[base_out],
-        per_input=1,
-        make=make,
-        args=args,
-    )
     outputs = [
         app.topics.deliver("vasteras-socialtjanst"),
         app.topics.deliver("vastmanland-bu-halsan"),
         app.topics.parked,  # dental care has no consent: parked,
         app.topics.deliver("vasteras-skola-sodra"),  # and the school is told it waits (delivery-waiting)
     ]
-    routed = await measure(
-        "sambus delivery stage",
-        runner=sambus,
-        servers=servers,
-        source=app.topics.intents,
-        outputs=outputs,
-        per_input=len(outputs),
-        make=make,
-        args=args,
+    sides = (
+        Side("baseline", baseline, base_in, [base_out], 1),
+        Side("stage", sambus, app.topics.intents, outputs, len(outputs)),
     )
+    base, routed = await measure(sides, servers=servers, make=make, args=args)
     if app.ledger.projector is not None:  # its thread copies after the stage stopped: let it finish first
         await asyncio.to_thread(app.ledger.projector.wait, 60)
     app.engine.dispose()
     run = Run(base, routed)
     below = "below" if args.rate < routed.throughput else "NOT below"
+    print(
+        f"  baseline {base.throughput:.0f} intents/s over {base.seconds:.1f} s, "
+        f"stage {routed.throughput:.0f} intents/s over {routed.seconds:.1f} s"
+    )
     print(
         f"  ratio router/baseline: throughput {run.ratio:.3f}x, CPU per intent {run.cpu_ratio:.3f}x, "
         f"p50 latency {run.latency_ratio(50):.2f}x, p99 latency {run.latency_ratio(99):.2f}x "
@@ -402,9 +440,9 @@ def summary(label: str, values: list[float], unit: str, fmt: str = ".3f") -> Non
 async def main(args: argparse.Namespace, servers: str) -> None:
     paced_count = int(args.rate * args.seconds)
     print(
-        f"each side: a probe of {args.intents} intents, a backlog that drains in >= "
-        f"{args.drain_seconds:.0f} s, then {paced_count} offered at {args.rate:.0f}/s; {args.runs} runs "
-        f"({servers})"
+        f"each side: a probe of {args.intents} intents, {args.rounds} timed drains in turns of about "
+        f"{args.drain_seconds * MARGIN:.0f} s together, then {paced_count} offered at {args.rate:.0f}/s; "
+        f"{args.runs} runs ({servers})"
     )
     with tempfile.TemporaryDirectory(prefix="sambus-bench-") as workdir:
         runs = [await one_run(args, servers, n + 1, Path(workdir)) for n in range(args.runs)]
@@ -414,8 +452,8 @@ async def main(args: argparse.Namespace, servers: str) -> None:
     summary("throughput ratio router/baseline (goal >= 0.5)", [r.ratio for r in runs], "x")
     summary("p50 latency ratio router/baseline", [r.latency_ratio(50) for r in runs], "x", ".2f")
     summary("p99 latency ratio router/baseline (goal <= 3)", [r.latency_ratio(99) for r in runs], "x", ".2f")
-    summary("bare pass-through drain seconds", [r.base.drain.seconds for r in runs], "s", ".1f")
-    summary("delivery stage drain seconds", [r.router.drain.seconds for r in runs], "s", ".1f")
+    summary("bare pass-through seconds drained (timed)", [r.base.seconds for r in runs], "s", ".1f")
+    summary("delivery stage seconds drained (timed)", [r.router.seconds for r in runs], "s", ".1f")
     summary("bare pass-through CPU per intent (process)", [r.base.cpu_ms for r in runs], "ms")
     summary("delivery stage CPU per intent (process)", [r.router.cpu_ms for r in runs], "ms")
     summary("CPU ratio baseline/router per intent", [r.cpu_ratio for r in runs], "x")
@@ -431,8 +469,12 @@ if __name__ == "__main__":
         "--intents", type=int, default=3000, help="probe drained first (sizes the timed backlog; its floor)"
     )
     parser.add_argument(
-        "--drain-seconds", type=float, default=10.0, help="the timed backlog drains at least this long"
+        "--drain-seconds",
+        type=float,
+        default=12.0,
+        help="each side's timed drains, together, last about this long (x 1.5)",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="timed drains per side, taken in turns")
     parser.add_argument("--rate", type=float, default=20.0, help="offered load (intents/s) for latency")
     parser.add_argument(
         "--seconds", type=float, default=50.0, help="how long the load is offered (rate x seconds samples)"
