@@ -7,11 +7,13 @@ pass-through of the same events on the same broker, in the same run, printed as 
 Each run makes fresh topics and a fresh SQLite database, and:
 
 * throughput, the same way for both: realistic school events (a SIP invitation to three agencies, 50
-  children, the guardians consented to two of them) wait on a topic; a probe backlog of ``--events`` is
-  drained to learn each side's pace, then ``--rounds`` rounds of one drain per side, taken in turns (the
-  baseline first in even rounds, ``sambus run`` in odd ones), each backlog sized to last its share of
-  ``--drain-seconds`` (x 1.5) at the pace that side last showed and written before its runner starts
-  again, so both sides see the machine's load over the same minutes. A side's events/s is its timed
+  children per drain, each drain its own, the guardians consented to two of them) wait on a topic; a
+  probe backlog of ``--events`` is drained to learn each side's pace, then ``--rounds`` rounds of one
+  drain per side, taken in turns (the baseline first in even rounds, ``sambus run`` in odd ones), each
+  backlog sized to last its share of ``--drain-seconds`` (x 1.5) at the pace that side last showed and
+  written before its runner starts again, so both sides see the machine's load over the same minutes.
+  (With 50 children for every drain, the state stage's CPU per event doubled, 0.60-0.70 to 1.24-1.30 ms,
+  once each child had 80-280 SIP invitations behind it.) A side's events/s is its timed
   drains' events over their seconds. ``sambus run`` is timed from its first delivery to the moment every
   delivery (two per event) is visible to a ``read_committed`` consumer; the baseline, the same event bytes
   through a consume-produce loop of bare aiokafka, from its first consumed batch to its last record
@@ -93,8 +95,9 @@ def sip_event(event_id: str, child: str) -> bytes:
     return json.dumps(event).encode()
 
 
-def events(count: int, tag: str) -> list[bytes]:
-    return [sip_event(f"{tag}-{i}", personnummer(i % CHILDREN)) for i in range(count)]
+def events(count: int, tag: str, block: int = 0) -> list[bytes]:
+    """``count`` events for the ``block``-th 50 children (a drain's own: their history stays short)."""
+    return [sip_event(f"{tag}-{i}", personnummer(block * CHILDREN + i % CHILDREN)) for i in range(count)]
 
 
 def pct(values: list[float], p: int) -> float:
@@ -288,9 +291,9 @@ class Run:
     cpu_ms_per_event: float
 
 
-def _seed(app: Sambus) -> None:
+def _seed(app: Sambus, blocks: int) -> None:
     now = dt.datetime.now(dt.UTC)
-    for n in range(CHILDREN):
+    for n in range(CHILDREN * blocks):
         child = app.pseudonymizer.of(personnummer(n))
         app.registry.set_custody(child, Custody.SOLE, ("guardian",), at=now - dt.timedelta(days=2))
         grant = ConsentGrant(
@@ -422,7 +425,7 @@ async def drain_sambus(
         if seen < wanted:
             print(f"run {number}: sambus run drained {seen} of {wanted} deliveries in {args.timeout:.0f} s")
         if paced:
-            values = events(int(args.rate * args.seconds), f"r{number}-paced")
+            values = events(int(args.rate * args.seconds), f"r{number}-paced", block=1)
             reader = Reader(servers, deliveries)
             await reader.start()
             paced_wanted, sent = len(values) * len(DELIVERED_TO), dict[str, int]()
@@ -451,7 +454,7 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
     upgrade(engine)  # what `sambus db upgrade` does
     engine.dispose()
     app = bootstrap(settings, bootstrap_servers=servers)
-    _seed(app)
+    _seed(app, 2 + args.rounds)  # the probe, the paced events, each round
     await app.create_topics()
     source = app.topics.agency_events("school")
     base_in, base_out = f"{settings.topic_prefix}baseline.in", f"{settings.topic_prefix}baseline.out"
@@ -473,9 +476,9 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
             servers, base_in, base_out, group, size=size, tag=tag, args=args, latencies=latencies
         )
 
-    async def sambus(size: int, tag: str, *, paced: bool = False) -> SambusDrain:
-        # sambus run, the whole service, as an operator starts it
-        await produce(servers, source, events(size, f"r{number}-{tag}"))
+    async def sambus(size: int, tag: str, block: int, *, paced: bool = False) -> SambusDrain:
+        # sambus run, the whole service, as an operator starts it; each drain has children of its own
+        await produce(servers, source, events(size, f"r{number}-{tag}", block))
         return await drain_sambus(
             args, servers, env=env, log=workdir / f"run-{number}-{tag}.log", source=source, size=size,
             tag=tag, deliveries=deliveries, number=number, paced=paced,
@@ -484,7 +487,7 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
     print(f"run {number}: (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     base_latencies: list[float] = []
     base_probe = await baseline(args.events, f"r{number}-probe", base_latencies)
-    sambus_probe = await sambus(args.events, "probe", paced=True)
+    sambus_probe = await sambus(args.events, "probe", 0, paced=True)  # the paced events: block 1
     base_size, sambus_size = next_size(args, base_probe.eps), next_size(args, sambus_probe.eps)
     base_drains: list[Drain] = []
     sambus_drains: list[SambusDrain] = []
@@ -494,7 +497,7 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
                 base_drains.append(await baseline(base_size, f"r{number}-round{round_}"))
                 base_size = next_size(args, base_drains[-1].eps)
             else:
-                sambus_drains.append(await sambus(sambus_size, f"round{round_}"))
+                sambus_drains.append(await sambus(sambus_size, f"round{round_}", 2 + round_))
                 sambus_size = next_size(args, sambus_drains[-1].eps)
     base_seconds = sum(d.seconds for d in base_drains)
     sambus_seconds = sum(d.seconds for d in sambus_drains)
@@ -588,7 +591,9 @@ if __name__ == "__main__":
         default=12.0,
         help="each side's timed drains, together, last about this long (x 1.5)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="timed drains per side, taken in turns")
+    parser.add_argument(
+        "--rounds", type=int, choices=range(1, 18), default=3, help="timed drains per side, taken in turns"
+    )
     parser.add_argument("--rate", type=float, default=20.0, help="offered load (events/s) for latency")
     parser.add_argument(
         "--seconds", type=float, default=50.0, help="how long the load is offered (rate x seconds events)"
