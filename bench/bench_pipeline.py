@@ -583,7 +583,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--events", type=int, default=3000, help="probe drained first (sizes the timed backlog; its floor)"
+        "--events", type=int, default=3000, help="probe drained first (the timed backlogs' floor)"
     )
     parser.add_argument(
         "--drain-seconds",

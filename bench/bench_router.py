@@ -466,7 +466,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--intents", type=int, default=3000, help="probe drained first (sizes the timed backlog; its floor)"
+        "--intents", type=int, default=3000, help="probe drained first (the timed backlogs' floor)"
     )
     parser.add_argument(
         "--drain-seconds",
