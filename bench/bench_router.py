@@ -401,6 +401,8 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
 
     async def sambus(stop: asyncio.Event) -> None:
         await router(app, stop)
+        if app.ledger.projector is not None:  # its thread (in this process) copies after the stage stopped:
+            await asyncio.to_thread(app.ledger.projector.wait, 60)  # not into the next drain's window
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"run {number}: (load average {load})")
@@ -415,9 +417,7 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
         Side("stage", sambus, app.topics.intents, outputs, len(outputs)),
     )
     base, routed = await measure(sides, servers=servers, make=make, args=args)
-    if app.ledger.projector is not None:  # its thread copies after the stage stopped: let it finish first
-        await asyncio.to_thread(app.ledger.projector.wait, 60)
-    app.engine.dispose()
+    app.engine.dispose()  # the ledger's projection thread is done (the stage waits for it when it stops)
     run = Run(base, routed)
     below = "below" if args.rate < routed.throughput else "NOT below"
     print(
