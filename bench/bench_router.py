@@ -17,7 +17,9 @@ consumes (group join and first fetch are not counted) to the last record a read_
 side's throughput is its timed drains' intents over their seconds. Why: 3,000 intents took the bare
 pass-through under 2.5 s, a chain of ~1,000 produce round trips (aiokafka's 16 KB batches hold three
 intents, one request in flight) whose pace swung 3x between runs; one drain of 10-13 s still swung 1.8x
-on a shared machine, as the load of other work came and went; in turns, both sides see the same load.
+on a shared machine, as the load of other work came and went; in turns, both sides see the same load
+(yet on the shared machine the baseline still moved 1.65-2.1x between runs, the stage 1.1-1.3x: the CPU
+ratio is the steadier figure there).
 CPU per intent is this process's CPU (every thread, user and system) over the same windows, divided by
 the intents drained: the runner's alone, as the reader runs in a process of its own. On a shared machine
 it is the figure other load bends least. Each drain prints its seconds, intents, fetches and produce
