@@ -1,18 +1,35 @@
 """Router benchmark: throughput and end-to-end latency of the delivery stage, next to a bare aiokafka
 consume→produce pass-through on the same broker, measured in the same run, printed as ratios.
 
-    .venv/bin/python bench/bench_router.py [--intents 5000] [--rate 50] [--seconds 10] [--runs 3]
-        [--timeout 300]
+    .venv/bin/python bench/bench_router.py [--intents 3000] [--drain-seconds 12] [--rounds 3] [--rate 20]
+        [--seconds 50] [--runs 3] [--timeout 300]
 
 Uses KAFKA_BOOTSTRAP_SERVERS, else starts the local broker from deploy/kafka/ on SAMBUS_BENCH_KAFKA_PORT
-(default 19394) and stops it afterwards. Throughput: a backlog of intents is drained, intents/s (the router
-makes four records of each: two deliveries, one parked, the school's delivery-waiting notice). Latency:
-intents are offered at a fixed rate and timed from send to the moment a read_committed consumer sees the
-result. Each phase waits at most --timeout seconds (a run that cannot keep up prints what it drained by
-then); every ratio is printed per run, then as min / median / max over the runs. CPU per intent is this
-process's CPU (every thread, user and system) while the backlog drained, divided by the intents drained:
-the runner's alone, as the reader (a read_committed consumer of what the runner writes) runs in a process
-of its own. On a shared machine it is the figure other load bends least.
+(default 19394) and stops it afterwards. The router makes four records of each intent (two deliveries, one
+parked, the school's delivery-waiting notice); the baseline passes each intent's bytes on unchanged, to a
+topic of the same partitions, with the same acks.
+
+Throughput, the same way for both: a probe backlog of ``--intents`` is drained to learn each side's pace,
+then ``--rounds`` rounds of one drain per side, taken in turns (the baseline first in even rounds, the
+stage in odd ones), each backlog sized to last its share of ``--drain-seconds`` (x 1.5) at the pace that
+side last showed, written before its runner starts again. A drain is timed from the first record the runner
+consumes (group join and first fetch are not counted) to the last record a read_committed reader sees; a
+side's throughput is its timed drains' intents over their seconds. Why: 3,000 intents took the bare
+pass-through under 2.5 s, a chain of ~1,000 produce round trips (aiokafka's 16 KB batches hold three
+intents, one request in flight) whose pace swung 3x between runs; one drain of 10-13 s still swung 1.8x
+on a shared machine, as the load of other work came and went; in turns, both sides see the same load
+(yet on the shared machine the baseline still moved 1.65-2.1x between runs, the stage 1.1-1.3x: the CPU
+ratio is the steadier figure there).
+CPU per intent is this process's CPU (every thread, user and system) over the same windows, divided by
+the intents drained: the runner's alone, as the reader runs in a process of its own. On a shared machine
+it is the figure other load bends least. Each drain prints its seconds, intents, fetches and produce
+requests.
+
+Latency: ``--rate`` x ``--seconds`` intents (1,000 by default: a p99 of 200 samples is their second
+largest) are offered at a fixed rate, below capacity, while the runner of the probe still runs, each
+timed from its send to the moment the reader sees the result. Each wait ends after ``--timeout`` seconds (a
+run that cannot keep up prints what it drained by then); every figure is printed per run, then as min /
+median / max over the runs.
 """
 
 from __future__ import annotations
@@ -22,14 +39,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import math
 import os
-import resource
 import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +54,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from drain import (  # bench/ is on the path: it is the script's folder
+    SENT_AT,
+    DrainClock,
+    ReaderProcess,
+    cpu_seconds,
+)
 
 from sambus.adapters import translate_message
 from sambus.consent import ConsentGrant
@@ -51,7 +75,8 @@ from sambus.router.settings import Settings
 from sambus.router.stages.intake import Intake
 
 CHILDREN = 50
-SENT_AT = "bench-sent-ns"
+CLOCK = DrainClock()
+MARGIN = 1.5  # a timed backlog is sized to last this many times its share of --drain-seconds
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
@@ -81,17 +106,22 @@ def intents(app: Sambus, count: int, tag: str) -> list[Record]:
     templates = [
         intake.intent_record(translate_message(sip_event(personnummer(n)))[0]) for n in range(CHILDREN)
     ]
+    bundles = [json.loads(template.value) for template in templates]
     out = []
     for i in range(count):
-        template = templates[i % CHILDREN]
-        bundle = json.loads(template.value)
+        template, bundle = templates[i % CHILDREN], bundles[i % CHILDREN]
         bundle["id"] = f"bench-{tag}-{i}"
         out.append((template.key or b"", json.dumps(bundle).encode(), list(template.headers)))
     return out
 
 
 async def produce(servers: str, topic: str, records: list[Record], *, rate: float | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all")
+    """Send ``records`` (at ``rate`` per second, each stamped with its send time), or a backlog at once.
+
+    A backlog is sent in large batches: how it was written does not change what a runner fetches.
+    """
+    batching = {"linger_ms": 5} if rate is not None else {"linger_ms": 20, "max_batch_size": 256 * 1024}
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", **batching)
     await producer.start()
     try:
         start = time.perf_counter()
@@ -106,93 +136,8 @@ async def produce(servers: str, topic: str, records: list[Record], *, rate: floa
         await producer.stop()
 
 
-class Reader:
-    """A read_committed consumer positioned at the end of ``topics`` before anything is sent.
-
-    Reads stop at a deadline, so a run that cannot keep up ends with what it saw instead of hanging.
-    """
-
-    def __init__(self, servers: str, topics: list[str]) -> None:
-        self._consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=servers, isolation_level="read_committed"
-        )
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        while not self._consumer.assignment():  # noqa: ASYNC110 - aiokafka has no event for it
-            await asyncio.sleep(0.05)
-        await self._consumer.seek_to_end()
-        for partition in self._consumer.assignment():
-            await self._consumer.position(partition)  # resolved now, not when the first fetch happens
-
-    async def read(self, count: int, latencies: list[float], *, timeout_s: float) -> tuple[float, int]:
-        """Read up to ``count`` records, noting each one's latency: (first-to-last seconds, how many)."""
-        seen = 0
-        first = last = 0.0
-        deadline = time.monotonic() + timeout_s
-        try:
-            while seen < count and time.monotonic() < deadline:
-                batch = await self._consumer.getmany(timeout_ms=200)
-                now = time.time_ns()
-                if batch:
-                    first, last = first or time.perf_counter(), time.perf_counter()
-                for records in batch.values():
-                    for r in records:
-                        sent = dict(r.headers).get(SENT_AT)
-                        if sent is not None:
-                            latencies.append((now - int(sent)) / 1e6)
-                        seen += 1
-        finally:
-            await self._consumer.stop()
-        return last - first, seen
-
-
-class ReaderProcess:
-    """A :class:`Reader` in a process of its own, so it takes no CPU from the runner measured here.
-
-    In the runner's process (and event loop) it read four records per intent of the router against one of
-    the baseline: the measuring cost the router more than the baseline.
-    """
-
-    def __init__(self, servers: str, topics: list[str]) -> None:
-        self._args = [servers, ",".join(topics)]
-        self._process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        """Start the reader and wait until it is positioned at the end of its topics."""
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--read", *self._args,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert self._process.stdout is not None
-        ready = await self._process.stdout.readline()
-        if ready.strip() != b"ready":
-            raise RuntimeError("the reader process did not start")
-
-    async def read(self, count: int, latencies: list[float], *, timeout_s: float) -> tuple[float, int]:
-        """As :meth:`Reader.read`, in the reader's process."""
-        assert self._process is not None
-        order = json.dumps({"count": count, "timeout_s": timeout_s}).encode()
-        out, _ = await self._process.communicate(order + b"\n")
-        result = json.loads(out)
-        latencies.extend(result["latencies"])
-        return result["elapsed"], result["seen"]
-
-
-async def read_for_parent(servers: str, topics: str) -> None:
-    """The reader process: positioned, says ``ready``, reads what it is told, answers in JSON on stdout."""
-    reader = Reader(servers, topics.split(","))
-    await reader.start()
-    print("ready", flush=True)
-    order = json.loads(await asyncio.to_thread(sys.stdin.readline))
-    latencies: list[float] = []
-    elapsed, seen = await reader.read(order["count"], latencies, timeout_s=order["timeout_s"])
-    print(json.dumps({"elapsed": elapsed, "seen": seen, "latencies": latencies}), flush=True)
-
-
-async def pass_through(servers: str, source: str, sink: str, stop: asyncio.Event) -> None:
+async def pass_through(servers: str, source: str, sink: str, group: str, stop: asyncio.Event) -> None:
     """The baseline: consume, produce each record unchanged, commit offsets — bare aiokafka."""
-    group = f"bench-{secrets.token_hex(4)}"
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=servers,
@@ -224,67 +169,182 @@ async def router(app: Sambus, stop: asyncio.Event) -> None:
 
 
 @dataclass
+class Drain:
+    """A backlog drained: timed from the first record the runner consumed to the last one visible."""
+
+    intents: int  # drained (records seen read_committed / records per intent)
+    wanted: int
+    seconds: float
+    cpu_ms: float  # this process's CPU (the runner's) per intent over the same window
+    join_s: float  # from the runner's start to its first record consumed (not timed)
+    fetches: int
+    produce_requests: int
+
+    @property
+    def rate(self) -> float:
+        return self.intents / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.intents >= self.wanted
+
+    def line(self, label: str) -> str:
+        note = "" if self.finished else f" (did not finish: {self.intents} of {self.wanted})"
+        return (
+            f"    {label:<16} {self.intents:>6} intents in {self.seconds:6.2f} s: {self.rate:5.0f}/s, "
+            f"CPU {self.cpu_ms:.3f} ms/intent; first record {self.join_s:.2f} s after start, "
+            f"{self.fetches} fetches, {self.produce_requests} produce requests{note}"
+        )
+
+
+@dataclass
 class Measured:
-    throughput: float
+    """One side's timed drains (their intents over their seconds) and its latencies at the fixed load."""
+
+    drains: list[Drain]
     latencies: list[float]
-    finished: bool
-    cpu_ms: float  # this process's CPU per input while the backlog drained (runner and reader together)
+    paced_finished: bool
+
+    @property
+    def seconds(self) -> float:
+        return sum(drain.seconds for drain in self.drains)
+
+    @property
+    def throughput(self) -> float:
+        return sum(drain.intents for drain in self.drains) / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        cpu = sum(drain.cpu_ms * drain.intents for drain in self.drains)
+        return cpu / max(1, sum(drain.intents for drain in self.drains))
+
+    @property
+    def finished(self) -> bool:
+        return all(drain.finished for drain in self.drains) and self.paced_finished
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process so far, user and system, every thread."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+@dataclass
+class Side:
+    """What is measured: the bare pass-through or the delivery stage."""
+
+    label: str
+    runner: Callable[[asyncio.Event], Awaitable[None]]
+    source: str
+    outputs: list[str]
+    per_input: int  # records written per intent
 
 
-async def measure(
-    label: str,
-    *,
-    runner: Callable[[asyncio.Event], Awaitable[None]],
-    servers: str,
-    source: str,
-    outputs: list[str],
-    per_input: int,
-    backlog: list[Record],
-    paced: list[Record],
-    rate: float,
-    timeout_s: float,
-) -> Measured:
-    """Inputs/s draining ``backlog`` and latencies in ms of ``paced`` offered at ``rate``/s.
-
-    Each phase ends after ``timeout_s`` at the latest: throughput is then what was seen by then.
-    """
-    await produce(servers, source, backlog)
-    drained: list[float] = []
+@contextlib.asynccontextmanager
+async def running(runner: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[None]:
+    """``runner`` started afresh (``CLOCK`` armed before it starts), stopped on leaving."""
     stop = asyncio.Event()
-    reader = ReaderProcess(servers, outputs)
-    await reader.start()
-    cpu_before = cpu_seconds()
+    CLOCK.arm()
     service = asyncio.create_task(runner(stop))
     try:
-        wanted = len(backlog) * per_input
-        elapsed, seen = await reader.read(wanted, drained, timeout_s=timeout_s)
-        cpu_ms = (cpu_seconds() - cpu_before) * 1000 / max(seen / per_input, 1)
-        throughput = seen / per_input / elapsed if elapsed > 0 else 0.0  # start-up is not counted
-        finished = seen >= wanted
-        latencies: list[float] = []
-        reader = ReaderProcess(servers, outputs)
-        await reader.start()
-        reading = asyncio.create_task(reader.read(len(paced) * per_input, latencies, timeout_s=timeout_s))
-        await produce(servers, source, paced, rate=rate)
-        _, paced_seen = await reading
-        finished = finished and paced_seen >= len(paced) * per_input
+        yield
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(service, 120)
-    p50, p99 = pct(latencies, 50), pct(latencies, 99)
-    note = "" if finished else f"  (did not finish in {timeout_s:.0f} s: {seen} of {wanted} drained)"
-    print(
-        f"  {label:<26} {throughput:>9.0f} intents/s   p50 {p50:>7.1f} ms   p99 {p99:>7.1f} ms   "
-        f"CPU {cpu_ms:.3f} ms/intent{note}"
+
+
+async def timed_drain(reader: ReaderProcess, wanted: int, per_input: int, *, timeout_s: float) -> Drain:
+    """Wait until ``wanted`` inputs' records are visible read_committed (runner started, reader ready)."""
+    seen = await reader.read(wanted * per_input, None, timeout_s=timeout_s)
+    cpu_end = cpu_seconds()  # the runner idles (polls) from the last record until the reader has answered
+    intents = seen.count // per_input
+    seconds = seen.last_at - CLOCK.first_at if CLOCK.first_at and seen.count else 0.0
+    cpu = (cpu_end - CLOCK.first_cpu) if CLOCK.first_at else 0.0
+    return Drain(
+        intents=intents, wanted=wanted, seconds=seconds, cpu_ms=cpu * 1000 / max(intents, 1),
+        join_s=CLOCK.join_s, fetches=CLOCK.fetches, produce_requests=CLOCK.produce_requests,
+    )  # fmt: skip
+
+
+async def drain_once(
+    side: Side,
+    size: int,
+    tag: str,
+    *,
+    servers: str,
+    make: Callable[[int, str], list[Record]],
+    args: argparse.Namespace,
+    latencies: list[float] | None = None,
+) -> tuple[Drain, bool]:
+    """Write a backlog of ``size`` intents, start the runner on it and time its drain.
+
+    With ``latencies``, intents are then offered at ``--rate`` for ``--seconds`` while the same runner runs,
+    each one's records timed; returns whether all of them were seen.
+    """
+    await produce(servers, side.source, make(size, tag))
+    reader = ReaderProcess(servers, side.outputs)
+    await reader.start()
+    paced_finished = True
+    async with running(side.runner):
+        drain = await timed_drain(reader, size, side.per_input, timeout_s=args.timeout)
+        print(drain.line(f"{side.label} {tag}"))
+        if latencies is not None:
+            paced = make(int(args.rate * args.seconds), f"paced-{tag}")
+            reader = ReaderProcess(servers, side.outputs)
+            await reader.start()
+            reading = asyncio.create_task(
+                reader.read(len(paced) * side.per_input, latencies, timeout_s=args.timeout)
+            )
+            await produce(servers, side.source, paced, rate=args.rate)
+            paced_finished = (await reading).count >= len(paced) * side.per_input
+            print(
+                f"    {side.label} at {args.rate:.0f}/s: p50 {pct(latencies, 50):.1f} ms, "
+                f"p99 {pct(latencies, 99):.1f} ms of {len(latencies)} records ({len(paced)} intents)"
+            )
+    return drain, paced_finished
+
+
+async def measure(
+    sides: tuple[Side, Side],
+    *,
+    servers: str,
+    make: Callable[[int, str], list[Record]],
+    args: argparse.Namespace,
+) -> tuple[Measured, Measured]:
+    """Both sides' throughput, over drains taken in turns, and their latencies at ``--rate``.
+
+    A probe drain of ``--intents`` per side gives its pace now. Then ``--rounds`` rounds, each a drain of
+    either side in turn (baseline first in even rounds, the stage first in odd ones), each backlog sized
+    to last ``--drain-seconds / --rounds`` (x 1.5) at the pace the side last showed, written before its runner
+    starts (again, in the same consumer group): both sides sample the machine's state over the same
+    minutes, which moved a single long drain of the baseline by 1.8x between runs on a shared machine.
+    Every drain is timed from the first record the runner consumes (group join and first fetch left out,
+    for both alike) to the last record visible read_committed; a side's throughput is its drains' intents
+    over their seconds. The paced intents follow each side's probe (the rounds stay together). Each wait
+    ends after ``--timeout`` at the latest: a drain is then what was seen by then.
+    """
+    window = args.drain_seconds / args.rounds
+    sizes, drains, latencies = {}, {side.label: list[Drain]() for side in sides}, {}
+    paced_finished = {}
+    for side in sides:
+        latencies[side.label] = []
+        probe, paced_finished[side.label] = await drain_once(
+            side,
+            args.intents,
+            "probe",
+            servers=servers,
+            make=make,
+            args=args,
+            latencies=latencies[side.label],
+        )
+        sizes[side.label] = max(args.intents, math.ceil(probe.rate * window * MARGIN))
+    for round_ in range(args.rounds):
+        for side in sides if round_ % 2 == 0 else sides[::-1]:
+            drain, _ = await drain_once(
+                side, sizes[side.label], f"round{round_}", servers=servers, make=make, args=args
+            )
+            drains[side.label].append(drain)
+            sizes[side.label] = max(args.intents, math.ceil(drain.rate * window * MARGIN))
+    base, stage = sides
+    return (
+        Measured(drains[base.label], latencies[base.label], paced_finished[base.label]),
+        Measured(drains[stage.label], latencies[stage.label], paced_finished[stage.label]),
     )
-    return Measured(throughput, latencies, finished, cpu_ms)
 
 
 def pct(values: list[float], p: int) -> float:
@@ -299,6 +359,11 @@ class Run:
     @property
     def ratio(self) -> float:
         return self.router.throughput / self.base.throughput
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The baseline's CPU per intent over the router's: 1 would be as cheap as the bare pass-through."""
+        return self.base.cpu_ms / self.router.cpu_ms
 
     def latency_ratio(self, p: int) -> float:
         return pct(self.router.latencies, p) / pct(self.base.latencies, p)
@@ -328,48 +393,43 @@ async def one_run(args: argparse.Namespace, servers: str, number: int, workdir: 
     await app.create_topics()
     base_in, base_out = f"{settings.topic_prefix}baseline.in", f"{settings.topic_prefix}baseline.out"
     await ensure_topics(servers, [TopicSpec(base_in), TopicSpec(base_out)])
-    paced_count = int(args.rate * args.seconds)
-    backlog, paced = intents(app, args.intents, "backlog"), intents(app, paced_count, "paced")
+    group = f"bench-{secrets.token_hex(4)}"  # one group: the timed drain starts where the probe ended
+
+    def make(count: int, tag: str) -> list[Record]:
+        return intents(app, count, tag)
 
     async def baseline(stop: asyncio.Event) -> None:
-        await pass_through(servers, base_in, base_out, stop)
+        await pass_through(servers, base_in, base_out, group, stop)
 
     async def sambus(stop: asyncio.Event) -> None:
         await router(app, stop)
+        if app.ledger.projector is not None:  # its thread (in this process) copies after the stage stopped:
+            await asyncio.to_thread(app.ledger.projector.wait, 60)  # not into the next drain's window
 
-    common = {"servers": servers, "backlog": backlog, "paced": paced, "rate": args.rate}
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"run {number}: (load average {load})")
-    base = await measure(
-        "bare aiokafka pass-through",
-        runner=baseline,
-        source=base_in,
-        outputs=[base_out],
-        per_input=1,
-        timeout_s=args.timeout,
-        **common,
-    )
     outputs = [
         app.topics.deliver("vasteras-socialtjanst"),
         app.topics.deliver("vastmanland-bu-halsan"),
         app.topics.parked,  # dental care has no consent: parked,
         app.topics.deliver("vasteras-skola-sodra"),  # and the school is told it waits (delivery-waiting)
     ]
-    routed = await measure(
-        "sambus delivery stage",
-        runner=sambus,
-        source=app.topics.intents,
-        outputs=outputs,
-        per_input=len(outputs),
-        timeout_s=args.timeout,
-        **common,
+    sides = (
+        Side("baseline", baseline, base_in, [base_out], 1),
+        Side("stage", sambus, app.topics.intents, outputs, len(outputs)),
     )
-    app.engine.dispose()
+    base, routed = await measure(sides, servers=servers, make=make, args=args)
+    app.engine.dispose()  # the ledger's projection thread is done (the stage waits for it when it stops)
     run = Run(base, routed)
     below = "below" if args.rate < routed.throughput else "NOT below"
     print(
-        f"  ratio router/baseline: throughput {run.ratio:.3f}x, p50 latency {run.latency_ratio(50):.2f}x, "
-        f"p99 latency {run.latency_ratio(99):.2f}x ({args.rate:.0f}/s is {below} the router's capacity)"
+        f"  baseline {base.throughput:.0f} intents/s over {base.seconds:.1f} s, "
+        f"stage {routed.throughput:.0f} intents/s over {routed.seconds:.1f} s"
+    )
+    print(
+        f"  ratio router/baseline: throughput {run.ratio:.3f}x, CPU per intent {run.cpu_ratio:.3f}x, "
+        f"p50 latency {run.latency_ratio(50):.2f}x, p99 latency {run.latency_ratio(99):.2f}x "
+        f"({args.rate:.0f}/s is {below} the router's capacity)"
     )
     return run
 
@@ -382,8 +442,9 @@ def summary(label: str, values: list[float], unit: str, fmt: str = ".3f") -> Non
 async def main(args: argparse.Namespace, servers: str) -> None:
     paced_count = int(args.rate * args.seconds)
     print(
-        f"{args.intents} intents drained, then {paced_count} offered at {args.rate:.0f}/s, {args.runs} runs "
-        f"({servers})"
+        f"each side: a probe of {args.intents} intents, {args.rounds} timed drains in turns of about "
+        f"{args.drain_seconds * MARGIN:.0f} s together, then {paced_count} offered at {args.rate:.0f}/s; "
+        f"{args.runs} runs ({servers})"
     )
     with tempfile.TemporaryDirectory(prefix="sambus-bench-") as workdir:
         runs = [await one_run(args, servers, n + 1, Path(workdir)) for n in range(args.runs)]
@@ -393,24 +454,37 @@ async def main(args: argparse.Namespace, servers: str) -> None:
     summary("throughput ratio router/baseline (goal >= 0.5)", [r.ratio for r in runs], "x")
     summary("p50 latency ratio router/baseline", [r.latency_ratio(50) for r in runs], "x", ".2f")
     summary("p99 latency ratio router/baseline (goal <= 3)", [r.latency_ratio(99) for r in runs], "x", ".2f")
+    summary("bare pass-through seconds drained (timed)", [r.base.seconds for r in runs], "s", ".1f")
+    summary("delivery stage seconds drained (timed)", [r.router.seconds for r in runs], "s", ".1f")
     summary("bare pass-through CPU per intent (process)", [r.base.cpu_ms for r in runs], "ms")
     summary("delivery stage CPU per intent (process)", [r.router.cpu_ms for r in runs], "ms")
+    summary("CPU ratio baseline/router per intent", [r.cpu_ratio for r in runs], "x")
     if unfinished:
         print(f"{unfinished} of {len(runs)} runs did not finish within --timeout: their figures are partial")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--intents", type=int, default=5000, help="backlog drained for throughput")
-    parser.add_argument("--rate", type=float, default=50.0, help="offered load (intents/s) for latency")
-    parser.add_argument("--seconds", type=float, default=10.0, help="how long the load is offered")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--intents", type=int, default=3000, help="probe drained first (the timed backlogs' floor)"
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=12.0,
+        help="each side's timed drains, together, last about this long (x 1.5)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="timed drains per side, taken in turns")
+    parser.add_argument("--rate", type=float, default=20.0, help="offered load (intents/s) for latency")
+    parser.add_argument(
+        "--seconds", type=float, default=50.0, help="how long the load is offered (rate x seconds samples)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="how many times everything is measured")
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait per phase (seconds)")
-    parser.add_argument("--read", nargs=2, metavar=("SERVERS", "TOPICS"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    if arguments.read:  # the reader process of a run (ReaderProcess)
-        asyncio.run(read_for_parent(*arguments.read))
-        sys.exit(0)
+    CLOCK.install()
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))
     started = local.ensure_running() if local else False
