@@ -55,6 +55,7 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drain import SENT_AT, DrainClock, ReaderProcess  # bench/ is on the path: it is the script's folder
+from drain import Reader as DrainReader
 
 from sambus.adapters import translate_message
 from sambus.consent import ConsentGrant
@@ -123,25 +124,15 @@ async def produce(servers: str, topic: str, values: list[bytes], *, rate: float 
         await producer.stop()
 
 
-class Reader:
-    """A read_committed consumer positioned at the end of ``topics`` before anything is sent."""
+class Reader(DrainReader):
+    """:class:`drain.Reader`, reading each record's latency by its ``SENT_AT`` header or correlation id."""
 
     def __init__(self, servers: str, topics: list[str]) -> None:
-        self._consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=servers, isolation_level="read_committed"
-        )
+        super().__init__(servers, topics)
         self.last_at = 0.0
         """When (``time.perf_counter``) the last record :meth:`read` saw came."""
 
-    async def start(self) -> None:
-        await self._consumer.start()
-        while not self._consumer.assignment():  # noqa: ASYNC110 - aiokafka has no event for it
-            await asyncio.sleep(0.05)
-        await self._consumer.seek_to_end()
-        for partition in self._consumer.assignment():
-            await self._consumer.position(partition)
-
-    async def read(
+    async def read(  # type: ignore[override] # another result: the drain's seconds, latencies, count
         self,
         count: int,
         sent: dict[str, int] | None = None,
