@@ -15,7 +15,6 @@ sambus says so (:class:`DevelopmentOnlyError`) instead of fetching or starting a
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import dataclasses
@@ -29,9 +28,9 @@ import time
 import uuid
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.client import AIOKafkaClient
+from aiokafka.client import AIOKafkaClient, CoordinationType
 from aiokafka.errors import KafkaError
+from aiokafka.protocol.transaction import InitProducerIdRequest
 
 from sambus.contracts.errors import BrokerUnavailableError, ConfigError
 from sambus.router.kafka.admin import metadata_answers, run_sync
@@ -48,7 +47,6 @@ KAFKA_HOME: Path | None = _source_kafka_home()
 """``deploy/kafka/`` of the source checkout sambus runs from; ``None`` when it is installed from a wheel."""
 _COMPLETE = ".complete"
 MAX_BROKERS = 5
-_GROUP_COORDINATOR = 0  # FindCoordinator key type of a consumer group
 
 
 class DevelopmentOnlyError(ConfigError):
@@ -427,22 +425,27 @@ async def coordinators_answer(bootstrap_servers: str, *, timeout_s: float = 5.0)
     A broker started again on data it holds answers metadata before it has loaded
     ``__consumer_offsets`` and ``__transaction_state``: with thousands of partitions that took a minute
     (measured after a restart on 6,000 partitions), in which every group join and transactional
-    producer waits. A transactional producer starts only once its coordinator has loaded.
+    producer waits. The transaction coordinator is asked for a producer id, as a transactional
+    producer's start does.
+
+    Each request is bounded by ``timeout_s`` on its own; nothing here is cancelled from outside, as
+    aiokafka leaves a connection open when a bootstrap is cancelled between its connect and its
+    metadata answer (the leaked connections of a readiness probe that kept timing out during a
+    broker's restart once failed an unrelated test when the garbage collector found them).
     """
     probe = f"sambus-ready-{uuid.uuid4()}"
-    client = AIOKafkaClient(**client_kwargs(bootstrap_servers), request_timeout_ms=int(timeout_s * 1000))
-    producer = AIOKafkaProducer(**client_kwargs(bootstrap_servers), transactional_id=probe)
+    timeout_ms = max(1, int(timeout_s * 1000))
+    client = AIOKafkaClient(**client_kwargs(bootstrap_servers), request_timeout_ms=timeout_ms)
     try:
-        async with asyncio.timeout(timeout_s):
-            await client.bootstrap()
-            await client.coordinator_lookup(_GROUP_COORDINATOR, probe)
-            await producer.start()
+        await client.bootstrap()
+        await client.coordinator_lookup(CoordinationType.GROUP, probe)
+        node = await client.coordinator_lookup(CoordinationType.TRANSACTION, probe)
+        answer = await client.send(node, InitProducerIdRequest(probe, transaction_timeout_ms=60_000))
     except (KafkaError, OSError, TimeoutError):
         return False
     finally:
-        await producer.stop()
         await client.close()
-    return True
+    return bool(answer.error_code == 0)
 
 
 def min_insync_replicas(replicas: int) -> int:

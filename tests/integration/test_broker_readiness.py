@@ -8,6 +8,8 @@ tests hold the probe that `LocalKafka.wait_ready` now waits for.
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 
 import pytest
@@ -26,3 +28,22 @@ async def test_nothing_listening_is_not_ready_and_the_probe_gives_up_in_its_time
     started = time.monotonic()
     assert not await coordinators_answer(f"127.0.0.1:{free_port()}", timeout_s=2)
     assert time.monotonic() - started < 30, "the probe is bounded by its timeout"
+
+
+async def test_a_probe_cut_short_leaves_no_connection_open(kafka_bootstrap: str) -> None:
+    """A probe that runs out of time closes what it opened (wait_ready probes every half second).
+
+    Before, a probe cut short between connecting and the broker's metadata answer left that connection
+    open; the garbage collector found it later, in whichever test was running (4 in 21 probes here).
+    """
+    leaked: list[str] = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: leaked.append(f"{unraisable.exc_value}")
+    try:
+        for timeout_s in (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.3) * 3:
+            await coordinators_answer(kafka_bootstrap, timeout_s=timeout_s)
+        gc.collect()
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert leaked == []
