@@ -255,6 +255,9 @@ class LocalKafka:
             self._java(),
             f"-Xms{min(256, self.heap_mb)}m",
             f"-Xmx{self.heap_mb}m",
+            # A broker out of memory keeps answering with dead threads (UnknownServerError, coordinators that
+            # never sync, stale leaders): exiting lets the cluster go on without it and says why.
+            "-XX:+ExitOnOutOfMemoryError",
             "-cp",
             str(self._lib / "*"),
             f"-Dlog4j.configuration=file:{self.home / 'log4j.properties'}",

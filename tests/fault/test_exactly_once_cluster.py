@@ -82,6 +82,7 @@ BROKER_CRASHES = int(os.environ.get("SAMBUS_FAULT_BROKER", "1"))
 INSTANCES = 3
 SESSION_TIMEOUT_S = 10.0  # aiokafka's default session_timeout_ms
 CLUSTER_PORT = port_block("SAMBUS_TEST_FAULT_CLUSTER_PORT", 29500, 6)
+BROKER_HEAP_MB = int(os.environ.get("SAMBUS_FAULT_BROKER_HEAP_MB", "512"))
 STALLED_S = 300.0  # no delivery for this long after the faults: stuck (a slow machine still delivers)
 TIMER_RECIPIENT = "vastmanland-folktandvarden"  # gets no deliveries here (it is parked): only notices
 
@@ -90,7 +91,10 @@ TIMER_RECIPIENT = "vastmanland-folktandvarden"  # gets no deliveries here (it is
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     """A three-broker cluster of this test's own."""
     local = LocalKafka(
-        port=CLUSTER_PORT, brokers=3, state_dir=tmp_path_factory.mktemp("cluster") / "kafka", heap_mb=256
+        port=CLUSTER_PORT,
+        brokers=3,
+        state_dir=tmp_path_factory.mktemp("cluster") / "kafka",
+        heap_mb=BROKER_HEAP_MB,
     )
     try:
         local.ensure_running(timeout=180)
@@ -99,8 +103,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     try:
         yield local
     finally:
-        local.stop()
-        # The brokers' own logs outlive the cluster: a stalled run is read from them afterwards.
+        # The brokers' own logs outlive the cluster: a stalled run is read from them afterwards. They are
+        # copied before the cluster stops, as stopping a cluster this object formatted deletes its folder.
         kept = tmp_path_factory.mktemp("cluster-logs")
         for node in local.nodes:
             logs = node.state_dir / "logs"
@@ -232,6 +236,11 @@ async def _chaos(
     return done
 
 
+def _stopped_brokers(cluster: LocalKafka) -> list[str]:
+    """The cluster's nodes that are not running (one out of memory exits: -XX:+ExitOnOutOfMemoryError)."""
+    return [node.state_dir.name for node in cluster.nodes if cluster.node_pid(node) is None]
+
+
 async def _report(progress: Progress, *, expected: int, started: float) -> None:
     """Print how far the deliveries are every 15 s (shown with -s, or with a failure's captured output)."""
     while True:
@@ -285,7 +294,7 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
         arrived = await progress.keeps_coming_until(expected, stalled_after=STALLED_S)
         assert arrived, (
             f"{len(progress.records)} of {expected} deliveries, none in the last {STALLED_S:.0f} s; "
-            f"logs in {tmp_path}"
+            f"brokers not running: {_stopped_brokers(cluster) or 'none'}; logs in {tmp_path}"
         )
         assert await notices.reaches(TIMERS, timeout=STALLED_S), (
             f"{len(notices.records)} of {TIMERS} timers fired"
