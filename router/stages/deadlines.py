@@ -805,10 +805,13 @@ class DeadlineTimers:
                 (r.key or b"").decode()
                 for r in await read_topic(self._bootstrap_servers, self._topics.timers_fired)
             ]
-        except KafkaError as exc:
-            await producer.stop()
-            raise BrokerUnavailableError(f"the deadline timers cannot connect: {exc}") from exc
-        await asyncio.to_thread(self._deadlines.mark_fired, fired, self._clock())
+            await asyncio.to_thread(self._deadlines.mark_fired, fired, self._clock())
+        except BaseException as exc:  # the broker or the database failed: nothing of this claim stays open
+            with contextlib.suppress(KafkaError):
+                await producer.stop()
+            if isinstance(exc, KafkaError):
+                raise BrokerUnavailableError(f"the deadline timers cannot connect: {exc}") from exc
+            raise
         self._producer = producer
         logger.info("instance %s fires the deadline timers", self._owner)
         return True

@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
+from sambus.contracts.errors import BrokerUnavailableError
 from sambus.contracts.topics import Topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.settings import Settings
+from sambus.router.stages import deadlines
 from sambus.router.stages.deadlines import Deadline, DeadlineTimers
 from tests.database import upgraded
 from tests.integration.conftest import read_committed
@@ -170,3 +173,36 @@ async def test_an_owner_paused_while_firing_is_replaced_and_fenced_so_no_timer_f
     assert late == []
     assert not paused.is_owner
     assert len(notices) == TIMERS, "each due timer's notice committed exactly once"
+
+
+async def test_a_claim_that_cannot_read_the_fired_timers_leaves_no_producer_open(
+    topics: Topics,
+    database_url: str,
+    kafka_bootstrap: str,
+    made: list[Sambus],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A broker going away between the producer's start and the read of the fired timers (seen in the fault
+    test) left the started producer unclosed, one per scan, for as long as the outage lasted."""
+    [app] = _instances(topics, database_url, kafka_bootstrap, 1, made)
+    await app.create_topics()
+    started: list[AIOKafkaProducer] = []
+
+    class Recorded(AIOKafkaProducer):
+        async def start(self) -> None:
+            started.append(self)
+            await super().start()
+
+    async def unreachable(*_: object, **__: object) -> list[Any]:
+        raise BrokerUnavailableError("read sambus.timers.fired: the broker went away")
+
+    monkeypatch.setattr(deadlines, "AIOKafkaProducer", Recorded)
+    monkeypatch.setattr(deadlines, "read_topic", unreachable)
+    timers = app.deadline_timers()
+
+    with pytest.raises(BrokerUnavailableError):
+        await timers.start()
+
+    assert len(started) == 1
+    assert not timers.is_owner
+    assert started[0]._closed, "the producer of the failed claim is stopped"  # noqa: SLF001
