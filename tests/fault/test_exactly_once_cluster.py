@@ -216,7 +216,10 @@ async def _chaos(
     for action in plan:
         before = len(progress.records)
         waited = await progress.reaches(min(before + 1, expected), timeout=STALLED_S)
-        assert waited, f"no delivery in the minutes before {action} {sum(done.values()) + 1}"
+        assert waited, (
+            f"no delivery in the minutes before {action} {sum(done.values()) + 1}; "
+            f"brokers not running: {_stopped_brokers(cluster) or 'none'}"
+        )
         await asyncio.sleep(rng.uniform(0.5, 2.0))
         victim = rng.choice(instances)
         if action == "kill":
