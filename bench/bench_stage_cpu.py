@@ -1,6 +1,7 @@
 """CPU per event of each stage's handler, in this process, without Kafka: where ``sambus run``'s CPU goes.
 
     .venv/bin/python bench/bench_stage_cpu.py [--events 3000] [--runs 3] [--profile DIR]
+        [--backlogs 0,5000,15000]
 
 The stages are the ones ``sambus run`` builds (``Sambus.build_stages``), on a fresh SQLite database seeded
 as ``bench_pipeline.py`` seeds it, and are fed the same school events: intake's intents feed the delivery
@@ -13,6 +14,13 @@ the stage's size, minus Kafka itself (no transaction, no send, no tracing span: 
 CPU time is the process's (every thread: worker threads do the stages' database work), per event (per
 record for the parked stage). With ``--profile DIR`` each stage is also run once under cProfile, its worker
 thread calls made inline so the profile sees them, and ``DIR/<stage>.prof`` written.
+
+With ``--backlogs`` the parked stage also has a backlog: messages parked earlier, each rechecked once in
+the window (the window of ``--events`` input events lasting one recheck interval: at 300 events/s, 3,000
+events take the default 10 s), so that stage handles its new parked records plus the backlog. The backlog
+is the run's own parked records repeated (dental care has no consent: every one is parked again, as in
+``bench_pipeline.py``). Each stage's CPU is then printed per input event, the parked stage's also per parked
+record, with the parked records it handled per input event.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import argparse
 import asyncio
 import cProfile
 import datetime as dt
+import itertools
 import logging
 import secrets
 import statistics
@@ -77,7 +86,7 @@ def wired(workdir: Path, number: int) -> Sambus:
     upgrade(engine)
     engine.dispose()
     app = bootstrap(settings, bootstrap_servers="unused:9092")
-    _seed(app)
+    _seed(app, 1)
     return app
 
 
@@ -133,7 +142,7 @@ async def timed(
 
 
 async def one_run(
-    args: argparse.Namespace, workdir: Path, number: int, profile: Path | None
+    args: argparse.Namespace, workdir: Path, number: int, profile: Path | None, backlog: int = 0
 ) -> dict[str, float]:
     app = wired(workdir, number)
     stages = {stage.name: stage for stage in app.build_stages()}
@@ -161,29 +170,56 @@ async def one_run(
         )
         for r in as_records(delivered, topics.parked)
     ]  # fmt: skip
+    fresh = len(parked)
+    parked += [
+        record(topics.parked_recheck, n, one.value, one.key, one.headers)
+        for n, one in zip(range(backlog), itertools.cycle(parked[:fresh]), strict=False)
+    ]
     cpu["parked (per record)"], _ = await timed(
         "parked", lambda: run_stage(stages["parked"], parked), len(parked), profile
     )
     app.engine.dispose()
+    cpu["parked (per event)"] = cpu["parked (per record)"] * len(parked) / args.events
+    cpu["parked records/event"] = len(parked) / args.events
+    cpu["all stages (per event)"] = sum(
+        cpu[name] for name in ("intake", "delivery", "processes", "parked (per event)")
+    )
     print(
-        f"run {number}: "
+        f"run {number} (backlog {backlog}): "
         + ", ".join(f"{name} {ms:.3f}" for name, ms in cpu.items())
-        + f" ms CPU per event; {len(intent_records)} intents, {len(parked)} parked"
+        + f"; {len(intent_records)} intents, {fresh} newly parked, {len(parked)} parked records"
     )
     return cpu
 
 
 async def main(args: argparse.Namespace, profile: Path | None) -> None:
+    backlogs = [int(b) for b in args.backlogs.split(",")]
     with tempfile.TemporaryDirectory(prefix="sambus-bench-stages-") as workdir:
-        runs = [await one_run(args, Path(workdir), n + 1, None) for n in range(args.runs)]
+        number = itertools.count(1)
+        # the backlogs alternate within each round, so machine load bends each alike
+        runs = {b: [] for b in backlogs}  # type: dict[int, list[dict[str, float]]]
+        for _ in range(args.runs):
+            for b in backlogs:
+                runs[b].append(await one_run(args, Path(workdir), next(number), None, b))
         if profile is not None:
-            await one_run(args, Path(workdir), args.runs + 1, profile)
-    for name in runs[0]:
-        values = [run[name] for run in runs]
-        print(
-            f"{name:<22} min {min(values):.3f}  median {statistics.median(values):.3f}  "
-            f"max {max(values):.3f} ms CPU per event"
-        )
+            await one_run(args, Path(workdir), next(number), profile, backlogs[-1])
+    for b in backlogs:
+        print(f"parked backlog {b}:")
+        for name in runs[b][0]:
+            values = [run[name] for run in runs[b]]
+            unit = "" if name.endswith("/event") else " ms CPU"
+            print(
+                f"  {name:<24} min {min(values):.3f}  median {statistics.median(values):.3f}  "
+                f"max {max(values):.3f}{unit}"
+            )
+    if len(backlogs) > 1:
+        base = statistics.median(r["all stages (per event)"] for r in runs[backlogs[0]])
+        for b in backlogs[1:]:
+            ratios = [r["all stages (per event)"] / base for r in runs[b]]
+            print(
+                f"all stages per event, backlog {b} / backlog {backlogs[0]}: min {min(ratios):.2f}  "
+                f"median {statistics.median(ratios):.2f}  max {max(ratios):.2f}"
+            )
 
 
 if __name__ == "__main__":
@@ -191,6 +227,9 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=3000, help="school events per run")
     parser.add_argument("--runs", type=int, default=3, help="how many times everything is measured")
     parser.add_argument("--profile", metavar="DIR", help="also one run under cProfile, DIR/<stage>.prof")
+    parser.add_argument(
+        "--backlogs", default="0", help="parked backlogs, comma-separated (e.g. 0,5000,15000), each measured"
+    )
     arguments = parser.parse_args()
     folder = Path(arguments.profile).resolve() if arguments.profile else None
     if folder is not None:

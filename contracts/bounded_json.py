@@ -104,9 +104,20 @@ def _load(value: bytes, *, max_bytes: int, max_depth: int, floats: bool) -> Any:
         raise InvalidEventError(
             f"the message is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from exc
-    if json_depth(document, stop_after=max_depth) > max_depth:
+    if _opened(value) > max_depth and json_depth(document, stop_after=max_depth) > max_depth:
         raise too_deep
     return document
+
+
+def _opened(value: bytes) -> int:
+    """How many ``{`` and ``[`` bytes ``value`` holds: at least as many as its objects and arrays.
+
+    Each object or array opens with one such character, and each such character is that byte in UTF-8,
+    UTF-16 and UTF-32 alike (the encodings ``json.loads`` reads); one inside a string or a code unit only
+    adds to the count. A document cannot nest deeper than its containers number, so when this count is
+    within the limit the walk of :func:`json_depth` is not needed (sambus's own messages: a few dozen).
+    """
+    return value.count(b"{") + value.count(b"[")
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)

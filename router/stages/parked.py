@@ -47,7 +47,6 @@ from sambus.router.stages.delivery import (
     Clock,
     LedgerBatch,
     LedgerSink,
-    header,
     labelled_headers,
     read_intent,
     relay_request,
@@ -134,7 +133,7 @@ class ParkedHandler(LedgerBatch):
         await self._read_facts(due)
         child, event, message = read_intent(record)
         try:
-            recipient = self._rules.directory.by_id(header(record, Header.RECIPIENT))
+            recipient = self._rules.directory.by_id(_text(headers, Header.RECIPIENT))
             since = from_epoch_ms(headers.get(Header.PARKED_SINCE))
             deliver_to = (headers.get(Header.PARKED_DELIVER_TO) or b"").decode("ascii")
         except ValueError as exc:
@@ -219,7 +218,7 @@ class ParkedHandler(LedgerBatch):
             at=now,
         )
         return [
-            self._release(record, message, decision, deliver_to),
+            self._release(record, headers, message, decision, deliver_to),
             *([] if released is None else [released]),
         ]
 
@@ -232,15 +231,14 @@ class ParkedHandler(LedgerBatch):
     def _release(
         self,
         record: ConsumerRecord[bytes, bytes],
+        headers: RecordHeaders,
         message: dict[str, Any],
         decision: Decision,
         deliver_to: str,
     ) -> Outgoing:
         message = as_delivered(message, removed=decision.removed, security=decision.security)
         reason = f"{decision.rule_id}@{decision.rule_version}: {decision.reason} [{decision.legal_basis}]"
-        kept = RecordHeaders.of(record.headers).without(
-            {*PARKED_HEADERS, Header.DECISION, Header.DECISION_REASON}
-        )
+        kept = headers.without({*PARKED_HEADERS, Header.DECISION, Header.DECISION_REASON})
         return Outgoing(
             self._topics.deliver(deliver_to),
             dump_json(message),
@@ -254,3 +252,18 @@ class ParkedHandler(LedgerBatch):
                 message,
             ),
         )
+
+
+def _text(headers: RecordHeaders, name: str) -> str:
+    """What :func:`~.delivery.header` reads, from the headers read once per record.
+
+    Raises:
+        InvalidIntentError: the record has no such header, or its value is not UTF-8.
+    """
+    try:
+        value = headers.text(name)
+    except UnicodeDecodeError as exc:
+        raise InvalidIntentError(f"the intent's {name} header is not UTF-8") from exc
+    if value is None:
+        raise InvalidIntentError(f"the intent has no {name} header")
+    return value

@@ -87,3 +87,40 @@ def test_a_document_nested_far_past_the_limit_is_walked_no_deeper_than_one_past_
         document = [1, document]
 
     assert json_depth(document) == MAX_JSON_DEPTH + 1
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"[" * 4 + b"]" * 4,  # arrays only
+        b'{"a":' * 3 + b"{}" + b"}" * 3,  # objects only
+        b'[{"a":[{"b":1}]}]',  # both
+        b'{"a\\u005b":[[["x"]]]}',  # an escaped bracket in a key opens nothing
+    ],
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_the_count_that_spares_the_walk_never_lets_a_document_past_the_limit(document, encoding):
+    """Four levels against a limit of three: refused, whether the walk is spared or not; three are read.
+
+    Fails when the count that spares the walk misses one kind of container or one of the encodings that
+    ``json.loads`` reads.
+    """
+    value = document.decode("utf-8").encode(encoding)
+    with pytest.raises(TooDeepError):
+        load_json(value, max_depth=3)
+    assert load_json(value, max_depth=4) == json.loads(document)
+
+
+@given(st.recursive(st.text(alphabet="[]{}a"), lambda c: st.lists(c) | st.dictionaries(st.text("{[a"), c)))
+@settings(max_examples=300, deadline=None)
+def test_a_document_is_refused_exactly_when_it_nests_deeper_than_the_limit(document):
+    value = json.dumps(document).encode()
+    depth = json_depth(document, stop_after=1_000)
+    for limit in (depth - 1, depth, depth + 1):
+        if limit < 0:
+            continue
+        if depth > limit:
+            with pytest.raises(TooDeepError):
+                load_json(value, max_depth=limit)
+        else:
+            assert load_json(value, max_depth=limit) == document
