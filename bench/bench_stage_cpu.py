@@ -77,7 +77,7 @@ def wired(workdir: Path, number: int) -> Sambus:
     upgrade(engine)
     engine.dispose()
     app = bootstrap(settings, bootstrap_servers="unused:9092")
-    _seed(app)
+    _seed(app, 1)  # the 50 children of block 0, whom `events` names
     return app
 
 
