@@ -86,7 +86,7 @@ def wired(workdir: Path, number: int) -> Sambus:
     upgrade(engine)
     engine.dispose()
     app = bootstrap(settings, bootstrap_servers="unused:9092")
-    _seed(app, 1)
+    _seed(app, 1)  # the 50 children of block 0, whom `events` names
     return app
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -230,9 +231,9 @@ class Scope:
         """The scope of a recipient with ``identifiers`` in process ``process_id``."""
         return cls(frozenset(f"{normalise_system(s)}|{v}" for s, v in identifiers), process_id)
 
-    def covers(self, row: sa.Row[Any]) -> bool:
+    def covers(self, row: ConsentRow) -> bool:
         """Whether a consent (or objection) row's organisations and process include this scope."""
-        named = _names(row.organisations or "")
+        named = row.organisations
         if named and not (named & self.organisations):
             return False
         return row.process_id is None or row.process_id == self.process_id
@@ -267,6 +268,11 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC)
 
 
+def _aware_time(value: dt.datetime) -> dt.datetime:
+    """:func:`_aware` of a time that is never ``None`` (a non-null column)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def _names(joined: str) -> frozenset[str]:
     return frozenset(name for name in joined.split(",") if name)
 
@@ -289,12 +295,93 @@ class Assessment:
 def _in_force(
     valid_from: dt.datetime, valid_to: dt.datetime | None, ended: dt.datetime | None, when: dt.datetime
 ) -> bool:
-    """Whether a fact valid from ``valid_from`` (until ``valid_to``, unless ``ended``) holds at ``when``."""
-    return (
-        (_aware(valid_from) or when) <= when
-        and (valid_to is None or (_aware(valid_to) or when) > when)
-        and (ended is None or (_aware(ended) or when) > when)
-    )
+    """Whether a fact valid from ``valid_from`` (until ``valid_to``, unless ``ended``) holds at ``when``.
+
+    The times are timezone-aware (:func:`_aware` made them so when the row was read).
+    """
+    return valid_from <= when and (valid_to is None or valid_to > when) and (ended is None or ended > when)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRow:
+    """A consent (or objection) row as read: plain values, times timezone-aware, name lists split.
+
+    Attributes:
+        consent_id: ``<consent id>:<agency kind>`` as stored.
+        guardians: the signers' pseudonyms (the stored comma-separated list, split).
+        organisations: ``system|value`` of each organisation named (split); empty: every one of the kinds.
+    """
+
+    consent_id: str
+    purpose: str
+    agency_kind: str
+    given_by: str
+    guardians: frozenset[str]
+    maturity_assessed_by: str | None
+    organisations: frozenset[str]
+    process_id: str | None
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
+    withdrawn_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: sa.Row[Any]) -> ConsentRow:
+        """The row of :data:`_CONSENTS_STATEMENT` as plain values."""
+        return cls(
+            consent_id=row.consent_id,
+            purpose=row.purpose,
+            agency_kind=row.agency_kind,
+            given_by=row.given_by,
+            guardians=_names(row.guardians),
+            maturity_assessed_by=row.maturity_assessed_by,
+            organisations=_names(row.organisations or ""),
+            process_id=row.process_id,
+            valid_from=_aware_time(row.valid_from),
+            valid_to=_aware(row.valid_to),
+            withdrawn_at=_aware(row.withdrawn_at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionRow:
+    """A protection decision row as read: its kind as stored and as a :class:`Protection`, times aware."""
+
+    kind: str
+    protection: Protection
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
+    lifted_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: sa.Row[Any]) -> ProtectionRow:
+        """The row of :data:`_PROTECTIONS_STATEMENT` as plain values."""
+        return cls(
+            kind=row.kind,
+            protection=_protection(row.kind),
+            valid_from=_aware_time(row.valid_from),
+            valid_to=_aware(row.valid_to),
+            lifted_at=_aware(row.lifted_at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRow:
+    """A residence release row as read, its recipients split."""
+
+    release_id: str
+    message_id: str
+    recipients: frozenset[str]
+    released_by: str
+
+    @classmethod
+    def of(cls, row: sa.Row[Any]) -> ReleaseRow:
+        """The row of :data:`_RELEASES_STATEMENT` as plain values."""
+        return cls(
+            release_id=str(row.release_id),
+            message_id=row.message_id,
+            recipients=_names(row.recipients),
+            released_by=str(row.released_by),
+        )
 
 
 @dataclass(frozen=True)
@@ -311,19 +398,19 @@ class ChildFacts:
     """
 
     known: Known | None = None
-    consents: tuple[sa.Row[Any], ...] = ()
-    protections: tuple[sa.Row[Any], ...] = ()
-    releases: tuple[sa.Row[Any], ...] | None = None
+    consents: tuple[ConsentRow, ...] = ()
+    protections: tuple[ProtectionRow, ...] = ()
+    releases: tuple[ReleaseRow, ...] | None = None
 
     def protections_at(self, when: dt.datetime) -> frozenset[Protection]:
         """The protection decisions in force at ``when``."""
         return frozenset(
-            _protection(row.kind)
+            row.protection
             for row in self.protections
             if _in_force(row.valid_from, row.valid_to, row.lifted_at, when)
         )
 
-    def consents_at(self, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime) -> list[sa.Row[Any]]:
+    def consents_at(self, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime) -> list[ConsentRow]:
         """The consent rows in force at ``when`` for this purpose and agency kind, in ``consent_id`` order."""
         return [
             row
@@ -333,7 +420,7 @@ class ChildFacts:
             and _in_force(row.valid_from, row.valid_to, row.withdrawn_at, when)
         ]
 
-    def withdrawn_by(self, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime) -> list[sa.Row[Any]]:
+    def withdrawn_by(self, purpose: Purpose, agency_kind: AgencyKind, when: dt.datetime) -> list[ConsentRow]:
         """Consents (not objections) for this purpose and agency kind withdrawn by ``when``, latest first."""
         withdrawn = [
             row
@@ -342,14 +429,14 @@ class ChildFacts:
             and row.agency_kind == str(agency_kind)
             and row.given_by != OBJECTION
             and row.withdrawn_at is not None
-            and (_aware(row.withdrawn_at) or when) <= when
+            and row.withdrawn_at <= when
         ]
-        return sorted(withdrawn, key=lambda row: _aware(row.withdrawn_at) or when, reverse=True)
+        return sorted(withdrawn, key=lambda row: row.withdrawn_at or when, reverse=True)
 
     def residence_answered(self, when: dt.datetime) -> bool:
         """Whether a hidden-residence decision (to hide, lifted or not to hide) was made by ``when``."""
         return any(
-            row.kind == str(Protection.HIDDEN_RESIDENCE) and (_aware(row.valid_from) or when) <= when
+            row.kind == str(Protection.HIDDEN_RESIDENCE) and row.valid_from <= when
             for row in self.protections
         )
 
@@ -407,6 +494,13 @@ class Known:
     custody: str | None
     guardians: str | None
 
+    @functools.cached_property
+    def custodians(self) -> Custodians | None:
+        """Who may consent for the child; ``None`` when custody is not known (worked out once)."""
+        if self.custody is None:
+            return None
+        return Custodians(form=Custody(str(self.custody)), guardians=_names(self.guardians or ""))
+
 
 def _known(born: dt.date | None, custody_form: tuple[str, str] | None) -> Known | None:
     if born is None and custody_form is None:
@@ -418,10 +512,14 @@ def _known(born: dt.date | None, custody_form: tuple[str, str] | None) -> Known 
     )
 
 
-def _by_child(rows: Iterable[Any]) -> dict[str, list[Any]]:
-    found: dict[str, list[Any]] = {}
+Plain = TypeVar("Plain")
+
+
+def _by_child(rows: Iterable[Any], plain: Callable[[sa.Row[Any]], Plain]) -> dict[str, list[Plain]]:
+    """The rows by child, in the order read, each made plain values by ``plain`` (once, here)."""
+    found: dict[str, list[Plain]] = {}
     for row in rows:
-        found.setdefault(str(row.child), []).append(row)
+        found.setdefault(str(row.child), []).append(plain(row))
     return found
 
 
@@ -438,9 +536,9 @@ def load_facts(
         str(row.child): (str(row.custody), str(row.guardians))
         for row in conn.execute(_CUSTODY_STATEMENT, params)
     }
-    protected = _by_child(conn.execute(_PROTECTIONS_STATEMENT, params))
-    consented = _by_child(conn.execute(_CONSENTS_STATEMENT, params))
-    released = _by_child(conn.execute(_RELEASES_STATEMENT, params)) if releases_too else None
+    protected = _by_child(conn.execute(_PROTECTIONS_STATEMENT, params), ProtectionRow.of)
+    consented = _by_child(conn.execute(_CONSENTS_STATEMENT, params), ConsentRow.of)
+    released = _by_child(conn.execute(_RELEASES_STATEMENT, params), ReleaseRow.of) if releases_too else None
     return {
         child: ChildFacts(
             known=_known(born.get(child), forms.get(child)),
@@ -469,7 +567,7 @@ class Custodians:
 
 
 def _guardians_answer(
-    rows: Sequence[sa.Row[Any]], custodians: Custodians | None, county: CountyPolicy
+    rows: Sequence[ConsentRow], custodians: Custodians | None, county: CountyPolicy
 ) -> ConsentAnswer:
     """Whether the guardians' records in force, together, make a consent; signers must be current guardians.
 
@@ -487,7 +585,7 @@ def _guardians_answer(
     used: list[str] = []
     strangers = False
     for row in guardian_rows:
-        signers = _names(row.guardians)
+        signers = row.guardians
         strangers = strangers or bool(signers - custodians.guardians)
         counted = signers & custodians.guardians
         if counted - signed:
@@ -505,7 +603,7 @@ def _guardians_answer(
 
 
 def _answer(
-    rows: Sequence[sa.Row[Any]], *, age: int | None, custodians: Custodians | None, county: CountyPolicy
+    rows: Sequence[ConsentRow], *, age: int | None, custodians: Custodians | None, county: CountyPolicy
 ) -> ConsentAnswer | None:
     """The consent that counts, or why none does (``None``: there is no consent at all).
 
@@ -880,11 +978,12 @@ class ConsentRegistry:
         rows = cached.releases if cached is not None else None
         if rows is None:
             with map_errors("read the consent registry"), self._engine.connect() as conn:
-                rows = tuple(conn.execute(_RELEASES_STATEMENT, {"children": [child]}))
+                read = conn.execute(_RELEASES_STATEMENT, {"children": [child]})
+                rows = tuple(_by_child(read, ReleaseRow.of).get(child, ()))
         for row in rows:
             same_message = message_id in {row.message_id, deterministic_id(row.message_id, recipient_id)}
-            if same_message and wanted & _names(row.recipients):
-                return Release(release_id=str(row.release_id), released_by=str(row.released_by))
+            if same_message and wanted & row.recipients:
+                return Release(release_id=row.release_id, released_by=row.released_by)
         return None
 
     def lift(self, decision_id: str, *, at: dt.datetime) -> int:
@@ -979,17 +1078,13 @@ class ConsentRegistry:
         protected = facts.protections_at(when)
         answered = facts.residence_answered(when)
         rows = None
-        withdrawn_rows: list[sa.Row[Any]] = []
+        withdrawn_rows: list[ConsentRow] = []
         if purpose is not None and agency_kind is not None:
             rows = facts.consents_at(purpose, agency_kind, when)
             withdrawn_rows = facts.withdrawn_by(purpose, agency_kind, when)
         born = None if known is None else known.birth_date
         age = None if born is None else age_on(born, when.date())
-        custodians = (
-            Custodians(form=Custody(str(known.custody)), guardians=_names(known.guardians or ""))
-            if known is not None and known.custody is not None
-            else None
-        )
+        custodians = known.custodians if known is not None else None
         answer = None
         if scope is not None and rows is not None:
             rows = [row for row in rows if scope.covers(row)]

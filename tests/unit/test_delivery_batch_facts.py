@@ -152,6 +152,19 @@ async def test_a_withdrawal_applied_earlier_in_a_batch_stops_a_later_message_of_
 
 
 @pytest.mark.asyncio
+async def test_a_custody_update_applied_earlier_in_a_batch_counts_for_a_later_message_of_it(registry):
+    ledger = Ledger()
+    registry.apply(registry_facts(json.loads(_record(_example("social.consent-recorded"), 0).value)))
+    custody = _example("social.custody-updated")  # from 09:00+01:00, before both SIPs are decided
+    custody["data"] |= {"custody": "sole", "guardians": ["19750101-1238"]}  # neither signer of the consent
+    batch = [_record(_sip("sip-before"), 1), _record(custody, 2), _record(_sip("sip-after"), 3)]
+
+    await _batch(_delivery(registry, ledger), batch)
+
+    assert _dental(ledger) == ["permit", "await_consent"]  # signed by whom is no longer a guardian
+
+
+@pytest.mark.asyncio
 async def test_a_batch_reads_each_registry_table_once_whatever_its_size(registry, engine):
     ledger = Ledger()
     delivery = _delivery(registry, ledger)
