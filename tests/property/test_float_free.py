@@ -53,7 +53,9 @@ def holds_float(document: Any) -> bool:
 
 @SETTINGS
 @given(documents, layouts, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32"]))
-def test_a_document_with_a_float_is_never_float_free(document: Any, layout: dict, encoding: str) -> None:
+def test_a_document_with_a_float_is_never_float_free(
+    document: Any, layout: dict[str, Any], encoding: str
+) -> None:
     value = json.dumps(document, ensure_ascii=False, **layout).encode(encoding)
     assert json.loads(value) == document or holds_float(document)  # NaN != NaN
     if holds_float(document):
