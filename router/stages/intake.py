@@ -122,7 +122,6 @@ class Intake:
         made = self._translated.pop((record.topic, record.partition, record.offset), None)
         if isinstance(made, Exception):
             raise made
-        floats = not float_free(record.value)
         if made is None:
             made = [
                 _Made(intent.message_id, intent)
@@ -135,7 +134,9 @@ class Intake:
                 len(made) - len(fresh), record.topic, record.partition, record.offset,
             )  # fmt: skip
         return [
-            one.record if isinstance(one.record, Outgoing) else self.intent_record(one.record, floats=floats)
+            one.record
+            if isinstance(one.record, Outgoing)
+            else self.intent_record(one.record, floats=not float_free(record.value))
             for one in fresh
         ]
 
