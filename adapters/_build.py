@@ -124,10 +124,15 @@ class Draft:
         """A deterministic resource id inside this message."""
         return deterministic_id(self.message_id, *parts)
 
-    @property
+    @cached_property
+    def patient_id(self) -> str:
+        """The id of the child's Patient in this message (made once: every Task and request names it)."""
+        return self.id_for("patient")
+
+    @cached_property
     def patient_ref(self) -> str:
         """The ``fullUrl`` of the child's Patient."""
-        return urn(self.id_for("patient"))
+        return urn(self.patient_id)
 
     @cached_property
     def security(self) -> list[dict[str, str]]:
@@ -205,7 +210,7 @@ class Draft:
             identifier=self.child.identifier,
             birth_date=self.child.birth_date,
             gender=None if self.child.gender is None else str(self.child.gender),
-            resource_id=self.id_for("patient"),
+            resource_id=self.patient_id,
             security=self.security,
             address=self.address,
             custody=self.custody,

@@ -46,6 +46,8 @@ def security_labels(*, protection: str, hidden_residence: bool = False) -> list[
 
 _CONFIDENTIALITY_ORDER = ("U", "L", "M", "N", "R", "V")
 """HL7 v3 Confidentiality codes from least to most restricted."""
+_CONFIDENTIALITY_RANK = {code: rank for rank, code in enumerate(_CONFIDENTIALITY_ORDER)}
+"""Each code's place in :data:`_CONFIDENTIALITY_ORDER`, made once."""
 
 
 def high_water_mark(resources: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -54,19 +56,16 @@ def high_water_mark(resources: Iterable[Mapping[str, Any]]) -> list[dict[str, st
     The highest confidentiality code, and every HL7 Sweden label, found in the resources' ``meta.security``;
     a receiver that handles the Bundle outside Kafka (e.g. ``$process-message``) still sees how to protect it.
     """
-    confidentiality: str | None = None
+    rank = -1
     swedish: set[str] = set()
     for resource in resources:
         for label in (resource.get("meta") or {}).get("security") or []:
             system, code = label.get("system"), label.get("code")
-            if system == CONFIDENTIALITY_SYSTEM and code in _CONFIDENTIALITY_ORDER:
-                if confidentiality is None or _CONFIDENTIALITY_ORDER.index(
-                    code
-                ) > _CONFIDENTIALITY_ORDER.index(confidentiality):
-                    confidentiality = code
+            if system == CONFIDENTIALITY_SYSTEM and isinstance(code, str) and code in _CONFIDENTIALITY_RANK:
+                rank = max(rank, _CONFIDENTIALITY_RANK[code])
             elif system == SWEDISH_SECURITY_SYSTEM and isinstance(code, str):
                 swedish.add(code)
-    labels = [] if confidentiality is None else [{"system": CONFIDENTIALITY_SYSTEM, "code": confidentiality}]
+    labels = [] if rank < 0 else [{"system": CONFIDENTIALITY_SYSTEM, "code": _CONFIDENTIALITY_ORDER[rank]}]
     return labels + [{"system": SWEDISH_SECURITY_SYSTEM, "code": code} for code in sorted(swedish)]
 
 

@@ -126,3 +126,31 @@ async def test_a_prepared_batch_reads_the_seen_events_table_once(engine, sip_eve
 
     assert [len(x) for x in made] == [1] * 100
     assert len(reads) == 1
+
+
+class _RefusingPseudonymizer(Pseudonymizer):
+    """Refuses one child, as a broken key store would: making that intent's record fails."""
+
+    def of(self, person_number: str) -> str:
+        if person_number.endswith("0014"):
+            raise RuntimeError("the pseudonym key store is unreachable")
+        return super().of(person_number)
+
+
+@pytest.mark.asyncio
+async def test_a_record_that_cannot_be_made_fails_its_own_event_at_its_turn(engine, sip_event) -> None:
+    """A prepared batch makes its intents' records ahead; one that fails is raised by its own event only."""
+    seen = SeenEvents(engine)
+    intake = Intake(topics=TOPICS, pseudonymizer=_RefusingPseudonymizer(b"k" * 32), seen=seen)
+    records = _records(
+        [
+            sip_event(id="e-1"),
+            sip_event(id="e-2", data={"child": {"civicNo": "20120315-0014"}}),
+            sip_event(id="e-3"),
+        ]
+    )
+    await intake.prepare(records)
+    assert len(await intake(records[0])) == 1
+    with pytest.raises(RuntimeError, match="key store"):
+        await intake(records[1])
+    assert len(await intake(records[2])) == 1

@@ -47,3 +47,42 @@ def test_a_message_about_an_unprotected_child_has_no_bundle_label():
     [intent] = translate_message(event)
 
     assert "meta" not in intent.bundle
+
+
+def _by_order(resources: list[dict[str, object]]) -> list[dict[str, str]]:
+    """The high-water mark as it was first written: each code's place looked up in the order every time."""
+    order = ("U", "L", "M", "N", "R", "V")
+    confidentiality: str | None = None
+    swedish: set[str] = set()
+    for resource in resources:
+        for label in (resource.get("meta") or {}).get("security") or []:  # type: ignore[attr-defined]
+            system, code = label.get("system"), label.get("code")
+            if system == CONFIDENTIALITY_SYSTEM and code in order:
+                if confidentiality is None or order.index(code) > order.index(confidentiality):
+                    confidentiality = code
+            elif system == SWEDISH_SECURITY_SYSTEM and isinstance(code, str):
+                swedish.add(code)
+    labels = [] if confidentiality is None else [{"system": CONFIDENTIALITY_SYSTEM, "code": confidentiality}]
+    return labels + [{"system": SWEDISH_SECURITY_SYSTEM, "code": code} for code in sorted(swedish)]
+
+
+def test_every_mix_of_labels_gets_the_mark_it_always_got():
+    """Every pair of resources labelled from every code (and an unknown one, and a non-string code)."""
+    codes = ["U", "L", "M", "N", "R", "V", "X", None]
+    choices = [
+        [],
+        *[[{"system": CONFIDENTIALITY_SYSTEM, "code": code}] for code in codes],
+        [_PROTECTED],
+        [{"system": SWEDISH_SECURITY_SYSTEM, "code": "sekretessmarkering"}, _R],
+        [{"system": "urn:other", "code": "V"}],
+    ]
+    for first in choices:
+        for second in choices:
+            for third in choices:
+                resources = [
+                    _labelled(*first),
+                    {"resourceType": "Patient"},
+                    _labelled(*second),
+                    _labelled(*third),
+                ]
+                assert high_water_mark(resources) == _by_order(resources), (first, second, third)
