@@ -63,14 +63,19 @@ class Clock:
             self.meanwhile.pop(0)()
 
 
-def _handler(registry: ConsentRegistry, clock: Clock, ledger: Ledger) -> ParkedHandler:
+def _handler(
+    registry: ConsentRegistry,
+    clock: Clock,
+    ledger: Ledger,
+    expire_after: dt.timedelta = dt.timedelta(days=14),
+) -> ParkedHandler:
     return ParkedHandler(
         topics=TOPICS,
         directory=RoutingDirectory.load(),
         policy=ConsentPolicy(registry),
         ledger=ledger,
         clock=clock,
-        expire_after=dt.timedelta(days=14),
+        expire_after=expire_after,
         recheck=RECHECK,
         sleep=clock.sleep,
         batch_facts=registry,

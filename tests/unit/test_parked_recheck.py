@@ -12,33 +12,15 @@ import datetime as dt
 import pytest
 from aiokafka.structs import ConsumerRecord
 from tests.unit.test_delivery_batch_facts import DENTAL, NOW, TOPICS, Ledger, _sip, engine, registry
-from tests.unit.test_parked_batch_facts import RECHECK, Clock, _consent, _parked
+from tests.unit.test_parked_batch_facts import RECHECK, Clock, _consent, _handler, _parked
 
-from sambus.consent import ConsentPolicy, ConsentRegistry
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.topics import Header, RecordHeaders
 from sambus.router.kafka.parked_headers import epoch_ms
 from sambus.router.kafka.records import Outgoing
-from sambus.router.routing.directory import RoutingDirectory
 from sambus.router.stages.parked import ParkedHandler
 
 __all__ = ["engine", "registry"]  # fixtures
-
-
-def _handler(
-    registry: ConsentRegistry, clock: Clock, ledger: Ledger, expire_after: dt.timedelta
-) -> ParkedHandler:
-    return ParkedHandler(
-        topics=TOPICS,
-        directory=RoutingDirectory.load(),
-        policy=ConsentPolicy(registry),
-        ledger=ledger,
-        clock=clock,
-        expire_after=expire_after,
-        recheck=RECHECK,
-        sleep=clock.sleep,
-        batch_facts=registry,
-    )
 
 
 async def _check(handler: ParkedHandler, record: ConsumerRecord) -> list[Outgoing]:
