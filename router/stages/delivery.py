@@ -149,8 +149,17 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
     Raises:
         InvalidIntentError: the record has no such header, or its value is not UTF-8.
     """
+    return header_text(RecordHeaders.of(record.headers), name)
+
+
+def header_text(headers: RecordHeaders, name: str) -> str:
+    """:func:`header`, from a record's headers already read.
+
+    Raises:
+        InvalidIntentError: the record has no such header, or its value is not UTF-8.
+    """
     try:
-        value = RecordHeaders.of(record.headers).text(name)
+        value = headers.text(name)
     except UnicodeDecodeError as exc:
         raise InvalidIntentError(f"the intent's {name} header is not UTF-8") from exc
     if value is None:

@@ -47,6 +47,7 @@ from sambus.router.stages.delivery import (
     Clock,
     LedgerBatch,
     LedgerSink,
+    header_text,
     labelled_headers,
     read_intent,
     relay_request,
@@ -133,7 +134,7 @@ class ParkedHandler(LedgerBatch):
         await self._read_facts(due)
         child, event, message = read_intent(record)
         try:
-            recipient = self._rules.directory.by_id(_text(headers, Header.RECIPIENT))
+            recipient = self._rules.directory.by_id(header_text(headers, Header.RECIPIENT))
             since = from_epoch_ms(headers.get(Header.PARKED_SINCE))
             deliver_to = (headers.get(Header.PARKED_DELIVER_TO) or b"").decode("ascii")
         except ValueError as exc:
@@ -252,18 +253,3 @@ class ParkedHandler(LedgerBatch):
                 message,
             ),
         )
-
-
-def _text(headers: RecordHeaders, name: str) -> str:
-    """What :func:`~.delivery.header` reads, from the headers read once per record.
-
-    Raises:
-        InvalidIntentError: the record has no such header, or its value is not UTF-8.
-    """
-    try:
-        value = headers.text(name)
-    except UnicodeDecodeError as exc:
-        raise InvalidIntentError(f"the intent's {name} header is not UTF-8") from exc
-    if value is None:
-        raise InvalidIntentError(f"the intent has no {name} header")
-    return value
