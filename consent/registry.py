@@ -261,16 +261,14 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives back naive times; they were stored as UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def _aware_time(value: dt.datetime) -> dt.datetime:
-    """:func:`_aware` of a time that is never ``None`` (a non-null column)."""
+    """SQLite gives back naive times; they were stored as UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """:func:`_aware_time` of a time that may be ``None`` (a nullable column)."""
+    return None if value is None else _aware_time(value)
 
 
 def _names(joined: str) -> frozenset[str]:
