@@ -213,7 +213,11 @@ def bench(
                 conn.execute(indexed.insert(), rows)
 
         clock("plain inserts/s", insert_plain)
-        clock("ledger appends/s", lambda records=records: ledger.append(records))
+
+        def append(batch: list[LedgerRecord] = records) -> None:
+            ledger.append(batch)
+
+        clock("ledger appends/s", append)
         if numbers[-1] + 1 - projected >= project_every or numbers[-1] + 1 == entries:
             clock("projection", lambda: project(engine))
             projected = numbers[-1] + 1
