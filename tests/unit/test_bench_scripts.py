@@ -19,6 +19,9 @@ from sambus.contracts.fhir._validated import ENVIRONMENT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 
+SQLITE_ONLY = {"SAMBUS_TEST_POSTGRES_URL": ""}
+"""The environment for a bench that also runs on PostgreSQL when this is set (CI sets it)."""
+
 NUMBER = r"(-?[\d,]+(?:\.\d+)?|nan)"
 UNIT = r"(?:\s*[a-z]+)?,?"
 MIN_MEDIAN_MAX = re.compile(rf"min\s+{NUMBER}{UNIT}\s+median\s+{NUMBER}{UNIT}\s+max\s+{NUMBER}")
@@ -54,11 +57,6 @@ def summary(output: str, label: str) -> tuple[float, float, float]:
     return low, mid, high
 
 
-def without_postgres() -> dict[str, str]:
-    """The environment for a bench that would also run on PostgreSQL when it is set: SQLite only."""
-    return {key: value for key, value in os.environ.items() if key != "SAMBUS_TEST_POSTGRES_URL"}
-
-
 def test_intake_translate_prints_each_run_and_its_ratio() -> None:
     output = run_bench("intake_translate.py", "--rounds", "1", "--runs", "2")
 
@@ -78,7 +76,7 @@ def test_consent_on_sqlite_prints_every_ratio() -> None:
     output = run_bench(
         "bench_consent.py",
         *("--decisions", "20", "--entries", "100", "--batch", "50", "--runs", "2", "--project-every", "50"),
-        env=without_postgres(),
+        env=SQLITE_ONLY,
     )
 
     assert "SQLite, run 2:" in output
@@ -106,7 +104,7 @@ def test_ledger_query_at_its_smallest_times_every_filter_caught_up_and_behind() 
         "2",
         "--behind",
         "10",
-        env=without_postgres(),
+        env=SQLITE_ONLY,
     )
 
     caught_up, behind = output.split("the newest 10 not yet in the projection")
