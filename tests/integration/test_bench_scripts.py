@@ -70,60 +70,89 @@ def test_ledger_query_on_postgres_times_every_filter() -> None:
     assert len(re.findall(r" found$", output, re.MULTILINE)) == 2 * 16  # caught up, then behind
 
 
+def on_kafka(script: str, kafka_bootstrap: str, *args: str) -> str:
+    """:func:`run_bench` on the tests' broker."""
+    return run_bench(script, *args, env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap})
+
+
+PHASES = ("probe", "round0", "round1")
+"""The drains of a side in a drain bench (bench_router, bench_pipeline) with ``--rounds 2``."""
+
+
+def drain_bench(script: str, kafka_bootstrap: str, backlog: str, drain_seconds: str) -> str:
+    """A drain bench's smallest run: both orders of the sides (2 rounds), 20 paced, 1 run (``backlog``:
+    its probe's size option and value)."""
+    return on_kafka(
+        script,
+        kafka_bootstrap,
+        *backlog.split(),
+        *("--drain-seconds", drain_seconds, "--rounds", "2", "--rate", "20", "--seconds", "1"),
+        *("--runs", "1", "--timeout", "60"),
+    )
+
+
+def assert_drains(output: str, drains: tuple[str, ...], counted: str) -> None:
+    """Every drain named (``<side> <phase>``) printed its line: how many it drained, in how many seconds."""
+    for drain in drains:
+        assert re.search(rf"^    {drain} +\d+ {counted} in +[\d.]+ s: ", output, re.MULTILINE), drain
+
+
+def assert_summaries(output: str, *labels: str) -> None:
+    """Every summary line named printed min <= median <= max, above zero."""
+    for label in labels:
+        assert summary(output, label)[0] > 0, label
+
+
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_router_bench_drains_both_sides_in_turns_and_prints_its_ratios(kafka_bootstrap: str) -> None:
-    output = run_bench(
-        "bench_router.py",
-        *("--intents", "50", "--drain-seconds", "1", "--rounds", "2", "--rate", "20", "--seconds", "1"),
-        *("--runs", "1", "--timeout", "60"),
-        env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
-    )
+    output = drain_bench("bench_router.py", kafka_bootstrap, "--intents 50", "1")
 
-    for drain in ("baseline probe", "stage probe", "baseline round0", "stage round0", "stage round1"):
-        assert re.search(rf"^    {drain} +\d+ intents in .* produce requests$", output, re.MULTILINE), drain
-    assert re.search(r"^    baseline round1 +\d+ intents", output, re.MULTILINE)
+    assert_drains(
+        output, tuple(f"{side} {phase}" for side in ("baseline", "stage") for phase in PHASES), "intents"
+    )
     for side in ("baseline", "stage"):
         assert re.search(
             rf"^    {side} at 20/s: p50 [\d.]+ ms, p99 [\d.]+ ms of \d+ records", output, re.MULTILINE
         )
-    assert summary(output, "throughput ratio router/baseline (goal >= 0.5)")[0] > 0
-    assert summary(output, "p99 latency ratio router/baseline (goal <= 3)")[0] > 0
-    assert summary(output, "CPU ratio baseline/router per intent")[0] > 0
+    assert_summaries(
+        output,
+        "throughput ratio router/baseline (goal >= 0.5)",
+        "p99 latency ratio router/baseline (goal <= 3)",
+        "CPU ratio baseline/router per intent",
+    )
     assert "did not finish" not in output
 
 
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_pipeline_bench_drains_both_sides_in_turns_and_prints_its_ratios(kafka_bootstrap: str) -> None:
-    output = run_bench(
-        "bench_pipeline.py",
-        *("--events", "30", "--drain-seconds", "0.2", "--rounds", "2", "--rate", "20", "--seconds", "1"),
-        *("--runs", "1", "--timeout", "60"),
-        env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
-    )
+    output = drain_bench("bench_pipeline.py", kafka_bootstrap, "--events 30", "0.2")
 
-    for drain in ("baseline r1-probe", "sambus   probe", "baseline r1-round0", "sambus   round0"):
-        assert re.search(rf"^    {drain} +\d+ events in ", output, re.MULTILINE), drain
-    assert re.search(r"^    sambus   round1 +\d+ events in ", output, re.MULTILINE)
-    assert re.search(r"^    baseline r1-round1 +\d+ events in ", output, re.MULTILINE)
+    assert_drains(
+        output,
+        tuple(f"{side}{phase}" for side in ("baseline r1-", "sambus   ") for phase in PHASES),
+        "events",
+    )
     assert re.search(r"^    peak RSS +[\d.]+ MB", output, re.MULTILINE)
-    assert summary(output, "throughput ratio sambus/baseline (goal >= 0.1)")[0] > 0
-    assert summary(output, "p99 latency ratio sambus/baseline")[0] > 0
-    assert summary(output, "max RSS of a sambus process (<= 250 MB)")[0] > 0
-    assert summary(output, "CPU ms per event, all sambus processes")[0] > 0
+    assert_summaries(
+        output,
+        "throughput ratio sambus/baseline (goal >= 0.1)",
+        "p99 latency ratio sambus/baseline",
+        "max RSS of a sambus process (<= 250 MB)",
+        "CPU ms per event, all sambus processes",
+    )
 
 
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_operations_bench_prints_the_page_against_the_whole_topic_read(kafka_bootstrap: str) -> None:
-    output = run_bench(
-        "bench_operations.py",
-        *("--dead-letters", "200", "--runs", "2"),
-        env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
-    )
+    output = on_kafka("bench_operations.py", kafka_bootstrap, "--dead-letters", "200", "--runs", "2")
 
     assert "200 dead letters seeded in" in output
-    assert summary(output, "read the dead-letter topic whole (before)")[0] > 0
-    assert summary(output, "GET /operations (kept clients, new records only)")[0] > 0
+    assert_summaries(
+        output,
+        "read the dead-letter topic whole (before)",
+        "GET /operations (kept clients, new records only)",
+    )
     assert re.search(r"^ratio /operations / whole-topic read: [\d.]+x", output, re.MULTILINE)
