@@ -1,5 +1,6 @@
 """What several benches share (not a benchmark): test children and their school events, the bare aiokafka
-pass-through the Kafka benches compare against, percentiles, and the broker a bench runs on.
+pass-through the Kafka benches compare against, percentiles, the broker a bench runs on and a schema of its
+own on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -7,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import statistics
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from sambus.router.dev.local_kafka import LocalKafka
@@ -90,3 +94,23 @@ def run_on_kafka(main: Callable[[str], Coroutine[Any, Any, None]]) -> None:
     finally:
         if local is not None and started:
             local.stop()
+
+
+@contextmanager
+def postgres_schema(url: str, schema: str | None = None) -> Iterator[sa.Engine]:
+    """An engine on a schema of the PostgreSQL server at ``url``: a fresh one, dropped afterwards, or
+    ``schema``, made if it is not there and kept.
+    """
+    name = schema or f"bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {name}"))
+    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={name}"})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        if schema is None:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
+        admin.dispose()
