@@ -37,7 +37,7 @@ format: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-typecheck: $(STAMP) ## mypy, strict
+typecheck: $(STAMP) ## mypy, strict, over the product and bench/
 	$(BIN)/mypy
 
 pytest: install fhir-validator ## The tests, including those on a real Kafka broker, a real PostgreSQL server and Chromium

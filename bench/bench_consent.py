@@ -27,11 +27,11 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
+from common import postgres_schema
 
 from sambus.consent import (
     CheckpointSigner,
@@ -213,7 +213,11 @@ def bench(
                 conn.execute(indexed.insert(), rows)
 
         clock("plain inserts/s", insert_plain)
-        clock("ledger appends/s", lambda records=records: ledger.append(records))
+
+        def append(batch: list[LedgerRecord] = records) -> None:
+            ledger.append(batch)
+
+        clock("ledger appends/s", append)
         if numbers[-1] + 1 - projected >= project_every or numbers[-1] + 1 == entries:
             clock("projection", lambda: project(engine))
             projected = numbers[-1] + 1
@@ -265,22 +269,6 @@ def _summary(name: str, runs: list[dict[str, float]]) -> None:
         )
 
 
-@contextmanager
-def _postgres(url: str) -> Iterator[sa.Engine]:
-    schema = f"bench_{secrets.token_hex(4)}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
 def main() -> None:
     """Run the benchmark on SQLite, and on PostgreSQL when SAMBUS_TEST_POSTGRES_URL is set."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -312,7 +300,7 @@ def main() -> None:
     if url:
         runs = []
         for run in range(args.runs):
-            with _postgres(url) as engine:
+            with postgres_schema(url) as engine:
                 runs.append(bench(engine, **sizes))
             _report(f"PostgreSQL, run {run + 1}", runs[-1])
         summaries.append(("PostgreSQL", runs))

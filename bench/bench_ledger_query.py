@@ -41,7 +41,6 @@ import datetime as dt
 import functools
 import os
 import random
-import secrets
 import statistics
 import tempfile
 import time
@@ -50,6 +49,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+from common import postgres_schema
 
 from sambus.consent.compliance import Compliance, LedgerEntry, LedgerQuery
 from sambus.consent.ledger import HASHED, entries, project, search
@@ -277,23 +277,6 @@ KEPT_SCHEMA = "bench_kept"
 
 
 @contextmanager
-def _postgres(url: str, *, keep: bool) -> Iterator[sa.Engine]:
-    schema = KEPT_SCHEMA if keep else f"bench_{secrets.token_hex(4)}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
-    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        if not keep:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
-@contextmanager
 def _sqlite(keep: Path | None) -> Iterator[sa.Engine]:
     with tempfile.TemporaryDirectory() as folder:
         if keep is not None:
@@ -337,7 +320,7 @@ def main() -> None:
             bench("SQLite", engine, total=args.entries, repeat=args.repeat, analyze=False, behind=args.behind)
     url = os.environ.get("SAMBUS_TEST_POSTGRES_URL")
     if url:
-        with _postgres(url, keep=args.keep is not None) as engine:
+        with postgres_schema(url, KEPT_SCHEMA if args.keep is not None else None) as engine:
             bench(
                 "PostgreSQL", engine, total=args.entries, repeat=args.repeat, analyze=True, behind=args.behind
             )

@@ -32,8 +32,9 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import run_on_kafka
+
 from sambus.contracts.topics import Header
-from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import read_topic
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.service.schema import create_engine, upgrade
@@ -150,11 +151,4 @@ if __name__ == "__main__":
     parser.add_argument("--dead-letters", type=int, default=100_000, help="dead letters on the topic")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each")
     arguments = parser.parse_args()
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))
-    started_here = local.ensure_running() if local else False
-    try:
-        asyncio.run(main(arguments, configured or (local.bootstrap_servers if local else "")))
-    finally:
-        if local is not None and started_here:
-            local.stop()
+    run_on_kafka(lambda servers: main(arguments, servers))

@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import math
 import os
 import secrets
@@ -49,11 +48,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import pass_through, pct, personnummer, run_on_kafka, sip_event
 from drain import SENT_AT, DrainClock, ReaderProcess  # bench/ is on the path: it is the script's folder
 from drain import Reader as DrainReader
 
@@ -62,7 +62,6 @@ from sambus.consent import ConsentGrant
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import Header, TopicSpec
-from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics
 from sambus.router.service.bootstrap import STAGE_GROUPS, Sambus, bootstrap
 from sambus.router.service.schema import create_engine, upgrade
@@ -77,32 +76,12 @@ MARGIN = 1.5  # a timed backlog is sized to last this many times its share of --
 PROFILED = "import cProfile; from sambus.router.cli.main import main; cProfile.run('main()', 'OUT')"
 
 
-def personnummer(n: int) -> str:
-    digits = f"120315{n:03d}"
-    total = sum((d - 9 if d > 9 else d) for d in (int(c) * (2 - i % 2) for i, c in enumerate(digits)))  # noqa: PLR2004
-    return f"20{digits}{(10 - total % 10) % 10}"
-
-
-def sip_event(event_id: str, child: str) -> bytes:
-    invite = [
-        {"organisationNumber": "212000-2080"},
-        {"hsaId": "SE2321000206-1001"},
-        {"hsaId": "SE2321000206-1003"},
-    ]
-    data = {"child": {"civicNo": child}, "schoolUnitCode": "19800002", "initiatedBy": "student_health"}
-    data |= {"reason": "mental_health", "invite": invite}
-    event = {"type": "se.sambus.school.sip-initiated.v1", "id": event_id, "source": "skolsystem-bench"}
-    event |= {"time": "2026-11-20T09:00:00+01:00", "data": data}
-    return json.dumps(event).encode()
-
-
 def events(count: int, tag: str, block: int = 0) -> list[bytes]:
     """``count`` events for the ``block``-th 50 children (a drain's own: their history stays short)."""
-    return [sip_event(f"{tag}-{i}", personnummer(block * CHILDREN + i % CHILDREN)) for i in range(count)]
-
-
-def pct(values: list[float], p: int) -> float:
-    return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else float("nan")
+    return [
+        sip_event(f"{tag}-{i}", personnummer(block * CHILDREN + i % CHILDREN), "skolsystem-bench")
+        for i in range(count)
+    ]
 
 
 async def produce(servers: str, topic: str, values: list[bytes], *, rate: float | None = None) -> None:
@@ -176,36 +155,8 @@ class Reader(DrainReader):
         return last - first, latencies, seen
 
 
-async def pass_through(servers: str, source: str, sink: str, group: str, stop: asyncio.Event) -> None:
-    """The baseline: consume, produce each record unchanged, commit offsets — bare aiokafka."""
-    consumer = AIOKafkaConsumer(
-        source,
-        bootstrap_servers=servers,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all")
-    await consumer.start()
-    await producer.start()
-    try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=200, max_records=500)
-            sends = [
-                await producer.send(sink, r.value, key=r.key, headers=list(r.headers))
-                for records in batch.values()
-                for r in records
-            ]
-            await asyncio.gather(*sends)
-            if batch:
-                await consumer.commit()
-    finally:
-        await consumer.stop()
-        await producer.stop()
-
-
 def _children(pid: int) -> list[int]:
-    found = []
+    found: list[int] = []
     for status in Path("/proc").glob("[0-9]*/status"):
         with contextlib.suppress(OSError):
             lines = status.read_text().splitlines()
@@ -297,7 +248,8 @@ def _seed(app: Sambus, blocks: int) -> None:
 
 def next_size(args: argparse.Namespace, rate: float) -> int:
     """A backlog that takes its share of ``--drain-seconds`` at ``rate`` events/s, with half more."""
-    return max(args.events, math.ceil(rate * args.drain_seconds / args.rounds * MARGIN))
+    share: float = args.drain_seconds / args.rounds
+    return max(int(args.events), math.ceil(rate * share * MARGIN))
 
 
 @dataclass
@@ -598,11 +550,4 @@ if __name__ == "__main__":
     )
     arguments = parser.parse_args()
     CLOCK.install()
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))
-    started = local.ensure_running() if local else False
-    try:
-        asyncio.run(main(arguments, configured or (local.bootstrap_servers if local else "")))
-    finally:
-        if local is not None and started:
-            local.stop()
+    run_on_kafka(lambda servers: main(arguments, servers))

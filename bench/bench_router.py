@@ -46,15 +46,17 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import pass_through, pct, personnummer, run_on_kafka, sip_event
 from drain import (  # bench/ is on the path: it is the script's folder
     SENT_AT,
     DrainClock,
@@ -67,7 +69,6 @@ from sambus.consent import ConsentGrant
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.registry_facts import Custody
 from sambus.contracts.topics import TopicSpec
-from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics
 from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.service.schema import create_engine, upgrade
@@ -80,31 +81,13 @@ MARGIN = 1.5  # a timed backlog is sized to last this many times its share of --
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
-def personnummer(n: int) -> str:
-    digits = f"120315{n:03d}"
-    total = sum((d - 9 if d > 9 else d) for d in (int(c) * (2 - i % 2) for i, c in enumerate(digits)))  # noqa: PLR2004
-    return f"20{digits}{(10 - total % 10) % 10}"
-
-
-def sip_event(child: str) -> bytes:
-    invite = [
-        {"organisationNumber": "212000-2080"},
-        {"hsaId": "SE2321000206-1001"},
-        {"hsaId": "SE2321000206-1003"},
-    ]
-    # Södra skolan takes SIP messages itself (Cosmic Link): its invitations go to each agency, not as one
-    # convening Task to social services, as a school without it would send them
-    data = {"child": {"civicNo": child}, "schoolUnitCode": "19800002", "initiatedBy": "student_health"}
-    data |= {"reason": "mental_health", "invite": invite}
-    event = {"type": "se.sambus.school.sip-initiated.v1", "id": f"b-{child}", "source": "bench"}
-    event |= {"time": "2026-11-20T09:00:00+01:00", "data": data}
-    return json.dumps(event).encode()
-
-
 def intents(app: Sambus, count: int, tag: str) -> list[Record]:
     intake = Intake(topics=app.topics, pseudonymizer=app.pseudonymizer)
     templates = [
-        intake.intent_record(translate_message(sip_event(personnummer(n)))[0]) for n in range(CHILDREN)
+        # Södra skolan takes SIP messages itself (Cosmic Link): its invitations go to each agency, not as one
+        # convening Task to social services, as a school without it would send them
+        intake.intent_record(translate_message(sip_event(f"b-{child}", child, "bench"))[0])
+        for child in map(personnummer, range(CHILDREN))
     ]
     bundles = [json.loads(template.value) for template in templates]
     out = []
@@ -133,34 +116,6 @@ async def produce(servers: str, topic: str, records: list[Record], *, rate: floa
             sends.append(await producer.send(topic, value, key=key, headers=stamped))
         await asyncio.gather(*sends)
     finally:
-        await producer.stop()
-
-
-async def pass_through(servers: str, source: str, sink: str, group: str, stop: asyncio.Event) -> None:
-    """The baseline: consume, produce each record unchanged, commit offsets — bare aiokafka."""
-    consumer = AIOKafkaConsumer(
-        source,
-        bootstrap_servers=servers,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all")
-    await consumer.start()
-    await producer.start()
-    try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=200, max_records=500)
-            sends = [
-                await producer.send(sink, r.value, key=r.key, headers=list(r.headers))
-                for records in batch.values()
-                for r in records
-            ]
-            await asyncio.gather(*sends)
-            if batch:
-                await consumer.commit()
-    finally:
-        await consumer.stop()
         await producer.stop()
 
 
@@ -228,14 +183,14 @@ class Side:
     """What is measured: the bare pass-through or the delivery stage."""
 
     label: str
-    runner: Callable[[asyncio.Event], Awaitable[None]]
+    runner: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
     source: str
     outputs: list[str]
     per_input: int  # records written per intent
 
 
 @contextlib.asynccontextmanager
-async def running(runner: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[None]:
+async def running(runner: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
     """``runner`` started afresh (``CLOCK`` armed before it starts), stopped on leaving."""
     stop = asyncio.Event()
     CLOCK.arm()
@@ -319,8 +274,10 @@ async def measure(
     ends after ``--timeout`` at the latest: a drain is then what was seen by then.
     """
     window = args.drain_seconds / args.rounds
-    sizes, drains, latencies = {}, {side.label: list[Drain]() for side in sides}, {}
-    paced_finished = {}
+    sizes: dict[str, int] = {}
+    drains = {side.label: list[Drain]() for side in sides}
+    latencies: dict[str, list[float]] = {}
+    paced_finished: dict[str, bool] = {}
     for side in sides:
         latencies[side.label] = []
         probe, paced_finished[side.label] = await drain_once(
@@ -345,10 +302,6 @@ async def measure(
         Measured(drains[base.label], latencies[base.label], paced_finished[base.label]),
         Measured(drains[stage.label], latencies[stage.label], paced_finished[stage.label]),
     )
-
-
-def pct(values: list[float], p: int) -> float:
-    return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else float("nan")
 
 
 @dataclass
@@ -485,11 +438,4 @@ if __name__ == "__main__":
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait per phase (seconds)")
     arguments = parser.parse_args()
     CLOCK.install()
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))
-    started = local.ensure_running() if local else False
-    try:
-        asyncio.run(main(arguments, configured or (local.bootstrap_servers if local else "")))
-    finally:
-        if local is not None and started:
-            local.stop()
+    run_on_kafka(lambda servers: main(arguments, servers))

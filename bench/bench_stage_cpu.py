@@ -40,7 +40,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka.structs import ConsumerRecord
 from pydantic import SecretStr
@@ -58,7 +58,7 @@ from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 from sambus.router.stages.transactional import TransactionalStage
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 def record(topic: str, offset: int, value: bytes, key: bytes | None, headers: Sequence[Any]) -> Record:
@@ -115,7 +115,7 @@ def inline_threads() -> Iterator[None]:
     async def inline(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         return func(*args, **kwargs)
 
-    asyncio.to_thread = inline  # type: ignore[assignment]
+    asyncio.to_thread = inline
     try:
         yield
     finally:

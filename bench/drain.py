@@ -74,8 +74,8 @@ class DrainClock:
             clock.produce_batches += len(batches)
             await send(sender, node_id, batches)
 
-        AIOKafkaConsumer.getmany = noted_getmany  # type: ignore[method-assign]
-        Sender._send_produce_req = noted_send  # type: ignore[method-assign] # noqa: SLF001
+        AIOKafkaConsumer.getmany = noted_getmany
+        Sender._send_produce_req = noted_send  # noqa: SLF001
         return self
 
 

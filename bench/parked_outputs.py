@@ -25,8 +25,9 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pipeline import events, personnummer
+from bench_pipeline import events
 from bench_stage_cpu import as_records, record, run_stage
+from common import personnummer
 
 from sambus.consent import ConsentGrant, ConsentRegistry
 from sambus.contracts.agencies import AgencyKind, Purpose
