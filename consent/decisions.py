@@ -198,6 +198,9 @@ class ConsentPolicy:
         self._applying: dict[tuple[EventCode, AgencyKind | None, AgencyKind], tuple[Rule, ...]] = {}
         """The rules that apply to each (event, sender, recipient) asked about, in file order: found once
         in the rule set, which a policy keeps for its life (at most as many triples as the enumerations)."""
+        self._organisations: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
+        """``Scope.organisations`` of each recipient's identifiers asked about (one entry per organisation
+        of the routing directory asked about)."""
 
     def _find(
         self, event: EventCode, sender: AgencyKind | None, recipient: AgencyKind, *, assessed: str | None
@@ -208,6 +211,14 @@ class ConsentPolicy:
         if applying is None:
             applying = self._applying[key] = self._rules.applying(event, sender, recipient)
         return first_rule(applying, assessed=assessed)
+
+    def _scope(self, request: DecisionRequest) -> Scope:
+        """``Scope.of`` the request's recipient and process, the recipient's part worked out once."""
+        identifiers = request.recipient_identifiers
+        organisations = self._organisations.get(identifiers)
+        if organisations is None:
+            organisations = self._organisations[identifiers] = Scope.of(identifiers, None).organisations
+        return Scope(organisations, process_of(request.bundle))
 
     def decide(self, request: DecisionRequest) -> Decision:
         """Decide whether a message may reach a recipient.
@@ -277,7 +288,7 @@ class ConsentPolicy:
             at=request.at,
             purpose=rule.basis.purpose if consent_basis else None,
             agency_kind=request.recipient_kind,
-            scope=Scope.of(request.recipient_identifiers, process_of(request.bundle)),
+            scope=self._scope(request),
         )
         age = known.age
         if age is not None and age > county.placed_upper_age:

@@ -117,7 +117,7 @@ def notice(
     communication_id = deterministic_id(message_id, "communication")
     receiver = {"type": "Organization", "identifier": {"system": to.system, "value": to.value}}
     sent = _instant(at)
-    patient_id = deterministic_id(message_id, "patient")
+    patient_id = "" if patient is None else deterministic_id(message_id, "patient")
     child = None if patient is None else child_patient(identifier=patient, resource_id=patient_id)
     outcome = validated(
         OperationOutcome,

@@ -5,9 +5,12 @@ Works on the Bundle as plain data (no FHIR model round trip), as the design's pe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from sambus.contracts.errors import InvalidIntentError
 from sambus.contracts.fhir import DESTINATION_ENDPOINT_PREFIX, ROUTING_ADDRESS_SYSTEM, deterministic_id, urn
@@ -58,7 +61,7 @@ def tasks(bundle: dict[str, Any]) -> list[TaskEntry]:
     return found
 
 
-def _references(value: object, found: set[str] | None = None) -> set[str]:
+def _walked(value: object, found: set[str] | None = None) -> set[str]:
     """Every ``reference`` string anywhere in ``value`` (added to ``found``, which is returned)."""
     found = set() if found is None else found
     if isinstance(value, dict):
@@ -72,7 +75,48 @@ def _references(value: object, found: set[str] | None = None) -> set[str]:
         return found
     for child in children:
         if isinstance(child, (dict, list)):
-            _references(child, found)
+            _walked(child, found)
+    return found
+
+
+_AS_PARSED = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+"""What orjson writes only as parsed JSON holds it: a date, a dataclass or a subclass of str, int, dict or
+list raises (and is walked)."""
+_REFERENCE_KEY = b'"reference":"'
+_KEY_OPENS = frozenset(b"{,")
+"""What precedes a key's opening quote in compact JSON (a quote inside a string follows a backslash)."""
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')
+"""The rest of a JSON string after its opening quote, up to its closing quote (escapes kept)."""
+
+
+def _references(value: object) -> set[str]:
+    """Every ``reference`` string anywhere in ``value`` (parsed JSON): what :func:`_walked` finds.
+
+    Read from the resource written compactly by orjson (a quarter of the walk's time): in compact JSON
+    ``"reference":"`` after ``{`` or ``,`` can only be a key ``reference`` with a string value, since a
+    quote inside a string is written escaped. A value orjson does not write (a non-string key, an integer
+    beyond 64 bits, a lone surrogate) is walked. Parsed JSON holds no tuple (orjson writes one as an array,
+    which the walk does not enter).
+    """
+    if not isinstance(value, (dict, list)):
+        return set()
+    try:
+        text = orjson.dumps(value, option=_AS_PARSED)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _walked(value)
+    found: set[str] = set()
+    at = text.find(_REFERENCE_KEY)
+    while at >= 0:
+        start = at + len(_REFERENCE_KEY)
+        if text[at - 1] not in _KEY_OPENS:  # a key that ends in an escaped quote and "reference"
+            at = text.find(_REFERENCE_KEY, start - 1)
+            continue
+        end = _STRING_REST.match(text, start).end()  # type: ignore[union-attr] # it matches anything
+        body = text[start:end]
+        found.add(orjson.loads(b'"' + body + b'"') if b"\\" in body else body.decode("utf-8"))
+        at = text.find(_REFERENCE_KEY, end)
     return found
 
 

@@ -128,6 +128,10 @@ class Routing:
     unroutable: list[RoutingError] = field(default_factory=list)
 
 
+_ANSWER_CODES = frozenset(str(e) for e in ANSWER_EVENTS)
+"""The event codes of :data:`ANSWER_EVENTS` as a header names them."""
+
+
 def child_municipality(bundle: Mapping[str, Any]) -> str | None:
     """The kommunkod in the child's ``Patient.address.district``, if the message has one."""
     for entry in bundle.get("entry", ()):
@@ -307,7 +311,7 @@ class RoutingRules:
         """
         header = bundle.get("entry", [{}])[0].get("resource", {}) if bundle.get("entry") else {}
         code = header.get("eventCoding", {}).get("code")
-        answer = code in {str(e) for e in ANSWER_EVENTS}
+        answer = code in _ANSWER_CODES
         return self._task_party(bundle, "owner" if answer else "requester")
 
     def sender(self, bundle: Mapping[str, Any], event: EventCode) -> Recipient | None:
@@ -392,7 +396,10 @@ class RoutingRules:
             return Route(task, recipient, recipient, rule="consultation-with-care-contact")
         via = self._via(event, recipient)
         return Route(
-            task, recipient, via, rule="direct" if via == recipient else "school-relay-without-cosmic-link"
+            task,
+            recipient,
+            via,
+            rule="direct" if via is recipient or via == recipient else "school-relay-without-cosmic-link",
         )
 
     def _school_without_cosmic_link(self, tasks: Sequence[TaskEntry]) -> Recipient | None:

@@ -52,6 +52,7 @@ from sambus.router.routing.care_contacts import CareContacts
 from sambus.router.routing.convene import convene_request
 from sambus.router.routing.directory import Recipient, RoutingDirectory
 from sambus.router.routing.notices import (
+    deliver_topic,
     denied_answer_told,
     initiator_notice,
     refusal_notice,
@@ -275,6 +276,7 @@ class Delivery(LedgerBatch):
         self._batch_facts = None if batch_facts is None else FactsForBatch(batch_facts)
         self._park_recheck = park_recheck
         self._topics = topics
+        self._parked_topic = topics.parked
         self._rules = RoutingRules(directory, asked=asked, care_contacts=care_contacts)
         self._states: object = asked  # the process state, when it also says where a process stands
         self._policy = policy
@@ -319,7 +321,9 @@ class Delivery(LedgerBatch):
             if exc.retriable:
                 raise  # e.g. an answer whose request the process state has not seen yet: retried later
             return [dead_letter(record, exc, dlq_topic=self._topics.dlq, keep_pseudonym=True)]
-        base_headers = RecordHeaders.of(record.headers).without({Header.MESSAGE_ID})
+        read = RecordHeaders.of(record.headers)
+        base_headers = read.without({Header.MESSAGE_ID})
+        correlation_id = read.get(Header.CORRELATION_ID)
         now = self._clock()
         outgoing = [
             dead_letter(record, error, dlq_topic=self._topics.dlq, keep_pseudonym=True)
@@ -354,7 +358,16 @@ class Delivery(LedgerBatch):
                 decision.rule_id,
             )
             outgoing.extend(
-                self._records(record, route, message, decision, headers=headers, now=now, floats=floats)
+                self._records(
+                    record,
+                    route,
+                    message,
+                    decision,
+                    headers=headers,
+                    now=now,
+                    floats=floats,
+                    correlation_id=correlation_id,
+                )
             )
         return outgoing
 
@@ -555,12 +568,14 @@ class Delivery(LedgerBatch):
         headers: tuple[tuple[str, bytes], ...],
         now: dt.datetime,
         floats: bool = True,
+        correlation_id: bytes | None = None,
     ) -> list[Outgoing]:
         """A delivery, a parked record, or a notice to the initiator that the recipient was denied.
 
         ``floats``: the intent may hold a non-integer number (the message is then written by the standard
         library's encoder; without, by orjson: the same bytes, see :func:`dump_json`). Sambus's projection,
-        relay request and labels add strings, objects and lists only.
+        relay request and labels add strings, objects and lists only. ``correlation_id``: the intent's
+        ``sambus-correlation-id`` header, which notices carry.
         """
         if decision.outcome is Outcome.DENY:
             denied = initiator_notice(
@@ -571,7 +586,7 @@ class Delivery(LedgerBatch):
                 recipient=route.recipient,
                 text=f"not delivered: {decision.reason}",
                 key=record.key,
-                correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
+                correlation_id=correlation_id,
                 at=now,
             )
             unanswered = (
@@ -582,7 +597,7 @@ class Delivery(LedgerBatch):
                     answerer=answerer,
                     lapsed=decision.lapsed,
                     key=record.key,
-                    correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
+                    correlation_id=correlation_id,
                     at=now,
                 )
                 if route.answer
@@ -607,16 +622,16 @@ class Delivery(LedgerBatch):
                 recipient=route.recipient,
                 text=f"waits, not delivered yet: it needs {decision.waiting_for or 'what the rules ask for'}",
                 key=record.key,
-                correlation_id=RecordHeaders.of(record.headers).get(Header.CORRELATION_ID),
+                correlation_id=correlation_id,
                 at=now,
             )
             return [
-                Outgoing(topic=self._topics.parked, key=record.key, value=value, headers=(*headers, *parked)),
+                Outgoing(topic=self._parked_topic, key=record.key, value=value, headers=(*headers, *parked)),
                 *([] if waiting is None else [waiting]),
             ]
         return [
             Outgoing(
-                topic=self._topics.deliver(route.via.topic_suffix),
+                topic=deliver_topic(self._topics, route.via.topic_suffix),
                 key=record.key,
                 value=value,
                 headers=headers,

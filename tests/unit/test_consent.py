@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sambus.consent import (
     Outcome,
     Pseudonymizer,
 )
+from sambus.consent.registry import Scope
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.registry_facts import Custody
@@ -325,3 +327,31 @@ def test_policy_denies_an_event_no_rule_covers(registry):
 
     assert decision.outcome is Outcome.DENY
     assert decision.rule_id == "default-deny"
+
+
+def test_policy_scopes_each_decision_by_its_recipient_and_process_working_out_each_recipient_once(
+    registry, monkeypatch
+):
+    """A consent naming one organisation and one process counts only there, however often one policy asks."""
+    named = ("urn:oid:1.2.752.29.4.19", "SE2321000206-1001")
+    registry.record(replace(_grant(), organisations=(named,), process_id="process-p"), now=T0)
+    made = []
+    original = Scope.of.__func__
+    monkeypatch.setattr(Scope, "of", classmethod(lambda cls, *a: made.append(a) or original(cls, *a)))
+    policy = ConsentPolicy(registry)
+
+    def outcome(identifiers: tuple[tuple[str, str], ...], process: str) -> Outcome:
+        task = {"resourceType": "Task", "groupIdentifier": {"value": process}}
+        request = replace(
+            _request(kind=AgencyKind.BU_HALSAN),
+            recipient_identifiers=identifiers,
+            bundle={"resourceType": "Bundle", "entry": [{"resource": {}}, {"resource": task}]},
+        )
+        return policy.decide(request).outcome
+
+    other = (("urn:oid:1.2.752.29.4.19", "SE2321000206-1003"),)
+    assert outcome((named,), "process-p") is Outcome.PERMIT
+    assert outcome((named,), "process-q") is Outcome.AWAIT_CONSENT
+    assert outcome(other, "process-p") is Outcome.AWAIT_CONSENT
+    assert outcome((named,), "process-p") is Outcome.PERMIT
+    assert len(made) == 2  # once per recipient
