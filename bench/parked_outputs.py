@@ -18,6 +18,7 @@ import hashlib
 import re
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -32,7 +33,7 @@ from common import personnummer
 from sambus.consent import ConsentGrant, ConsentRegistry
 from sambus.contracts.agencies import AgencyKind, Purpose
 from sambus.contracts.registry_facts import Custody
-from sambus.router.service.bootstrap import bootstrap
+from sambus.router.service.bootstrap import Sambus, bootstrap
 from sambus.router.service.schema import create_engine, upgrade
 from sambus.router.settings import Settings
 
@@ -63,14 +64,20 @@ def consent(
     registry.record(grant, now=at["now"])
 
 
-async def workload(settings: Settings) -> list[bytes]:
-    clock = Clock()
+def seeded(settings: Settings, clock: Callable[[], dt.datetime]) -> tuple[Sambus, list[str]]:
+    """The app on ``settings`` and its 50 children, each consented for social services and BU-hälsan."""
     app = bootstrap(settings, bootstrap_servers="unused:9092", clock=clock)
     children = [app.pseudonymizer.of(personnummer(n)) for n in range(50)]
     for n, child in enumerate(children):
         app.registry.set_custody(child, Custody.SOLE, ("guardian",), at=T0 - dt.timedelta(days=2))
         kinds = {AgencyKind.SOCIAL_SERVICES, AgencyKind.BU_HALSAN}
         consent(app.registry, f"c{n}", child, kinds, valid_from=T0 - dt.timedelta(days=1), now=T0)
+    return app, children
+
+
+async def workload(settings: Settings) -> list[bytes]:
+    clock = Clock()
+    app, children = seeded(settings, clock)
     stages = {stage.name: stage for stage in app.build_stages()}
     topics = app.topics
     sources = [
@@ -95,18 +102,29 @@ async def workload(settings: Settings) -> list[bytes]:
     return lines
 
 
-def main(out: Path) -> None:
+def fresh_settings(out: Path, name: str, **extra: float) -> Settings:
+    """Settings with the fixed pseudonym key, on a new database ``out/<name>.db`` at the newest schema."""
     out.mkdir(parents=True, exist_ok=True)
-    db = out / "parked-outputs.db"
+    db = out / f"{name}.db"
     db.unlink(missing_ok=True)
     settings = Settings(
         topic_prefix="cmp.", database_url=f"sqlite:///{db}", pseudonym_key=SecretStr("ab" * 32),
-        instance_id="cmp1", parked_expire_after_s=60.0, parked_recheck_s=10.0,
+        instance_id="cmp1", **extra,
     )  # fmt: skip
     engine = create_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
+    return settings
+
+
+def main(out: Path) -> None:
+    settings = fresh_settings(out, "parked-outputs", parked_expire_after_s=60.0, parked_recheck_s=10.0)
     lines = asyncio.run(workload(settings))
+    write_digests(out, settings, lines)
+
+
+def write_digests(out: Path, settings: Settings, lines: list[bytes]) -> None:
+    """Write ``lines`` (the records) and the ledger's rows to ``out``; print their SHA-256."""
     engine = sa.create_engine(settings.database_url)
     with engine.connect() as conn:
         ledger = [

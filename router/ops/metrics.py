@@ -7,6 +7,7 @@ No label ever carries personal data: kinds are event codes or topic kinds, rules
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from aiokafka.structs import ConsumerRecord
@@ -19,11 +20,13 @@ from sambus.router.ops.queues import QueueSnapshot
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
+@functools.lru_cache(maxsize=4096)
 def topic_kind(topic: str) -> str:
     """What a topic is, without prefix or parameter: ``agency.school``, ``intents``, ``retry``, ``deliver``...
 
     Its channel in the list of topics (:data:`sambus.contracts.topics.TOPICS`); an agency's events topic as
-    ``agency.<kind>``; ``other`` for a topic not in the list.
+    ``agency.<kind>``; ``other`` for a topic not in the list. Remembered per topic name (the list is fixed):
+    a stage asks it several times per record, and each answer matched the name against every entry.
     """
     kind = kind_of(topic)
     if kind is None:

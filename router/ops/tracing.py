@@ -125,11 +125,12 @@ async def traced(
     """Run ``handler`` on ``record`` in a span continuing the record's trace; count and stamp what it made."""
     metrics.consumed(stage, record)
     incoming = _headers_dict(record.headers)
-    name = f"{stage} {topic_kind(record.topic)}"
+    kind = topic_kind(record.topic)
+    name = f"{stage} {kind}"
     parent = extract(incoming)
     attributes: dict[str, str | int] = {
         "messaging.system": "kafka",
-        "messaging.destination.name": topic_kind(record.topic),
+        "messaging.destination.name": kind,
         "messaging.kafka.destination.partition": record.partition,
         "messaging.kafka.message.offset": record.offset,
     }
@@ -150,8 +151,10 @@ async def traced(
             context.detach(token)
     metrics.produced(stage, outgoing)
     deliveries = sum(1 for out in outgoing if topic_kind(out.topic) == "deliver")
-    for _ in range(deliveries):
-        metrics.delivered_after(time.time() - origin / 1000)
+    if deliveries:
+        waited = time.time() - origin / 1000  # the input's deliveries were all made just now
+        for _ in range(deliveries):
+            metrics.delivered_after(waited)
     return outgoing
 
 

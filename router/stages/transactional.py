@@ -218,6 +218,12 @@ class TransactionalStage:
     (aiokafka's 60 s). A batch of 500 that read the database per record took longer on a loaded machine, and
     the coordinator aborted it (``ProducerFenced``) again and again: nothing got through."""
 
+    YIELD_EVERY_S = 0.005
+    """How long a batch holds the event loop between two turns it gives it (after the record in hand): the
+    consumer's heartbeats and fetches, the producers' sends and a rebalance's revocation wait at most this
+    long (plus one record). A turn after every record cost the stage a loop iteration per record, and woke
+    the producer's sender for a produce request of a few records each time."""
+
     KAFKA_FAILING_S = 300.0
     """How long Kafka may keep failing the stage's polls before the stage gives up (a broker restarts in
     well under a minute; a coordinator moves in seconds)."""
@@ -594,12 +600,13 @@ class TransactionalStage:
     ) -> int:
         """One transaction for ``records`` of ``partition``; returns how many of them it holds.
 
-        ``outputs`` (by offset) replaces the handler. The event loop gets a turn after each record: handlers
-        read the database synchronously, and a batch of 500 that held the loop throughout starved the
-        consumers' heartbeats on a loaded machine (their sessions expired every half minute, each expiry a
-        rebalance that aborted the batches in hand). A rebalance waits for the batch in hand, so the batch
-        ends after the record in hand and commits the records handled so far; the rest is read again. So
-        does a batch that has taken :attr:`BATCH_BUDGET_S`.
+        ``outputs`` (by offset) replaces the handler. The event loop gets a turn after the record in hand
+        once :attr:`YIELD_EVERY_S` has passed since its last one: handlers read the database synchronously,
+        and a batch of 500 that held the loop throughout starved the consumers' heartbeats on a loaded
+        machine (their sessions expired every half minute, each expiry a rebalance that aborted the batches
+        in hand). A rebalance waits for the batch in hand, so the batch ends after the record in hand and
+        commits the records handled so far; the rest is read again. So does a batch that has taken
+        :attr:`BATCH_BUDGET_S`.
         """
         sends: list[asyncio.Future[object]] = []
         handled = 0
@@ -608,14 +615,18 @@ class TransactionalStage:
                 if outputs is None and self._prepare is not None:
                     await self._prepare(records)
                 # After ``prepare`` (no send yet): the broker's timer starts at the first send.
-                budget_ends = time.monotonic() + self.BATCH_BUDGET_S
+                yielded = time.monotonic()
+                budget_ends = yielded + self.BATCH_BUDGET_S
                 for record in records:
                     made = outputs[record.offset] if outputs is not None else await self._handle(record)
                     for out in made:
                         sends.append(await self._send(producer, out))  # noqa: PERF401 - kept if one raises
                     handled += 1
-                    await asyncio.sleep(0)  # heartbeats and fetches go on between records
-                    if self._revoking or time.monotonic() > budget_ends:
+                    now = time.monotonic()
+                    if now - yielded >= self.YIELD_EVERY_S:  # heartbeats, fetches and sends go on meanwhile
+                        await asyncio.sleep(0)
+                        yielded = now
+                    if self._revoking or now > budget_ends:
                         break
                 await asyncio.gather(*sends)
                 await producer.send_offsets_to_transaction(

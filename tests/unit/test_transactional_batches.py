@@ -168,6 +168,7 @@ async def test_a_rebalance_ends_the_batch_after_the_record_in_hand_which_commits
         return []
 
     stage, consumer, made = await _stage(handler)
+    stage.YIELD_EVERY_S = 0.0  # a turn after every record: the revocation starts after the third
     log = made[0]._log  # noqa: SLF001 - the stand-ins' shared log
     log.clear()
     consumer.batch = {P0: [_record(P0, n) for n in range(10)]}
@@ -259,3 +260,29 @@ async def test_kafka_failing_for_good_or_refusing_the_stage_ends_it_with_the_rea
 
 async def _nothing(_record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
     return []
+
+
+async def test_a_batch_of_quick_records_gives_the_loop_a_turn_per_yield_interval_not_per_record() -> None:
+    """A turn after every record cost a loop iteration (and a produce request of a few records) per record."""
+
+    async def quick(_record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+        return []
+
+    stage, consumer, _ = await _stage(quick)
+    stage.YIELD_EVERY_S = 60.0
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    counting = asyncio.create_task(count_turns())
+    await asyncio.sleep(0)
+    consumer.batch = {P0: [_record(P0, n) for n in range(50)]}
+    before = turns
+    assert await stage.step() == 50
+    during = turns - before
+    counting.cancel()
+    assert during < 10, f"the batch of 50 gave the loop {during} turns"
