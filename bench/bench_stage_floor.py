@@ -32,10 +32,10 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_router import CLOCK, Run, Side, intents, measure, pass_through, summary
+from bench_router import CLOCK, Run, Side, intents, measure, summary
+from common import pass_through, run_on_kafka
 
 from sambus.contracts.topics import TopicSpec
-from sambus.router.dev.local_kafka import LocalKafka
 from sambus.router.kafka.admin import ensure_topics
 from sambus.router.kafka.records import Outgoing
 from sambus.router.service.bootstrap import Sambus, bootstrap, settle_heap
@@ -156,12 +156,4 @@ if __name__ == "__main__":
     parser.add_argument("--timeout", type=float, default=300.0, help="longest wait for one drain (s)")
     arguments = parser.parse_args()
     CLOCK.install()
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    local = None if configured else LocalKafka(port=int(os.environ.get("SAMBUS_BENCH_KAFKA_PORT", "19394")))
-    if local is not None:
-        started = local.ensure_running()
-    try:
-        asyncio.run(main(arguments, configured or (local.bootstrap_servers if local else "")))
-    finally:
-        if local is not None and started:
-            local.stop()
+    run_on_kafka(lambda servers: main(arguments, servers))
