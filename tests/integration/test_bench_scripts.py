@@ -163,3 +163,22 @@ def test_operations_bench_prints_the_page_against_the_whole_topic_read(kafka_boo
         "GET /operations (kept clients, new records only)",
     )
     assert re.search(r"^ratio /operations / whole-topic read: [\d.]+x", output, re.MULTILINE)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(DRAIN_TIMEOUT_S)
+def test_stage_floor_bench_drains_both_sides_in_turns_and_prints_its_ratios(kafka_bootstrap: str) -> None:
+    output = drain_bench("bench_stage_floor.py", kafka_bootstrap, "--outputs 4 --intents 50", "1")
+
+    assert_drains(
+        output, tuple(f"{side} {phase}" for side in ("baseline", "floor x4") for phase in PHASES), "intents"
+    )
+    assert "4 output(s) per intent, 1 runs:" in output
+    assert_summaries(
+        output,
+        "throughput ratio floor/baseline",
+        "CPU per intent ratio baseline/floor",
+        "p99 latency ratio floor/baseline",
+    )
+    assert "did not finish" not in output
