@@ -31,8 +31,9 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pipeline import events, personnummer
+from bench_pipeline import events
 from bench_stage_cpu import Record, as_records, record, run_stage
+from common import personnummer
 
 from sambus.consent import ConsentGrant
 from sambus.consent.registry import OBJECTION, Protection
