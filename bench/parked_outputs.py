@@ -20,6 +20,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -102,7 +103,7 @@ async def workload(settings: Settings) -> list[bytes]:
     return lines
 
 
-def fresh_settings(out: Path, name: str, **extra: float) -> Settings:
+def fresh_settings(out: Path, name: str, **extra: Any) -> Settings:  # noqa: ANN401 - Settings' fields
     """Settings with the fixed pseudonym key, on a new database ``out/<name>.db`` at the newest schema."""
     out.mkdir(parents=True, exist_ok=True)
     db = out / f"{name}.db"

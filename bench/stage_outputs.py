@@ -20,7 +20,7 @@ import sys
 import warnings
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
@@ -32,7 +32,7 @@ from parked_outputs import T0, fresh_settings, seeded, write_digests
 from sambus.router.settings import Settings
 
 T0_MS = int(T0.timestamp() * 1000)
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class Producer:
