@@ -317,6 +317,7 @@ def service_command(profile_dir: str | None, number: int) -> list[str]:
     if not profile_dir:
         return [str(SAMBUS), "run"]
     profile = Path(profile_dir).resolve() / f"run-{number}.prof"
+    profile.parent.mkdir(parents=True, exist_ok=True)  # cProfile writes it on stop, and cannot make a folder
     script = f"import sys; sys.argv = ['sambus', 'run', '--one-process']; {PROFILED}"
     return [sys.executable, "-c", script.replace("OUT", str(profile))]
 
