@@ -231,12 +231,44 @@ async def _chaos(
             victim.signal(signal.SIGCONT)
         else:
             node = rng.choice(cluster.nodes)
+            logged = {other.state_dir: _log_size(other.log_file) for other in cluster.nodes}
             cluster.kill_node(node)
             await asyncio.sleep(10)  # the others go on without it (replication 3, min.insync.replicas 2)
             cluster.start_node(node)
             await asyncio.to_thread(cluster.wait_ready, timeout=120)
+            if restarted := await _restart_faulted(cluster, logged):
+                done["broker restarted for Kafka's metadata fault"] += restarted
         done[action] += 1
     return done
+
+
+METADATA_FAULT = "Encountered metadata publishing fault"
+"""What a Kafka 3.9 broker logs when applying a metadata change threw halfway, as the classic group
+coordinator's ``setAndPropagateAssignment`` can (``NoSuchElementException: key not found: <member>``) when
+a static member was replaced while the ``__consumer_offsets`` leadership moved: the broker then serves a
+partial metadata image (``NotLeaderForPartition`` for partitions it leads, groups that never sync) until
+it is restarted. Seen in a verification run of this test (node 3, as node 2 crashed), and stop 22's stall
+looked the same; nothing a client does mends it, so the test does what an operator does, and prints it."""
+
+
+def _log_size(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
+async def _restart_faulted(cluster: LocalKafka, logged: dict[Path, int]) -> int:
+    """Restart each node that logged :data:`METADATA_FAULT` since ``logged`` (log sizes); how many were."""
+    restarted = 0
+    for node in cluster.nodes:
+        with node.log_file.open("rb") as log:
+            log.seek(logged.get(node.state_dir, 0))
+            faulted = METADATA_FAULT.encode() in log.read()
+        if faulted:
+            print(f"broker {node.state_dir.name} logged {METADATA_FAULT!r}: restarted", flush=True)  # noqa: T201
+            cluster.kill_node(node)
+            cluster.start_node(node)
+            await asyncio.to_thread(cluster.wait_ready, timeout=120)
+            restarted += 1
+    return restarted
 
 
 def _stopped_brokers(cluster: LocalKafka) -> list[str]:
@@ -339,7 +371,8 @@ async def test_three_instances_under_kills_pauses_and_a_broker_crash_deliver_exa
     for record in (r for r in progress.records if json.loads(r.value)["id"] in twice[:5]):
         where = f"{record.topic}[{record.partition}]@{record.offset}"
         print(f"duplicate {json.loads(record.value)['id'][:8]}: {where}")  # noqa: T201 - which transactions
-    assert done == +Counter({"kill": KILLS, "stop": STOPS, "broker": BROKER_CRASHES})
+    planned = Counter({action: done[action] for action in ("kill", "stop", "broker")})
+    assert +planned == +Counter({"kill": KILLS, "stop": STOPS, "broker": BROKER_CRASHES})
     assert sorted(given.values()) == [1] * len(intents), "the test's own input holds an intent twice"
     assert set(ids) == wanted, "a delivery is missing or unexpected"
     assert all(n == 1 for n in ids.values()), "a delivery was seen twice"
