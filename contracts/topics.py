@@ -270,6 +270,14 @@ class TopicSpec:
     replication_factor: int = 1
 
 
+@functools.lru_cache(maxsize=1024)
+def _deliver_topic(prefix: str, recipient: str) -> str:
+    """:meth:`Topics.deliver`, remembered: the delivery and notice paths ask it for every record they make."""
+    if not _RECIPIENT.match(recipient):
+        raise ValueError(f"recipient id {recipient!r} must be lower-case letters, digits and '-'")
+    return _BY_CHANNEL["deliver"].name(prefix, recipient)
+
+
 @dataclass(frozen=True)
 class Topics:
     """The names of sambus's topics, with an optional deployment prefix, and how they are created.
@@ -349,10 +357,8 @@ class Topics:
         return self._name("timers-fired")
 
     def deliver(self, recipient: str) -> str:
-        """The topic a recipient system reads its deliveries from."""
-        if not _RECIPIENT.match(recipient):
-            raise ValueError(f"recipient id {recipient!r} must be lower-case letters, digits and '-'")
-        return self._name("deliver", recipient)
+        """The topic a recipient system reads its deliveries from (checked and built once per name)."""
+        return _deliver_topic(self.prefix, recipient)
 
     def is_ours(self, name: str) -> bool:
         """Whether ``name`` is one of this sambus's topics: its prefix and a name in :data:`TOPICS`."""

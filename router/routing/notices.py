@@ -19,22 +19,6 @@ from sambus.router.kafka.records import Outgoing
 from sambus.router.routing.directory import Recipient
 from sambus.router.routing.rules import RoutingRules
 
-_DELIVER_TOPICS: dict[tuple[str, str], str] = {}
-"""Delivery topic names by (topic prefix, recipient's topic suffix): a few dozen in a directory."""
-
-
-def deliver_topic(topics: Topics, suffix: str) -> str:
-    """``topics.deliver(suffix)``, worked out once per prefix and suffix (its name is checked and built).
-
-    Raises:
-        ValueError: ``suffix`` is not a recipient id :meth:`Topics.deliver` takes (nothing is kept then).
-    """
-    key = (topics.prefix, suffix)
-    name = _DELIVER_TOPICS.get(key)
-    if name is None:
-        name = _DELIVER_TOPICS[key] = topics.deliver(suffix)
-    return name
-
 
 def addressee(recipient: Recipient) -> Addressee:
     """A directory recipient as the addressee of a notice."""
@@ -61,7 +45,7 @@ def _record(
     if correlation_id is not None:
         headers.append((Header.CORRELATION_ID, correlation_id))
     return Outgoing(
-        topic=deliver_topic(topics, to.topic_suffix),
+        topic=topics.deliver(to.topic_suffix),
         key=key,
         value=dump_json(data, floats=False),  # a notice is built of strings, objects and lists
         headers=tuple(headers),

@@ -52,7 +52,6 @@ from sambus.router.routing.care_contacts import CareContacts
 from sambus.router.routing.convene import convene_request
 from sambus.router.routing.directory import Recipient, RoutingDirectory
 from sambus.router.routing.notices import (
-    deliver_topic,
     denied_answer_told,
     initiator_notice,
     refusal_notice,
@@ -631,7 +630,7 @@ class Delivery(LedgerBatch):
             ]
         return [
             Outgoing(
-                topic=deliver_topic(self._topics, route.via.topic_suffix),
+                topic=self._topics.deliver(route.via.topic_suffix),
                 key=record.key,
                 value=value,
                 headers=headers,

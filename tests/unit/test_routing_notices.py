@@ -11,8 +11,6 @@ from fhir.resources.R4B.bundle import Bundle
 from sambus.contracts.fhir import EventCode
 from sambus.contracts.fhir.codes import PROCESS_ID_SYSTEM
 from sambus.contracts.fhir.notices import NOTICE_EVENTS, Addressee, notice
-from sambus.contracts.topics import Topics
-from sambus.router.routing.notices import deliver_topic
 
 TO = Addressee(
     "vasteras-skola-norra", "Norra skolan", "https://sambus.se/fhir/NamingSystem/skolenhetskod", "19800001"
@@ -64,14 +62,3 @@ def test_notice_ids_are_deterministic_and_differ_by_key() -> None:
 def test_only_sambus_own_events_make_notices() -> None:
     with pytest.raises(ValueError, match="sip-initiated is not a notice"):
         notice(event=EventCode.SIP_INITIATED, to=TO, about=ABOUT, text="x", at=AT)
-
-
-def test_deliver_topic_is_the_topics_own_name_for_each_prefix_and_refuses_what_deliver_refuses() -> None:
-    for prefix in ("t.", "other."):
-        topics = Topics(prefix=prefix)
-        for suffix in ("vasteras-skola-norra", "vastmanland-bu-halsan"):
-            assert deliver_topic(topics, suffix) == topics.deliver(suffix)
-            assert deliver_topic(topics, suffix) == topics.deliver(suffix)  # kept, the same
-    for _ in range(2):  # a refused id is refused each time, not kept
-        with pytest.raises(ValueError, match="lower-case"):
-            deliver_topic(Topics(prefix="t."), "Not_A_Recipient")

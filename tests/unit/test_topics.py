@@ -135,3 +135,14 @@ def test_no_topic_name_is_written_outside_the_list():
     ]
 
     assert offenders == []
+
+
+def test_a_delivery_topic_is_remembered_per_prefix_and_a_refused_id_is_refused_each_time() -> None:
+    for prefix in ("t.", "other."):
+        topics = Topics(prefix=prefix)
+        for suffix in ("vasteras-skola-norra", "vastmanland-bu-halsan"):
+            assert topics.deliver(suffix) == f"{prefix}deliver.{suffix}"
+            assert topics.deliver(suffix) == f"{prefix}deliver.{suffix}"  # kept, the same
+    for _ in range(2):  # a refused id is refused each time, not kept
+        with pytest.raises(ValueError, match="lower-case"):
+            Topics(prefix="t.").deliver("Not_A_Recipient")
